@@ -1,0 +1,34 @@
+# Shared by ./polyvisor, ./run-tests and bench/*: finds a JDK >= 25 and Maven, installs what is missing.
+# Sourced, not executed.
+
+pv_die() { echo "polyvisor: $*" >&2; exit 2; }
+
+pv_java_major() { "$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | head -1; }
+
+pv_find_jdk() {
+  local cand
+  for cand in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*; do
+    [ -n "$cand" ] && [ -x "$cand/bin/javac" ] || continue
+    local v; v=$(pv_java_major "$cand")
+    if [ -n "$v" ] && [ "${v%%.*}" -ge 25 ] 2>/dev/null; then export JAVA_HOME="$cand"; return 0; fi
+  done
+  pv_die "no JDK >= 25 found (looked at \$JAVA_HOME and /usr/lib/jvm/*); install Temurin 25 and set JAVA_HOME"
+}
+
+pv_apt_install() {
+  # Installs Debian packages that are missing; needs root (as on the project's machines and CI).
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "polyvisor: installing ${missing[*]} from Debian" >&2
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >/dev/null 2>&1 || true
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null || pv_die "apt-get install ${missing[*]} failed"
+}
+
+pv_setup() {
+  pv_find_jdk
+  command -v mvn >/dev/null 2>&1 || pv_apt_install maven
+  command -v gcc >/dev/null 2>&1 || pv_apt_install gcc
+  command -v as >/dev/null 2>&1 || pv_apt_install binutils
+}

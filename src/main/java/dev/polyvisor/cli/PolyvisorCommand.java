@@ -1,0 +1,23 @@
+package dev.polyvisor.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The root command. Subcommands are added as they land. */
+@Command(name = "polyvisor", mixinStandardHelpOptions = true, version = "polyvisor 0.1.0",
+        description = "A hypervisor in Java: a software x86-64 PC presenting KVM, Hyper-V, Xen or VMware paravirtual ABIs.")
+public final class PolyvisorCommand implements Runnable {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() { spec.commandLine().usage(System.out); }
+
+    public static int execute(String[] args) {
+        CommandLine cl = new CommandLine(new PolyvisorCommand());
+        cl.setExecutionExceptionHandler((ex, cmd, parse) -> {
+            cmd.getErr().println("polyvisor: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+            return 1;
+        });
+        return cl.execute(args);
+    }
+}

@@ -1,0 +1,200 @@
+package dev.polyvisor.cpu;
+
+import dev.polyvisor.cpu.mmu.Mmu;
+import dev.polyvisor.memory.GuestMemory;
+
+/**
+ * Architectural state of one x86-64 logical processor. Fields are public and plain: instruction
+ * handlers in {@code cpu.exec} read and write them directly on the hot path. Anything derived
+ * (the mode fields below) is recomputed by {@link #updateMode()} whenever one of its inputs changes.
+ */
+public final class Cpu implements GuestContext {
+    // Register numbers (SDM Vol. 2, 2.1.5) and segment indices.
+    public static final int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7;
+    public static final int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5, LDTR = 6, TR = 7,
+            /** "no segment": base 0, used for ES/CS/SS/DS in 64-bit mode. */ SEG_NONE = 8;
+
+    public static final long CR0_PE = 1, CR0_MP = 2, CR0_EM = 4, CR0_TS = 8, CR0_ET = 0x10, CR0_NE = 0x20,
+            CR0_WP = 1L << 16, CR0_AM = 1L << 18, CR0_NW = 1L << 29, CR0_CD = 1L << 30, CR0_PG = 1L << 31;
+    public static final long CR4_VME = 1, CR4_PVI = 2, CR4_TSD = 4, CR4_DE = 8, CR4_PSE = 0x10, CR4_PAE = 0x20,
+            CR4_MCE = 0x40, CR4_PGE = 0x80, CR4_PCE = 0x100, CR4_OSFXSR = 0x200, CR4_OSXMMEXCPT = 0x400;
+    public static final long EFER_SCE = 1, EFER_LME = 1 << 8, EFER_LMA = 1 << 10, EFER_NXE = 1 << 11;
+
+    public final int id;
+    public final GuestMemory memory;
+    public final Mmu mmu;
+    public Platform platform;
+    public InterruptSource interrupts = InterruptSource.NONE;
+
+    // ---- general-purpose state ----
+    public final long[] r = new long[16];
+    public long rip;
+    /** RIP of the instruction being executed (for faults and relative addressing bookkeeping). */
+    public long prevRip;
+    /** RFLAGS bits other than the six arithmetic ones (always includes bit 1). */
+    public long rflags = 2;
+    public int ccOp = Flags.EFLAGS;
+    public long ccDst, ccSrc, ccSrc2;
+
+    // ---- segments: ES CS SS DS FS GS LDTR TR, plus SEG_NONE (base 0) ----
+    public final int[] segSel = new int[9];
+    public final long[] segBase = new long[9];
+    public final long[] segLimit = new long[9];
+    /** Descriptor attribute bits 8..23 of the high dword, i.e. type, S, DPL, P, AVL, L, D/B, G (as in VMX). */
+    public final int[] segAttr = new int[9];
+
+    public long gdtBase, idtBase;
+    public int gdtLimit, idtLimit = 0x3FF;
+
+    // ---- control, debug and model-specific state ----
+    public long cr0 = CR0_ET | CR0_CD | CR0_NW, cr2, cr3, cr4, cr8;
+    public long efer;
+    public final long[] dr = new long[8];
+    public long star, lstar, cstar, sfmask, kernelGsBase, tscAux, pat = 0x0007040600070406L;
+    public long sysenterCs, sysenterEsp, sysenterEip;
+    public long apicBase = 0xFEE00900L;
+
+    // ---- x87 / SSE ----
+    /** XMM0-15 as {lo, hi} pairs: xmm[2*n] = low quadword, xmm[2*n+1] = high quadword. */
+    public final long[] xmm = new long[32];
+    public int mxcsr = 0x1F80;
+    /** x87 stack registers, physical order; values held as doubles (80-bit precision is not kept). */
+    public final double[] st = new double[8];
+    /** Raw 80-bit images for registers loaded with FLD m80 / FXRSTOR, so stores round-trip exactly. */
+    public final long[] stMant = new long[8];
+    public final int[] stExp = new int[8];
+    public int fpuTop, fcw = 0x037F, fsw, ftw = 0xFFFF /* full tag word: all empty */, fop;
+    public long fip, fdp;
+
+    // ---- derived mode (updateMode) ----
+    public int cpl;
+    /** 64-bit mode: EFER.LMA and CS.L. */
+    public boolean long64;
+    /** Default operand size in bytes (2 or 4) and address size (2, 4 or 8) from CS.D / CS.L. */
+    public int defOpSize = 2, defAddrSize = 2;
+    /** Stack pointer width in bytes from SS.B (8 in 64-bit mode). */
+    public int stackSize = 2;
+
+    // ---- events ----
+    public boolean halted;
+    /** Interrupts are inhibited for one instruction after STI / MOV SS / POP SS. */
+    public boolean interruptShadow;
+    public boolean nmiBlocked;
+    /** Set by another thread to make run() return {@link VcpuExit.Interrupted}. */
+    public volatile boolean stopRequested;
+    public long instructionsRetired;
+    /** An exit an instruction raised (HLT, shutdown); run() returns it after the instruction retires. */
+    public VcpuExit pendingExit;
+
+    final CpuFault fault = new CpuFault();
+
+    public Cpu(int id, GuestMemory memory, Platform platform) {
+        this.id = id;
+        this.memory = memory;
+        this.platform = platform;
+        this.mmu = new Mmu(this, memory);
+        reset();
+    }
+
+    /** Power-on / INIT state (SDM Vol. 3A, 10.1.1, Table 10-1): real mode at F000:FFF0. */
+    public void reset() {
+        java.util.Arrays.fill(r, 0);
+        rip = 0xFFF0;
+        rflags = 2;
+        ccOp = Flags.EFLAGS;
+        ccSrc = 0;
+        for (int s = 0; s < 6; s++) setRealSegment(s, 0);
+        segSel[CS] = 0xF000;
+        segBase[CS] = 0xFFFF0000L;
+        segAttr[LDTR] = 0x82;
+        segAttr[TR] = 0x8B;
+        segLimit[LDTR] = segLimit[TR] = 0xFFFF;
+        gdtBase = idtBase = 0;
+        gdtLimit = idtLimit = 0xFFFF;
+        cr0 = CR0_ET | CR0_CD | CR0_NW;
+        cr2 = cr3 = cr4 = cr8 = efer = 0;
+        r[RDX] = 0x663;
+        mxcsr = 0x1F80;
+        fcw = 0x037F;
+        fsw = 0;
+        ftw = 0xFFFF;
+        fpuTop = 0;
+        halted = false;
+        updateMode();
+        mmu.flushAll();
+    }
+
+    /** Loads a segment register as real mode (and virtual-8086 mode) does: base = selector << 4. */
+    public void setRealSegment(int seg, int sel) {
+        segSel[seg] = sel & 0xFFFF;
+        segBase[seg] = (long) (sel & 0xFFFF) << 4;
+        segLimit[seg] = 0xFFFF;
+        segAttr[seg] = seg == CS ? 0x9B : 0x93;
+        if (seg == CS || seg == SS) updateMode();
+    }
+
+    /** Recomputes CPL and the decode/stack sizes from CR0, EFER, CS and SS (SDM Vol. 3A, 2.2 and 5.2.1). */
+    public void updateMode() {
+        boolean pe = (cr0 & CR0_PE) != 0;
+        boolean lma = (efer & EFER_LMA) != 0;
+        int csAttr = segAttr[CS];
+        long64 = lma && (csAttr & 0x2000) != 0;
+        if (!pe) cpl = 0;
+        else if ((rflags & Flags.VM) != 0) cpl = 3;
+        else cpl = segSel[CS] & 3;
+        if (long64) {
+            defOpSize = 4;
+            defAddrSize = 8;
+            stackSize = 8;
+        } else {
+            // The cached D/B bits decide even in real mode ("unreal" mode keeps a 32-bit SS, for example).
+            boolean d = (csAttr & 0x4000) != 0;
+            defOpSize = d ? 4 : 2;
+            defAddrSize = d ? 4 : 2;
+            stackSize = (segAttr[SS] & 0x4000) != 0 ? 4 : 2;
+        }
+        mmu.setPrivilege(cpl == 3);
+    }
+
+    /** Mode key for the trace cache: decoding depends on exactly these bits. */
+    public int decodeMode() { return (long64 ? 8 : 0) | defOpSize | (defAddrSize == 4 ? 16 : 0); }
+
+    // ---- RFLAGS ----
+    public long getRflags() { return (rflags & ~Flags.ARITH) | Flags.arith(this) | 2; }
+
+    /** Writes all of RFLAGS (callers apply the privilege rules of POPF/IRET before calling). */
+    public void setRflags(long v) {
+        long old = rflags;
+        rflags = (v & ~(long) Flags.ARITH & 0x3F7FD7L) | 2;
+        ccSrc = v & Flags.ARITH;
+        ccOp = Flags.EFLAGS;
+        if (((old ^ rflags) & Flags.VM) != 0) updateMode();
+    }
+
+    public boolean interruptsEnabled() { return (rflags & Flags.IF) != 0; }
+
+    // ---- faults ----
+    /** Returns the preallocated fault for {@code throw c.fault(...)}; no error code. */
+    public CpuFault fault(int vector) { return fault.set(vector, -1); }
+
+    public CpuFault fault(int vector, int errorCode) { return fault.set(vector, errorCode); }
+
+    public CpuFault gp0() { return fault.set(Exceptions.GP, 0); }
+
+    public CpuFault ud() { return fault.set(Exceptions.UD, -1); }
+
+    // ---- linear addresses ----
+    /** Segment base + effective address, truncated to 32 bits outside long mode (SDM Vol. 3A, 3.4). */
+    public long linear(int seg, long ea) {
+        long la = segBase[seg] + ea;
+        return long64 ? la : la & 0xFFFF_FFFFL;
+    }
+
+    // ---- GuestContext ----
+    @Override public int vcpuId() { return id; }
+    @Override public long reg(int n) { return r[n]; }
+    @Override public void setReg(int n, long value) { r[n] = value; }
+    @Override public int cpl() { return cpl; }
+    @Override public boolean longMode() { return long64; }
+    @Override public long translate(long linear) { return mmu.probe(linear); }
+}

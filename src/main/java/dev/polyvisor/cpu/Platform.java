@@ -1,0 +1,33 @@
+package dev.polyvisor.cpu;
+
+/**
+ * What the vCPU needs from outside itself, answered synchronously by the VMM. Each method corresponds
+ * to one {@link VcpuExit} kind; the VMM routes it to the I/O bus, the CPUID table or the personality.
+ */
+public interface Platform {
+    /** IN: returns the value read (only the low {@code size} bytes are used). Unclaimed ports read all-ones. */
+    long portIn(int port, int size);
+
+    void portOut(int port, int size, long value);
+
+    /** CPUID: returns {eax, ebx, ecx, edx}. */
+    int[] cpuid(int vcpuId, int leaf, int subleaf);
+
+    /** RDMSR of an MSR the CPU does not own; {@link MsrResult#gp()} makes the CPU raise #GP(0). */
+    MsrResult rdmsr(int vcpuId, int index);
+
+    /** WRMSR of an MSR the CPU does not own; false makes the CPU raise #GP(0). */
+    boolean wrmsr(int vcpuId, int index, long value);
+
+    /** VMCALL/VMMCALL. Return false to make the CPU raise #UD (no hypervisor claims the call). */
+    boolean hypercall(VcpuExit.Hypercall call);
+
+    /** Access to a physical address nothing claims: reads return the value given, writes are dropped. */
+    default long unassignedMmio(VcpuExit.Mmio access) { return -1L; }
+
+    record MsrResult(boolean ok, long value) {
+        private static final MsrResult GP = new MsrResult(false, 0);
+        public static MsrResult of(long v) { return new MsrResult(true, v); }
+        public static MsrResult gp() { return GP; }
+    }
+}

@@ -1,0 +1,25 @@
+package dev.polyvisor.cpu;
+
+import dev.polyvisor.cpu.decode.Insn;
+
+/**
+ * A straight-line run of decoded instructions starting at one physical address (Bochs' trace,
+ * reference/cpu-design.md 1.3): it ends at a branch or any instruction marked endsTrace, at a page
+ * boundary, or after {@link TraceCache#MAX_LEN} instructions.
+ */
+public final class Trace {
+    final long physAddr;
+    final int mode;
+    final Insn[] insns;
+    /** Physical pages the instruction bytes came from (the second only when an instruction crosses). */
+    final long page1, page2;
+    volatile boolean valid = true;
+
+    Trace(long physAddr, int mode, Insn[] insns, long page1, long page2) {
+        this.physAddr = physAddr;
+        this.mode = mode;
+        this.insns = insns;
+        this.page1 = page1;
+        this.page2 = page2;
+    }
+}

@@ -1,0 +1,102 @@
+package dev.polyvisor.cpu;
+
+import dev.polyvisor.cpu.decode.Decoder;
+import dev.polyvisor.cpu.decode.Insn;
+import dev.polyvisor.cpu.decode.OpcodeTable;
+import dev.polyvisor.cpu.mmu.CodePages;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Decoded traces keyed by (physical address, decode mode), shared by the vCPUs of one VM. A write to
+ * a page that holds decoded code (reported by {@link CodePages}) invalidates every trace built from it.
+ * Not thread-safe: vCPUs of one VM run on one host thread for now (DESIGN.md, SMP).
+ */
+public final class TraceCache implements CodePages.Listener {
+    public static final int MAX_LEN = 32;
+    private static final int BITS = 16, SIZE = 1 << BITS;
+
+    private final Trace[] table = new Trace[SIZE];
+    private final Map<Long, List<Trace>> byPage = new HashMap<>();
+    private final Decoder decoder;
+    private final CodePages codePages;
+    private final List<Insn> scratch = new ArrayList<>(MAX_LEN);
+    public long decodedInstructions;
+
+    public TraceCache(OpcodeTable table, CodePages codePages) {
+        this.decoder = new Decoder(table);
+        this.codePages = codePages;
+        codePages.setListener(this);
+    }
+
+    public CodePages codePages() { return codePages; }
+
+    private static int index(long pa, int mode) { return (int) ((pa ^ (pa >>> BITS) ^ mode * 0x9E37L) & (SIZE - 1)); }
+
+    /** The trace at the CPU's current RIP, decoding it on a miss. Fetch faults propagate as CpuFault. */
+    public Trace lookup(Cpu c, long linear, long pa) {
+        int mode = c.decodeMode();
+        int i = index(pa, mode);
+        Trace t = table[i];
+        if (t != null && t.physAddr == pa && t.mode == mode) return t;
+        t = build(c, linear, pa, mode);
+        table[i] = t;
+        return t;
+    }
+
+    private Trace build(Cpu c, long linear, long pa, int mode) {
+        scratch.clear();
+        long ip = linear;
+        long page1 = pa & ~0xFFFL, page2 = -1;
+        long ipPage = linear & ~0xFFFL;
+        while (scratch.size() < MAX_LEN) {
+            Insn insn;
+            try {
+                insn = decoder.decode(c, ip);
+            } catch (CpuFault f) {
+                if (scratch.isEmpty()) throw f; // the first instruction's fetch faults now
+                break;                          // a later one faults when (if) execution gets there
+            }
+            scratch.add(insn);
+            long end = ip + insn.len;
+            if (((end - 1) & ~0xFFFL) != ipPage) {
+                // The instruction crosses into the next page: that page's frame holds code too.
+                page2 = c.mmu.fetchPhys(end - 1) & ~0xFFFL;
+                break;
+            }
+            ip = end;
+            if (insn.endsTrace || (ip & ~0xFFFL) != ipPage) break;
+        }
+        decodedInstructions += scratch.size();
+        Trace t = new Trace(pa, mode, scratch.toArray(Insn[]::new), page1, page2);
+        register(t, page1);
+        if (page2 >= 0) register(t, page2);
+        return t;
+    }
+
+    private void register(Trace t, long page) {
+        byPage.computeIfAbsent(page, k -> new ArrayList<>()).add(t);
+        codePages.mark(page);
+    }
+
+    @Override
+    public void codePageWritten(long physPage) {
+        List<Trace> l = byPage.remove(physPage);
+        if (l == null) return;
+        for (Trace t : l) {
+            t.valid = false;
+            int i = index(t.physAddr, t.mode);
+            if (table[i] == t) table[i] = null;
+        }
+    }
+
+    /** Drops everything (e.g. after a loader rewrote memory behind the CPU's back). */
+    public void flush() {
+        java.util.Arrays.fill(table, null);
+        for (List<Trace> l : byPage.values()) for (Trace t : l) t.valid = false;
+        byPage.clear();
+    }
+}

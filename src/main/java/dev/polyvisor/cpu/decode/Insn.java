@@ -1,0 +1,23 @@
+package dev.polyvisor.cpu.decode;
+
+import dev.polyvisor.cpu.Cpu;
+
+/**
+ * One decoded instruction: an immutable handler object whose fields are its decoded operands
+ * (reference/cpu-design.md 1.3). The run loop sets {@code c.prevRip}, advances {@code c.rip} by
+ * {@link #len} and calls {@link #exec}; so during exec {@code c.rip} is the next instruction's
+ * address (what RIP-relative operands and relative branches need) and a fault rolls RIP back.
+ */
+public abstract class Insn {
+    /** Length in bytes (1..15); set by the decoder. */
+    public int len;
+    /** Ends the trace: branches, mode changes, exits, anything after which the next RIP is not rip+len. */
+    public boolean endsTrace;
+    /** The table entry it was decoded from, for tracing and tests. */
+    public OpcodeTable.Entry entry;
+
+    public abstract void exec(Cpu c);
+
+    @Override
+    public String toString() { return entry == null ? getClass().getSimpleName() : entry.mnemonic(); }
+}

@@ -1,0 +1,20 @@
+package dev.polyvisor.cpu.exec;
+
+import dev.polyvisor.cpu.decode.OpcodeTable;
+
+/** Assembles the opcode table from every handler group. */
+public final class Isa {
+    private static final OpcodeTable TABLE = build();
+
+    private Isa() {}
+
+    public static OpcodeTable table() { return TABLE; }
+
+    private static OpcodeTable build() {
+        OpcodeTable t = new OpcodeTable();
+        IntegerOps.register(t);
+        ControlOps.register(t);
+        SystemOps.register(t);
+        return t;
+    }
+}

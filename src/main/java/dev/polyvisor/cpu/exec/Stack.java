@@ -1,0 +1,42 @@
+package dev.polyvisor.cpu.exec;
+
+import dev.polyvisor.cpu.Cpu;
+
+/**
+ * Stack pushes and pops through SS with the stack-pointer width from SS.B or 64-bit mode
+ * (SDM Vol. 1, 6.2.3). The value is written before RSP changes, so a faulting push leaves RSP intact.
+ */
+public final class Stack {
+    private Stack() {}
+
+    public static void push(Cpu c, int size, long v) {
+        int ss = c.stackSize;
+        long sp = c.r[Cpu.RSP] - size;
+        long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
+        c.mmu.write(c.linear(c.long64 ? Cpu.SEG_NONE : Cpu.SS, off), size, v);
+        setSp(c, sp);
+    }
+
+    public static long pop(Cpu c, int size) {
+        long v = peek(c, size, 0);
+        setSp(c, c.r[Cpu.RSP] + size);
+        return v;
+    }
+
+    /** Reads {@code size} bytes at SP + offset without changing SP. */
+    public static long peek(Cpu c, int size, long offset) {
+        int ss = c.stackSize;
+        long sp = c.r[Cpu.RSP] + offset;
+        long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
+        return c.mmu.read(c.linear(c.long64 ? Cpu.SEG_NONE : Cpu.SS, off), size);
+    }
+
+    /** Writes SP with the stack width: a 16-bit stack changes only SP (SDM Vol. 1, 6.2.3). */
+    public static void setSp(Cpu c, long sp) {
+        switch (c.stackSize) {
+            case 8 -> c.r[Cpu.RSP] = sp;
+            case 4 -> c.r[Cpu.RSP] = sp & 0xFFFF_FFFFL;
+            default -> c.r[Cpu.RSP] = (c.r[Cpu.RSP] & ~0xFFFFL) | (sp & 0xFFFF);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package dev.polyvisor.cpu.mmu;
+
+/**
+ * Which physical pages hold decoded code, shared by all vCPUs of a VM. A write to such a page goes
+ * through the MMU's slow path (its TLB write entry is never installed), which tells the listener to
+ * drop the decoded instructions of that page. Linux patches its own text through a second mapping
+ * (text_poke), so the check must be by physical page (reference/cpu-design.md 4.4).
+ */
+public final class CodePages {
+    public interface Listener { void codePageWritten(long physPage); }
+
+    private final byte[] marked;
+    private volatile Listener listener = p -> {};
+    /** Bumped when a page becomes a code page: TLBs drop write entries they cached earlier. */
+    private volatile int generation;
+
+    public CodePages(long ramSize) { marked = new byte[(int) (ramSize >>> 12) + 1]; }
+
+    public void setListener(Listener l) { listener = l; }
+
+    public boolean isCode(long pa) {
+        long ppn = pa >>> 12;
+        return ppn < marked.length && marked[(int) ppn] != 0;
+    }
+
+    public void mark(long pa) {
+        long ppn = pa >>> 12;
+        if (ppn < marked.length && marked[(int) ppn] == 0) {
+            marked[(int) ppn] = 1;
+            generation++;
+        }
+    }
+
+    public int generation() { return generation; }
+
+    /** Called by the MMU slow path before a write lands on a marked page. */
+    public void written(long pa) {
+        long ppn = pa >>> 12;
+        if (ppn < marked.length && marked[(int) ppn] != 0) {
+            marked[(int) ppn] = 0;
+            listener.codePageWritten(ppn << 12);
+        }
+    }
+}

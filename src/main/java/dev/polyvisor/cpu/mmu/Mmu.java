@@ -1,0 +1,375 @@
+package dev.polyvisor.cpu.mmu;
+
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.Exceptions;
+import dev.polyvisor.cpu.Platform;
+import dev.polyvisor.cpu.VcpuExit;
+import dev.polyvisor.memory.GuestMemory;
+import dev.polyvisor.memory.MmioRegion;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+import static dev.polyvisor.memory.GuestMemory.U16;
+import static dev.polyvisor.memory.GuestMemory.U32;
+import static dev.polyvisor.memory.GuestMemory.U64;
+import static dev.polyvisor.memory.GuestMemory.U8;
+
+/**
+ * Linear-address access for one vCPU (reference/cpu-design.md 1.6).
+ *
+ * <p>The TLB is direct-mapped, one set for supervisor and one for user accesses, each with read,
+ * write and fetch tags and a common addend (RAM offset minus linear page). A tag holds the page's
+ * linear address; an invalid tag has bit 0 set so it never equals a page address, and non-canonical
+ * addresses are never entered, so the fast path is one compare and one load. A write tag is entered
+ * only when the PTE's dirty bit is already set and the page holds no decoded code, so the first
+ * write to a clean or code page takes the slow path (QEMU's TLB_NOTDIRTY).
+ */
+public final class Mmu {
+    public static final int READ = 0, WRITE = 1, FETCH = 2;
+    private static final int BITS = 10, SIZE = 1 << BITS, MASK = SIZE - 1;
+    private static final long INVALID = 1;
+    private static final long PG_P = 1, PG_RW = 2, PG_US = 4, PG_A = 0x20, PG_D = 0x40, PG_PS = 0x80, PG_G = 0x100;
+    private static final long PG_NX = 1L << 63;
+    /** MAXPHYADDR is 40 (CPUID 0x80000008); bits 51:40 of a paging entry are reserved. */
+    private static final long ADDR_MASK = 0x000F_FFFF_FFFF_F000L & ((1L << 40) - 1);
+    private static final long RSVD_HIGH = 0x000F_FF00_0000_0000L;
+
+    private final Cpu cpu;
+    private final GuestMemory mem;
+    private final MemorySegment ram;
+    private CodePages codePages;
+
+    private final long[] sRd = new long[SIZE], sWr = new long[SIZE], sEx = new long[SIZE], sAdd = new long[SIZE];
+    private final long[] uRd = new long[SIZE], uWr = new long[SIZE], uEx = new long[SIZE], uAdd = new long[SIZE];
+    private long[] rd = sRd, wr = sWr, ex = sEx, add = sAdd;
+    private boolean user;
+    /** A large page was entered as 4 KiB entries: INVLPG must then flush everything. */
+    private boolean largePagesCached;
+    private int codeGeneration;
+
+    // Result of the last translation (slow path).
+    private long walkFlags;
+    private boolean walkLarge;
+
+    public Mmu(Cpu cpu, GuestMemory mem) {
+        this.cpu = cpu;
+        this.mem = mem;
+        this.ram = mem.ram;
+        this.codePages = new CodePages(mem.ramSize);
+        flushAll();
+    }
+
+    /** Shares one code-page tracker between all vCPUs of a VM. */
+    public void setCodePages(CodePages cp) { this.codePages = cp; flushAll(); }
+
+    public CodePages codePages() { return codePages; }
+
+    /** Selects the user (CPL 3) or supervisor TLB set. */
+    public void setPrivilege(boolean userMode) {
+        user = userMode;
+        if (userMode) { rd = uRd; wr = uWr; ex = uEx; add = uAdd; }
+        else { rd = sRd; wr = sWr; ex = sEx; add = sAdd; }
+    }
+
+    public void flushAll() {
+        for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) Arrays.fill(t, INVALID);
+        largePagesCached = false;
+        codeGeneration = codePages == null ? 0 : codePages.generation();
+    }
+
+    /** INVLPG: drops the page in every set, global or not (SDM Vol. 3A, 4.10.4.1). */
+    public void invalidatePage(long lin) {
+        if (largePagesCached) { flushAll(); return; }
+        int i = (int) (lin >>> 12) & MASK;
+        long page = lin & ~0xFFFL;
+        for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) if (t[i] == page) t[i] = INVALID;
+    }
+
+    // ------------------------------------------------------------------ fast paths
+
+    public int read8(long la) {
+        int i = (int) (la >>> 12) & MASK;
+        if (rd[i] == (la & ~0xFFFL)) return ram.get(U8, add[i] + la) & 0xFF;
+        return (int) readSlow(la, 1);
+    }
+
+    public int read16(long la) {
+        int i = (int) (la >>> 12) & MASK;
+        if (rd[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFFE) return ram.get(U16, add[i] + la) & 0xFFFF;
+        return (int) readSlow(la, 2);
+    }
+
+    public int read32(long la) {
+        int i = (int) (la >>> 12) & MASK;
+        if (rd[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFFC) return ram.get(U32, add[i] + la);
+        return (int) readSlow(la, 4);
+    }
+
+    public long read64(long la) {
+        int i = (int) (la >>> 12) & MASK;
+        if (rd[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFF8) return ram.get(U64, add[i] + la);
+        return readSlow(la, 8);
+    }
+
+    public void write8(long la, int v) {
+        int i = (int) (la >>> 12) & MASK;
+        if (wr[i] == (la & ~0xFFFL)) { ram.set(U8, add[i] + la, (byte) v); return; }
+        writeSlow(la, 1, v);
+    }
+
+    public void write16(long la, int v) {
+        int i = (int) (la >>> 12) & MASK;
+        if (wr[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFFE) { ram.set(U16, add[i] + la, (short) v); return; }
+        writeSlow(la, 2, v);
+    }
+
+    public void write32(long la, int v) {
+        int i = (int) (la >>> 12) & MASK;
+        if (wr[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFFC) { ram.set(U32, add[i] + la, v); return; }
+        writeSlow(la, 4, v);
+    }
+
+    public void write64(long la, long v) {
+        int i = (int) (la >>> 12) & MASK;
+        if (wr[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFF8) { ram.set(U64, add[i] + la, v); return; }
+        writeSlow(la, 8, v);
+    }
+
+    /** Reads {@code size} (1, 2, 4, 8) bytes, zero-extended. */
+    public long read(long la, int size) {
+        return switch (size) {
+            case 1 -> read8(la);
+            case 2 -> read16(la);
+            case 4 -> read32(la) & 0xFFFF_FFFFL;
+            default -> read64(la);
+        };
+    }
+
+    public void write(long la, int size, long v) {
+        switch (size) {
+            case 1 -> write8(la, (int) v);
+            case 2 -> write16(la, (int) v);
+            case 4 -> write32(la, (int) v);
+            default -> write64(la, v);
+        }
+    }
+
+    /** Physical address of an instruction byte, for the trace cache; raises #PF/#GP like a fetch. */
+    public long fetchPhys(long la) {
+        int i = (int) (la >>> 12) & MASK;
+        if (ex[i] == (la & ~0xFFFL)) return add[i] + la;
+        return translateFill(la, FETCH);
+    }
+
+    public int fetch8(long la) {
+        long pa = fetchPhys(la);
+        return (int) mem.readPhys(pa, 1);
+    }
+
+    /**
+     * Translates for an access of kind {@code acc} by the current privilege, raising #PF on failure.
+     * Used by instructions that must check a whole destination before writing any of it.
+     */
+    public long translate(long la, int acc) { return translateFill(la, acc); }
+
+    /** Supervisor read translation without side effects or faults; -1 when not mapped. */
+    public long probe(long la) {
+        if ((cpu.efer & Cpu.EFER_LMA) != 0 && ((la << 16) >> 16) != la) return -1;
+        try {
+            return walk(la, READ, false, false);
+        } catch (PageFault pf) {
+            return -1;
+        }
+    }
+
+    // ------------------------------------------------------------------ slow paths
+
+    private long readSlow(long la, int size) {
+        if (((la & 0xFFF) + size) > 0x1000) {
+            long pa1 = translateFill(la, READ);
+            long pa2 = translateFill((la + size - 1) & ~0xFFFL | 0, READ);
+            long v = 0;
+            int first = (int) (0x1000 - (la & 0xFFF));
+            for (int b = 0; b < size; b++) {
+                long pa = b < first ? pa1 + b : pa2 + (b - first);
+                v |= physRead(pa, 1) << (8 * b);
+            }
+            return v;
+        }
+        return physRead(translateFill(la, READ), size);
+    }
+
+    private void writeSlow(long la, int size, long v) {
+        if (((la & 0xFFF) + size) > 0x1000) {
+            // Translate both pages before writing a byte, so a #PF on the second leaves memory unchanged.
+            long pa1 = translateFill(la, WRITE);
+            long pa2 = translateFill((la + size - 1) & ~0xFFFL, WRITE);
+            int first = (int) (0x1000 - (la & 0xFFF));
+            for (int b = 0; b < size; b++) physWrite(b < first ? pa1 + b : pa2 + (b - first), 1, v >>> (8 * b));
+            return;
+        }
+        physWrite(translateFill(la, WRITE), size, v);
+    }
+
+    private long physRead(long pa, int size) {
+        if (Long.compareUnsigned(pa + size, mem.ramSize) <= 0) {
+            MmioRegion r = mem.mmioAt(pa);
+            if (r == null) return mem.readPhys(pa, size);
+            return r.handler().read(pa - r.base(), size) & GuestMemory.mask(size);
+        }
+        MmioRegion r = mem.mmioAt(pa);
+        if (r != null) return r.handler().read(pa - r.base(), size) & GuestMemory.mask(size);
+        Platform p = cpu.platform;
+        long v = p == null ? -1L : p.unassignedMmio(new VcpuExit.Mmio(pa, size, false, 0));
+        return v & GuestMemory.mask(size);
+    }
+
+    private void physWrite(long pa, int size, long v) {
+        codePages.written(pa);
+        if (size > 1) codePages.written(pa + size - 1);
+        MmioRegion r = mem.mmioAt(pa);
+        if (r != null) { r.handler().write(pa - r.base(), size, v & GuestMemory.mask(size)); return; }
+        if (Long.compareUnsigned(pa + size, mem.ramSize) <= 0) { mem.writePhys(pa, size, v); return; }
+        Platform p = cpu.platform;
+        if (p != null) p.unassignedMmio(new VcpuExit.Mmio(pa, size, true, v));
+    }
+
+    /** Walks, checks, fills the TLB when the page is RAM; returns the physical address of {@code la}. */
+    private long translateFill(long la, int acc) {
+        if (codeGeneration != codePages.generation()) flushAll();
+        long pa;
+        boolean wp, large;
+        try {
+            pa = walk(la, acc, user, true);
+        } catch (PageFault pf) {
+            cpu.cr2 = la;
+            throw cpu.fault(Exceptions.PF, pf.errorCode);
+        }
+        large = walkLarge;
+        long flags = walkFlags;
+        long page = la & ~0xFFFL, ppage = pa & ~0xFFFL;
+        if (mem.isRamPage(ppage)) {
+            int i = (int) (la >>> 12) & MASK;
+            // A single entry caches one access kind's permission; keep the others if they map the same frame.
+            if (add[i] != ppage - page) { rd[i] = INVALID; wr[i] = INVALID; ex[i] = INVALID; }
+            add[i] = ppage - page;
+            boolean canWrite = (flags & PG_RW) != 0 && (flags & PG_D) != 0 && !codePages.isCode(ppage);
+            switch (acc) {
+                case READ -> { rd[i] = page; if (canWrite) wr[i] = page; }
+                case WRITE -> { rd[i] = page; if (canWrite) wr[i] = page; }
+                default -> ex[i] = page;
+            }
+            if (large) largePagesCached = true;
+        }
+        return pa;
+    }
+
+    /** Thrown inside the walker; converted to #PF by the caller. Stackless. */
+    private static final class PageFault extends RuntimeException {
+        final int errorCode;
+        PageFault(int ec) { super(null, null, false, false); errorCode = ec; }
+    }
+
+    /**
+     * The page walk (SDM Vol. 3A 4.3, 4.4, 4.5). Returns the physical address and leaves the combined
+     * permissions in {@link #walkFlags} (RW, US, D as effective for the final page; NX in bit 63).
+     * With {@code setAD}, sets accessed bits along the way and the dirty bit for writes, atomically.
+     */
+    private long walk(long la, int acc, boolean usr, boolean setAD) {
+        long cr0 = cpu.cr0;
+        if ((cr0 & Cpu.CR0_PG) == 0) {
+            walkFlags = PG_RW | PG_US | PG_D;
+            walkLarge = false;
+            return cpu.long64 ? la : la & 0xFFFF_FFFFL;
+        }
+        long cr4 = cpu.cr4;
+        boolean nxe = (cpu.efer & Cpu.EFER_NXE) != 0;
+        int ecBase = (acc == WRITE ? 2 : 0) | (usr ? 4 : 0) | (acc == FETCH && nxe ? 0x10 : 0);
+        long rw = PG_RW, us = PG_US, nx = 0;
+        long pa, entry, entryAddr;
+        long size;
+        if ((cr4 & Cpu.CR4_PAE) == 0) {
+            // 32-bit paging: 4 KiB pages, or 4 MiB with CR4.PSE.
+            long pdeAddr = (cpu.cr3 & 0xFFFFF000L) | ((la >>> 20) & 0xFFC);
+            long pde = mem.readPhys(pdeAddr, 4);
+            if ((pde & PG_P) == 0) throw new PageFault(ecBase);
+            rw &= pde; us &= pde;
+            if ((pde & PG_PS) != 0 && (cr4 & Cpu.CR4_PSE) != 0) {
+                long base = (pde & 0xFFC00000L) | ((pde & 0x1FE000L) << 19);
+                if ((pde & 0x200000L) != 0) throw new PageFault(ecBase | 9);
+                checkAccess(acc, usr, rw, us, 0, ecBase);
+                setAccessed(pdeAddr, pde, acc == WRITE, setAD, 4);
+                walkFlags = rw | us | (acc == WRITE || (pde & PG_D) != 0 ? PG_D : 0);
+                walkLarge = true;
+                return base | (la & 0x3FFFFF);
+            }
+            if (setAD && (pde & PG_A) == 0) mem.cmpxchg(pdeAddr, 4, pde, pde | PG_A);
+            entryAddr = (pde & 0xFFFFF000L) | ((la >>> 10) & 0xFFC);
+            entry = mem.readPhys(entryAddr, 4);
+            if ((entry & PG_P) == 0) throw new PageFault(ecBase);
+            rw &= entry; us &= entry;
+            checkAccess(acc, usr, rw, us, 0, ecBase);
+            setAccessed(entryAddr, entry, acc == WRITE, setAD, 4);
+            walkFlags = rw | us | (acc == WRITE || (entry & PG_D) != 0 ? PG_D : 0);
+            walkLarge = false;
+            return (entry & 0xFFFFF000L) | (la & 0xFFF);
+        }
+        long rsvd = RSVD_HIGH | (nxe ? 0 : PG_NX);
+        int level;
+        long tableAddr;
+        if ((cpu.efer & Cpu.EFER_LMA) != 0) {
+            // 4-level paging; the linear address must be canonical (bits 63:47 equal).
+            if (((la << 16) >> 16) != la) throw cpu.gp0();
+            level = 4;
+            tableAddr = cpu.cr3 & ADDR_MASK;
+        } else {
+            // PAE: the PDPTE (SDM 4.4.1). Real CPUs cache these at CR3 load; reading them here is equivalent
+            // for guests that do not modify live PDPTEs without reloading CR3.
+            long pdpteAddr = (cpu.cr3 & 0xFFFFFFE0L) | ((la >>> 27) & 0x18);
+            long pdpte = mem.readPhys(pdpteAddr, 8);
+            if ((pdpte & PG_P) == 0) throw new PageFault(ecBase);
+            if ((pdpte & (RSVD_HIGH | 0x1E6 | PG_NX)) != 0) throw new PageFault(ecBase | 9);
+            level = 2;
+            tableAddr = pdpte & ADDR_MASK;
+            la &= 0xFFFF_FFFFL;
+        }
+        for (;;) {
+            int shift = 12 + 9 * (level - 1);
+            entryAddr = tableAddr | ((la >>> shift) & 0x1FF) << 3;
+            entry = mem.readPhys(entryAddr, 8);
+            if ((entry & PG_P) == 0) throw new PageFault(ecBase);
+            boolean ps = (entry & PG_PS) != 0 && (level == 2 || level == 3);
+            long r = rsvd;
+            if (level == 4 && (entry & PG_PS) != 0) r |= PG_PS;
+            if (ps) r |= ((1L << (shift - 13)) - 1) << 13;
+            if ((entry & r) != 0) throw new PageFault(ecBase | 9 | (acc == WRITE ? 2 : 0));
+            rw &= entry; us &= entry; nx |= entry & PG_NX;
+            if (level == 1 || ps) {
+                size = 1L << shift;
+                checkAccess(acc, usr, rw, us, nx, ecBase);
+                setAccessed(entryAddr, entry, acc == WRITE, setAD, 8);
+                walkFlags = rw | us | nx | (acc == WRITE || (entry & PG_D) != 0 ? PG_D : 0);
+                walkLarge = ps;
+                pa = (entry & ADDR_MASK & ~(size - 1)) | (la & (size - 1));
+                return pa;
+            }
+            if (setAD && (entry & PG_A) == 0) mem.cmpxchg(entryAddr, 8, entry, entry | PG_A);
+            tableAddr = entry & ADDR_MASK;
+            level--;
+        }
+    }
+
+    private void checkAccess(int acc, boolean usr, long rw, long us, long nx, int ecBase) {
+        int p = ecBase | 1;
+        if (usr && us == 0) throw new PageFault(p);
+        if (acc == WRITE && rw == 0 && (usr || (cpu.cr0 & Cpu.CR0_WP) != 0)) throw new PageFault(p);
+        if (acc == FETCH && nx != 0) throw new PageFault(p);
+    }
+
+    private void setAccessed(long addr, long entry, boolean write, boolean setAD, int size) {
+        if (!setAD) return;
+        long want = entry | PG_A | (write ? PG_D : 0);
+        if (want != entry) mem.cmpxchg(addr, size, entry, want);
+    }
+}

@@ -1,0 +1,164 @@
+package dev.polyvisor.memory;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Guest physical memory of one VM.
+ *
+ * <p>RAM is a single off-heap segment indexed by guest physical address (the PC's MMIO holes below
+ * 4 GiB simply shadow the RAM behind them). Accesses are little-endian and may be unaligned, as x86
+ * permits. Reads of physical addresses that are neither RAM nor MMIO return all-ones and writes are
+ * dropped, like an unclaimed bus cycle on a PC.
+ *
+ * <p>Atomic helpers implement LOCK semantics: naturally aligned operands use VarHandle CAS on the
+ * segment; misaligned ones fall back to a global lock (the analogue of QEMU's EXCP_ATOMIC
+ * exclusive section, see reference/cpu-design.md 1.5).
+ */
+public final class GuestMemory implements AutoCloseable {
+    public static final ValueLayout.OfByte U8 = ValueLayout.JAVA_BYTE;
+    public static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private static final VarHandle AI32 = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+    private static final VarHandle AI64 = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+
+    private final Arena arena;
+    /** The RAM; final so that C2 can treat base and size as constants in hot code. */
+    public final MemorySegment ram;
+    public final long ramSize;
+    private volatile MmioRegion[] mmio = new MmioRegion[0];
+    private final Object exclusive = new Object();
+
+    public GuestMemory(long ramSize) {
+        if (ramSize <= 0 || (ramSize & 0xFFF) != 0)
+            throw new IllegalArgumentException("RAM size must be a positive multiple of 4 KiB: " + ramSize);
+        this.arena = Arena.ofShared();
+        this.ram = arena.allocate(ramSize, 4096);
+        this.ramSize = ramSize;
+    }
+
+    /** Registers an MMIO window; it takes precedence over RAM at the same addresses. */
+    public synchronized void addMmio(MmioRegion region) {
+        for (MmioRegion r : mmio)
+            if (r.contains(region.base()) || region.contains(r.base()))
+                throw new IllegalArgumentException("MMIO region " + region.name() + " overlaps " + r.name());
+        List<MmioRegion> l = new ArrayList<>(List.of(mmio));
+        l.add(region);
+        mmio = l.toArray(MmioRegion[]::new);
+    }
+
+    /** The MMIO region containing {@code pa}, or null. */
+    public MmioRegion mmioAt(long pa) {
+        for (MmioRegion r : mmio) if (r.contains(pa)) return r;
+        return null;
+    }
+
+    /** True when the 4 KiB page holding {@code pa} is plain RAM (no MMIO overlaps it). */
+    public boolean isRamPage(long pa) {
+        long page = pa & ~0xFFFL;
+        if (Long.compareUnsigned(page, ramSize) >= 0) return false;
+        for (MmioRegion r : mmio)
+            if (Long.compareUnsigned(r.base(), page + 4096) < 0 && Long.compareUnsigned(page, r.base() + r.length()) < 0)
+                return false;
+        return true;
+    }
+
+    // ---- physical access with MMIO dispatch (slow path: page walks, DMA, loaders) ----
+
+    public long readPhys(long pa, int size) {
+        MmioRegion r = mmioAt(pa);
+        if (r != null) return r.handler().read(pa - r.base(), size);
+        if (Long.compareUnsigned(pa + size, ramSize) > 0 || pa < 0) return size == 8 ? -1L : (1L << (size * 8)) - 1;
+        return switch (size) {
+            case 1 -> ram.get(U8, pa) & 0xFFL;
+            case 2 -> ram.get(U16, pa) & 0xFFFFL;
+            case 4 -> ram.get(U32, pa) & 0xFFFF_FFFFL;
+            case 8 -> ram.get(U64, pa);
+            default -> throw new IllegalArgumentException("size " + size);
+        };
+    }
+
+    public void writePhys(long pa, int size, long v) {
+        MmioRegion r = mmioAt(pa);
+        if (r != null) { r.handler().write(pa - r.base(), size, v); return; }
+        if (Long.compareUnsigned(pa + size, ramSize) > 0 || pa < 0) return;
+        switch (size) {
+            case 1 -> ram.set(U8, pa, (byte) v);
+            case 2 -> ram.set(U16, pa, (short) v);
+            case 4 -> ram.set(U32, pa, (int) v);
+            case 8 -> ram.set(U64, pa, v);
+            default -> throw new IllegalArgumentException("size " + size);
+        }
+    }
+
+    /** Copies host bytes into RAM (loaders). Throws if the range is not RAM. */
+    public void load(long pa, byte[] data, int off, int len) {
+        checkRam(pa, len);
+        MemorySegment.copy(data, off, ram, U8, pa, len);
+    }
+
+    public void load(long pa, byte[] data) { load(pa, data, 0, data.length); }
+
+    public byte[] readBytes(long pa, int len) {
+        checkRam(pa, len);
+        byte[] b = new byte[len];
+        MemorySegment.copy(ram, U8, pa, b, 0, len);
+        return b;
+    }
+
+    public void checkRam(long pa, long len) {
+        if (pa < 0 || len < 0 || Long.compareUnsigned(pa + len, ramSize) > 0)
+            throw new IllegalArgumentException(String.format("range 0x%x+0x%x is outside guest RAM (0x%x bytes)", pa, len, ramSize));
+    }
+
+    // ---- RAM fast accessors (caller guarantees pa is RAM) ----
+    public int ld8(long pa) { return ram.get(U8, pa) & 0xFF; }
+    public int ld16(long pa) { return ram.get(U16, pa) & 0xFFFF; }
+    public int ld32(long pa) { return ram.get(U32, pa); }
+    public long ld64(long pa) { return ram.get(U64, pa); }
+    public void st8(long pa, int v) { ram.set(U8, pa, (byte) v); }
+    public void st16(long pa, int v) { ram.set(U16, pa, (short) v); }
+    public void st32(long pa, int v) { ram.set(U32, pa, v); }
+    public void st64(long pa, long v) { ram.set(U64, pa, v); }
+
+    // ---- atomics for LOCK semantics (RAM only) ----
+
+    /** Atomic compare-and-exchange of {@code size} bytes at pa; returns the old value (zero-extended). */
+    public long cmpxchg(long pa, int size, long expected, long update) {
+        if (size == 8 && (pa & 7) == 0) return (long) AI64.compareAndExchange(ram, pa, expected, update);
+        if (size == 4 && (pa & 3) == 0) return ((int) AI32.compareAndExchange(ram, pa, (int) expected, (int) update)) & 0xFFFF_FFFFL;
+        synchronized (exclusive) {
+            long old = readPhys(pa, size);
+            if (old == (expected & mask(size))) writePhys(pa, size, update);
+            return old;
+        }
+    }
+
+    /** Runs an arbitrary read-modify-write atomically (fallback for sizes/alignments VarHandles lack). */
+    public long atomicRmw(long pa, int size, java.util.function.LongUnaryOperator op) {
+        if ((size == 8 && (pa & 7) == 0) || (size == 4 && (pa & 3) == 0)) {
+            for (;;) {
+                long old = readPhys(pa, size);
+                long nv = op.applyAsLong(old) & mask(size);
+                if (cmpxchg(pa, size, old, nv) == old) return old;
+            }
+        }
+        synchronized (exclusive) {
+            long old = readPhys(pa, size);
+            writePhys(pa, size, op.applyAsLong(old));
+            return old;
+        }
+    }
+
+    public static long mask(int size) { return size == 8 ? -1L : (1L << (size * 8)) - 1; }
+
+    @Override
+    public void close() { arena.close(); }
+}

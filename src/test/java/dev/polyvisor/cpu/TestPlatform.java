@@ -1,0 +1,27 @@
+package dev.polyvisor.cpu;
+
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.List;
+
+/** A Platform for CPU tests: records port writes, answers CPUID from a fixed model, #GP for unknown MSRs. */
+public class TestPlatform implements Platform {
+    public final ByteArrayOutputStream console = new ByteArrayOutputStream();
+    public final List<long[]> outs = new ArrayList<>();
+    public int exitCode = -1;
+
+    @Override public long portIn(int port, int size) { return -1L; }
+
+    @Override public void portOut(int port, int size, long value) {
+        outs.add(new long[] {port, size, value});
+        if (port == 0x3F8 || port == 0xE9) console.write((int) value);
+        if (port == 0xF4) exitCode = (int) ((value << 1) | 1);
+    }
+
+    @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { return new int[4]; }
+    @Override public MsrResult rdmsr(int vcpuId, int index) { return MsrResult.gp(); }
+    @Override public boolean wrmsr(int vcpuId, int index, long value) { return false; }
+    @Override public boolean hypercall(VcpuExit.Hypercall call) { return false; }
+
+    public String consoleText() { return console.toString(java.nio.charset.StandardCharsets.ISO_8859_1); }
+}
