@@ -22,6 +22,9 @@ public interface Platform {
     /** VMCALL/VMMCALL. Return false to make the CPU raise #UD (no hypervisor claims the call). */
     boolean hypercall(VcpuExit.Hypercall call);
 
+    /** The time-stamp counter of this vCPU (RDTSC/RDTSCP), derived from the VM's virtual clock. */
+    long tsc(int vcpuId);
+
     /** Access to a physical address nothing claims: reads return the value given, writes are dropped. */
     default long unassignedMmio(VcpuExit.Mmio access) { return -1L; }
 

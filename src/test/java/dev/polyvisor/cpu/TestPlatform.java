@@ -21,6 +21,8 @@ public class TestPlatform implements Platform {
     @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { return new int[4]; }
     @Override public MsrResult rdmsr(int vcpuId, int index) { return MsrResult.gp(); }
     @Override public boolean wrmsr(int vcpuId, int index, long value) { return false; }
+    public long tscValue;
+    @Override public long tsc(int vcpuId) { return tscValue += 1000; }
     @Override public boolean hypercall(VcpuExit.Hypercall call) { return false; }
 
     public String consoleText() { return console.toString(java.nio.charset.StandardCharsets.ISO_8859_1); }
