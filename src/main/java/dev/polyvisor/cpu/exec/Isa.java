@@ -15,6 +15,9 @@ public final class Isa {
         IntegerOps.register(t);
         ControlOps.register(t);
         SystemOps.register(t);
+        SseIntOps.register(t);
+        SseMoveOps.register(t);
+        FxsaveOps.register(t);
         return t;
     }
 }
