@@ -195,8 +195,10 @@ class IntegerOpsTest {
         assertEquals(Exceptions.DE, f.step("idiv rcx").vector); // +2^64 / 2 = 2^63 does not fit
         assertEquals(0, rax());
         c.r[Cpu.RAX] = 0x8000; c.r[Cpu.RCX] = 0xFF;
-        assertEquals(Exceptions.DE, f.step("idiv cl").vector); // -32768 / -1... here 0x8000/-1 = -32768 overflows
-        assertNull(f.step("idiv rcx")); // RDX:RAX = 1:0x8000 / 0xFF fits? no: RDX=1 -> 2^64+... / 255 overflow
+        assertEquals(Exceptions.DE, f.step("idiv cl").vector); // AX = -32768 / -1: +32768 does not fit AL
+        assertNull(f.step("idiv rcx")); // RDX:RAX = 2^64 + 0x8000, / 255 fits in 64 bits
+        assertEquals(java.math.BigInteger.ONE.shiftLeft(64).add(java.math.BigInteger.valueOf(0x8000))
+                .divide(java.math.BigInteger.valueOf(255)).longValueExact(), rax());
     }
 
     @Test void movzxMovsxMovsxd() {
