@@ -17,6 +17,9 @@ public final class Isa {
         BitOps.register(t);
         StringOps.register(t);
         SystemOps.register(t);
+        SseIntOps.register(t);
+        SseMoveOps.register(t);
+        FxsaveOps.register(t);
         return t;
     }
 }
