@@ -15,7 +15,7 @@ import java.util.Arrays;
 /**
  * The emulator side of the oracle: a Cpu in 64-bit mode at CPL 3 (CS selector 0x33 with L=1 and
  * DPL 3, as a Linux user process runs), 4-level paging that maps the harness's code page (user,
- * read-only) and data page (user, read/write) at the same linear addresses as the host child process,
+ * read/write/execute, like the host's) and data page (user, read/write) at the same linear addresses as the host child process,
  * and nothing else. One instruction is decoded and executed exactly as the run loop does
  * (prevRip, rip += len, exec); a CpuFault rolls RIP back and is recorded as the trap vector instead
  * of being delivered, the way the host harness records the signal.
@@ -40,7 +40,7 @@ final class EmulatedHost implements AutoCloseable {
     RuntimeException crash;
 
     EmulatedHost() {
-        map(HostHarness.CODE_ADDR, PT_CODE, CODE_FRAME, P | US | A);
+        map(HostHarness.CODE_ADDR, PT_CODE, CODE_FRAME, P | RW | US | A | D); // RWX, as the host's code page
         map(HostHarness.DATA_ADDR, PT_DATA, DATA_FRAME, P | RW | US | A | D);
         mem.load(CODE_FRAME, filled(0xCC));
         mem.load(DATA_FRAME, PATTERN);

@@ -54,6 +54,9 @@ final class Encoder {
             // 66 is ignored when F2/F3 is the mandatory prefix (SDM Vol. 2, 2.1.2).
             p66 = (mand == PF2 || mand == PF3) && r.nextInt(8) == 0;
         }
+        // Features the emulated CPUID does not advertise are masked out of the generated encodings:
+        // REX.W 0F C7 /1 is CMPXCHG16B (CPUID.01H:ECX.CX16), which the model leaves #UD.
+        if (key(e).equals("CMPXCHG8B")) w = false;
         int os;
         if (w || e.has(F64)) os = 8;
         else if (e.has(D64)) os = p66 ? 2 : 8;
