@@ -11,6 +11,11 @@ import dev.polyvisor.cpu.exec.Isa;
 import dev.polyvisor.devices.IoBus;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.vmm.boot.FlatBinary;
+import dev.polyvisor.vmm.boot.ImageFile;
+import dev.polyvisor.vmm.boot.linux.E820Entry;
+import dev.polyvisor.vmm.boot.linux.LinuxBoot;
+import dev.polyvisor.vmm.boot.linux.LoadedKernel;
+import dev.polyvisor.vmm.boot.linux.Pvh;
 import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.vmm.boot.Multiboot;
 
@@ -102,10 +107,31 @@ public final class Vm implements Platform, AutoCloseable {
                 if (config.initrd() != null) throw new LoadException("--initrd is not supported with --boot flat");
                 FlatBinary.load(memory, bsp, config.kernel(), config.flat().address(), config.flat().mode());
             }
-            case LINUX, PVH -> throw new LoadException("--boot " + config.boot().name().toLowerCase()
-                    + " is not implemented yet (the Linux boot protocol and PVH loaders have not landed)");
+            case LINUX, PVH -> bootLinux(bsp);
         }
         traces.flush();
+    }
+
+    /** The PC memory map below and above 1 MiB (the EBDA and BIOS areas reserved), as QEMU's BIOS reports it. */
+    public static List<E820Entry> e820(long ramSize) {
+        return List.of(new E820Entry(0, 0x9FC00, E820Entry.RAM),
+                new E820Entry(0x9FC00, 0xA0000 - 0x9FC00, E820Entry.RESERVED),
+                new E820Entry(0xF0000, 0x10000, E820Entry.RESERVED),
+                new E820Entry(0x100000, ramSize - 0x100000, E820Entry.RAM));
+    }
+
+    private void bootLinux(Cpu bsp) throws LoadException {
+        byte[] kernel = ImageFile.read(config.kernel(), "kernel");
+        byte[] initrd = config.initrd() == null ? null : ImageFile.read(config.initrd(), "initrd");
+        try {
+            LoadedKernel k = config.boot() == VmConfig.BootKind.PVH
+                    ? Pvh.load(memory, kernel, initrd, config.append(), e820(memory.ramSize), 0)
+                    : LinuxBoot.load(memory, kernel, initrd, config.append(), e820(memory.ramSize));
+            k.entry().apply(bsp);
+            bsp.mmu.flushAll();
+        } catch (dev.polyvisor.vmm.boot.linux.LoadException e) {
+            throw new LoadException(config.kernel() + ": " + e.getMessage());
+        }
     }
 
     // ---- wiring points for personalities and devices ----

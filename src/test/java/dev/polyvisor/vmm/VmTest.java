@@ -122,10 +122,12 @@ class VmTest {
     }
 
     @Test
-    void linuxBootIsAClearErrorUntilItLands() throws Exception {
-        VmConfig cfg = VmConfig.of(Files.write(dir.resolve("bz"), new byte[16]), BootKind.LINUX);
+    void linuxBootOfAFileThatIsNoBzImageIsAOneLineError() throws Exception {
+        Path bz = Files.write(dir.resolve("bz"), new byte[16]);
+        VmConfig cfg = VmConfig.of(bz, BootKind.LINUX);
         LoadException e = assertThrows(LoadException.class, () -> new Vm(cfg, new ByteArrayOutputStream()));
-        assertTrue(e.getMessage().startsWith("--boot linux is not implemented yet"), e.getMessage());
+        assertTrue(e.getMessage().startsWith(bz + ": "), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
     }
 
     @Test
