@@ -13,6 +13,8 @@
  * SIGTRAP) is caught on an alternate signal stack (RSP may hold anything), the architectural vector is
  * taken from the kernel's sigcontext (trapno) and the registers at the fault from the ucontext.
  *
+ * out_case.dirty: bit 0 = the data page changed outside the window, bit 1 = the code page changed.
+ *
  * The code page and the data page sit at fixed linear addresses that the emulator maps identically,
  * so register values that are addresses compare equal on both sides.
  */
@@ -184,13 +186,16 @@ static void run_case(const struct in_case *in, struct out_case *out) {
     uint8_t *data = (uint8_t *) DATA_ADDR;
     memcpy(&g_in, in, sizeof g_in);
     unsigned len = in->len > 15 ? 15 : in->len;
-    memset(code + CODE_OFF, 0xCC, 64);
-    memcpy(code + CODE_OFF, in->code, len);
+    /* The whole code page is rebuilt every case (an earlier case may have written into it). */
+    static uint8_t img[PAGE];
+    memset(img, 0xCC, PAGE);
+    memcpy(img + CODE_OFF, in->code, len);
     /* jmp qword [rip+0] ; dq native_return */
-    uint8_t *t = code + CODE_OFF + len;
+    uint8_t *t = img + CODE_OFF + len;
     t[0] = 0xFF; t[1] = 0x25; t[2] = t[3] = t[4] = t[5] = 0;
     uint64_t ret = (uint64_t) (uintptr_t) &native_return;
     memcpy(t + 6, &ret, 8);
+    memcpy(code, img, PAGE);
     memcpy(data + WIN_OFF, in->mem, WIN_LEN);
     memset(&g_out, 0, sizeof g_out);
     g_out.trapno = NO_TRAP;
@@ -207,9 +212,14 @@ static void run_case(const struct in_case *in, struct out_case *out) {
     /* Writes outside the compared window are reported as one bit; the page is then restored. */
     if (memcmp(data, g_pattern, WIN_OFF) != 0
             || memcmp(data + WIN_OFF + WIN_LEN, g_pattern + WIN_OFF + WIN_LEN, PAGE - WIN_OFF - WIN_LEN) != 0) {
-        g_out.dirty = 1;
+        g_out.dirty |= 1;
         memcpy(data, g_pattern, PAGE);
     }
+    /* Bit 1: the instruction wrote to the code page. Outside the trailer only: the trailer's target
+       address is a host address the emulator does not know. */
+    if (memcmp(code, img, CODE_OFF + len) != 0
+            || memcmp(code + CODE_OFF + len + 14, img + CODE_OFF + len + 14, PAGE - CODE_OFF - len - 14) != 0)
+        g_out.dirty |= 2;
     memcpy(out, &g_out, sizeof g_out);
 }
 

@@ -76,10 +76,18 @@ final class EmulatedHost implements AutoCloseable {
         mem.writePhys(pt + 8 * ((la >>> 12) & 0x1FF), 8, frame | pteFlags);
     }
 
+    private byte[] codeImage;
+
+    /** The code page as the harness builds it: int3 everywhere, the instruction at CODE_OFF, the trailer. */
     private void loadCode(byte[] code) {
-        byte[] insnArea = filled(0xCC);
-        System.arraycopy(code, 0, insnArea, HostHarness.CODE_OFF, code.length);
-        mem.load(CODE_FRAME, insnArea);
+        byte[] img = filled(0xCC);
+        System.arraycopy(code, 0, img, HostHarness.CODE_OFF, code.length);
+        int t = HostHarness.CODE_OFF + code.length;
+        img[t] = (byte) 0xFF; // jmp [rip+0]; the 8-byte host address after it is not modelled
+        img[t + 1] = 0x25;
+        for (int i = 2; i < 14; i++) img[t + i] = 0;
+        mem.load(CODE_FRAME, img);
+        codeImage = img;
     }
 
     /** Decodes {@code code} as the run would, without executing it (null if decoding threw). */
@@ -138,7 +146,11 @@ final class EmulatedHost implements AutoCloseable {
                 || !Arrays.equals(page, HostHarness.WIN_OFF + MachineState.WINDOW, 4096,
                         PATTERN, HostHarness.WIN_OFF + MachineState.WINDOW, 4096);
         if (dirty) mem.load(DATA_FRAME, PATTERN);
-        out.dirty = dirty;
+        byte[] codeNow = mem.readBytes(CODE_FRAME, 4096);
+        int trailerEnd = HostHarness.CODE_OFF + code.length + 14;
+        boolean codeDirty = !Arrays.equals(codeNow, 0, HostHarness.CODE_OFF + code.length, codeImage, 0, HostHarness.CODE_OFF + code.length)
+                || !Arrays.equals(codeNow, trailerEnd, 4096, codeImage, trailerEnd, 4096);
+        out.dirty = (dirty ? 1 : 0) | (codeDirty ? 2 : 0);
         return out;
     }
 

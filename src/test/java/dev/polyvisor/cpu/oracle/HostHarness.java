@@ -107,7 +107,7 @@ final class HostHarness implements AutoCloseable {
             for (int g = 0; g < 16; g++) s.gpr[g] = b.getLong();
             s.rflags = b.getLong();
             s.mxcsr = b.getInt();
-            s.dirty = b.getInt() != 0;
+            s.dirty = b.getInt();
             for (int x = 0; x < 32; x++) s.xmm[x] = b.getLong();
             b.get(s.mem);
             r[i] = s;

@@ -75,7 +75,7 @@ class HostHarnessTest {
         assertEquals(MachineState.NO_TRAP, r[3].trap);
         assertEquals(0x1111_0000L, java.nio.ByteBuffer.wrap(r[3].mem, 0x810 - HostHarness.WIN_OFF, 8)
                 .order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong());
-        assertFalse(r[3].dirty);
+        assertEquals(0, r[3].dirty);
         assertEquals(Exceptions.PF, r[4].trap);
         assertEquals(0x3000_0000L, r[4].faultAddr);
         assertEquals(0x5555_0000L + 8, r[5].gpr[4]);

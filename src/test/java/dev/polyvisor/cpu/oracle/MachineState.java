@@ -22,7 +22,8 @@ final class MachineState {
     int trap = NO_TRAP;
     long faultAddr;
     long rip;
-    boolean dirty;
+    /** Bit 0: the data page changed outside the window; bit 1: the code page changed. */
+    int dirty;
 
     MachineState copy() {
         MachineState s = new MachineState();
