@@ -57,6 +57,11 @@ public final class GuestImages {
         Path tmp = null;
         try {
             tmp = Files.createTempDirectory(guestsDir(), ".build-");
+            try {
+                Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+            } catch (UnsupportedOperationException notPosix) {
+                // keep the default permissions
+            }
             Files.write(tmp.resolve(KERNEL_FILE), kernel.vmlinuz());
             Files.write(tmp.resolve(INITRAMFS_FILE), initramfs);
             Files.writeString(tmp.resolve(INFO_FILE), String.join("\n",

@@ -3,7 +3,9 @@ package dev.polyvisor.personality;
 import dev.polyvisor.personality.bare.BareAbi;
 import dev.polyvisor.personality.core.AbiContract;
 import dev.polyvisor.personality.core.AbiElement;
+import dev.polyvisor.personality.hyperv.HvAbi;
 import dev.polyvisor.personality.kvm.KvmAbi;
+import dev.polyvisor.personality.vmware.VmwareAbi;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -21,6 +23,8 @@ public final class AbiCatalog {
     static {
         CONTRACTS.put("bare", BareAbi.CONTRACT);
         CONTRACTS.put("kvm", KvmAbi.CONTRACT);
+        CONTRACTS.put("hyperv", HvAbi.CONTRACT);
+        CONTRACTS.put("vmware", VmwareAbi.CONTRACT);
     }
 
     public static List<String> names() { return List.copyOf(CONTRACTS.keySet()); }

@@ -122,6 +122,8 @@ public final class PersonalityStack {
         return switch (c.name()) {
             case "bare" -> new BarePersonality(c);
             case "kvm" -> new KvmPersonality(c, env);
+            case "hyperv" -> new HypervPersonality(c, env);
+            case "vmware" -> new VmwarePersonality(c, env);
             default -> throw new IllegalArgumentException(AbiCatalog.unknownPersonality(c.name()));
         };
     }

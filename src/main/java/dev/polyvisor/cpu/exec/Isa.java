@@ -20,6 +20,7 @@ public final class Isa {
         SseIntOps.register(t);
         SseMoveOps.register(t);
         FxsaveOps.register(t);
+        SseFpOps.register(t);
         return t;
     }
 }
