@@ -352,4 +352,30 @@ class IntegerOpsTest {
         assertEquals(1, c.r[Cpu.RDX] & 0xFF);
         assertEquals(0x12345679L, c.r[Cpu.RBX]);
     }
+
+    @Test void lockIsUdOnNonLockableFormsAndAcceptedOnBitOps() {
+        c.r[Cpu.RBX] = LongModeFixture.DATA;
+        assertEquals(Exceptions.UD, f.step(".byte 0xf0, 0x39, 0x03").vector); // lock cmp [rbx], eax
+        assertEquals(Exceptions.UD, f.step(".byte 0xf0, 0x8b, 0x03").vector); // lock mov eax, [rbx]
+        assertNull(f.step("lock btc dword ptr [rbx], 3"));
+        assertEquals(8, f.mem.readPhys(LongModeFixture.DATA, 4));
+    }
+
+    @Test void faultingWriteOfAdcLeavesMemoryAndCarryUntouched() {
+        // Map a read-only 2 MiB page at 0x400000 (PD entry 2 without RW) and enforce WP at CPL 0.
+        long pde = LongModeFixture.PML4 + 0x2000 + 8 * 2;
+        f.mem.writePhys(pde, 8, 0x400000L | 0xE5);
+        c.cr0 |= Cpu.CR0_WP;
+        c.mmu.flushAll();
+        f.mem.writePhys(0x400000, 4, 0xFFFF_FFFFL);
+        f.run("stc");
+        c.r[Cpu.RBX] = 0x400000;
+        c.r[Cpu.RAX] = 0;
+        CpuFault fault = f.step("adc dword ptr [rbx], eax");
+        assertEquals(Exceptions.PF, fault.vector);
+        assertEquals(0xFFFF_FFFFL, f.mem.readPhys(0x400000, 4));
+        assertEquals(CF, f.flags() & CF);
+        assertEquals(Exceptions.PF, f.step("shl dword ptr [rbx], 1").vector);
+        assertEquals(CF, f.flags() & CF);
+    }
 }
