@@ -378,4 +378,23 @@ class IntegerOpsTest {
         assertEquals(Exceptions.PF, f.step("shl dword ptr [rbx], 1").vector);
         assertEquals(CF, f.flags() & CF);
     }
+
+    @Test void bcdAdjustInstructionsIn32BitMode() {
+        LongModeFixture.enterProtected32(c);
+        f.run("mov al, 0x79\nadd al, 0x35\ndaa\nsetc bl");   // 79 + 35 = 114 (BCD)
+        assertEquals(0x14, rax() & 0xFF);
+        assertEquals(1, c.r[Cpu.RBX] & 0xFF);
+        f.run("mov al, 0x35\nsub al, 0x47\ndas\nsetc bl");   // 35 - 47 = -12 -> 88 borrow
+        assertEquals(0x88, rax() & 0xFF);
+        assertEquals(1, c.r[Cpu.RBX] & 0xFF);
+        f.run("mov ax, 0x0009\nadd al, 8\naaa");              // 9 + 8 = 17 unpacked
+        assertEquals(0x0107, rax() & 0xFFFF);
+        f.run("mov ax, 0x0203\nsub al, 5\naas");              // 23 - 5 = 18 unpacked
+        assertEquals(0x0108, rax() & 0xFFFF);
+        f.run("mov al, 63\naam");
+        assertEquals(0x0603, rax() & 0xFFFF);
+        f.run("mov ax, 0x0603\naad");
+        assertEquals(63, rax() & 0xFFFF);
+        assertEquals(Exceptions.DE, f.step("aam 0").vector);
+    }
 }
