@@ -15,6 +15,8 @@ public final class Isa {
         IntegerOps.register(t);
         ControlOps.register(t);
         SystemOps.register(t);
+        SegmentOps.register(t);
+        FarControlOps.register(t);
         return t;
     }
 }
