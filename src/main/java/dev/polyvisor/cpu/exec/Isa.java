@@ -14,9 +14,15 @@ public final class Isa {
         OpcodeTable t = new OpcodeTable();
         IntegerOps.register(t);
         ControlOps.register(t);
+        BitOps.register(t);
+        StringOps.register(t);
         SystemOps.register(t);
         SegmentOps.register(t);
         FarControlOps.register(t);
+        SseIntOps.register(t);
+        SseMoveOps.register(t);
+        FxsaveOps.register(t);
+        SseFpOps.register(t);
         return t;
     }
 }

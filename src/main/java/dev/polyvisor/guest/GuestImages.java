@@ -1,0 +1,123 @@
+package dev.polyvisor.guest;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The default guest: Debian's current cloud kernel plus an initramfs built here around
+ * busybox-static. Built on first use into {@code <cache>/guests/<key>/}, where the key names the
+ * kernel package and version, the busybox version and {@link GuestInit#REVISION}; later calls reuse
+ * it. A directory is published by an atomic rename, so a half-built image is never seen.
+ */
+public final class GuestImages {
+    static final String KERNEL_FILE = "vmlinuz", INITRAMFS_FILE = "initramfs.cpio", INFO_FILE = "guest.properties";
+
+    private GuestImages() {}
+
+    /** Paths to the cached default kernel and initramfs, downloading and building them on first use. */
+    public static GuestImage defaultGuest() throws GuestImageException {
+        String kernelPkg, kernelVersion, busyboxVersion;
+        try {
+            kernelPkg = DebianPackages.resolveKernelPackage();
+            kernelVersion = DebianPackages.candidateVersion(kernelPkg);
+            busyboxVersion = DebianPackages.candidateVersion(DebianPackages.BUSYBOX);
+        } catch (GuestImageException e) {
+            // Offline or no apt: a guest built earlier is still good.
+            GuestImage newest = newestCached();
+            if (newest == null) throw e;
+            System.err.println("polyvisor: " + e.getMessage() + "; using the cached guest " + newest.kernelPackage() + " " + newest.kernelVersion());
+            return newest;
+        }
+        Path dir = guestsDir().resolve(key(kernelPkg, kernelVersion, busyboxVersion));
+        GuestImage cached = load(dir);
+        if (cached != null) return cached;
+        DebPackage kernel = DebianPackages.fetch(kernelPkg);
+        DebPackage busybox = DebianPackages.fetch(DebianPackages.BUSYBOX);
+        return build(kernel, busybox);
+    }
+
+    /** Builds (or reuses) the guest made from two given packages, e.g. user-supplied .deb files. */
+    public static GuestImage build(DebPackage kernelDeb, DebPackage busyboxDeb) throws GuestImageException {
+        Path dir = guestsDir().resolve(key(kernelDeb.name(), kernelDeb.version(), busyboxDeb.version()));
+        GuestImage cached = load(dir);
+        if (cached != null) return cached;
+        System.err.println("polyvisor: building guest image from " + kernelDeb.file().getFileName() + " and " + busyboxDeb.file().getFileName());
+        KernelPackage kernel = KernelPackage.read(kernelDeb.file());
+        byte[] busybox = DebExtractor.dataFiles(busyboxDeb.file(), "bin/busybox"::equals).get("bin/busybox");
+        if (busybox == null) throw new GuestImageException(busyboxDeb.file() + ": has no bin/busybox (is it busybox-static?)");
+        byte[] initramfs = GuestInitramfs.build(kernel, busybox, ModuleSet.VIRTIO_ROOTS);
+        Path tmp = null;
+        try {
+            tmp = Files.createTempDirectory(guestsDir(), ".build-");
+            try {
+                Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+            } catch (UnsupportedOperationException notPosix) {
+                // keep the default permissions
+            }
+            Files.write(tmp.resolve(KERNEL_FILE), kernel.vmlinuz());
+            Files.write(tmp.resolve(INITRAMFS_FILE), initramfs);
+            Files.writeString(tmp.resolve(INFO_FILE), String.join("\n",
+                    "release=" + kernel.release(), "kernelPackage=" + kernelDeb.name(),
+                    "kernelVersion=" + kernelDeb.version(), "busyboxVersion=" + busyboxDeb.version(), ""), StandardCharsets.UTF_8);
+            try {
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException raced) {
+                if (load(dir) == null) throw raced; // another process published the same image first
+            }
+        } catch (IOException e) {
+            throw new GuestImageException("cannot write the guest image to " + dir + ": " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) DebianPackages.deleteTree(tmp);
+        }
+        GuestImage built = load(dir);
+        if (built == null) throw new GuestImageException("guest image in " + dir + " is incomplete");
+        System.err.println("polyvisor: guest image ready in " + dir);
+        return built;
+    }
+
+    static String key(String kernelPkg, String kernelVersion, String busyboxVersion) {
+        return (kernelPkg + "_" + kernelVersion + "+busybox_" + busyboxVersion + "+init" + GuestInit.REVISION)
+                .replaceAll("[^A-Za-z0-9._+-]", "_");
+    }
+
+    private static Path guestsDir() { return GuestCache.subdirectory("guests"); }
+
+    private static GuestImage load(Path dir) {
+        Path info = dir.resolve(INFO_FILE), kernel = dir.resolve(KERNEL_FILE), initramfs = dir.resolve(INITRAMFS_FILE);
+        if (!Files.isRegularFile(info) || !Files.isRegularFile(kernel) || !Files.isRegularFile(initramfs)) return null;
+        try {
+            Map<String, String> p = new java.util.HashMap<>();
+            for (String line : Files.readAllLines(info, StandardCharsets.UTF_8)) {
+                int eq = line.indexOf('=');
+                if (eq > 0) p.put(line.substring(0, eq), line.substring(eq + 1));
+            }
+            if (!p.containsKey("release")) return null;
+            return new GuestImage(kernel, initramfs, p.get("release"), p.get("kernelPackage"), p.get("kernelVersion"), p.get("busyboxVersion"));
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private static GuestImage newestCached() {
+        List<Path> dirs = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(guestsDir())) {
+            for (Path p : ds) if (!p.getFileName().toString().startsWith(".")) dirs.add(p);
+        } catch (IOException e) {
+            return null;
+        }
+        dirs.sort(Comparator.comparing((Path p) -> p.toFile().lastModified()).reversed());
+        for (Path d : dirs) {
+            GuestImage g = load(d);
+            if (g != null && g.kernelPackage() != null) return g;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,37 @@
+package dev.polyvisor.guest;
+
+import java.util.List;
+
+/**
+ * Assembles the default guest's initramfs: the directory skeleton, the /dev/console node
+ * (character device 5:1, which the kernel opens before running /init), busybox-static with its
+ * applet links, the chosen kernel modules with a modules.dep and a load-order list, and /init.
+ */
+public final class GuestInitramfs {
+    private GuestInitramfs() {}
+
+    public static byte[] build(KernelPackage kernel, byte[] busybox, List<String> moduleRoots) throws GuestImageException {
+        if (busybox.length < 4 || busybox[0] != 0x7F || busybox[1] != 'E')
+            throw new GuestImageException("busybox is not an ELF executable");
+        InitramfsBuilder b = new InitramfsBuilder();
+        for (String d : new String[] {"/bin", "/sbin", "/dev", "/proc", "/sys", "/tmp", "/run", "/etc", "/root"})
+            b.directory(d, d.equals("/tmp") ? 01777 : 0755);
+        b.charDevice("/dev/console", 0600, 5, 1);
+        b.charDevice("/dev/null", 0666, 1, 3);
+        b.file("/bin/busybox", 0755, busybox);
+        for (String applet : GuestInit.APPLETS) b.symlink("/bin/" + applet, "busybox");
+        b.symlink("/sbin/poweroff", "../bin/busybox");
+
+        List<KernelModule> modules = ModuleSet.closure(kernel.modules(), moduleRoots);
+        String base = "/lib/modules/" + kernel.release() + "/";
+        StringBuilder order = new StringBuilder();
+        for (KernelModule m : modules) {
+            b.file(base + m.path(), 0644, m.data());
+            order.append(m.path()).append('\n');
+        }
+        b.file(base + "modules.dep", 0644, ModuleSet.modulesDep(modules));
+        b.file(base + "load-order", 0644, order.toString());
+        b.file("/init", 0755, GuestInit.script());
+        return b.build();
+    }
+}

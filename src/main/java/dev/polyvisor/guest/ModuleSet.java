@@ -1,0 +1,70 @@
+package dev.polyvisor.guest;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Dependency closure of kernel modules, ordered so that every module follows its dependencies. */
+public final class ModuleSet {
+    /**
+     * The virtio drivers a Polyvisor guest may meet: the PCI transport (modern and legacy), block,
+     * net, console, entropy, balloon, and the virtio vsock transport. Their dependencies (virtio,
+     * virtio_ring, net_failover, failover, vsock, ...) come in through the closure.
+     */
+    public static final List<String> VIRTIO_ROOTS = List.of(
+            "virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "virtio_balloon",
+            "vmw_vsock_virtio_transport");
+
+    private ModuleSet() {}
+
+    /** The modules named in {@code roots} plus everything they depend on, dependencies first. */
+    public static List<KernelModule> closure(Map<String, KernelModule> byName, List<String> roots) throws GuestImageException {
+        Set<String> done = new LinkedHashSet<>();
+        List<KernelModule> order = new ArrayList<>();
+        for (String root : roots) visit(byName, root, null, done, new HashSet<>(), order);
+        return order;
+    }
+
+    private static void visit(Map<String, KernelModule> byName, String name, String neededBy, Set<String> done,
+                              Set<String> onPath, List<KernelModule> order) throws GuestImageException {
+        if (done.contains(name)) return;
+        if (!onPath.add(name)) throw new GuestImageException("kernel modules have a dependency cycle through " + name);
+        KernelModule m = byName.get(name);
+        if (m == null)
+            throw new GuestImageException(neededBy == null ? "kernel package has no module " + name
+                    : "module " + neededBy + " depends on " + name + ", which the kernel package lacks");
+        for (String dep : m.depends()) visit(byName, dep, name, done, onPath, order);
+        onPath.remove(name);
+        done.add(name);
+        order.add(m);
+    }
+
+    /** A modules.dep in depmod's format, so that modprobe(8) also works in the guest. */
+    public static String modulesDep(List<KernelModule> modules) {
+        Map<String, KernelModule> byName = new java.util.HashMap<>();
+        for (KernelModule m : modules) byName.put(m.name(), m);
+        StringBuilder sb = new StringBuilder();
+        for (KernelModule m : modules) {
+            sb.append(m.path()).append(':');
+            // depmod lists the full transitive closure, nearest first.
+            List<String> all = new ArrayList<>();
+            collect(byName, m, new LinkedHashSet<>(), all);
+            for (String p : all) sb.append(' ').append(p);
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    private static void collect(Map<String, KernelModule> byName, KernelModule m, Set<String> seen, List<String> out) {
+        for (String d : m.depends()) {
+            KernelModule dm = byName.get(d);
+            if (dm != null && seen.add(d)) {
+                out.add(dm.path());
+                collect(byName, dm, seen, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package dev.polyvisor.personality;
+
+import dev.polyvisor.cpu.VcpuExit;
+import dev.polyvisor.cpu.model.CpuModel;
+import dev.polyvisor.personality.core.AbiContract;
+import dev.polyvisor.personality.core.AbiGate;
+import dev.polyvisor.personality.core.GuestPortIo;
+import dev.polyvisor.personality.core.MsrAccess;
+
+import java.util.Optional;
+
+/**
+ * One hypervisor ABI presented to the guest at one CPUID base (DESIGN.md "Personalities"). Built from
+ * a {@link PersonalityConfig} (which elements are switched off, where its leaves sit) and the VM's
+ * {@link dev.polyvisor.personality.core.PersonalityEnv}; it holds the per-vCPU state the ABI needs
+ * (registered shared-structure addresses, timers, steal counters, kick flags).
+ *
+ * <p>Sealed over the five personalities; they live in this package because a sealed hierarchy in the
+ * unnamed module must, while their ABI numbers and contracts live in the {@code bare}, {@code kvm},
+ * {@code hyperv}, {@code xen} and {@code vmware} subpackages.
+ *
+ * <p>Threading: MSR and hypercall methods are called on the calling vCPU's thread; {@link #onTick} and
+ * {@link #addSteal} on the VMM's timer thread. Implementations keep per-vCPU state in per-vCPU slots and
+ * synchronize on the instance where state is shared.
+ */
+public sealed interface Personality
+        permits BarePersonality, KvmPersonality, HypervPersonality, VmwarePersonality {
+
+    /** Hypercall claim strengths for {@link #hypercallClaim}. */
+    int CLAIM_NONE = 0, CLAIM_DEFAULT = 1, CLAIM_ENABLED = 2;
+
+    PersonalityConfig config();
+
+    AbiGate gate();
+
+    default String name() { return config().name(); }
+
+    default int base() { return config().base(); }
+
+    default AbiContract contract() { return gate().contract(); }
+
+    /** False only for bare: CPUID.1:ECX[31] stays clear (pv-abi.md 3). */
+    default boolean setsHypervisorBit() { return true; }
+
+    /** Number of leaves this personality occupies from its base (0 for bare). */
+    default int leafCount() { return 0x100; }
+
+    /**
+     * CPUID for {@code leaf} in [base, base + 0xFF], with disabled elements' bits already cleared.
+     * Leaves the personality does not define return zeros.
+     */
+    int[] cpuid(int leaf, int subleaf, int vcpu);
+
+    /** The base CPU model as this personality wants the guest to see it (e.g. KVM hides invariant TSC). */
+    default CpuModel adjustModel(CpuModel model) { return model; }
+
+    MsrAccess rdmsr(int vcpu, int index);
+
+    MsrAccess wrmsr(int vcpu, int index, long value);
+
+    /** How strongly this personality claims VMCALL/VMMCALL from {@code vcpu}: CLAIM_NONE, _DEFAULT or _ENABLED. */
+    int hypercallClaim(int vcpu);
+
+    /** Handles a hypercall (registers through its context). False makes the CPU raise #UD. Never throws. */
+    boolean hypercall(VcpuExit.Hypercall call);
+
+    /** Port I/O the personality owns (the VMware backdoor). */
+    default Optional<GuestPortIo> portIo() { return Optional.empty(); }
+
+    /** Timer hook: fires whatever is due at virtual time {@code nowNs} (Hyper-V stimers, Xen single-shot timers). */
+    default void onTick(long nowNs) {}
+
+    /** The next virtual time at which {@link #onTick} has something to do, or Long.MAX_VALUE. */
+    default long nextDeadlineNs() { return Long.MAX_VALUE; }
+
+    /** Accounts {@code ns} of steal time to {@code vcpu} and reports it through the ABI's mechanism. */
+    void addSteal(int vcpu, long ns);
+
+    /**
+     * KVM PV unhalt: true if the vCPU was kicked since its last HLT; clears the flag. The VMM calls this on
+     * every HLT (and while the vCPU sits halted) and resumes the vCPU at once when it is true, even with IF=0.
+     */
+    default boolean consumeUnhalt(int vcpu) { return false; }
+
+    /** Xen: the vCPU's evtchn_upcall_pending is set and the callback vector must be delivered when IF=1. */
+    default boolean upcallPending(int vcpu) { return false; }
+}

@@ -1,0 +1,197 @@
+package dev.polyvisor.personality;
+
+import dev.polyvisor.cpu.VcpuExit;
+import dev.polyvisor.cpu.model.CpuModel;
+import dev.polyvisor.personality.core.GuestPortIo;
+import dev.polyvisor.personality.core.MsrAccess;
+import dev.polyvisor.personality.core.PersonalityEnv;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The personalities of one VM, stacked at successive CPUID bases: {@code hyperv+kvm} puts Hyper-V at
+ * 0x40000000 and KVM at 0x40000100, as QEMU/KVM does with Hyper-V enlightenments (pv-abi.md 9).
+ *
+ * <p>Spec grammar: {@code name[:key=value[,key=value]]('+' ...)}, names bare, kvm, hyperv, xen, vmware;
+ * option {@code base=0x40000100} places a personality explicitly (otherwise the n-th gets
+ * 0x40000000 + 0x100·n). Errors are one line each.
+ *
+ * <p>The stack routes the VMM's requests: MSRs go to the first personality that owns them; VMCALL/VMMCALL
+ * goes to the personality with the strongest claim (a Hyper-V hypercall page the guest enabled beats the
+ * default), ties going to the highest base - the personality Linux selected.
+ */
+public final class PersonalityStack {
+    private final List<Personality> personalities;
+
+    private PersonalityStack(List<Personality> personalities) { this.personalities = List.copyOf(personalities); }
+
+    public List<Personality> personalities() { return personalities; }
+
+    /** Parses a spec and the {@code --abi-disable} ids (each entry may hold several, comma separated). */
+    public static List<PersonalityConfig> parse(String spec, Collection<String> abiDisable) {
+        if (spec == null || spec.isBlank()) throw new IllegalArgumentException("empty personality spec (known: " + String.join(", ", AbiCatalog.names()) + ")");
+        Map<String, PersonalityConfig> byName = new LinkedHashMap<>();
+        int next = PersonalityConfig.FIRST_BASE;
+        for (String part : spec.trim().split("\\+", -1)) {
+            String p = part.trim();
+            if (p.isEmpty()) throw new IllegalArgumentException("empty personality name in '" + spec + "'");
+            String name = p, opts = "";
+            int colon = p.indexOf(':');
+            if (colon >= 0) { name = p.substring(0, colon); opts = p.substring(colon + 1); }
+            name = name.trim();
+            AbiCatalog.contract(name); // unknown name → one-line error
+            if (byName.containsKey(name)) throw new IllegalArgumentException("personality '" + name + "' appears twice in '" + spec + "'");
+            Map<String, String> options = new HashMap<>();
+            if (!opts.isBlank())
+                for (String kv : opts.split(",")) {
+                    int eq = kv.indexOf('=');
+                    if (eq <= 0) throw new IllegalArgumentException("bad option '" + kv + "' for " + name + " (expected key=value)");
+                    options.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
+                }
+            int base = next;
+            String b = options.remove("base");
+            if (b != null) base = parseBase(name, b);
+            checkOptions(name, options);
+            byName.put(name, new PersonalityConfig(name, base, Set.of(), options));
+            next = base + 0x100;
+        }
+        if (byName.containsKey("bare") && byName.size() > 1)
+            throw new IllegalArgumentException("'bare' cannot be stacked with other personalities");
+        Set<Integer> bases = new TreeSet<>();
+        for (PersonalityConfig c : byName.values())
+            if (!c.name().equals("bare") && !bases.add(c.base()))
+                throw new IllegalArgumentException(String.format("two personalities at CPUID base 0x%x in '%s'", c.base(), spec));
+
+        Map<String, Set<String>> disabled = new HashMap<>();
+        for (String entry : abiDisable)
+            for (String raw : entry.split(",")) {
+                String id = raw.trim();
+                if (id.isEmpty()) continue;
+                int dot = id.indexOf('.');
+                String owner = dot < 0 ? id : id.substring(0, dot);
+                if (AbiCatalog.element(id).isEmpty())
+                    throw new IllegalArgumentException("unknown ABI element '" + id + "' (see 'polyvisor abi list')");
+                if (!byName.containsKey(owner))
+                    throw new IllegalArgumentException("ABI element '" + id + "' belongs to " + owner + ", which is not in '" + spec + "'");
+                disabled.computeIfAbsent(owner, k -> new TreeSet<>()).add(id);
+            }
+        List<PersonalityConfig> out = new ArrayList<>();
+        for (PersonalityConfig c : byName.values()) out.add(c.withDisabled(disabled.getOrDefault(c.name(), Set.of())));
+        return out;
+    }
+
+    private static int parseBase(String name, String s) {
+        try {
+            String t = s.toLowerCase().startsWith("0x") ? s.substring(2) : s;
+            return Integer.parseUnsignedInt(t, 16);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("bad CPUID base '" + s + "' for " + name + " (expected hex like 0x40000100)");
+        }
+    }
+
+    private static void checkOptions(String name, Map<String, String> options) {
+        Set<String> allowed = switch (name) {
+            case "vmware" -> Set.of("backdoor");
+            default -> Set.of();
+        };
+        for (String k : options.keySet())
+            if (!allowed.contains(k))
+                throw new IllegalArgumentException("unknown option '" + k + "' for " + name
+                        + (allowed.isEmpty() ? " (it takes only base=)" : " (known: base, " + String.join(", ", allowed) + ")"));
+    }
+
+    public static PersonalityStack build(List<PersonalityConfig> configs, PersonalityEnv env) {
+        List<Personality> ps = new ArrayList<>();
+        for (PersonalityConfig c : configs) ps.add(create(c, env));
+        return new PersonalityStack(ps);
+    }
+
+    public static PersonalityStack of(String spec, Collection<String> abiDisable, PersonalityEnv env) {
+        return build(parse(spec, abiDisable), env);
+    }
+
+    static Personality create(PersonalityConfig c, PersonalityEnv env) {
+        return switch (c.name()) {
+            case "bare" -> new BarePersonality(c);
+            case "kvm" -> new KvmPersonality(c, env);
+            case "hyperv" -> new HypervPersonality(c, env);
+            case "vmware" -> new VmwarePersonality(c, env);
+            default -> throw new IllegalArgumentException(AbiCatalog.unknownPersonality(c.name()));
+        };
+    }
+
+    public CpuidTable cpuidTable(CpuModel base, int vcpus) { return new CpuidTable(base, personalities, vcpus); }
+
+    public <T extends Personality> Optional<T> find(Class<T> type) {
+        return personalities.stream().filter(type::isInstance).map(type::cast).findFirst();
+    }
+
+    public MsrAccess rdmsr(int vcpu, int index) {
+        for (Personality p : personalities) {
+            MsrAccess a = p.rdmsr(vcpu, index);
+            if (!(a instanceof MsrAccess.NotHandled)) return a;
+        }
+        return MsrAccess.NOT_HANDLED;
+    }
+
+    public MsrAccess wrmsr(int vcpu, int index, long value) {
+        for (Personality p : personalities) {
+            MsrAccess a = p.wrmsr(vcpu, index, value);
+            if (!(a instanceof MsrAccess.NotHandled)) return a;
+        }
+        return MsrAccess.NOT_HANDLED;
+    }
+
+    /** Routes VMCALL/VMMCALL; false (no claimant) means #UD. */
+    public boolean hypercall(VcpuExit.Hypercall call) {
+        int vcpu = call.context().vcpuId();
+        Personality best = null;
+        int bestClaim = Personality.CLAIM_NONE;
+        for (Personality p : personalities) {
+            int claim = p.hypercallClaim(vcpu);
+            if (claim > bestClaim || (claim == bestClaim && claim > 0 && p.base() > best.base())) {
+                best = p;
+                bestClaim = claim;
+            }
+        }
+        return best != null && best.hypercall(call);
+    }
+
+    /** The personality port handler claiming {@code port}, if any (the VMware backdoor 0x5658). */
+    public Optional<GuestPortIo> portIo(int port) {
+        for (Personality p : personalities) {
+            Optional<GuestPortIo> io = p.portIo();
+            if (io.isPresent() && io.get().claims(port)) return io;
+        }
+        return Optional.empty();
+    }
+
+    public void onTick(long nowNs) { for (Personality p : personalities) p.onTick(nowNs); }
+
+    public long nextDeadlineNs() {
+        long d = Long.MAX_VALUE;
+        for (Personality p : personalities) d = Math.min(d, p.nextDeadlineNs());
+        return d;
+    }
+
+    public void addSteal(int vcpu, long ns) { for (Personality p : personalities) p.addSteal(vcpu, ns); }
+
+    public boolean consumeUnhalt(int vcpu) {
+        boolean any = false;
+        for (Personality p : personalities) any |= p.consumeUnhalt(vcpu);
+        return any;
+    }
+
+    public boolean upcallPending(int vcpu) {
+        for (Personality p : personalities) if (p.upcallPending(vcpu)) return true;
+        return false;
+    }
+}

@@ -1,0 +1,37 @@
+package dev.polyvisor.personality.core;
+
+import dev.polyvisor.clock.VirtualClock;
+import dev.polyvisor.memory.GuestMemory;
+
+import java.util.function.LongSupplier;
+
+/**
+ * The VM a personality serves: its RAM, its one clock, the VMM callbacks, the number of vCPUs, whether
+ * the CPU vendor is AMD (hypercall pages then contain VMMCALL), the LAPIC timer frequency (Hyper-V
+ * APIC_FREQUENCY MSR, VMware GETHZ bus frequency) and the host's UTC clock for wall-clock structures.
+ */
+public record PersonalityEnv(GuestMemory memory, VirtualClock clock, InterruptInjector injector, int vcpus,
+                             boolean amdVendor, long apicBusHz, LongSupplier utcNanos) {
+    /** KVM's LAPIC bus runs at 1 GHz (APIC_BUS_CYCLE_NS = 1, arch/x86/kvm/lapic.h). */
+    public static final long DEFAULT_APIC_BUS_HZ = 1_000_000_000L;
+
+    public PersonalityEnv {
+        if (vcpus < 1 || vcpus > 255) throw new IllegalArgumentException("vCPU count must be 1..255: " + vcpus);
+        if (apicBusHz <= 0) throw new IllegalArgumentException("APIC bus frequency must be positive");
+    }
+
+    public static PersonalityEnv of(GuestMemory memory, VirtualClock clock, InterruptInjector injector, int vcpus) {
+        return new PersonalityEnv(memory, clock, injector, vcpus, true, DEFAULT_APIC_BUS_HZ,
+                () -> System.currentTimeMillis() * 1_000_000L);
+    }
+
+    /** VMCALL (0F 01 C1) on Intel, VMMCALL (0F 01 D9) on AMD: what a hypercall page must contain. */
+    public byte[] hypercallInsn() {
+        return amdVendor ? new byte[] {0x0F, 0x01, (byte) 0xD9} : new byte[] {0x0F, 0x01, (byte) 0xC1};
+    }
+
+    /** True when the whole range [pa, pa+len) is guest RAM. */
+    public boolean isRam(long pa, long len) {
+        return pa >= 0 && len >= 0 && Long.compareUnsigned(pa + len, memory.ramSize) <= 0 && pa + len >= pa;
+    }
+}

@@ -1,0 +1,68 @@
+package dev.polyvisor.vmm;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Everything needed to build a {@link Vm}. Validated on construction, so a bad value is reported as a
+ * one-line {@link IllegalArgumentException} before anything is allocated.
+ *
+ * @param memoryMiB     guest RAM in MiB
+ * @param smp           number of vCPUs
+ * @param kernel        the kernel image (ELF, multiboot, bzImage or flat binary, per {@code boot})
+ * @param initrd        an initial ramdisk or multiboot module, or null
+ * @param append        the kernel command line ("" when none)
+ * @param boot          how the kernel is entered
+ * @param clock         realtime (host time) or icount (time follows retired instructions)
+ * @param timeout       wall-clock limit for the run, or null for none
+ * @param consoleLog    a file that receives a copy of the console output, or null
+ * @param personalities hypervisor ABIs to present, in base order (empty = bare)
+ * @param flat          where and in which mode a {@link BootKind#FLAT} image starts
+ */
+public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot,
+                       ClockMode clock, Duration timeout, Path consoleLog, List<String> personalities,
+                       FlatEntry flat) {
+    public enum BootKind { LINUX, PVH, MULTIBOOT, FLAT }
+
+    public enum ClockMode { REALTIME, ICOUNT }
+
+    /** The processor mode a flat binary starts in. */
+    public enum FlatMode { REAL, PROTECTED32, LONG64 }
+
+    /** Load address (also the entry point) and start mode of a flat binary. */
+    public record FlatEntry(long address, FlatMode mode) {
+        public static final FlatEntry DEFAULT = new FlatEntry(0x100000, FlatMode.PROTECTED32);
+    }
+
+    public static final int MAX_MEMORY_MIB = 64 * 1024;
+    public static final int MAX_SMP = 64;
+
+    public VmConfig {
+        if (memoryMiB < 2 || memoryMiB > MAX_MEMORY_MIB)
+            throw new IllegalArgumentException("memory must be between 2 and " + MAX_MEMORY_MIB + " MiB, got " + memoryMiB);
+        if (smp < 1 || smp > MAX_SMP)
+            throw new IllegalArgumentException("smp must be between 1 and " + MAX_SMP + ", got " + smp);
+        if (boot == null) throw new IllegalArgumentException("boot kind is required");
+        if (clock == null) clock = ClockMode.REALTIME;
+        if (append == null) append = "";
+        if (timeout != null && (timeout.isNegative() || timeout.isZero()))
+            throw new IllegalArgumentException("timeout must be positive, got " + timeout.toSeconds() + " s");
+        personalities = personalities == null ? List.of() : List.copyOf(personalities);
+        if (flat == null) flat = FlatEntry.DEFAULT;
+    }
+
+    /** A config with defaults: 128 MiB, 1 vCPU, realtime clock, no timeout, no log, bare. */
+    public static VmConfig of(Path kernel, BootKind boot) {
+        return new VmConfig(128, 1, kernel, null, "", boot, ClockMode.REALTIME, null, null, List.of(), null);
+    }
+
+    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat); }
+    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat); }
+    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat); }
+    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat); }
+    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat); }
+    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f); }
+
+    public long memoryBytes() { return (long) memoryMiB << 20; }
+}

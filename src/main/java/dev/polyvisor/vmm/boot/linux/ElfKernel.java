@@ -1,0 +1,97 @@
+package dev.polyvisor.vmm.boot.linux;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+
+/**
+ * An x86-64 vmlinux as an ELF64 executable (System V gABI, ch. 4-5): its loadable segments at
+ * their physical addresses and its notes. Trailing data after the ELF (the relocation table the
+ * bzImage build appends for KASLR) is ignored.
+ */
+public final class ElfKernel {
+    static final int PT_LOAD = 1, PT_NOTE = 4, EM_X86_64 = 62;
+    /** include/xen/interface/elfnote.h: the 32-bit PVH entry point's physical address. */
+    public static final int XEN_ELFNOTE_PHYS32_ENTRY = 18;
+
+    public record Segment(long paddr, long fileOffset, long fileSize, long memSize) {}
+
+    public record Note(String name, int type, byte[] desc) {}
+
+    public final byte[] image;
+    public final List<Segment> loads;
+    public final List<Note> notes;
+
+    private ElfKernel(byte[] image, List<Segment> loads, List<Note> notes) {
+        this.image = image;
+        this.loads = loads;
+        this.notes = notes;
+    }
+
+    public static ElfKernel parse(byte[] elf) throws LoadException {
+        if (elf.length < 64 || elf[0] != 0x7F || elf[1] != 'E' || elf[2] != 'L' || elf[3] != 'F')
+            throw new LoadException("vmlinux is not an ELF image");
+        if (elf[4] != 2 || elf[5] != 1) throw new LoadException("vmlinux is not a 64-bit little-endian ELF image");
+        ByteBuffer b = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
+        if (Short.toUnsignedInt(b.getShort(0x12)) != EM_X86_64) throw new LoadException("vmlinux is not an x86-64 ELF image");
+        long phoff = b.getLong(0x20);
+        int phentsize = Short.toUnsignedInt(b.getShort(0x36)), phnum = Short.toUnsignedInt(b.getShort(0x38));
+        if (phentsize < 56 || phnum == 0 || phoff < 0 || phoff + (long) phentsize * phnum > elf.length)
+            throw new LoadException("vmlinux truncated: program headers lie outside the file");
+        List<Segment> loads = new ArrayList<>();
+        List<Note> notes = new ArrayList<>();
+        for (int i = 0; i < phnum; i++) {
+            int ph = (int) (phoff + (long) i * phentsize);
+            int type = b.getInt(ph);
+            long offset = b.getLong(ph + 8), paddr = b.getLong(ph + 24), filesz = b.getLong(ph + 32), memsz = b.getLong(ph + 40);
+            if (type != PT_LOAD && type != PT_NOTE) continue;
+            if (offset < 0 || filesz < 0 || offset + filesz > elf.length || offset + filesz < offset)
+                throw new LoadException(String.format("vmlinux truncated: segment %d (0x%x+0x%x) lies outside the 0x%x-byte file", i, offset, filesz, elf.length));
+            if (type == PT_LOAD) {
+                if (memsz < filesz) throw new LoadException(String.format("corrupt vmlinux: segment %d has memsz 0x%x < filesz 0x%x", i, memsz, filesz));
+                loads.add(new Segment(paddr, offset, filesz, memsz));
+            } else {
+                parseNotes(b, (int) offset, (int) (offset + filesz), notes);
+            }
+        }
+        if (loads.isEmpty()) throw new LoadException("vmlinux has no loadable segments");
+        return new ElfKernel(elf, loads, notes);
+    }
+
+    /** Note entries: namesz, descsz, type, name and desc each padded to 4 bytes (gABI 5, "Note Section"). */
+    private static void parseNotes(ByteBuffer b, int at, int end, List<Note> out) throws LoadException {
+        while (at + 12 <= end) {
+            long namesz = Integer.toUnsignedLong(b.getInt(at)), descsz = Integer.toUnsignedLong(b.getInt(at + 4));
+            int type = b.getInt(at + 8);
+            long nameAt = at + 12L, descAt = nameAt + ((namesz + 3) & ~3L), next = descAt + ((descsz + 3) & ~3L);
+            if (descAt + descsz > end || next < 0) throw new LoadException(String.format("corrupt vmlinux: note at 0x%x runs past its segment", at));
+            byte[] name = new byte[(int) namesz];
+            b.get((int) nameAt, name);
+            byte[] desc = new byte[(int) descsz];
+            b.get((int) descAt, desc);
+            int len = 0;
+            while (len < name.length && name[len] != 0) len++;
+            out.add(new Note(new String(name, 0, len, StandardCharsets.US_ASCII), type, desc));
+            at = (int) Math.min(next, end);
+        }
+    }
+
+    /** XEN_ELFNOTE_PHYS32_ENTRY, if the kernel was built with CONFIG_PVH. */
+    public OptionalLong pvhEntry() {
+        for (Note n : notes) {
+            if (!n.name().equals("Xen") || n.type() != XEN_ELFNOTE_PHYS32_ENTRY) continue;
+            ByteBuffer d = ByteBuffer.wrap(n.desc()).order(ByteOrder.LITTLE_ENDIAN);
+            // head.S emits it with _ASM_PTR: 8 bytes on x86-64, 4 on i386.
+            if (n.desc().length >= 8) return OptionalLong.of(d.getLong(0) & 0xFFFF_FFFFL);
+            if (n.desc().length >= 4) return OptionalLong.of(Integer.toUnsignedLong(d.getInt(0)));
+        }
+        return OptionalLong.empty();
+    }
+
+    public long lowestAddress() { return loads.stream().mapToLong(Segment::paddr).min().orElseThrow(); }
+
+    public long highestAddress() { return loads.stream().mapToLong(s -> s.paddr() + s.memSize()).max().orElseThrow(); }
+}

@@ -1,0 +1,117 @@
+package dev.polyvisor.vmm.boot.linux;
+
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.memory.GuestMemory;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * Loads a bzImage with the x86 64-bit boot protocol (Documentation/arch/x86/boot.rst,
+ * "64-bit BOOT PROTOCOL"): the protected-mode kernel goes to its preferred, suitably aligned
+ * address; a zeroed boot_params (the "zero page") receives the kernel's own setup header plus
+ * what the loader fills in (loader type, command line, initrd, e820 map, RSDP); the CPU enters at
+ * load address + 0x200 in 64-bit mode with RSI = &boot_params, flat __BOOT_CS/__BOOT_DS segments,
+ * an identity map covering at least the loaded parts (here all of 0-4 GiB) and interrupts off.
+ *
+ * <p>Low-memory layout: GDT at 0x500, boot_params at 0x7000, page tables at 0x9000-0xEFFF,
+ * command line at 0x20000; the initrd goes as high as the kernel and the e820 map allow.
+ */
+public final class LinuxBoot {
+    public static final long BOOT_PARAMS = 0x7000, CMDLINE = 0x20000, STACK_TOP = 0x8FF0;
+    /** Largest command line this loader places (the window below 0x30000); the kernel's own limit is cmdline_size. */
+    static final int CMDLINE_WINDOW = 0x10000;
+    // boot_params offsets (arch/x86/include/uapi/asm/bootparam.h).
+    static final int BP_ACPI_RSDP_ADDR = 0x070, BP_EXT_RAMDISK_IMAGE = 0x0C0, BP_EXT_RAMDISK_SIZE = 0x0C4,
+            BP_EXT_CMD_LINE_PTR = 0x0C8, BP_E820_ENTRIES = 0x1E8, BP_E820_TABLE = 0x2D0;
+    public static final int E820_MAX_ENTRIES_ZEROPAGE = 128;
+    /** Default load address when the header gives none (boot.rst: "typically 0x100000"). */
+    static final long DEFAULT_LOAD = 0x100000;
+
+    private LinuxBoot() {}
+
+    public static LoadedKernel load(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, List<E820Entry> e820)
+            throws LoadException {
+        return load(mem, kernel, initrd, cmdline, e820, 0);
+    }
+
+    /**
+     * Loads {@code kernel} (a bzImage) and {@code initrd} (may be null or empty) into {@code mem}.
+     *
+     * @param acpiRsdp physical address of the ACPI RSDP for boot_params.acpi_rsdp_addr, or 0 to let
+     *                 the kernel search the BIOS areas for it
+     */
+    public static LoadedKernel load(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, List<E820Entry> e820,
+                                    long acpiRsdp) throws LoadException {
+        BzImage k = BzImage.parse(kernel);
+        if (!k.supports64BitEntry())
+            throw new LoadException("kernel does not support the 64-bit boot protocol (xloadflags lacks XLF_KERNEL_64)");
+        if (e820.size() > E820_MAX_ENTRIES_ZEROPAGE)
+            throw new LoadException("e820 map has " + e820.size() + " entries; boot_params holds at most " + E820_MAX_ENTRIES_ZEROPAGE);
+        byte[] cmd = (cmdline == null ? "" : cmdline).getBytes(StandardCharsets.UTF_8);
+        long maxCmd = Math.min(k.cmdlineSize, CMDLINE_WINDOW - 1);
+        if (cmd.length > maxCmd)
+            throw new LoadException("kernel command line is " + cmd.length + " bytes; this kernel accepts at most " + maxCmd);
+
+        // Load address: pref_address (2.10+), aligned to kernel_alignment, which a relocatable kernel requires.
+        long load = k.prefAddress != 0 ? k.prefAddress : DEFAULT_LOAD;
+        if (load % k.kernelAlignment != 0) {
+            if (!k.relocatable) throw new LoadException(String.format("kernel wants 0x%x, which is not aligned to its kernel_alignment 0x%x", load, k.kernelAlignment));
+            load = BootTables.alignUp(load, k.kernelAlignment);
+        }
+        // init_size is the memory the kernel needs from the load address before it sets up its own allocator.
+        long kernelEnd = load + Math.max(k.initSize, k.kernelLength());
+        if (kernelEnd > mem.ramSize || !BootTables.isRam(e820, load, kernelEnd))
+            throw new LoadException(String.format("guest RAM too small: the kernel needs RAM at 0x%x-0x%x (init_size 0x%x)",
+                    load, kernelEnd, k.initSize));
+        mem.load(load, kernel, k.kernelOffset, k.kernelLength());
+
+        long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.length;
+        if (initrdLen > 0) {
+            long max = k.initrdAddrMax == 0 ? 0x37FF_FFFFL : k.initrdAddrMax; // boot.rst: default for protocols < 2.03
+            initrdAt = BootTables.placeHigh(e820, mem.ramSize, initrdLen, Math.min(max + 1, 1L << 32), load, kernelEnd);
+            if (initrdAt < 0 && k.canLoadInitrdAbove4G())
+                initrdAt = BootTables.placeHigh(e820, mem.ramSize, initrdLen, Long.MAX_VALUE, load, kernelEnd);
+            if (initrdAt < 0)
+                throw new LoadException(String.format("guest RAM too small: no room for the %d-byte initrd below 0x%x beside the kernel",
+                        initrdLen, Math.min(max + 1, 1L << 32)));
+            mem.load(initrdAt, initrd);
+        }
+
+        mem.checkRam(CMDLINE, cmd.length + 1);
+        mem.load(CMDLINE, cmd);
+        mem.st8(CMDLINE + cmd.length, 0);
+
+        writeBootParams(mem, k, initrdAt, initrdLen, e820, acpiRsdp);
+        BootTables.writeGdt(mem, true);
+        long cr3 = BootTables.writeIdentityMap(mem);
+        EntryState entry = new EntryState(EntryState.Mode.LONG_64, load + 0x200, BOOT_PARAMS, 0, STACK_TOP,
+                Cpu.CR0_PE | Cpu.CR0_ET | Cpu.CR0_PG, cr3, Cpu.CR4_PAE, Cpu.EFER_LME | Cpu.EFER_LMA,
+                BootTables.GDT, BootTables.GDT_LIMIT, BootTables.BOOT_CS, BootTables.BOOT_DS);
+        return new LoadedKernel(entry, load, kernelEnd, initrdAt, initrdLen, CMDLINE, BOOT_PARAMS);
+    }
+
+    private static void writeBootParams(GuestMemory mem, BzImage k, long initrdAt, long initrdLen, List<E820Entry> e820, long rsdp) {
+        mem.checkRam(BOOT_PARAMS, 4096);
+        for (int i = 0; i < 4096; i += 8) mem.st64(BOOT_PARAMS + i, 0);
+        // boot.rst, 64-bit protocol: "the setup header of the kernel image loaded into struct boot_params".
+        mem.load(BOOT_PARAMS + BzImage.SETUP_SECTS, k.setupHeader());
+        long bp = BOOT_PARAMS;
+        mem.st16(bp + BzImage.VID_MODE, 0xFFFF);        // "normal" video mode
+        mem.st8(bp + BzImage.TYPE_OF_LOADER, 0xFF);     // undefined boot loader
+        mem.st32(bp + BzImage.CMD_LINE_PTR, (int) CMDLINE);
+        mem.st32(bp + BP_EXT_CMD_LINE_PTR, (int) (CMDLINE >>> 32));
+        mem.st32(bp + BzImage.RAMDISK_IMAGE, (int) initrdAt);
+        mem.st32(bp + BzImage.RAMDISK_SIZE, (int) initrdLen);
+        mem.st32(bp + BP_EXT_RAMDISK_IMAGE, (int) (initrdAt >>> 32));
+        mem.st32(bp + BP_EXT_RAMDISK_SIZE, (int) (initrdLen >>> 32));
+        mem.st64(bp + BP_ACPI_RSDP_ADDR, rsdp);
+        mem.st8(bp + BP_E820_ENTRIES, e820.size());
+        long at = bp + BP_E820_TABLE;
+        for (E820Entry e : e820) { // struct boot_e820_entry: u64 addr, u64 size, u32 type (packed, 20 bytes)
+            mem.st64(at, e.addr());
+            mem.st64(at + 8, e.size());
+            mem.st32(at + 16, e.type());
+            at += 20;
+        }
+    }
+}

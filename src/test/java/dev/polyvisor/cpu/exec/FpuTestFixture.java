@@ -1,0 +1,103 @@
+package dev.polyvisor.cpu.exec;
+
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.CpuFault;
+import dev.polyvisor.cpu.TestPlatform;
+import dev.polyvisor.cpu.decode.Decoder;
+import dev.polyvisor.cpu.decode.Insn;
+import dev.polyvisor.memory.GuestMemory;
+
+/**
+ * A CPU in 64-bit mode (identity-mapped 4 MiB with 2 MiB pages, CR4.OSFXSR/OSXMMEXCPT set, CPL 0)
+ * that executes single instructions given as hex bytes and reports the fault vector they raise.
+ */
+final class FpuTestFixture implements AutoCloseable {
+    static final long CODE = 0x10000, DATA = 0x20000;
+
+    final GuestMemory mem = new GuestMemory(4 << 20);
+    final Cpu c = new Cpu(0, mem, new TestPlatform());
+    final Decoder decoder = new Decoder(Isa.table());
+    int lastError;
+
+    FpuTestFixture() {
+        mem.st64(0x1000, 0x2000 | 3);
+        mem.st64(0x2000, 0x3000 | 3);
+        mem.st64(0x3000, 0x83);
+        mem.st64(0x3008, 0x200000 | 0x83);
+        c.cr3 = 0x1000;
+        c.cr4 = Cpu.CR4_PAE | Cpu.CR4_OSFXSR | Cpu.CR4_OSXMMEXCPT;
+        c.efer = Cpu.EFER_LME | Cpu.EFER_LMA;
+        c.cr0 = Cpu.CR0_PE | Cpu.CR0_PG | Cpu.CR0_ET | Cpu.CR0_NE | Cpu.CR0_MP;
+        c.segSel[Cpu.CS] = 8;
+        c.segAttr[Cpu.CS] = 0xA09B;
+        c.segAttr[Cpu.SS] = 0xC093;
+        c.updateMode();
+        c.mmu.flushAll();
+    }
+
+    /** Switches to flat 32-bit protected mode without paging (for the legacy FXSAVE format). */
+    void protectedMode32() {
+        c.efer = 0;
+        c.cr0 = Cpu.CR0_PE | Cpu.CR0_ET | Cpu.CR0_NE | Cpu.CR0_MP;
+        c.segAttr[Cpu.CS] = 0xC09B;
+        for (int s : new int[] {Cpu.DS, Cpu.ES, Cpu.SS}) { c.segAttr[s] = 0xC093; c.segBase[s] = 0; c.segLimit[s] = 0xFFFF_FFFFL; }
+        c.segLimit[Cpu.CS] = 0xFFFF_FFFFL;
+        c.updateMode();
+        c.mmu.flushAll();
+    }
+
+    static byte[] hex(String s) {
+        String[] p = s.trim().split("\\s+");
+        byte[] b = new byte[p.length];
+        for (int i = 0; i < p.length; i++) b[i] = (byte) Integer.parseInt(p[i], 16);
+        return b;
+    }
+
+    /** Executes one instruction; returns -1 on success or the fault vector (error code in lastError). */
+    int exec(String bytes) {
+        byte[] b = hex(bytes);
+        mem.load(CODE, b);
+        c.rip = CODE;
+        Insn insn = decoder.decode(c, CODE);
+        if (insn.len != b.length) throw new AssertionError("decoded length " + insn.len + " for " + bytes);
+        c.prevRip = c.rip;
+        c.rip += insn.len;
+        try {
+            insn.exec(c);
+            return -1;
+        } catch (CpuFault f) {
+            c.rip = c.prevRip;
+            lastError = f.errorCode;
+            return f.vector;
+        }
+    }
+
+    /** Executes one instruction that must not fault. */
+    void ok(String bytes) {
+        int v = exec(bytes);
+        if (v >= 0) throw new AssertionError(bytes + " raised vector " + v);
+    }
+
+    void xmm(int n, long lo, long hi) { c.xmm[2 * n] = lo; c.xmm[2 * n + 1] = hi; }
+
+    long lo(int n) { return c.xmm[2 * n]; }
+
+    long hi(int n) { return c.xmm[2 * n + 1]; }
+
+    void xmmF(int n, float f0, float f1, float f2, float f3) {
+        xmm(n, (Float.floatToRawIntBits(f0) & 0xFFFF_FFFFL) | (long) Float.floatToRawIntBits(f1) << 32,
+                (Float.floatToRawIntBits(f2) & 0xFFFF_FFFFL) | (long) Float.floatToRawIntBits(f3) << 32);
+    }
+
+    void xmmD(int n, double d0, double d1) { xmm(n, Double.doubleToRawLongBits(d0), Double.doubleToRawLongBits(d1)); }
+
+    float f(int n, int i) { return Float.intBitsToFloat((int) (c.xmm[2 * n + i / 2] >>> (32 * (i & 1)))); }
+
+    int fbits(int n, int i) { return (int) (c.xmm[2 * n + i / 2] >>> (32 * (i & 1))); }
+
+    double d(int n, int i) { return Double.longBitsToDouble(c.xmm[2 * n + i]); }
+
+    long rflags() { return c.getRflags() & 0x8D5; }
+
+    @Override public void close() { mem.close(); }
+}

@@ -1,0 +1,70 @@
+package dev.polyvisor.guest;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/** The default guest built from Debian's real packages. */
+@Tag("debian")
+class DebianGuestTest {
+    @Test
+    void theKernelIsDebiansCloudKernel() throws Exception {
+        GuestImage g = DebianFixture.defaultGuest();
+        assertTrue(g.kernelPackage().matches("linux-image-6\\.1\\.0-\\d+-cloud-amd64"), g.kernelPackage());
+        assertTrue(g.kernelRelease().matches("6\\.1\\.0-\\d+-cloud-amd64"), g.kernelRelease());
+        assertTrue(g.kernelPackage().endsWith(g.kernelRelease()));
+        byte[] k = Files.readAllBytes(g.kernel());
+        assertEquals(0x55, k[0x1FE] & 0xFF);
+        assertEquals("HdrS", new String(k, 0x202, 4, StandardCharsets.US_ASCII));
+    }
+
+    @Test
+    void theInitramfsHasConsoleBusyboxInitAndTheVirtioModulesInDependencyOrder() throws Exception {
+        GuestImage g = DebianFixture.defaultGuest();
+        var e = CpioReader.read(Files.readAllBytes(g.initramfs()));
+        var console = e.get("dev/console").header();
+        assertTrue(console.isCharacterDevice());
+        assertEquals(0020600, console.getMode());
+        assertEquals(5, console.getRemoteDeviceMaj());
+        assertEquals(1, console.getRemoteDeviceMin());
+        byte[] busybox = e.get("bin/busybox").data();
+        assertTrue(busybox.length > 500_000, "busybox-static is a full static binary");
+        assertEquals(0x7F, busybox[0]);
+        assertEquals(GuestInit.script(), new String(e.get("init").data(), StandardCharsets.UTF_8));
+        assertEquals(0100755, e.get("init").header().getMode());
+
+        String base = "lib/modules/" + g.kernelRelease() + "/";
+        List<String> order = List.of(new String(e.get(base + "load-order").data(), StandardCharsets.UTF_8).split("\n"));
+        for (String ko : new String[] {"kernel/drivers/virtio/virtio_ring.ko", "kernel/drivers/virtio/virtio.ko",
+                "kernel/drivers/virtio/virtio_pci_modern_dev.ko", "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+                "kernel/drivers/virtio/virtio_pci.ko", "kernel/drivers/block/virtio_blk.ko", "kernel/drivers/net/virtio_net.ko",
+                "kernel/drivers/char/virtio_console.ko", "kernel/drivers/char/hw_random/virtio-rng.ko",
+                "kernel/net/vmw_vsock/vsock.ko", "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko"}) {
+            assertTrue(order.contains(ko), ko + " in " + order);
+            byte[] data = e.get(base + ko).data();
+            assertEquals('E', data[1], ko + " is an ELF object");
+        }
+        assertTrue(order.indexOf("kernel/drivers/virtio/virtio_ring.ko") < order.indexOf("kernel/drivers/virtio/virtio.ko"));
+        assertTrue(order.indexOf("kernel/drivers/virtio/virtio.ko") < order.indexOf("kernel/drivers/virtio/virtio_pci.ko"));
+        assertTrue(order.indexOf("kernel/net/vmw_vsock/vsock.ko") < order.indexOf("kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko"));
+        String dep = new String(e.get(base + "modules.dep").data(), StandardCharsets.UTF_8);
+        assertTrue(dep.contains("kernel/drivers/virtio/virtio_pci.ko: "), dep);
+        assertTrue(Files.size(g.initramfs()) < 16 << 20, "initramfs stays small: " + Files.size(g.initramfs()));
+    }
+
+    @Test
+    void theCachedImageIsReused() throws Exception {
+        GuestImage g = DebianFixture.defaultGuest();
+        long stamp = Files.getLastModifiedTime(g.initramfs()).toMillis();
+        GuestImage again = GuestImages.build(DebPackage.of(DebianPackages.findCached(GuestCache.subdirectory("debs"),
+                g.kernelPackage(), g.kernelVersion())), DebPackage.of(DebianPackages.findCached(GuestCache.subdirectory("debs"),
+                DebianPackages.BUSYBOX, g.busyboxVersion())));
+        assertEquals(g, again);
+        assertEquals(stamp, Files.getLastModifiedTime(again.initramfs()).toMillis());
+        assertEquals(g, GuestImages.defaultGuest());
+    }
+}

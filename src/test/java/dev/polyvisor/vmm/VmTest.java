@@ -1,0 +1,152 @@
+package dev.polyvisor.vmm;
+
+import dev.polyvisor.vmm.VmConfig.BootKind;
+import dev.polyvisor.vmm.VmConfig.FlatEntry;
+import dev.polyvisor.vmm.VmConfig.FlatMode;
+import dev.polyvisor.vmm.boot.LoadException;
+import dev.polyvisor.vmm.boot.TestImages;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class VmTest {
+    @TempDir Path dir;
+
+    private Outcome run(VmConfig cfg, ByteArrayOutputStream out) throws LoadException {
+        try (Vm vm = new Vm(cfg, out)) {
+            return vm.run();
+        }
+    }
+
+    private VmConfig flat(byte[] code, long addr, FlatMode mode) throws Exception {
+        Path p = Files.write(dir.resolve("img.bin"), code);
+        return VmConfig.of(p, BootKind.FLAT).withMemory(8).withFlat(new FlatEntry(addr, mode));
+    }
+
+    @Test
+    void debugExitWriteEndsTheVmWithQemuStatus() throws Exception {
+        // mov eax, 0x2a ; out 0xf4, al ; hlt
+        byte[] code = {(byte) 0xB8, 0x2A, 0, 0, 0, (byte) 0xE6, (byte) 0xF4, (byte) 0xF4};
+        Outcome o = run(flat(code, 0x100000, FlatMode.PROTECTED32), new ByteArrayOutputStream());
+        assertEquals(Outcome.Kind.DEBUG_EXIT, o.kind());
+        assertEquals((0x2A << 1) | 1, o.status());
+        assertEquals(2, o.instructions());
+    }
+
+    @Test
+    void realModeFlatBinaryRunsAtItsLoadAddress() throws Exception {
+        // 16-bit: mov ax, 7 ; out 0xf4, al
+        byte[] code = {(byte) 0xB8, 7, 0, (byte) 0xE6, (byte) 0xF4};
+        Outcome o = run(flat(code, 0x7C00, FlatMode.REAL), new ByteArrayOutputStream());
+        assertEquals(15, o.status());
+    }
+
+    @Test
+    void longModeFlatBinaryDecodes64BitImmediates() throws Exception {
+        // 64-bit: mov rax, imm64 (REX.W B8) ; out 0xf4, al
+        byte[] code = {0x48, (byte) 0xB8, 3, 0, 0, 0, 0, 0, 0, 1, (byte) 0xE6, (byte) 0xF4};
+        Outcome o = run(flat(code, 0x200000, FlatMode.LONG64), new ByteArrayOutputStream());
+        assertEquals(7, o.status());
+    }
+
+    @Test
+    void multibootKernelSeesTheBootloaderMagicInEax() throws Exception {
+        // out 0xf4, al : AL = low byte of 0x2BADB002
+        byte[] img = TestImages.elf32(0x100000, 0x10000C, new byte[] {(byte) 0xE6, (byte) 0xF4}, 0, true);
+        Path k = Files.write(dir.resolve("k.elf"), img);
+        Outcome o = run(VmConfig.of(k, BootKind.MULTIBOOT).withMemory(4), new ByteArrayOutputStream());
+        assertEquals(Outcome.Kind.DEBUG_EXIT, o.kind());
+        assertEquals((2 << 1) | 1, o.status());
+    }
+
+    @Test
+    void haltWithInterruptsDisabledStopsTheVmWithAMessage() throws Exception {
+        Outcome o = run(flat(new byte[] {(byte) 0x90, (byte) 0xF4}, 0x100000, FlatMode.PROTECTED32), new ByteArrayOutputStream());
+        assertEquals(Outcome.Kind.STOPPED, o.kind());
+        assertEquals(Outcome.STOPPED_STATUS, o.status());
+        assertTrue(o.message().contains("halted with interrupts disabled at RIP 0x100002"), o.message());
+    }
+
+    @Test
+    void endlessLoopEndsAtTheTimeout() throws Exception {
+        VmConfig cfg = flat(new byte[] {(byte) 0xEB, (byte) 0xFE}, 0x100000, FlatMode.PROTECTED32)
+                .withTimeout(Duration.ofMillis(300));
+        Outcome o = run(cfg, new ByteArrayOutputStream());
+        assertEquals(Outcome.Kind.TIMEOUT, o.kind());
+        assertEquals(Outcome.TIMEOUT_STATUS, o.status());
+        assertTrue(o.instructions() > 1000);
+        assertTrue(o.wallNanos() >= 300_000_000L);
+    }
+
+    @Test
+    void unimplementedInstructionEndsWithAOneLineMessage() throws Exception {
+        // 0F 0B (UD2) with no IDT in protected mode: #UD cannot be delivered -> shutdown, not a crash
+        Outcome o = run(flat(new byte[] {0x0F, 0x0B}, 0x100000, FlatMode.PROTECTED32), new ByteArrayOutputStream());
+        assertTrue(o.kind() == Outcome.Kind.SHUTDOWN || o.kind() == Outcome.Kind.ERROR, o.toString());
+        assertFalse(o.message().contains("\n"));
+        assertNotEquals(0, o.status());
+    }
+
+    @Test
+    void consoleStubPrintsThrAndReportsTransmitterEmpty() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ConsoleStub s = new ConsoleStub(out);
+        s.out(0x3F8, 1, 'h');
+        assertEquals(0x60, s.in(0x3FD, 1));
+        s.out(0x3FB, 1, 0x80); // DLAB: the next THR write is the divisor
+        s.out(0x3F8, 1, 1);
+        s.out(0x3FB, 1, 0x03);
+        s.out(0x3F8, 1, 'i');
+        assertEquals("hi", out.toString());
+    }
+
+    @Test
+    void consoleLogReceivesACopy() throws Exception {
+        Path log = dir.resolve("console.log");
+        VmConfig base = flat(new byte[] {(byte) 0xF4}, 0x100000, FlatMode.PROTECTED32);
+        VmConfig cfg = new VmConfig(8, 1, base.kernel(), null, "", BootKind.FLAT, VmConfig.ClockMode.REALTIME,
+                null, log, java.util.List.of(), base.flat());
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (Vm vm = new Vm(cfg, out)) {
+            vm.io.out(0x3F8, 1, 'x');
+            vm.run();
+        }
+        assertEquals("x", out.toString());
+        assertEquals("x", Files.readString(log));
+    }
+
+    @Test
+    void linuxBootOfAFileThatIsNoBzImageIsAOneLineError() throws Exception {
+        Path bz = Files.write(dir.resolve("bz"), new byte[16]);
+        VmConfig cfg = VmConfig.of(bz, BootKind.LINUX);
+        LoadException e = assertThrows(LoadException.class, () -> new Vm(cfg, new ByteArrayOutputStream()));
+        assertTrue(e.getMessage().startsWith(bz + ": "), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
+    }
+
+    @Test
+    void configRejectsNonsense() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> VmConfig.of(null, BootKind.FLAT).withMemory(0));
+        assertEquals("memory must be between 2 and 65536 MiB, got 0", e.getMessage());
+    }
+
+    @Test
+    void defaultCpuidIsAuthenticAmdWithLongModeAndNoHypervisorBit() {
+        DefaultCpuid c = new DefaultCpuid(1);
+        int[] v = c.cpuid(0, 0, 0);
+        String vendor = new String(new byte[] {(byte) v[1], (byte) (v[1] >> 8), (byte) (v[1] >> 16), (byte) (v[1] >> 24),
+                (byte) v[3], (byte) (v[3] >> 8), (byte) (v[3] >> 16), (byte) (v[3] >> 24),
+                (byte) v[2], (byte) (v[2] >> 8), (byte) (v[2] >> 16), (byte) (v[2] >> 24)});
+        assertEquals("AuthenticAMD", vendor);
+        assertEquals(0, c.cpuid(0, 1, 0)[2] & (1 << 31));
+        assertNotEquals(0, c.cpuid(0, 0x80000001, 0)[3] & (1 << 29));
+        assertArrayEquals(new int[4], c.cpuid(0, 0x40000000, 0));
+    }
+}

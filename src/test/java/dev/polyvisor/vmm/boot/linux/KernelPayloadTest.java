@@ -1,0 +1,113 @@
+package dev.polyvisor.vmm.boot.linux;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Random;
+import net.jpountz.lz4.LZ4Compressor;
+import net.jpountz.lz4.LZ4Factory;
+import org.junit.jupiter.api.Test;
+import org.tukaani.xz.LZMA2Options;
+import org.tukaani.xz.XZOutputStream;
+
+class KernelPayloadTest {
+    /** Compressible test data larger than one 8 MiB legacy block. */
+    private static byte[] sample(int size) {
+        byte[] d = new byte[size];
+        Random r = new Random(42);
+        for (int i = 0; i < size; i++) d[i] = (byte) (i % 251 < 200 ? i % 13 : r.nextInt());
+        return d;
+    }
+
+    /** What `lz4 -l` followed by the kernel's size_append produces. */
+    static byte[] lz4Legacy(byte[] data, boolean appendSize) {
+        LZ4Compressor c = LZ4Factory.fastestJavaInstance().highCompressor();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(le32(KernelPayload.LZ4_LEGACY_MAGIC));
+        for (int off = 0; off < data.length; off += KernelPayload.LZ4_LEGACY_BLOCK) {
+            int len = Math.min(KernelPayload.LZ4_LEGACY_BLOCK, data.length - off);
+            byte[] block = c.compress(Arrays.copyOfRange(data, off, off + len));
+            out.writeBytes(le32(block.length));
+            out.writeBytes(block);
+        }
+        if (appendSize) out.writeBytes(le32(data.length));
+        return out.toByteArray();
+    }
+
+    private static byte[] le32(int v) { return ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(v).array(); }
+
+    @Test
+    void decodesTheKernelsLz4LegacyFrameWithAppendedSize() throws LoadException {
+        byte[] data = sample(9 << 20);
+        byte[] packed = lz4Legacy(data, true);
+        assertEquals(KernelPayload.Format.LZ4_LEGACY, KernelPayload.detect(packed));
+        assertArrayEquals(data, KernelPayload.decompress(packed));
+    }
+
+    @Test
+    void decodesLz4LegacyWithoutTrailer() throws LoadException {
+        byte[] data = sample(100_000);
+        assertArrayEquals(data, KernelPayload.decompress(lz4Legacy(data, false)));
+    }
+
+    @Test
+    void reportsAWrongAppendedSize() {
+        byte[] packed = lz4Legacy(sample(1000), true);
+        packed[packed.length - 4] ^= 1;
+        String m = assertThrows(LoadException.class, () -> KernelPayload.decompress(packed)).getMessage();
+        assertTrue(m.startsWith("corrupt lz4 kernel payload: decompressed 0x3e8 bytes but the trailer says"), m);
+    }
+
+    @Test
+    void reportsATruncatedLz4Block() {
+        byte[] packed = lz4Legacy(sample(100_000), true);
+        byte[] cut = Arrays.copyOf(packed, packed.length / 2);
+        String m = assertThrows(LoadException.class, () -> KernelPayload.decompress(cut)).getMessage();
+        assertTrue(m.startsWith("kernel payload truncated: lz4 block of"), m);
+    }
+
+    @Test
+    void reportsACorruptLz4Block() {
+        byte[] packed = lz4Legacy(sample(100_000), false);
+        for (int i = 8; i < 40; i++) packed[i] = (byte) 0xFF;
+        String m = assertThrows(LoadException.class, () -> KernelPayload.decompress(packed)).getMessage();
+        assertTrue(m.startsWith("corrupt lz4 kernel payload: bad block at 0x4"), m);
+    }
+
+    @Test
+    void decodesGzipAndXzWithTheAppendedSize() throws Exception {
+        byte[] data = sample(300_000);
+        byte[] gz = SyntheticKernels.gzip(data);
+        assertArrayEquals(data, KernelPayload.decompress(concat(gz, le32(data.length))));
+        ByteArrayOutputStream xz = new ByteArrayOutputStream();
+        try (XZOutputStream o = new XZOutputStream(xz, new LZMA2Options())) { o.write(data); }
+        assertEquals(KernelPayload.Format.XZ, KernelPayload.detect(xz.toByteArray()));
+        assertArrayEquals(data, KernelPayload.decompress(concat(xz.toByteArray(), le32(data.length))));
+    }
+
+    @Test
+    void refusesZstdAndUnknownFormatsWithAReason() {
+        byte[] zstd = {0x28, (byte) 0xB5, 0x2F, (byte) 0xFD, 0, 0, 0, 0};
+        assertTrue(assertThrows(LoadException.class, () -> KernelPayload.decompress(zstd)).getMessage().contains("zstd-compressed"));
+        byte[] junk = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+        assertEquals("kernel payload has an unknown compression format (first bytes 0102030405060708)",
+                assertThrows(LoadException.class, () -> KernelPayload.decompress(junk)).getMessage());
+    }
+
+    @Test
+    void reportsCorruptGzip() throws IOException {
+        byte[] gz = SyntheticKernels.gzip(sample(10_000));
+        byte[] bad = Arrays.copyOf(gz, 30);
+        assertTrue(assertThrows(LoadException.class, () -> KernelPayload.decompress(bad)).getMessage().startsWith("corrupt gzip kernel payload"));
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] c = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
+    }
+}
