@@ -180,4 +180,15 @@ class ControlOpsTest {
         assertEquals(0x77, rax() & 0xFFFF);
         assertEquals(0x12348000L, c.r[Cpu.RSP]);
     }
+
+    @Test void operandSizePrefixedBranchIn32BitModeWrapsIpTo16Bits() {
+        LongModeFixture.enterProtected32(c);
+        // At 0x1FFF0: 66 E9 rel16; the target (0x1FFF4 + 0x20) & 0xFFFF = 0x14 (SDM JMP, operand size 16).
+        f.mem.load(0x1FFF0, new byte[] {0x66, (byte) 0xE9, 0x20, 0x00});
+        f.mem.load(0x14, new byte[] {(byte) 0xF4});
+        c.rip = 0x1FFF0;
+        f.traces.flush();
+        assertInstanceOf(dev.polyvisor.cpu.VcpuExit.Halt.class, f.vcpu.run(10));
+        assertEquals(0x15, c.rip);
+    }
 }
