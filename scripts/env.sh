@@ -31,4 +31,5 @@ pv_setup() {
   command -v mvn >/dev/null 2>&1 || pv_apt_install maven
   command -v gcc >/dev/null 2>&1 || pv_apt_install gcc
   command -v as >/dev/null 2>&1 || pv_apt_install binutils
+  command -v make >/dev/null 2>&1 || pv_apt_install make
 }

@@ -53,6 +53,8 @@ public final class Cpu implements GuestContext {
     public long star, lstar, cstar, sfmask, kernelGsBase, tscAux, pat = 0x0007040600070406L;
     public long sysenterCs, sysenterEsp, sysenterEip;
     public long apicBase = 0xFEE00900L;
+    /** MSR storage the CPU owns beyond the fields above (MTRRs, TSC offset). */
+    public final CpuMsrs msrs = new CpuMsrs();
 
     // ---- x87 / SSE ----
     /** XMM0-15 as {lo, hi} pairs: xmm[2*n] = low quadword, xmm[2*n+1] = high quadword. */

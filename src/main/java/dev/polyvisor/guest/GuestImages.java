@@ -44,6 +44,14 @@ public final class GuestImages {
         return build(kernel, busybox);
     }
 
+    /**
+     * The guest built around a user-given kernel package (any Debian linux-image-* .deb with a
+     * bzImage and modules), with busybox-static from apt or the cache.
+     */
+    public static GuestImage withKernelDeb(Path kernelDeb) throws GuestImageException {
+        return build(DebPackage.of(kernelDeb), DebianPackages.fetch(DebianPackages.BUSYBOX));
+    }
+
     /** Builds (or reuses) the guest made from two given packages, e.g. user-supplied .deb files. */
     public static GuestImage build(DebPackage kernelDeb, DebPackage busyboxDeb) throws GuestImageException {
         Path dir = guestsDir().resolve(key(kernelDeb.name(), kernelDeb.version(), busyboxDeb.version()));

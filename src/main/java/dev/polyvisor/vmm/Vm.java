@@ -78,7 +78,8 @@ public final class Vm implements Platform, AutoCloseable {
             this.clock = config.clock() == VmConfig.ClockMode.ICOUNT ? new IcountClock(this::instructionsRetired) : new VirtualClock();
             this.cpuid = new DefaultCpuid(config.smp());
             io.register(ConsoleStub.COM1, 8, new ConsoleStub(this.console));
-            io.register(DebugExit.PORT, 1, new DebugExit(this::debugExit));
+            io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
+            io.register(PowerOffStub.PM1A_CNT, 2, new PowerOffStub(this::powerOff));
             boot();
         } catch (LoadException | RuntimeException e) {
             memory.close();

@@ -67,4 +67,18 @@ class DebianGuestTest {
         assertEquals(stamp, Files.getLastModifiedTime(again.initramfs()).toMillis());
         assertEquals(g, GuestImages.defaultGuest());
     }
+
+    @Test
+    void aUserGivenKernelDebIsIdentifiedByItsControlFile() throws Exception {
+        GuestImage g = DebianFixture.defaultGuest();
+        java.nio.file.Path deb = DebianPackages.findCached(GuestCache.subdirectory("debs"), g.kernelPackage(), g.kernelVersion());
+        java.nio.file.Path renamed = Files.createTempDirectory("pv-deb").resolve("my-kernel.deb");
+        try {
+            Files.createSymbolicLink(renamed, deb);
+            assertEquals(g, GuestImages.withKernelDeb(renamed));
+        } finally {
+            Files.deleteIfExists(renamed);
+            Files.deleteIfExists(renamed.getParent());
+        }
+    }
 }

@@ -1,7 +1,6 @@
 package dev.polyvisor.cpu.exec;
 
 import dev.polyvisor.cpu.Cpu;
-import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Flags;
 import dev.polyvisor.cpu.decode.Ea;
 
@@ -66,11 +65,6 @@ public final class Alu {
         flags(c, op, size, b, carry, r);
     }
 
-    static void setLogic(Cpu c, int size, long r) {
-        c.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size));
-        c.ccDst = r;
-    }
-
     static void setSub(Cpu c, int size, long a, long b) {
         c.ccOp = Flags.op(Flags.K_SUB, Regs.sizeIdx(size));
         c.ccDst = a - b;
@@ -99,12 +93,6 @@ public final class Alu {
     static void setFlagBit(Cpu c, int bit, boolean v) {
         Flags.materialize(c);
         c.ccSrc = v ? c.ccSrc | bit : c.ccSrc & ~bit;
-    }
-
-    /** Saves/restores the lazy flag state around a write that may fault after flags were computed. */
-    static CpuFault restoreFlags(Cpu c, CpuFault f, int op, long dst, long src, long src2) {
-        c.ccOp = op; c.ccDst = dst; c.ccSrc = src; c.ccSrc2 = src2;
-        return f;
     }
 
     /** Java shifts use the count mod 64; x86 helpers here need "shift by >= 64 gives 0". */

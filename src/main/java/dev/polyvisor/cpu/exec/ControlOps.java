@@ -1,6 +1,7 @@
 package dev.polyvisor.cpu.exec;
 
 import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Flags;
 import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
@@ -187,7 +188,7 @@ public final class ControlOps {
             if (ea == null) { Regs.set(c, rm, size, v); return; }
             try {
                 c.mmu.write(ea.lin(c), size, v);
-            } catch (dev.polyvisor.cpu.CpuFault f) {
+            } catch (CpuFault f) {
                 c.r[Cpu.RSP] = oldSp;
                 throw f;
             }
@@ -202,7 +203,7 @@ public final class ControlOps {
             long sp = c.r[Cpu.RSP];
             try {
                 for (int r = 0; r < 8; r++) Stack.push(c, size, r == Cpu.RSP ? sp : c.r[r]);
-            } catch (dev.polyvisor.cpu.CpuFault f) {
+            } catch (CpuFault f) {
                 c.r[Cpu.RSP] = sp;
                 throw f;
             }
@@ -249,7 +250,7 @@ public final class ControlOps {
                 }
                 Stack.setSp(c, c.r[Cpu.RSP] - alloc);
                 Regs.set(c, Cpu.RBP, size, frame);
-            } catch (dev.polyvisor.cpu.CpuFault f) {
+            } catch (CpuFault f) {
                 c.r[Cpu.RSP] = sp0;
                 c.r[Cpu.RBP] = bp0;
                 throw f;
@@ -267,7 +268,7 @@ public final class ControlOps {
             long v;
             try {
                 v = Stack.pop(c, size);
-            } catch (dev.polyvisor.cpu.CpuFault f) {
+            } catch (CpuFault f) {
                 c.r[Cpu.RSP] = sp0;
                 throw f;
             }

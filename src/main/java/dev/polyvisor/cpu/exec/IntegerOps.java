@@ -25,6 +25,7 @@ public final class IntegerOps {
         registerMov(t);
         registerExchange(t);
         registerFlagOps(t);
+        registerBcd(t);
     }
 
     // =============================================================== ALU: 00-3D, 80-83, 84/85, A8/A9
@@ -676,6 +677,75 @@ public final class IntegerOps {
                 }
                 default -> Regs.set(c, Cpu.RAX, 1, Flags.cf(c) ? 0xFF : 0);
             }
+        }
+    }
+
+    // =============================================================== BCD adjust (legacy modes only)
+
+    private static void registerBcd(OpcodeTable t) {
+        t.add("DAA", MAP_1BYTE, 0x27, NO64 | ORACLE, Imm.NONE, d -> new Bcd(Bcd.DAA, 0));
+        t.add("DAS", MAP_1BYTE, 0x2F, NO64 | ORACLE, Imm.NONE, d -> new Bcd(Bcd.DAS, 0));
+        t.add("AAA", MAP_1BYTE, 0x37, NO64 | ORACLE, Imm.NONE, d -> new Bcd(Bcd.AAA, 0));
+        t.add("AAS", MAP_1BYTE, 0x3F, NO64 | ORACLE, Imm.NONE, d -> new Bcd(Bcd.AAS, 0));
+        t.add("AAM Ib", MAP_1BYTE, 0xD4, NO64 | ORACLE, Imm.IB, d -> new Bcd(Bcd.AAM, (int) d.imm & 0xFF));
+        t.add("AAD Ib", MAP_1BYTE, 0xD5, NO64 | ORACLE, Imm.IB, d -> new Bcd(Bcd.AAD, (int) d.imm & 0xFF));
+    }
+
+    /** DAA DAS AAA AAS AAM AAD, following the SDM pseudocode of each; undefined flags are left clear. */
+    static final class Bcd extends Insn {
+        static final int DAA = 0, DAS = 1, AAA = 2, AAS = 3, AAM = 4, AAD = 5;
+        final int op, base;
+        Bcd(int op, int base) { this.op = op; this.base = base; }
+
+        @Override public void exec(Cpu c) {
+            int al = (int) c.r[Cpu.RAX] & 0xFF, ah = (int) (c.r[Cpu.RAX] >>> 8) & 0xFF;
+            boolean cf = Flags.cf(c), af = Flags.af(c);
+            switch (op) {
+                case DAA, DAS -> {
+                    boolean nf = false, naf = false;
+                    int r = al;
+                    if ((al & 0xF) > 9 || af) {
+                        naf = true;
+                        nf = cf || (op == DAA ? al > 0xF9 : al < 6);
+                        r = op == DAA ? r + 6 : r - 6;
+                    }
+                    if (al > 0x99 || cf) {
+                        nf = true;
+                        r = op == DAA ? r + 0x60 : r - 0x60;
+                    } else {
+                        nf = false;
+                    }
+                    r &= 0xFF;
+                    Regs.set(c, Cpu.RAX, 1, r);
+                    setSzp(c, r, (nf ? Flags.CF : 0) | (naf ? Flags.AF : 0));
+                }
+                case AAA, AAS -> {
+                    boolean adj = (al & 0xF) > 9 || af;
+                    if (adj) {
+                        al = op == AAA ? al + 6 : al - 6;
+                        ah = op == AAA ? ah + 1 : ah - 1;
+                    }
+                    Regs.set(c, Cpu.RAX, 2, (ah & 0xFF) << 8 | (al & 0xF));
+                    setSzp(c, al & 0xF, adj ? Flags.CF | Flags.AF : 0);
+                }
+                case AAM -> {
+                    if (base == 0) throw c.fault(Exceptions.DE);
+                    int r = al % base;
+                    Regs.set(c, Cpu.RAX, 2, (al / base) << 8 | r);
+                    setSzp(c, r, 0);
+                }
+                default -> { // AAD
+                    int r = (al + ah * base) & 0xFF;
+                    Regs.set(c, Cpu.RAX, 2, r);
+                    setSzp(c, r, 0);
+                }
+            }
+        }
+
+        private static void setSzp(Cpu c, int r, int extra) {
+            c.ccOp = Flags.EFLAGS;
+            c.ccSrc = extra | (r == 0 ? Flags.ZF : 0) | ((r & 0x80) != 0 ? Flags.SF : 0)
+                    | ((Integer.bitCount(r) & 1) == 0 ? Flags.PF : 0);
         }
     }
 }

@@ -17,6 +17,8 @@ public final class Isa {
         BitOps.register(t);
         StringOps.register(t);
         SystemOps.register(t);
+        SegmentOps.register(t);
+        FarControlOps.register(t);
         SseIntOps.register(t);
         SseMoveOps.register(t);
         FxsaveOps.register(t);

@@ -352,4 +352,49 @@ class IntegerOpsTest {
         assertEquals(1, c.r[Cpu.RDX] & 0xFF);
         assertEquals(0x12345679L, c.r[Cpu.RBX]);
     }
+
+    @Test void lockIsUdOnNonLockableFormsAndAcceptedOnBitOps() {
+        c.r[Cpu.RBX] = LongModeFixture.DATA;
+        assertEquals(Exceptions.UD, f.step(".byte 0xf0, 0x39, 0x03").vector); // lock cmp [rbx], eax
+        assertEquals(Exceptions.UD, f.step(".byte 0xf0, 0x8b, 0x03").vector); // lock mov eax, [rbx]
+        assertNull(f.step("lock btc dword ptr [rbx], 3"));
+        assertEquals(8, f.mem.readPhys(LongModeFixture.DATA, 4));
+    }
+
+    @Test void faultingWriteOfAdcLeavesMemoryAndCarryUntouched() {
+        // Map a read-only 2 MiB page at 0x400000 (PD entry 2 without RW) and enforce WP at CPL 0.
+        long pde = LongModeFixture.PML4 + 0x2000 + 8 * 2;
+        f.mem.writePhys(pde, 8, 0x400000L | 0xE5);
+        c.cr0 |= Cpu.CR0_WP;
+        c.mmu.flushAll();
+        f.mem.writePhys(0x400000, 4, 0xFFFF_FFFFL);
+        f.run("stc");
+        c.r[Cpu.RBX] = 0x400000;
+        c.r[Cpu.RAX] = 0;
+        CpuFault fault = f.step("adc dword ptr [rbx], eax");
+        assertEquals(Exceptions.PF, fault.vector);
+        assertEquals(0xFFFF_FFFFL, f.mem.readPhys(0x400000, 4));
+        assertEquals(CF, f.flags() & CF);
+        assertEquals(Exceptions.PF, f.step("shl dword ptr [rbx], 1").vector);
+        assertEquals(CF, f.flags() & CF);
+    }
+
+    @Test void bcdAdjustInstructionsIn32BitMode() {
+        LongModeFixture.enterProtected32(c);
+        f.run("mov al, 0x79\nadd al, 0x35\ndaa\nsetc bl");   // 79 + 35 = 114 (BCD)
+        assertEquals(0x14, rax() & 0xFF);
+        assertEquals(1, c.r[Cpu.RBX] & 0xFF);
+        f.run("mov al, 0x35\nsub al, 0x47\ndas\nsetc bl");   // 35 - 47 = -12 -> 88 borrow
+        assertEquals(0x88, rax() & 0xFF);
+        assertEquals(1, c.r[Cpu.RBX] & 0xFF);
+        f.run("mov ax, 0x0009\nadd al, 8\naaa");              // 9 + 8 = 17 unpacked
+        assertEquals(0x0107, rax() & 0xFFFF);
+        f.run("mov ax, 0x0203\nsub al, 5\naas");              // 23 - 5 = 18 unpacked
+        assertEquals(0x0108, rax() & 0xFFFF);
+        f.run("mov al, 63\naam");
+        assertEquals(0x0603, rax() & 0xFFFF);
+        f.run("mov ax, 0x0603\naad");
+        assertEquals(63, rax() & 0xFFFF);
+        assertEquals(Exceptions.DE, f.step("aam 0").vector);
+    }
 }

@@ -1,0 +1,236 @@
+package dev.polyvisor.cli;
+
+import dev.polyvisor.personality.PersonalityStack;
+import dev.polyvisor.personality.PersonalityConfig;
+import dev.polyvisor.vmm.Outcome;
+import dev.polyvisor.vmm.Vm;
+import dev.polyvisor.vmm.VmConfig;
+import dev.polyvisor.vmm.VmConfig.BootKind;
+import dev.polyvisor.vmm.VmConfig.ClockMode;
+import dev.polyvisor.vmm.VmConfig.FlatEntry;
+import dev.polyvisor.vmm.VmConfig.FlatMode;
+import dev.polyvisor.vmm.boot.ImageFile;
+import dev.polyvisor.vmm.boot.LoadException;
+import dev.polyvisor.vmm.boot.Multiboot;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.OutputStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code polyvisor run}: builds a VM from the flags and runs it with the console on stdout. The exit
+ * status is the guest's isa-debug-exit status ((v << 1) | 1), 0 on poweroff, and for ends the guest
+ * did not choose: 4 triple fault, 6 guest stopped for good, 8 emulator error, 124 timeout; 2 for a bad
+ * command line or an image that cannot be loaded.
+ */
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = {"Boot a virtual machine with its console on stdout.",
+                "",
+                "Without --kernel, boots the bundled default guest: a freestanding multiboot kernel (sources in the "
+                        + "jar, built with the host gcc at first use and cached under ~/.cache/polyvisor) that prints what the "
+                        + "machine looks like from inside and powers off. The Debian Linux guest becomes the default when the "
+                        + "Linux boot path is complete.",
+                "",
+                "Exit status: the guest's isa-debug-exit status ((value << 1) | 1), or 0 on poweroff; 2 bad usage or "
+                        + "unloadable image; 4 triple fault; 6 guest halted for good; 8 emulator error; 124 timeout.",
+                ""},
+        sortOptions = false)
+public final class RunCommand implements Callable<Integer> {
+    public static final int USAGE = 2;
+    static final List<String> BOOT_KINDS = List.of("linux", "pvh", "multiboot", "flat");
+
+    @Spec CommandSpec spec;
+
+    @Option(names = "--kernel", paramLabel = "FILE", description = "Kernel image: bzImage (linux), vmlinux ELF (pvh), multiboot ELF/a.out kludge, or a flat binary.")
+    Path kernel;
+
+    @Option(names = "--initrd", paramLabel = "FILE", description = "Initial ramdisk (linux, pvh) or the one multiboot module.")
+    Path initrd;
+
+    @Option(names = "--append", paramLabel = "STRING", description = "Kernel command line.")
+    String append = "";
+
+    @Option(names = "--memory", paramLabel = "MiB", description = "Guest RAM in MiB; a G or M suffix is accepted (default: ${DEFAULT-VALUE}).")
+    String memory = "128";
+
+    @Option(names = "--smp", paramLabel = "N", description = "Number of vCPUs (default: ${DEFAULT-VALUE}).")
+    int smp = 1;
+
+    @Option(names = "--personality", paramLabel = "NAME", description = "Hypervisor ABI(s) to present: bare, kvm, hyperv, xen, vmware, or a stack like hyperv+kvm (default: ${DEFAULT-VALUE}).")
+    String personality = "bare";
+
+    @Option(names = "--boot", paramLabel = "KIND", description = "How to enter the kernel: linux, pvh, multiboot or flat (default: from the image).")
+    String boot;
+
+    @Option(names = "--flat-address", paramLabel = "ADDR", description = "Load and entry address of a flat binary (default: 0x100000).")
+    String flatAddress;
+
+    @Option(names = "--flat-mode", paramLabel = "MODE", description = "Start mode of a flat binary: real, protected or long (default: protected).")
+    String flatMode;
+
+    @Option(names = "--clock", paramLabel = "MODE", description = "realtime (host time) or icount (time follows retired instructions) (default: ${DEFAULT-VALUE}).")
+    String clock = "realtime";
+
+    @Option(names = "--timeout", paramLabel = "SECONDS", description = "Stop the VM after this many seconds of wall time (exit status 124).")
+    String timeout;
+
+    @Option(names = "--console-log", paramLabel = "FILE", description = "Also write the console output to FILE.")
+    Path consoleLog;
+
+    @Option(names = "--exec", paramLabel = "CMD", description = "Run CMD in the Linux guest and exit with its status (Linux guest only).")
+    String exec;
+
+    @Option(names = "--probe", description = "Run the guest probe and print what the guest bound (Linux guest only).")
+    boolean probe;
+
+    @Option(names = "--abi-disable", paramLabel = "LIST", split = ",", description = "Switch off ABI elements of the personality, comma separated (see 'polyvisor abi list').")
+    List<String> abiDisable = new ArrayList<>();
+
+    @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
+    boolean stats;
+
+    private ParameterException usage(String msg) { return new ParameterException(spec.commandLine(), msg); }
+
+    /** Turns the flags into a VmConfig; every problem is a ParameterException with a one-line message. */
+    VmConfig config() throws LoadException {
+        int mib = parseMemory(memory);
+        if (smp < 1 || smp > VmConfig.MAX_SMP) throw usage("--smp must be between 1 and " + VmConfig.MAX_SMP + ", got " + smp);
+        ClockMode clockMode = switch (clock.toLowerCase(Locale.ROOT)) {
+            case "realtime" -> ClockMode.REALTIME;
+            case "icount" -> ClockMode.ICOUNT;
+            default -> throw usage("--clock must be realtime or icount, got '" + clock + "'");
+        };
+        Duration to = timeout == null ? null : parseTimeout(timeout);
+        List<PersonalityConfig> personalities;
+        try {
+            personalities = PersonalityStack.parse(personality, abiDisable);
+        } catch (IllegalArgumentException e) {
+            throw usage("--personality " + personality + ": " + e.getMessage());
+        }
+        BootKind kind = boot == null ? null : switch (boot.toLowerCase(Locale.ROOT)) {
+            case "linux" -> BootKind.LINUX;
+            case "pvh" -> BootKind.PVH;
+            case "multiboot" -> BootKind.MULTIBOOT;
+            case "flat" -> BootKind.FLAT;
+            default -> throw usage("--boot must be one of " + String.join(", ", BOOT_KINDS) + ", got '" + boot + "'");
+        };
+        Path k = kernel;
+        if (k == null) {
+            if (kind != null && kind != BootKind.MULTIBOOT) throw usage("--boot " + boot + " needs --kernel");
+            if (initrd != null) throw usage("--initrd needs --kernel");
+            try {
+                k = DefaultGuest.kernel();
+            } catch (DefaultGuest.BuildException e) {
+                throw new LoadException(e.getMessage());
+            }
+            kind = BootKind.MULTIBOOT;
+        } else if (kind == null) {
+            kind = detect(k);
+        }
+        if ((flatAddress != null || flatMode != null) && kind != BootKind.FLAT)
+            throw usage("--flat-address and --flat-mode need --boot flat");
+        FlatEntry flat = kind == BootKind.FLAT ? flatEntry() : null;
+        boolean linux = kind == BootKind.LINUX || kind == BootKind.PVH;
+        if ((exec != null || probe) && !linux)
+            throw usage((exec != null ? "--exec" : "--probe") + " needs a Linux guest (--boot linux or pvh)");
+        if (exec != null || probe)
+            throw usage((exec != null ? "--exec" : "--probe") + " is not available yet: the guest image pipeline is not wired into run");
+        List<String> names = personalities.stream().map(PersonalityConfig::name).toList();
+        if (!names.equals(List.of("bare")))
+            throw usage("--personality " + personality + ": personalities other than bare are not wired into the VM yet");
+        try {
+            return new VmConfig(mib, smp, k, initrd, append, kind, clockMode, to, consoleLog, names, flat);
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+    }
+
+    private FlatEntry flatEntry() {
+        long addr = FlatEntry.DEFAULT.address();
+        if (flatAddress != null) {
+            try {
+                String a = flatAddress.toLowerCase(Locale.ROOT);
+                addr = a.startsWith("0x") ? Long.parseUnsignedLong(a.substring(2), 16) : Long.parseLong(a);
+            } catch (NumberFormatException e) {
+                throw usage("--flat-address must be a number like 0x100000, got '" + flatAddress + "'");
+            }
+        }
+        FlatMode mode = flatMode == null ? FlatMode.PROTECTED32 : switch (flatMode.toLowerCase(Locale.ROOT)) {
+            case "real" -> FlatMode.REAL;
+            case "protected" -> FlatMode.PROTECTED32;
+            case "long" -> FlatMode.LONG64;
+            default -> throw usage("--flat-mode must be real, protected or long, got '" + flatMode + "'");
+        };
+        return new FlatEntry(addr, mode);
+    }
+
+    private BootKind detect(Path k) throws LoadException {
+        byte[] img = ImageFile.read(k, "kernel");
+        if (img.length >= 0x206 && img[0x202] == 'H' && img[0x203] == 'd' && img[0x204] == 'r' && img[0x205] == 'S')
+            return BootKind.LINUX;
+        if (Multiboot.isMultiboot(img)) return BootKind.MULTIBOOT;
+        throw usage("cannot tell how to boot " + k + " (no bzImage or multiboot header): give --boot");
+    }
+
+    private int parseMemory(String s) {
+        String t = s.trim().toUpperCase(Locale.ROOT);
+        long mult = 1;
+        if (t.endsWith("G")) { mult = 1024; t = t.substring(0, t.length() - 1); }
+        else if (t.endsWith("M")) t = t.substring(0, t.length() - 1);
+        try {
+            long v = Long.parseLong(t) * mult;
+            if (v < 2 || v > VmConfig.MAX_MEMORY_MIB)
+                throw usage("--memory must be between 2 and " + VmConfig.MAX_MEMORY_MIB + " MiB, got '" + s + "'");
+            return (int) v;
+        } catch (NumberFormatException e) {
+            throw usage("--memory must be a size in MiB like 512 or 2G, got '" + s + "'");
+        }
+    }
+
+    private Duration parseTimeout(String s) {
+        try {
+            double sec = Double.parseDouble(s);
+            if (!(sec > 0) || sec > 1e9) throw usage("--timeout must be a positive number of seconds, got '" + s + "'");
+            return Duration.ofNanos((long) (sec * 1e9));
+        } catch (NumberFormatException e) {
+            throw usage("--timeout must be a number of seconds, got '" + s + "'");
+        }
+    }
+
+    @Override
+    public Integer call() {
+        java.io.PrintWriter err = spec.commandLine().getErr();
+        VmConfig cfg;
+        try {
+            cfg = config();
+        } catch (LoadException e) {
+            err.println("polyvisor: " + e.getMessage());
+            err.flush();
+            return USAGE;
+        }
+        OutputStream console = System.out;
+        Outcome o;
+        try (Vm vm = new Vm(cfg, console)) {
+            o = vm.run();
+        } catch (LoadException e) {
+            err.println("polyvisor: " + e.getMessage());
+            err.flush();
+            return USAGE;
+        }
+        if (!o.message().isEmpty()) err.println("polyvisor: " + o.message());
+        if (stats)
+            err.printf(Locale.ROOT, "polyvisor: stats: instructions %d, wall %.3f s, guest MIPS %.1f%n",
+                    o.instructions(), o.wallNanos() / 1e9, o.mips());
+        err.flush();
+        return o.status();
+    }
+}

@@ -1,0 +1,154 @@
+package dev.polyvisor.cpu;
+
+/**
+ * The model-specific registers the CPU implements itself (SDM Vol. 4, chapter 2; reference/cpu-design.md
+ * 2.4). Most live in plain {@link Cpu} fields; this object holds the storage-only ones (MTRRs) and the
+ * TSC offset. Everything else goes to {@link Platform#rdmsr}/{@link Platform#wrmsr}.
+ */
+public final class CpuMsrs {
+    public static final int TSC = 0x10, APIC_BASE = 0x1B, MTRRCAP = 0xFE, SYSENTER_CS = 0x174, SYSENTER_ESP = 0x175,
+            SYSENTER_EIP = 0x176, MTRR_PHYSBASE0 = 0x200, MTRR_PHYSMASK7 = 0x20F, MTRR_FIX64K = 0x250,
+            MTRR_FIX16K_80000 = 0x258, MTRR_FIX16K_A0000 = 0x259, MTRR_FIX4K_C0000 = 0x268, MTRR_FIX4K_F8000 = 0x26F,
+            PAT = 0x277, MTRR_DEF_TYPE = 0x2FF,
+            EFER = 0xC0000080, STAR = 0xC0000081, LSTAR = 0xC0000082, CSTAR = 0xC0000083, SFMASK = 0xC0000084,
+            FS_BASE = 0xC0000100, GS_BASE = 0xC0000101, KERNEL_GS_BASE = 0xC0000102, TSC_AUX = 0xC0000103;
+
+    /** MTRRcap: 8 variable ranges, fixed ranges supported, write-combining supported. */
+    static final long MTRRCAP_VALUE = 8 | (1 << 8) | (1 << 10);
+    /** EFER bits this CPU accepts: SCE, LME, LMA (read-only), NXE. */
+    static final long EFER_VALID = Cpu.EFER_SCE | Cpu.EFER_LME | Cpu.EFER_LMA | Cpu.EFER_NXE;
+    /** Physical-address bits above MAXPHYADDR (40) are reserved in MTRR base/mask registers. */
+    private static final long PHYS_RESERVED = ~((1L << 40) - 1);
+
+    /** Added to {@link Platform#tsc} for RDTSC; a WRMSR to IA32_TSC sets it (SDM 17.17). */
+    public long tscOffset;
+    public long mtrrDefType;
+    public final long[] mtrrVar = new long[16];
+    /** 0x250, 0x258, 0x259, 0x268-0x26F. */
+    public final long[] mtrrFixed = new long[11];
+
+    /** The guest-visible time-stamp counter. */
+    public static long tsc(Cpu c) { return c.platform.tsc(c.id) + c.msrs.tscOffset; }
+
+    private static int fixedIndex(int msr) {
+        return switch (msr) {
+            case MTRR_FIX64K -> 0;
+            case MTRR_FIX16K_80000 -> 1;
+            case MTRR_FIX16K_A0000 -> 2;
+            default -> msr >= MTRR_FIX4K_C0000 && msr <= MTRR_FIX4K_F8000 ? 3 + msr - MTRR_FIX4K_C0000 : -1;
+        };
+    }
+
+    /** A memory type byte valid in PAT and the fixed MTRRs: UC, WC, WT, WP, WB (and UC- in PAT). */
+    private static boolean validTypes(long v, boolean pat) {
+        for (int i = 0; i < 8; i++) {
+            int t = (int) (v >>> (8 * i)) & 0xFF;
+            if (!(t == 0 || t == 1 || t == 4 || t == 5 || t == 6 || (pat && t == 7))) return false;
+        }
+        return true;
+    }
+
+    /** RDMSR: the value, or throws #GP(0) when neither the CPU nor the platform implements the MSR. */
+    public static long read(Cpu c, int msr) {
+        CpuMsrs m = c.msrs;
+        switch (msr) {
+            case TSC: return tsc(c);
+            case APIC_BASE: return c.apicBase;
+            case MTRRCAP: return MTRRCAP_VALUE;
+            case SYSENTER_CS: return c.sysenterCs;
+            case SYSENTER_ESP: return c.sysenterEsp;
+            case SYSENTER_EIP: return c.sysenterEip;
+            case PAT: return c.pat;
+            case MTRR_DEF_TYPE: return m.mtrrDefType;
+            case EFER: return c.efer;
+            case STAR: return c.star;
+            case LSTAR: return c.lstar;
+            case CSTAR: return c.cstar;
+            case SFMASK: return c.sfmask;
+            case FS_BASE: return c.segBase[Cpu.FS];
+            case GS_BASE: return c.segBase[Cpu.GS];
+            case KERNEL_GS_BASE: return c.kernelGsBase;
+            case TSC_AUX: return c.tscAux;
+            default: break;
+        }
+        if (msr >= MTRR_PHYSBASE0 && msr <= MTRR_PHYSMASK7) return m.mtrrVar[msr - MTRR_PHYSBASE0];
+        int fi = fixedIndex(msr);
+        if (fi >= 0) return m.mtrrFixed[fi];
+        Platform.MsrResult r = c.platform.rdmsr(c.id, msr);
+        if (!r.ok()) throw c.gp0();
+        return r.value();
+    }
+
+    /** WRMSR, with the reserved-bit and canonical checks of each register (#GP(0) on violation). */
+    public static void write(Cpu c, int msr, long v) {
+        CpuMsrs m = c.msrs;
+        switch (msr) {
+            case TSC -> m.tscOffset = v - c.platform.tsc(c.id);
+            case APIC_BASE -> {
+                // Bits 8 (BSP), 10 (x2APIC enable), 11 (global enable), 12-39 (base); the rest reserved.
+                if ((v & ~(0xFF_FFFF_F000L | 0xD00L)) != 0) throw c.gp0();
+                c.apicBase = v;
+            }
+            case MTRRCAP -> throw c.gp0();
+            case SYSENTER_CS -> c.sysenterCs = v & 0xFFFF_FFFFL;
+            case SYSENTER_ESP -> c.sysenterEsp = canonicalOrGp(c, v);
+            case SYSENTER_EIP -> c.sysenterEip = canonicalOrGp(c, v);
+            case PAT -> {
+                if (!validTypes(v, true)) throw c.gp0();
+                c.pat = v;
+            }
+            case MTRR_DEF_TYPE -> {
+                if ((v & ~0xCFFL) != 0 || !validTypes(v & 0xFF, false)) throw c.gp0();
+                m.mtrrDefType = v;
+            }
+            case EFER -> writeEfer(c, v);
+            case STAR -> c.star = v;
+            case LSTAR -> c.lstar = canonicalOrGp(c, v);
+            case CSTAR -> c.cstar = canonicalOrGp(c, v);
+            case SFMASK -> c.sfmask = v & 0xFFFF_FFFFL;
+            case FS_BASE -> c.segBase[Cpu.FS] = canonicalOrGp(c, v);
+            case GS_BASE -> c.segBase[Cpu.GS] = canonicalOrGp(c, v);
+            case KERNEL_GS_BASE -> c.kernelGsBase = canonicalOrGp(c, v);
+            case TSC_AUX -> {
+                if ((v >>> 32) != 0) throw c.gp0();
+                c.tscAux = v;
+            }
+            default -> writeOther(c, msr, v);
+        }
+    }
+
+    private static void writeOther(Cpu c, int msr, long v) {
+        CpuMsrs m = c.msrs;
+        if (msr >= MTRR_PHYSBASE0 && msr <= MTRR_PHYSMASK7) {
+            boolean base = ((msr - MTRR_PHYSBASE0) & 1) == 0;
+            long reserved = PHYS_RESERVED | (base ? 0xF00L : 0x7FFL);
+            if ((v & reserved) != 0 || (base && !validTypes(v & 0xFF, false))) throw c.gp0();
+            m.mtrrVar[msr - MTRR_PHYSBASE0] = v;
+            return;
+        }
+        int fi = fixedIndex(msr);
+        if (fi >= 0) {
+            if (!validTypes(v, false)) throw c.gp0();
+            m.mtrrFixed[fi] = v;
+            return;
+        }
+        if (!c.platform.wrmsr(c.id, msr, v)) throw c.gp0();
+    }
+
+    private static long canonicalOrGp(Cpu c, long v) {
+        if (!Segments.canonical(v)) throw c.gp0();
+        return v;
+    }
+
+    /**
+     * EFER (SDM Vol. 3A, 2.2.1 and 10.8.5): reserved bits are #GP; LME may not change while paging is
+     * on; LMA is read-only (the value written is ignored). NXE changes what the TLB caches.
+     */
+    static void writeEfer(Cpu c, long v) {
+        if ((v & ~EFER_VALID) != 0) throw c.gp0();
+        if (((v ^ c.efer) & Cpu.EFER_LME) != 0 && (c.cr0 & Cpu.CR0_PG) != 0) throw c.gp0();
+        long old = c.efer;
+        c.efer = (v & ~Cpu.EFER_LMA) | (old & Cpu.EFER_LMA);
+        if (((old ^ c.efer) & Cpu.EFER_NXE) != 0) c.mmu.flushAll();
+    }
+}

@@ -1,0 +1,332 @@
+package dev.polyvisor.cpu.exec;
+
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.Exceptions;
+import dev.polyvisor.cpu.Flags;
+import dev.polyvisor.cpu.Interrupts;
+import dev.polyvisor.cpu.decode.Ea;
+import dev.polyvisor.cpu.decode.Insn;
+import dev.polyvisor.cpu.decode.OpcodeTable;
+
+import static dev.polyvisor.cpu.Segments.*;
+import static dev.polyvisor.cpu.decode.OpcodeTable.*;
+
+/**
+ * Far control transfers (SDM Vol. 2 "JMP", "CALL", "RET", "IRET"; Vol. 3A 5.8): direct and indirect
+ * far JMP/CALL, far RET and IRET, in real, protected, compatibility and 64-bit mode, with the
+ * privilege checks of each.
+ *
+ * <p>Supported: code-segment targets (including 64-bit code, CS.L); call gates at the same privilege
+ * (16/32-bit, and 64-bit in IA-32e mode); CALL through a 64-bit call gate to an inner privilege level
+ * (stack from TSS.RSPn, null SS). Not supported (raise #GP(selector)): task gates and TSS targets (no
+ * hardware task switching), CALL through a legacy call gate to an inner privilege level (parameter
+ * copying), IRET to virtual-8086 mode and IRET with NT=1 (task return).
+ */
+public final class FarControlOps {
+    private FarControlOps() {}
+
+    public static void register(OpcodeTable t) {
+        t.add("JMP ptr16:16/32", MAP_1BYTE, 0xEA, NO64 | ENDS, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, false));
+        t.add("CALL ptr16:16/32", MAP_1BYTE, 0x9A, NO64 | ENDS, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, true));
+        t.addGroup("CALL m16:16/32/64", MAP_1BYTE, 0xFF, 3, MEM_ONLY | ENDS, Imm.NONE, d -> new FarMem(d.ea, d.opSize, true));
+        t.addGroup("JMP m16:16/32/64", MAP_1BYTE, 0xFF, 5, MEM_ONLY | ENDS, Imm.NONE, d -> new FarMem(d.ea, d.opSize, false));
+        t.add("RETF imm16", MAP_1BYTE, 0xCA, ENDS, Imm.IW, d -> new RetFar(d.opSize, (int) d.imm & 0xFFFF));
+        t.add("RETF", MAP_1BYTE, 0xCB, ENDS, Imm.NONE, d -> new RetFar(d.opSize, 0));
+        t.add("IRET", MAP_1BYTE, 0xCF, ENDS, Imm.NONE, d -> new Iret(d.opSize));
+    }
+
+    /** EA / 9A: JMP/CALL ptr16:16 or ptr16:32 (not in 64-bit mode). */
+    static final class FarPtr extends Insn {
+        final int sel, size;
+        final long off;
+        final boolean call;
+        FarPtr(int sel, long off, int size, boolean call) { this.sel = sel; this.off = off; this.size = size; this.call = call; }
+        @Override public void exec(Cpu c) { transfer(c, sel, off, size, call); }
+    }
+
+    /** FF /3, FF /5: JMP/CALL m16:16, m16:32, m16:64 (REX.W). The offset comes first, the selector after it. */
+    static final class FarMem extends Insn {
+        final Ea ea;
+        final int size;
+        final boolean call;
+        FarMem(Ea ea, int size, boolean call) { this.ea = ea; this.size = size; this.call = call; }
+        @Override public void exec(Cpu c) {
+            long off = c.mmu.read(ea.lin(c), size);
+            int sel = c.mmu.read16(ea.lin(c, size));
+            transfer(c, sel, off, size, call);
+        }
+    }
+
+    static final class RetFar extends Insn {
+        final int size, imm;
+        RetFar(int size, int imm) { this.size = size; this.imm = imm; }
+        @Override public void exec(Cpu c) { farReturn(c, size, imm); }
+    }
+
+    static final class Iret extends Insn {
+        final int size;
+        Iret(int size) { this.size = size; }
+        @Override public void exec(Cpu c) { iret(c, size); }
+    }
+
+    static long mask(int size) { return size == 2 ? 0xFFFF : size == 4 ? 0xFFFF_FFFFL : -1L; }
+
+    private static boolean lma(Cpu c) { return (c.efer & Cpu.EFER_LMA) != 0; }
+
+    /** RIP in the target segment: canonical for 64-bit code, within the limit otherwise; #GP(0). */
+    static void checkTargetIp(Cpu c, long desc, long ip) {
+        if (lma(c) && (attr(desc) & A_L) != 0) {
+            if (!canonical(ip)) throw c.gp0();
+        } else if (Long.compareUnsigned(ip, limit(desc)) > 0) {
+            throw c.gp0();
+        }
+    }
+
+    /** Pushes the return CS and IP on the current stack; registers change only after both writes. */
+    static void pushReturn(Cpu c, int size, long cs, long ip) {
+        long sp = c.r[Cpu.RSP];
+        long base = c.long64 ? 0 : c.segBase[Cpu.SS];
+        Interrupts.stackWrite(c, base, sp - size, c.stackSize, size, cs);
+        Interrupts.stackWrite(c, base, sp - 2L * size, c.stackSize, size, ip);
+        Stack.setSp(c, sp - 2L * size);
+    }
+
+    /** Real mode and virtual-8086 mode: CS is loaded as base = selector << 4 (SDM 20.1.1). */
+    private static void loadRealCs(Cpu c, int sel) {
+        c.setRealSegment(Cpu.CS, sel);
+        if ((c.rflags & Flags.VM) != 0) c.segAttr[Cpu.CS] = 0xFB;
+        c.updateMode();
+    }
+
+    /** Far JMP and far CALL to {@code sel:off}. */
+    public static void transfer(Cpu c, int sel, long off, int size, boolean call) {
+        if (!protectedMode(c)) {
+            if (call) pushReturn(c, size, c.segSel[Cpu.CS], c.rip);
+            loadRealCs(c, sel);
+            c.rip = off & mask(size);
+            return;
+        }
+        if ((sel & 0xFFFC) == 0) throw c.gp0();
+        long d = fetch(c, sel, Exceptions.GP, 0);
+        int a = attr(d);
+        if (isSystem(a)) {
+            int type = a & 0xF;
+            if (type == T_CALLGATE || (!lma(c) && type == T_CALLGATE16)) {
+                callGate(c, sel, d, call);
+                return;
+            }
+            // Task gates and TSS descriptors would need hardware task switching (not implemented).
+            throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        }
+        if (!isCode(a)) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        int dpl = dpl(a);
+        if ((a & A_CONFORMING) != 0 ? dpl > c.cpl : ((sel & 3) > c.cpl || dpl != c.cpl))
+            throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        if (!present(a)) throw c.fault(Exceptions.NP, sel & 0xFFFC);
+        if (lma(c) && (a & A_L) != 0 && (a & A_DB) != 0) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        long ip = off & mask(size);
+        checkTargetIp(c, d, ip);
+        if (call) pushReturn(c, size, c.segSel[Cpu.CS], c.rip);
+        setAccessed(c, sel, d);
+        loadCs(c, sel, d, c.cpl);
+        c.rip = ip;
+    }
+
+    /** Through a call gate (SDM 5.8.4-5.8.6): 16/32-bit gates in legacy mode, 16-byte 64-bit gates in IA-32e mode. */
+    private static void callGate(Cpu c, int sel, long gate, boolean call) {
+        int ga = attr(gate);
+        int gdpl = dpl(ga);
+        boolean lma = lma(c);
+        if (gdpl < c.cpl || gdpl < (sel & 3)) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        if (!present(ga)) throw c.fault(Exceptions.NP, sel & 0xFFFC);
+        long off;
+        int size;
+        if (lma) {
+            long hi = fetchHigh(c, sel, Exceptions.GP, 0);
+            if (((hi >>> 40) & 0x1F) != 0) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+            off = (gate & 0xFFFF) | ((gate >>> 32) & 0xFFFF_0000L) | (hi << 32);
+            size = 8;
+        } else if ((ga & 0xF) == T_CALLGATE16) {
+            off = gate & 0xFFFF;
+            size = 2;
+        } else {
+            off = (gate & 0xFFFF) | ((gate >>> 32) & 0xFFFF_0000L);
+            size = 4;
+        }
+        int tsel = (int) (gate >>> 16) & 0xFFFF;
+        if ((tsel & 0xFFFC) == 0) throw c.gp0();
+        long td = fetch(c, tsel, Exceptions.GP, 0);
+        int ta = attr(td);
+        int tdpl = dpl(ta);
+        boolean conforming = (ta & A_CONFORMING) != 0;
+        if (!isCode(ta) || tdpl > c.cpl) throw c.fault(Exceptions.GP, tsel & 0xFFFC);
+        if (lma && ((ta & A_L) == 0 || (ta & A_DB) != 0)) throw c.fault(Exceptions.GP, tsel & 0xFFFC);
+        if (!call && !conforming && tdpl != c.cpl) throw c.fault(Exceptions.GP, tsel & 0xFFFC);
+        if (!present(ta)) throw c.fault(Exceptions.NP, tsel & 0xFFFC);
+        checkTargetIp(c, td, off);
+        if (call && !conforming && tdpl < c.cpl) {
+            // Legacy inner-privilege calls copy parameters between stacks: not implemented.
+            if (!lma) throw c.fault(Exceptions.GP, tsel & 0xFFFC);
+            long rsp = tssRead(c, 4 + 8 * tdpl, 8, 0);
+            if (!canonical(rsp)) throw c.fault(Exceptions.SS, 0);
+            long[] frame = {c.segSel[Cpu.SS], c.r[Cpu.RSP], c.segSel[Cpu.CS], c.rip};
+            c.mmu.setPrivilege(tdpl == 3);
+            try {
+                for (int i = 0; i < frame.length; i++) c.mmu.write64(rsp - 8L * (i + 1), frame[i]);
+            } finally {
+                c.mmu.setPrivilege(c.cpl == 3);
+            }
+            setAccessed(c, tsel, td);
+            loadCs(c, tsel, td, tdpl);
+            loadNullSs64(c, tdpl);
+            c.r[Cpu.RSP] = rsp - 32;
+            c.rip = off;
+            return;
+        }
+        if (call) pushReturn(c, size, c.segSel[Cpu.CS], c.rip);
+        setAccessed(c, tsel, td);
+        loadCs(c, tsel, td, c.cpl);
+        c.rip = off;
+    }
+
+    /** The code segment popped by far RET / IRET (SDM "RET" protected-mode checks). */
+    private static long checkReturnCs(Cpu c, int sel) {
+        if ((sel & 0xFFFC) == 0) throw c.gp0();
+        int rpl = sel & 3;
+        if (rpl < c.cpl) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        long d = fetch(c, sel, Exceptions.GP, 0);
+        int a = attr(d);
+        if (!isCode(a)) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        if ((a & A_CONFORMING) != 0 ? dpl(a) > rpl : dpl(a) != rpl) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        if (!present(a)) throw c.fault(Exceptions.NP, sel & 0xFFFC);
+        if (lma(c) && (a & A_L) != 0 && (a & A_DB) != 0) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+        return d;
+    }
+
+    /**
+     * The stack segment popped on a return to {@code rpl}: RPL and DPL equal to it, writable data,
+     * present (#SS). Null is allowed only for a return to 64-bit code at RPL < 3; returns 0 for it.
+     */
+    private static long checkReturnSs(Cpu c, int ss, int rpl, boolean to64) {
+        if ((ss & 0xFFFC) == 0) {
+            if (to64 && rpl != 3) return 0;
+            throw c.gp0();
+        }
+        if ((ss & 3) != rpl) throw c.fault(Exceptions.GP, ss & 0xFFFC);
+        long d = fetch(c, ss, Exceptions.GP, 0);
+        int a = attr(d);
+        if (!isWritableData(a) || dpl(a) != rpl) throw c.fault(Exceptions.GP, ss & 0xFFFC);
+        if (!present(a)) throw c.fault(Exceptions.SS, ss & 0xFFFC);
+        return d;
+    }
+
+    private static void loadReturnSs(Cpu c, int ss, long d, int rpl) {
+        if (d == 0) {
+            loadNullSs64(c, rpl);
+            c.segSel[Cpu.SS] = ss;
+            return;
+        }
+        setAccessed(c, ss, d);
+        cache(c, Cpu.SS, ss, d);
+        c.updateMode();
+    }
+
+    /** Far RET (CB/CA): to the same or an outer privilege level; {@code imm} bytes released on both stacks. */
+    public static void farReturn(Cpu c, int size, int imm) {
+        long ip = Stack.peek(c, size, 0);
+        int sel = (int) Stack.peek(c, size, size) & 0xFFFF;
+        if (!protectedMode(c)) {
+            Stack.setSp(c, c.r[Cpu.RSP] + 2L * size + imm);
+            loadRealCs(c, sel);
+            c.rip = ip & mask(size);
+            return;
+        }
+        long d = checkReturnCs(c, sel);
+        int rpl = sel & 3;
+        ip &= mask(size);
+        checkTargetIp(c, d, ip);
+        if (rpl == c.cpl) {
+            Stack.setSp(c, c.r[Cpu.RSP] + 2L * size + imm);
+            setAccessed(c, sel, d);
+            loadCs(c, sel, d, rpl);
+            c.rip = ip;
+            return;
+        }
+        long newSp = Stack.peek(c, size, 2L * size + imm);
+        int ss = (int) Stack.peek(c, size, 3L * size + imm) & 0xFFFF;
+        boolean to64 = lma(c) && (attr(d) & A_L) != 0;
+        long ssd = checkReturnSs(c, ss, rpl, to64);
+        setAccessed(c, sel, d);
+        loadCs(c, sel, d, rpl);
+        loadReturnSs(c, ss, ssd, rpl);
+        setSpAfterReturn(c, newSp + imm, size);
+        c.rip = ip;
+        nullInaccessible(c);
+    }
+
+    /** RSP after a return that loaded SS: a 64-bit pop sets all of RSP, a 32-bit one zero-extends. */
+    private static void setSpAfterReturn(Cpu c, long sp, int size) {
+        if (c.long64) c.r[Cpu.RSP] = sp & mask(size == 8 ? 8 : 4);
+        else Stack.setSp(c, sp);
+    }
+
+    /** RFLAGS bits IRET may change at any privilege: arithmetic, TF, DF, NT, RF, AC, ID (SDM "IRET"). */
+    private static final long IRET_ALWAYS = Flags.ARITH | Flags.TF | Flags.DF | Flags.NT | Flags.RF | Flags.AC | Flags.ID;
+
+    /** IRET / IRETD / IRETQ (CF). NMI blocking ends here (SDM 6.7.1). */
+    public static void iret(Cpu c, int size) {
+        c.nmiBlocked = false;
+        long cur = c.getRflags();
+        if ((c.cr0 & Cpu.CR0_PE) == 0 || (c.rflags & Flags.VM) != 0) {
+            boolean v86 = (c.rflags & Flags.VM) != 0;
+            if (v86 && ((c.rflags & Flags.IOPL) >>> 12) != 3) throw c.gp0(); // no VME
+            long ip = Stack.peek(c, size, 0);
+            int sel = (int) Stack.peek(c, size, size) & 0xFFFF;
+            long fl = Stack.peek(c, size, 2L * size);
+            long changeable = IRET_ALWAYS | Flags.IF | (v86 ? 0 : Flags.IOPL);
+            if (size == 2) changeable &= 0xFFFF;
+            Stack.setSp(c, c.r[Cpu.RSP] + 3L * size);
+            c.setRflags((cur & ~changeable) | (fl & changeable));
+            loadRealCs(c, sel);
+            c.rip = ip & mask(size);
+            return;
+        }
+        if ((c.rflags & Flags.NT) != 0) throw c.gp0(); // IA-32e: #GP(0); legacy: task return, not implemented
+        long ip = Stack.peek(c, size, 0);
+        int sel = (int) Stack.peek(c, size, size) & 0xFFFF;
+        long fl = Stack.peek(c, size, 2L * size);
+        if (!lma(c) && size == 4 && (fl & Flags.VM) != 0 && c.cpl == 0) throw c.gp0(); // return to V86: not implemented
+        long d = checkReturnCs(c, sel);
+        int rpl = sel & 3;
+        ip &= mask(size);
+        checkTargetIp(c, d, ip);
+        // In 64-bit mode IRET always pops SS:RSP; elsewhere only on a return to an outer level.
+        boolean popSs = rpl > c.cpl || c.long64;
+        long newSp = 0, ssd = 0;
+        int ss = 0;
+        if (popSs) {
+            newSp = Stack.peek(c, size, 3L * size);
+            ss = (int) Stack.peek(c, size, 4L * size) & 0xFFFF;
+            ssd = checkReturnSs(c, ss, rpl, lma(c) && (attr(d) & A_L) != 0);
+        }
+        int cpl = c.cpl;
+        long changeable = IRET_ALWAYS;
+        if (cpl <= (int) ((cur & Flags.IOPL) >>> 12)) changeable |= Flags.IF;
+        if (cpl == 0) changeable |= Flags.IOPL | Flags.VIF | Flags.VIP;
+        if (size == 2) changeable &= 0xFFFF;
+        // Commit.
+        c.setRflags((cur & ~changeable) | (fl & changeable));
+        setAccessed(c, sel, d);
+        if (!popSs) {
+            Stack.setSp(c, c.r[Cpu.RSP] + 3L * size);
+            loadCs(c, sel, d, rpl);
+            c.rip = ip;
+            return;
+        }
+        loadCs(c, sel, d, rpl);
+        loadReturnSs(c, ss, ssd, rpl);
+        setSpAfterReturn(c, newSp, size);
+        c.rip = ip;
+        if (rpl > cpl) nullInaccessible(c);
+    }
+}

@@ -1,0 +1,24 @@
+package dev.polyvisor.devices;
+
+/**
+ * An interrupt message on the APIC bus (SDM Vol. 3A 11.6.1 "Interrupt Command Register"; 82093AA
+ * IOAPIC datasheet 3.2.4 "Redirection Table"): the fields an ICR write or an IOAPIC redirection entry
+ * carries. {@code source} is the sending vCPU for shorthands, or -1 for the IOAPIC.
+ */
+public record ApicMessage(int vector, int deliveryMode, boolean logical, int destination, boolean levelTriggered,
+                          boolean assert_, int shorthand, int source) {
+    public static final int FIXED = 0, LOWEST_PRIORITY = 1, SMI = 2, NMI = 4, INIT = 5, STARTUP = 6, EXTINT = 7;
+    public static final int NO_SHORTHAND = 0, SELF = 1, ALL_INCLUDING_SELF = 2, ALL_EXCLUDING_SELF = 3;
+
+    /** A message decoded from ICR low/high (SDM Figure 11-12). */
+    public static ApicMessage fromIcr(int low, int high, int source) {
+        return new ApicMessage(low & 0xFF, low >> 8 & 7, (low & 0x800) != 0, high >>> 24,
+                (low & 0x8000) != 0, (low & 0x4000) != 0, low >> 18 & 3, source);
+    }
+
+    /** A message from an IOAPIC redirection entry (82093AA 3.2.4): no shorthand, asserted. */
+    public static ApicMessage fromRedirection(long entry) {
+        return new ApicMessage((int) entry & 0xFF, (int) (entry >> 8) & 7, (entry & 0x800) != 0, (int) (entry >>> 56),
+                (entry & 0x8000) != 0, true, NO_SHORTHAND, -1);
+    }
+}

@@ -1,0 +1,109 @@
+package dev.polyvisor.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class RunCommandTest {
+    @TempDir Path dir;
+
+    record Result(int status, String out, String err) {}
+
+    private static Result run(String... args) {
+        StringWriter err = new StringWriter();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream oldOut = System.out;
+        System.setOut(new PrintStream(out, true));
+        try {
+            CommandLine cl = PolyvisorCommand.commandLine();
+            cl.setErr(new PrintWriter(err, true));
+            int st = cl.execute(args);
+            return new Result(st, out.toString(), err.toString());
+        } finally {
+            System.setOut(oldOut);
+        }
+    }
+
+    private static void assertOneLineUsageError(Result r, String contains) {
+        assertEquals(RunCommand.USAGE, r.status(), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().startsWith("polyvisor: "), r.err());
+        assertTrue(r.err().contains(contains), r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+    }
+
+    @Test
+    void unknownFlagIsAOneLineErrorWithStatus2() {
+        assertOneLineUsageError(run("run", "--bogus"), "Unknown option: '--bogus'");
+    }
+
+    @Test
+    void badValuesAreOneLineErrors() {
+        assertOneLineUsageError(run("run", "--memory", "lots"), "--memory must be a size in MiB");
+        assertOneLineUsageError(run("run", "--memory", "1"), "--memory must be between 2 and");
+        assertOneLineUsageError(run("run", "--smp", "x"), "--smp");
+        assertOneLineUsageError(run("run", "--smp", "0"), "--smp must be between 1 and 64, got 0");
+        assertOneLineUsageError(run("run", "--boot", "uefi"), "--boot must be one of linux, pvh, multiboot, flat, got 'uefi'");
+        assertOneLineUsageError(run("run", "--clock", "fast"), "--clock must be realtime or icount");
+        assertOneLineUsageError(run("run", "--timeout", "0"), "--timeout must be a positive number of seconds");
+        assertOneLineUsageError(run("run", "--personality", "nope"), "unknown personality 'nope'");
+    }
+
+    @Test
+    void missingKernelFileIsAOneLineError() {
+        Result r = run("run", "--kernel", dir.resolve("missing.elf").toString());
+        assertOneLineUsageError(r, "kernel " + dir.resolve("missing.elf") + ": no such file");
+    }
+
+    @Test
+    void unsupportedCombinationsAreRefused() throws Exception {
+        Path bin = Files.write(dir.resolve("x.bin"), new byte[] {(byte) 0xF4});
+        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--exec", "ls"), "--exec needs a Linux guest");
+        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--probe"), "--probe needs a Linux guest");
+        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--flat-mode", "real"), "cannot tell how to boot");
+        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "multiboot", "--flat-mode", "real"),
+                "--flat-address and --flat-mode need --boot flat");
+        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--flat-mode", "v86"), "--flat-mode must be");
+    }
+
+    @Test
+    void malformedMultibootKernelIsAOneLineError() throws Exception {
+        Path k = Files.write(dir.resolve("k.elf"), new byte[64]);
+        assertOneLineUsageError(run("run", "--kernel", k.toString(), "--boot", "multiboot"), "no multiboot header");
+    }
+
+    @Test
+    void exitStatusFollowsTheDebugExitDevice() throws Exception {
+        // 16-bit real mode: mov ax, 0x21 ; out 0xf4, al
+        Path bin = Files.write(dir.resolve("exit.bin"), new byte[] {(byte) 0xB8, 0x21, 0, (byte) 0xE6, (byte) 0xF4});
+        Result r = run("run", "--kernel", bin.toString(), "--boot", "flat", "--flat-mode", "real", "--flat-address", "0x7c00",
+                "--stats", "--memory", "4");
+        assertEquals((0x21 << 1) | 1, r.status(), r.err());
+        assertTrue(r.err().matches("(?s)polyvisor: stats: instructions 2, wall [0-9.]+ s, guest MIPS [0-9.]+\\R"), r.err());
+    }
+
+    @Test
+    void timeoutEndsWithStatus124AndAMessage() throws Exception {
+        Path bin = Files.write(dir.resolve("loop.bin"), new byte[] {(byte) 0xEB, (byte) 0xFE});
+        Result r = run("run", "--kernel", bin.toString(), "--boot", "flat", "--timeout", "0.2", "--memory", "4");
+        assertEquals(124, r.status());
+        assertTrue(r.err().startsWith("polyvisor: timeout: the guest ran for"), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    @Test
+    void helpSaysWhatTheDefaultGuestIs() {
+        Result r = run("run", "--help");
+        assertEquals(0, r.status());
+        assertTrue(r.out().replaceAll("\\s+", " ").contains("bundled default guest: a freestanding multiboot kernel"), r.out());
+    }
+}

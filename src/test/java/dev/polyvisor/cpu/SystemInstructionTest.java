@@ -1,0 +1,232 @@
+package dev.polyvisor.cpu;
+
+import org.junit.jupiter.api.Test;
+
+import static dev.polyvisor.cpu.InterruptDeliveryTest.enterUser64;
+import static dev.polyvisor.cpu.SystemFixture.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** SYSCALL/SYSRET, POPF privilege rules, the I/O bitmap, MSRs, segment loads, LTR/LAR/LSL. */
+class SystemInstructionTest {
+    @Test
+    void syscallAndSysretRoundTripThroughUserMode() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.star = (0x23L << 48) | ((long) KCODE64 << 32);
+            c.lstar = KCODE + 0x100;
+            c.sfmask = Flags.IF;
+            f.program(64, KCODE + 0x100, "hlt");
+            f.program(64, UCODE, "mov eax, 42\nsyscall");
+            f.program(64, KCODE, "mov ecx, 0x20000\nmov r11d, 0x202\nsysretq");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KCODE + 0x101, c.rip);
+            assertEquals(42, c.r[Cpu.RAX], "user code ran");
+            assertEquals(UCODE + 7, c.r[Cpu.RCX], "SYSCALL saved the user RIP");
+            assertEquals(0x202, c.r[11] & 0x3FFFFF, "SYSCALL saved the user RFLAGS (set by SYSRET from R11)");
+            assertEquals(0, c.rflags & Flags.IF, "SFMASK cleared IF");
+            assertEquals(0, c.cpl);
+            assertEquals(KCODE64, c.segSel[Cpu.CS]);
+            assertEquals(KDATA, c.segSel[Cpu.SS]);
+            assertTrue(c.long64);
+        }
+    }
+
+    @Test
+    void sysretToANonCanonicalRipFaultsInRing0() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.star = 0x23L << 48;
+            f.program(64, KCODE, "movabs rcx, 0x0000900000000000\nsysretq");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+            assertEquals(KCODE64, f.read64(KSTACK - 32), "#GP taken in ring 0, at the SYSRET");
+            assertEquals(KCODE + 10, f.read64(KSTACK - 40));
+        }
+    }
+
+    @Test
+    void popfAtCpl3ChangesNeitherIoplNorIfWhenIoplIsZero() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            f.gate64(Exceptions.BP, KCODE64, stub(Exceptions.BP), 0xE, 3, 0);
+            c.setRflags(0x202);
+            f.mem.writePhys(USTACK - 8, 8, 0x3002 | Flags.CF | Flags.AC);
+            c.r[Cpu.RSP] = USTACK - 8;
+            f.program(64, UCODE, "popfq\npushfq\nint3");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.BP) + 1, c.rip);
+            long pushed = f.read64(USTACK - 8);
+            assertEquals(Flags.IF, pushed & (Flags.IF | Flags.IOPL), "IF kept, IOPL kept at 0");
+            assertEquals(Flags.CF | Flags.AC, pushed & (Flags.CF | Flags.AC), "ordinary flags and AC do change");
+        }
+    }
+
+    @Test
+    void popfAtCpl3WithIopl3ChangesIfButNotIopl() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            f.gate64(Exceptions.BP, KCODE64, stub(Exceptions.BP), 0xE, 3, 0);
+            c.setRflags(0x3202);
+            f.mem.writePhys(USTACK - 8, 8, 0x0002);
+            c.r[Cpu.RSP] = USTACK - 8;
+            f.program(64, UCODE, "popfq\npushfq\nint3");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(Flags.IOPL, f.read64(USTACK - 8) & (Flags.IF | Flags.IOPL));
+        }
+    }
+
+    @Test
+    void cliAtCpl3WithoutIoplIsGeneralProtection() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            c.setRflags(0x202);
+            f.program(64, UCODE, "cli");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+            assertEquals(UCODE, f.read64(KSTACK - 40));
+        }
+    }
+
+    @Test
+    void ioBitmapPermitsOnePortAndDeniesItsNeighbourAtCpl3() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            f.mem.writePhys(TSS + TSS_IOMAP + 0x80 / 8, 1, 0xFE); // port 0x80 allowed, 0x81-0x87 denied
+            f.program(64, UCODE, "mov eax, 0x41\nout 0x80, al\nout 0x81, al");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(1, f.platform.outs.size());
+            assertEquals(0x80, f.platform.outs.get(0)[0]);
+            assertEquals(0x41, f.platform.outs.get(0)[2]);
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+            assertEquals(0, f.read64(KSTACK - 48));
+            assertEquals(UCODE + 7, f.read64(KSTACK - 40));
+        }
+    }
+
+    @Test
+    void wordAccessNeedsEveryBitOfItsPortsClear() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            f.mem.writePhys(TSS + TSS_IOMAP + 0x80 / 8, 1, 0xFE);
+            f.program(64, UCODE, "mov edx, 0x80\nout dx, ax");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0, f.platform.outs.size(), "port 0x81 is denied, so a 16-bit OUT to 0x80 is too");
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+        }
+    }
+
+    @Test
+    void unknownMsrIsGeneralProtectionAndKnownOnesRoundTrip() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.program(64, KCODE, """
+                    mov ecx, 0xC0000082
+                    mov eax, 0x12345678
+                    mov edx, 0xffffffff
+                    wrmsr
+                    mov ecx, 0x277
+                    rdmsr
+                    mov ecx, 0x12345
+                    rdmsr
+                    """);
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0xFFFF_FFFF_1234_5678L, c.lstar);
+            assertEquals(0x00070406, c.r[Cpu.RAX], "PAT power-on value, low half");
+            assertEquals(0x00070406, c.r[Cpu.RDX], "PAT power-on value, high half");
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+            assertEquals(KCODE + 29, f.read64(KSTACK - 40), "#GP at the RDMSR of the unknown MSR");
+        }
+    }
+
+    @Test
+    void nonCanonicalMsrValueAndTscWriteAdjustOffset() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            assertEquals(Exceptions.GP, assertThrows(CpuFault.class, () -> CpuMsrs.write(c, CpuMsrs.KERNEL_GS_BASE, 0x0000_8000_0000_0000L)).vector);
+            CpuMsrs.write(c, CpuMsrs.TSC, 1_000_000);
+            long t = CpuMsrs.read(c, CpuMsrs.TSC);
+            assertTrue(t > 1_000_000 && t < 1_010_000, "TSC continues from the written value: " + t);
+            CpuMsrs.write(c, CpuMsrs.MTRR_PHYSBASE0, 0x80000006L);
+            assertEquals(0x80000006L, CpuMsrs.read(c, CpuMsrs.MTRR_PHYSBASE0));
+            assertEquals(Exceptions.GP, assertThrows(CpuFault.class, () -> CpuMsrs.write(c, CpuMsrs.PAT, 0x02)).vector, "PAT type 2 is reserved");
+        }
+    }
+
+    @Test
+    void swapgsExchangesGsBaseWithKernelGsBase() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.segBase[Cpu.GS] = 0x1111;
+            c.kernelGsBase = 0xFFFF_8880_0000_2222L;
+            f.program(64, KCODE, "swapgs\nhlt");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0xFFFF_8880_0000_2222L, c.segBase[Cpu.GS]);
+            assertEquals(0x1111, c.kernelGsBase);
+        }
+    }
+
+    @Test
+    void segmentLoadsCheckPrivilegeAndPresence() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.protected32();
+            f.program(32, KCODE, "mov eax, 0x2b\nmov ss, ax");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+            assertEquals(0x28, f.read32(c.r[Cpu.RSP]), "SS with DPL 3 at CPL 0: #GP(selector)");
+
+            f.protected32();
+            f.mem.writePhys(GDT + 0x38, 8, seg(0, 0xFFFFF, 0x12, 0xC)); // data, not present
+            f.program(32, KCODE, "mov eax, 0x38\nmov ds, ax");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.NP) + 1, c.rip);
+            assertEquals(0x38, f.read32(c.r[Cpu.RSP]));
+
+            f.protected32();
+            f.program(32, KCODE, "mov eax, 0x2b\nmov es, ax\nmov eax, 0\nmov fs, ax\nhlt");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(UDATA, c.segSel[Cpu.ES], "a DPL 3 data segment is loadable at CPL 0");
+            assertNotEquals(0, c.segAttr[Cpu.FS] & Segments.UNUSABLE, "null selector makes FS unusable");
+        }
+    }
+
+    @Test
+    void ltrMarksTheTssBusyAndLarLslReportDescriptors() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.mem.writePhys(GDT + 0x40, 8, seg(TSS, TSS_IOMAP + 8192, 0x89, 0));
+            f.program(64, KCODE, """
+                    mov eax, 0x40
+                    ltr ax
+                    str ecx
+                    mov eax, 0x2b
+                    lsl edx, eax
+                    lar ebx, eax
+                    mov eax, 0x48
+                    lsl esi, eax
+                    hlt
+                    """);
+            c.r[Cpu.RSI] = 0x77;
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0xB, (f.read64(GDT + 0x40) >>> 40) & 0xF, "TSS descriptor is busy");
+            assertEquals(TSS_SEL, c.segSel[Cpu.TR]);
+            assertEquals(TSS, c.segBase[Cpu.TR]);
+            assertEquals(TSS_SEL, c.r[Cpu.RCX]);
+            assertEquals(0xFFFF_FFFFL, c.r[Cpu.RDX]);
+            assertEquals(0x00C0_F200L, c.r[Cpu.RBX], "access rights, masked with 00F0FF00 as QEMU does");
+            assertEquals(0x77, c.r[Cpu.RSI], "LSL of the TSS descriptor's upper half (a null type) fails");
+            assertFalse(Flags.zf(c));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package dev.polyvisor.cpu;
+
+import dev.polyvisor.cpu.exec.SystemOps;
+import org.junit.jupiter.api.Test;
+
+import static dev.polyvisor.cpu.SystemFixture.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Mode switches: real to protected to long mode, control-register and EFER rules, far transfers. */
+class SystemModeTest {
+    @Test
+    void realModeCodeEntersProtectedModeWithLgdtMovCr0AndFarJump() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            c.setRealSegment(Cpu.CS, 0);
+            f.mem.writePhys(PSEUDO, 2, 0x4F);
+            f.mem.writePhys(PSEUDO + 2, 4, GDT);
+            f.program(16, 0x7C00, """
+                    lgdt [0x0f00]
+                    mov eax, 0x11
+                    mov cr0, eax
+                    jmp 0x08:pm32
+                    .code32
+                    pm32:
+                    mov eax, 0x18
+                    mov ds, ax
+                    mov ss, ax
+                    mov esp, 0x9000
+                    hlt
+                    """);
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(GDT, c.gdtBase);
+            assertEquals(0x4F, c.gdtLimit);
+            assertEquals(Cpu.CR0_PE | Cpu.CR0_ET, c.cr0);
+            assertEquals(0x08, c.segSel[Cpu.CS]);
+            assertEquals(4, c.defOpSize);
+            assertEquals(0x18, c.segSel[Cpu.SS]);
+            assertEquals(4, c.stackSize, "SS.B of the flat data segment");
+            assertEquals(0xFFFF_FFFFL, c.segLimit[Cpu.DS]);
+            assertEquals(0x9000, c.r[Cpu.RSP]);
+            assertEquals(0, c.cpl);
+            assertNotEquals(0, f.read64(GDT + 8) & (1L << 40), "the CS load set the accessed bit in the GDT");
+        }
+    }
+
+    @Test
+    void longModeActivatesWhenPagingIsEnabledWithLmeAndPae() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.protected32();
+            f.program(32, KCODE, """
+                    mov eax, 0x20
+                    mov cr4, eax
+                    mov eax, 0x4000
+                    mov cr3, eax
+                    mov ecx, 0xC0000080
+                    rdmsr
+                    mov eax, 0x100
+                    wrmsr
+                    mov eax, 0x80000011
+                    mov cr0, eax
+                    mov ebx, cr0
+                    jmp 0x10:l64
+                    .code64
+                    l64:
+                    movabs rax, 0x123456789ab
+                    hlt
+                    """);
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(Cpu.EFER_LME | Cpu.EFER_LMA, c.efer);
+            assertEquals(0x80000011L, c.r[Cpu.RBX]);
+            assertTrue(c.long64);
+            assertEquals(0x10, c.segSel[Cpu.CS]);
+            assertEquals(8, c.defAddrSize);
+            assertEquals(0x123456789abL, c.r[Cpu.RAX]);
+        }
+    }
+
+    @Test
+    void pagingWithLmeButWithoutPaeIsGeneralProtection() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.protected32();
+            c.efer = Cpu.EFER_LME;
+            CpuFault e = assertThrows(CpuFault.class, () -> SystemOps.writeCr0(c, Cpu.CR0_PE | Cpu.CR0_PG));
+            assertEquals(Exceptions.GP, e.vector);
+            assertEquals(0, c.efer & Cpu.EFER_LMA);
+            assertEquals(0, c.cr0 & Cpu.CR0_PG);
+        }
+    }
+
+    @Test
+    void eferRulesRejectReservedBitsAndLmeChangesWhilePaging() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            assertEquals(Exceptions.GP, assertThrows(CpuFault.class, () -> CpuMsrs.write(c, CpuMsrs.EFER, c.efer | (1L << 20))).vector);
+            assertEquals(Exceptions.GP, assertThrows(CpuFault.class, () -> CpuMsrs.write(c, CpuMsrs.EFER, Cpu.EFER_SCE)).vector);
+            CpuMsrs.write(c, CpuMsrs.EFER, Cpu.EFER_LME | Cpu.EFER_NXE); // LMA is read-only: written 0, stays 1
+            assertEquals(Cpu.EFER_LME | Cpu.EFER_LMA | Cpu.EFER_NXE, c.efer);
+            assertEquals(Exceptions.GP, assertThrows(CpuFault.class, () -> SystemOps.writeCr4(c, 0)).vector, "PAE is required in IA-32e mode");
+            assertEquals(Exceptions.GP, assertThrows(CpuFault.class, () -> SystemOps.writeCr4(c, Cpu.CR4_PAE | (1L << 12))).vector, "LA57 unsupported");
+            assertEquals(Exceptions.GP, assertThrows(CpuFault.class, () -> SystemOps.writeCr0(c, Cpu.CR0_PE)).vector,
+                    "paging cannot be turned off from 64-bit mode");
+        }
+    }
+
+    @Test
+    void lretqReturnsToTheSelectorOnTheStackLikeStartup64() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.r[Cpu.RSP] = KSTACK - 16;
+            f.mem.writePhys(KSTACK - 16, 8, KCODE + 0x40);
+            f.mem.writePhys(KSTACK - 8, 8, KCODE64);
+            f.program(64, KCODE, "rex.w retf");
+            f.load(KCODE + 0x40, new byte[] {(byte) 0xF4});
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KCODE + 0x41, c.rip);
+            assertEquals(KSTACK, c.r[Cpu.RSP]);
+            assertEquals(KCODE64, c.segSel[Cpu.CS]);
+        }
+    }
+
+    @Test
+    void farCallThroughA64BitCallGateAndFarReturn() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            // A 16-byte 64-bit call gate (type 0xC, DPL 3) at selector 0x50 to kernel code.
+            long target = KCODE + 0x80;
+            long lo = (target & 0xFFFF) | ((long) KCODE64 << 16) | (0xECL << 40) | ((target & 0xFFFF0000L) << 32);
+            f.mem.writePhys(GDT + 0x50, 8, lo);
+            f.mem.writePhys(GDT + 0x58, 8, target >>> 32);
+            c.gdtLimit = 0x5F;
+            f.mem.writePhys(0x800, 4, 0);       // m16:32 offset (ignored for a gate)
+            f.mem.writePhys(0x804, 2, 0x50);    // selector
+            f.program(64, KCODE, "call fword ptr [0x800]\nhlt");
+            f.program(64, target, "rex.w retf");
+            c.rip = KCODE;
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KCODE + 8, c.rip, "returned after the 7-byte far call and halted");
+            assertEquals(KSTACK, c.r[Cpu.RSP]);
+        }
+    }
+}

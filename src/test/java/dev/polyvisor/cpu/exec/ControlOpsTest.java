@@ -1,0 +1,194 @@
+package dev.polyvisor.cpu.exec;
+
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.Exceptions;
+import dev.polyvisor.cpu.LongModeFixture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ControlOpsTest {
+    static final long SP = LongModeFixture.STACK_TOP;
+    final LongModeFixture f = new LongModeFixture();
+    final Cpu c = f.cpu;
+
+    @AfterEach void close() { f.close(); }
+
+    private long rax() { return c.r[Cpu.RAX]; }
+
+    @Test void countedLoopWithJccSumsOneToTen() {
+        f.run("xor eax, eax\nmov ecx, 10\n1: add eax, ecx\ndec ecx\njnz 1b");
+        assertEquals(55, rax());
+    }
+
+    @Test void signedAndUnsignedJccAgreeWithCmp() {
+        f.run("""
+                xor ebx, ebx
+                mov eax, -1
+                cmp eax, 1
+                jl 1f
+                or ebx, 1
+                1: cmp eax, 1
+                ja 2f
+                or ebx, 2
+                2: cmp eax, -1
+                jne 3f
+                or ebx, 4
+                3: test eax, eax
+                js 4f
+                or ebx, 8
+                4: cmp eax, 1
+                jge 5f
+                or ebx, 16
+                5:""");
+        assertEquals(4 | 16, c.r[Cpu.RBX]);
+    }
+
+    @Test void longJccAndJmpRel32() {
+        f.run("xor eax, eax\ncmp eax, 0\nje 1f\n.fill 300, 1, 0x90\nmov eax, 1\n1: jmp 2f\n.fill 200, 1, 0x90\n2: inc eax");
+        assertEquals(1, rax());
+    }
+
+    @Test void callAndRetWithImmediate() {
+        f.run("""
+                push 7
+                call 1f
+                jmp 2f
+                1: mov rax, [rsp+8]
+                ret 8
+                2: nop""");
+        assertEquals(7, rax());
+        assertEquals(SP, c.r[Cpu.RSP]);
+    }
+
+    @Test void indirectCallAndJmpThroughRegisterAndMemory() {
+        c.r[Cpu.RBX] = LongModeFixture.DATA;
+        f.run("""
+                lea rax, [rip+1f]
+                mov [rbx], rax
+                lea rcx, [rip+2f]
+                call qword ptr [rbx]
+                jmp rcx
+                1: mov edx, 5
+                ret
+                2: add edx, 1""");
+        assertEquals(6, c.r[Cpu.RDX]);
+        assertEquals(SP, c.r[Cpu.RSP]);
+    }
+
+    @Test void nonCanonicalTargetIsGpAtTheBranch() {
+        c.r[Cpu.RAX] = 0x0000_8000_0000_0000L;
+        var fault = f.step("jmp rax");
+        assertEquals(Exceptions.GP, fault.vector);
+        assertEquals(LongModeFixture.CODE, c.rip);
+    }
+
+    @Test void loopFamilyAndJrcxz() {
+        f.run("xor eax, eax\nmov ecx, 5\n1: inc eax\nloop 1b");
+        assertEquals(5, rax());
+        assertEquals(0, c.r[Cpu.RCX]);
+        f.run("xor eax, eax\nmov ecx, 10\n1: inc eax\ncmp eax, 3\nloopne 1b");
+        assertEquals(3, rax());
+        assertEquals(7, c.r[Cpu.RCX]);
+        f.run("mov eax, 1\nxor ecx, ecx\njrcxz 1f\nmov eax, 2\n1: nop");
+        assertEquals(1, rax());
+        f.run("mov rcx, 0x100000000\nmov eax, 1\njecxz 1f\nmov eax, 2\n1: nop");
+        assertEquals(1, rax());
+    }
+
+    @Test void pushPopRegistersImmediatesAndMemory() {
+        c.r[Cpu.RBX] = LongModeFixture.DATA;
+        f.run("""
+                mov rax, 0x1122334455667788
+                push rax
+                push -2
+                pop rcx
+                pop rdx
+                push qword ptr [rbx]
+                pop qword ptr [rbx+8]
+                push r12
+                pop r13
+                push ax
+                pop si""");
+        assertEquals(-2L, c.r[Cpu.RCX]);
+        assertEquals(0x1122334455667788L, c.r[Cpu.RDX]);
+        assertEquals(0x7788, c.r[Cpu.RSI] & 0xFFFF);
+        assertEquals(SP, c.r[Cpu.RSP]);
+    }
+
+    @Test void pushRspPushesOldValueAndPopRspLoadsPoppedValue() {
+        f.run("push rsp\npop rax");
+        assertEquals(SP, rax());
+        f.run("push 0x1000\npop rsp");
+        assertEquals(0x1000, c.r[Cpu.RSP]);
+    }
+
+    @Test void popToRspRelativeMemoryUsesIncrementedRsp() {
+        f.run("push 0x55\npush 0x66\npop qword ptr [rsp]");
+        assertEquals(SP - 8, c.r[Cpu.RSP]);
+        assertEquals(0x66, f.mem.readPhys(SP - 8, 8));
+    }
+
+    @Test void enterAndLeave() {
+        f.run("mov rbp, 0x1234\nenter 0x20, 0\nmov rax, rbp\nmov rbx, rsp\nleave");
+        assertEquals(SP - 8, rax());
+        assertEquals(SP - 8 - 0x20, c.r[Cpu.RBX]);
+        assertEquals(0x1234, c.r[Cpu.RBP]);
+        assertEquals(SP, c.r[Cpu.RSP]);
+        // Nesting level 2: copies one outer frame pointer, then pushes the new frame pointer.
+        f.mem.writePhys(SP - 0x108, 8, 0xABCD);
+        f.run("mov rbp, " + (SP - 0x100) + "\nenter 0x10, 2\nmov rax, [rsp+0x18]\nmov rdx, [rsp+0x10]");
+        assertEquals(0xABCD, rax());
+        assertEquals(SP - 8, c.r[Cpu.RDX]);
+        assertEquals(SP - 8, c.r[Cpu.RBP]);
+    }
+
+    @Test void hintNopsAndEndbr() {
+        c.r[Cpu.RAX] = 9;
+        f.run("endbr64\nnop dword ptr [rax+rax*1+0]\nprefetcht0 [rax]\nprefetchw [rax]\nnop word ptr [rax+rax*1+0x100]");
+        assertEquals(9, rax());
+    }
+
+    @Test void protected32PushaPopaAndRel16Wrap() {
+        LongModeFixture.enterProtected32(c);
+        c.r[Cpu.RSP] = SP;
+        f.run("mov eax, 1\nmov ecx, 2\nmov edx, 3\nmov ebx, 4\nmov ebp, 5\nmov esi, 6\nmov edi, 7\npushad\n"
+                + "xor eax, eax\nxor ebx, ebx\nxor edi, edi\nmov esp, [esp+12]\nsub esp, 32\npopad");
+        assertEquals(1, rax());
+        assertEquals(4, c.r[Cpu.RBX]);
+        assertEquals(7, c.r[Cpu.RDI]);
+        assertEquals(SP, c.r[Cpu.RSP]);
+    }
+
+    @Test void realModeIpWrapsAt64K() {
+        LongModeFixture.enterReal16(c);
+        // At CS:0xFFFE a 2-byte jmp to +0 lands at IP 0x0000 after wrapping; put HLT there.
+        c.setRealSegment(Cpu.CS, 0x2000);
+        f.mem.load(0x2FFFE, new byte[] {(byte) 0xEB, 0x00});
+        f.mem.load(0x20000, new byte[] {(byte) 0xF4});
+        c.rip = 0xFFFE;
+        f.traces.flush();
+        assertInstanceOf(dev.polyvisor.cpu.VcpuExit.Halt.class, f.vcpu.run(10));
+        assertEquals(1, c.rip);
+    }
+
+    @Test void realModeCallRetUse16BitStack() {
+        LongModeFixture.enterReal16(c);
+        c.r[Cpu.RSP] = 0x12340000L | 0x8000;
+        f.run("call 1f\njmp 2f\n1: mov ax, 0x77\nret\n2: nop");
+        assertEquals(0x77, rax() & 0xFFFF);
+        assertEquals(0x12348000L, c.r[Cpu.RSP]);
+    }
+
+    @Test void operandSizePrefixedBranchIn32BitModeWrapsIpTo16Bits() {
+        LongModeFixture.enterProtected32(c);
+        // At 0x1FFF0: 66 E9 rel16; the target (0x1FFF4 + 0x20) & 0xFFFF = 0x14 (SDM JMP, operand size 16).
+        f.mem.load(0x1FFF0, new byte[] {0x66, (byte) 0xE9, 0x20, 0x00});
+        f.mem.load(0x14, new byte[] {(byte) 0xF4});
+        c.rip = 0x1FFF0;
+        f.traces.flush();
+        assertInstanceOf(dev.polyvisor.cpu.VcpuExit.Halt.class, f.vcpu.run(10));
+        assertEquals(0x15, c.rip);
+    }
+}
