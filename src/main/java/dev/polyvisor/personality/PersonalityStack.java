@@ -123,6 +123,7 @@ public final class PersonalityStack {
             case "bare" -> new BarePersonality(c);
             case "kvm" -> new KvmPersonality(c, env);
             case "hyperv" -> new HypervPersonality(c, env);
+            case "xen" -> new XenPersonality(c, env);
             case "vmware" -> new VmwarePersonality(c, env);
             default -> throw new IllegalArgumentException(AbiCatalog.unknownPersonality(c.name()));
         };
