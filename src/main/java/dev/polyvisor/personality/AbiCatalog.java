@@ -6,6 +6,7 @@ import dev.polyvisor.personality.core.AbiElement;
 import dev.polyvisor.personality.hyperv.HvAbi;
 import dev.polyvisor.personality.kvm.KvmAbi;
 import dev.polyvisor.personality.vmware.VmwareAbi;
+import dev.polyvisor.personality.xen.XenAbi;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -24,6 +25,7 @@ public final class AbiCatalog {
         CONTRACTS.put("bare", BareAbi.CONTRACT);
         CONTRACTS.put("kvm", KvmAbi.CONTRACT);
         CONTRACTS.put("hyperv", HvAbi.CONTRACT);
+        CONTRACTS.put("xen", XenAbi.CONTRACT);
         CONTRACTS.put("vmware", VmwareAbi.CONTRACT);
     }
 

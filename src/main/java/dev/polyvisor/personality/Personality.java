@@ -24,7 +24,7 @@ import java.util.Optional;
  * synchronize on the instance where state is shared.
  */
 public sealed interface Personality
-        permits BarePersonality, KvmPersonality, HypervPersonality, VmwarePersonality {
+        permits BarePersonality, KvmPersonality, HypervPersonality, XenPersonality, VmwarePersonality {
 
     /** Hypercall claim strengths for {@link #hypercallClaim}. */
     int CLAIM_NONE = 0, CLAIM_DEFAULT = 1, CLAIM_ENABLED = 2;

@@ -102,6 +102,9 @@ public final class PersonalityStack {
             case "vmware" -> Set.of("backdoor");
             default -> Set.of();
         };
+        String backdoor = options.get("backdoor");
+        if (backdoor != null && !Set.of("port", "vmcall", "vmmcall").contains(backdoor))
+            throw new IllegalArgumentException("vmware backdoor must be port, vmcall or vmmcall, not '" + backdoor + "'");
         for (String k : options.keySet())
             if (!allowed.contains(k))
                 throw new IllegalArgumentException("unknown option '" + k + "' for " + name
@@ -123,6 +126,7 @@ public final class PersonalityStack {
             case "bare" -> new BarePersonality(c);
             case "kvm" -> new KvmPersonality(c, env);
             case "hyperv" -> new HypervPersonality(c, env);
+            case "xen" -> new XenPersonality(c, env);
             case "vmware" -> new VmwarePersonality(c, env);
             default -> throw new IllegalArgumentException(AbiCatalog.unknownPersonality(c.name()));
         };

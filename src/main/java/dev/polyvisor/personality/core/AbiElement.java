@@ -24,7 +24,8 @@ import java.util.regex.Pattern;
  */
 public record AbiElement(String id, Kind kind, String numbers, String enables, String source,
                          List<CpuidBit> cpuidBits, List<Integer> msrs, List<HypercallRef> hypercalls) {
-    public enum Kind { CPUID_BIT, MSR, HYPERCALL, SHARED_STRUCTURE, PORT }
+    /** FEATURE_BIT: a flag reported through a hypercall rather than CPUID (Xen's XENVER_get_features). */
+    public enum Kind { CPUID_BIT, FEATURE_BIT, MSR, HYPERCALL, SHARED_STRUCTURE, PORT }
 
     /** A CPUID bit at {@code base + leafOffset}, register {@code reg}, bit {@code bit}. */
     public record CpuidBit(int leafOffset, CpuidReg reg, int bit) {}

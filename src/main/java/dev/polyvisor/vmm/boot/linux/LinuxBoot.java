@@ -42,6 +42,8 @@ public final class LinuxBoot {
      */
     public static LoadedKernel load(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, List<E820Entry> e820,
                                     long acpiRsdp) throws LoadException {
+        if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF)
+            throw new LoadException("kernel is an ELF vmlinux, not a bzImage: boot it with PVH");
         BzImage k = BzImage.parse(kernel);
         if (!k.supports64BitEntry())
             throw new LoadException("kernel does not support the 64-bit boot protocol (xloadflags lacks XLF_KERNEL_64)");

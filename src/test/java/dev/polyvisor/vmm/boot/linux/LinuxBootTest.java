@@ -142,6 +142,15 @@ class LinuxBootTest {
     }
 
     @Test
+    void pointsAnElfVmlinuxAtPvh() {
+        try (GuestMemory mem = new GuestMemory(RAM)) {
+            String m = assertThrows(LoadException.class,
+                    () -> LinuxBoot.load(mem, SyntheticKernels.vmlinux(true), null, "", e820(RAM))).getMessage();
+            assertEquals("kernel is an ELF vmlinux, not a bzImage: boot it with PVH", m);
+        }
+    }
+
+    @Test
     void rejectsTooLittleRamForTheKernel() {
         try (GuestMemory mem = new GuestMemory(16 << 20)) {
             String m = assertThrows(LoadException.class,

@@ -1,0 +1,189 @@
+package dev.polyvisor.cpu;
+
+import org.junit.jupiter.api.Test;
+
+import static dev.polyvisor.cpu.InterruptDeliveryTest.enterUser64;
+import static dev.polyvisor.cpu.SystemFixture.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Legacy-mode privilege transitions, SYSENTER/SYSEXIT, string I/O, hypercalls, and register-access instructions. */
+class SystemMiscTest {
+    @Test
+    void protectedModeIretToRing3AndInterruptBackUsesTheTss32Stack() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.protected32();
+            f.mem.writePhys(TSS + 4, 4, KSTACK);
+            f.mem.writePhys(TSS + 8, 4, KDATA);
+            Segments.cache(c, Cpu.TR, TSS_SEL, f.read64(GDT + TSS_SEL));
+            f.gate32(0x80, KCODE32, stub(0x80), 0xE, 3);
+            long[] frame = {UCODE, UCODE32, 0x202, USTACK, UDATA};
+            for (int i = 0; i < 5; i++) f.mem.writePhys(KSTACK - 0x100 + 4L * i, 4, frame[i]);
+            c.r[Cpu.RSP] = KSTACK - 0x100;
+            f.program(32, UCODE, "mov eax, cs\nint 0x80");
+            f.program(32, KCODE, "iretd");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(0x80) + 1, c.rip);
+            assertEquals(UCODE32, c.r[Cpu.RAX], "user code saw CS = 0x23");
+            assertEquals(KDATA, c.segSel[Cpu.SS]);
+            assertEquals(KSTACK - 20, c.r[Cpu.RSP]);
+            assertEquals(UCODE + 4, f.read32(KSTACK - 20));
+            assertEquals(UCODE32, f.read32(KSTACK - 16));
+            assertEquals(USTACK, f.read32(KSTACK - 8));
+            assertEquals(UDATA, f.read32(KSTACK - 4));
+            assertEquals(0, c.segSel[Cpu.DS], "IRET to ring 3 nulled the ring-0 data segment");
+        }
+    }
+
+    @Test
+    void sysexitAndSysenterSwitchBetweenRing3AndRing0() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.protected32();
+            c.sysenterCs = KCODE32;
+            c.sysenterEsp = KSTACK - 0x40;
+            c.sysenterEip = KCODE + 0x100;
+            f.program(32, KCODE + 0x100, "hlt");
+            f.program(32, UCODE, "mov eax, cs\nsysenter");
+            f.program(32, KCODE, "mov edx, 0x20000\nmov ecx, 0x28000\nsysexit");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KCODE32 + 16 | 3, c.r[Cpu.RAX], "SYSEXIT loaded CS = SYSENTER_CS + 16, RPL 3");
+            assertEquals(KCODE + 0x101, c.rip);
+            assertEquals(KSTACK - 0x40, c.r[Cpu.RSP]);
+            assertEquals(0, c.cpl);
+            assertEquals(KCODE32, c.segSel[Cpu.CS]);
+        }
+    }
+
+    @Test
+    void repOutsbAndRepInsbMoveStringsThroughPorts() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.mem.load(0x800, "hi!".getBytes());
+            f.program(64, KCODE, """
+                    mov esi, 0x800
+                    mov ecx, 3
+                    mov edx, 0xe9
+                    rep outsb
+                    mov edi, 0x900
+                    mov ecx, 2
+                    rep insw
+                    hlt
+                    """);
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals("hi!", f.platform.consoleText());
+            assertEquals(0x803, c.r[Cpu.RSI]);
+            assertEquals(0, c.r[Cpu.RCX]);
+            assertEquals(0x904, c.r[Cpu.RDI]);
+            assertEquals(0xFFFF_FFFFL, f.read32(0x900), "unclaimed port reads all-ones");
+        }
+    }
+
+    /** A platform whose hypercall handler answers with RAX = 0x1234 when RAX was 7 and refuses otherwise. */
+    static final class HypercallPlatform extends TestPlatform {
+        boolean lastVmmcall;
+        @Override public boolean hypercall(VcpuExit.Hypercall call) {
+            lastVmmcall = call.vmmcall();
+            if (call.context().reg(Cpu.RAX) != 7) return false;
+            call.context().setReg(Cpu.RAX, 0x1234);
+            return true;
+        }
+        @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { return new int[] {leaf, subleaf, -1, 4}; }
+    }
+
+    @Test
+    void vmcallGoesToThePlatformAndUnclaimedCallsAreInvalidOpcode() {
+        HypercallPlatform p = new HypercallPlatform();
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            c.platform = p;
+            f.long64();
+            f.program(64, KCODE, "mov eax, 7\nvmmcall\nmov ebx, eax\nmov eax, 9\nvmcall");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, c.rip);
+            assertEquals(0x1234, c.r[Cpu.RBX], "the handler's answer in RAX");
+            assertEquals(KCODE + 15, f.read64(KSTACK - 40), "#UD at the refused VMCALL");
+            assertFalse(p.lastVmmcall);
+            assertEquals(9, c.r[Cpu.RAX]);
+        }
+    }
+
+    @Test
+    void cpuidAndRdtscFollowTheirRules() {
+        HypercallPlatform p = new HypercallPlatform();
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            c.platform = p;
+            f.long64();
+            f.program(64, KCODE, "mov eax, 0x80000001\nmov ecx, 2\ncpuid\nrdtsc\nhlt");
+            c.r[Cpu.RBX] = -1;
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(2, c.r[Cpu.RBX], "CPUID passes EAX and ECX to the platform, zero-extends results");
+            assertEquals(0xFFFF_FFFFL, c.r[Cpu.RCX]);
+            assertEquals(p.tscValue & 0xFFFF_FFFFL, c.r[Cpu.RAX]);
+
+            enterUser64(f);
+            c.cr4 |= Cpu.CR4_TSD;
+            f.program(64, UCODE, "rdtsc");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "CR4.TSD makes RDTSC privileged");
+        }
+    }
+
+    @Test
+    void descriptorTableAndMachineStatusInstructions() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.cr0 |= Cpu.CR0_TS;
+            c.dr[7] = 0;
+            f.program(64, KCODE, """
+                    sgdt [0x800]
+                    sidt [0x810]
+                    smsw eax
+                    clts
+                    mov rbx, dr7
+                    mov rcx, cr3
+                    mov edx, 0x2000
+                    mov cr2, rdx
+                    hlt
+                    """);
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0x4F, f.mem.readPhys(0x800, 2));
+            assertEquals(GDT, f.read64(0x802));
+            assertEquals(256 * 16 - 1, f.mem.readPhys(0x810, 2));
+            assertEquals(IDT, f.read64(0x812));
+            assertNotEquals(0, c.r[Cpu.RAX] & Cpu.CR0_TS, "SMSW read CR0 before CLTS");
+            assertEquals(0, c.cr0 & Cpu.CR0_TS);
+            assertEquals(0x400, c.r[Cpu.RBX], "DR7 bit 10 reads as 1");
+            assertEquals(PML4, c.r[Cpu.RCX]);
+            assertEquals(0x2000, c.cr2);
+        }
+    }
+
+    @Test
+    void privilegedInstructionsFaultAtCpl3AndUmipHidesTables() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            for (String insn : new String[] {"hlt", "mov rax, cr0", "lgdt [0x800]", "wrmsr", "invlpg [0x800]", "swapgs", "wbinvd"}) {
+                enterUser64(f);
+                f.program(64, UCODE, insn);
+                assertInstanceOf(VcpuExit.Halt.class, f.run(), insn);
+                assertEquals(stub(Exceptions.GP) + 1, c.rip, insn);
+                assertEquals(UCODE, f.read64(KSTACK - 40), insn);
+            }
+            enterUser64(f);
+            f.program(64, UCODE, "sgdt [0x800]\nud2");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, c.rip, "without UMIP SGDT works at CPL 3; UD2 raises #UD");
+            assertEquals(UCODE + 8, f.read64(KSTACK - 40), "#UD reported at the UD2");
+
+            enterUser64(f);
+            c.cr4 |= 1L << 11;
+            f.program(64, UCODE, "sgdt [0x800]");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+        }
+    }
+}

@@ -1,0 +1,341 @@
+package dev.polyvisor.cpu.oracle;
+
+import dev.polyvisor.cpu.Exceptions;
+import dev.polyvisor.cpu.decode.Insn;
+import dev.polyvisor.cpu.decode.OpcodeTable;
+import dev.polyvisor.cpu.decode.OpcodeTable.Entry;
+import dev.polyvisor.cpu.exec.Isa;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The host-CPU differential oracle (DESIGN.md "Testing", cpu-design.md 1.11): every opcode-table
+ * form flagged {@link OpcodeTable#ORACLE} is encoded many ways, each encoding runs from the same
+ * generated state natively (src/test/native/oracle_harness.c in a child process) and in the emulator
+ * at CPL 3 in 64-bit mode, and GPRs, RFLAGS (arithmetic flags and DF, undefined flags masked per
+ * {@link Undefined}), XMM0-15, MXCSR, the memory window, RIP and the exception vector are compared.
+ *
+ * <p>System properties: {@code oracle.long=true} runs about 2,000,000 cases instead of about 120,000;
+ * {@code oracle.seed} sets the seed (printed on every run); {@code oracle.only} restricts the run to the
+ * forms whose id contains the given text (ids are printed with mismatches), which regenerates exactly
+ * the same cases for them as the full run; {@code oracle.list=true} lists every form checked.
+ */
+class HostCpuOracleTest {
+    static final long DEFAULT_SEED = 0x0AC1_E5EEDL;
+    static final int CI_CASES = 120_000, LONG_CASES = 2_000_000, MIN_PER_FORM = 150, BATCH = 4096;
+    static final int MAX_REPORTED = Integer.getInteger("oracle.report", 60), MAX_REPORTED_PER_FORM = Math.max(3, MAX_REPORTED / 20);
+
+    /**
+     * Forms with known, reported mismatches that are someone else's open bug: id -> reason. Their
+     * mismatches are printed but do not fail the build. Keep this empty unless a fix is pending.
+     */
+    static final Map<String, String> KNOWN_MISMATCHES = Map.of(
+            "PREFETCHW/NOP Ev [0F 0D]", "register forms (mod = 3) of 0F 0D raise #UD on the host (AMD: PREFETCH group;"
+                    + " QEMU also raises #UD) but execute as NOP in the emulator: the entry should be MEM_ONLY",
+            "LDMXCSR m32 [0F AE /2]", "registered with prefix ANY: the host raises #UD for 66-prefixed 0F AE /2"
+                    + " (SDM encoding is NP 0F AE /2), the emulator executes it",
+            "STMXCSR m32 [0F AE /3]", "registered with prefix ANY: the host raises #UD for 66-prefixed 0F AE /3"
+                    + " (SDM encoding is NP 0F AE /3), the emulator executes it");
+
+    /** A class of differences with a known cause outside the oracle, recognised from the case and its results. */
+    record KnownDifference(String name, String reason, Matcher matcher) {
+        interface Matcher { boolean matches(OracleCase c, MachineState host, MachineState emu, List<String> diffs); }
+    }
+
+    private static final int MXCSR_DE = 0x2, MXCSR_IE = 0x1, MXCSR_ZE = 0x4, MXCSR_DAZ = 0x40, MXCSR_FZ = 0x8000;
+
+    private static boolean onlyXmmState(List<String> diffs) {
+        return diffs.stream().allMatch(d -> d.startsWith("xmm") || d.startsWith("mxcsr"));
+    }
+
+    /**
+     * Known difference classes, each printed with its count in the summary. Keep this list short and
+     * remove an entry as soon as its cause is fixed.
+     */
+    static final List<KnownDifference> KNOWN_DIFFERENCES = List.of(
+            new KnownDifference("spine: #SS as #GP",
+                    "a non-canonical address through an RSP/RBP base is #SS(0) on the host (SDM Vol. 3A 6.15,"
+                            + " interrupt 12), but the MMU raises #GP(0): in 64-bit mode the decoder folds SS into 'no segment'",
+                    (c, h, e, d) -> d.size() == 1 && h.trap == Exceptions.SS && e.trap == Exceptions.GP && c.enc().mem()
+                            && ((c.enc().forcedRegs() >> 4 & 1) != 0 || (c.enc().forcedRegs() >> 5 & 1) != 0)),
+            new KnownDifference("SSE: MXCSR.FZ",
+                    "flush-to-zero (MXCSR.FZ, SDM Vol. 1 10.2.3.3) is not applied: tiny results stay denormal and UE/PE differ",
+                    (c, h, e, d) -> (c.input().mxcsr & MXCSR_FZ) != 0 && onlyXmmState(d)),
+            new KnownDifference("SSE: MXCSR.DAZ",
+                    "denormals-are-zeros (MXCSR.DAZ, SDM Vol. 1 10.2.3.4) is not applied to every operand (e.g. MINPS/MAXPS return the denormal)",
+                    (c, h, e, d) -> (c.input().mxcsr & MXCSR_DAZ) != 0 && onlyXmmState(d)),
+            new KnownDifference("SSE: DE with IE/ZE",
+                    "a denormal operand of an operation that is invalid or divides by zero also sets MXCSR.DE in the emulator;"
+                            + " the host reports only the higher-priority IE/ZE (SDM Vol. 1 11.5.2 precedence)",
+                    (c, h, e, d) -> d.size() == 1 && d.get(0).startsWith("mxcsr") && (h.mxcsr ^ e.mxcsr) == MXCSR_DE
+                            && (e.mxcsr & MXCSR_DE) != 0 && (h.mxcsr & (MXCSR_IE | MXCSR_ZE)) != 0));
+
+    private final long[] knownDifferenceCounts = new long[KNOWN_DIFFERENCES.size()];
+    private final StringBuilder report = new StringBuilder();
+    private int reported;
+    private long cases, mismatches, knownMismatches, undefinedSkipped;
+    private final Map<String, Integer> mismatchesByForm = new TreeMap<>();
+    private final Map<String, Integer> reportedByForm = new TreeMap<>();
+
+    @Test
+    void everyOracleFormMatchesTheHostCpu() throws Exception {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "");
+        assumeTrue(os.contains("linux") && (arch.equals("amd64") || arch.equals("x86_64")),
+                "the host-CPU oracle needs an x86-64 Linux host");
+        boolean longRun = Boolean.getBoolean("oracle.long");
+        long seed = Long.decode(System.getProperty("oracle.seed", "0x" + Long.toHexString(DEFAULT_SEED)));
+        String only = System.getProperty("oracle.only");
+
+        List<Entry> forms = new ArrayList<>();
+        Map<String, String> skipped = new LinkedHashMap<>();
+        for (Entry e : Isa.table().entries()) {
+            if (!e.has(OpcodeTable.ORACLE)) continue;
+            if (only != null && !formId(e).contains(only)) continue;
+            String why = Encoder.unsupported(e);
+            if (why != null) skipped.put(formId(e), why);
+            else forms.add(e);
+        }
+        int target = longRun ? LONG_CASES : CI_CASES;
+        int perForm = forms.isEmpty() ? 0 : Math.max(longRun ? 2000 : MIN_PER_FORM, -Math.floorDiv(-target, forms.size()));
+        long t0 = System.nanoTime();
+
+        Map<String, Integer> ownDecodes = new TreeMap<>();
+        try (HostHarness host = new HostHarness(HostHarness.build()); EmulatedHost emu = new EmulatedHost()) {
+            List<OracleCase> batch = new ArrayList<>(BATCH);
+            for (Entry e : forms) {
+                SplittableRandom rnd = new SplittableRandom(seed ^ formId(e).hashCode() * 0x9E37_79B9_7F4A_7C15L);
+                int own = 0;
+                for (int i = 0; i < perForm; i++) {
+                    Encoding enc = null;
+                    // Some encodings decode to a sibling form (e.g. a 66-prefixed variant registered on its own);
+                    // draw again a few times, then keep it: the comparison is valid for whatever it decodes to.
+                    for (int attempt = 0; attempt < 8; attempt++) {
+                        enc = Encoder.encode(e, rnd);
+                        Insn d = emu.decodeOnly(enc.bytes());
+                        if (d == null || d.entry == null || d.entry == e) break;
+                    }
+                    Insn d = emu.decodeOnly(enc.bytes());
+                    if (d != null && d.entry == e) own++;
+                    MachineState in = input(rnd, e, enc);
+                    OracleCase oc = new OracleCase(e, i, enc, in);
+                    if (rnd.nextInt(5) == 0) {
+                        // A fifth of the cases read the flags back through a consumer (lazy-flag fast paths).
+                        Undefined u = Undefined.of(e, enc, in, 0);
+                        FlagConsumer.Consumer fc = u.skip() ? null : FlagConsumer.pick(rnd, u.flags());
+                        if (fc != null) {
+                            byte[] code = java.util.Arrays.copyOf(enc.bytes(), enc.bytes().length + fc.bytes().length);
+                            System.arraycopy(fc.bytes(), 0, code, enc.bytes().length, fc.bytes().length);
+                            oc = new OracleCase(e, i, enc, in, code, fc.what());
+                        }
+                    }
+                    batch.add(oc);
+                    if (batch.size() == BATCH) { runBatch(host, emu, batch, seed); batch.clear(); }
+                }
+                ownDecodes.put(formId(e), own);
+                if (own == 0) skipped.put(formId(e), "no generated encoding decodes to this entry");
+            }
+            if (!batch.isEmpty()) runBatch(host, emu, batch, seed);
+        }
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+
+        int checkedForms = forms.size() - (int) forms.stream().filter(e -> ownDecodes.getOrDefault(formId(e), 0) == 0).count();
+        StringBuilder sum = new StringBuilder();
+        sum.append(String.format("oracle: %d forms, %d cases, %d mismatches (seed 0x%X, %s run, %d ms)%n",
+                checkedForms, cases, mismatches, seed, longRun ? "long" : "CI", ms));
+        if (undefinedSkipped > 0)
+            sum.append(String.format("oracle: %d cases not compared because the SDM leaves their whole result undefined%n", undefinedSkipped));
+        sum.append(String.format("oracle: %d ORACLE forms skipped%n", skipped.size()));
+        skipped.forEach((id, why) -> sum.append("  skipped ").append(id).append(": ").append(why).append('\n'));
+        for (int k = 0; k < KNOWN_DIFFERENCES.size(); k++)
+            if (knownDifferenceCounts[k] > 0)
+                sum.append(String.format("oracle: %d cases with known difference '%s' (not failing): %s%n", knownDifferenceCounts[k],
+                        KNOWN_DIFFERENCES.get(k).name(), KNOWN_DIFFERENCES.get(k).reason()));
+        for (String id : KNOWN_MISMATCHES.keySet())
+            if (Isa.table().entries().stream().noneMatch(e -> formId(e).equals(id)))
+                sum.append("oracle: stale KNOWN_MISMATCHES entry (no such form): ").append(id).append('\n');
+        if (!KNOWN_MISMATCHES.isEmpty() || knownMismatches > 0) {
+            sum.append(String.format("oracle: %d mismatches in known-mismatch forms (not failing)%n", knownMismatches));
+            KNOWN_MISMATCHES.forEach((id, why) -> sum.append("  known ").append(id).append(": ").append(why).append('\n'));
+        }
+        if (Boolean.getBoolean("oracle.list"))
+            ownDecodes.forEach((id, n) -> sum.append("  form ").append(id).append(": ").append(n).append(" own-decoding cases\n"));
+        mismatchesByForm.forEach((id, n) -> sum.append("  mismatching form ").append(id).append(": ").append(n).append(" cases\n"));
+        System.out.print(report);
+        System.out.print(sum);
+
+        assertEquals(0, mismatches, "host-CPU oracle mismatches (see the MISMATCH lines above):\n" + sum);
+        if (!forms.isEmpty() && only == null)
+            assertTrue(cases >= 100_000, "the oracle must check at least 100,000 cases, checked " + cases);
+    }
+
+    /** Initial state: random/edge GPRs (address registers forced), flags, MXCSR, XMM and memory. */
+    static MachineState input(SplittableRandom r, Entry e, Encoding enc) {
+        MachineState s = new MachineState();
+        for (int i = 0; i < 16; i++) s.gpr[i] = Inputs.gpr(r, enc.opSize());
+        if (r.nextInt(3) == 0) s.gpr[1] = (s.gpr[1] & ~0xFFL) | Inputs.COUNTS[r.nextInt(Inputs.COUNTS.length)];
+        for (int i = 0; i < 16; i++) if ((enc.forcedRegs() >> i & 1) != 0) s.gpr[i] = enc.forced()[i];
+        s.rflags = Inputs.rflags(r);
+        s.mxcsr = Inputs.mxcsr(r);
+        for (int x = 0; x < 16; x++) {
+            int kind = r.nextInt(4);
+            s.xmm[2 * x] = Inputs.xmmHalf(r, kind);
+            s.xmm[2 * x + 1] = Inputs.xmmHalf(r, kind);
+        }
+        r.nextBytes(s.mem);
+        if (enc.mem() && r.nextBoolean())
+            Inputs.operandBytes(r, s.mem, enc.eaOffset() - HostHarness.WIN_OFF, r.nextBoolean() ? 16 : enc.opSize());
+        if (enc.mem() && Encoder.key(e).equals("LDMXCSR")) {
+            // MXCSR bit 17 (MM, AMD misaligned-SSE mode) is writable on the AMD host but is not part of the
+            // emulated model (MXCSR_MASK 0xFFFF): keep it clear so the host does not leave the model.
+            int at = enc.eaOffset() - HostHarness.WIN_OFF + 2;
+            if (at < s.mem.length) s.mem[at] &= (byte) ~0x02;
+            if (r.nextBoolean()) { // mostly valid values, so that the load itself is exercised
+                int v = Inputs.mxcsr(r);
+                for (int b = 0; b < 4 && at - 2 + b < s.mem.length; b++) s.mem[at - 2 + b] = (byte) (v >>> (8 * b));
+            }
+        }
+        return s;
+    }
+
+    private void runBatch(HostHarness host, EmulatedHost emu, List<OracleCase> batch, long seed) throws Exception {
+        host.submit(batch); // the child runs the batch while the emulator runs it here
+        MachineState[] emuOut = new MachineState[batch.size()];
+        Insn[] decoded = new Insn[batch.size()];
+        RuntimeException[] crashes = new RuntimeException[batch.size()];
+        for (int i = 0; i < batch.size(); i++) {
+            OracleCase c = batch.get(i);
+            emuOut[i] = emu.run(c.code(), c.input());
+            decoded[i] = emu.decoded;
+            crashes[i] = emu.crash;
+        }
+        MachineState[] hostOut = host.collect();
+        for (int i = 0; i < batch.size(); i++) {
+            OracleCase c = batch.get(i);
+            Entry ran = decoded[i] != null && decoded[i].entry != null ? decoded[i].entry : c.entry();
+            Undefined u = Undefined.of(ran, c.enc(), c.input(), hostOut[i].rflags);
+            if (u.skip()) { undefinedSkipped++; continue; }
+            cases++;
+            List<String> diffs = compare(c, hostOut[i], emuOut[i], u, decoded[i], crashes[i]);
+            if (diffs.isEmpty()) continue;
+            int kd = knownDifference(c, hostOut[i], emuOut[i], diffs);
+            if (kd >= 0) {
+                knownDifferenceCounts[kd]++;
+                continue;
+            }
+            String id = formId(ran);
+            boolean known = KNOWN_MISMATCHES.containsKey(id);
+            if (known) knownMismatches++;
+            else mismatches++;
+            mismatchesByForm.merge(id + (known ? " (known)" : ""), 1, Integer::sum);
+            int n = reportedByForm.merge(id, 1, Integer::sum);
+            if (n <= MAX_REPORTED_PER_FORM && reported < MAX_REPORTED) {
+                reported++;
+                report.append(describe(c, id, seed, hostOut[i], emuOut[i], diffs, known)).append('\n');
+            }
+        }
+    }
+
+    private static int knownDifference(OracleCase c, MachineState host, MachineState emu, List<String> diffs) {
+        for (int k = 0; k < KNOWN_DIFFERENCES.size(); k++)
+            if (KNOWN_DIFFERENCES.get(k).matcher().matches(c, host, emu, diffs)) return k;
+        return -1;
+    }
+
+    static List<String> compare(OracleCase c, MachineState host, MachineState emu, Undefined u, Insn decoded,
+                                RuntimeException crash) {
+        List<String> d = new ArrayList<>();
+        if (crash != null) d.add("emulator threw " + crash);
+        if (decoded != null && decoded.entry != null && decoded.len != c.enc().bytes().length)
+            d.add("length host=" + c.enc().bytes().length + " emu=" + decoded.len);
+        if (host.trap != emu.trap) d.add("trap host=" + trapName(host.trap) + " emu=" + trapName(emu.trap));
+        else if (host.trap == Exceptions.PF && host.faultAddr != emu.faultAddr)
+            d.add(String.format("#PF address host=%x emu=%x", host.faultAddr, emu.faultAddr));
+        if (host.rip != emu.rip) d.add(String.format("rip host=%x emu=%x", host.rip, emu.rip));
+        for (int g = 0; g < 16; g++) {
+            if ((u.regs() >> g & 1) != 0) continue;
+            if (host.gpr[g] != emu.gpr[g]) d.add(String.format("%s host=%x emu=%x", REG[g], host.gpr[g], emu.gpr[g]));
+        }
+        long fm = Undefined.COMPARED_FLAGS & ~u.flags();
+        if (((host.rflags ^ emu.rflags) & fm) != 0)
+            d.add("flags host=" + flags(host.rflags & fm) + " emu=" + flags(emu.rflags & fm));
+        if (host.mxcsr != emu.mxcsr) d.add(String.format("mxcsr host=%x emu=%x", host.mxcsr, emu.mxcsr));
+        for (int x = 0; x < 16; x++) {
+            if (host.xmm[2 * x] != emu.xmm[2 * x] || host.xmm[2 * x + 1] != emu.xmm[2 * x + 1])
+                d.add(String.format("xmm%d host=%s emu=%s", x, xmm(host.xmm, x), xmm(emu.xmm, x)));
+        }
+        for (int b = 0; b < MachineState.WINDOW; b++) {
+            if (host.mem[b] != emu.mem[b]) {
+                int off = HostHarness.WIN_OFF + b;
+                d.add(String.format("mem[+%x..] host=%s emu=%s", off, bytes(host.mem, b, 16), bytes(emu.mem, b, 16)));
+                break;
+            }
+        }
+        if (host.dirty != emu.dirty)
+            d.add("writes outside the window (1: data page, 2: code page) host=" + host.dirty + " emu=" + emu.dirty);
+        return d;
+    }
+
+    private static String describe(OracleCase c, String id, long seed, MachineState host, MachineState emu,
+                                   List<String> diffs, boolean known) {
+        MachineState in = c.input();
+        StringBuilder s = new StringBuilder(known ? "KNOWN MISMATCH " : "MISMATCH ");
+        s.append('[').append(id).append("] bytes=").append(c.enc().hex())
+                .append(c.consumer() == null ? "" : " + " + HexFormat.ofDelimiter(" ").formatHex(c.code(), c.enc().bytes().length,
+                        c.code().length) + " (" + c.consumer() + ")")
+                .append(" opsize=").append(c.enc().opSize()).append(c.enc().mem() ? " mem" : " reg")
+                .append(String.format(" (-Doracle.seed=0x%X -Doracle.only='%s' case %d of form %s)", seed, formId(c.entry()), c.index(), formId(c.entry())));
+        s.append("\n    in:");
+        for (int g = 0; g < 16; g++) s.append(String.format(" %s=%x", REG[g], in.gpr[g]));
+        s.append(" flags=").append(flags(in.rflags)).append(String.format(" mxcsr=%x", in.mxcsr));
+        boolean xmmMatters = false;
+        for (int x = 0; x < 32; x++) if (host.xmm[x] != in.xmm[x] || emu.xmm[x] != in.xmm[x]) xmmMatters = true;
+        if (xmmMatters || c.entry().map() != OpcodeTable.MAP_1BYTE)
+            for (int x = 0; x < 16; x++) s.append(String.format(" xmm%d=%s", x, xmm(in.xmm, x)));
+        if (c.enc().mem())
+            s.append(String.format(" mem[+%x]=%s", c.enc().eaOffset(), bytes(in.mem, c.enc().eaOffset() - HostHarness.WIN_OFF, 16)));
+        s.append("\n    diff: ").append(String.join("; ", diffs));
+        return s.toString();
+    }
+
+    /** A stable, readable id: mnemonic plus [prefix map opcode /reg]. */
+    static String formId(Entry e) {
+        StringBuilder s = new StringBuilder(e.mnemonic()).append(" [");
+        if (e.prefix() != OpcodeTable.ANY) s.append(e.prefix() == OpcodeTable.NP ? "NP " : String.format("%02X ", e.prefix()));
+        s.append(switch (e.map()) { case OpcodeTable.MAP_0F -> "0F "; case OpcodeTable.MAP_0F38 -> "0F38 ";
+            case OpcodeTable.MAP_0F3A -> "0F3A "; default -> ""; });
+        s.append(String.format("%02X", e.opcode()));
+        if (e.reg() >= 0) s.append(" /").append(e.reg());
+        return s.append(']').toString();
+    }
+
+    private static final String[] REG = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+            "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"};
+
+    static String trapName(int t) { return t == MachineState.NO_TRAP ? "none" : Exceptions.name(t); }
+
+    static String flags(long f) {
+        StringBuilder s = new StringBuilder();
+        String[] n = {"CF", "", "PF", "", "AF", "", "ZF", "SF", "", "", "DF", "OF"};
+        for (int b = 0; b < n.length; b++) if (!n[b].isEmpty() && (f >> b & 1) != 0) s.append(s.isEmpty() ? "" : "|").append(n[b]);
+        return s.isEmpty() ? "0" : s.toString();
+    }
+
+    static String xmm(long[] x, int n) { return String.format("%016x%016x", x[2 * n + 1], x[2 * n]); }
+
+    static String bytes(byte[] b, int off, int n) {
+        int o = Math.max(0, off);
+        return HexFormat.of().formatHex(b, o, Math.min(b.length, o + n));
+    }
+}

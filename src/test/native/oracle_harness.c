@@ -1,0 +1,271 @@
+/*
+ * Host side of the differential CPU oracle (dev.polyvisor.cpu.oracle.HostCpuOracleTest).
+ *
+ * Reads batches of test cases from stdin, runs each case's instruction bytes natively and writes one
+ * result per case to stdout. Protocol (all little-endian): a u32 case count (0 = exit), then that many
+ * 712-byte struct in_case records; the reply is the same number of 680-byte struct out_case records.
+ * The whole batch is read before any result is written, so the parent can write a batch and then read
+ * without deadlocking on the pipes.
+ *
+ * Each case: the instruction is copied to a fixed RWX code page followed by "jmp [rip+0]" back into
+ * the stub below; all 16 GPRs (RSP included), the arithmetic flags and DF, XMM0-15 and MXCSR are
+ * loaded; the instruction runs; everything is stored again. A fault (SIGSEGV, SIGILL, SIGFPE, SIGBUS,
+ * SIGTRAP) is caught on an alternate signal stack (RSP may hold anything), the architectural vector is
+ * taken from the kernel's sigcontext (trapno) and the registers at the fault from the ucontext.
+ *
+ * out_case.dirty: bit 0 = the data page changed outside the window, bit 1 = the code page changed.
+ *
+ * The code page and the data page sit at fixed linear addresses that the emulator maps identically,
+ * so register values that are addresses compare equal on both sides.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define CODE_ADDR 0x10000000UL
+#define DATA_ADDR 0x20000000UL
+#define CODE_OFF 0x100
+#define WIN_OFF 0x780
+#define WIN_LEN 256
+#define PAGE 4096
+#define NO_TRAP 0xFFFFFFFFu
+
+struct in_case {
+    uint8_t len;        /* bytes of code: one instruction, or a short sequence (at most 32 bytes) */
+    uint8_t pad[23];    /* keeps gpr..mem at the same offsets as in struct out_case */
+    uint64_t gpr[16];
+    uint64_t rflags;
+    uint32_t mxcsr;
+    uint32_t pad2;
+    uint8_t xmm[256];
+    uint8_t mem[WIN_LEN];
+    uint8_t code[32];
+};
+
+struct out_case {
+    uint32_t trapno;
+    uint32_t err;
+    uint64_t addr;
+    uint64_t rip;
+    uint64_t gpr[16];
+    uint64_t rflags;
+    uint32_t mxcsr;
+    uint32_t dirty;
+    uint8_t xmm[256];
+    uint8_t mem[WIN_LEN];
+};
+
+/* The stub below hard-codes these offsets. */
+_Static_assert(sizeof(struct in_case) == 712, "in_case size");
+_Static_assert(sizeof(struct out_case) == 680, "out_case size");
+_Static_assert(offsetof(struct in_case, gpr) == 24 && offsetof(struct out_case, gpr) == 24, "gpr");
+_Static_assert(offsetof(struct in_case, rflags) == 152 && offsetof(struct out_case, rflags) == 152, "rflags");
+_Static_assert(offsetof(struct in_case, mxcsr) == 160 && offsetof(struct out_case, mxcsr) == 160, "mxcsr");
+_Static_assert(offsetof(struct in_case, xmm) == 168 && offsetof(struct out_case, xmm) == 168, "xmm");
+
+struct in_case g_in;
+struct out_case g_out;
+uint64_t g_saved_rsp;
+uint64_t g_code_ptr;
+uint32_t g_default_mxcsr = 0x1F80;
+
+void run_native(void);
+void native_return(void);
+
+__asm__(
+    ".text\n"
+    ".globl run_native\n"
+    "run_native:\n"
+    "  push %rbx\n push %rbp\n push %r12\n push %r13\n push %r14\n push %r15\n"
+    "  mov %rsp, g_saved_rsp(%rip)\n"
+    "  ldmxcsr g_in+160(%rip)\n"
+    "  movdqu g_in+168(%rip), %xmm0\n  movdqu g_in+184(%rip), %xmm1\n"
+    "  movdqu g_in+200(%rip), %xmm2\n  movdqu g_in+216(%rip), %xmm3\n"
+    "  movdqu g_in+232(%rip), %xmm4\n  movdqu g_in+248(%rip), %xmm5\n"
+    "  movdqu g_in+264(%rip), %xmm6\n  movdqu g_in+280(%rip), %xmm7\n"
+    "  movdqu g_in+296(%rip), %xmm8\n  movdqu g_in+312(%rip), %xmm9\n"
+    "  movdqu g_in+328(%rip), %xmm10\n movdqu g_in+344(%rip), %xmm11\n"
+    "  movdqu g_in+360(%rip), %xmm12\n movdqu g_in+376(%rip), %xmm13\n"
+    "  movdqu g_in+392(%rip), %xmm14\n movdqu g_in+408(%rip), %xmm15\n"
+    "  pushq g_in+152(%rip)\n"
+    "  popfq\n"
+    /* MOV does not touch the flags. RSP is loaded last: nothing below uses the stack. */
+    "  mov g_in+24(%rip), %rax\n  mov g_in+32(%rip), %rcx\n  mov g_in+40(%rip), %rdx\n"
+    "  mov g_in+48(%rip), %rbx\n  mov g_in+64(%rip), %rbp\n  mov g_in+72(%rip), %rsi\n"
+    "  mov g_in+80(%rip), %rdi\n  mov g_in+88(%rip), %r8\n   mov g_in+96(%rip), %r9\n"
+    "  mov g_in+104(%rip), %r10\n mov g_in+112(%rip), %r11\n mov g_in+120(%rip), %r12\n"
+    "  mov g_in+128(%rip), %r13\n mov g_in+136(%rip), %r14\n mov g_in+144(%rip), %r15\n"
+    "  mov g_in+56(%rip), %rsp\n"
+    "  jmp *g_code_ptr(%rip)\n"
+    ".globl native_return\n"
+    "native_return:\n"
+    "  mov %rsp, g_out+56(%rip)\n"
+    "  mov g_saved_rsp(%rip), %rsp\n"
+    "  pushfq\n"
+    "  popq g_out+152(%rip)\n"
+    "  mov %rax, g_out+24(%rip)\n  mov %rcx, g_out+32(%rip)\n  mov %rdx, g_out+40(%rip)\n"
+    "  mov %rbx, g_out+48(%rip)\n  mov %rbp, g_out+64(%rip)\n  mov %rsi, g_out+72(%rip)\n"
+    "  mov %rdi, g_out+80(%rip)\n  mov %r8, g_out+88(%rip)\n   mov %r9, g_out+96(%rip)\n"
+    "  mov %r10, g_out+104(%rip)\n mov %r11, g_out+112(%rip)\n mov %r12, g_out+120(%rip)\n"
+    "  mov %r13, g_out+128(%rip)\n mov %r14, g_out+136(%rip)\n mov %r15, g_out+144(%rip)\n"
+    "  movdqu %xmm0, g_out+168(%rip)\n  movdqu %xmm1, g_out+184(%rip)\n"
+    "  movdqu %xmm2, g_out+200(%rip)\n  movdqu %xmm3, g_out+216(%rip)\n"
+    "  movdqu %xmm4, g_out+232(%rip)\n  movdqu %xmm5, g_out+248(%rip)\n"
+    "  movdqu %xmm6, g_out+264(%rip)\n  movdqu %xmm7, g_out+280(%rip)\n"
+    "  movdqu %xmm8, g_out+296(%rip)\n  movdqu %xmm9, g_out+312(%rip)\n"
+    "  movdqu %xmm10, g_out+328(%rip)\n movdqu %xmm11, g_out+344(%rip)\n"
+    "  movdqu %xmm12, g_out+360(%rip)\n movdqu %xmm13, g_out+376(%rip)\n"
+    "  movdqu %xmm14, g_out+392(%rip)\n movdqu %xmm15, g_out+408(%rip)\n"
+    "  stmxcsr g_out+160(%rip)\n"
+    "  ldmxcsr g_default_mxcsr(%rip)\n"
+    "  cld\n"
+    "  pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n"
+    "  ret\n");
+
+static sigjmp_buf g_jmp;
+static volatile sig_atomic_t g_in_case;
+static uint8_t g_pattern[PAGE];
+
+/* sigcontext GPR order -> architectural register numbers 0..15 (RAX RCX RDX RBX RSP RBP RSI RDI R8..R15). */
+static const int GREG_OF[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+                                REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
+
+static void on_signal(int sig, siginfo_t *si, void *ctx) {
+    if (!g_in_case) _exit(100 + sig);
+    ucontext_t *uc = ctx;
+    greg_t *g = uc->uc_mcontext.gregs;
+    g_out.trapno = (uint32_t) g[REG_TRAPNO];
+    g_out.err = (uint32_t) g[REG_ERR];
+    g_out.addr = g_out.trapno == 14 ? (uint64_t) si->si_addr : 0;
+    g_out.rip = (uint64_t) g[REG_RIP];
+    for (int i = 0; i < 16; i++) g_out.gpr[i] = (uint64_t) g[GREG_OF[i]];
+    g_out.rflags = (uint64_t) g[REG_EFL];
+    if (uc->uc_mcontext.fpregs) {
+        g_out.mxcsr = uc->uc_mcontext.fpregs->mxcsr;
+        memcpy(g_out.xmm, uc->uc_mcontext.fpregs->_xmm, 256);
+    }
+    g_in_case = 0;
+    siglongjmp(g_jmp, 1);
+}
+
+static void die(const char *what) {
+    perror(what);
+    exit(2);
+}
+
+static void read_full(void *buf, size_t n) {
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = read(0, p, n);
+        if (r <= 0) exit(r == 0 ? 0 : 3);
+        p += r;
+        n -= (size_t) r;
+    }
+}
+
+static void write_full(const void *buf, size_t n) {
+    const uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t w = write(1, p, n);
+        if (w <= 0) exit(4);
+        p += w;
+        n -= (size_t) w;
+    }
+}
+
+static void run_case(const struct in_case *in, struct out_case *out) {
+    uint8_t *code = (uint8_t *) CODE_ADDR;
+    uint8_t *data = (uint8_t *) DATA_ADDR;
+    memcpy(&g_in, in, sizeof g_in);
+    unsigned len = in->len > 32 ? 32 : in->len;
+    /* The whole code page is rebuilt every case (an earlier case may have written into it). */
+    static uint8_t img[PAGE];
+    memset(img, 0xCC, PAGE);
+    memcpy(img + CODE_OFF, in->code, len);
+    /* jmp qword [rip+0] ; dq native_return */
+    uint8_t *t = img + CODE_OFF + len;
+    t[0] = 0xFF; t[1] = 0x25; t[2] = t[3] = t[4] = t[5] = 0;
+    uint64_t ret = (uint64_t) (uintptr_t) &native_return;
+    memcpy(t + 6, &ret, 8);
+    memcpy(code, img, PAGE);
+    memcpy(data + WIN_OFF, in->mem, WIN_LEN);
+    memset(&g_out, 0, sizeof g_out);
+    g_out.trapno = NO_TRAP;
+    g_code_ptr = CODE_ADDR + CODE_OFF;
+    if (sigsetjmp(g_jmp, 1) == 0) {
+        g_in_case = 1;
+        run_native();
+        g_in_case = 0;
+        g_out.rip = CODE_ADDR + CODE_OFF + len;
+    } else {
+        __asm__ volatile("ldmxcsr %0" : : "m"(g_default_mxcsr));
+    }
+    memcpy(g_out.mem, data + WIN_OFF, WIN_LEN);
+    /* Writes outside the compared window are reported as one bit; the page is then restored. */
+    if (memcmp(data, g_pattern, WIN_OFF) != 0
+            || memcmp(data + WIN_OFF + WIN_LEN, g_pattern + WIN_OFF + WIN_LEN, PAGE - WIN_OFF - WIN_LEN) != 0) {
+        g_out.dirty |= 1;
+        memcpy(data, g_pattern, PAGE);
+    }
+    /* Bit 1: the instruction wrote to the code page. Outside the trailer only: the trailer's target
+       address is a host address the emulator does not know. */
+    if (memcmp(code, img, CODE_OFF + len) != 0
+            || memcmp(code + CODE_OFF + len + 14, img + CODE_OFF + len + 14, PAGE - CODE_OFF - len - 14) != 0)
+        g_out.dirty |= 2;
+    memcpy(out, &g_out, sizeof g_out);
+}
+
+int main(void) {
+    void *c = mmap((void *) CODE_ADDR, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (c != (void *) CODE_ADDR) die("mmap code page");
+    void *d = mmap((void *) DATA_ADDR, PAGE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (d != (void *) DATA_ADDR) die("mmap data page");
+    memset(c, 0xCC, PAGE);
+    for (int i = 0; i < PAGE; i++) g_pattern[i] = (uint8_t) (i * 131 + 7);
+    memcpy(d, g_pattern, PAGE);
+
+    stack_t ss;
+    ss.ss_sp = malloc(1 << 16);
+    ss.ss_size = 1 << 16;
+    ss.ss_flags = 0;
+    if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0) die("sigaltstack");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGSEGV, SIGILL, SIGFPE, SIGBUS, SIGTRAP};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        if (sigaction(sigs[i], &sa, NULL) != 0) die("sigaction");
+
+    struct in_case *ins = NULL;
+    struct out_case *outs = NULL;
+    uint32_t cap = 0;
+    for (;;) {
+        uint32_t n;
+        read_full(&n, 4);
+        if (n == 0) return 0;
+        if (n > 1000000) exit(5);
+        if (n > cap) {
+            cap = n;
+            ins = realloc(ins, (size_t) cap * sizeof *ins);
+            outs = realloc(outs, (size_t) cap * sizeof *outs);
+            if (!ins || !outs) die("realloc");
+        }
+        read_full(ins, (size_t) n * sizeof *ins);
+        alarm(30); /* a hung case kills the harness; the parent reports EOF */
+        for (uint32_t i = 0; i < n; i++) run_case(&ins[i], &outs[i]);
+        alarm(0);
+        write_full(outs, (size_t) n * sizeof *outs);
+    }
+}
