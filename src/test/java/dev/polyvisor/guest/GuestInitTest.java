@@ -39,6 +39,15 @@ class GuestInitTest {
     }
 
     @Test
+    void probeScriptIsValidShell() throws Exception {
+        Path f = Files.writeString(dir.resolve("pv-probe"), GuestProbe.script());
+        Process p = new ProcessBuilder("sh", "-n", f.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), "sh -n: " + out);
+        assertTrue(GuestProbe.script().contains("p clocksource "));
+    }
+
+    @Test
     void initramfsHoldsConsoleBusyboxModulesInOrderAndInit() throws Exception {
         Map<String, KernelModule> mods = new java.util.LinkedHashMap<>();
         for (String[] m : new String[][] {{"kernel/drivers/virtio/virtio_ring.ko", ""}, {"kernel/drivers/virtio/virtio.ko", "virtio_ring"},
@@ -55,6 +64,8 @@ class GuestInitTest {
         assertEquals("busybox", new String(e.get("bin/sh").data(), StandardCharsets.UTF_8));
         assertEquals(0100755, e.get("init").header().getMode());
         assertEquals(GuestInit.script(), new String(e.get("init").data(), StandardCharsets.UTF_8));
+        assertEquals(GuestProbe.script(), new String(e.get("bin/pv-probe").data(), StandardCharsets.UTF_8));
+        assertEquals(0100755, e.get("bin/pv-probe").header().getMode());
         String base = "lib/modules/6.1.0-9-cloud-amd64/";
         assertTrue(e.containsKey(base + "kernel/drivers/block/virtio_blk.ko"));
         assertFalse(e.containsKey(base + "kernel/drivers/block/loop.ko"));

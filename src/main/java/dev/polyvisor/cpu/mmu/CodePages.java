@@ -18,6 +18,11 @@ public final class CodePages {
 
     public void setListener(Listener l) { listener = l; }
 
+    /** TLBs whose write entries must drop a page the moment it becomes a code page. */
+    private final java.util.List<Mmu> tlbs = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    void attach(Mmu m) { if (!tlbs.contains(m)) tlbs.add(m); }
+
     public boolean isCode(long pa) {
         long ppn = pa >>> 12;
         return ppn < marked.length && marked[(int) ppn] != 0;
@@ -28,6 +33,9 @@ public final class CodePages {
         if (ppn < marked.length && marked[(int) ppn] == 0) {
             marked[(int) ppn] = 1;
             generation++;
+            // A write entry cached before the page held code would let stores bypass the slow path
+            // and leave stale decoded instructions (QEMU's tlb_protect_code does the same).
+            for (Mmu m : tlbs) m.dropWriteEntries(ppn << 12);
         }
     }
 

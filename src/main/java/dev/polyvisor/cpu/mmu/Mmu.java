@@ -57,11 +57,20 @@ public final class Mmu {
         this.mem = mem;
         this.ram = mem.ram;
         this.codePages = new CodePages(mem.ramSize);
+        codePages.attach(this);
         flushAll();
     }
 
     /** Shares one code-page tracker between all vCPUs of a VM. */
-    public void setCodePages(CodePages cp) { this.codePages = cp; flushAll(); }
+    public void setCodePages(CodePages cp) { this.codePages = cp; cp.attach(this); flushAll(); }
+
+    /** Drops every write entry (both privilege sets) that maps physical page {@code ppage}. */
+    void dropWriteEntries(long ppage) {
+        for (int i = 0; i < SIZE; i++) {
+            if (sWr[i] != INVALID && sWr[i] + sAdd[i] == ppage) sWr[i] = INVALID;
+            if (uWr[i] != INVALID && uWr[i] + uAdd[i] == ppage) uWr[i] = INVALID;
+        }
+    }
 
     public CodePages codePages() { return codePages; }
 
