@@ -54,7 +54,7 @@ public final class ControlOps {
 
         // Hint NOPs (SDM "NOP", Table A-3 0F 18-1F; 0F 0D PREFETCHW): ModRM decoded, memory never accessed.
         // 0F 1E covers ENDBR64/ENDBR32 (F3 0F 1E FA/FB), NOPs while CET is not enabled.
-        t.add("PREFETCHW/NOP Ev", MAP_0F, 0x0D, MODRM | ORACLE, Imm.NONE, d -> new IntegerOps.Nop());
+        t.add("PREFETCHW/NOP Mb", MAP_0F, 0x0D, MODRM | MEM_ONLY | ORACLE, Imm.NONE, d -> new IntegerOps.Nop());
         for (int op = 0x18; op <= 0x1F; op++)
             t.add("NOP Ev (hint)", MAP_0F, op, MODRM | ORACLE, Imm.NONE, d -> new IntegerOps.Nop());
     }

@@ -23,6 +23,7 @@ public final class Isa {
         SseMoveOps.register(t);
         FxsaveOps.register(t);
         SseFpOps.register(t);
+        X87Ops.register(t);
         return t;
     }
 }

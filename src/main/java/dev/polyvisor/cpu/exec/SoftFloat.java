@@ -41,7 +41,7 @@ public final class SoftFloat {
      * for normal numbers (so 24/53/64 bits), {@code bexp} the biased exponent (0 for subnormals and
      * zero, maxBiased for infinity), {@code flags} the PE/UE/OE bits raised.
      */
-    public record Rounded(boolean neg, long sig, int bexp, int flags) {
+    public record Rounded(boolean neg, long sig, int bexp, int flags, boolean roundedUp) {
         public long f32() { return (neg ? 1L << 31 : 0) | (long) bexp << 23 | (sig & 0x7F_FFFF); }
         public long f64() { return (neg ? 1L << 63 : 0) | (long) bexp << 52 | (sig & 0xF_FFFF_FFFF_FFFFL); }
         public int se() { return (neg ? 0x8000 : 0) | bexp; }
@@ -140,50 +140,51 @@ public final class SoftFloat {
         long q = Math.max(bigE - (prec - 1), qMin);
         int flags = 0;
         BigInteger t = shiftRound(m, q - e, x.neg, rc);
-        BigInteger sig = t.shiftRight(1);
-        boolean inexact = t.testBit(0);
+        BigInteger sig = t.shiftRight(2);
+        boolean inexact = t.testBit(0), up = t.testBit(1);
         if (sig.bitLength() > prec) { sig = sig.shiftRight(1); q++; }
         if (inexact) flags |= PE;
         if (sig.signum() == 0) {
             // Rounded to zero from a non-zero value: always tiny and inexact.
-            return new Rounded(x.neg, 0, 0, flags | UE);
+            return new Rounded(x.neg, 0, 0, flags | UE, false);
         }
         long newE = q + sig.bitLength() - 1;
         if (newE > emax) {
             flags |= OE | PE;
             boolean toInf = rc == RN || (rc == RU && !x.neg) || (rc == RD && x.neg);
-            if (toInf) return new Rounded(x.neg, f.explicitInteger ? Long.MIN_VALUE : 0, f.maxBiased, flags);
+            if (toInf) return new Rounded(x.neg, f.explicitInteger ? Long.MIN_VALUE : 0, f.maxBiased, flags, true);
             long max = ((1L << prec) - 1) << (f.prec - prec);
             if (prec == 64) max = -1L;
-            return new Rounded(x.neg, max, f.maxBiased - 1, flags);
+            return new Rounded(x.neg, max, f.maxBiased - 1, flags, false);
         }
         if (inexact && bigE < emin) {
             boolean tiny = true;
             if (bigE == emin - 1) {
                 // Tininess after rounding: would rounding with an unbounded exponent reach 2^emin?
-                BigInteger u = shiftRound(m, bigE - (prec - 1) - e, x.neg, rc).shiftRight(1);
+                BigInteger u = shiftRound(m, bigE - (prec - 1) - e, x.neg, rc).shiftRight(2);
                 tiny = u.bitLength() <= prec;
             }
             if (tiny) flags |= UE;
         }
         if (newE >= emin) {
             long s = sig.shiftLeft((int) (f.prec - sig.bitLength())).longValue();
-            return new Rounded(x.neg, s, (int) (newE + f.bias), flags);
+            return new Rounded(x.neg, s, (int) (newE + f.bias), flags, up);
         }
         long s = sig.shiftLeft((int) (q - qMin)).longValue();
-        return new Rounded(x.neg, s, 0, flags);
+        return new Rounded(x.neg, s, 0, flags, up);
     }
 
     /**
      * m >> sh rounded per rc (sh may be negative: an exact left shift). Returns the rounded value
-     * shifted left by one with bit 0 set when rounding discarded non-zero bits.
+     * shifted left by two, with bit 0 set when rounding discarded non-zero bits and bit 1 when it
+     * rounded the magnitude up.
      */
     private static BigInteger shiftRound(BigInteger m, long sh, boolean neg, int rc) {
-        if (sh <= 0) return m.shiftLeft((int) -sh + 1);
+        if (sh <= 0) return m.shiftLeft((int) -sh + 2);
         if (sh > m.bitLength() + 2) {
             // Everything shifts out: the result is 0 or one unit, decided by rc alone.
             boolean up = (rc == RU && !neg) || (rc == RD && neg);
-            return BigInteger.valueOf(up ? 3 : 1);
+            return BigInteger.valueOf(up ? 7 : 1);
         }
         int s = (int) sh;
         BigInteger r = m.shiftRight(s);
@@ -197,7 +198,8 @@ public final class SoftFloat {
             default -> false;
         };
         if (up) r = r.add(BigInteger.ONE);
-        r = r.shiftLeft(1);
+        r = r.shiftLeft(2);
+        if (up) r = r.setBit(1);
         return inexact ? r.setBit(0) : r;
     }
 
@@ -207,7 +209,7 @@ public final class SoftFloat {
     /** Rounds to an integer per rc and checks it fits {@code bits}-bit two's complement. */
     public static IntResult toInteger(Exact x, int rc, int bits) {
         BigInteger t = shiftRound(x.m, -x.e, x.neg, rc);
-        BigInteger r = t.shiftRight(1);
+        BigInteger r = t.shiftRight(2);
         if (x.neg) r = r.negate();
         boolean fits = r.bitLength() <= bits - 1;
         return new IntResult(fits ? r.longValue() : 0, !fits, t.testBit(0));

@@ -139,4 +139,21 @@ class StringOpsTest {
         assertEquals(0x5555_0000L, c.r[Cpu.RCX]);
         assertEquals(0x7777_0013L, c.r[Cpu.RSI]);
     }
+
+    @Test void elementPathRunsInChunksAndResumes() {
+        // Longer than one element-path chunk: REPE CMPSB over equal buffers and a backward REP STOSW.
+        int n = StringOps.CHUNK_ELEMENTS * 2 + 123;
+        fillPattern(DATA, n);
+        fillPattern(0x300000, n);
+        f.run("mov rsi, 0x200000\nmov rdi, 0x300000\nmov ecx, " + n + "\nrepe cmpsb\nsetz bl");
+        assertEquals(0, c.r[Cpu.RCX]);
+        assertEquals(1, c.r[Cpu.RBX] & 0xFF);
+        assertEquals(DATA + n, c.r[Cpu.RSI]);
+        f.run("std\nmov rdi, " + (0x400000 + 2L * (n - 1)) + "\nmov eax, 0xbeef\nmov ecx, " + n + "\nrep stosw\ncld");
+        assertEquals(0, c.r[Cpu.RCX]);
+        assertEquals(0x400000 - 2, c.r[Cpu.RDI]);
+        assertEquals(0xBEEF, f.mem.readPhys(0x400000, 2));
+        assertEquals(0xBEEF, f.mem.readPhys(0x400000 + 2L * (n - 1), 2));
+        assertEquals(0, f.mem.readPhys(0x400000 + 2L * n, 2));
+    }
 }
