@@ -3,7 +3,7 @@
  *
  * Reads batches of test cases from stdin, runs each case's instruction bytes natively and writes one
  * result per case to stdout. Protocol (all little-endian): a u32 case count (0 = exit), then that many
- * 680-byte struct in_case records; the reply is the same number of 680-byte struct out_case records.
+ * 712-byte struct in_case records; the reply is the same number of 680-byte struct out_case records.
  * The whole batch is read before any result is written, so the parent can write a batch and then read
  * without deadlocking on the pipes.
  *
@@ -39,15 +39,15 @@
 #define NO_TRAP 0xFFFFFFFFu
 
 struct in_case {
-    uint8_t code[16];
-    uint8_t len;
-    uint8_t pad[7];
+    uint8_t len;        /* bytes of code: one instruction, or a short sequence (at most 32 bytes) */
+    uint8_t pad[23];    /* keeps gpr..mem at the same offsets as in struct out_case */
     uint64_t gpr[16];
     uint64_t rflags;
     uint32_t mxcsr;
     uint32_t pad2;
     uint8_t xmm[256];
     uint8_t mem[WIN_LEN];
+    uint8_t code[32];
 };
 
 struct out_case {
@@ -64,7 +64,7 @@ struct out_case {
 };
 
 /* The stub below hard-codes these offsets. */
-_Static_assert(sizeof(struct in_case) == 680, "in_case size");
+_Static_assert(sizeof(struct in_case) == 712, "in_case size");
 _Static_assert(sizeof(struct out_case) == 680, "out_case size");
 _Static_assert(offsetof(struct in_case, gpr) == 24 && offsetof(struct out_case, gpr) == 24, "gpr");
 _Static_assert(offsetof(struct in_case, rflags) == 152 && offsetof(struct out_case, rflags) == 152, "rflags");
@@ -185,7 +185,7 @@ static void run_case(const struct in_case *in, struct out_case *out) {
     uint8_t *code = (uint8_t *) CODE_ADDR;
     uint8_t *data = (uint8_t *) DATA_ADDR;
     memcpy(&g_in, in, sizeof g_in);
-    unsigned len = in->len > 15 ? 15 : in->len;
+    unsigned len = in->len > 32 ? 32 : in->len;
     /* The whole code page is rebuilt every case (an earlier case may have written into it). */
     static uint8_t img[PAGE];
     memset(img, 0xCC, PAGE);
@@ -255,6 +255,7 @@ int main(void) {
         uint32_t n;
         read_full(&n, 4);
         if (n == 0) return 0;
+        if (n > 1000000) exit(5);
         if (n > cap) {
             cap = n;
             ins = realloc(ins, (size_t) cap * sizeof *ins);

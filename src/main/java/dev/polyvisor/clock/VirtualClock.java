@@ -43,9 +43,10 @@ public class VirtualClock {
     private long virt;
     private boolean paused;
 
-    // icount state: virtual ns from instructions plus warps
+    // icount state: virtual ns from pushed instructions plus warps, and an optional pulled counter
     private final long nsPerInstruction;
     private final AtomicLong icountNs = new AtomicLong();
+    private final LongSupplier retired;
 
     /** A realtime clock with the default 2 GHz TSC. */
     public VirtualClock() { this(DEFAULT_TSC_HZ); }
@@ -54,12 +55,17 @@ public class VirtualClock {
     public VirtualClock(long tscHz) { this(Mode.REALTIME, tscHz, System::nanoTime, DEFAULT_MAX_STEP_NS, 0); }
 
     private VirtualClock(Mode mode, long tscHz, LongSupplier host, long maxStepNs, long nsPerInstruction) {
+        this(mode, tscHz, host, maxStepNs, nsPerInstruction, null);
+    }
+
+    private VirtualClock(Mode mode, long tscHz, LongSupplier host, long maxStepNs, long nsPerInstruction, LongSupplier retired) {
         if (tscHz <= 0) throw new IllegalArgumentException("TSC frequency must be positive: " + tscHz);
         this.mode = mode;
         this.tscHz = tscHz;
         this.host = host;
         this.maxStepNs = maxStepNs;
         this.nsPerInstruction = nsPerInstruction;
+        this.retired = retired;
         this.lastHost = host == null ? 0 : host.getAsLong();
     }
 
@@ -75,6 +81,15 @@ public class VirtualClock {
         return new VirtualClock(Mode.ICOUNT, tscHz, null, DEFAULT_MAX_STEP_NS, nsPerInstruction);
     }
 
+    /**
+     * icount mode where the VMM counts instructions itself: virtual time is
+     * {@code instructionsRetired * nsPerInstruction} plus the warps. The supplier must never decrease.
+     */
+    public static VirtualClock icount(long tscHz, long nsPerInstruction, LongSupplier instructionsRetired) {
+        if (nsPerInstruction <= 0) throw new IllegalArgumentException("ns per instruction must be positive: " + nsPerInstruction);
+        return new VirtualClock(Mode.ICOUNT, tscHz, null, DEFAULT_MAX_STEP_NS, nsPerInstruction, instructionsRetired);
+    }
+
     public Mode mode() { return mode; }
 
     public long tscHz() { return tscHz; }
@@ -88,7 +103,7 @@ public class VirtualClock {
 
     /** Virtual nanoseconds since the VM was created; never decreases. */
     public long nanos() {
-        if (mode == Mode.ICOUNT) return icountNs.get();
+        if (mode == Mode.ICOUNT) return icountNs.get() + (retired == null ? 0 : retired.getAsLong() * nsPerInstruction);
         synchronized (this) {
             long h = host.getAsLong();
             long d = h - lastHost;
@@ -122,9 +137,10 @@ public class VirtualClock {
         long dl = timers.nextDeadline();
         if (dl == Long.MAX_VALUE) return 0;
         for (;;) {
-            long now = icountNs.get();
+            long base = icountNs.get();
+            long now = nanos();
             if (dl <= now) return 0;
-            if (icountNs.compareAndSet(now, dl)) return dl - now;
+            if (icountNs.compareAndSet(base, base + dl - now)) return dl - now;
         }
     }
 
@@ -142,15 +158,24 @@ public class VirtualClock {
         return ceilScale(tsc, 1_000_000_000L, tscHz);
     }
 
-    /** floor(v * mul / div) for v >= 0 without overflow for any realistic uptime. */
+    /** floor(v * mul / div) for v >= 0 without overflow for any realistic uptime; saturates at Long.MAX_VALUE. */
     public static long scale(long v, long mul, long div) {
-        return Math.addExact(Math.multiplyExact(v / div, mul), (v % div) * mul / div);
+        if (v <= 0) return 0;
+        long hi = Math.multiplyHigh(v / div, mul);
+        long q = (v / div) * mul;
+        long r = (v % div) * mul / div; // v % div < div, so this fits when mul and div are below ~3e9
+        if (hi != 0 || q < 0 || q + r < 0) return Long.MAX_VALUE;
+        return q + r;
     }
 
-    /** ceil(v * mul / div) for v >= 0. */
+    /** ceil(v * mul / div) for v >= 0; saturates at Long.MAX_VALUE. */
     public static long ceilScale(long v, long mul, long div) {
-        long q = Math.multiplyExact(v / div, mul);
+        if (v <= 0) return 0;
+        long hi = Math.multiplyHigh(v / div, mul);
+        long q = (v / div) * mul;
         long r = (v % div) * mul;
-        return q + r / div + (r % div != 0 ? 1 : 0);
+        long res = q + r / div + (r % div != 0 ? 1 : 0);
+        if (hi != 0 || q < 0 || res < 0) return Long.MAX_VALUE;
+        return res;
     }
 }

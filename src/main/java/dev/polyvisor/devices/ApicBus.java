@@ -46,6 +46,8 @@ public final class ApicBus implements MmioHandler {
     }
 
     private static final ThreadLocal<int[]> CURRENT = ThreadLocal.withInitial(() -> new int[] {0});
+    /** Which vCPU is executing: by default the calling thread's binding; a single-threaded VMM can supply its own. */
+    private volatile java.util.function.IntSupplier currentVcpu = ApicBus::currentVcpu;
 
     private final Lapic[] lapics;
     private volatile CpuSignals signals;
@@ -79,8 +81,13 @@ public final class ApicBus implements MmioHandler {
 
     public static int currentVcpu() { return CURRENT.get()[0]; }
 
+    /** A round-robin VMM running every vCPU on one thread says which one runs now (e.g. {@code () -> running.id}). */
+    public void setCurrentVcpuSupplier(java.util.function.IntSupplier s) {
+        currentVcpu = s == null ? ApicBus::currentVcpu : s;
+    }
+
     private Lapic current() {
-        int i = currentVcpu();
+        int i = currentVcpu.getAsInt();
         return lapics[i >= 0 && i < lapics.length ? i : 0];
     }
 

@@ -102,6 +102,9 @@ public final class PersonalityStack {
             case "vmware" -> Set.of("backdoor");
             default -> Set.of();
         };
+        String backdoor = options.get("backdoor");
+        if (backdoor != null && !Set.of("port", "vmcall", "vmmcall").contains(backdoor))
+            throw new IllegalArgumentException("vmware backdoor must be port, vmcall or vmmcall, not '" + backdoor + "'");
         for (String k : options.keySet())
             if (!allowed.contains(k))
                 throw new IllegalArgumentException("unknown option '" + k + "' for " + name

@@ -47,6 +47,19 @@ class VirtualClockTest {
     }
 
     @Test
+    void icountCanPullTheRetiredInstructionCountFromTheVmm() {
+        AtomicLong retired = new AtomicLong();
+        VirtualClock c = VirtualClock.icount(1_000_000_000L, 2, retired::get);
+        retired.set(500);
+        assertEquals(1000, c.nanos());
+        c.timers().schedule(5000, () -> {});
+        assertEquals(4000, c.warpToNextDeadline());
+        assertEquals(5000, c.nanos());
+        retired.set(600);
+        assertEquals(5200, c.nanos());
+    }
+
+    @Test
     void warpJumpsToTheNextDeadlineOnlyInIcountMode() {
         VirtualClock c = VirtualClock.icount(1_000_000_000L, 1);
         List<String> fired = new ArrayList<>();
@@ -71,6 +84,14 @@ class VirtualClockTest {
         assertEquals(1, c.nanosAtTsc(2));
         assertEquals(2, c.nanosAtTsc(3));  // 3 ticks are reached at 1.2 ns: rounded up
         assertTrue(c.tscAt(c.nanosAtTsc(123_456_789)) >= 123_456_789);
+    }
+
+    @Test
+    void absurdValuesSaturateInsteadOfOverflowing() {
+        VirtualClock c = VirtualClock.icount(100_000_000L, 1); // a slow 100 MHz TSC
+        assertEquals(Long.MAX_VALUE, c.nanosAtTsc(Long.MAX_VALUE));
+        assertEquals(Long.MAX_VALUE, VirtualClock.scale(Long.MAX_VALUE, 3_000_000_000L, 1_000_000_000L));
+        assertEquals(0, c.nanosAtTsc(-5));
     }
 
     @Test

@@ -229,6 +229,16 @@ class LapicTest {
     }
 
     @Test
+    void aSingleThreadedVmmCanSayWhichVcpuRuns() {
+        int[] running = {1};
+        bus.setCurrentVcpuSupplier(() -> running[0]);
+        assertEquals(1, bus.read(0x20, 4) >>> 24);
+        running[0] = 0;
+        assertEquals(0, bus.read(0x20, 4) >>> 24);
+        bus.setCurrentVcpuSupplier(null);
+    }
+
+    @Test
     void guestGarbageNeverThrows() {
         java.util.Random r = new java.util.Random(6);
         for (int i = 0; i < 50_000; i++) {
@@ -236,7 +246,7 @@ class LapicTest {
             long off = r.nextInt(0x1000);
             int size = 1 << r.nextInt(4);
             if (r.nextBoolean()) wr(vcpu, (int) off, r.nextLong()); else { ApicBus.setCurrentVcpu(vcpu); bus.read(off, size); }
-            if (r.nextInt(100) == 0) bus.lapic(vcpu).writeTscDeadline(r.nextLong() & 0xFFFFFFFFL);
+            if (r.nextInt(100) == 0) bus.lapic(vcpu).writeTscDeadline(r.nextBoolean() ? r.nextLong() : r.nextLong() & 0xFFFFFFFFL);
             clock.advanceInstructions(r.nextInt(10_000));
             clock.timers().runExpired();
             if (bus.lapic(vcpu).hasPending()) bus.lapic(vcpu).acknowledge();

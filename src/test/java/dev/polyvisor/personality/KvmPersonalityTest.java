@@ -176,4 +176,21 @@ class KvmPersonalityTest {
         k.hypercall(c.vmcall());
         assertEquals(ENOSYS & 0xFFFF_FFFFL, c.rax(), "32-bit result");
     }
+
+    @Test
+    void structuresAimedAtMmioOrOutsideRamAreNotWritten() {
+        java.util.List<String> writes = new java.util.ArrayList<>();
+        vm.mem.addMmio(new dev.polyvisor.memory.MmioRegion("probe", 0x70000, 0x1000, new dev.polyvisor.memory.MmioHandler() {
+            @Override public long read(long offset, int size) { return 0; }
+            @Override public void write(long offset, int size, long value) { writes.add(offset + "=" + value); }
+        }));
+        KvmPersonality k = kvm();
+        assertEquals(MsrAccess.OK, k.wrmsr(0, MSR_SYSTEM_TIME_NEW, 0x70000 | 1), "accepted, like KVM, but nothing written");
+        assertEquals(MsrAccess.OK, k.wrmsr(0, MSR_WALL_CLOCK_NEW, 0x70100));
+        assertEquals(MsrAccess.OK, k.wrmsr(0, MSR_STEAL_TIME, 0x70040 | 1));
+        k.addSteal(0, 10);
+        assertEquals(MsrAccess.OK, k.wrmsr(0, MSR_SYSTEM_TIME_NEW, 0x7FFF_FFFF_FFFF_FFC1L));
+        assertEquals(MsrAccess.OK, k.wrmsr(0, MSR_SYSTEM_TIME_NEW, (1 << 20) - 16 + 1), "straddles the end of RAM");
+        assertEquals(java.util.List.of(), writes);
+    }
 }

@@ -25,6 +25,16 @@ class PersonalityStackTest {
         assertTrue(error("kvm:base=0x40000010").contains("in steps of 0x100"));
         assertTrue(error("kvm:base=zz").contains("bad CPUID base"));
         assertTrue(error("kvm:colour=red").contains("unknown option 'colour'"));
+        assertTrue(error("vmware:backdoor=smoke").contains("vmware backdoor must be port, vmcall or vmmcall"));
+        assertTrue(error("hyperv+kvm:base=0x40000000").contains("two personalities at CPUID base 0x40000000"));
+        assertTrue(error("xen", "kvm.pv-eoi").contains("belongs to kvm, which is not in 'xen'"));
+    }
+
+    @Test
+    void stackedBasesFollowTheOrderOfTheSpec() {
+        List<PersonalityConfig> c = PersonalityStack.parse("hyperv + xen:base=0x40000200 + kvm", List.of());
+        assertEquals(List.of("hyperv", "xen", "kvm"), c.stream().map(PersonalityConfig::name).toList());
+        assertEquals(List.of(0x40000000, 0x40000200, 0x40000300), c.stream().map(PersonalityConfig::base).toList());
     }
 
     @Test

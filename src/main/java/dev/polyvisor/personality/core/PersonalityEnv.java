@@ -30,8 +30,14 @@ public record PersonalityEnv(GuestMemory memory, VirtualClock clock, InterruptIn
         return amdVendor ? new byte[] {0x0F, 0x01, (byte) 0xD9} : new byte[] {0x0F, 0x01, (byte) 0xC1};
     }
 
-    /** True when the whole range [pa, pa+len) is guest RAM. */
+    /**
+     * True when the whole range [pa, pa+len) is plain guest RAM - inside RAM and not shadowed by an MMIO
+     * window - so a guest-chosen structure address can never make the hypervisor write device registers.
+     */
     public boolean isRam(long pa, long len) {
-        return pa >= 0 && len >= 0 && Long.compareUnsigned(pa + len, memory.ramSize) <= 0 && pa + len >= pa;
+        if (pa < 0 || len <= 0 || pa + len < pa || Long.compareUnsigned(pa + len, memory.ramSize) > 0) return false;
+        for (long page = pa & ~0xFFFL; page < pa + len; page += 4096)
+            if (!memory.isRamPage(page)) return false;
+        return true;
     }
 }

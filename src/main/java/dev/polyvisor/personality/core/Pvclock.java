@@ -62,9 +62,11 @@ public final class Pvclock {
     /**
      * Writes a valid pvti at {@code pa} for virtual time {@code ns}: tsc_timestamp = TSC at ns,
      * system_time = ns. Keeps a GUEST_STOPPED bit the guest has not cleared yet (as KVM does).
-     * Addresses outside RAM are ignored (writePhys drops them), so a bad guest address cannot fault the VMM.
+     * Addresses that are not plain RAM (outside RAM, or MMIO) are ignored, so a bad guest address can
+     * neither fault the VMM nor poke a device.
      */
     public static void writeTimeInfo(GuestMemory mem, long pa, VirtualClock clock, long ns, boolean stable) {
+        if (!isRam(mem, pa, SIZE)) return;
         Scale s = scaleFor(clock.tscHz());
         int version = (int) mem.readPhys(pa + OFF_VERSION, 4);
         int oldFlags = (int) mem.readPhys(pa + OFF_FLAGS, 1);
@@ -86,11 +88,17 @@ public final class Pvclock {
      * zero (wall_ns = utc_now - vm_clock_now, KVM host kvm_write_wall_clock).
      */
     public static void writeWallClock(GuestMemory mem, long pa, long utcNanosAtClockZero) {
+        if (!isRam(mem, pa, WALL_CLOCK_SIZE)) return;
         int version = (int) mem.readPhys(pa, 4);
         int odd = (version + 1) | 1;
         mem.writePhys(pa, 4, odd);
         mem.writePhys(pa + 4, 4, Math.floorDiv(utcNanosAtClockZero, 1_000_000_000L));
         mem.writePhys(pa + 8, 4, Math.floorMod(utcNanosAtClockZero, 1_000_000_000L));
         mem.writePhys(pa, 4, odd + 1);
+    }
+
+    private static boolean isRam(GuestMemory mem, long pa, int len) {
+        return pa >= 0 && pa + len > pa && Long.compareUnsigned(pa + len, mem.ramSize) <= 0
+                && mem.isRamPage(pa) && mem.isRamPage(pa + len - 1);
     }
 }

@@ -123,11 +123,15 @@ final class EmulatedHost implements AutoCloseable {
         MachineState out = new MachineState();
         out.trap = MachineState.NO_TRAP;
         try {
-            Insn insn = decoder.decode(c, start);
-            decoded = insn;
-            c.prevRip = c.rip;
-            c.rip += insn.len;
-            insn.exec(c);
+            // One instruction, or a short sequence: run until RIP leaves the code (reaches the trailer).
+            long end = start + code.length;
+            for (int steps = 0; steps < 64 && c.rip >= start && c.rip < end; steps++) {
+                Insn insn = decoder.decode(c, c.rip);
+                if (decoded == null) decoded = insn;
+                c.prevRip = c.rip;
+                c.rip += insn.len;
+                insn.exec(c);
+            }
         } catch (CpuFault f) {
             c.rip = c.prevRip;
             out.trap = f.vector;

@@ -128,7 +128,19 @@ class HostCpuOracleTest {
                     }
                     Insn d = emu.decodeOnly(enc.bytes());
                     if (d != null && d.entry == e) own++;
-                    batch.add(new OracleCase(e, i, enc, input(rnd, e, enc)));
+                    MachineState in = input(rnd, e, enc);
+                    OracleCase oc = new OracleCase(e, i, enc, in);
+                    if (rnd.nextInt(5) == 0) {
+                        // A fifth of the cases read the flags back through a consumer (lazy-flag fast paths).
+                        Undefined u = Undefined.of(e, enc, in, 0);
+                        FlagConsumer.Consumer fc = u.skip() ? null : FlagConsumer.pick(rnd, u.flags());
+                        if (fc != null) {
+                            byte[] code = java.util.Arrays.copyOf(enc.bytes(), enc.bytes().length + fc.bytes().length);
+                            System.arraycopy(fc.bytes(), 0, code, enc.bytes().length, fc.bytes().length);
+                            oc = new OracleCase(e, i, enc, in, code, fc.what());
+                        }
+                    }
+                    batch.add(oc);
                     if (batch.size() == BATCH) { runBatch(host, emu, batch, seed); batch.clear(); }
                 }
                 ownDecodes.put(formId(e), own);
@@ -245,8 +257,8 @@ class HostCpuOracleTest {
                                 RuntimeException crash) {
         List<String> d = new ArrayList<>();
         if (crash != null) d.add("emulator threw " + crash);
-        if (decoded != null && decoded.entry != null && decoded.len != c.code().length)
-            d.add("length host=" + c.code().length + " emu=" + decoded.len);
+        if (decoded != null && decoded.entry != null && decoded.len != c.enc().bytes().length)
+            d.add("length host=" + c.enc().bytes().length + " emu=" + decoded.len);
         if (host.trap != emu.trap) d.add("trap host=" + trapName(host.trap) + " emu=" + trapName(emu.trap));
         else if (host.trap == Exceptions.PF && host.faultAddr != emu.faultAddr)
             d.add(String.format("#PF address host=%x emu=%x", host.faultAddr, emu.faultAddr));
@@ -280,6 +292,8 @@ class HostCpuOracleTest {
         MachineState in = c.input();
         StringBuilder s = new StringBuilder(known ? "KNOWN MISMATCH " : "MISMATCH ");
         s.append('[').append(id).append("] bytes=").append(c.enc().hex())
+                .append(c.consumer() == null ? "" : " + " + HexFormat.ofDelimiter(" ").formatHex(c.code(), c.enc().bytes().length,
+                        c.code().length) + " (" + c.consumer() + ")")
                 .append(" opsize=").append(c.enc().opSize()).append(c.enc().mem() ? " mem" : " reg")
                 .append(String.format(" (-Doracle.seed=0x%X -Doracle.only='%s' case %d of form %s)", seed, formId(c.entry()), c.index(), formId(c.entry())));
         s.append("\n    in:");

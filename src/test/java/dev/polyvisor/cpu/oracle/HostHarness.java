@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class HostHarness implements AutoCloseable {
     static final Path SOURCE = Path.of("src/test/native/oracle_harness.c");
-    static final int RECORD = 680;
+    static final int RECORD_IN = 712, RECORD_OUT = 680, MAX_CODE = 32;
     /** Linear addresses shared with the emulator fixture (see the harness source). */
     static final long CODE_ADDR = 0x1000_0000L, DATA_ADDR = 0x2000_0000L;
     static final int CODE_OFF = 0x100, WIN_OFF = 0x780;
@@ -67,12 +67,11 @@ final class HostHarness implements AutoCloseable {
     /** Sends a batch; the harness starts running it at once. Collect the results with {@link #collect}. */
     void submit(List<OracleCase> cases) throws IOException {
         if (pending != 0) throw new IllegalStateException("previous batch not collected");
-        ByteBuffer b = ByteBuffer.allocate(4 + cases.size() * RECORD).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = ByteBuffer.allocate(4 + cases.size() * RECORD_IN).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(cases.size());
         for (OracleCase c : cases) {
+            if (c.code().length > MAX_CODE) throw new IllegalArgumentException("code longer than " + MAX_CODE + " bytes");
             int base = b.position();
-            b.put(c.code());
-            b.position(base + 16);
             b.put((byte) c.code().length);
             b.position(base + 24);
             MachineState s = c.input();
@@ -82,6 +81,8 @@ final class HostHarness implements AutoCloseable {
             b.putInt(0);
             for (long x : s.xmm) b.putLong(x);
             b.put(s.mem);
+            b.put(c.code());
+            b.position(base + RECORD_IN);
         }
         out.write(b.array());
         out.flush();
@@ -90,7 +91,7 @@ final class HostHarness implements AutoCloseable {
 
     MachineState[] collect() throws IOException {
         MachineState[] r = new MachineState[pending];
-        byte[] rec = new byte[RECORD];
+        byte[] rec = new byte[RECORD_OUT];
         for (int i = 0; i < r.length; i++) {
             try {
                 in.readFully(rec);
