@@ -78,35 +78,38 @@ public final class Segments {
     // ------------------------------------------------------------------ descriptor tables
 
     /**
-     * The linear address of the descriptor for {@code sel}, or -1 when {@code bytes} (8 or 16) of it do
-     * not lie inside the GDT or LDT limit (or the LDT is unusable).
+     * The linear address of the descriptor for {@code sel}, or {@link #NO_DESCRIPTOR} when {@code bytes}
+     * (8 or 16) of it do not lie inside the GDT or LDT limit (or the LDT is unusable). Kernel tables
+     * live at negative (upper-half) addresses, so the sentinel is a non-canonical value, not -1.
      */
+    public static final long NO_DESCRIPTOR = Long.MIN_VALUE;
+
     public static long descriptorAddress(Cpu c, int sel, int bytes) {
         long index = sel & 0xFFF8;
         long base, limit;
         if ((sel & 4) != 0) {
-            if ((c.segAttr[Cpu.LDTR] & UNUSABLE) != 0 || (c.segSel[Cpu.LDTR] & 0xFFFC) == 0) return -1;
+            if ((c.segAttr[Cpu.LDTR] & UNUSABLE) != 0 || (c.segSel[Cpu.LDTR] & 0xFFFC) == 0) return NO_DESCRIPTOR;
             base = c.segBase[Cpu.LDTR];
             limit = c.segLimit[Cpu.LDTR];
         } else {
             base = c.gdtBase;
             limit = c.gdtLimit;
         }
-        if (index + bytes - 1 > limit) return -1;
+        if (index + bytes - 1 > limit) return NO_DESCRIPTOR;
         return base + index;
     }
 
     /** Reads the 8-byte descriptor for {@code sel}; outside the table raises {@code vector}(sel & ~3 | ext). */
     public static long fetch(Cpu c, int sel, int vector, int ext) {
         long a = descriptorAddress(c, sel, 8);
-        if (a < 0) throw c.fault(vector, (sel & 0xFFFC) | ext);
+        if (a == NO_DESCRIPTOR) throw c.fault(vector, (sel & 0xFFFC) | ext);
         return sysRead(c, a, 8);
     }
 
     /** The upper 8 bytes of a 16-byte system descriptor (IA-32e mode TSS, LDT, call gate). */
     public static long fetchHigh(Cpu c, int sel, int vector, int ext) {
         long a = descriptorAddress(c, sel, 16);
-        if (a < 0) throw c.fault(vector, (sel & 0xFFFC) | ext);
+        if (a == NO_DESCRIPTOR) throw c.fault(vector, (sel & 0xFFFC) | ext);
         return sysRead(c, a + 8, 8);
     }
 
@@ -114,7 +117,7 @@ public final class Segments {
     public static void setAccessed(Cpu c, int sel, long desc) {
         if ((desc & (1L << 40)) != 0) return;
         long a = descriptorAddress(c, sel, 8);
-        if (a >= 0) sysWrite(c, a + 5, 1, (desc >>> 40) | 1);
+        if (a != NO_DESCRIPTOR) sysWrite(c, a + 5, 1, (desc >>> 40) | 1);
     }
 
     // ------------------------------------------------------------------ caches

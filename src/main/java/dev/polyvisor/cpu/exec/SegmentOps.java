@@ -232,7 +232,7 @@ public final class SegmentOps {
     static Long visibleDescriptor(Cpu c, int sel) {
         if ((sel & 0xFFFC) == 0) return null;
         long addr = descriptorAddress(c, sel, 8);
-        if (addr < 0) return null;
+        if (addr == NO_DESCRIPTOR) return null;
         long d = sysRead(c, addr, 8);
         int a = attr(d);
         boolean conformingCode = isCode(a) && (a & A_CONFORMING) != 0;

@@ -1,0 +1,65 @@
+package dev.polyvisor.vmm.pc;
+
+import dev.polyvisor.clock.VirtualClock;
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.Platform;
+import dev.polyvisor.devices.ApicBus;
+import dev.polyvisor.devices.IoBus;
+import dev.polyvisor.devices.Lapic;
+import dev.polyvisor.devices.PcPlatformDevices;
+import dev.polyvisor.memory.GuestMemory;
+import dev.polyvisor.vmm.acpi.AcpiTables;
+import dev.polyvisor.vmm.acpi.E820Map;
+import dev.polyvisor.vmm.acpi.Fadt;
+import dev.polyvisor.vmm.boot.linux.E820Entry;
+import dev.polyvisor.vmm.boot.linux.LinuxBoot;
+import dev.polyvisor.vmm.boot.linux.LoadException;
+import dev.polyvisor.vmm.boot.linux.LoadedKernel;
+import dev.polyvisor.vmm.boot.linux.Pvh;
+
+import java.util.List;
+
+/**
+ * The PC a Linux guest boots on: the standard device set ({@link PcPlatformDevices}), ACPI tables
+ * (RSDP, XSDT, FADT, MADT with one LAPIC per vCPU, DSDT with \_S5) in the BIOS area, the e820 map,
+ * and the kernel loaded by the 64-bit Linux boot protocol or the PVH entry. Debian's cloud kernel
+ * has no MP-table parser (CONFIG_X86_MPPARSE is off), so the MADT is how it finds the CPUs.
+ */
+public final class PcBoard {
+    public final PcPlatformDevices devices;
+    public final AcpiTables acpi;
+    public final E820Map e820;
+
+    public PcBoard(VirtualClock clock, int vcpus, IoBus io, GuestMemory mem, long rtcEpoch, PcPlatformDevices.Hooks hooks) {
+        this.devices = PcPlatformDevices.create(clock, vcpus, io, mem, rtcEpoch, hooks);
+        this.e820 = E820Map.standardPc(mem.ramSize);
+        this.acpi = AcpiTables.build(new AcpiTables.Platform(vcpus, ApicBus.LAPIC_BASE, devices.ioapicId(), 0xFEC0_0000L,
+                Fadt.Config.standard(devices.pm.base(), false)), AcpiTables.DEFAULT_BASE);
+        acpi.loadInto(mem);
+    }
+
+    /** Loads the kernel; {@code pvh} selects the PVH entry (vmlinux from the bzImage, 32-bit entry). */
+    public LoadedKernel loadLinux(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, boolean pvh) throws LoadException {
+        List<E820Entry> map = e820.entries().stream().map(e -> new E820Entry(e.address(), e.size(), e.type())).toList();
+        return pvh ? Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress())
+                : LinuxBoot.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());
+    }
+
+    /** Connects a vCPU to its LAPIC (interrupts and the LAPIC's MSRs). */
+    public void attach(Cpu cpu) {
+        cpu.interrupts = devices.interruptSource(cpu.id);
+    }
+
+    /** MSRs the board answers: IA32_TSC_DEADLINE goes to the vCPU's LAPIC. */
+    public Platform.MsrResult rdmsr(int vcpu, int index) {
+        Lapic l = devices.lapic(vcpu);
+        if (index == Lapic.MSR_TSC_DEADLINE) return Platform.MsrResult.of(l.readTscDeadline());
+        return null;
+    }
+
+    public boolean wrmsr(int vcpu, int index, long value) {
+        Lapic l = devices.lapic(vcpu);
+        if (index == Lapic.MSR_TSC_DEADLINE) { l.writeTscDeadline(value); return true; }
+        return false;
+    }
+}
