@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU benchmark: the CPU-bound freestanding guest (src/test/guests/bench.c: integer mixing, memcpy,
 # shell sort, CRC-32) under Polyvisor and under QEMU TCG, alternating, RUNS times each.
-#   bench/cpu-vs-qemu.sh [ROUNDS] [RUNS]      (defaults: 100 rounds of the workload, 3 runs each)
+#   bench/cpu-vs-qemu.sh [ROUNDS] [RUNS]      (defaults: 300 rounds of the workload, 3 runs each)
 # Last two lines:
 #   guest MIPS polyvisor: N        instructions retired / wall seconds of the guest run (Polyvisor's counter, best run)
 #   ratio polyvisor/qemu wall: R   median process wall time, Polyvisor over QEMU (both include start-up)
@@ -11,7 +11,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pv_setup
 command -v make >/dev/null 2>&1 || pv_apt_install make
 command -v qemu-system-x86_64 >/dev/null 2>&1 || pv_apt_install qemu-system-x86
-rounds="${1:-100}"
+rounds="${1:-300}"
 runs="${2:-3}"
 out="$here/target/guests"
 make -s -C "$here/src/test/guests" OUT="$out" "$out/bench.elf" >&2

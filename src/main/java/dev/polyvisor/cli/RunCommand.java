@@ -144,11 +144,10 @@ public final class RunCommand implements Callable<Integer> {
             throw usage((exec != null ? "--exec" : "--probe") + " needs a Linux guest (--boot linux or pvh)");
         if (exec != null || probe)
             throw usage((exec != null ? "--exec" : "--probe") + " is not available yet: the guest image pipeline is not wired into run");
-        List<String> names = personalities.stream().map(PersonalityConfig::name).toList();
-        if (!names.equals(List.of("bare")))
-            throw usage("--personality " + personality + ": personalities other than bare are not wired into the VM yet");
+        if (personalities.isEmpty()) throw usage("--personality must name at least one personality");
+        List<String> parts = List.of(personality.trim().split("\\+"));
         try {
-            return new VmConfig(mib, smp, k, initrd, append, kind, clockMode, to, consoleLog, names, flat);
+            return new VmConfig(mib, smp, k, initrd, append, kind, clockMode, to, consoleLog, parts, flat, abiDisable);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }

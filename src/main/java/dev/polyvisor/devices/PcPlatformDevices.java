@@ -23,6 +23,25 @@ import java.util.function.Consumer;
  * </pre>
  * ISA IRQ n drives PIC input n and IOAPIC pin n, except IRQ0 which reaches IOAPIC pin 2 (the MADT
  * interrupt source override Linux expects, as on every PC since the MP specification).
+ *
+ * <p>What the VMM does with it:
+ * <ul>
+ * <li>Give each vCPU {@link #interruptSource(int)} (its LAPIC; the PIC reaches vCPU 0 through LINT0 in
+ *     virtual-wire mode, or directly when the guest hardware-disables the APIC).</li>
+ * <li>Route MSR 0x1B (IA32_APIC_BASE) to {@link Lapic#apicBaseMsr()}/{@link Lapic#writeApicBaseMsr} and
+ *     MSR 0x6E0 (IA32_TSC_DEADLINE) to {@link Lapic#readTscDeadline()}/{@link Lapic#writeTscDeadline}.</li>
+ * <li>Tell {@link ApicBus} which vCPU runs: {@link ApicBus#setCurrentVcpu} per vCPU thread, or
+ *     {@link ApicBus#setCurrentVcpuSupplier} for a single round-robin thread.</li>
+ * <li>Handle {@link ApicBus.CpuSignals}: kick (wake from HLT), NMI, INIT, SIPI (Linux sends two SIPIs;
+ *     the second must be ignored by a vCPU already running).</li>
+ * <li>Call {@code clock.timers().runExpired()} from the run loop when {@code clock.hasExpiredTimers()};
+ *     when every vCPU halts, {@code clock.warpToNextDeadline()} (icount) or park up to the next
+ *     deadline, at most {@code clock.maxParkNanos()} at a time (realtime).</li>
+ * <li>Build the firmware tables with {@code vmm.acpi.AcpiTables.build(AcpiTables.Platform.of(devices), ...)}.</li>
+ * </ul>
+ * The ports above must be free on the {@link IoBus}: {@link IoBus#register} refuses a second owner.
+ * The APIC timer runs at {@link ApicBus#DEFAULT_BUS_HZ} (1 GHz); a CPUID leaf 0x15/0x16 or a
+ * personality that reports the bus frequency must report that value.
  */
 public final class PcPlatformDevices {
     public static final int COM1 = 0x3F8, COM1_IRQ = 4, SCI_IRQ = 9;

@@ -1,8 +1,9 @@
 package dev.polyvisor.vmm;
 
 /**
- * Answers CPUID for the VM. The default is {@link DefaultCpuid}; the personality engine's composed
- * CpuidTable (base model plus hypervisor leaves) replaces it when it lands.
+ * Answers CPUID for the VM. By default the {@link Vm} uses the personality stack's composed
+ * {@code CpuidTable} (the qemu64 model plus each personality's hypervisor leaves); an embedder may
+ * swap in another source with {@link Vm#setCpuidSource}.
  */
 @FunctionalInterface
 public interface CpuidSource {

@@ -19,12 +19,21 @@ import dev.polyvisor.vmm.boot.linux.Pvh;
 import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.vmm.boot.Multiboot;
 
+import dev.polyvisor.cpu.model.CpuModel;
+import dev.polyvisor.personality.PersonalityStack;
+import dev.polyvisor.personality.core.GuestPortIo;
+import dev.polyvisor.personality.core.InterruptInjector;
+import dev.polyvisor.personality.core.MsrAccess;
+import dev.polyvisor.personality.core.PersonalityEnv;
+
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 
 /**
@@ -56,6 +65,10 @@ public final class Vm implements Platform, AutoCloseable {
     private MsrSource msrs = MsrSource.NONE;
     private Predicate<VcpuExit.Hypercall> hypercalls = h -> false;
     private InterruptSource interrupts = InterruptSource.NONE;
+    /** The hypervisor ABIs presented (bare by default): CPUID leaves, MSRs, hypercalls, ports. */
+    public final PersonalityStack personalities;
+    /** Per-vCPU vectors injected by personalities while no LAPIC is wired (null for bare). */
+    private final PendingVectors[] injected;
 
     private volatile Outcome.Kind endKind;
     private volatile int endStatus;
@@ -76,7 +89,17 @@ public final class Vm implements Platform, AutoCloseable {
             this.started = new boolean[config.smp()];
             started[0] = true;
             this.clock = config.clock() == VmConfig.ClockMode.ICOUNT ? new IcountClock(this::instructionsRetired) : new VirtualClock();
-            this.cpuid = new DefaultCpuid(config.smp());
+            this.personalities = buildPersonalities();
+            this.cpuid = personalities.cpuidTable(CpuModel.qemu64(), config.smp())::cpuid;
+            boolean bare = config.personalities().equals(List.of("bare"));
+            this.injected = bare ? null : new PendingVectors[config.smp()];
+            if (!bare) {
+                for (int i = 0; i < injected.length; i++) {
+                    injected[i] = new PendingVectors();
+                    vcpus.get(i).cpu.interrupts = injected[i];
+                }
+                interrupts = injected[0];
+            }
             io.register(ConsoleStub.COM1, 8, new ConsoleStub(this.console));
             io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
             io.register(PowerOffStub.PM1A_CNT, 2, new PowerOffStub(this::powerOff));
@@ -84,6 +107,15 @@ public final class Vm implements Platform, AutoCloseable {
         } catch (LoadException | RuntimeException e) {
             memory.close();
             throw e;
+        }
+    }
+
+    private PersonalityStack buildPersonalities() throws LoadException {
+        try {
+            return PersonalityStack.of(config.personalitySpec(), config.abiDisable(),
+                    PersonalityEnv.of(memory, clock, new Injector(), config.smp()));
+        } catch (IllegalArgumentException e) {
+            throw new LoadException("--personality " + config.personalitySpec() + ": " + e.getMessage());
         }
     }
 
@@ -200,6 +232,7 @@ public final class Vm implements Platform, AutoCloseable {
                     anyRunnable = true;
                     if (!v.cpu.halted) allHalted = false;
                 }
+                personalities.onTick(clock.nanos());
                 if (endKind != null) break;
                 if (!anyRunnable) {
                     requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, "guest stopped: no vCPU is running");
@@ -227,10 +260,16 @@ public final class Vm implements Platform, AutoCloseable {
     /** Every started vCPU is halted with IF=1: wait for an interrupt (realtime) or warp time (icount). */
     private void idle(long deadline) {
         long waitUntil = Math.min(deadline, System.nanoTime() + 1_000_000);
-        while (!interrupts.hasPending() && endKind == null && System.nanoTime() < waitUntil) {
+        while (!anyPending() && endKind == null && System.nanoTime() < waitUntil) {
+            personalities.onTick(clock.nanos());
             if (clock instanceof IcountClock ic) { ic.warp(100_000); return; }
             LockSupport.parkNanos(50_000);
         }
+    }
+
+    private boolean anyPending() {
+        for (int i = 0; i < vcpus.size(); i++) if (started[i] && vcpus.get(i).cpu.interrupts.hasPending()) return true;
+        return false;
     }
 
     private void flushConsole() {
@@ -253,13 +292,81 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     // ---- Platform ----
-    @Override public long portIn(int port, int size) { return io.in(port, size); }
-    @Override public void portOut(int port, int size, long value) { io.out(port, size, value); }
+    @Override
+    public long portIn(int port, int size) {
+        Optional<GuestPortIo> p = personalities.portIo(port);
+        return p.isPresent() ? p.get().in(current(), port, size) : io.in(port, size);
+    }
+
+    @Override
+    public void portOut(int port, int size, long value) {
+        Optional<GuestPortIo> p = personalities.portIo(port);
+        if (p.isPresent()) p.get().out(current(), port, size, value);
+        else io.out(port, size, value);
+    }
+
+    private Cpu current() { Vcpu r = running; return r == null ? bsp() : r.cpu; }
     @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { return cpuid.cpuid(vcpuId, leaf, subleaf); }
-    @Override public MsrResult rdmsr(int vcpuId, int index) { return msrs.rdmsr(vcpuId, index); }
-    @Override public boolean wrmsr(int vcpuId, int index, long value) { return msrs.wrmsr(vcpuId, index, value); }
-    @Override public boolean hypercall(VcpuExit.Hypercall call) { return hypercalls.test(call); }
+    @Override
+    public MsrResult rdmsr(int vcpuId, int index) {
+        return switch (personalities.rdmsr(vcpuId, index)) {
+            case MsrAccess.Handled h -> MsrResult.of(h.value());
+            case MsrAccess.Gp g -> MsrResult.gp();
+            case MsrAccess.NotHandled n -> msrs.rdmsr(vcpuId, index);
+        };
+    }
+
+    @Override
+    public boolean wrmsr(int vcpuId, int index, long value) {
+        return switch (personalities.wrmsr(vcpuId, index, value)) {
+            case MsrAccess.Handled h -> true;
+            case MsrAccess.Gp g -> false;
+            case MsrAccess.NotHandled n -> msrs.wrmsr(vcpuId, index, value);
+        };
+    }
+
+    @Override public boolean hypercall(VcpuExit.Hypercall call) { return personalities.hypercall(call) || hypercalls.test(call); }
     @Override public long tsc(int vcpuId) { return clock.tsc(); }
+
+    /**
+     * What personalities ask of the VMM. Without a LAPIC, injected vectors queue in {@link PendingVectors};
+     * vCPUs share this thread, so blocking waits for time (and the personalities' timers) to move on.
+     */
+    private final class Injector implements InterruptInjector {
+        @Override public void fixed(int vcpu, int vector) { post(vcpu, vector); }
+
+        @Override public void nmi(int vcpu) { post(vcpu, 2); }
+
+        @Override public void upcall(int vcpu, int vector) { post(vcpu, vector); }
+
+        private void post(int vcpu, int vector) {
+            if (injected == null || vcpu < 0 || vcpu >= injected.length) return;
+            injected[vcpu].post(vector);
+            vcpus.get(vcpu).cpu.halted = false;
+        }
+
+        @Override public void wake(int vcpu) { if (vcpu >= 0 && vcpu < vcpus.size()) vcpus.get(vcpu).cpu.halted = false; }
+
+        @Override public void flushTlb(int vcpu) { if (vcpu >= 0 && vcpu < vcpus.size()) vcpus.get(vcpu).cpu.mmu.flushAll(); }
+
+        @Override
+        public void block(int vcpu, boolean ignoreIf, BooleanSupplier until, long deadlineNs) {
+            Cpu c = vcpus.get(vcpu).cpu;
+            long wallLimit = System.nanoTime() + 100_000_000L; // spurious returns are allowed: bound each wait
+            while (endKind == null && !until.getAsBoolean() && clock.nanos() < deadlineNs && System.nanoTime() < wallLimit) {
+                if (c.interrupts.hasPending() && (ignoreIf || c.interruptsEnabled())) return;
+                personalities.onTick(clock.nanos());
+                if (clock instanceof IcountClock ic) ic.warp(100_000);
+                else LockSupport.parkNanos(50_000);
+            }
+        }
+
+        @Override
+        public void shutdown(String reason) {
+            if (reason.toLowerCase(java.util.Locale.ROOT).contains("poweroff")) powerOff();
+            else requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS, "guest requested shutdown: " + reason);
+        }
+    }
 
     /** Writes to two streams (the console and its log). */
     private static final class Tee extends OutputStream {

@@ -17,12 +17,14 @@ import java.util.List;
  * @param clock         realtime (host time) or icount (time follows retired instructions)
  * @param timeout       wall-clock limit for the run, or null for none
  * @param consoleLog    a file that receives a copy of the console output, or null
- * @param personalities hypervisor ABIs to present, in base order (empty = bare)
+ * @param personalities hypervisor ABIs to present, in base order, each as in a {@code --personality}
+ *                      spec part ("kvm", "vmware:backdoor=off"); empty means bare
  * @param flat          where and in which mode a {@link BootKind#FLAT} image starts
+ * @param abiDisable    ABI element ids switched off ({@code --abi-disable})
  */
 public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot,
                        ClockMode clock, Duration timeout, Path consoleLog, List<String> personalities,
-                       FlatEntry flat) {
+                       FlatEntry flat, List<String> abiDisable) {
     public enum BootKind { LINUX, PVH, MULTIBOOT, FLAT }
 
     public enum ClockMode { REALTIME, ICOUNT }
@@ -48,21 +50,32 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         if (append == null) append = "";
         if (timeout != null && (timeout.isNegative() || timeout.isZero()))
             throw new IllegalArgumentException("timeout must be positive, got " + timeout.toSeconds() + " s");
-        personalities = personalities == null ? List.of() : List.copyOf(personalities);
+        personalities = personalities == null || personalities.isEmpty() ? List.of("bare") : List.copyOf(personalities);
+        abiDisable = abiDisable == null ? List.of() : List.copyOf(abiDisable);
         if (flat == null) flat = FlatEntry.DEFAULT;
     }
+
+    public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
+                    Duration timeout, Path consoleLog, List<String> personalities, FlatEntry flat) {
+        this(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, List.of());
+    }
+
+    /** The {@code --personality} spec: the parts joined by '+'. */
+    public String personalitySpec() { return String.join("+", personalities); }
 
     /** A config with defaults: 128 MiB, 1 vCPU, realtime clock, no timeout, no log, bare. */
     public static VmConfig of(Path kernel, BootKind boot) {
         return new VmConfig(128, 1, kernel, null, "", boot, ClockMode.REALTIME, null, null, List.of(), null);
     }
 
-    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat); }
-    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat); }
-    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat); }
-    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat); }
-    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat); }
-    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f); }
+    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
+    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable); }
+    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
+    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
+    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable); }
+    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable); }
+
+    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable); }
 
     public long memoryBytes() { return (long) memoryMiB << 20; }
 }

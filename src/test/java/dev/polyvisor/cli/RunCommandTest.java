@@ -101,6 +101,26 @@ class RunCommandTest {
     }
 
     @Test
+    void noKernelBootsTheDefaultGuestWhichPowersOff() {
+        Result r = run("run", "--memory", "64", "--append", "hello");
+        assertEquals(0, r.status(), r.err() + r.out());
+        assertTrue(r.out().startsWith("Polyvisor default guest: a freestanding multiboot kernel"), r.out());
+        assertTrue(r.out().contains("cpu: AuthenticAMD"), r.out());
+        assertTrue(r.out().contains(", no hypervisor bit"), r.out());
+        assertTrue(r.out().contains("memory: 64 MiB"), r.out());
+        assertTrue(r.out().contains("default-guest.elf hello"), r.out());
+        assertTrue(r.out().endsWith("powering off\r\n"), r.out());
+        assertEquals("", r.err());
+    }
+
+    @Test
+    void kvmPersonalitySetsTheHypervisorBitTheDefaultGuestSees() {
+        Result r = run("run", "--personality", "kvm", "--memory", "32");
+        assertEquals(0, r.status(), r.err() + r.out());
+        assertTrue(r.out().contains(", hypervisor bit set"), r.out());
+    }
+
+    @Test
     void helpSaysWhatTheDefaultGuestIs() {
         Result r = run("run", "--help");
         assertEquals(0, r.status());

@@ -222,4 +222,28 @@ class InterruptDeliveryTest {
             assertEquals(KCODE + 2, f.read64(KSTACK - 40), "delivered after the HLT, not between STI and HLT");
         }
     }
+
+    @Test
+    void pageFaultInProtectedModeWith32BitPagingReportsWriteProtection() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.protected32();
+            // 32-bit paging with 4 MiB pages: 0-4 MiB writable, 4-8 MiB read-only; CR0.WP applies to ring 0.
+            f.mem.writePhys(0x7000, 4, 0x83);
+            f.mem.writePhys(0x7004, 4, 0x400000 | 0x81);
+            c.cr4 = Cpu.CR4_PSE;
+            c.cr3 = 0x7000;
+            c.cr0 |= Cpu.CR0_PG | Cpu.CR0_WP;
+            c.mmu.flushAll();
+            f.program(32, KCODE, "mov eax, 0x400010\nsgdt [eax]");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.PF) + 1, c.rip);
+            assertEquals(0x400010, c.cr2);
+            assertEquals(KSTACK - 16, c.r[Cpu.RSP]);
+            assertEquals(3, f.read32(KSTACK - 16), "error code: present, write, supervisor");
+            assertEquals(KCODE + 5, f.read32(KSTACK - 12));
+            assertEquals(KCODE32, f.read32(KSTACK - 8));
+            assertEquals(0, f.mem.readPhys(0x400010, 4), "nothing was written");
+        }
+    }
 }

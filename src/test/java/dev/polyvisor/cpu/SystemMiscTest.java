@@ -186,4 +186,67 @@ class SystemMiscTest {
             assertEquals(stub(Exceptions.GP) + 1, c.rip);
         }
     }
+
+    /** Flat 32-bit protected mode with TSS.SS0:ESP0 = KDATA:KSTACK loaded in TR. */
+    static void protected32WithTss(SystemFixture f) {
+        f.protected32();
+        f.mem.writePhys(TSS + 4, 4, KSTACK);
+        f.mem.writePhys(TSS + 8, 4, KDATA);
+        Segments.cache(f.cpu, Cpu.TR, TSS_SEL, f.read64(GDT + TSS_SEL));
+    }
+
+    @Test
+    void legacyCallGateToRing0CopiesParametersAndFarReturnReleasesThem() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            protected32WithTss(f);
+            long target = KCODE + 0x100;
+            long gate = (target & 0xFFFF) | ((long) KCODE32 << 16) | (2L << 32) | (0xECL << 40) | ((target & 0xFFFF0000L) << 32);
+            f.mem.writePhys(GDT + 0x50, 8, gate);
+            c.gdtLimit = 0x57;
+            f.loadSeg(Cpu.CS, UCODE32);
+            for (int s : new int[] {Cpu.SS, Cpu.DS, Cpu.ES}) f.loadSeg(s, UDATA);
+            c.updateMode();
+            c.r[Cpu.RSP] = USTACK - 8;
+            f.mem.writePhys(USTACK - 8, 4, 0x1111);
+            f.mem.writePhys(USTACK - 4, 4, 0x2222);
+            f.program(32, target, "mov eax, esp\nmov ebx, [esp+8]\nmov ecx, [esp+12]\nretf 8");
+            f.program(32, UCODE, "call 0x53:0\nhlt");
+            assertEquals(3, c.cpl);
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KSTACK - 24, c.r[Cpu.RAX], "ring-0 ESP after the gate call");
+            assertEquals(0x1111, c.r[Cpu.RBX], "parameters copied in order");
+            assertEquals(0x2222, c.r[Cpu.RCX]);
+            // Back in ring 3, HLT raised #GP, delivered on the ring-0 stack from the TSS again.
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+            assertEquals(UCODE + 7, f.read32(KSTACK - 20));
+            assertEquals(UCODE32, f.read32(KSTACK - 16));
+            assertEquals(USTACK, f.read32(KSTACK - 8), "RETF 8 released the parameters on the caller's stack");
+            assertEquals(UDATA, f.read32(KSTACK - 4));
+        }
+    }
+
+    @Test
+    void iretToVirtual8086ModeAndInterruptBackToRing0() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            protected32WithTss(f);
+            f.gate32(0x21, KCODE32, stub(0x21), 0xE, 3);
+            long[] frame = {0x100, 0x700, Flags.VM | Flags.IOPL | 2, 0x200, 0x800, 0x900, 0xA00, 0, 0};
+            for (int i = 0; i < frame.length; i++) f.mem.writePhys(KSTACK - 0x100 + 4L * i, 4, frame[i]);
+            c.r[Cpu.RSP] = KSTACK - 0x100;
+            f.program(16, 0x7100, "mov ax, ds\nint 0x21");
+            f.program(32, KCODE, "iretd");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0xA00, c.r[Cpu.RAX] & 0xFFFF, "DS in virtual-8086 mode");
+            assertEquals(stub(0x21) + 1, c.rip);
+            assertEquals(0, c.rflags & Flags.VM);
+            assertEquals(0, c.cpl);
+            long[] want = {0x104, 0x700, -1, 0x200, 0x800, 0x900, 0xA00, 0, 0};
+            for (int i = 0; i < want.length; i++)
+                if (want[i] >= 0) assertEquals(want[i], f.read32(KSTACK - 36 + 4L * i), "frame slot " + i);
+            assertNotEquals(0, f.read32(KSTACK - 28) & Flags.VM, "pushed EFLAGS has VM");
+            assertEquals(0, c.segSel[Cpu.DS], "data segments are nulled on the way to ring 0");
+        }
+    }
 }

@@ -137,16 +137,39 @@ class VmTest {
         assertEquals("memory must be between 2 and 65536 MiB, got 0", e.getMessage());
     }
 
+    private static String regs(int... r) {
+        StringBuilder b = new StringBuilder();
+        for (int v : r) for (int k = 0; k < 4; k++) b.append((char) ((v >>> (8 * k)) & 0xFF));
+        return b.toString();
+    }
+
     @Test
-    void defaultCpuidIsAuthenticAmdWithLongModeAndNoHypervisorBit() {
-        DefaultCpuid c = new DefaultCpuid(1);
-        int[] v = c.cpuid(0, 0, 0);
-        String vendor = new String(new byte[] {(byte) v[1], (byte) (v[1] >> 8), (byte) (v[1] >> 16), (byte) (v[1] >> 24),
-                (byte) v[3], (byte) (v[3] >> 8), (byte) (v[3] >> 16), (byte) (v[3] >> 24),
-                (byte) v[2], (byte) (v[2] >> 8), (byte) (v[2] >> 16), (byte) (v[2] >> 24)});
-        assertEquals("AuthenticAMD", vendor);
-        assertEquals(0, c.cpuid(0, 1, 0)[2] & (1 << 31));
-        assertNotEquals(0, c.cpuid(0, 0x80000001, 0)[3] & (1 << 29));
-        assertArrayEquals(new int[4], c.cpuid(0, 0x40000000, 0));
+    void bareMachineIsQemu64WithoutTheHypervisorBit() throws Exception {
+        try (Vm vm = new Vm(flat(new byte[] {(byte) 0xF4}, 0x100000, FlatMode.PROTECTED32), new ByteArrayOutputStream())) {
+            int[] v = vm.cpuid(0, 0, 0);
+            assertEquals("AuthenticAMD", regs(v[1], v[3], v[2]));
+            assertEquals(0, vm.cpuid(0, 1, 0)[2] & (1 << 31));
+            assertNotEquals(0, vm.cpuid(0, 0x80000001, 0)[3] & (1 << 29), "long mode");
+            assertFalse(vm.rdmsr(0, 0x4b564d00).ok(), "no kvm-clock MSR on bare: #GP");
+        }
+    }
+
+    @Test
+    void kvmPersonalityAnswersItsSignatureLeafAndSetsTheHypervisorBit() throws Exception {
+        VmConfig cfg = flat(new byte[] {(byte) 0xF4}, 0x100000, FlatMode.PROTECTED32)
+                .withPersonalities(java.util.List.of("kvm"), java.util.List.of());
+        try (Vm vm = new Vm(cfg, new ByteArrayOutputStream())) {
+            int[] v = vm.cpuid(0, 0x40000000, 0);
+            assertEquals("KVMKVMKVM\0\0\0", regs(v[1], v[2], v[3]));
+            assertNotEquals(0, vm.cpuid(0, 1, 0)[2] & (1 << 31));
+        }
+    }
+
+    @Test
+    void unknownPersonalityIsAOneLineLoadError() throws Exception {
+        VmConfig cfg = flat(new byte[] {(byte) 0xF4}, 0x100000, FlatMode.PROTECTED32)
+                .withPersonalities(java.util.List.of("frob"), java.util.List.of());
+        LoadException e = assertThrows(LoadException.class, () -> new Vm(cfg, new ByteArrayOutputStream()));
+        assertTrue(e.getMessage().startsWith("--personality frob: unknown personality 'frob'"), e.getMessage());
     }
 }

@@ -18,9 +18,9 @@ import static dev.polyvisor.cpu.decode.OpcodeTable.*;
  *
  * <p>Supported: code-segment targets (including 64-bit code, CS.L); call gates at the same privilege
  * (16/32-bit, and 64-bit in IA-32e mode); CALL through a 64-bit call gate to an inner privilege level
- * (stack from TSS.RSPn, null SS). Not supported (raise #GP(selector)): task gates and TSS targets (no
- * hardware task switching), CALL through a legacy call gate to an inner privilege level (parameter
- * copying), IRET to virtual-8086 mode and IRET with NT=1 (task return).
+ * (stack from TSS.RSPn, null SS) and through a 16/32-bit call gate (stack from the TSS, parameters
+ * copied); IRET to virtual-8086 mode. Not supported: task gates and TSS targets (#GP(selector): no
+ * hardware task switching) and IRET with NT=1 outside IA-32e mode (task return; #GP(0)).
  */
 public final class FarControlOps {
     private FarControlOps() {}
@@ -165,8 +165,10 @@ public final class FarControlOps {
         if (!present(ta)) throw c.fault(Exceptions.NP, tsel & 0xFFFC);
         checkTargetIp(c, td, off);
         if (call && !conforming && tdpl < c.cpl) {
-            // Legacy inner-privilege calls copy parameters between stacks: not implemented.
-            if (!lma) throw c.fault(Exceptions.GP, tsel & 0xFFFC);
+            if (!lma) {
+                callGateInnerLegacy(c, gate, tsel, td, tdpl, size, off);
+                return;
+            }
             long rsp = tssRead(c, 4 + 8 * tdpl, 8, 0);
             if (!canonical(rsp)) throw c.fault(Exceptions.SS, 0);
             long[] frame = {c.segSel[Cpu.SS], c.r[Cpu.RSP], c.segSel[Cpu.CS], c.rip};
@@ -186,6 +188,47 @@ public final class FarControlOps {
         if (call) pushReturn(c, size, c.segSel[Cpu.CS], c.rip);
         setAccessed(c, tsel, td);
         loadCs(c, tsel, td, c.cpl);
+        c.rip = off;
+    }
+
+    /**
+     * CALL through a 16/32-bit call gate to an inner privilege level (SDM 5.8.5): the new SS:ESP comes
+     * from the TSS; the old SS, old ESP, the gate's parameter count of words/dwords copied from the old
+     * stack (in the same order), CS and EIP are pushed on the new stack.
+     */
+    private static void callGateInnerLegacy(Cpu c, long gate, int tsel, long td, int newCpl, int size, long off) {
+        boolean tss32 = (c.segAttr[Cpu.TR] & 8) != 0;
+        long sp;
+        int ss;
+        if (tss32) {
+            sp = tssRead(c, 4 + 8 * newCpl, 4, 0);
+            ss = (int) tssRead(c, 8 + 8 * newCpl, 2, 0);
+        } else {
+            sp = tssRead(c, 2 + 4 * newCpl, 2, 0);
+            ss = (int) tssRead(c, 4 + 4 * newCpl, 2, 0);
+        }
+        long ssd = Interrupts.checkStackFromTss(c, ss, newCpl, 0);
+        int params = (int) (gate >>> 32) & 0x1F;
+        long[] frame = new long[4 + params];
+        frame[0] = c.segSel[Cpu.SS];
+        frame[1] = c.r[Cpu.RSP] & mask(c.stackSize);
+        for (int i = 0; i < params; i++) frame[2 + i] = Stack.peek(c, size, (long) size * (params - 1 - i));
+        frame[2 + params] = c.segSel[Cpu.CS];
+        frame[3 + params] = c.rip;
+        long ssBase = base(ssd);
+        int sw = (attr(ssd) & A_DB) != 0 ? 4 : 2;
+        c.mmu.setPrivilege(newCpl == 3);
+        try {
+            for (int i = 0; i < frame.length; i++) Interrupts.stackWrite(c, ssBase, sp - (long) size * (i + 1), sw, size, frame[i]);
+        } finally {
+            c.mmu.setPrivilege(c.cpl == 3);
+        }
+        setAccessed(c, tsel, td);
+        loadCs(c, tsel, td, newCpl);
+        setAccessed(c, ss, ssd);
+        cache(c, Cpu.SS, ss, ssd);
+        c.updateMode();
+        Interrupts.setSp(c, sp - (long) size * frame.length, sw);
         c.rip = off;
     }
 
@@ -270,6 +313,29 @@ public final class FarControlOps {
         else Stack.setSp(c, sp);
     }
 
+    /**
+     * IRETD at CPL 0 with VM set in the popped EFLAGS (SDM Vol. 2 "IRET", RETURN-TO-VIRTUAL-8086-MODE):
+     * pops ESP, SS, ES, DS, FS, GS as well and loads every segment the virtual-8086 way.
+     */
+    private static void iretToV86(Cpu c, long ip, int cs, long fl) {
+        long esp = Stack.peek(c, 4, 12);
+        int[] sels = new int[4];
+        for (int i = 0; i < 4; i++) sels[i] = (int) Stack.peek(c, 4, 20 + 4L * i) & 0xFFFF;
+        int ss = (int) Stack.peek(c, 4, 16) & 0xFFFF;
+        c.setRflags(fl);
+        loadRealCs(c, cs);
+        int[] segs = {Cpu.ES, Cpu.DS, Cpu.FS, Cpu.GS};
+        for (int i = 0; i < 4; i++) {
+            c.setRealSegment(segs[i], sels[i]);
+            c.segAttr[segs[i]] = 0xF3;
+        }
+        c.setRealSegment(Cpu.SS, ss);
+        c.segAttr[Cpu.SS] = 0xF3;
+        c.updateMode();
+        c.r[Cpu.RSP] = esp & 0xFFFF_FFFFL;
+        c.rip = ip & 0xFFFF;
+    }
+
     /** RFLAGS bits IRET may change at any privilege: arithmetic, TF, DF, NT, RF, AC, ID (SDM "IRET"). */
     private static final long IRET_ALWAYS = Flags.ARITH | Flags.TF | Flags.DF | Flags.NT | Flags.RF | Flags.AC | Flags.ID;
 
@@ -295,7 +361,10 @@ public final class FarControlOps {
         long ip = Stack.peek(c, size, 0);
         int sel = (int) Stack.peek(c, size, size) & 0xFFFF;
         long fl = Stack.peek(c, size, 2L * size);
-        if (!lma(c) && size == 4 && (fl & Flags.VM) != 0 && c.cpl == 0) throw c.gp0(); // return to V86: not implemented
+        if (!lma(c) && size == 4 && (fl & Flags.VM) != 0 && c.cpl == 0) {
+            iretToV86(c, ip, sel, fl);
+            return;
+        }
         long d = checkReturnCs(c, sel);
         int rpl = sel & 3;
         ip &= mask(size);

@@ -356,6 +356,8 @@ public final class SystemOps {
             long base = idt ? c.idtBase : c.gdtBase;
             int limit = idt ? c.idtLimit : c.gdtLimit;
             long la = ea.lin(c);
+            // Probe both ends first (the low one first, so CR2 names the first byte that faults).
+            c.mmu.translate(la, Mmu.WRITE);
             c.mmu.translate(ea.lin(c, c.long64 ? 9 : 5), Mmu.WRITE);
             if (c.long64) c.mmu.write64(ea.lin(c, 2), base);
             else c.mmu.write32(ea.lin(c, 2), (int) base);

@@ -1,5 +1,8 @@
 package dev.polyvisor.vmm.acpi;
 
+import dev.polyvisor.devices.ApicBus;
+import dev.polyvisor.devices.IoApic;
+import dev.polyvisor.devices.PcPlatformDevices;
 import dev.polyvisor.memory.GuestMemory;
 
 import java.util.ArrayList;
@@ -18,7 +21,13 @@ public final class AcpiTables {
     public record Blob(String name, long address, byte[] data) {}
 
     /** The inputs: vCPU count and the addresses of the interrupt controllers and ACPI hardware. */
-    public record Platform(int vcpus, long lapicAddress, int ioapicId, long ioapicAddress, Fadt.Config fadt) {}
+    public record Platform(int vcpus, long lapicAddress, int ioapicId, long ioapicAddress, Fadt.Config fadt) {
+        /** The tables that describe a {@link PcPlatformDevices} set: its APICs and its ACPI PM block. */
+        public static Platform of(PcPlatformDevices d) {
+            return new Platform(d.apics.vcpuCount(), ApicBus.LAPIC_BASE, d.ioapicId(), IoApic.BASE,
+                    Fadt.Config.standard(d.pm.base(), d.pm.timer32()));
+        }
+    }
 
     private final List<Blob> blobs;
     private final long rsdpAddress, end;

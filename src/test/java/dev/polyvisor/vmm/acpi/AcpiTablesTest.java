@@ -174,6 +174,20 @@ class AcpiTablesTest {
     }
 
     @Test
+    void platformOfADeviceSetDescribesItsPmBlockAndApics() {
+        try (GuestMemory mem = new GuestMemory(2 << 20)) {
+            var d = dev.polyvisor.devices.PcPlatformDevices.create(dev.polyvisor.clock.VirtualClock.icount(1_000_000_000L, 1),
+                    3, new dev.polyvisor.devices.IoBus(), mem, 0, dev.polyvisor.devices.PcPlatformDevices.Hooks.none());
+            AcpiTables.Platform p = AcpiTables.Platform.of(d);
+            assertEquals(3, p.vcpus());
+            assertEquals(d.ioapicId(), p.ioapicId());
+            assertEquals(d.pm.pm1aControlBlock(), p.fadt().pm1aControlBlock());
+            assertEquals(d.pm.pmTimerBlock(), p.fadt().pmTimerBlock());
+            assertEquals(d.pm.pm1aEventBlock(), p.fadt().pm1aEventBlock());
+        }
+    }
+
+    @Test
     void thirtyTwoBitTimerSetsTmrValExt() {
         AcpiTables t = AcpiTables.build(new AcpiTables.Platform(1, 0xFEE0_0000L, 1, 0xFEC0_0000L,
                 Fadt.Config.standard(0x600, true)), 0xF0000);
