@@ -11,7 +11,8 @@ import static dev.polyvisor.cpu.decode.OpcodeTable.*;
 
 /**
  * 0F AE /0-/3: FXSAVE, FXRSTOR, LDMXCSR, STMXCSR (SDM Vol. 2A/2B; image layout Vol. 1, 10.5.1, Table
- * 10-2). Registered as group members: /5-/7 (fences, CLFLUSH) belong to the system group.
+ * 10-2). Registered as NP group members (a 66/F2/F3 prefix is #UD, as on hardware): /5-/7 (fences,
+ * CLFLUSH) belong to the system group.
  *
  * <p>Image: 0 FCW, 2 FSW, 4 abridged FTW, 5 reserved (0), 6 FOP, 8 FIP, 16 FDP (REX.W: 64-bit each;
  * otherwise FIP[31:0], FCS, FDP[31:0], FDS with the selectors stored as 0 since they are not tracked),
@@ -24,10 +25,10 @@ public final class FxsaveOps {
     public static final int MXCSR_MASK = 0xFFFF;
 
     public static void register(OpcodeTable t) {
-        t.addGroup("FXSAVE m512", MAP_0F, 0xAE, 0, MEM_ONLY | ORACLE, Imm.NONE, d -> d.isMem() ? new Fxsave(d.ea, d.rexW, d.mode64) : null);
-        t.addGroup("FXRSTOR m512", MAP_0F, 0xAE, 1, MEM_ONLY | ORACLE, Imm.NONE, d -> d.isMem() ? new Fxrstor(d.ea, d.rexW, d.mode64) : null);
-        t.addGroup("LDMXCSR m32", MAP_0F, 0xAE, 2, MEM_ONLY | ORACLE, Imm.NONE, d -> d.isMem() ? new Ldmxcsr(d.ea) : null);
-        t.addGroup("STMXCSR m32", MAP_0F, 0xAE, 3, MEM_ONLY | ORACLE, Imm.NONE, d -> d.isMem() ? new Stmxcsr(d.ea) : null);
+        t.add(new Entry("FXSAVE m512", MAP_0F, 0xAE, NP, 0, MODRM | MEM_ONLY | ORACLE, Imm.NONE, d -> d.isMem() ? new Fxsave(d.ea, d.rexW, d.mode64) : null));
+        t.add(new Entry("FXRSTOR m512", MAP_0F, 0xAE, NP, 1, MODRM | MEM_ONLY | ORACLE, Imm.NONE, d -> d.isMem() ? new Fxrstor(d.ea, d.rexW, d.mode64) : null));
+        t.add(new Entry("LDMXCSR m32", MAP_0F, 0xAE, NP, 2, MODRM | MEM_ONLY | ORACLE, Imm.NONE, d -> d.isMem() ? new Ldmxcsr(d.ea) : null));
+        t.add(new Entry("STMXCSR m32", MAP_0F, 0xAE, NP, 3, MODRM | MEM_ONLY | ORACLE, Imm.NONE, d -> d.isMem() ? new Stmxcsr(d.ea) : null));
     }
 
     /** FXSAVE/FXRSTOR: #NM when CR0.TS or CR0.EM is set (SDM Vol. 2A, FXSAVE "Protected Mode Exceptions"). */

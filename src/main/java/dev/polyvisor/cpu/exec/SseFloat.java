@@ -114,8 +114,31 @@ public final class SseFloat {
         return r.bits(f);
     }
 
-    /** ADD, SUB, MUL, DIV on two operands, or SQRT of b (a ignored). */
+    /** x + 0 returns x unrounded; a denormal x is still a tiny result for FTZ. */
+    static long flushDenormal(Cpu c, long v, Format f) {
+        if (isDenormal(v, f) && (c.mxcsr & FTZ) != 0 && (c.mxcsr & (UE << 7)) != 0) {
+            c.mxcsr |= UE | PE;
+            return v & sign(f);
+        }
+        return v;
+    }
+
+    /**
+     * ADD, SUB, MUL, DIV on two operands, or SQRT of b (a ignored). A denormal operand of an operation
+     * that is invalid or divides by zero reports only IE/ZE, the higher-priority exception (SDM Vol. 1,
+     * 11.5.2.1), as the host CPU does.
+     */
     public static long arith(Cpu c, int op, long a, long b, Format f) {
+        int saved = c.mxcsr;
+        c.mxcsr &= ~0x3F;
+        long r = arith0(c, op, a, b, f);
+        int lane = c.mxcsr & 0x3F;
+        if ((lane & (IE | ZE)) != 0) lane &= ~DE;
+        c.mxcsr = saved | lane;
+        return r;
+    }
+
+    private static long arith0(Cpu c, int op, long a, long b, Format f) {
         if (op != SQRT) {
             if (isNaN(a, f) || isNaN(b, f)) return nanResult(c, a, b, f);
         } else if (isNaN(b, f)) {
@@ -133,8 +156,8 @@ public final class SseFloat {
                 if (ia) return a;
                 if (ib) return b;
                 if (za && zb) return zero(sa && sb || (sa != sb && rc(c) == RD), f);
-                if (za) return b;
-                if (zb) return a;
+                if (za) return flushDenormal(c, b, f);
+                if (zb) return flushDenormal(c, a, f);
             }
             case MUL -> {
                 if ((ia && zb) || (za && ib)) return invalid(c, f);
@@ -218,7 +241,11 @@ public final class SseFloat {
 
     /** MINSS/MINPS/MAXSS/... (SDM MINPS): a NaN or two zeros return the second operand unchanged. */
     public static long minMax(Cpu c, long a, long b, Format f, boolean max) {
-        if (isNaN(a, f) || isNaN(b, f)) { c.mxcsr |= IE; return b; }
+        if (isNaN(a, f) || isNaN(b, f)) {
+            c.mxcsr |= IE;
+            // The second operand is returned as DAZ read it: a denormal becomes a signed zero.
+            return isDenormal(b, f) && (c.mxcsr & DAZ) != 0 ? b & sign(f) : b;
+        }
         a = in(c, a, f);
         b = in(c, b, f);
         int cmp = compareOrdered(a, b, f);

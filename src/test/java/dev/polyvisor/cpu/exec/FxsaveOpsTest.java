@@ -121,5 +121,8 @@ class FxsaveOpsTest {
         f.c.cr4 &= ~Cpu.CR4_OSFXSR;
         assertEquals(Exceptions.UD, f.exec("0f ae 10"));
         assertEquals(Exceptions.UD, f.exec("0f ae c0")); // register form of /0
+        f.c.cr4 |= Cpu.CR4_OSFXSR;
+        assertEquals(Exceptions.UD, f.exec("66 0f ae 10")); // NP encoding only
+        assertEquals(Exceptions.UD, f.exec("f2 0f ae 18"));
     }
 }

@@ -293,4 +293,25 @@ class SseFpOpsTest {
         assertEquals(0xFFC0_0000, f.fbits(0, 2));
         assertEquals(0f, f.f(0, 3));
     }
+
+    @Test void denormalOperandIsNotReportedWithInvalidOrDivideByZero() {
+        sd("f2 0f 5e c1", 0x1p-1070, 0.0, 0x1F80); // denormal / 0
+        assertEquals(ZE, flags());
+        sd("f2 0f 51 c1", 0, -0x1p-1070, 0x1F80); // sqrt(-denormal)
+        assertEquals(IE, flags());
+    }
+
+    @Test void flushToZeroAppliesToAnUnroundedDenormalSum() {
+        assertEquals(Long.MIN_VALUE, sd("f2 0f 58 c1", -0x1p-1070, 0.0, 0x1F80 | FTZ));
+        assertEquals(DE | UE | PE, flags());
+    }
+
+    @Test void minMaxReturnADazZeroedSecondOperandForNaN() {
+        f.c.mxcsr = 0x1F80 | DAZ;
+        f.xmmD(0, Double.NaN, 0);
+        f.xmmD(1, -0x1p-1070, 0);
+        f.ok("f2 0f 5d c1");
+        assertEquals(Long.MIN_VALUE, f.lo(0));
+        assertEquals(IE, flags());
+    }
 }
