@@ -19,12 +19,16 @@ public final class MmxOps {
         t.addPrefixed("EMMS", MAP_0F, 0x77, NP, ORACLE, Imm.NONE, d -> new Emms());
     }
 
-    /** EMMS (SDM Vol. 2A): tag word = all empty; #UD with CR0.EM, #NM with CR0.TS. */
+    /**
+     * EMMS (SDM Vol. 2A): tag word = all empty; #UD with CR0.EM, #NM with CR0.TS. Like every MMX
+     * instruction it also sets TOP to 0 (SDM Vol. 1, 9.5.1), which the host-CPU oracle confirms.
+     */
     static final class Emms extends Insn {
         @Override public void exec(Cpu c) {
             if ((c.cr0 & Cpu.CR0_EM) != 0) throw c.ud();
             if ((c.cr0 & Cpu.CR0_TS) != 0) throw c.fault(Exceptions.NM);
             c.ftw = 0xFFFF;
+            c.fpuTop = 0;
         }
     }
 }
