@@ -3,13 +3,13 @@
  *
  * Reads batches of test cases from stdin, runs each case's instruction bytes natively and writes one
  * result per case to stdout. Protocol (all little-endian): a u32 case count (0 = exit), then that many
- * 712-byte struct in_case records; the reply is the same number of 680-byte struct out_case records.
+ * 848-byte struct in_case records; the reply is the same number of 824-byte struct out_case records.
  * The whole batch is read before any result is written, so the parent can write a batch and then read
  * without deadlocking on the pipes.
  *
  * Each case: the instruction is copied to a fixed RWX code page followed by "jmp [rip+0]" back into
- * the stub below; all 16 GPRs (RSP included), the arithmetic flags and DF, XMM0-15 and MXCSR are
- * loaded; the instruction runs; everything is stored again. A fault (SIGSEGV, SIGILL, SIGFPE, SIGBUS,
+ * the stub below; the x87 state (FXRSTOR), all 16 GPRs (RSP included), the arithmetic flags and DF,
+ * XMM0-15 and MXCSR are loaded; the instruction runs; everything is stored again. A fault (SIGSEGV, SIGILL, SIGFPE, SIGBUS,
  * SIGTRAP) is caught on an alternate signal stack (RSP may hold anything), the architectural vector is
  * taken from the kernel's sigcontext (trapno) and the registers at the fault from the ucontext.
  *
@@ -38,6 +38,15 @@
 #define PAGE 4096
 #define NO_TRAP 0xFFFFFFFFu
 
+/* x87 state in FXSAVE terms: abridged tag (bit per physical register), ST(i) in stack order. */
+struct x87 {
+    uint16_t fcw;
+    uint16_t fsw;
+    uint8_t ftw;
+    uint8_t pad[3];
+    uint8_t st[8][16]; /* 80-bit value in bytes 0..9 */
+};
+
 struct in_case {
     uint8_t len;        /* bytes of code: one instruction, or a short sequence (at most 32 bytes) */
     uint8_t pad[23];    /* keeps gpr..mem at the same offsets as in struct out_case */
@@ -48,6 +57,7 @@ struct in_case {
     uint8_t xmm[256];
     uint8_t mem[WIN_LEN];
     uint8_t code[32];
+    struct x87 x87;
 };
 
 struct out_case {
@@ -61,11 +71,13 @@ struct out_case {
     uint32_t dirty;
     uint8_t xmm[256];
     uint8_t mem[WIN_LEN];
+    struct x87 x87;
+    uint64_t page_hash; /* FNV-1a of the whole data page after the instruction */
 };
 
 /* The stub below hard-codes these offsets. */
-_Static_assert(sizeof(struct in_case) == 712, "in_case size");
-_Static_assert(sizeof(struct out_case) == 680, "out_case size");
+_Static_assert(sizeof(struct in_case) == 848, "in_case size");
+_Static_assert(sizeof(struct out_case) == 824, "out_case size");
 _Static_assert(offsetof(struct in_case, gpr) == 24 && offsetof(struct out_case, gpr) == 24, "gpr");
 _Static_assert(offsetof(struct in_case, rflags) == 152 && offsetof(struct out_case, rflags) == 152, "rflags");
 _Static_assert(offsetof(struct in_case, mxcsr) == 160 && offsetof(struct out_case, mxcsr) == 160, "mxcsr");
@@ -130,6 +142,20 @@ __asm__(
     "  pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n"
     "  ret\n");
 
+static uint8_t g_fx_template[512] __attribute__((aligned(64)));
+static uint8_t g_fx_in[512] __attribute__((aligned(64)));
+static uint8_t g_fx_out[512] __attribute__((aligned(64)));
+
+static void x87_from_fxsave(struct x87 *x, const uint8_t *fx) {
+    memcpy(&x->fcw, fx + 0, 2);
+    memcpy(&x->fsw, fx + 2, 2);
+    x->ftw = fx[4];
+    for (int i = 0; i < 8; i++) {
+        memset(x->st[i], 0, 16);
+        memcpy(x->st[i], fx + 32 + 16 * i, 10);
+    }
+}
+
 static sigjmp_buf g_jmp;
 static volatile sig_atomic_t g_in_case;
 static uint8_t g_pattern[PAGE];
@@ -151,6 +177,8 @@ static void on_signal(int sig, siginfo_t *si, void *ctx) {
     if (uc->uc_mcontext.fpregs) {
         g_out.mxcsr = uc->uc_mcontext.fpregs->mxcsr;
         memcpy(g_out.xmm, uc->uc_mcontext.fpregs->_xmm, 256);
+        /* The signal frame's FP area starts with the FXSAVE image of the interrupted state. */
+        x87_from_fxsave(&g_out.x87, (const uint8_t *) uc->uc_mcontext.fpregs);
     }
     g_in_case = 0;
     siglongjmp(g_jmp, 1);
@@ -200,15 +228,32 @@ static void run_case(const struct in_case *in, struct out_case *out) {
     memset(&g_out, 0, sizeof g_out);
     g_out.trapno = NO_TRAP;
     g_code_ptr = CODE_ADDR + CODE_OFF;
+    /* x87 state goes in through FXRSTOR (XMM and MXCSR from the image are replaced by the stub). */
+    memcpy(g_fx_in, g_fx_template, 512);
+    memcpy(g_fx_in + 0, &in->x87.fcw, 2);
+    memcpy(g_fx_in + 2, &in->x87.fsw, 2);
+    g_fx_in[4] = in->x87.ftw;
+    g_fx_in[5] = 0;
+    memset(g_fx_in + 6, 0, 18); /* FOP, FIP, FDP */
+    for (int i = 0; i < 8; i++) {
+        memset(g_fx_in + 32 + 16 * i, 0, 16);
+        memcpy(g_fx_in + 32 + 16 * i, in->x87.st[i], 10);
+    }
     if (sigsetjmp(g_jmp, 1) == 0) {
         g_in_case = 1;
+        __asm__ volatile("fxrstor64 %0" : : "m"(*(uint8_t (*)[512]) g_fx_in));
         run_native();
+        __asm__ volatile("fxsave64 %0" : "=m"(*(uint8_t (*)[512]) g_fx_out));
         g_in_case = 0;
+        x87_from_fxsave(&g_out.x87, g_fx_out);
         g_out.rip = CODE_ADDR + CODE_OFF + len;
     } else {
         __asm__ volatile("ldmxcsr %0" : : "m"(g_default_mxcsr));
     }
     memcpy(g_out.mem, data + WIN_OFF, WIN_LEN);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < PAGE; i++) h = (h ^ data[i]) * 0x100000001b3ULL;
+    g_out.page_hash = h;
     /* Writes outside the compared window are reported as one bit; the page is then restored. */
     if (memcmp(data, g_pattern, WIN_OFF) != 0
             || memcmp(data + WIN_OFF + WIN_LEN, g_pattern + WIN_OFF + WIN_LEN, PAGE - WIN_OFF - WIN_LEN) != 0) {
@@ -231,6 +276,8 @@ int main(void) {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (d != (void *) DATA_ADDR) die("mmap data page");
     memset(c, 0xCC, PAGE);
+    __asm__ volatile("fninit; fxsave64 %0" : "=m"(*(uint8_t (*)[512]) g_fx_template));
+    memcpy(g_fx_template + 24, &g_default_mxcsr, 4);
     for (int i = 0; i < PAGE; i++) g_pattern[i] = (uint8_t) (i * 131 + 7);
     memcpy(d, g_pattern, PAGE);
 

@@ -17,7 +17,8 @@ public final class DualPic implements InterruptSource, PortIoDevice {
     private final Pic8259 master = new Pic8259(true, 0xF8);
     private final Pic8259 slave = new Pic8259(false, 0xDE);
     private volatile Runnable intrListener = () -> {};
-    private boolean intr;
+    /** The master's INT output, recomputed after every change so that polling it takes no lock. */
+    private volatile boolean intr;
 
     /** Called (with no lock of the caller's held) whenever INTR rises: wake the vCPU. */
     public void setIntrListener(Runnable r) { intrListener = r == null ? () -> {} : r; }
@@ -52,7 +53,7 @@ public final class DualPic implements InterruptSource, PortIoDevice {
     }
 
     @Override
-    public synchronized boolean hasPending() { return master.pendingIrq() >= 0; }
+    public boolean hasPending() { return intr; }
 
     /** The INTA cycle (datasheet "Interrupt Sequence"): returns the vector the PIC puts on the bus. */
     @Override

@@ -56,6 +56,8 @@ public final class Lapic implements InterruptSource {
     private long initialCount;
     private long timerStartNs;
     private long tscDeadline;
+    /** Lock-free hints for the CPU's per-block poll: IRR non-empty, and the 8259 routed in through LINT0. */
+    private volatile boolean irrAny, extIntRoute;
 
     Lapic(int index, ApicBus bus, VirtualClock clock, long busHz, InterruptSource extInt) {
         this.index = index;
@@ -82,6 +84,7 @@ public final class Lapic implements InterruptSource {
         initialCount = 0;
         tscDeadline = 0;
         timer.cancel();
+        refreshHints();
     }
 
     /**
@@ -92,6 +95,13 @@ public final class Lapic implements InterruptSource {
         svr = 0x1FF;
         lvt[LVT_LINT0] = ApicMessage.EXTINT << 8;
         lvt[LVT_LINT1] = ApicMessage.NMI << 8;
+        refreshHints();
+    }
+
+    /** Recomputes the polling hints; called at the end of every change under the lock. */
+    private void refreshHints() {
+        irrAny = (irr[0] | irr[1] | irr[2] | irr[3]) != 0;
+        extIntRoute = extIntRouted();
     }
 
     public int index() { return index; }
@@ -107,6 +117,7 @@ public final class Lapic implements InterruptSource {
         boolean wasEnabled = hwEnabled();
         apicBase = ApicBus.LAPIC_BASE | (v & APIC_BASE_ENABLE) | (apicBase & APIC_BASE_BSP);
         if (wasEnabled && !hwEnabled()) reset(); // disabling resets to the power-up state (SDM 11.4.3)
+        refreshHints();
     }
 
     private boolean hwEnabled() { return (apicBase & APIC_BASE_ENABLE) != 0; }
@@ -138,9 +149,12 @@ public final class Lapic implements InterruptSource {
     void accept(int vector, boolean level) {
         synchronized (this) {
             if (!hwEnabled()) return;
-            if (vector < 16) { raiseError(ESR_RECEIVE_ILLEGAL_VECTOR); return; }
-            set(irr, vector);
-            if (level) set(tmr, vector); else clear(tmr, vector);
+            if (vector < 16) raiseError(ESR_RECEIVE_ILLEGAL_VECTOR);
+            else {
+                set(irr, vector);
+                if (level) set(tmr, vector); else clear(tmr, vector);
+            }
+            refreshHints();
         }
         bus.kick(index);
     }
@@ -169,11 +183,8 @@ public final class Lapic implements InterruptSource {
 
     @Override
     public boolean hasPending() {
-        synchronized (this) {
-            if (deliverable() >= 0) return true;
-            if (!extIntRouted()) return false;
-        }
-        return extInt.hasPending();
+        if (irrAny) synchronized (this) { if (deliverable() >= 0) return true; }
+        return extIntRoute && extInt.hasPending();
     }
 
     /** INTA: ExtINT from the 8259 takes precedence (it bypasses the APIC's priority logic); otherwise IRR→ISR. */
@@ -185,6 +196,7 @@ public final class Lapic implements InterruptSource {
             if (v >= 0) {
                 clear(irr, v);
                 set(isr, v);
+                refreshHints();
                 return v;
             }
             tryExt = extIntRouted();
@@ -305,6 +317,7 @@ public final class Lapic implements InterruptSource {
                 }
                 default -> {} // read-only or reserved: ignored
             }
+            refreshHints();
         }
         if (eoiVector >= 0) bus.broadcastEoi(eoiVector);
         if (ipi != null) bus.deliver(ipi);
@@ -411,9 +424,12 @@ public final class Lapic implements InterruptSource {
 
     private void acceptTimer(int vector) {
         synchronized (this) {
-            if (vector < 16) { raiseError(ESR_RECEIVE_ILLEGAL_VECTOR); return; }
-            set(irr, vector);
-            clear(tmr, vector);
+            if (vector < 16) raiseError(ESR_RECEIVE_ILLEGAL_VECTOR);
+            else {
+                set(irr, vector);
+                clear(tmr, vector);
+            }
+            refreshHints();
         }
         bus.kick(index);
     }

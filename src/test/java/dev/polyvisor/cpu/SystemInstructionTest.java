@@ -229,4 +229,22 @@ class SystemInstructionTest {
             assertFalse(Flags.zf(c));
         }
     }
+
+    @Test
+    void sysretToCompatibilityModeAndSyscallBackThroughCstar() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.star = (0x23L << 48) | ((long) KCODE64 << 32);
+            c.cstar = KCODE + 0x200;
+            f.program(64, KCODE + 0x200, "hlt");
+            f.program(32, UCODE, "mov eax, cs\nsyscall");
+            f.program(64, KCODE, "mov ecx, 0x20000\nmov r11d, 0x202\nsysretd");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(UCODE32, c.r[Cpu.RAX], "SYSRET without REX.W returns to 32-bit code at CS = STAR[63:48] | 3");
+            assertEquals(KCODE + 0x201, c.rip);
+            assertEquals(UCODE + 4, c.r[Cpu.RCX]);
+            assertTrue(c.long64);
+        }
+    }
 }

@@ -37,7 +37,7 @@ public final class SystemOps {
 
     public static void register(OpcodeTable t) {
         t.add("HLT", MAP_1BYTE, 0xF4, ENDS | PRIV, Imm.NONE, d -> new Hlt());
-        t.add("CLI", MAP_1BYTE, 0xFA, ENDS, Imm.NONE, d -> new Cli());
+        t.add("CLI", MAP_1BYTE, 0xFA, 0, Imm.NONE, d -> new Cli());
         t.add("STI", MAP_1BYTE, 0xFB, ENDS, Imm.NONE, d -> new Sti());
         t.add("PUSHF", MAP_1BYTE, 0x9C, D64, Imm.NONE, d -> new Pushf(d.opSize));
         t.add("POPF", MAP_1BYTE, 0x9D, D64 | ENDS, Imm.NONE, d -> new Popf(d.opSize));
@@ -461,12 +461,14 @@ public final class SystemOps {
     }
 
     /**
-     * SYSCALL (SDM Vol. 2; Intel: 64-bit mode only): RCX = next RIP, R11 = RFLAGS, CS/SS flat ring 0
-     * from STAR[47:32], RFLAGS &= ~SFMASK, RIP = LSTAR.
+     * SYSCALL (SDM Vol. 2): RCX = next RIP, R11 = RFLAGS, CS/SS flat ring 0 from STAR[47:32],
+     * RFLAGS &= ~SFMASK, RIP = LSTAR. From compatibility mode it goes to CSTAR, as on AMD (Intel raises
+     * #UD there; Linux's 32-bit vDSO only uses SYSCALL where the vendor allows it, so this is a superset).
      */
     static final class Syscall extends Insn {
         @Override public void exec(Cpu c) {
-            if (!c.long64 || (c.efer & Cpu.EFER_SCE) == 0) throw c.ud();
+            if ((c.efer & Cpu.EFER_LMA) == 0 || (c.efer & Cpu.EFER_SCE) == 0) throw c.ud();
+            long target = c.long64 ? c.lstar : c.cstar;
             long flags = c.getRflags() & ~(long) Flags.RF;
             int sel = (int) (c.star >>> 32) & 0xFFFF;
             c.r[Cpu.RCX] = c.rip;
@@ -475,7 +477,7 @@ public final class SystemOps {
             Segments.loadFlat(c, Cpu.CS, sel & 0xFFFC, true, 0, true);
             Segments.loadFlat(c, Cpu.SS, (sel + 8) & 0xFFFC, false, 0, false);
             c.updateMode();
-            c.rip = c.lstar;
+            c.rip = target;
         }
     }
 

@@ -8,6 +8,7 @@ import dev.polyvisor.cpu.TestPlatform;
 import dev.polyvisor.cpu.decode.Decoder;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.exec.Isa;
+import dev.polyvisor.cpu.exec.X87;
 import dev.polyvisor.memory.GuestMemory;
 
 import java.util.Arrays;
@@ -109,10 +110,13 @@ final class EmulatedHost implements AutoCloseable {
         c.setRflags(in.rflags | Flags.IF);
         c.mxcsr = in.mxcsr;
         System.arraycopy(in.xmm, 0, c.xmm, 0, 32);
-        c.fpuTop = 0;
-        c.fcw = 0x037F;
-        c.fsw = 0;
-        c.ftw = 0xFFFF;
+        c.fcw = in.fcw;
+        X87.setStatus(c, in.fsw);
+        for (int i = 0; i < 8; i++) X87.setPhys(c, X87.phys(c, i), in.stMant[i], in.stExp[i]);
+        X87.setAbridgedTag(c, in.ftw);
+        c.fop = 0;
+        c.fip = 0;
+        c.fdp = 0;
         c.halted = false;
         c.pendingExit = null;
         c.cr2 = 0;
@@ -144,7 +148,18 @@ final class EmulatedHost implements AutoCloseable {
         out.mxcsr = c.mxcsr;
         System.arraycopy(c.xmm, 0, out.xmm, 0, 32);
         out.rip = c.rip;
+        out.fcw = c.fcw;
+        out.fsw = X87.status(c);
+        out.ftw = X87.abridgedTag(c);
+        for (int i = 0; i < 8; i++) {
+            int p = X87.phys(c, i);
+            out.stMant[i] = c.stMant[p];
+            out.stExp[i] = c.stExp[p] & 0xFFFF;
+        }
         byte[] page = mem.readBytes(DATA_FRAME, 4096);
+        long h = 0xcbf29ce484222325L; // FNV-1a, as oracle_harness.c
+        for (byte b : page) h = (h ^ (b & 0xFF)) * 0x100000001b3L;
+        out.pageHash = h;
         System.arraycopy(page, HostHarness.WIN_OFF, out.mem, 0, MachineState.WINDOW);
         boolean dirty = !Arrays.equals(page, 0, HostHarness.WIN_OFF, PATTERN, 0, HostHarness.WIN_OFF)
                 || !Arrays.equals(page, HostHarness.WIN_OFF + MachineState.WINDOW, 4096,

@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class HostHarness implements AutoCloseable {
     static final Path SOURCE = Path.of("src/test/native/oracle_harness.c");
-    static final int RECORD_IN = 712, RECORD_OUT = 680, MAX_CODE = 32;
+    static final int RECORD_IN = 848, RECORD_OUT = 824, MAX_CODE = 32;
     /** Linear addresses shared with the emulator fixture (see the harness source). */
     static final long CODE_ADDR = 0x1000_0000L, DATA_ADDR = 0x2000_0000L;
     static final int CODE_OFF = 0x100, WIN_OFF = 0x780;
@@ -82,6 +82,8 @@ final class HostHarness implements AutoCloseable {
             for (long x : s.xmm) b.putLong(x);
             b.put(s.mem);
             b.put(c.code());
+            b.position(base + 712);
+            putX87(b, s);
             b.position(base + RECORD_IN);
         }
         out.write(b.array());
@@ -111,10 +113,30 @@ final class HostHarness implements AutoCloseable {
             s.dirty = b.getInt();
             for (int x = 0; x < 32; x++) s.xmm[x] = b.getLong();
             b.get(s.mem);
+            getX87(b, s);
+            s.pageHash = b.getLong();
             r[i] = s;
         }
         pending = 0;
         return r;
+    }
+
+    /** The harness's struct x87: FCW, FSW, abridged FTW, 3 pad bytes, ST(0..7) as 16-byte slots. */
+    private static void putX87(ByteBuffer b, MachineState s) {
+        b.putShort((short) s.fcw).putShort((short) s.fsw).put((byte) s.ftw).put(new byte[3]);
+        for (int i = 0; i < 8; i++) b.putLong(s.stMant[i]).putShort((short) s.stExp[i]).put(new byte[6]);
+    }
+
+    private static void getX87(ByteBuffer b, MachineState s) {
+        s.fcw = b.getShort() & 0xFFFF;
+        s.fsw = b.getShort() & 0xFFFF;
+        s.ftw = b.get() & 0xFF;
+        b.position(b.position() + 3);
+        for (int i = 0; i < 8; i++) {
+            s.stMant[i] = b.getLong();
+            s.stExp[i] = b.getShort() & 0xFFFF;
+            b.position(b.position() + 6);
+        }
     }
 
     private String exitStatus() {

@@ -124,6 +124,44 @@ final class Inputs {
         };
     }
 
+    /**
+     * x87 state: exceptions masked (an unmasked one would leave #MF pending), precision and rounding
+     * control varied, random condition codes, TOP and sticky flags, about three registers in four in use.
+     */
+    static void x87(RandomGenerator r, MachineState s) {
+        int pc = new int[] {3, 3, 3, 2, 0}[r.nextInt(5)];
+        s.fcw = 0x0040 | 0x3F | pc << 8 | (r.nextInt(3) == 0 ? r.nextInt(4) : 0) << 10;
+        s.fsw = r.nextInt(8) << 11 | (r.nextInt() & (1 << 8 | 1 << 9 | 1 << 10 | 1 << 14))
+                | (r.nextInt(4) == 0 ? r.nextInt(64) : 0);
+        int tags = 0;
+        for (int i = 0; i < 8; i++) if (r.nextInt(4) != 0) tags |= 1 << i;
+        s.ftw = tags;
+        for (int i = 0; i < 8; i++) {
+            long m;
+            int se;
+            switch (r.nextInt(12)) {
+                case 0 -> { m = 0; se = r.nextBoolean() ? 0x8000 : 0; }                               // ±0
+                case 1 -> { m = Long.MIN_VALUE; se = 0x3FFF | (r.nextBoolean() ? 0x8000 : 0); }     // ±1
+                case 2 -> { m = Long.MIN_VALUE; se = 0x7FFF | (r.nextBoolean() ? 0x8000 : 0); }     // ±inf
+                case 3 -> { m = 0xC000_0000_0000_0000L | r.nextLong() >>> 2; se = 0x7FFF | (r.nextBoolean() ? 0x8000 : 0); } // QNaN
+                case 4 -> { m = 0x8000_0000_0000_0000L | (r.nextLong() >>> 3) | 1; se = 0x7FFF; }   // SNaN
+                case 5 -> { m = r.nextLong() >>> 1 | 1; se = r.nextBoolean() ? 0x8000 : 0; }         // denormal
+                case 6 -> { m = r.nextLong() | Long.MIN_VALUE; se = r.nextInt(0x7FFE) + 1 | (r.nextBoolean() ? 0x8000 : 0); } // any normal
+                case 7 -> { // a double, exactly
+                    long d = Double.doubleToRawLongBits((r.nextDouble() - 0.5) * Math.pow(2, r.nextInt(128) - 64));
+                    m = (d & 0x000F_FFFF_FFFF_FFFFL) << 11 | Long.MIN_VALUE;
+                    int ex = (int) (d >>> 52 & 0x7FF);
+                    se = (ex == 0 ? 0 : ex - 1023 + 16383) | (d < 0 ? 0x8000 : 0);
+                    if (ex == 0) m = 0;
+                }
+                case 8 -> { m = Long.MIN_VALUE | (long) r.nextInt(1 << 20) << 43; se = 0x3FFF + r.nextInt(64) | (r.nextBoolean() ? 0x8000 : 0); } // small integer-ish
+                default -> { m = r.nextLong() | Long.MIN_VALUE; se = 0x3FFF + r.nextInt(128) - 64 | (r.nextBoolean() ? 0x8000 : 0); }
+            }
+            s.stMant[i] = m;
+            s.stExp[i] = se & 0xFFFF;
+        }
+    }
+
     /** Fills {@code n} bytes at {@code off} with a value the way an operand of that width would look. */
     static void operandBytes(RandomGenerator r, byte[] mem, int off, int n) {
         int kind = r.nextInt(4);

@@ -14,14 +14,21 @@ import static dev.polyvisor.cpu.Flags.*;
  * @param regs     GPRs (bit n = register n) whose value is undefined
  * @param skip     the whole result is undefined (e.g. SHLD/SHRD with a count above the operand size);
  *                 the case is not compared and is counted separately
+ * @param fsw      x87 status-word bits (condition codes) whose value is undefined
  */
-record Undefined(int flags, int regs, boolean skip) {
-    static final Undefined NONE = new Undefined(0, 0, false);
+record Undefined(int flags, int regs, boolean skip, int fsw) {
+    static final Undefined NONE = new Undefined(0, 0, false, 0);
+
+    Undefined(int flags, int regs, boolean skip) { this(flags, regs, skip, 0); }
+
+    /** x87 condition-code bits of the status word. */
+    static final int C0 = 1 << 8, C1 = 1 << 9, C2 = 1 << 10, C3 = 1 << 14;
 
     /**
      * @param hostFlags the host's RFLAGS after the instruction (BSF/BSR: ZF tells whether the source was 0)
      */
     static Undefined of(OpcodeTable.Entry e, Encoding enc, MachineState in, long hostFlags) {
+        if (X87Names.isX87(e)) return x87(X87Names.name(e, enc));
         String k = Encoder.key(e);
         int bits = enc.opSize() * 8;
         return switch (k) {
@@ -61,6 +68,23 @@ record Undefined(int flags, int regs, boolean skip) {
             }
             default -> NONE;
         };
+    }
+
+    /**
+     * x87 condition codes per the "FPU Flags Affected" sections: comparisons, FXAM and FPREM define all
+     * four; control and bookkeeping instructions leave all four undefined; everything else defines only
+     * C1 (stack fault / round-up) and leaves C0, C2, C3 undefined.
+     */
+    static Undefined x87(String name) {
+        int fsw = switch (name) {
+            case "FCOM", "FCOMP", "FCOMPP", "FUCOM", "FUCOMP", "FUCOMPP", "FICOM", "FICOMP", "FTST", "FXAM",
+                 "FPREM", "FPREM1", "FNINIT", "FNSAVE", "FRSTOR", "FLDENV" -> 0;
+            // FCOMI family: the SDM clears C1 (no stack fault); the AMD host leaves it unchanged. Vendor difference.
+            case "FCOMI", "FCOMIP", "FUCOMI", "FUCOMIP" -> C1;
+            case "FNSTSW", "FNCLEX", "FLDCW", "FNSTCW", "FFREE", "FNOP", "FWAIT", "FBLD", "FBSTP", "FNSTENV" -> C0 | C1 | C2 | C3;
+            default -> C0 | C2 | C3;
+        };
+        return new Undefined(0, 0, false, fsw);
     }
 
     /**

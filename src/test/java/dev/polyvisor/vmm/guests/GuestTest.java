@@ -92,6 +92,20 @@ class GuestTest {
     }
 
     @Test
+    void elf64ImageLoadsThroughMultibootToo() throws Exception {
+        // The rt64 guests are linked as ELF64 and converted to ELF32 for QEMU; the ELF64 original loads as well.
+        java.nio.file.Path elf64 = TestGuests.guest("paging").resolveSibling("paging.elf64");
+        var cfg = dev.polyvisor.vmm.VmConfig.of(elf64, dev.polyvisor.vmm.VmConfig.BootKind.MULTIBOOT)
+                .withMemory(64).withTimeout(Duration.ofSeconds(30));
+        var out = new java.io.ByteArrayOutputStream();
+        try (var vm = new dev.polyvisor.vmm.Vm(cfg, out)) {
+            Outcome o = vm.run();
+            assertEquals(PASS, o.status(), out + o.message());
+            assertTrue(out.toString().contains("PASSED: 0 failure(s)"), out.toString());
+        }
+    }
+
+    @Test
     void benchmarkGuestChecksumMatchesTheHostBuild() throws Exception {
         TestGuests.Run r = TestGuests.boot("bench", "rounds=2", Duration.ofSeconds(60));
         String expected = TestGuests.host("bench-host", "2").trim();
