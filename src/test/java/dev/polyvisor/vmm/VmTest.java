@@ -66,6 +66,20 @@ class VmTest {
     }
 
     @Test
+    void icountClockMakesTheTscDeterministic() throws Exception {
+        // 32-bit: 15 NOPs, then rdtsc ; shr eax, 4 ; out 0xf4, al. With icount the TSC follows retired
+        // instructions (1 ns each at the default 2 GHz TSC), so every run reports the same value.
+        byte[] code = new byte[15 + 2 + 3 + 2];
+        java.util.Arrays.fill(code, 0, 15, (byte) 0x90);
+        byte[] tail = {0x0F, 0x31, (byte) 0xC1, (byte) 0xE8, 4, (byte) 0xE6, (byte) 0xF4};
+        System.arraycopy(tail, 0, code, 15, tail.length);
+        VmConfig cfg = flat(code, 0x100000, FlatMode.PROTECTED32).withClock(VmConfig.ClockMode.ICOUNT);
+        int first = run(cfg, new ByteArrayOutputStream()).status();
+        for (int i = 0; i < 3; i++) assertEquals(first, run(cfg, new ByteArrayOutputStream()).status());
+        assertEquals(Outcome.Kind.DEBUG_EXIT, run(cfg, new ByteArrayOutputStream()).kind());
+    }
+
+    @Test
     void haltWithInterruptsDisabledStopsTheVmWithAMessage() throws Exception {
         Outcome o = run(flat(new byte[] {(byte) 0x90, (byte) 0xF4}, 0x100000, FlatMode.PROTECTED32), new ByteArrayOutputStream());
         assertEquals(Outcome.Kind.STOPPED, o.kind());
