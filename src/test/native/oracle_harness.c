@@ -3,7 +3,7 @@
  *
  * Reads batches of test cases from stdin, runs each case's instruction bytes natively and writes one
  * result per case to stdout. Protocol (all little-endian): a u32 case count (0 = exit), then that many
- * 848-byte struct in_case records; the reply is the same number of 816-byte struct out_case records.
+ * 848-byte struct in_case records; the reply is the same number of 824-byte struct out_case records.
  * The whole batch is read before any result is written, so the parent can write a batch and then read
  * without deadlocking on the pipes.
  *
@@ -72,11 +72,12 @@ struct out_case {
     uint8_t xmm[256];
     uint8_t mem[WIN_LEN];
     struct x87 x87;
+    uint64_t page_hash; /* FNV-1a of the whole data page after the instruction */
 };
 
 /* The stub below hard-codes these offsets. */
 _Static_assert(sizeof(struct in_case) == 848, "in_case size");
-_Static_assert(sizeof(struct out_case) == 816, "out_case size");
+_Static_assert(sizeof(struct out_case) == 824, "out_case size");
 _Static_assert(offsetof(struct in_case, gpr) == 24 && offsetof(struct out_case, gpr) == 24, "gpr");
 _Static_assert(offsetof(struct in_case, rflags) == 152 && offsetof(struct out_case, rflags) == 152, "rflags");
 _Static_assert(offsetof(struct in_case, mxcsr) == 160 && offsetof(struct out_case, mxcsr) == 160, "mxcsr");
@@ -250,6 +251,9 @@ static void run_case(const struct in_case *in, struct out_case *out) {
         __asm__ volatile("ldmxcsr %0" : : "m"(g_default_mxcsr));
     }
     memcpy(g_out.mem, data + WIN_OFF, WIN_LEN);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < PAGE; i++) h = (h ^ data[i]) * 0x100000001b3ULL;
+    g_out.page_hash = h;
     /* Writes outside the compared window are reported as one bit; the page is then restored. */
     if (memcmp(data, g_pattern, WIN_OFF) != 0
             || memcmp(data + WIN_OFF + WIN_LEN, g_pattern + WIN_OFF + WIN_LEN, PAGE - WIN_OFF - WIN_LEN) != 0) {

@@ -39,6 +39,9 @@ public final class CpuMsrs {
         };
     }
 
+    /** IA32_APIC_BASE.BSP (bit 8) is fixed: set only on vCPU 0 (SDM 10.4.4, Figure 10-5). */
+    private static long bsp(Cpu c, long v) { return c.id == 0 ? v | 0x100 : v & ~0x100L; }
+
     /** A memory type byte valid in PAT and the fixed MTRRs: UC, WC, WT, WP, WB (and UC- in PAT). */
     private static boolean validTypes(long v, boolean pat) {
         for (int i = 0; i < 8; i++) {
@@ -53,7 +56,7 @@ public final class CpuMsrs {
         CpuMsrs m = c.msrs;
         switch (msr) {
             case TSC: return tsc(c);
-            case APIC_BASE: return c.apicBase;
+            case APIC_BASE: return bsp(c, c.apicBase);
             case MTRRCAP: return MTRRCAP_VALUE;
             case SYSENTER_CS: return c.sysenterCs;
             case SYSENTER_ESP: return c.sysenterEsp;
@@ -87,7 +90,7 @@ public final class CpuMsrs {
             case APIC_BASE -> {
                 // Bits 8 (BSP), 10 (x2APIC enable), 11 (global enable), 12-39 (base); the rest reserved.
                 if ((v & ~(0xFF_FFFF_F000L | 0xD00L)) != 0) throw c.gp0();
-                c.apicBase = v;
+                c.apicBase = bsp(c, v);
             }
             case MTRRCAP -> throw c.gp0();
             case SYSENTER_CS -> c.sysenterCs = v & 0xFFFF_FFFFL;

@@ -55,9 +55,9 @@ import java.util.function.Predicate;
  */
 public final class Vm implements Platform, AutoCloseable {
     /** Instructions per quantum: long enough to amortise the loop, short enough to notice a timeout. */
-    static final long QUANTUM = 100_000;
-    /** The RTC's wall time at virtual time 0 in icount mode, so such runs are reproducible (2025-01-01). */
-    static final long ICOUNT_RTC_EPOCH = 1_735_689_600L;
+    static final long QUANTUM = 50_000;
+    /** RTC wall time at virtual time 0 in icount mode, so that runs are reproducible (2024-01-01T00:00:00Z). */
+    static final long ICOUNT_RTC_EPOCH = 1_704_067_200L;
 
     public final VmConfig config;
     public final GuestMemory memory;
@@ -115,14 +115,18 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
+    /** Bytes the guest wrote to COM1 (flushed at once: prompts have no newline). */
     private void serialOut(byte[] bytes) {
         try {
             console.write(bytes);
-            for (byte b : bytes) if (b == '\n') { console.flush(); break; }
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            console.flush();
+        } catch (IOException ignored) {
+            // the console went away (closed pipe): the guest keeps running, its output is dropped
         }
     }
+
+    /** Host keyboard input for the guest's console (COM1 receive FIFO). */
+    public void consoleInput(byte[] data) { board.devices.com1.feed(data); }
 
     private void guestReset() {
         requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS, "guest reset the machine (reboot ends the run)");

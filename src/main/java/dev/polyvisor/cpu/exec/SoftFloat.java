@@ -136,8 +136,10 @@ public final class SoftFloat {
         long e = x.e;
         long bigE = e + m.bitLength() - 1;
         int emin = f.emin(), emax = f.emax();
-        long qMin = emin - (f.prec - 1);
-        long q = Math.max(bigE - (prec - 1), qMin);
+        // Reduced precision (x87 PC) keeps the exponent range, so its denormals are quantised at
+        // 2^(emin - (prec - 1)) (as the hardware does), not at the storage format's finest step.
+        long qMin = emin - (f.prec - 1), qRound = emin - (prec - 1);
+        long q = Math.max(bigE - (prec - 1), qRound);
         int flags = 0;
         BigInteger t = shiftRound(m, q - e, x.neg, rc);
         BigInteger sig = t.shiftRight(2);
@@ -204,7 +206,7 @@ public final class SoftFloat {
     }
 
     /** An integer conversion result: {@code overflow} when it does not fit the destination. */
-    public record IntResult(long value, boolean overflow, boolean inexact) {}
+    public record IntResult(long value, boolean overflow, boolean inexact, boolean roundedUp) {}
 
     /** Rounds to an integer per rc and checks it fits {@code bits}-bit two's complement. */
     public static IntResult toInteger(Exact x, int rc, int bits) {
@@ -212,7 +214,7 @@ public final class SoftFloat {
         BigInteger r = t.shiftRight(2);
         if (x.neg) r = r.negate();
         boolean fits = r.bitLength() <= bits - 1;
-        return new IntResult(fits ? r.longValue() : 0, !fits, t.testBit(0));
+        return new IntResult(fits ? r.longValue() : 0, !fits, t.testBit(0), t.testBit(1));
     }
 
     // ------------------------------------------------------------------ 80-bit helpers

@@ -37,7 +37,7 @@ public final class SystemOps {
 
     public static void register(OpcodeTable t) {
         t.add("HLT", MAP_1BYTE, 0xF4, ENDS | PRIV, Imm.NONE, d -> new Hlt());
-        t.add("CLI", MAP_1BYTE, 0xFA, ENDS, Imm.NONE, d -> new Cli());
+        t.add("CLI", MAP_1BYTE, 0xFA, 0, Imm.NONE, d -> new Cli());
         t.add("STI", MAP_1BYTE, 0xFB, ENDS, Imm.NONE, d -> new Sti());
         t.add("PUSHF", MAP_1BYTE, 0x9C, D64, Imm.NONE, d -> new Pushf(d.opSize));
         t.add("POPF", MAP_1BYTE, 0x9D, D64 | ENDS, Imm.NONE, d -> new Popf(d.opSize));

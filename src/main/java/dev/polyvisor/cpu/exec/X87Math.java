@@ -205,7 +205,7 @@ public final class X87Math {
             case INF -> { return sign | (d ? 0x7FF0_0000_0000_0000L : 0x7F80_0000L); }
             case ZERO -> { return sign; }
             default -> {
-                if (k == DENORMAL) c.fsw |= DE;
+                // No DE for a denormal source: stores do not report it (host CPU behaviour).
                 Rounded r = SoftFloat.round(exact(x), f, rc(c));
                 c.fsw |= r.flags();
                 c1(c, r.roundedUp());
@@ -224,7 +224,7 @@ public final class X87Math {
         if (r.overflow()) { c.fsw |= IE; return indefinite; }
         if (r.inexact()) {
             c.fsw |= PE;
-            c1(c, Math.abs((double) r.value()) > Math.abs(SoftFloat.extToDouble(x.m, x.se)));
+            c1(c, r.roundedUp());
         }
         return r.value();
     }
@@ -299,14 +299,18 @@ public final class X87Math {
         if (ka == QNAN || ka == SNAN || kb == QNAN || kb == SNAN) return nan(c, a, b);
         if (ka == INF || kb == ZERO) return invalid(c);
         if (ka == DENORMAL || kb == DENORMAL) c.fsw |= DE;
-        if (ka == ZERO || kb == INF) return a;
+        if (ka == ZERO) return a;
+        if (kb == INF) return a.exp() == 0 && a.m() < 0 ? new Ext(a.m(), a.se() | 1) : a; // pseudo-denormal: exponent 1
         Exact x = exact(a), y = exact(b);
         long ex = x.e() + x.m().bitLength(), ey = y.e() + y.m().bitLength();
         long d = ex - ey;
         long e = Math.min(x.e(), y.e());
         BigInteger mx = x.m().shiftLeft((int) (x.e() - e)), my = y.m().shiftLeft((int) (y.e() - e));
         if (d >= 64) {
-            BigInteger div = my.shiftLeft((int) (d - 32));
+            // Partial remainder: reduce by 2^(D - N) with N = 32 + ((D - 64) mod 32) (AMD's
+            // documented choice, which QEMU follows and the host CPU matches).
+            long nn = 32 + ((d - 64) % 32);
+            BigInteger div = my.shiftLeft((int) (d - nn));
             BigInteger q = mx.divide(div);
             BigInteger r = mx.subtract(q.multiply(div));
             c.fsw |= X87.C2;

@@ -112,6 +112,9 @@ public final class X87Ops {
 
     /** Merges the sticky flags; returns false when an unmasked IE/DE/ZE forbids writing the result. */
     static boolean end(Cpu c, int old) {
+        // A denormal operand is not reported when the operation is invalid or divides by zero (the
+        // higher-priority exceptions, SDM Vol. 1, 8.7), as the host CPU does.
+        if ((c.fsw & (IE | ZE)) != 0) c.fsw &= ~DE;
         int raised = c.fsw & 0x3F;
         c.fsw |= old & 0x3F;
         int unmasked = raised & ~c.fcw & 0x3F;
@@ -134,7 +137,7 @@ public final class X87Ops {
     /** {@code extra}: flags the operand conversion raised (DE for a denormal m32/m64 operand). */
     static void binop(Cpu c, int op, boolean rev, int di, Ext y, int si, boolean popAfter, int extra) {
         int old = begin(c);
-        c.fsw |= extra;
+        if (!empty(c, di) && !isNaN(get(c, di)) && (y == null || !isNaN(y))) c.fsw |= extra; // NaN: no DE
         Ext r;
         if (empty(c, di) || (y == null && empty(c, si))) {
             r = underflow(c);
@@ -155,7 +158,7 @@ public final class X87Ops {
 
     static void compare(Cpu c, Ext y, int si, boolean signal, int pops, boolean eflags, int extra) {
         int old = begin(c);
-        c.fsw |= extra;
+        if (!empty(c, 0) && !isNaN(get(c, 0)) && (y == null || !isNaN(y))) c.fsw |= extra; // NaN: no DE
         int r;
         if (empty(c, 0) || (y == null && empty(c, si))) { underflow(c); r = 2; }
         else r = X87Math.compare(c, get(c, 0), y != null ? y : get(c, si), signal);

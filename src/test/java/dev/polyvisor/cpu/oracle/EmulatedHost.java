@@ -157,6 +157,9 @@ final class EmulatedHost implements AutoCloseable {
             out.stExp[i] = c.stExp[p] & 0xFFFF;
         }
         byte[] page = mem.readBytes(DATA_FRAME, 4096);
+        long h = 0xcbf29ce484222325L; // FNV-1a, as oracle_harness.c
+        for (byte b : page) h = (h ^ (b & 0xFF)) * 0x100000001b3L;
+        out.pageHash = h;
         System.arraycopy(page, HostHarness.WIN_OFF, out.mem, 0, MachineState.WINDOW);
         boolean dirty = !Arrays.equals(page, 0, HostHarness.WIN_OFF, PATTERN, 0, HostHarness.WIN_OFF)
                 || !Arrays.equals(page, HostHarness.WIN_OFF + MachineState.WINDOW, 4096,

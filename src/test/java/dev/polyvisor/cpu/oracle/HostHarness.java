@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class HostHarness implements AutoCloseable {
     static final Path SOURCE = Path.of("src/test/native/oracle_harness.c");
-    static final int RECORD_IN = 848, RECORD_OUT = 816, MAX_CODE = 32;
+    static final int RECORD_IN = 848, RECORD_OUT = 824, MAX_CODE = 32;
     /** Linear addresses shared with the emulator fixture (see the harness source). */
     static final long CODE_ADDR = 0x1000_0000L, DATA_ADDR = 0x2000_0000L;
     static final int CODE_OFF = 0x100, WIN_OFF = 0x780;
@@ -114,6 +114,7 @@ final class HostHarness implements AutoCloseable {
             for (int x = 0; x < 32; x++) s.xmm[x] = b.getLong();
             b.get(s.mem);
             getX87(b, s);
+            s.pageHash = b.getLong();
             r[i] = s;
         }
         pending = 0;

@@ -62,6 +62,10 @@ class HostHarnessTest {
         cases.add(oc(unmapped, 0x48, 0x8B, 0x03));                     // mov rax, [rbx]
         MachineState rsp = state();
         cases.add(oc(rsp, 0x48, 0x83, 0xC4, 0x08));                    // add rsp, 8: RSP is an ordinary register
+        MachineState x87 = state();
+        x87.fsw = 3 << 11;
+        x87.ftw = 0;
+        cases.add(oc(x87, 0xD9, 0xE8));                                // fld1
         MachineState[] r = run(cases);
 
         long code = HostHarness.CODE_ADDR + HostHarness.CODE_OFF;
@@ -79,6 +83,10 @@ class HostHarnessTest {
         assertEquals(Exceptions.PF, r[4].trap);
         assertEquals(0x3000_0000L, r[4].faultAddr);
         assertEquals(0x5555_0000L + 8, r[5].gpr[4]);
+        assertEquals(2, r[6].fsw >> 11 & 7, "FLD pushes: TOP 3 -> 2");
+        assertEquals(1 << 2, r[6].ftw, "physical register 2 is in use");
+        assertEquals(0x3FFF, r[6].stExp[0]);
+        assertEquals(Long.MIN_VALUE, r[6].stMant[0]);
     }
 
     @Test

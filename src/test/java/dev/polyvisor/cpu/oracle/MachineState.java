@@ -28,4 +28,6 @@ final class MachineState {
     long rip;
     /** Bit 0: the data page changed outside the window; bit 1: the code page changed. */
     int dirty;
+    /** FNV-1a hash of the whole data page after the instruction (catches differing writes outside the window). */
+    long pageHash;
 }
