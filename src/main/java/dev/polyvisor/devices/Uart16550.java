@@ -52,6 +52,21 @@ public final class Uart16550 implements PortIoDevice {
 
     public void setSink(Consumer<byte[]> s) { sink = s == null ? b -> {} : s; }
 
+    /**
+     * A sink writing to {@code out}, flushed per byte so that a console stays interactive. A failing
+     * stream (closed terminal) drops output, as a serial line with nothing attached does.
+     */
+    public static Consumer<byte[]> sinkTo(java.io.OutputStream out) {
+        return b -> {
+            try {
+                out.write(b);
+                out.flush();
+            } catch (java.io.IOException e) {
+                // nothing listens on the line any more; the guest keeps running
+            }
+        };
+    }
+
     /** Bytes typed on the host console: queued, then delivered to the guest as the FIFO drains. */
     public void feed(byte[] data) {
         boolean level;

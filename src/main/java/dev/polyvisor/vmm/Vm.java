@@ -10,7 +10,9 @@ import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.cpu.exec.Isa;
 import dev.polyvisor.devices.IoBus;
 import dev.polyvisor.memory.GuestMemory;
+import dev.polyvisor.devices.PcPlatformDevices;
 import dev.polyvisor.vmm.boot.FlatBinary;
+import dev.polyvisor.vmm.pc.PcBoard;
 import dev.polyvisor.vmm.boot.ImageFile;
 import dev.polyvisor.vmm.boot.linux.E820Entry;
 import dev.polyvisor.vmm.boot.linux.LinuxBoot;
@@ -49,7 +51,7 @@ import java.util.function.Predicate;
  */
 public final class Vm implements Platform, AutoCloseable {
     /** Instructions per quantum: long enough to amortise the loop, short enough to notice a timeout. */
-    static final long QUANTUM = 200_000;
+    static final long QUANTUM = 50_000;
 
     public final VmConfig config;
     public final GuestMemory memory;
@@ -69,6 +71,11 @@ public final class Vm implements Platform, AutoCloseable {
     public final PersonalityStack personalities;
     /** Per-vCPU vectors injected by personalities while no LAPIC is wired (null for bare). */
     private final PendingVectors[] injected;
+
+    /** The PC board (devices, ACPI) for Linux boots; null for multiboot and flat test guests. */
+    private final PcBoard board;
+    /** RTC wall time at virtual time 0 in icount mode, so that runs are reproducible (2024-01-01T00:00:00Z). */
+    static final long ICOUNT_RTC_EPOCH = 1_704_067_200L;
 
     private volatile Outcome.Kind endKind;
     private volatile int endStatus;
@@ -100,9 +107,20 @@ public final class Vm implements Platform, AutoCloseable {
                 }
                 interrupts = injected[0];
             }
-            io.register(ConsoleStub.COM1, 8, new ConsoleStub(this.console));
+            if (config.boot() == VmConfig.BootKind.LINUX || config.boot() == VmConfig.BootKind.PVH) {
+                // A PC for Linux: the full device set, ACPI tables and e820 (vmm.pc.PcBoard).
+                long rtcEpoch = config.clock() == VmConfig.ClockMode.ICOUNT ? ICOUNT_RTC_EPOCH : System.currentTimeMillis() / 1000;
+                board = new PcBoard(clock, config.smp(), io, memory, rtcEpoch, new PcPlatformDevices.Hooks(
+                        this::serialOut, () -> requestEnd(Outcome.Kind.POWEROFF, Outcome.POWEROFF, "guest requested a reset"),
+                        this::powerOff, new Signals()));
+                for (Vcpu v : vcpus) board.attach(v.cpu);
+                interrupts = board.devices.interruptSource(0);
+            } else {
+                board = null;
+                io.register(ConsoleStub.COM1, 8, new ConsoleStub(this.console));
+                io.register(PowerOffStub.PM1A_CNT, 2, new PowerOffStub(this::powerOff));
+            }
             io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
-            io.register(PowerOffStub.PM1A_CNT, 2, new PowerOffStub(this::powerOff));
             boot();
         } catch (LoadException | RuntimeException e) {
             memory.close();
@@ -157,13 +175,46 @@ public final class Vm implements Platform, AutoCloseable {
         byte[] kernel = ImageFile.read(config.kernel(), "kernel");
         byte[] initrd = config.initrd() == null ? null : ImageFile.read(config.initrd(), "initrd");
         try {
-            LoadedKernel k = config.boot() == VmConfig.BootKind.PVH
-                    ? Pvh.load(memory, kernel, initrd, config.append(), e820(memory.ramSize), 0)
-                    : LinuxBoot.load(memory, kernel, initrd, config.append(), e820(memory.ramSize));
+            LoadedKernel k = board.loadLinux(memory, kernel, initrd, config.append(), config.boot() == VmConfig.BootKind.PVH);
             k.entry().apply(bsp);
             bsp.mmu.flushAll();
         } catch (dev.polyvisor.vmm.boot.linux.LoadException e) {
             throw new LoadException(config.kernel() + ": " + e.getMessage());
+        }
+    }
+
+    /** Bytes the guest wrote to COM1. */
+    private void serialOut(byte[] b) {
+        try {
+            console.write(b);
+            console.flush();
+        } catch (IOException ignored) {
+            // the console went away (closed pipe): the guest keeps running, its output is dropped
+        }
+    }
+
+    /** Host keyboard input for the guest's console (COM1); ignored for guests without the UART. */
+    public void consoleInput(byte[] data) {
+        if (board != null) board.devices.com1.feed(data);
+    }
+
+    /** Run-state signals from the LAPICs: INIT and SIPI start application processors (SDM 8.4.4.1). */
+    private final class Signals implements dev.polyvisor.devices.ApicBus.CpuSignals {
+        @Override public void kick(int vcpu) { if (vcpu >= 0 && vcpu < vcpus.size()) vcpus.get(vcpu).cpu.halted = false; }
+        @Override public void nmi(int vcpu) { }
+        @Override public void init(int vcpu) {
+            if (vcpu <= 0 || vcpu >= vcpus.size()) return;
+            Cpu c = vcpus.get(vcpu).cpu;
+            c.reset();
+            started[vcpu] = false; // wait-for-SIPI
+        }
+        @Override public void sipi(int vcpu, int vector) {
+            if (vcpu <= 0 || vcpu >= vcpus.size() || started[vcpu]) return;
+            Cpu c = vcpus.get(vcpu).cpu;
+            c.setRealSegment(Cpu.CS, vector << 8);
+            c.rip = 0;
+            c.halted = false;
+            started[vcpu] = true;
         }
     }
 
@@ -214,8 +265,10 @@ public final class Vm implements Platform, AutoCloseable {
                     if (!started[i]) continue;
                     Vcpu v = vcpus.get(i);
                     running = v;
+                    dev.polyvisor.devices.ApicBus.setCurrentVcpu(i);
                     VcpuExit e = v.run(QUANTUM);
                     running = null;
+                    clock.timers().runExpired();
                     switch (e) {
                         case VcpuExit.Shutdown s -> requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS,
                                 "guest shut down (triple fault): " + s.reason());
@@ -261,9 +314,18 @@ public final class Vm implements Platform, AutoCloseable {
     private void idle(long deadline) {
         long waitUntil = Math.min(deadline, System.nanoTime() + 1_000_000);
         while (!anyPending() && endKind == null && System.nanoTime() < waitUntil) {
-            personalities.onTick(clock.nanos());
-            if (clock instanceof IcountClock ic) { ic.warp(100_000); return; }
-            LockSupport.parkNanos(50_000);
+            long now = clock.nanos();
+            personalities.onTick(now);
+            if (clock.timers().runExpired(now) > 0) continue;
+            if (clock instanceof IcountClock ic) {
+                // icount: nothing can happen before the next deadline, so jump there (DESIGN.md "Time").
+                long next = Math.min(clock.timers().nextDeadline(), personalities.nextDeadlineNs());
+                ic.warp(next == Long.MAX_VALUE ? 100_000 : Math.max(1, next - now));
+                clock.timers().runExpired();
+                return;
+            }
+            long next = clock.timers().nextDeadline();
+            LockSupport.parkNanos(next == Long.MAX_VALUE ? 50_000 : Math.clamp(next - now, 1_000, 50_000));
         }
     }
 
@@ -340,6 +402,13 @@ public final class Vm implements Platform, AutoCloseable {
         @Override public void upcall(int vcpu, int vector) { post(vcpu, vector); }
 
         private void post(int vcpu, int vector) {
+            if (board != null) {
+                board.devices.apics.deliver(new dev.polyvisor.devices.ApicMessage(vector, vector == 2
+                        ? dev.polyvisor.devices.ApicMessage.NMI : dev.polyvisor.devices.ApicMessage.FIXED,
+                        false, vcpu, false, true, dev.polyvisor.devices.ApicMessage.NO_SHORTHAND, -1));
+                vcpus.get(vcpu).cpu.halted = false;
+                return;
+            }
             if (injected == null || vcpu < 0 || vcpu >= injected.length) return;
             injected[vcpu].post(vector);
             vcpus.get(vcpu).cpu.halted = false;

@@ -140,6 +140,19 @@ class Uart16550Test {
     }
 
     @Test
+    void outputStreamSinkWritesAndSurvivesAClosedStream() {
+        ByteArrayOutputStream os = new ByteArrayOutputStream();
+        uart.setSink(Uart16550.sinkTo(os));
+        out(0, 'z');
+        assertEquals("z", os.toString());
+        uart.setSink(Uart16550.sinkTo(new java.io.OutputStream() {
+            @Override public void write(int b) throws java.io.IOException { throw new java.io.IOException("closed"); }
+        }));
+        out(0, 'q');
+        assertEquals(0x60, in(5) & 0x60);
+    }
+
+    @Test
     void guestGarbageNeverThrows() {
         java.util.Random r = new java.util.Random(4);
         for (int i = 0; i < 20_000; i++) {

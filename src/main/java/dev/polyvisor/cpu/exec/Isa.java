@@ -24,6 +24,7 @@ public final class Isa {
         FxsaveOps.register(t);
         SseFpOps.register(t);
         X87Ops.register(t);
+        MmxOps.register(t);
         return t;
     }
 }
