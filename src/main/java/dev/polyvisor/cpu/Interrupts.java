@@ -76,7 +76,8 @@ public final class Interrupts {
             deliverReal(c, vector);
             return;
         }
-        int ext = kind == EXCEPTION || kind == EXTERNAL ? 1 : 0;
+        // EXT is clear only for faults while delivering INT n / INT3 / INTO (SDM 6.13); INT1 counts as external.
+        int ext = kind == SOFTWARE ? 0 : 1;
         boolean pushEc = kind == EXCEPTION && Exceptions.hasErrorCode(vector);
         int ec = Math.max(errorCode, 0);
         if ((c.efer & Cpu.EFER_LMA) != 0) deliverLong(c, vector, pushEc, ec, kind, ext);

@@ -246,4 +246,22 @@ class InterruptDeliveryTest {
             assertEquals(0, f.mem.readPhys(0x400010, 4), "nothing was written");
         }
     }
+
+    @Test
+    void int1IgnoresGateDplButInt3AndIntoDoNot() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            f.program(64, UCODE, "int1");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.DB) + 1, c.rip, "INT1 reaches a DPL 0 gate from CPL 3");
+            assertEquals(UCODE + 1, f.read64(KSTACK - 40), "as a trap: RIP after INT1");
+
+            enterUser64(f);
+            f.program(64, UCODE, "int3");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+            assertEquals(Exceptions.BP * 8 + 2, f.read64(KSTACK - 48));
+        }
+    }
 }
