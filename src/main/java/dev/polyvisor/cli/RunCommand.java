@@ -219,7 +219,15 @@ public final class RunCommand implements Callable<Integer> {
         OutputStream console = System.out;
         Outcome o;
         try (Vm vm = new Vm(cfg, console)) {
-            o = vm.run();
+            // Only Linux guests read their console; the freestanding guests never do, and leaving stdin
+            // alone keeps them usable where stdin belongs to someone else (a test runner's fork channel).
+            boolean linux = cfg.boot() == BootKind.LINUX || cfg.boot() == BootKind.PVH;
+            ConsoleInput in = linux ? ConsoleInput.start(vm) : null;
+            try {
+                o = vm.run();
+            } finally {
+                if (in != null) in.close();
+            }
         } catch (LoadException e) {
             err.println("polyvisor: " + e.getMessage());
             err.flush();
