@@ -1,7 +1,8 @@
 /* The default guest of `polyvisor run` until the Linux boot is the default: a freestanding multiboot
  * kernel that reports what the virtual machine looks like from inside (CPUID vendor and brand, the
  * memory and command line from the boot loader) on COM1, then powers the machine off through the
- * ACPI PM1a control register (port 0x604, SLP_EN with SLP_TYP 0 = S5 on QEMU's i440fx and q35). */
+ * ACPI PM1a control register at port 0x604: SLP_EN with SLP_TYP 5 (Polyvisor's DSDT \_S5), then with
+ * SLP_TYP 0 (QEMU's \_S5, which ignores type 5), so the same image powers off on both. */
 typedef unsigned char u8;
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -46,5 +47,6 @@ void main(u32 magic, struct mbi *mbi) {
     if (mbi->flags & 1) { puts("memory: "); putu((mbi->mem_upper + 1024) / 1024); puts(" MiB\n"); }
     if (mbi->flags & 4) { puts("command line: "); puts((const char *)mbi->cmdline); puts("\n"); }
     puts("powering off\n");
+    outw(0x604, 0x2000 | (5 << 10));
     outw(0x604, 0x2000);
 }

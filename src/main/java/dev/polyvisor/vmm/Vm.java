@@ -2,7 +2,6 @@ package dev.polyvisor.vmm;
 
 import dev.polyvisor.clock.VirtualClock;
 import dev.polyvisor.cpu.Cpu;
-import dev.polyvisor.cpu.InterruptSource;
 import dev.polyvisor.cpu.Platform;
 import dev.polyvisor.cpu.TraceCache;
 import dev.polyvisor.cpu.Vcpu;
@@ -10,14 +9,15 @@ import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.cpu.exec.Isa;
 import dev.polyvisor.devices.IoBus;
 import dev.polyvisor.memory.GuestMemory;
+import dev.polyvisor.clock.TimerQueue;
+import dev.polyvisor.devices.ApicBus;
+import dev.polyvisor.devices.ApicMessage;
 import dev.polyvisor.devices.PcPlatformDevices;
+import dev.polyvisor.vmm.boot.BootCpu;
 import dev.polyvisor.vmm.boot.FlatBinary;
 import dev.polyvisor.vmm.pc.PcBoard;
 import dev.polyvisor.vmm.boot.ImageFile;
-import dev.polyvisor.vmm.boot.linux.E820Entry;
-import dev.polyvisor.vmm.boot.linux.LinuxBoot;
 import dev.polyvisor.vmm.boot.linux.LoadedKernel;
-import dev.polyvisor.vmm.boot.linux.Pvh;
 import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.vmm.boot.Multiboot;
 
@@ -39,19 +39,25 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 
 /**
- * One virtual machine: guest RAM, the port-I/O bus with its devices, the vCPUs sharing one trace
- * cache, and the VM's clock. It is the vCPUs' {@link Platform}: port I/O goes to the {@link IoBus},
- * CPUID to a {@link CpuidSource}, MSRs to an {@link MsrSource}, hypercalls to a handler (none: #UD),
- * and the TSC derives from the {@link VirtualClock}.
+ * One virtual machine: guest RAM, the PC board ({@link PcBoard}: PIC, PIT, RTC, COM1 16550A, i8042,
+ * ACPI PM, PCI host, IOAPIC, one LAPIC per vCPU, ACPI tables), QEMU's {@code isa-debug-exit} at 0xf4,
+ * the vCPUs sharing one trace cache, and the VM's clock. It is the vCPUs' {@link Platform}: port I/O
+ * goes to the personalities' ports or the {@link IoBus}, CPUID to a {@link CpuidSource} (the personality
+ * stack's CpuidTable), MSRs to the personalities, the board (TSC deadline) and an {@link MsrSource},
+ * hypercalls to the personalities, and the TSC derives from the {@link VirtualClock}.
  *
- * <p>{@link #run()} drives the vCPUs in quanta on the calling thread and handles the lifecycle exits:
- * HLT waits for an interrupt (or ends the run when none can ever come), a triple fault ends it with a
- * one-line message, and the debug-exit device, poweroff or the timeout end it with a status.
- * Application processors stay in wait-for-SIPI until an interrupt controller starts them.
+ * <p>{@link #run()} drives the vCPUs round-robin in quanta on the calling thread, runs expired timers
+ * between quanta, and handles the lifecycle exits: when every vCPU halts it waits for the next timer
+ * (parking in realtime mode, warping in icount mode) and ends the run when nothing can ever wake the
+ * guest (HLT with IF=0, or no interrupt pending and no timer armed); a triple fault ends it with a
+ * one-line message; the debug-exit device, poweroff or the timeout end it with a status. Application
+ * processors wait for INIT/SIPI from the BSP's LAPIC.
  */
 public final class Vm implements Platform, AutoCloseable {
     /** Instructions per quantum: long enough to amortise the loop, short enough to notice a timeout. */
     static final long QUANTUM = 50_000;
+    /** RTC wall time at virtual time 0 in icount mode, so that runs are reproducible (2024-01-01T00:00:00Z). */
+    static final long ICOUNT_RTC_EPOCH = 1_704_067_200L;
 
     public final VmConfig config;
     public final GuestMemory memory;
@@ -66,16 +72,11 @@ public final class Vm implements Platform, AutoCloseable {
     private CpuidSource cpuid;
     private MsrSource msrs = MsrSource.NONE;
     private Predicate<VcpuExit.Hypercall> hypercalls = h -> false;
-    private InterruptSource interrupts = InterruptSource.NONE;
     /** The hypervisor ABIs presented (bare by default): CPUID leaves, MSRs, hypercalls, ports. */
     public final PersonalityStack personalities;
-    /** Per-vCPU vectors injected by personalities while no LAPIC is wired (null for bare). */
-    private final PendingVectors[] injected;
-
-    /** The PC board (devices, ACPI) for Linux boots; null for multiboot and flat test guests. */
-    private final PcBoard board;
-    /** RTC wall time at virtual time 0 in icount mode, so that runs are reproducible (2024-01-01T00:00:00Z). */
-    static final long ICOUNT_RTC_EPOCH = 1_704_067_200L;
+    /** The PC's devices, ACPI tables and e820 map. */
+    public final PcBoard board;
+    private final TimerQueue.Timer personalityTick;
 
     private volatile Outcome.Kind endKind;
     private volatile int endStatus;
@@ -95,36 +96,68 @@ public final class Vm implements Platform, AutoCloseable {
                 vcpus.add(new Vcpu(i == 0 ? c0 : new Cpu(i, memory, this), traces));
             this.started = new boolean[config.smp()];
             started[0] = true;
-            this.clock = config.clock() == VmConfig.ClockMode.ICOUNT ? new IcountClock(this::instructionsRetired) : new VirtualClock();
+            boolean icount = config.clock() == VmConfig.ClockMode.ICOUNT;
+            this.clock = icount ? VirtualClock.icount(VirtualClock.DEFAULT_TSC_HZ, 1, this::instructionsRetired) : new VirtualClock();
+            long rtcEpoch = icount ? ICOUNT_RTC_EPOCH : System.currentTimeMillis() / 1000;
+            this.board = new PcBoard(clock, config.smp(), io, memory, rtcEpoch,
+                    new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
+            board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
+            for (Vcpu v : vcpus) board.attach(v.cpu);
+            io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
             this.personalities = buildPersonalities();
             this.cpuid = personalities.cpuidTable(CpuModel.qemu64(), config.smp())::cpuid;
-            boolean bare = config.personalities().equals(List.of("bare"));
-            this.injected = bare ? null : new PendingVectors[config.smp()];
-            if (!bare) {
-                for (int i = 0; i < injected.length; i++) {
-                    injected[i] = new PendingVectors();
-                    vcpus.get(i).cpu.interrupts = injected[i];
-                }
-                interrupts = injected[0];
-            }
-            if (config.boot() == VmConfig.BootKind.LINUX || config.boot() == VmConfig.BootKind.PVH) {
-                // A PC for Linux: the full device set, ACPI tables and e820 (vmm.pc.PcBoard).
-                long rtcEpoch = config.clock() == VmConfig.ClockMode.ICOUNT ? ICOUNT_RTC_EPOCH : System.currentTimeMillis() / 1000;
-                board = new PcBoard(clock, config.smp(), io, memory, rtcEpoch, new PcPlatformDevices.Hooks(
-                        this::serialOut, () -> requestEnd(Outcome.Kind.POWEROFF, Outcome.POWEROFF, "guest requested a reset"),
-                        this::powerOff, new Signals()));
-                for (Vcpu v : vcpus) board.attach(v.cpu);
-                interrupts = board.devices.interruptSource(0);
-            } else {
-                board = null;
-                io.register(ConsoleStub.COM1, 8, new ConsoleStub(this.console));
-                io.register(PowerOffStub.PM1A_CNT, 2, new PowerOffStub(this::powerOff));
-            }
-            io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
+            this.personalityTick = clock.timers().newTimer(this::tickPersonalities);
+            tickPersonalities();
             boot();
         } catch (LoadException | RuntimeException e) {
             memory.close();
             throw e;
+        }
+    }
+
+    /** Bytes the guest wrote to COM1 (flushed at once: prompts have no newline). */
+    private void serialOut(byte[] bytes) {
+        try {
+            console.write(bytes);
+            console.flush();
+        } catch (IOException ignored) {
+            // the console went away (closed pipe): the guest keeps running, its output is dropped
+        }
+    }
+
+    /** Host keyboard input for the guest's console (COM1 receive FIFO). */
+    public void consoleInput(byte[] data) { board.devices.com1.feed(data); }
+
+    private void guestReset() {
+        requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS, "guest reset the machine (reboot ends the run)");
+    }
+
+    /** Runs the personalities' time-driven work and re-arms for their next deadline. */
+    private void tickPersonalities() {
+        personalities.onTick(clock.nanos());
+        long next = personalities.nextDeadlineNs();
+        if (next != Long.MAX_VALUE) personalityTick.arm(next);
+    }
+
+    /** LAPIC signals to the vCPUs (SDM Vol. 3A, 10.4 and 11.6.1: INIT resets to wait-for-SIPI; SIPI starts at vector << 12). */
+    private final class Signals implements ApicBus.CpuSignals {
+        @Override public void kick(int vcpu) { /* the run loop polls each vCPU's LAPIC; nothing sleeps on another thread */ }
+
+        @Override public void nmi(int vcpu) { /* NMI delivery is not modelled by the CPU yet */ }
+
+        @Override
+        public void init(int vcpu) {
+            if (vcpu <= 0 || vcpu >= vcpus.size()) return; // INIT of the BSP would reset the machine: not modelled
+            Cpu c = vcpus.get(vcpu).cpu;
+            c.reset();
+            started[vcpu] = false;
+        }
+
+        @Override
+        public void sipi(int vcpu, int vector) {
+            if (vcpu <= 0 || vcpu >= vcpus.size() || started[vcpu]) return; // a running vCPU ignores SIPI
+            BootCpu.enterReal(vcpus.get(vcpu).cpu, (vector & 0xFF) << 8, 0);
+            started[vcpu] = true;
         }
     }
 
@@ -163,14 +196,6 @@ public final class Vm implements Platform, AutoCloseable {
         traces.flush();
     }
 
-    /** The PC memory map below and above 1 MiB (the EBDA and BIOS areas reserved), as QEMU's BIOS reports it. */
-    public static List<E820Entry> e820(long ramSize) {
-        return List.of(new E820Entry(0, 0x9FC00, E820Entry.RAM),
-                new E820Entry(0x9FC00, 0xA0000 - 0x9FC00, E820Entry.RESERVED),
-                new E820Entry(0xF0000, 0x10000, E820Entry.RESERVED),
-                new E820Entry(0x100000, ramSize - 0x100000, E820Entry.RAM));
-    }
-
     private void bootLinux(Cpu bsp) throws LoadException {
         byte[] kernel = ImageFile.read(config.kernel(), "kernel");
         byte[] initrd = config.initrd() == null ? null : ImageFile.read(config.initrd(), "initrd");
@@ -183,50 +208,10 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
-    /** Bytes the guest wrote to COM1. */
-    private void serialOut(byte[] b) {
-        try {
-            console.write(b);
-            console.flush();
-        } catch (IOException ignored) {
-            // the console went away (closed pipe): the guest keeps running, its output is dropped
-        }
-    }
-
-    /** Host keyboard input for the guest's console (COM1); ignored for guests without the UART. */
-    public void consoleInput(byte[] data) {
-        if (board != null) board.devices.com1.feed(data);
-    }
-
-    /** Run-state signals from the LAPICs: INIT and SIPI start application processors (SDM 8.4.4.1). */
-    private final class Signals implements dev.polyvisor.devices.ApicBus.CpuSignals {
-        @Override public void kick(int vcpu) { if (vcpu >= 0 && vcpu < vcpus.size()) vcpus.get(vcpu).cpu.halted = false; }
-        @Override public void nmi(int vcpu) { }
-        @Override public void init(int vcpu) {
-            if (vcpu <= 0 || vcpu >= vcpus.size()) return;
-            Cpu c = vcpus.get(vcpu).cpu;
-            c.reset();
-            started[vcpu] = false; // wait-for-SIPI
-        }
-        @Override public void sipi(int vcpu, int vector) {
-            if (vcpu <= 0 || vcpu >= vcpus.size() || started[vcpu]) return;
-            Cpu c = vcpus.get(vcpu).cpu;
-            c.setRealSegment(Cpu.CS, vector << 8);
-            c.rip = 0;
-            c.halted = false;
-            started[vcpu] = true;
-        }
-    }
-
     // ---- wiring points for personalities and devices ----
     public void setCpuidSource(CpuidSource s) { this.cpuid = s; }
     public void setMsrSource(MsrSource s) { this.msrs = s; }
     public void setHypercallHandler(Predicate<VcpuExit.Hypercall> h) { this.hypercalls = h; }
-
-    public void setInterruptSource(InterruptSource s) {
-        this.interrupts = s;
-        for (Vcpu v : vcpus) v.cpu.interrupts = s;
-    }
 
     public Cpu bsp() { return vcpus.getFirst().cpu; }
 
@@ -265,27 +250,23 @@ public final class Vm implements Platform, AutoCloseable {
                     if (!started[i]) continue;
                     Vcpu v = vcpus.get(i);
                     running = v;
-                    dev.polyvisor.devices.ApicBus.setCurrentVcpu(i);
                     VcpuExit e = v.run(QUANTUM);
                     running = null;
-                    clock.timers().runExpired();
                     switch (e) {
                         case VcpuExit.Shutdown s -> requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS,
                                 "guest shut down (triple fault): " + s.reason());
                         case VcpuExit.Halt h -> {
-                            if (!v.cpu.interruptsEnabled())
+                            // HLT with IF=0 on the BSP: only NMI/SMI/INIT could resume it, and none will come.
+                            if (i == 0 && !v.cpu.interruptsEnabled())
                                 requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, String.format(
                                         "guest stopped: vCPU %d halted with interrupts disabled at RIP 0x%x", i, v.cpu.rip));
-                            else if (interrupts == InterruptSource.NONE)
-                                requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, String.format(
-                                        "guest stopped: vCPU %d halted waiting for an interrupt, but no device can raise one (RIP 0x%x)", i, v.cpu.rip));
                         }
                         default -> { allHalted = false; }
                     }
                     anyRunnable = true;
                     if (!v.cpu.halted) allHalted = false;
                 }
-                personalities.onTick(clock.nanos());
+                if (clock.hasExpiredTimers()) clock.timers().runExpired();
                 if (endKind != null) break;
                 if (!anyRunnable) {
                     requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, "guest stopped: no vCPU is running");
@@ -297,7 +278,11 @@ public final class Vm implements Platform, AutoCloseable {
                             "timeout: the guest ran for " + config.timeout().toSeconds() + " s without exiting");
                     break;
                 }
-                if (allHalted) idle(deadline);
+                if (allHalted && !idle(deadline)) {
+                    requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, String.format(
+                            "guest stopped: every vCPU halted waiting for an interrupt, and no timer is armed (RIP 0x%x)", bsp().rip));
+                    break;
+                }
             }
         } catch (RuntimeException | StackOverflowError e) {
             Cpu c = running == null ? bsp() : running.cpu;
@@ -310,23 +295,24 @@ public final class Vm implements Platform, AutoCloseable {
         return new Outcome(endKind, endStatus, endMessage, instructionsRetired(), System.nanoTime() - t0);
     }
 
-    /** Every started vCPU is halted with IF=1: wait for an interrupt (realtime) or warp time (icount). */
-    private void idle(long deadline) {
-        long waitUntil = Math.min(deadline, System.nanoTime() + 1_000_000);
-        while (!anyPending() && endKind == null && System.nanoTime() < waitUntil) {
-            long now = clock.nanos();
-            personalities.onTick(now);
-            if (clock.timers().runExpired(now) > 0) continue;
-            if (clock instanceof IcountClock ic) {
-                // icount: nothing can happen before the next deadline, so jump there (DESIGN.md "Time").
-                long next = Math.min(clock.timers().nextDeadline(), personalities.nextDeadlineNs());
-                ic.warp(next == Long.MAX_VALUE ? 100_000 : Math.max(1, next - now));
-                clock.timers().runExpired();
-                return;
-            }
-            long next = clock.timers().nextDeadline();
-            LockSupport.parkNanos(next == Long.MAX_VALUE ? 50_000 : Math.clamp(next - now, 1_000, 50_000));
+    /**
+     * Every started vCPU is halted: move time to the next timer deadline (icount warps; realtime parks,
+     * at most {@link VirtualClock#maxParkNanos()} at a time) and run what expired. Returns false when
+     * nothing can ever wake the guest: no interrupt pending and no timer armed.
+     */
+    private boolean idle(long wallDeadline) {
+        if (anyPending()) return true;
+        long next = clock.timers().nextDeadline();
+        if (next == Long.MAX_VALUE) return false;
+        if (clock.mode() == VirtualClock.Mode.ICOUNT) {
+            clock.warpToNextDeadline();
+        } else {
+            long wait = Math.min(next - clock.nanos(), clock.maxParkNanos());
+            wait = Math.min(wait, wallDeadline - System.nanoTime());
+            if (wait > 0) LockSupport.parkNanos(wait);
         }
+        if (clock.hasExpiredTimers()) clock.timers().runExpired();
+        return true;
     }
 
     private boolean anyPending() {
@@ -374,7 +360,10 @@ public final class Vm implements Platform, AutoCloseable {
         return switch (personalities.rdmsr(vcpuId, index)) {
             case MsrAccess.Handled h -> MsrResult.of(h.value());
             case MsrAccess.Gp g -> MsrResult.gp();
-            case MsrAccess.NotHandled n -> msrs.rdmsr(vcpuId, index);
+            case MsrAccess.NotHandled n -> {
+                MsrResult r = board.rdmsr(vcpuId, index);
+                yield r != null ? r : msrs.rdmsr(vcpuId, index);
+            }
         };
     }
 
@@ -383,7 +372,7 @@ public final class Vm implements Platform, AutoCloseable {
         return switch (personalities.wrmsr(vcpuId, index, value)) {
             case MsrAccess.Handled h -> true;
             case MsrAccess.Gp g -> false;
-            case MsrAccess.NotHandled n -> msrs.wrmsr(vcpuId, index, value);
+            case MsrAccess.NotHandled n -> board.wrmsr(vcpuId, index, value) || msrs.wrmsr(vcpuId, index, value);
         };
     }
 
@@ -391,28 +380,25 @@ public final class Vm implements Platform, AutoCloseable {
     @Override public long tsc(int vcpuId) { return clock.tsc(); }
 
     /**
-     * What personalities ask of the VMM. Without a LAPIC, injected vectors queue in {@link PendingVectors};
-     * vCPUs share this thread, so blocking waits for time (and the personalities' timers) to move on.
+     * What personalities ask of the VMM: fixed vectors go into the vCPU's LAPIC IRR. vCPUs share this
+     * thread, so blocking waits for time (and the timers) to move on.
      */
     private final class Injector implements InterruptInjector {
-        @Override public void fixed(int vcpu, int vector) { post(vcpu, vector); }
-
-        @Override public void nmi(int vcpu) { post(vcpu, 2); }
-
-        @Override public void upcall(int vcpu, int vector) { post(vcpu, vector); }
-
-        private void post(int vcpu, int vector) {
-            if (board != null) {
-                board.devices.apics.deliver(new dev.polyvisor.devices.ApicMessage(vector, vector == 2
-                        ? dev.polyvisor.devices.ApicMessage.NMI : dev.polyvisor.devices.ApicMessage.FIXED,
-                        false, vcpu, false, true, dev.polyvisor.devices.ApicMessage.NO_SHORTHAND, -1));
-                vcpus.get(vcpu).cpu.halted = false;
-                return;
-            }
-            if (injected == null || vcpu < 0 || vcpu >= injected.length) return;
-            injected[vcpu].post(vector);
-            vcpus.get(vcpu).cpu.halted = false;
+        @Override
+        public void fixed(int vcpu, int vector) {
+            if (vcpu < 0 || vcpu >= vcpus.size()) return;
+            int apicId = board.devices.lapic(vcpu).id();
+            board.devices.apics.deliver(new ApicMessage(vector & 0xFF, ApicMessage.FIXED, false, apicId, false, true,
+                    ApicMessage.NO_SHORTHAND, -1));
         }
+
+        @Override public void nmi(int vcpu) { /* NMI delivery is not modelled by the CPU yet */ }
+
+        /**
+         * Xen's callback vector bypasses the LAPIC's IRR/ISR in KVM; until the CPU polls the
+         * personalities' upcall state, it is delivered as a fixed LAPIC interrupt (which needs an EOI).
+         */
+        @Override public void upcall(int vcpu, int vector) { fixed(vcpu, vector); }
 
         @Override public void wake(int vcpu) { if (vcpu >= 0 && vcpu < vcpus.size()) vcpus.get(vcpu).cpu.halted = false; }
 
@@ -424,9 +410,12 @@ public final class Vm implements Platform, AutoCloseable {
             long wallLimit = System.nanoTime() + 100_000_000L; // spurious returns are allowed: bound each wait
             while (endKind == null && !until.getAsBoolean() && clock.nanos() < deadlineNs && System.nanoTime() < wallLimit) {
                 if (c.interrupts.hasPending() && (ignoreIf || c.interruptsEnabled())) return;
-                personalities.onTick(clock.nanos());
-                if (clock instanceof IcountClock ic) ic.warp(100_000);
-                else LockSupport.parkNanos(50_000);
+                if (clock.mode() == VirtualClock.Mode.ICOUNT) {
+                    if (clock.warpToNextDeadline() == 0) return; // nothing scheduled: let the guest go on
+                } else {
+                    LockSupport.parkNanos(50_000);
+                }
+                if (clock.hasExpiredTimers()) clock.timers().runExpired();
             }
         }
 

@@ -69,6 +69,7 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
     }
 
     public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
+    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
     public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable); }
     public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
     public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }

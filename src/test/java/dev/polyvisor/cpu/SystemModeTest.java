@@ -143,4 +143,81 @@ class SystemModeTest {
             assertEquals(KSTACK, c.r[Cpu.RSP]);
         }
     }
+
+    /**
+     * The shape of Linux's AP trampoline (arch/x86/realmode/rm/trampoline_64.S): real mode at a
+     * paragraph-aligned segment, LIDT/LGDT through DS, PE, a 32-bit far jump, PAE + EFER.LME + PG, a far
+     * jump to 64-bit code, null data segments, and LRETQ into the kernel.
+     */
+    @Test
+    void apTrampolineShapedBootReachesLongModeKernelCode() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            long base = 0x9A000;
+            f.program(16, base, """
+                    cli
+                    mov ax, cs
+                    mov ds, ax
+                    mov ss, ax
+                    mov sp, 0xff0
+                    lidt [tr_idt - 0x9a000]
+                    lgdt [tr_gdt - 0x9a000]
+                    mov eax, cr0
+                    or eax, 1
+                    mov cr0, eax
+                    .byte 0x66, 0xea          # ljmpl $0x08, $startup_32
+                    .long startup_32
+                    .word 0x08
+                    .align 8
+                    tr_idt: .word 0
+                            .long 0
+                    tr_gdt: .word 0x4f
+                            .long 0x1000
+                    .code32
+                    startup_32:
+                    mov edx, 0x18
+                    mov ds, edx
+                    mov es, edx
+                    mov ss, edx
+                    mov eax, cr4
+                    or eax, 0x20
+                    mov cr4, eax
+                    mov eax, 0x4000
+                    mov cr3, eax
+                    mov ecx, 0xc0000080
+                    rdmsr
+                    or eax, 0x901
+                    wrmsr
+                    mov eax, 0x80050033
+                    mov cr0, eax
+                    jmp 0x10:startup_64
+                    .code64
+                    startup_64:
+                    xor eax, eax
+                    mov ds, eax
+                    mov ss, eax
+                    mov es, eax
+                    mov fs, eax
+                    mov gs, eax
+                    mov rsp, 0x9000
+                    push 0x10
+                    mov rax, 0x10040
+                    push rax
+                    lretq
+                    """);
+            c.setRealSegment(Cpu.CS, 0x9A00);
+            c.rip = 0;
+            f.program(64, KCODE + 0x40, "hlt");
+            c.rip = 0;
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KCODE + 0x41, c.rip);
+            assertTrue(c.long64);
+            assertEquals(Cpu.EFER_LMA | Cpu.EFER_LME | Cpu.EFER_NXE | Cpu.EFER_SCE, c.efer);
+            assertEquals(0x80050033L, c.cr0);
+            assertEquals(KCODE64, c.segSel[Cpu.CS]);
+            assertEquals(0, c.segSel[Cpu.SS], "null SS is fine in 64-bit mode at CPL 0");
+            assertEquals(0, c.idtLimit);
+            assertEquals(0x9000, c.r[Cpu.RSP]);
+        }
+    }
 }

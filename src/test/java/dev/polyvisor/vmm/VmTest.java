@@ -108,19 +108,6 @@ class VmTest {
     }
 
     @Test
-    void consoleStubPrintsThrAndReportsTransmitterEmpty() {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ConsoleStub s = new ConsoleStub(out);
-        s.out(0x3F8, 1, 'h');
-        assertEquals(0x60, s.in(0x3FD, 1));
-        s.out(0x3FB, 1, 0x80); // DLAB: the next THR write is the divisor
-        s.out(0x3F8, 1, 1);
-        s.out(0x3FB, 1, 0x03);
-        s.out(0x3F8, 1, 'i');
-        assertEquals("hi", out.toString());
-    }
-
-    @Test
     void consoleLogReceivesACopy() throws Exception {
         Path log = dir.resolve("console.log");
         VmConfig base = flat(new byte[] {(byte) 0xF4}, 0x100000, FlatMode.PROTECTED32);
@@ -128,7 +115,7 @@ class VmTest {
                 null, log, java.util.List.of(), base.flat());
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (Vm vm = new Vm(cfg, out)) {
-            vm.io.out(0x3F8, 1, 'x');
+            vm.io.out(0x3F8, 1, 'x'); // THR of the 16550A
             vm.run();
         }
         assertEquals("x", out.toString());

@@ -172,4 +172,20 @@ class SseIntOpsTest {
         f.ok("66 0f ef c0");
         assertEquals(0, f.lo(0));
     }
+
+    @Test void swarLaneOperationsAgreeWithElementwiseDefinitions() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        long[] h = {SseIntOps.H8, SseIntOps.H16, SseIntOps.H32};
+        for (int i = 0; i < 20000; i++) {
+            long a = r.nextLong(), b = r.nextInt(4) == 0 ? a ^ (0xFFL << (8 * r.nextInt(8))) : r.nextLong();
+            for (int k = 0; k < 3; k++) {
+                int bits = 8 << k;
+                assertEquals(SseIntOps.lanes(a, b, bits, Long::sum), SseIntOps.swarAdd(a, b, h[k]));
+                assertEquals(SseIntOps.lanes(a, b, bits, (x, y) -> x - y), SseIntOps.swarSub(a, b, h[k]));
+                assertEquals(SseIntOps.lanes(a, b, bits, (x, y) -> x == y ? -1 : 0), SseIntOps.swarEq(a, b, h[k], bits));
+            }
+            assertEquals(SseIntOps.lanes(a, b, 8, Math::min), SseIntOps.minub(a, b));
+            assertEquals(SseIntOps.lanes(a, b, 8, Math::max), SseIntOps.maxub(a, b));
+        }
+    }
 }

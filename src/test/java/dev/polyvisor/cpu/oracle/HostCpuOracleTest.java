@@ -29,91 +29,16 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * <p>System properties: {@code oracle.long=true} runs about 2,000,000 cases instead of about 120,000;
  * {@code oracle.seed} sets the seed (printed on every run); {@code oracle.only} restricts the run to the
  * forms whose id contains the given text (ids are printed with mismatches), which regenerates exactly
- * the same cases for them as the full run; {@code oracle.list=true} lists every form checked.
+ * the same cases for them as the full run; {@code oracle.list=true} lists every form checked;
+ * {@code oracle.unmasked=true} also generates unmasked SSE/x87 exceptions; {@code oracle.report=N} prints up
+ * to N mismatch lines.
  */
 class HostCpuOracleTest {
     static final long DEFAULT_SEED = 0x0AC1_E5EEDL;
     static final int CI_CASES = 120_000, LONG_CASES = 2_000_000, MIN_PER_FORM = 150, BATCH = 4096;
     static final int MAX_REPORTED = Integer.getInteger("oracle.report", 60), MAX_REPORTED_PER_FORM = Math.max(3, MAX_REPORTED / 20);
 
-    /**
-     * Forms with known, reported mismatches that are someone else's open bug: id -> reason. Their
-     * mismatches are printed but do not fail the build. Keep this empty unless a fix is pending.
-     */
-    static final Map<String, String> KNOWN_MISMATCHES = knownMismatches();
-
-    private static Map<String, String> knownMismatches() {
-        Map<String, String> m = new TreeMap<>();
-        for (String id : List.of("LDMXCSR m32 [0F AE /2]", "STMXCSR m32 [0F AE /3]"))
-            m.put(id, "registered with prefix ANY: the host raises #UD for 66-prefixed 0F AE /2 and /3"
-                    + " (SDM encodings are NP 0F AE /2, NP 0F AE /3), the emulator executes them");
-        for (String id : List.of("FIADD m32 | FCMOVB [DA /0]", "FIMUL m32 | FCMOVE [DA /1]", "FICOM m32 | FCMOVBE [DA /2]",
-                "FICOMP m32 | FCMOVU [DA /3]", "FILD m32 | FCMOVNB [DB /0]", "FISTTP m32 | FCMOVNE [DB /1]",
-                "FIST m32 | FCMOVNBE [DB /2]", "FISTP m32 | FCMOVNU [DB /3]"))
-            m.put(id, "FCMOVcc with an empty ST0 or ST(i): the host signals stack underflow (IE|SF, C1 = 0) and loads"
-                    + " the indefinite QNaN into ST0 (SDM FCMOVcc, #IS); the emulator moves the stale value");
-        m.put("FNSTENV | FDECSTP/FINCSTP/FPREM1 [D9 /6]", "FXTRACT (D9 F4) is #UD in the emulator; FPREM1 (D9 F5)"
-                + " quotient bits C0/C3/C1 differ from the host");
-        m.put("FNSTCW | FPREM/FSQRT/FRNDINT/FSCALE [D9 /7]", "FPREM (D9 F8): the emulator computes the full remainder"
-                + " and quotient bits where the host performs one partial reduction (exponent difference > 63: C2 = 1)");
-        return m;
-    }
-
-    /** A class of differences with a known cause outside the oracle, recognised from the case and its results. */
-    record KnownDifference(String name, String reason, Matcher matcher) {
-        interface Matcher { boolean matches(OracleCase c, MachineState host, MachineState emu, List<String> diffs); }
-    }
-
-    private static final int MXCSR_DE = 0x2, MXCSR_IE = 0x1, MXCSR_ZE = 0x4, MXCSR_DAZ = 0x40, MXCSR_FZ = 0x8000;
-
-    private static boolean onlyXmmState(List<String> diffs) {
-        return diffs.stream().allMatch(d -> d.startsWith("xmm") || d.startsWith("mxcsr"));
-    }
-
-    /**
-     * Known difference classes, each printed with its count in the summary. Keep this list short and
-     * remove an entry as soon as its cause is fixed.
-     */
-    static final List<KnownDifference> KNOWN_DIFFERENCES = List.of(
-            new KnownDifference("spine: #SS as #GP",
-                    "a non-canonical address through an RSP/RBP base is #SS(0) on the host (SDM Vol. 3A 6.15,"
-                            + " interrupt 12), but the MMU raises #GP(0): in 64-bit mode the decoder folds SS into 'no segment'",
-                    (c, h, e, d) -> d.size() == 1 && h.trap == Exceptions.SS && e.trap == Exceptions.GP && c.enc().mem()
-                            && ((c.enc().forcedRegs() >> 4 & 1) != 0 || (c.enc().forcedRegs() >> 5 & 1) != 0)),
-            new KnownDifference("SSE: MXCSR.FZ",
-                    "flush-to-zero (MXCSR.FZ, SDM Vol. 1 10.2.3.3) is not applied: tiny results stay denormal and UE/PE differ",
-                    (c, h, e, d) -> (c.input().mxcsr & MXCSR_FZ) != 0 && onlyXmmState(d)),
-            new KnownDifference("SSE: MXCSR.DAZ",
-                    "denormals-are-zeros (MXCSR.DAZ, SDM Vol. 1 10.2.3.4) is not applied to every operand (e.g. MINPS/MAXPS return the denormal)",
-                    (c, h, e, d) -> (c.input().mxcsr & MXCSR_DAZ) != 0 && onlyXmmState(d)),
-            new KnownDifference("SSE: DE with IE/ZE",
-                    "a denormal operand of an operation that is invalid or divides by zero also sets MXCSR.DE in the emulator;"
-                            + " the host reports only the higher-priority IE/ZE (SDM Vol. 1 11.5.2 precedence)",
-                    (c, h, e, d) -> d.size() == 1 && d.get(0).startsWith("mxcsr") && (h.mxcsr ^ e.mxcsr) == MXCSR_DE
-                            && (e.mxcsr & MXCSR_DE) != 0 && (h.mxcsr & (MXCSR_IE | MXCSR_ZE)) != 0),
-            new KnownDifference("x87: C1 kept",
-                    "x87 instructions that define C1 as 0 unless the stack overflows/underflows or the result was rounded up"
-                            + " (SDM FLD/FADD/... 'FPU Flags Affected') leave the input C1 set in the emulator",
-                    (c, h, e, d) -> d.size() == 1 && d.get(0).startsWith("fsw") && (h.fsw ^ e.fsw) == Undefined.C1
-                            && (e.fsw & Undefined.C1) != 0),
-            new KnownDifference("x87: DE with IE/ZE",
-                    "a denormal operand of an x87 operation that is invalid or divides by zero also sets DE in the emulator;"
-                            + " the host reports only IE/ZE",
-                    (c, h, e, d) -> d.size() == 1 && d.get(0).startsWith("fsw") && ((h.fsw ^ e.fsw) & ~Undefined.C1) == 0x2
-                            && (e.fsw & 0x2) != 0 && (h.fsw & 0x5) != 0),
-            new KnownDifference("x87: DE on a tiny store",
-                    "FST/FSTP m32/m64 of a normal 80-bit value that is tiny in the destination format sets DE in the"
-                            + " emulator; the host sets only UE/PE (DE is for denormal source operands)",
-                    (c, h, e, d) -> X87Names.isX87(c.entry()) && d.size() == 1 && d.get(0).startsWith("fsw")
-                            && ((h.fsw ^ e.fsw) & ~Undefined.C1) == 0x2 && (e.fsw & 0x2) != 0 && (h.fsw & 0x10) != 0),
-            new KnownDifference("x87: denormal result at reduced precision",
-                    "with FCW.PC = single or double precision, a result in the denormal range is rounded at the wrong bit"
-                            + " position (the host counts the precision from the denormal's leading bit)",
-                    (c, h, e, d) -> X87Names.isX87(c.entry()) && (c.input().fcw >> 8 & 3) != 3
-                            && d.stream().allMatch(x -> x.startsWith("st") || x.startsWith("fsw"))
-                            && d.stream().anyMatch(x -> x.startsWith("st") && (x.contains("host=0000:") || x.contains("host=8000:")))));
-
-    private final long[] knownDifferenceCounts = new long[KNOWN_DIFFERENCES.size()];
+    private final long[] knownDifferenceCounts = new long[Known.DIFFERENCES.size()];
     private final StringBuilder report = new StringBuilder();
     private int reported;
     private long cases, mismatches, knownMismatches, undefinedSkipped;
@@ -153,12 +78,12 @@ class HostCpuOracleTest {
                     Encoding enc = null;
                     // Some encodings decode to a sibling form (e.g. a 66-prefixed variant registered on its own);
                     // draw again a few times, then keep it: the comparison is valid for whatever it decodes to.
+                    Insn d = null;
                     for (int attempt = 0; attempt < 8; attempt++) {
                         enc = Encoder.encode(e, rnd);
-                        Insn d = emu.decodeOnly(enc.bytes());
+                        d = emu.decodeOnly(enc.bytes());
                         if (d == null || d.entry == null || d.entry == e) break;
                     }
-                    Insn d = emu.decodeOnly(enc.bytes());
                     if (d != null && d.entry == e) own++;
                     MachineState in = input(rnd, e, enc);
                     OracleCase oc = new OracleCase(e, i, enc, in);
@@ -190,19 +115,19 @@ class HostCpuOracleTest {
             sum.append(String.format("oracle: %d cases not compared because the SDM leaves their whole result undefined%n", undefinedSkipped));
         sum.append(String.format("oracle: %d ORACLE forms skipped%n", skipped.size()));
         skipped.forEach((id, why) -> sum.append("  skipped ").append(id).append(": ").append(why).append('\n'));
-        for (int k = 0; k < KNOWN_DIFFERENCES.size(); k++)
+        for (int k = 0; k < Known.DIFFERENCES.size(); k++)
             if (knownDifferenceCounts[k] > 0)
                 sum.append(String.format("oracle: %d cases with known difference '%s' (not failing): %s%n", knownDifferenceCounts[k],
-                        KNOWN_DIFFERENCES.get(k).name(), KNOWN_DIFFERENCES.get(k).reason()));
-        for (String id : KNOWN_MISMATCHES.keySet())
+                        Known.DIFFERENCES.get(k).name(), Known.DIFFERENCES.get(k).reason()));
+        for (String id : Known.FORMS.keySet())
             if (Isa.table().entries().stream().noneMatch(e -> formId(e).equals(id)))
-                sum.append("oracle: stale KNOWN_MISMATCHES entry (no such form): ").append(id).append('\n');
-        for (String id : KNOWN_MISMATCHES.keySet())
+                sum.append("oracle: stale Known.FORMS entry (no such form): ").append(id).append('\n');
+        for (String id : Known.FORMS.keySet())
             if (!mismatchesByForm.containsKey(id + " (known)") && forms.stream().anyMatch(e -> formId(e).equals(id)))
-                sum.append("oracle: KNOWN_MISMATCHES entry had no mismatch in this run (remove it if fixed): ").append(id).append('\n');
-        if (!KNOWN_MISMATCHES.isEmpty() || knownMismatches > 0) {
+                sum.append("oracle: Known.FORMS entry had no mismatch in this run (remove it if fixed): ").append(id).append('\n');
+        if (!Known.FORMS.isEmpty() || knownMismatches > 0) {
             sum.append(String.format("oracle: %d mismatches in known-mismatch forms (not failing)%n", knownMismatches));
-            KNOWN_MISMATCHES.forEach((id, why) -> sum.append("  known ").append(id).append(": ").append(why).append('\n'));
+            Known.FORMS.forEach((id, why) -> sum.append("  known ").append(id).append(": ").append(why).append('\n'));
         }
         if (Boolean.getBoolean("oracle.list"))
             ownDecodes.forEach((id, n) -> sum.append("  form ").append(id).append(": ").append(n).append(" own-decoding cases\n"));
@@ -265,13 +190,13 @@ class HostCpuOracleTest {
             cases++;
             List<String> diffs = compare(c, hostOut[i], emuOut[i], u, decoded[i], crashes[i]);
             if (diffs.isEmpty()) continue;
-            int kd = knownDifference(c, hostOut[i], emuOut[i], diffs);
+            int kd = Known.difference(c, hostOut[i], emuOut[i], diffs);
             if (kd >= 0) {
                 knownDifferenceCounts[kd]++;
                 continue;
             }
             String id = formId(ran);
-            boolean known = KNOWN_MISMATCHES.containsKey(id);
+            boolean known = Known.FORMS.containsKey(id);
             if (known) knownMismatches++;
             else mismatches++;
             mismatchesByForm.merge(id + (known ? " (known)" : ""), 1, Integer::sum);
@@ -281,12 +206,6 @@ class HostCpuOracleTest {
                 report.append(describe(c, id, seed, hostOut[i], emuOut[i], diffs, known)).append('\n');
             }
         }
-    }
-
-    private static int knownDifference(OracleCase c, MachineState host, MachineState emu, List<String> diffs) {
-        for (int k = 0; k < KNOWN_DIFFERENCES.size(); k++)
-            if (KNOWN_DIFFERENCES.get(k).matcher().matches(c, host, emu, diffs)) return k;
-        return -1;
     }
 
     static List<String> compare(OracleCase c, MachineState host, MachineState emu, Undefined u, Insn decoded,

@@ -92,6 +92,14 @@ class GuestTest {
     }
 
     @Test
+    void bspStartsAnApplicationProcessorWithInitAndSipi() throws Exception {
+        TestGuests.Run r = TestGuests.boot(dev.polyvisor.vmm.VmConfig.of(TestGuests.guest("smp"), dev.polyvisor.vmm.VmConfig.BootKind.MULTIBOOT)
+                .withMemory(64).withSmp(2).withTimeout(Duration.ofSeconds(30)));
+        assertTrue(r.console().contains("application processors started: 1\n"), r.describe());
+        assertPassed(r);
+    }
+
+    @Test
     void elf64ImageLoadsThroughMultibootToo() throws Exception {
         // The rt64 guests are linked as ELF64 and converted to ELF32 for QEMU; the ELF64 original loads as well.
         java.nio.file.Path elf64 = TestGuests.guest("paging").resolveSibling("paging.elf64");

@@ -70,7 +70,10 @@ public final class TestGuests {
 
     /** Boots a guest with the multiboot loader and runs it to the end (or the timeout). */
     public static Run boot(String name, String append, Duration timeout) throws Exception {
-        VmConfig cfg = VmConfig.of(guest(name), VmConfig.BootKind.MULTIBOOT).withMemory(64).withAppend(append).withTimeout(timeout);
+        return boot(VmConfig.of(guest(name), VmConfig.BootKind.MULTIBOOT).withMemory(64).withAppend(append).withTimeout(timeout));
+    }
+
+    public static Run boot(VmConfig cfg) throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (Vm vm = new Vm(cfg, out)) {
             Outcome o = vm.run();

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Boot-to-init: Polyvisor vs QEMU TCG on the same Debian kernel, initramfs, command line, memory
+# size and vCPU count, bzImage boot on both sides. Runs alternate (polyvisor, qemu, polyvisor, ...),
+# RUNS of each (default 5). Boot-to-init is the wall time from launching the emulator process until
+# the guest's /init prints its marker line on the serial console.
+#
+#   bench/boot-vs-qemu.sh [RUNS]        env: MEM (MiB, 512), SMP (1)
+#
+# Last line: "boot-to-init ratio polyvisor/qemu: R" (R = median polyvisor / median qemu).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$here/scripts/env.sh"
+pv_setup
+command -v qemu-system-x86_64 >/dev/null 2>&1 || pv_apt_install qemu-system-x86
+runs=${1:-5}; mem=${MEM:-512}; smp=${SMP:-1}
+marker="polyvisor: init started"
+
+eval "$("$here/polyvisor" image 2>/dev/null | grep -E '^(kernel|initramfs)=')"
+[ -f "$kernel" ] && [ -f "$initramfs" ] || pv_die "could not build the default guest"
+# The guest runs 'true' and powers off; both sides see exactly this command line.
+append="console=ttyS0 nokaslr mitigations=off tsc=reliable nowatchdog cryptomgr.notests pv.exec=$(printf true | base64 -w0)"
+
+# Prints milliseconds from launch until the marker appears on stdout (or "timeout").
+time_to_marker() {
+  local start end line
+  start=$(date +%s%N)
+  while IFS= read -r line; do
+    if [[ "$line" == *"$marker"* ]]; then end=$(date +%s%N); echo $(( (end - start) / 1000000 )); cat >/dev/null; return 0; fi
+  done < <(timeout 600 "$@" 2>/dev/null)
+  echo timeout
+}
+
+run_polyvisor() {
+  time_to_marker "$here/polyvisor" run --kernel "$kernel" --initrd "$initramfs" --append "$append" \
+    --memory "$mem" --smp "$smp" --timeout 600
+}
+run_qemu() {
+  time_to_marker qemu-system-x86_64 -accel tcg -cpu qemu64 -m "$mem" -smp "$smp" -nodefaults -no-reboot \
+    -display none -serial stdio -monitor none -kernel "$kernel" -initrd "$initramfs" -append "$append"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+"$here/polyvisor" --version >/dev/null 2>&1 # build once, outside the timed runs
+pv=(); qm=()
+for i in $(seq 1 "$runs"); do
+  p=$(run_polyvisor); q=$(run_qemu)
+  echo "run $i: polyvisor ${p} ms, qemu ${q} ms"
+  [ "$p" != timeout ] && pv+=("$p"); [ "$q" != timeout ] && qm+=("$q")
+done
+[ ${#pv[@]} -gt 0 ] && [ ${#qm[@]} -gt 0 ] || pv_die "no successful runs (polyvisor ${#pv[@]}, qemu ${#qm[@]})"
+mp=$(printf '%s\n' "${pv[@]}" | median); mq=$(printf '%s\n' "${qm[@]}" | median)
+echo "kernel: $(basename "$(dirname "$kernel")"), memory ${mem} MiB, smp ${smp}, runs ${runs}"
+echo "median boot-to-init polyvisor: ${mp} ms"
+echo "median boot-to-init qemu-tcg: ${mq} ms"
+awk -v a="$mp" -v b="$mq" 'BEGIN {printf "boot-to-init ratio polyvisor/qemu: %.2f\n", a / b}'
