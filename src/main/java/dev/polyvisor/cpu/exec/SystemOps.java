@@ -66,7 +66,8 @@ public final class SystemOps {
         t.addGroup("SGDT / VMCALL", MAP_0F, 0x01, 0, 0, Imm.NONE,
                 d -> d.isMem() ? new StoreDtr(d.ea, false) : rm(d) == 1 ? new Hypercall(false) : null);
         t.addGroup("SIDT", MAP_0F, 0x01, 1, 0, Imm.NONE, d -> d.isMem() ? new StoreDtr(d.ea, true) : null);
-        t.addGroup("LGDT", MAP_0F, 0x01, 2, PRIV, Imm.NONE, d -> d.isMem() ? new LoadDtr(d.ea, false, d.opSize) : null);
+        t.addGroup("LGDT / XGETBV / XSETBV", MAP_0F, 0x01, 2, 0, Imm.NONE,
+                d -> d.isMem() ? new LoadDtr(d.ea, false, d.opSize) : rm(d) == 0 ? new Xgetbv() : rm(d) == 1 ? new Xsetbv() : null);
         t.addGroup("LIDT / VMMCALL", MAP_0F, 0x01, 3, PRIV, Imm.NONE,
                 d -> d.isMem() ? new LoadDtr(d.ea, true, d.opSize) : rm(d) == 1 ? new Hypercall(true) : null);
         t.addGroup("SMSW", MAP_0F, 0x01, 4, 0, Imm.NONE, d -> new Smsw(d.isMem() ? d.ea : null, d.rm, d.opSize));
@@ -425,6 +426,30 @@ public final class SystemOps {
         Hypercall(boolean vmmcall) { this.vmmcall = vmmcall; }
         @Override public void exec(Cpu c) {
             if (!c.platform.hypercall(new VcpuExit.Hypercall(vmmcall, c))) throw c.ud();
+        }
+    }
+
+    /** XGETBV (SDM Vol. 2): #UD unless CR4.OSXSAVE; only XCR0 exists (ECX = 0), else #GP(0). */
+    static final class Xgetbv extends Insn {
+        @Override public void exec(Cpu c) {
+            if ((c.cr4 & CR4_OSXSAVE) == 0) throw c.ud();
+            if ((int) c.r[Cpu.RCX] != 0) throw c.gp0();
+            c.r[Cpu.RAX] = c.xcr0 & 0xFFFF_FFFFL;
+            c.r[Cpu.RDX] = c.xcr0 >>> 32;
+        }
+    }
+
+    /**
+     * XSETBV: CPL 0, CR4.OSXSAVE, ECX = 0. Only x87 and SSE state components (bits 0-1) are supported,
+     * and x87 must stay enabled; anything else is #GP(0).
+     */
+    static final class Xsetbv extends Insn {
+        @Override public void exec(Cpu c) {
+            if ((c.cr4 & CR4_OSXSAVE) == 0) throw c.ud();
+            requireCpl0(c);
+            long v = (c.r[Cpu.RDX] << 32) | (c.r[Cpu.RAX] & 0xFFFF_FFFFL);
+            if ((int) c.r[Cpu.RCX] != 0 || (v & 1) == 0 || (v & ~3L) != 0) throw c.gp0();
+            c.xcr0 = v;
         }
     }
 
