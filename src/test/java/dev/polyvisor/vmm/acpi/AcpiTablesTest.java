@@ -138,10 +138,16 @@ class AcpiTablesTest {
         assertValidSdt(d, "DSDT");
         assertEquals(2, d[8]);
         byte[] aml = java.util.Arrays.copyOfRange(d, 36, d.length);
-        // NameOp "_S5_" PackageOp PkgLength=8 NumElements=4 BytePrefix 5, BytePrefix 5, Zero, Zero
-        assertArrayEquals(new byte[] {0x08, '_', 'S', '5', '_', 0x12, 8, 4, 0x0A, 5, 0x0A, 5, 0, 0}, aml);
-        // PkgLength counts from itself to the end of the package
-        assertEquals(aml.length - 6, aml[6]);
+        // iasl 20200925's output for: Name (_S5, Package () { 5, 5, 0, 0 })
+        //   Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, Zero) } }
+        byte[] iasl = java.util.HexFormat.of().parseHex(
+                "085f53355f1208040a050a050000" + "101c5f53425f5b82155043493008" + "5f4849440c41d00a0308" + "5f55494400");
+        assertArrayEquals(iasl, aml);
+        // Each PkgLength counts from itself to the end of its package / scope / device.
+        assertEquals(8, aml[6]);
+        assertEquals(aml.length - 15, aml[15]);
+        assertEquals(aml.length - 22, aml[22]);
+        assertEquals(Dsdt.PNP0A03, java.nio.ByteBuffer.wrap(aml, 33, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt());
     }
 
     @Test
