@@ -138,16 +138,14 @@ class AcpiTablesTest {
         assertValidSdt(d, "DSDT");
         assertEquals(2, d[8]);
         byte[] aml = java.util.Arrays.copyOfRange(d, 36, d.length);
-        // iasl 20200925's output for: Name (_S5, Package () { 5, 5, 0, 0 })
-        //   Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, Zero) } }
+        // iasl 20200925's output for the ASL in Dsdt's documentation
         byte[] iasl = java.util.HexFormat.of().parseHex(
-                "085f53355f1208040a050a050000" + "101c5f53425f5b82155043493008" + "5f4849440c41d00a0308" + "5f55494400");
+                "085f53355f1208040a050a0500001046095f53425f5b824e0850434930085f4849440c41d00a03085f55494400"
+                + "085f4352531142070a6e880d00020c0000000000ff00000000014701f80cf80c0108880d00010c0300000000f7"
+                + "0c0000f80c880d00010c030000000dffff000000f3871700000c030000000000000a00ffff0b00000000000000"
+                + "0200871700000c0100000000000000c0ffffbffe000000000000c03e7900");
         assertArrayEquals(iasl, aml);
-        // Each PkgLength counts from itself to the end of its package / scope / device.
-        assertEquals(8, aml[6]);
-        assertEquals(aml.length - 15, aml[15]);
-        assertEquals(aml.length - 22, aml[22]);
-        assertEquals(Dsdt.PNP0A03, java.nio.ByteBuffer.wrap(aml, 33, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt());
+        assertEquals(Dsdt.PNP0A03, java.nio.ByteBuffer.wrap(aml, 35, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt());
     }
 
     @Test
