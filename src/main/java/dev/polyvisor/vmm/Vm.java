@@ -446,6 +446,10 @@ public final class Vm implements Platform, AutoCloseable {
         @Override
         public void block(int vcpu, boolean ignoreIf, BooleanSupplier until, long deadlineNs) {
             Cpu c = vcpus.get(vcpu).cpu;
+            // The vCPUs share this thread: while another one can run, waiting here would only stall the one
+            // that will release what we wait for (Xen SCHEDOP_poll, Hyper-V GUEST_IDLE in PV spinlocks). End
+            // this vCPU's quantum instead and return at once; the guest treats it as a spurious wakeup.
+            if (anotherRunnable(vcpu)) { vcpus.get(vcpu).interrupt(); return; }
             long wallLimit = System.nanoTime() + 100_000_000L; // spurious returns are allowed: bound each wait
             while (endKind == null && !until.getAsBoolean() && clock.nanos() < deadlineNs && System.nanoTime() < wallLimit) {
                 if (c.interrupts.hasPending() && (ignoreIf || c.interruptsEnabled())) return;
@@ -456,6 +460,15 @@ public final class Vm implements Platform, AutoCloseable {
                 }
                 if (clock.hasExpiredTimers()) clock.timers().runExpired();
             }
+        }
+
+        private boolean anotherRunnable(int vcpu) {
+            for (int j = 0; j < vcpus.size(); j++) {
+                if (j == vcpu || !started[j]) continue;
+                Cpu o = vcpus.get(j).cpu;
+                if (!o.halted || (o.interruptsEnabled() && o.interrupts.hasPending())) return true;
+            }
+            return false;
         }
 
         @Override
