@@ -50,6 +50,8 @@ public final class Cpu implements GuestContext {
     public long cr0 = CR0_ET | CR0_CD | CR0_NW, cr2, cr3, cr4, cr8;
     public long efer;
     public final long[] dr = new long[8];
+    /** XCR0 (XSETBV/XGETBV): x87 state is always enabled (SDM Vol. 1, 13.3). */
+    public long xcr0 = 1;
     public long star, lstar, cstar, sfmask, kernelGsBase, tscAux, pat = 0x0007040600070406L;
     public long sysenterCs, sysenterEsp, sysenterEip;
     public long apicBase = 0xFEE00900L;

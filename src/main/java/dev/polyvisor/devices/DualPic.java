@@ -116,6 +116,14 @@ public final class DualPic implements InterruptSource, PortIoDevice {
         if (rose) intrListener.run();
     }
 
+    /** True while IRQ {@code irq} is latched in IRR and not masked: the CPU has not taken it yet. */
+    public synchronized boolean requestPending(int irq) {
+        if (irq < 0 || irq > 15) return false;
+        Pic8259 p = irq < 8 ? master : slave;
+        int bit = 1 << (irq & 7);
+        return (p.irr & ~p.imr & bit) != 0;
+    }
+
     // ---- inspection for tests and the monitor ----
     public synchronized int irr(boolean ofSlave) { return (ofSlave ? slave : master).irr; }
     public synchronized int isr(boolean ofSlave) { return (ofSlave ? slave : master).isr; }

@@ -87,6 +87,17 @@ public final class IoApic implements MmioHandler {
 
     public synchronized long redirectionEntry(int pin) { return redirection[pin]; }
 
+    /** True while pin {@code pin}'s last message still sits in a destination LAPIC's IRR (not yet taken). */
+    public boolean deliveryPending(int pin) {
+        if (pin < 0 || pin >= PINS) return false;
+        long e;
+        synchronized (this) { e = redirection[pin]; }
+        if ((e & MASKED) != 0) return false;
+        ApicMessage m = ApicMessage.fromRedirection(e);
+        for (Lapic l : bus.targets(m)) if (l.requested(m.vector())) return true;
+        return false;
+    }
+
     @Override
     public long read(long offset, int size) {
         long v;

@@ -56,6 +56,13 @@ public final class Lapic implements InterruptSource {
     private long initialCount;
     private long timerStartNs;
     private long tscDeadline;
+    /**
+     * Periodic mode: periods that ended while the VMM was late or while the previous timer interrupt
+     * still sat in IRR, delivered one by one once the vector is taken, so a guest counting ticks
+     * (jiffies before high-resolution mode) keeps pace with the TSC.
+     */
+    private long timerBacklog, accountedPeriods;
+    static final long MAX_TIMER_BACKLOG = 1000, CATCH_UP_POLL_NS = 100_000;
     /** Lock-free hints for the CPU's per-block poll: IRR non-empty, and the 8259 routed in through LINT0. */
     private volatile boolean irrAny, extIntRoute;
 
@@ -312,6 +319,7 @@ public final class Lapic implements InterruptSource {
                     // Keep counting from the current count at the new rate.
                     if (initialCount != 0 && timerMode() != TIMER_TSC_DEADLINE && remaining > 0) {
                         timerStartNs = now - countsToNanos(initialCount - remaining);
+                        accountedPeriods = periodsElapsed(now);
                         armCountdown(now);
                     }
                 }
@@ -363,6 +371,7 @@ public final class Lapic implements InterruptSource {
         int oldMode = timerMode();
         lvt[LVT_TIMER] = v & 0x700FF | (swEnabled() ? 0 : LVT_MASKED);
         // Mode 3 is reserved; it counts down like one-shot here.
+        if (oldMode != timerMode()) timerBacklog = 0;
         if (oldMode != timerMode() && (oldMode == TIMER_TSC_DEADLINE || timerMode() == TIMER_TSC_DEADLINE)) {
             // Switching to or from TSC-deadline mode disarms the timer (SDM 11.5.4.1).
             initialCount = 0;
@@ -376,17 +385,24 @@ public final class Lapic implements InterruptSource {
         initialCount = count;
         long now = clock.nanos();
         timerStartNs = now;
+        timerBacklog = accountedPeriods = 0;
         if (count == 0) timer.cancel();
         else armCountdown(now);
     }
+
+    private long periodNs() { return Math.max(countsToNanos(initialCount), MIN_PERIOD_NS); }
+
+    /** Whole periods completed since the count was loaded. */
+    private long periodsElapsed(long now) { return Math.max(0, now - timerStartNs) / periodNs(); }
 
     /** Arms the timer queue for the next expiry of the count-down (one-shot or periodic). */
     private void armCountdown(long now) {
         long period = countsToNanos(initialCount);
         if (timerMode() == TIMER_PERIODIC) {
-            period = Math.max(period, MIN_PERIOD_NS);
-            long k = Math.max(0, now - timerStartNs) / period + 1;
-            timer.arm(timerStartNs + k * period);
+            period = periodNs();
+            long next = timerStartNs + (Math.max(0, now - timerStartNs) / period + 1) * period;
+            if (timerBacklog > 0) next = Math.min(next, now + CATCH_UP_POLL_NS);
+            timer.arm(next);
         } else {
             long end = timerStartNs + period;
             if (now >= end) timer.cancel();
@@ -409,11 +425,13 @@ public final class Lapic implements InterruptSource {
                 case TIMER_PERIODIC -> {
                     if (initialCount == 0) return;
                     long now = clock.nanos();
-                    long period = Math.max(countsToNanos(initialCount), MIN_PERIOD_NS);
-                    // Re-base so that periods missed while the VMM was busy are dropped, not replayed.
-                    if (now - timerStartNs > period) timerStartNs = now - (now - timerStartNs) % period;
+                    long periods = periodsElapsed(now);
+                    timerBacklog = Math.min(timerBacklog + periods - accountedPeriods, MAX_TIMER_BACKLOG);
+                    accountedPeriods = periods;
+                    if ((l & LVT_MASKED) != 0) timerBacklog = 0; // a masked expiry is lost (SDM 11.5.1)
+                    deliver = timerBacklog > 0 && !test(irr, vector);
+                    if (deliver) timerBacklog--;
                     armCountdown(now);
-                    deliver = true;
                 }
                 default -> deliver = initialCount != 0;
             }

@@ -73,6 +73,7 @@ public final class PcPlatformDevices {
         ApicBus.CpuSignals sig = hooks.cpuSignals() == null ? ApicBus.CpuSignals.NONE : hooks.cpuSignals();
         pic.setIntrListener(() -> sig.kick(0));
         pit = new Pit8254(clock, isaIrq(0));
+        pit.setIrq0PendingProbe(() -> pic.requestPending(0) || ioapic.deliveryPending(2));
         portB = new SystemControlPort(clock, pit);
         rtc = new CmosRtc(clock, rtcStartEpochSeconds, isaIrq(8));
         rtc.setMemorySize(ramBytes);

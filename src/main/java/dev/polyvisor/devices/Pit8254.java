@@ -24,6 +24,17 @@ public final class Pit8254 implements PortIoDevice {
     private final IrqLine irq0;
     private final TimerQueue.Timer irqTimer;
     private long lastIrqNs = Long.MIN_VALUE / 2;
+    /**
+     * Lost-tick reinjection (KVM's default PIT policy, "delay"): rising edges of OUT0 that passed while
+     * the VMM was late are counted and delivered one at a time, each once the previous IRQ0 has been
+     * taken, so that a guest counting ticks (jiffies in periodic mode) keeps pace with the TSC.
+     */
+    private long backlog;
+    /** Elapsed ticks of channel 0 up to which edges have been accounted. */
+    private long accountedD;
+    private volatile java.util.function.BooleanSupplier irq0Pending = () -> false;
+    static final long MAX_BACKLOG = 1000;
+    static final long CATCH_UP_POLL_NS = 100_000;
 
     public Pit8254(VirtualClock clock, IrqLine irq0) {
         this.clock = clock;
@@ -34,6 +45,14 @@ public final class Pit8254 implements PortIoDevice {
     }
 
     public void register(IoBus bus) { bus.register(0x40, 4, this); }
+
+    /** Tells the PIT whether its last IRQ0 is still waiting to be taken (so a reinjected tick would merge into it). */
+    public void setIrq0PendingProbe(java.util.function.BooleanSupplier probe) {
+        irq0Pending = probe == null ? () -> false : probe;
+    }
+
+    /** Ticks waiting to be reinjected (inspection). */
+    public synchronized long lostTicks() { return backlog; }
 
     /** PIT input clock ticks elapsed at virtual time {@code ns}. */
     static long ticksAt(long ns) { return VirtualClock.scale(Math.max(0, ns), FREQUENCY_HZ, 1_000_000_000L); }
@@ -101,6 +120,18 @@ public final class Pit8254 implements PortIoDevice {
         }
 
         boolean gateTriggered;
+
+        /** Rising edges of OUT in the elapsed interval (a, b]. */
+        long edgesBetween(long a, long b) {
+            if (!loaded || b <= a) return 0;
+            long c = count;
+            return switch (mode) {
+                case 0 -> a < c && c <= b ? 1 : 0;
+                case 1 -> gateTriggered && a < c && c <= b ? 1 : 0;
+                case 2, 3 -> gate ? b / c - a / c : 0;
+                default -> (mode == 4 || gateTriggered) && a < c + 1 && c + 1 <= b ? 1 : 0;
+            };
+        }
 
         /** Ticks (from the load) of the next rising edge of OUT after elapsed {@code d}, or -1 if none. */
         long nextRisingEdge(long d) {
@@ -239,7 +270,12 @@ public final class Pit8254 implements PortIoDevice {
                 Channel ch = channels[port - 0x40];
                 ch.writeByte(v, now);
             }
-            if (port == 0x40 || port == 0x43) rescheduleIrq(ns);
+            if (port == 0x40 || port == 0x43) {
+                // Reprogramming channel 0 starts afresh: earlier ticks are no longer owed.
+                backlog = 0;
+                accountedD = channels[0].elapsed(now);
+                rescheduleIrq(ns);
+            }
         }
     }
 
@@ -279,18 +315,29 @@ public final class Pit8254 implements PortIoDevice {
         Channel ch = channels[0];
         long d = ch.elapsed(ticksAt(ns));
         long edge = ch.nextRisingEdge(d);
-        if (edge < 0) { irqTimer.cancel(); return; }
-        long at = nanosAtTicks(ch.loadTicks + edge);
-        irqTimer.arm(Math.max(at, lastIrqNs + MIN_IRQ_PERIOD_NS));
+        long at = edge < 0 ? Long.MAX_VALUE : Math.max(nanosAtTicks(ch.loadTicks + edge), lastIrqNs + MIN_IRQ_PERIOD_NS);
+        if (backlog > 0) at = Math.min(at, ns + CATCH_UP_POLL_NS);
+        if (at == Long.MAX_VALUE) irqTimer.cancel();
+        else irqTimer.arm(at);
     }
 
     private void irqTimerFired() {
         long ns = clock.nanos();
+        boolean busy = irq0Pending.getAsBoolean();
+        boolean deliver;
         synchronized (this) {
-            lastIrqNs = ns;
+            Channel ch = channels[0];
+            long d = ch.elapsed(ticksAt(ns));
+            backlog = Math.min(backlog + ch.edgesBetween(accountedD, d), MAX_BACKLOG);
+            accountedD = Math.max(accountedD, d);
+            deliver = backlog > 0 && !busy;
+            if (deliver) {
+                backlog--;
+                lastIrqNs = ns;
+            }
             rescheduleIrq(ns);
         }
-        irq0.pulse();
+        if (deliver) irq0.pulse();
     }
 
     /** Test and monitor access. */

@@ -126,8 +126,19 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
-    /** Host keyboard input for the guest's console (COM1 receive FIFO). */
-    public void consoleInput(byte[] data) { board.devices.com1.feed(data); }
+    /** Host keyboard input for the guest's console; any thread. It reaches COM1's receive FIFO on the VM thread. */
+    public void consoleInput(byte[] data) { if (data.length > 0) input.add(data.clone()); }
+
+    private final java.util.concurrent.ConcurrentLinkedQueue<byte[]> input = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /** While the host console can still send input, a guest idling with no timer armed is waiting for it. */
+    private volatile boolean inputOpen;
+
+    /** Tells the VM whether console input may still arrive ({@link #consoleInput}); false at end of input. */
+    public void setConsoleInputOpen(boolean open) { inputOpen = open; }
+
+    private void drainInput() {
+        for (byte[] b; (b = input.poll()) != null; ) board.devices.com1.feed(b);
+    }
 
     private void guestReset() {
         requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS, "guest reset the machine (reboot ends the run)");
@@ -300,6 +311,7 @@ public final class Vm implements Platform, AutoCloseable {
                     if (!v.cpu.halted) allHalted = false;
                 }
                 if (clock.hasExpiredTimers()) clock.timers().runExpired();
+                drainInput();
                 if (endKind != null) break;
                 if (!anyRunnable) {
                     requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, "guest stopped: no vCPU is running");
@@ -334,9 +346,14 @@ public final class Vm implements Platform, AutoCloseable {
      * nothing can ever wake the guest: no interrupt pending and no timer armed.
      */
     private boolean idle(long wallDeadline) {
+        drainInput();
         if (anyPending()) return true;
         long next = clock.timers().nextDeadline();
-        if (next == Long.MAX_VALUE) return false;
+        if (next == Long.MAX_VALUE) {
+            if (!inputOpen) return false;
+            LockSupport.parkNanos(Math.min(clock.maxParkNanos(), Math.max(0, wallDeadline - System.nanoTime())));
+            return true;
+        }
         if (clock.mode() == VirtualClock.Mode.ICOUNT) {
             clock.warpToNextDeadline();
         } else {

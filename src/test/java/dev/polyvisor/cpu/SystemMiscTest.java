@@ -249,4 +249,23 @@ class SystemMiscTest {
             assertEquals(0, c.segSel[Cpu.DS], "data segments are nulled on the way to ring 0");
         }
     }
+
+    @Test
+    void xgetbvAndXsetbvManageXcr0OnlyWithOsxsave() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.program(64, KCODE, "xor ecx, ecx\nxgetbv");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, c.rip, "CR4.OSXSAVE clear: #UD");
+
+            f.long64();
+            c.cr4 |= 1L << 18;
+            f.program(64, KCODE, "xor ecx, ecx\nxor edx, edx\nmov eax, 3\nxsetbv\nxgetbv\nmov ebx, eax\nmov eax, 7\nxsetbv");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(3, c.r[Cpu.RBX]);
+            assertEquals(3, c.xcr0, "AVX state is not supported");
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+        }
+    }
 }

@@ -176,6 +176,29 @@ class LapicTest {
     }
 
     @Test
+    void periodicTicksMissedWhileLateOrPendingAreDeliveredOneByOne() {
+        enable(0);
+        wr(0, 0x3E0, 0xB);
+        wr(0, 0x320, 0x200E0);   // periodic, vector 0xE0
+        wr(0, 0x380, 1_000_000); // 1 ms
+        clock.advanceInstructions(4_500_000); // the VMM was late: 4 periods ended
+        clock.timers().runExpired();
+        assertTrue(a0.requested(0xE0));
+        int taken = 0;
+        for (int i = 0; i < 40 && taken < 4; i++) {
+            if (a0.hasPending()) {
+                assertEquals(0xE0, a0.acknowledge());
+                wr(0, 0xB0, 0);
+                taken++;
+            }
+            clock.advanceInstructions(Lapic.CATCH_UP_POLL_NS);
+            clock.timers().runExpired();
+        }
+        assertEquals(4, taken);
+        assertTrue(clock.nanos() < 5_000_000, "caught up before the fifth period ended");
+    }
+
+    @Test
     void maskedTimerCountsButDoesNotInterrupt() {
         enable(0);
         wr(0, 0x3E0, 0xB);

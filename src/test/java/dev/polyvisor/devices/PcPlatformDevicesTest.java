@@ -78,6 +78,31 @@ class PcPlatformDevicesTest {
     }
 
     @Test
+    void aLateTickIsHeldUntilTheCpuTakesThePreviousIrq0() {
+        try (GuestMemory mem = new GuestMemory(16 << 20)) {
+            PcPlatformDevices d = create(mem);
+            io.out(0x20, 1, 0x11); io.out(0x21, 1, 0x30); io.out(0x21, 1, 0x04); io.out(0x21, 1, 0x01);
+            io.out(0x21, 1, 0xFE);
+            io.out(0x43, 1, 0x34);
+            io.out(0x40, 1, 0x9C);
+            io.out(0x40, 1, 0x2E); // 10 ms
+            clock.advanceInstructions(35_000_000); // 3 edges passed unserviced
+            clock.timers().runExpired();
+            int taken = 0;
+            for (int i = 0; i < 50 && taken < 3; i++) {
+                if (d.interruptSource(0).hasPending()) {
+                    assertEquals(0x30, d.interruptSource(0).acknowledge());
+                    io.out(0x20, 1, 0x20);
+                    taken++;
+                }
+                clock.advanceInstructions(Pit8254.CATCH_UP_POLL_NS);
+                clock.timers().runExpired();
+            }
+            assertEquals(3, taken); // none merged into a pending request
+        }
+    }
+
+    @Test
     void serialInputRaisesIrq4() {
         try (GuestMemory mem = new GuestMemory(16 << 20)) {
             PcPlatformDevices d = create(mem);

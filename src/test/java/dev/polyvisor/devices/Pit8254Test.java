@@ -109,6 +109,47 @@ class Pit8254Test {
     }
 
     @Test
+    void ticksMissedWhileTheVmmWasLateAreReinjectedOneByOne() {
+        boolean[] busy = {false};
+        pit.setIrq0PendingProbe(() -> busy[0]);
+        io.out(0x43, 1, 0x34);
+        int count = 11932; // 10 ms
+        io.out(0x40, 1, count & 0xFF);
+        io.out(0x40, 1, count >> 8);
+        clock.advanceInstructions(55_000_000); // the VMM was busy for 55 ms: 5 edges passed
+        clock.timers().runExpired();
+        assertEquals(1, irqs);
+        assertEquals(4, pit.lostTicks());
+        busy[0] = true;                        // the guest has not taken IRQ0 yet: hold the next one
+        clock.advanceInstructions(Pit8254.CATCH_UP_POLL_NS);
+        clock.timers().runExpired();
+        assertEquals(1, irqs);
+        busy[0] = false;
+        for (int i = 0; i < 4; i++) {
+            clock.warpToNextDeadline();
+            clock.timers().runExpired();
+        }
+        assertEquals(5, irqs);
+        assertEquals(0, pit.lostTicks());
+        assertTrue(clock.nanos() < 60_000_000, "caught up before the next regular edge");
+        clock.warpToNextDeadline();
+        clock.timers().runExpired();
+        assertEquals(6, irqs);                 // the regular 60 ms edge
+    }
+
+    @Test
+    void reprogrammingDropsOwedTicks() {
+        io.out(0x43, 1, 0x34);
+        io.out(0x40, 1, 0x9C);
+        io.out(0x40, 1, 0x2E);
+        clock.advanceInstructions(100_000_000);
+        clock.timers().runExpired();
+        assertTrue(pit.lostTicks() > 0);
+        io.out(0x43, 1, 0x30);
+        assertEquals(0, pit.lostTicks());
+    }
+
+    @Test
     void mode0OnChannel0RaisesIrq0Once() {
         io.out(0x43, 1, 0x30);
         io.out(0x40, 1, 100);

@@ -18,6 +18,7 @@ public final class Isa {
         StringOps.register(t);
         SystemOps.register(t);
         SegmentOps.register(t);
+        PortIoOps.register(t);
         FarControlOps.register(t);
         SseIntOps.register(t);
         SseMoveOps.register(t);

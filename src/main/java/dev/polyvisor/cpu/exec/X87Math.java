@@ -294,10 +294,12 @@ public final class X87Math {
      */
     public static Ext prem(Cpu c, Ext a, Ext b, boolean ieee) {
         int ka = cls(a), kb = cls(b);
-        c.fsw &= ~(X87.C0 | X87.C1 | X87.C2 | X87.C3);
+        c.fsw &= ~(X87.C1 | X87.C2);
+        // Invalid operands leave C0 and C3 as they were (host CPU behaviour).
         if (ka == UNSUPPORTED || kb == UNSUPPORTED) return invalid(c);
         if (ka == QNAN || ka == SNAN || kb == QNAN || kb == SNAN) return nan(c, a, b);
         if (ka == INF || kb == ZERO) return invalid(c);
+        c.fsw &= ~(X87.C0 | X87.C3);
         if (ka == DENORMAL || kb == DENORMAL) c.fsw |= DE;
         if (ka == ZERO) return a;
         if (kb == INF) return a.exp() == 0 && a.m() < 0 ? new Ext(a.m(), a.se() | 1) : a; // pseudo-denormal: exponent 1

@@ -26,7 +26,7 @@ import static dev.polyvisor.cpu.exec.SoftFloat.F64;
  *
  * <p>Arithmetic is exact 80-bit (X87Math), honouring FCW precision and rounding control. Not
  * implemented, and #UD here: transcendentals (F2XM1, FYL2X, FPTAN, FPATAN, FSIN, FCOS, FSINCOS,
- * FYL2XP1), FXTRACT, FBLD/FBSTP, and the real-mode/virtual-8086 environment layouts (the protected
+ * FYL2XP1), FBLD/FBSTP, and the real-mode/virtual-8086 environment layouts (the protected
  * mode 14/28-byte layouts are used in every mode). Unmasked exceptions set ES/B; a pending one raises
  * #MF at the next waiting instruction when CR0.NE=1; unmasked overflow/underflow store the masked
  * result rather than the exponent-biased one.
@@ -56,7 +56,7 @@ public final class X87Ops {
         long la(Cpu c) { return ea.lin(c); }
 
         @Override public void exec(Cpu c) {
-            // CR0.EM or CR0.TS: #NM (SDM Vol. 3A, 2.5 and Table 12-?); then a pending unmasked exception: #MF.
+            // CR0.EM or CR0.TS: #NM (SDM Vol. 3A, 2.5, CR0.EM/TS); then a pending unmasked exception: #MF (CR0.NE=1).
             if ((c.cr0 & (Cpu.CR0_EM | Cpu.CR0_TS)) != 0) throw c.fault(Exceptions.NM);
             if (!control && (c.fsw & ES) != 0 && (c.cr0 & Cpu.CR0_NE) != 0) throw c.fault(Exceptions.MF);
             body.run(c, this);
@@ -104,9 +104,14 @@ public final class X87Ops {
         put(c, 0, v);
     }
 
+    /**
+     * Starts an instruction that reports exceptions: clears this instruction's flag set and C1, which
+     * every such instruction defines as 0 unless it signals a stack overflow, rounds up or stores a
+     * quotient bit or sign there (SDM "FPU Flags Affected").
+     */
     static int begin(Cpu c) {
         int old = c.fsw;
-        c.fsw &= ~0x3F;
+        c.fsw &= ~(0x3F | C1);
         return old;
     }
 
@@ -351,7 +356,7 @@ public final class X87Ops {
 
     static final String[][] REG = {
             {"FADD ST0,ST(i)", "FMUL ST0,ST(i)", "FCOM ST(i)", "FCOMP ST(i)", "FSUB ST0,ST(i)", "FSUBR ST0,ST(i)", "FDIV ST0,ST(i)", "FDIVR ST0,ST(i)"},
-            {"FLD ST(i)", "FXCH ST(i)", "FNOP", null, "FCHS/FABS/FTST/FXAM", "FLD1/FLDL2T/FLDL2E/FLDPI/FLDLG2/FLDLN2/FLDZ", "FDECSTP/FINCSTP/FPREM1", "FPREM/FSQRT/FRNDINT/FSCALE"},
+            {"FLD ST(i)", "FXCH ST(i)", "FNOP", null, "FCHS/FABS/FTST/FXAM", "FLD1/FLDL2T/FLDL2E/FLDPI/FLDLG2/FLDLN2/FLDZ", "FXTRACT/FPREM1/FDECSTP/FINCSTP", "FPREM/FSQRT/FRNDINT/FSCALE"},
             {"FCMOVB", "FCMOVE", "FCMOVBE", "FCMOVU", null, "FUCOMPP", null, null},
             {"FCMOVNB", "FCMOVNE", "FCMOVNBE", "FCMOVNU", "FNCLEX/FNINIT", "FUCOMI", "FCOMI", null},
             {"FADD ST(i),ST0", "FMUL ST(i),ST0", null, null, "FSUBR ST(i),ST0", "FSUB ST(i),ST0", "FDIVR ST(i),ST0", "FDIV ST(i),ST0"},
@@ -503,8 +508,9 @@ public final class X87Ops {
             case 0xD9 -> {
                 return switch (reg) {
                     case 0 -> x(d, (c, i) -> {
+                        // An empty source is reported as underflow (C1 = 0) even when the push also overflows.
                         int old = begin(c);
-                        Ext v = pushValue(c, read(c, sti));
+                        Ext v = empty(c, sti) ? underflow(c) : pushValue(c, get(c, sti));
                         if (end(c, old)) push(c, v);
                     });
                     case 1 -> x(d, (c, i) -> {
@@ -531,6 +537,7 @@ public final class X87Ops {
                         default -> null;
                     };
                     case 6 -> switch (low) {
+                        case 4 -> x(d, (c, i) -> fxtract(c));
                         case 5 -> x(d, (c, i) -> prem(c, true));
                         case 6 -> x(d, (c, i) -> { c.fpuTop = (c.fpuTop - 1) & 7; c.fsw &= ~C1; });
                         case 7 -> x(d, (c, i) -> { c.fpuTop = (c.fpuTop + 1) & 7; c.fsw &= ~C1; });
@@ -554,10 +561,16 @@ public final class X87Ops {
                 if (reg < 4) {
                     int cc = reg;
                     return x(d, (c, i) -> {
-                        if (!fcmovCond(c, op, cc)) return;
-                        int old = begin(c);
-                        Ext v = empty(c, sti) || empty(c, 0) ? underflow(c) : get(c, sti);
-                        if (end(c, old)) put(c, 0, v);
+                        // An empty operand is a stack underflow whether or not the condition holds:
+                        // ST0 receives the indefinite (host CPU behaviour; SDM FCMOVcc #IS).
+                        // Otherwise no flag changes, not even C1.
+                        if (empty(c, sti) || empty(c, 0)) {
+                            int old = begin(c);
+                            Ext v = underflow(c);
+                            if (end(c, old)) put(c, 0, v);
+                        } else if (fcmovCond(c, op, cc)) {
+                            put(c, 0, get(c, sti));
+                        }
                     });
                 }
                 if (op == 0xDA) return reg == 5 && low == 1 ? x(d, (c, i) -> compare(c, null, 1, false, 2, false)) : null;
@@ -612,8 +625,42 @@ public final class X87Ops {
         c.fsw = (c.fsw & ~(C0 | C1 | C2 | C3)) | bits | (v.neg() ? C1 : 0);
     }
 
+    /** FXTRACT: ST0 becomes its unbiased exponent, then its significand (exponent 0) is pushed. */
+    static void fxtract(Cpu c) {
+        int old = begin(c);
+        if (empty(c, 0) || !empty(c, 7)) {
+            // Stack underflow (reported first, C1 = 0) or overflow: both results are the indefinite.
+            if (empty(c, 0)) underflow(c);
+            else pushValue(c, INDEFINITE);
+            if (end(c, old)) { put(c, 0, INDEFINITE); push(c, INDEFINITE); }
+            return;
+        }
+        Ext x = read(c, 0), e, m;
+        switch (cls(x)) {
+            case ZERO -> { c.fsw |= ZE; e = new Ext(Long.MIN_VALUE, 0xFFFF); m = x; }
+            case INF -> { e = new Ext(Long.MIN_VALUE, 0x7FFF); m = x; }
+            case QNAN, SNAN -> {
+                if (cls(x) == SNAN) c.fsw |= IE;
+                e = m = new Ext(x.m() | 1L << 62, x.se());
+            }
+            case UNSUPPORTED -> { c.fsw |= IE; e = m = INDEFINITE; }
+            default -> {
+                if (cls(x) == DENORMAL) c.fsw |= DE;
+                int lz = Long.numberOfLeadingZeros(x.m());
+                long exp = (x.exp() == 0 ? 1 : x.exp()) - 16383L - lz;
+                e = X87Math.fromLong(exp);
+                m = new Ext(x.m() << lz, (x.se() & 0x8000) | 0x3FFF);
+            }
+        }
+        if (end(c, old)) {
+            put(c, 0, e);
+            push(c, m);
+        }
+    }
+
     static void prem(Cpu c, boolean ieee) {
         int old = begin(c);
+        c.fsw &= ~C2; // C0/C3 stay unless a quotient is produced (host CPU behaviour)
         Ext r = empty(c, 0) || empty(c, 1) ? underflow(c) : X87Math.prem(c, get(c, 0), get(c, 1), ieee);
         if (end(c, old)) put(c, 0, r);
     }

@@ -316,4 +316,31 @@ class X87OpsTest {
         f.ok("db e2"); // FNCLEX
         f.ok("d9 e8");
     }
+
+    @Test void fcmovWithAnEmptyOperandIsAStackUnderflowEvenWhenTheConditionFails() {
+        ldD(1.0);
+        f.c.setRflags(2); // CF clear: FCMOVB would not move
+        f.ok("da c1"); // ST1 is empty
+        assertEquals(IE | SF, sw() & 0x7F);
+        assertEquals(0xC000_0000_0000_0000L, mant(0));
+        f.ok("db e2");
+        ldD(2.0);
+        ldD(3.0);
+        f.c.fsw |= C1;
+        f.ok("da c1"); // no move, and C1 untouched
+        assertEquals(C1, sw() & C1);
+        assertEquals(3.0, f.c.st[X87.phys(f.c, 0)]);
+    }
+
+    @Test void fxtractSplitsExponentAndSignificand() {
+        ldD(-12.0);
+        f.ok("d9 f4");
+        assertEquals(-1.5, f.c.st[X87.phys(f.c, 0)]);
+        assertEquals(3.0, f.c.st[X87.phys(f.c, 1)]);
+        f.ok("db e3");
+        ldD(0.0);
+        f.ok("d9 f4");
+        assertEquals(ZE, sw() & 0x3F);
+        assertEquals(Double.NEGATIVE_INFINITY, f.c.st[X87.phys(f.c, 1)]);
+    }
 }

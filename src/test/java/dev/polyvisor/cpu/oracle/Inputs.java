@@ -13,6 +13,13 @@ import java.util.random.RandomGenerator;
 final class Inputs {
     private Inputs() {}
 
+    /**
+     * Unmasked SSE and x87 exceptions ({@code -Doracle.unmasked=true}, off by default): they exercise #XM
+     * and #MF, but the emulator does not match the host there yet (see the oracle report), so CI leaves
+     * every exception masked.
+     */
+    static final boolean UNMASKED = Boolean.getBoolean("oracle.unmasked");
+
     static final int[] COUNTS = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 18, 31, 32, 33, 63, 64, 65, 127, 128, 255};
 
     private static final long[] EDGE_COMMON = {0, 1, 2, -1, -2, 3, 0x10, 0x0F};
@@ -69,11 +76,12 @@ final class Inputs {
     }
 
     /**
-     * MXCSR: all exceptions masked (an unmasked one would need #XM delivery on both sides); rounding
-     * control, FTZ, DAZ and the sticky flags vary.
+     * MXCSR: rounding control, FTZ, DAZ and the sticky flags vary; with {@link #UNMASKED}, in one case in
+     * eight some exceptions are unmasked, so that #XM is compared too.
      */
     static int mxcsr(RandomGenerator r) {
         int m = 0x1F80;
+        if (UNMASKED && r.nextInt(8) == 0) m &= ~(r.nextInt(64) << 7);
         if (r.nextInt(3) == 0) m |= r.nextInt(4) << 13;
         if (r.nextInt(8) == 0) m |= 1 << 15;
         if (r.nextInt(8) == 0) m |= 1 << 6;
@@ -125,14 +133,17 @@ final class Inputs {
     }
 
     /**
-     * x87 state: exceptions masked (an unmasked one would leave #MF pending), precision and rounding
-     * control varied, random condition codes, TOP and sticky flags, about three registers in four in use.
+     * x87 state: precision and rounding control varied, random condition codes, TOP and sticky flags,
+     * about three registers in four in use. With {@link #UNMASKED}, in one case in eight some exceptions
+     * are unmasked (ES and B then follow the flags).
      */
     static void x87(RandomGenerator r, MachineState s) {
         int pc = new int[] {3, 3, 3, 2, 0}[r.nextInt(5)];
-        s.fcw = 0x0040 | 0x3F | pc << 8 | (r.nextInt(3) == 0 ? r.nextInt(4) : 0) << 10;
+        int masks = UNMASKED && r.nextInt(8) == 0 ? 0x3F & ~r.nextInt(64) : 0x3F;
+        s.fcw = 0x0040 | masks | pc << 8 | (r.nextInt(3) == 0 ? r.nextInt(4) : 0) << 10;
         s.fsw = r.nextInt(8) << 11 | (r.nextInt() & (1 << 8 | 1 << 9 | 1 << 10 | 1 << 14))
                 | (r.nextInt(4) == 0 ? r.nextInt(64) : 0);
+        if ((s.fsw & ~masks & 0x3F) != 0) s.fsw |= 0x80 | 0x8000; // ES and B: an unmasked exception is pending
         int tags = 0;
         for (int i = 0; i < 8; i++) if (r.nextInt(4) != 0) tags |= 1 << i;
         s.ftw = tags;
