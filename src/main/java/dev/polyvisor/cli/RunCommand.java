@@ -223,8 +223,16 @@ public final class RunCommand implements Callable<Integer> {
         long cpu0 = threads.getCurrentThreadCpuTime();
         long cpuNanos;
         try (Vm vm = new Vm(cfg, console)) {
-            o = vm.run();
-            cpuNanos = threads.getCurrentThreadCpuTime() - cpu0;
+            // Only Linux guests read their console; the freestanding guests never do, and leaving stdin
+            // alone keeps them usable where stdin belongs to someone else (a test runner's fork channel).
+            boolean linux = cfg.boot() == BootKind.LINUX || cfg.boot() == BootKind.PVH;
+            ConsoleInput in = linux ? ConsoleInput.start(vm) : null;
+            try {
+                o = vm.run();
+                cpuNanos = threads.getCurrentThreadCpuTime() - cpu0;
+            } finally {
+                if (in != null) in.close();
+            }
         } catch (LoadException e) {
             err.println("polyvisor: " + e.getMessage());
             err.flush();
