@@ -14,6 +14,15 @@ public final class Trace {
     /** Physical pages the instruction bytes came from (the second only when an instruction crosses). */
     final long page1, page2;
     volatile boolean valid = true;
+    /** Linear address just past the last instruction: where a not-taken branch or a full trace continues. */
+    long endLinear;
+    /**
+     * Direct chaining (reference/cpu-design.md 1.3; QEMU's goto_tb): the traces that ran after this one,
+     * by linear address, valid while the vCPU's {@code Mmu.fetchEpoch} is the one recorded. Slot 0 is
+     * the fall-through successor (at {@link #endLinear}), slot 1 the last other successor (taken branch).
+     */
+    Trace fallNext, otherNext;
+    long fallEpoch, otherEpoch, otherLinear;
 
     Trace(long physAddr, int mode, Insn[] insns, long page1, long page2) {
         this.physAddr = physAddr;

@@ -72,6 +72,9 @@ public final class TraceCache implements CodePages.Listener {
         }
         decodedInstructions += scratch.size();
         Trace t = new Trace(pa, mode, scratch.toArray(Insn[]::new), page1, page2);
+        long end = linear;
+        for (Insn i : t.insns) end += i.len;
+        t.endLinear = end;
         register(t, page1);
         if (page2 >= 0) register(t, page2);
         return t;

@@ -6,13 +6,32 @@ import dev.polyvisor.cpu.decode.Insn;
  * The run loop of one vCPU (reference/cpu-design.md 1.1): check events, look up the trace at CS:RIP,
  * run it, deliver faults. Returns a lifecycle {@link VcpuExit}; exits that need an answer are
  * completed synchronously through {@link Platform}.
+ *
+ * <p>Per-trace overhead is kept small: the next trace is usually found through the previous trace's
+ * chain slots (no fetch translation, no hash), and the interrupt controller is polled every
+ * {@link #POLL_TRACES} traces while IF stays set, immediately when IF has just become set, at the
+ * start of every {@link #run} call and before halting; so a pending interrupt is taken within
+ * POLL_TRACES * TraceCache.MAX_LEN instructions.
  */
 public final class Vcpu {
     private static final VcpuExit HALT = new VcpuExit.Halt();
     private static final VcpuExit INTERRUPTED = new VcpuExit.Interrupted();
+    /** Poll the interrupt controller at least every this many traces while IF=1. */
+    static final int POLL_TRACES = 4;
 
     public final Cpu cpu;
     private final TraceCache traces;
+    /** The trace that ran last, whose chain slots may name the next one. */
+    private Trace last;
+    private int pollCountdown;
+    /**
+     * Jump cache (QEMU's tb_jmp_cache): traces by linear address for successors the chain slots miss
+     * (returns, indirect jumps), valid for the fetch epoch recorded with each entry.
+     */
+    private static final int JC_BITS = 12;
+    private final long[] jcLinear = new long[1 << JC_BITS], jcEpoch = new long[1 << JC_BITS];
+    private final Trace[] jcTrace = new Trace[1 << JC_BITS];
+    private boolean ifWasSet;
 
     public Vcpu(Cpu cpu, TraceCache traces) {
         this.cpu = cpu;
@@ -30,6 +49,7 @@ public final class Vcpu {
     public VcpuExit run(long budget) {
         final Cpu c = cpu;
         long limit = c.instructionsRetired + budget;
+        ifWasSet = false; // poll at once: timers ran between quanta
         try {
             while (c.instructionsRetired < limit) {
                 if (c.stopRequested) { c.stopRequested = false; return INTERRUPTED; }
@@ -38,12 +58,20 @@ public final class Vcpu {
                     c.interruptShadow = false;
                     continue;
                 }
-                if ((c.rflags & Flags.IF) != 0 && c.interrupts.hasPending()) {
-                    int v = c.interrupts.acknowledge();
-                    if (v >= 0) {
-                        c.halted = false;
-                        deliver(c, v, -1, Interrupts.EXTERNAL);
+                if ((c.rflags & Flags.IF) != 0) {
+                    if (!ifWasSet || --pollCountdown <= 0 || c.halted) {
+                        ifWasSet = true;
+                        pollCountdown = POLL_TRACES;
+                        if (c.interrupts.hasPending()) {
+                            int v = c.interrupts.acknowledge();
+                            if (v >= 0) {
+                                c.halted = false;
+                                deliver(c, v, -1, Interrupts.EXTERNAL);
+                            }
+                        }
                     }
+                } else {
+                    ifWasSet = false;
                 }
                 if (c.halted) return HALT;
                 runTrace(c);
@@ -56,16 +84,51 @@ public final class Vcpu {
         }
     }
 
+    /** The trace at CS:RIP: from the previous trace's chain slots when they match, else the cache. */
+    private Trace next(Cpu c, long la) {
+        long epoch = c.mmu.fetchEpoch;
+        Trace p = last, t;
+        if (p != null) {
+            if (la == p.endLinear) {
+                t = p.fallNext;
+                if (t != null && p.fallEpoch == epoch && t.valid && t.mode == c.decodeMode()) return t;
+                t = lookup(c, la);
+                p.fallNext = t;
+                p.fallEpoch = c.mmu.fetchEpoch;
+            } else {
+                t = p.otherNext;
+                if (t != null && p.otherLinear == la && p.otherEpoch == epoch && t.valid && t.mode == c.decodeMode()) return t;
+                t = lookup(c, la);
+                p.otherNext = t;
+                p.otherLinear = la;
+                p.otherEpoch = c.mmu.fetchEpoch;
+            }
+            return t;
+        }
+        return lookup(c, la);
+    }
+
+    private Trace lookup(Cpu c, long la) {
+        int i = (int) (la ^ (la >>> JC_BITS)) & ((1 << JC_BITS) - 1);
+        Trace t = jcTrace[i];
+        if (t != null && jcLinear[i] == la && jcEpoch[i] == c.mmu.fetchEpoch && t.valid && t.mode == c.decodeMode()) return t;
+        t = traces.lookup(c, la, c.mmu.fetchPhys(la));
+        jcTrace[i] = t;
+        jcLinear[i] = la;
+        jcEpoch[i] = c.mmu.fetchEpoch;
+        return t;
+    }
+
     private void runTrace(Cpu c) {
         Trace t;
         try {
-            long la = c.linear(Cpu.CS, c.rip);
-            long pa = c.mmu.fetchPhys(la);
-            t = traces.lookup(c, la, pa);
+            t = next(c, c.linear(Cpu.CS, c.rip));
         } catch (CpuFault f) {
+            last = null;
             deliver(c, f.vector, f.errorCode, Interrupts.EXCEPTION);
             return;
         }
+        last = t;
         Insn[] insns = t.insns;
         int n = 0;
         try {

@@ -8,53 +8,71 @@ import dev.polyvisor.cpu.Cpu;
  * RIP-relative operands add {@code c.rip}, which is the next instruction's address during exec.
  */
 public abstract sealed class Ea {
+    static final int ABS = 0, BASE = 1, BASE_INDEX = 2, INDEX = 3, RIP = 4;
     public final int seg;
     public final long disp;
     /** 0xFFFF, 0xFFFF_FFFF or -1 by address size. */
     public final long mask;
+    /**
+     * The shape, for {@link #ea}: a switch on it inlines into every handler, where a virtual call on the
+     * subclass would be megamorphic at the one shared call site. {@code base}/{@code index} are 0 when unused.
+     */
+    private final int kind;
+    final int base, index, scale;
+    /** True when {@link #lin} needs no segment base (64-bit mode, ES/CS/SS/DS): a hint only, checked with long64. */
+    private final boolean flat;
 
-    Ea(int seg, long disp, long mask) {
+    Ea(int kind, int seg, int base, int index, int scale, long disp, long mask) {
+        this.kind = kind;
         this.seg = seg;
+        this.base = base;
+        this.index = index;
+        this.scale = scale;
         this.disp = disp;
         this.mask = mask;
+        this.flat = seg == Cpu.SEG_NONE;
     }
 
     /** The effective address (offset within the segment). */
-    public abstract long ea(Cpu c);
+    public final long ea(Cpu c) {
+        long[] r = c.r;
+        return switch (kind) {
+            case BASE -> (r[base] + disp) & mask;
+            case BASE_INDEX -> (r[base] + (r[index] << scale) + disp) & mask;
+            case INDEX -> ((r[index] << scale) + disp) & mask;
+            case RIP -> (c.rip + disp) & mask;
+            default -> disp & mask;
+        };
+    }
 
-    /** The linear address: segment base plus effective address. */
-    public final long lin(Cpu c) { return c.linear(seg, ea(c)); }
+    /** The linear address: segment base plus effective address (SEG_NONE has base 0 and is used only in 64-bit mode). */
+    public final long lin(Cpu c) {
+        if (flat && c.long64) return ea(c);
+        return c.linear(seg, ea(c));
+    }
 
     /** The same operand displaced by {@code delta} bytes (for the second half of m16:64, FXSAVE fields...). */
     public final long lin(Cpu c, long delta) { return c.linear(seg, (ea(c) + delta) & mask); }
 
     public static final class Abs extends Ea {
-        Abs(int seg, long disp, long mask) { super(seg, disp, mask); }
-        @Override public long ea(Cpu c) { return disp & mask; }
+        Abs(int seg, long disp, long mask) { super(ABS, seg, 0, 0, 0, disp, mask); }
     }
 
     public static final class Base extends Ea {
-        final int base;
-        Base(int seg, int base, long disp, long mask) { super(seg, disp, mask); this.base = base; }
-        @Override public long ea(Cpu c) { return (c.r[base] + disp) & mask; }
+        Base(int seg, int base, long disp, long mask) { super(BASE, seg, base, 0, 0, disp, mask); }
     }
 
     public static final class BaseIndex extends Ea {
-        final int base, index, scale;
         BaseIndex(int seg, int base, int index, int scale, long disp, long mask) {
-            super(seg, disp, mask); this.base = base; this.index = index; this.scale = scale;
+            super(BASE_INDEX, seg, base, index, scale, disp, mask);
         }
-        @Override public long ea(Cpu c) { return (c.r[base] + (c.r[index] << scale) + disp) & mask; }
     }
 
     public static final class Index extends Ea {
-        final int index, scale;
-        Index(int seg, int index, int scale, long disp, long mask) { super(seg, disp, mask); this.index = index; this.scale = scale; }
-        @Override public long ea(Cpu c) { return ((c.r[index] << scale) + disp) & mask; }
+        Index(int seg, int index, int scale, long disp, long mask) { super(INDEX, seg, 0, index, scale, disp, mask); }
     }
 
     public static final class Rip extends Ea {
-        Rip(int seg, long disp, long mask) { super(seg, disp, mask); }
-        @Override public long ea(Cpu c) { return (c.rip + disp) & mask; }
+        Rip(int seg, long disp, long mask) { super(RIP, seg, 0, 0, 0, disp, mask); }
     }
 }

@@ -47,6 +47,14 @@ public final class Mmu {
     /** A large page was entered as 4 KiB entries: INVLPG must then flush everything. */
     private boolean largePagesCached;
     private int codeGeneration;
+    /** Source of fetch epochs: unique across the vCPUs of the process, so traces chained by one never match another. */
+    private static final java.util.concurrent.atomic.AtomicLong EPOCHS = new java.util.concurrent.atomic.AtomicLong();
+    /**
+     * Changes whenever a linear-to-physical fetch mapping or fetch permission this vCPU cached may have
+     * changed (TLB flush, INVLPG, privilege switch). The run loop chains traces by linear address and
+     * trusts a chain only within one epoch (QEMU's tb_jmp_cache is flushed at the same events).
+     */
+    public long fetchEpoch = EPOCHS.incrementAndGet();
 
     // Result of the last translation (slow path).
     private long walkFlags;
@@ -76,6 +84,7 @@ public final class Mmu {
 
     /** Selects the user (CPL 3) or supervisor TLB set. */
     public void setPrivilege(boolean userMode) {
+        if (user != userMode) fetchEpoch = EPOCHS.incrementAndGet();
         user = userMode;
         if (userMode) { rd = uRd; wr = uWr; ex = uEx; add = uAdd; }
         else { rd = sRd; wr = sWr; ex = sEx; add = sAdd; }
@@ -84,12 +93,14 @@ public final class Mmu {
     public void flushAll() {
         for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) Arrays.fill(t, INVALID);
         largePagesCached = false;
+        fetchEpoch = EPOCHS.incrementAndGet();
         codeGeneration = codePages == null ? 0 : codePages.generation();
     }
 
     /** INVLPG: drops the page in every set, global or not (SDM Vol. 3A, 4.10.4.1). */
     public void invalidatePage(long lin) {
         if (largePagesCached) { flushAll(); return; }
+        fetchEpoch = EPOCHS.incrementAndGet();
         int i = (int) (lin >>> 12) & MASK;
         long page = lin & ~0xFFFL;
         for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) if (t[i] == page) t[i] = INVALID;

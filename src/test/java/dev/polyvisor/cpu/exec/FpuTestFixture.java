@@ -2,14 +2,15 @@ package dev.polyvisor.cpu.exec;
 
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.CpuFault;
+import dev.polyvisor.cpu.LongModeFixture;
 import dev.polyvisor.cpu.TestPlatform;
 import dev.polyvisor.cpu.decode.Decoder;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.memory.GuestMemory;
 
 /**
- * A CPU in 64-bit mode (identity-mapped 4 MiB with 2 MiB pages, CR4.OSFXSR/OSXMMEXCPT set, CPL 0)
- * that executes single instructions given as hex bytes and reports the fault vector they raise.
+ * A CPU in 64-bit mode at CPL 0 (LongModeFixture's identity map, CR4.OSFXSR/OSXMMEXCPT set) that
+ * executes single instructions given as hex bytes and reports the fault vector they raise.
  */
 final class FpuTestFixture implements AutoCloseable {
     static final long CODE = 0x10000, DATA = 0x20000;
@@ -20,30 +21,23 @@ final class FpuTestFixture implements AutoCloseable {
     int lastError;
 
     FpuTestFixture() {
-        mem.st64(0x1000, 0x2000 | 3);
-        mem.st64(0x2000, 0x3000 | 3);
-        mem.st64(0x3000, 0x83);
-        mem.st64(0x3008, 0x200000 | 0x83);
-        c.cr3 = 0x1000;
-        c.cr4 = Cpu.CR4_PAE | Cpu.CR4_OSFXSR | Cpu.CR4_OSXMMEXCPT;
-        c.efer = Cpu.EFER_LME | Cpu.EFER_LMA;
-        c.cr0 = Cpu.CR0_PE | Cpu.CR0_PG | Cpu.CR0_ET | Cpu.CR0_NE | Cpu.CR0_MP;
-        c.segSel[Cpu.CS] = 8;
-        c.segAttr[Cpu.CS] = 0xA09B;
-        c.segAttr[Cpu.SS] = 0xC093;
-        c.updateMode();
+        // The shared 64-bit setup (identity map of the low 1 GiB with 2 MiB pages), plus the OS
+        // enabling of SSE; the 2-4 MiB page is made not-present so page-crossing stores can fault.
+        LongModeFixture.enterLongMode(c, 0x1000);
+        mem.st64(0x3000 + 8, 0);
+        c.cr4 |= Cpu.CR4_OSFXSR | Cpu.CR4_OSXMMEXCPT;
+        c.cr0 |= Cpu.CR0_NE | Cpu.CR0_MP;
+        c.cr0 &= ~(Cpu.CR0_EM | Cpu.CR0_TS);
         c.mmu.flushAll();
     }
 
+    /** The first address of the not-present page. */
+    static final long UNMAPPED = 2 << 20;
+
     /** Switches to flat 32-bit protected mode without paging (for the legacy FXSAVE format). */
     void protectedMode32() {
-        c.efer = 0;
-        c.cr0 = Cpu.CR0_PE | Cpu.CR0_ET | Cpu.CR0_NE | Cpu.CR0_MP;
-        c.segAttr[Cpu.CS] = 0xC09B;
-        for (int s : new int[] {Cpu.DS, Cpu.ES, Cpu.SS}) { c.segAttr[s] = 0xC093; c.segBase[s] = 0; c.segLimit[s] = 0xFFFF_FFFFL; }
-        c.segLimit[Cpu.CS] = 0xFFFF_FFFFL;
-        c.updateMode();
-        c.mmu.flushAll();
+        LongModeFixture.enterProtected32(c);
+        c.cr4 |= Cpu.CR4_OSFXSR | Cpu.CR4_OSXMMEXCPT;
     }
 
     static byte[] hex(String s) {

@@ -35,7 +35,7 @@ class SseMoveOpsTest {
         f.ok("f3 0f 7f 10"); // MOVDQU
         assertEquals(0x1111_1111_1111_1111L, f.mem.ld64(DATA + 8));
         assertEquals(0x2222_2222_2222_2222L, f.mem.ld64(DATA + 16));
-        long edge = (4 << 20) - 8; // the last 8 mapped bytes; the next page is not present
+        long edge = FpuTestFixture.UNMAPPED - 8; // the last 8 mapped bytes; the next page is not present
         f.c.r[Cpu.RAX] = edge;
         assertEquals(Exceptions.PF, f.exec("f3 0f 7f 10"));
         assertEquals(0, f.mem.ld64(edge));
