@@ -2,7 +2,6 @@ package dev.polyvisor.cpu.exec;
 
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Exceptions;
-import dev.polyvisor.cpu.decode.Decoded;
 import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.decode.OpcodeTable;
@@ -155,6 +154,4 @@ public final class Sse {
         c.xmm[2 * d] = lo;
         c.xmm[2 * d + 1] = hi;
     }
-
-    static int decodeXmm(Decoded d) { return d.reg; }
 }

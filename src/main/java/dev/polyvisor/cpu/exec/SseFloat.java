@@ -275,7 +275,7 @@ public final class SseFloat {
         return compareOrdered(a, b, f);
     }
 
-    /** CMPPS predicates 0-7 (SDM CMPPS Table 3-?): EQ, LT, LE, UNORD, NEQ, NLT, NLE, ORD. */
+    /** CMPPS predicates 0-7 (SDM Vol. 2A, CMPPS, the comparison-predicate table for imm8[2:0]): EQ, LT, LE, UNORD, NEQ, NLT, NLE, ORD. */
     public static boolean cmpPredicate(Cpu c, long a, long b, Format f, int pred) {
         boolean signalling = pred == 1 || pred == 2 || pred == 5 || pred == 6;
         int r = compare(c, a, b, f, signalling);

@@ -64,7 +64,7 @@ public final class X87 {
     /** Physical register number of ST(i). */
     public static int phys(Cpu c, int i) { return (c.fpuTop + i) & 7; }
 
-    /** The FNINIT / FINIT state (SDM Vol. 1, 8.1.10, Table 8-?: FCW 037F, FSW 0, FTW all empty). */
+    /** The FNINIT / FINIT state (SDM Vol. 2A, FINIT/FNINIT: FCW 037F, FSW 0, FTW all empty, pointers and FOP 0). */
     public static void init(Cpu c) {
         c.fcw = 0x037F;
         c.fsw = 0;

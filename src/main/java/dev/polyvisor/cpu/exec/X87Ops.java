@@ -56,7 +56,7 @@ public final class X87Ops {
         long la(Cpu c) { return ea.lin(c); }
 
         @Override public void exec(Cpu c) {
-            // CR0.EM or CR0.TS: #NM (SDM Vol. 3A, 2.5 and Table 12-?); then a pending unmasked exception: #MF.
+            // CR0.EM or CR0.TS: #NM (SDM Vol. 3A, 2.5, CR0.EM/TS); then a pending unmasked exception: #MF (CR0.NE=1).
             if ((c.cr0 & (Cpu.CR0_EM | Cpu.CR0_TS)) != 0) throw c.fault(Exceptions.NM);
             if (!control && (c.fsw & ES) != 0 && (c.cr0 & Cpu.CR0_NE) != 0) throw c.fault(Exceptions.MF);
             body.run(c, this);
@@ -508,8 +508,9 @@ public final class X87Ops {
             case 0xD9 -> {
                 return switch (reg) {
                     case 0 -> x(d, (c, i) -> {
+                        // An empty source is reported as underflow (C1 = 0) even when the push also overflows.
                         int old = begin(c);
-                        Ext v = pushValue(c, read(c, sti));
+                        Ext v = empty(c, sti) ? underflow(c) : pushValue(c, get(c, sti));
                         if (end(c, old)) push(c, v);
                     });
                     case 1 -> x(d, (c, i) -> {
@@ -627,8 +628,10 @@ public final class X87Ops {
     /** FXTRACT: ST0 becomes its unbiased exponent, then its significand (exponent 0) is pushed. */
     static void fxtract(Cpu c) {
         int old = begin(c);
-        if (!empty(c, 7)) { // stack overflow: nothing is computed, both results are the indefinite
-            pushValue(c, INDEFINITE);
+        if (empty(c, 0) || !empty(c, 7)) {
+            // Stack underflow (reported first, C1 = 0) or overflow: both results are the indefinite.
+            if (empty(c, 0)) underflow(c);
+            else pushValue(c, INDEFINITE);
             if (end(c, old)) { put(c, 0, INDEFINITE); push(c, INDEFINITE); }
             return;
         }
