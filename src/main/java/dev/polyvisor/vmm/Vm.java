@@ -254,6 +254,7 @@ public final class Vm implements Platform, AutoCloseable {
     public Outcome run() {
         long t0 = System.nanoTime();
         long deadline = config.timeout() == null ? Long.MAX_VALUE : t0 + config.timeout().toNanos();
+        StealAccounting steal = new StealAccounting(vcpus.size(), personalities::addSteal);
         try {
             while (endKind == null) {
                 boolean anyRunnable = false, allHalted = true;
@@ -261,7 +262,9 @@ public final class Vm implements Platform, AutoCloseable {
                     if (!started[i]) continue;
                     Vcpu v = vcpus.get(i);
                     running = v;
+                    long quantumStart = clock.nanos();
                     VcpuExit e = v.run(QUANTUM);
+                    steal.quantum(i, clock.nanos() - quantumStart, j -> started[j] && !vcpus.get(j).cpu.halted);
                     running = null;
                     switch (e) {
                         case VcpuExit.Shutdown s -> requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS,
