@@ -218,6 +218,8 @@ public final class KvmPersonality implements Personality {
 
     @Override public boolean consumeUnhalt(int vcpu) { return unhalted[vcpu].getAndSet(false); }
 
+    @Override public boolean offersUnhalt() { return gate.enabled("kvm.pv-unhalt"); }
+
     /** True while a kick is latched and not yet consumed by an HLT. */
     public boolean kicked(int vcpu) { return unhalted[vcpu].get(); }
 

@@ -82,6 +82,12 @@ public sealed interface Personality
      */
     default boolean consumeUnhalt(int vcpu) { return false; }
 
+    /** True when another vCPU can end a HLT executed with IF=0 (KVM PV unhalt through KICK_CPU). */
+    default boolean offersUnhalt() { return false; }
+
+    /** Xen: the callback vector taken while {@link #upcallPending} is true, else 0. */
+    default int upcallVector() { return 0; }
+
     /** Xen: the vCPU's evtchn_upcall_pending is set and the callback vector must be delivered when IF=1. */
     default boolean upcallPending(int vcpu) { return false; }
 }

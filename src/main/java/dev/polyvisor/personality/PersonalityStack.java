@@ -1,5 +1,6 @@
 package dev.polyvisor.personality;
 
+import dev.polyvisor.cpu.InterruptSource;
 import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.cpu.model.CpuModel;
 import dev.polyvisor.personality.core.GuestPortIo;
@@ -192,6 +193,22 @@ public final class PersonalityStack {
         boolean any = false;
         for (Personality p : personalities) any |= p.consumeUnhalt(vcpu);
         return any;
+    }
+
+    /** True when a HLT with IF=0 can still end: some personality offers PV unhalt and there is another vCPU to kick. */
+    public boolean canUnhalt(int vcpus) {
+        if (vcpus < 2) return false;
+        for (Personality p : personalities) if (p.offersUnhalt()) return true;
+        return false;
+    }
+
+    /**
+     * The vCPU's interrupt source as the personalities extend it: with an upcall-capable personality (Xen),
+     * its callback vector comes first while pending; otherwise {@code lapic} itself.
+     */
+    public InterruptSource interruptSource(int vcpu, InterruptSource lapic) {
+        List<Personality> upcalls = personalities.stream().filter(p -> p instanceof XenPersonality).toList();
+        return upcalls.isEmpty() ? lapic : new UpcallInterruptSource(vcpu, upcalls, lapic);
     }
 
     public boolean upcallPending(int vcpu) {

@@ -523,6 +523,8 @@ public final class XenPersonality implements Personality {
         return vi >= 0 && mem.ld8(vi + VI_UPCALL_PENDING) != 0;
     }
 
+    @Override public int upcallVector() { return callbackVector(); }
+
     /** The callback vector set through HVM_PARAM_CALLBACK_IRQ (0 when none). */
     public int callbackVectorInUse() { return callbackVector(); }
 

@@ -105,6 +105,7 @@ public final class Vm implements Platform, AutoCloseable {
             for (Vcpu v : vcpus) board.attach(v.cpu);
             io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
             this.personalities = buildPersonalities();
+            routePersonalityInterrupts();
             this.cpuid = personalities.cpuidTable(CpuModel.qemu64(), config.smp())::cpuid;
             this.personalityTick = clock.timers().newTimer(this::tickPersonalities);
             tickPersonalities();
@@ -146,8 +147,38 @@ public final class Vm implements Platform, AutoCloseable {
     /** Runs the personalities' time-driven work and re-arms for their next deadline. */
     private void tickPersonalities() {
         personalities.onTick(clock.nanos());
+        syncPersonalityTick();
+    }
+
+    // ---- personality routing (pv-e2e): interrupt sources, timer deadlines, PV unhalt ----
+
+    /**
+     * Arms the personality timer for the personalities' earliest deadline. Called after every MSR write
+     * or hypercall a personality handled, since those start timers (Hyper-V stimers, Xen single-shot).
+     */
+    private void syncPersonalityTick() {
         long next = personalities.nextDeadlineNs();
-        if (next != Long.MAX_VALUE) personalityTick.arm(next);
+        if (next == Long.MAX_VALUE) { if (personalityTick.isPending()) personalityTick.cancel(); }
+        else if (personalityTick.deadline() != next) personalityTick.arm(next);
+    }
+
+    /**
+     * Puts the personalities' interrupt lines in front of each LAPIC: Xen's callback vector is taken while
+     * evtchn_upcall_pending is set and IF=1, without passing through IRR/ISR, so the guest sends no EOI
+     * (pv-abi.md 6.4; KVM host arch/x86/kvm/irq.c kvm_cpu_has_extint checks it before the LAPIC).
+     */
+    private void routePersonalityInterrupts() {
+        for (Vcpu v : vcpus) v.cpu.interrupts = personalities.interruptSource(v.cpu.id, v.cpu.interrupts);
+    }
+
+    /**
+     * KVM PV unhalt: a vCPU halted in kvm_wait (IF=0) resumes when kicked; the kick is sticky, so one that
+     * came before the HLT resumes it at once (arch/x86/kvm/x86.c pv_unhalted).
+     */
+    private boolean unhalt(int i) {
+        Cpu c = vcpus.get(i).cpu;
+        if (c.halted && personalities.consumeUnhalt(i)) { c.halted = false; return true; }
+        return false;
     }
 
     /** LAPIC signals to the vCPUs (SDM Vol. 3A, 10.4 and 11.6.1: INIT resets to wait-for-SIPI; SIPI starts at vector << 12). */
@@ -261,6 +292,7 @@ public final class Vm implements Platform, AutoCloseable {
                 for (int i = 0; i < vcpus.size() && endKind == null; i++) {
                     if (!started[i]) continue;
                     Vcpu v = vcpus.get(i);
+                    unhalt(i);
                     running = v;
                     long quantumStart = clock.nanos();
                     VcpuExit e = v.run(QUANTUM);
@@ -270,8 +302,9 @@ public final class Vm implements Platform, AutoCloseable {
                         case VcpuExit.Shutdown s -> requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS,
                                 "guest shut down (triple fault): " + s.reason());
                         case VcpuExit.Halt h -> {
-                            // HLT with IF=0 on the BSP: only NMI/SMI/INIT could resume it, and none will come.
-                            if (i == 0 && !v.cpu.interruptsEnabled())
+                            // HLT with IF=0 on the BSP: only NMI/SMI/INIT could resume it, and none will come
+                            // (unless a personality's PV unhalt can: KVM's kick from another vCPU).
+                            if (!unhalt(i) && i == 0 && !v.cpu.interruptsEnabled() && !personalities.canUnhalt(vcpus.size()))
                                 requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, String.format(
                                         "guest stopped: vCPU %d halted with interrupts disabled at RIP 0x%x", i, v.cpu.rip));
                         }
@@ -390,13 +423,18 @@ public final class Vm implements Platform, AutoCloseable {
     @Override
     public boolean wrmsr(int vcpuId, int index, long value) {
         return switch (personalities.wrmsr(vcpuId, index, value)) {
-            case MsrAccess.Handled h -> true;
+            case MsrAccess.Handled h -> { syncPersonalityTick(); yield true; }
             case MsrAccess.Gp g -> false;
             case MsrAccess.NotHandled n -> board.wrmsr(vcpuId, index, value) || msrs.wrmsr(vcpuId, index, value);
         };
     }
 
-    @Override public boolean hypercall(VcpuExit.Hypercall call) { return personalities.hypercall(call) || hypercalls.test(call); }
+    @Override
+    public boolean hypercall(VcpuExit.Hypercall call) {
+        boolean handled = personalities.hypercall(call);
+        if (handled) syncPersonalityTick();
+        return handled || hypercalls.test(call);
+    }
     @Override public long tsc(int vcpuId) { return clock.tsc(); }
 
     /**
@@ -415,10 +453,11 @@ public final class Vm implements Platform, AutoCloseable {
         @Override public void nmi(int vcpu) { /* NMI delivery is not modelled by the CPU yet */ }
 
         /**
-         * Xen's callback vector bypasses the LAPIC's IRR/ISR in KVM; until the CPU polls the
-         * personalities' upcall state, it is delivered as a fixed LAPIC interrupt (which needs an EOI).
+         * Xen's callback vector bypasses the LAPIC's IRR/ISR: the vCPU's interrupt source polls the
+         * personality's upcall state (routePersonalityInterrupts), and a halted vCPU with IF=1 wakes when it
+         * sees it pending; nothing to post here.
          */
-        @Override public void upcall(int vcpu, int vector) { fixed(vcpu, vector); }
+        @Override public void upcall(int vcpu, int vector) { }
 
         @Override public void wake(int vcpu) { if (vcpu >= 0 && vcpu < vcpus.size()) vcpus.get(vcpu).cpu.halted = false; }
 
@@ -427,6 +466,10 @@ public final class Vm implements Platform, AutoCloseable {
         @Override
         public void block(int vcpu, boolean ignoreIf, BooleanSupplier until, long deadlineNs) {
             Cpu c = vcpus.get(vcpu).cpu;
+            // The vCPUs share this thread: while another one can run, waiting here would only stall the one
+            // that will release what we wait for (Xen SCHEDOP_poll, Hyper-V GUEST_IDLE in PV spinlocks). End
+            // this vCPU's quantum instead and return at once; the guest treats it as a spurious wakeup.
+            if (anotherRunnable(vcpu)) { vcpus.get(vcpu).interrupt(); return; }
             long wallLimit = System.nanoTime() + 100_000_000L; // spurious returns are allowed: bound each wait
             while (endKind == null && !until.getAsBoolean() && clock.nanos() < deadlineNs && System.nanoTime() < wallLimit) {
                 if (c.interrupts.hasPending() && (ignoreIf || c.interruptsEnabled())) return;
@@ -437,6 +480,15 @@ public final class Vm implements Platform, AutoCloseable {
                 }
                 if (clock.hasExpiredTimers()) clock.timers().runExpired();
             }
+        }
+
+        private boolean anotherRunnable(int vcpu) {
+            for (int j = 0; j < vcpus.size(); j++) {
+                if (j == vcpu || !started[j]) continue;
+                Cpu o = vcpus.get(j).cpu;
+                if (!o.halted || (o.interruptsEnabled() && o.interrupts.hasPending())) return true;
+            }
+            return false;
         }
 
         @Override

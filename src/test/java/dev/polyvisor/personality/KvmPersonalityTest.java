@@ -193,4 +193,14 @@ class KvmPersonalityTest {
         assertEquals(MsrAccess.OK, k.wrmsr(0, MSR_SYSTEM_TIME_NEW, (1 << 20) - 16 + 1), "straddles the end of RAM");
         assertEquals(java.util.List.of(), writes);
     }
+
+    @Test
+    void pvUnhaltLetsAHaltWithInterruptsOffEndOnlyWhenThereIsAnotherVcpuToKick() {
+        try (TestVm two = new TestVm(2); TestVm one = new TestVm(1)) {
+            assertTrue(two.stack("kvm").canUnhalt(2));
+            assertFalse(two.stack("kvm", "kvm.pv-unhalt").canUnhalt(2));
+            assertFalse(one.stack("kvm").canUnhalt(1));
+            assertFalse(two.stack("hyperv").canUnhalt(2));
+        }
+    }
 }

@@ -75,8 +75,10 @@ class XenPersonalityTest {
         return call(x, 0, HC_EVENT_CHANNEL_OP, cmd, DIRECT + ARG + 0x100);
     }
 
-    XenPersonality ready() {
-        XenPersonality x = xen();
+    XenPersonality ready() { return ready(vm.stack("xen")); }
+
+    XenPersonality ready(PersonalityStack stack) {
+        XenPersonality x = stack.find(XenPersonality.class).orElseThrow();
         assertEquals(0, mapSharedInfo(x));
         assertEquals(0, hvmParam(x, HVMOP_SET_PARAM, HVM_PARAM_CALLBACK_IRQ, (2L << 56) | CALLBACK_VECTOR));
         return x;
@@ -174,6 +176,41 @@ class XenPersonalityTest {
         // Sending again while pending changes nothing (edge semantics).
         evtchn(x, EVTCHNOP_SEND, port);
         assertEquals(1, vm.injector.events.size());
+    }
+
+    /** A LAPIC stand-in with one pending vector. */
+    static final class OneVector implements dev.polyvisor.cpu.InterruptSource {
+        int vector = -1;
+        @Override public boolean hasPending() { return vector >= 0; }
+        @Override public int acknowledge() { int v = vector; vector = -1; return v; }
+    }
+
+    @Test
+    void callbackVectorIsTakenAheadOfTheLapicWhileUpcallPendingAndNeedsNoEoi() {
+        PersonalityStack stack = vm.stack("xen");
+        XenPersonality x = ready(stack);
+        OneVector lapic = new OneVector();
+        dev.polyvisor.cpu.InterruptSource line = stack.interruptSource(1, lapic);
+        assertFalse(line.hasPending());
+        lapic.vector = 0x30;
+        int port = bindIpi(x, 1);
+        evtchn(x, EVTCHNOP_SEND, port);
+        assertTrue(line.hasPending());
+        assertEquals(CALLBACK_VECTOR, line.acknowledge(), "the upcall comes first (KVM kvm_cpu_has_extint)");
+        // Level-like: taken again until the guest clears evtchn_upcall_pending; the LAPIC vector stays queued.
+        assertEquals(CALLBACK_VECTOR, line.acknowledge());
+        vm.mem.st8(SHINFO + VCPU_INFO_SIZE + VI_UPCALL_PENDING, 0);
+        assertEquals(0x30, line.acknowledge());
+        assertFalse(line.hasPending());
+        // Another vCPU's line does not see vCPU 1's upcall.
+        vm.mem.st8(SHINFO + VCPU_INFO_SIZE + VI_UPCALL_PENDING, 1);
+        assertFalse(stack.interruptSource(0, new OneVector()).hasPending());
+    }
+
+    @Test
+    void withoutXenTheLapicIsTheInterruptSource() {
+        OneVector lapic = new OneVector();
+        assertSame(lapic, vm.stack("kvm").interruptSource(0, lapic));
     }
 
     @Test
