@@ -144,7 +144,23 @@ public final class Flags {
      */
     public static boolean cond(Cpu c, int cc) {
         int op = c.ccOp;
-        if ((op >>> 2) == K_SUB) {
+        if ((op >>> 2) == K_LOGIC) {
+            // CF = OF = 0: B/BE/L/LE reduce to ZF and SF of the result.
+            int sz = op & 3;
+            long d = c.ccDst;
+            boolean z = (d & mask(sz)) == 0, s = (d & signBit(sz)) != 0;
+            switch (cc) {
+                case 0x0: case 0x2: return false;
+                case 0x1: case 0x3: return true;
+                case 0x4: case 0x6: return z;
+                case 0x5: case 0x7: return !z;
+                case 0x8: case 0xC: return s;
+                case 0x9: case 0xD: return !s;
+                case 0xE: return z || s;
+                case 0xF: return !z && !s;
+                default: break; // parity
+            }
+        } else if ((op >>> 2) == K_SUB) {
             int sz = op & 3;
             long m = mask(sz), b = c.ccSrc & m, d = c.ccDst & m, a = (d + b) & m;
             int sh = 64 - (8 << sz);

@@ -17,13 +17,20 @@ public final class Vcpu {
     private static final VcpuExit HALT = new VcpuExit.Halt();
     private static final VcpuExit INTERRUPTED = new VcpuExit.Interrupted();
     /** Poll the interrupt controller at least every this many traces while IF=1. */
-    static final int POLL_TRACES = 4;
+    static final int POLL_TRACES = 16;
 
     public final Cpu cpu;
     private final TraceCache traces;
     /** The trace that ran last, whose chain slots may name the next one. */
     private Trace last;
     private int pollCountdown;
+    /**
+     * Jump cache (QEMU's tb_jmp_cache): traces by linear address for successors the chain slots miss
+     * (returns, indirect jumps), valid for the fetch epoch recorded with each entry.
+     */
+    private static final int JC_BITS = 12;
+    private final long[] jcLinear = new long[1 << JC_BITS], jcEpoch = new long[1 << JC_BITS];
+    private final Trace[] jcTrace = new Trace[1 << JC_BITS];
     private boolean ifWasSet;
 
     public Vcpu(Cpu cpu, TraceCache traces) {
@@ -85,20 +92,31 @@ public final class Vcpu {
             if (la == p.endLinear) {
                 t = p.fallNext;
                 if (t != null && p.fallEpoch == epoch && t.valid && t.mode == c.decodeMode()) return t;
-                t = traces.lookup(c, la, c.mmu.fetchPhys(la));
+                t = lookup(c, la);
                 p.fallNext = t;
                 p.fallEpoch = c.mmu.fetchEpoch;
             } else {
                 t = p.otherNext;
                 if (t != null && p.otherLinear == la && p.otherEpoch == epoch && t.valid && t.mode == c.decodeMode()) return t;
-                t = traces.lookup(c, la, c.mmu.fetchPhys(la));
+                t = lookup(c, la);
                 p.otherNext = t;
                 p.otherLinear = la;
                 p.otherEpoch = c.mmu.fetchEpoch;
             }
             return t;
         }
-        return traces.lookup(c, la, c.mmu.fetchPhys(la));
+        return lookup(c, la);
+    }
+
+    private Trace lookup(Cpu c, long la) {
+        int i = (int) (la ^ (la >>> JC_BITS)) & ((1 << JC_BITS) - 1);
+        Trace t = jcTrace[i];
+        if (t != null && jcLinear[i] == la && jcEpoch[i] == c.mmu.fetchEpoch && t.valid && t.mode == c.decodeMode()) return t;
+        t = traces.lookup(c, la, c.mmu.fetchPhys(la));
+        jcTrace[i] = t;
+        jcLinear[i] = la;
+        jcEpoch[i] = c.mmu.fetchEpoch;
+        return t;
     }
 
     private void runTrace(Cpu c) {

@@ -181,21 +181,6 @@ public final class Vm implements Platform, AutoCloseable {
         return false;
     }
 
-    /**
-     * Steal time: the vCPUs take turns on this one thread, so while vCPU {@code ran} ran for {@code ns},
-     * every other started vCPU that could have run (not halted, or halted with an interrupt it would take)
-     * was runnable but not running. Each personality reports it through its ABI (KVM steal_time, Xen
-     * runstate RUNNABLE time, VMware steal clock).
-     */
-    private void accountSteal(int ran, long ns) {
-        if (ns <= 0 || vcpus.size() < 2) return;
-        for (int j = 0; j < vcpus.size(); j++) {
-            if (j == ran || !started[j]) continue;
-            Cpu o = vcpus.get(j).cpu;
-            if (!o.halted || (o.interruptsEnabled() && o.interrupts.hasPending())) personalities.addSteal(j, ns);
-        }
-    }
-
     /** LAPIC signals to the vCPUs (SDM Vol. 3A, 10.4 and 11.6.1: INIT resets to wait-for-SIPI; SIPI starts at vector << 12). */
     private final class Signals implements ApicBus.CpuSignals {
         @Override public void kick(int vcpu) { /* the run loop polls each vCPU's LAPIC; nothing sleeps on another thread */ }
@@ -300,6 +285,7 @@ public final class Vm implements Platform, AutoCloseable {
     public Outcome run() {
         long t0 = System.nanoTime();
         long deadline = config.timeout() == null ? Long.MAX_VALUE : t0 + config.timeout().toNanos();
+        StealAccounting steal = new StealAccounting(vcpus.size(), personalities::addSteal);
         try {
             while (endKind == null) {
                 boolean anyRunnable = false, allHalted = true;
@@ -308,10 +294,10 @@ public final class Vm implements Platform, AutoCloseable {
                     Vcpu v = vcpus.get(i);
                     unhalt(i);
                     running = v;
-                    long t0q = clock.nanos();
+                    long quantumStart = clock.nanos();
                     VcpuExit e = v.run(QUANTUM);
+                    steal.quantum(i, clock.nanos() - quantumStart, j -> started[j] && !vcpus.get(j).cpu.halted);
                     running = null;
-                    accountSteal(i, clock.nanos() - t0q);
                     switch (e) {
                         case VcpuExit.Shutdown s -> requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS,
                                 "guest shut down (triple fault): " + s.reason());

@@ -41,7 +41,7 @@ public final class IntegerOps {
             t.add(n + " Gb,Eb", MAP_1BYTE, base + 2, MODRM | BYTE | ORACLE, Imm.NONE, d -> regRm(op, d));
             t.add(n + " Gv,Ev", MAP_1BYTE, base + 3, MODRM | ORACLE, Imm.NONE, d -> regRm(op, d));
             t.add(n + " AL,Ib", MAP_1BYTE, base + 4, BYTE | ORACLE, Imm.IB, d -> new AluRI(op, 1, Cpu.RAX, d.imm));
-            t.add(n + " eAX,Iz", MAP_1BYTE, base + 5, ORACLE, Imm.IZ, d -> new AluRI(op, d.opSize, Cpu.RAX, d.imm));
+            t.add(n + " eAX,Iz", MAP_1BYTE, base + 5, ORACLE, Imm.IZ, d -> aluRaxImm(op, d));
             t.addGroup(n + " Eb,Ib", MAP_1BYTE, 0x80, op, BYTE | lk | ORACLE, Imm.IB, d -> rmImm(op, d));
             t.addGroup(n + " Ev,Iz", MAP_1BYTE, 0x81, op, lk | ORACLE, Imm.IZ, d -> rmImm(op, d));
             t.addGroup(n + " Eb,Ib (82)", MAP_1BYTE, 0x82, op, BYTE | lk | NO64 | ORACLE, Imm.IB, d -> rmImm(op, d));
@@ -51,24 +51,36 @@ public final class IntegerOps {
         t.add("TEST Eb,Gb", MAP_1BYTE, 0x84, MODRM | BYTE | ORACLE, Imm.NONE, d -> rmReg(test, d));
         t.add("TEST Ev,Gv", MAP_1BYTE, 0x85, MODRM | ORACLE, Imm.NONE, d -> rmReg(test, d));
         t.add("TEST AL,Ib", MAP_1BYTE, 0xA8, BYTE | ORACLE, Imm.IB, d -> new AluRI(test, 1, Cpu.RAX, d.imm));
-        t.add("TEST eAX,Iz", MAP_1BYTE, 0xA9, ORACLE, Imm.IZ, d -> new AluRI(test, d.opSize, Cpu.RAX, d.imm));
+        t.add("TEST eAX,Iz", MAP_1BYTE, 0xA9, ORACLE, Imm.IZ, d -> aluRaxImm(test, d));
         for (int r = 0; r < 2; r++) {
             t.addGroup("TEST Eb,Ib", MAP_1BYTE, 0xF6, r, BYTE | ORACLE, Imm.GRP3, d -> rmImm(test, d));
             t.addGroup("TEST Ev,Iz", MAP_1BYTE, 0xF7, r, ORACLE, Imm.GRP3, d -> rmImm(test, d));
         }
     }
 
+    /** op eAX, imm (opcodes 05, 0D, ... A9). */
+    private static Insn aluRaxImm(int op, Decoded d) {
+        if (d.opSize >= 4) { Insn f = FastIntOps.ri(op, d.opSize, Cpu.RAX, d.imm); if (f != null) return f; }
+        return new AluRI(op, d.opSize, Cpu.RAX, d.imm);
+    }
+
     /** op r/m, reg (r/m is the destination). */
     private static Insn rmReg(int op, Decoded d) {
+        if (d.opSize >= 4 && !d.isMem()) { Insn f = FastIntOps.rr(op, d.opSize, d.rm, d.reg); if (f != null) return f; }
         return d.isMem() ? new AluMR(op, d.opSize, d.ea, d.regOp()) : new AluRR(op, d.opSize, d.rmOp(), d.regOp());
     }
 
     /** op reg, r/m (reg is the destination). */
     private static Insn regRm(int op, Decoded d) {
+        if (d.opSize >= 4) {
+            Insn f = d.isMem() ? FastIntOps.rm(op, d.opSize, d.reg, d.ea) : FastIntOps.rr(op, d.opSize, d.reg, d.rm);
+            if (f != null) return f;
+        }
         return d.isMem() ? new AluRM(op, d.opSize, d.regOp(), d.ea) : new AluRR(op, d.opSize, d.regOp(), d.rmOp());
     }
 
     private static Insn rmImm(int op, Decoded d) {
+        if (d.opSize >= 4 && !d.isMem()) { Insn f = FastIntOps.ri(op, d.opSize, d.rm, d.imm); if (f != null) return f; }
         return d.isMem() ? new AluMI(op, d.opSize, d.ea, d.imm) : new AluRI(op, d.opSize, d.rmOp(), d.imm);
     }
 
@@ -347,15 +359,20 @@ public final class IntegerOps {
         t.add("MOV Eb,Gb", MAP_1BYTE, 0x88, MODRM | BYTE | ORACLE, Imm.NONE,
                 d -> d.isMem() ? new MovMR(1, d.ea, d.regOp()) : new MovRR(1, d.rmOp(), d.regOp()));
         t.add("MOV Ev,Gv", MAP_1BYTE, 0x89, MODRM | ORACLE, Imm.NONE,
-                d -> d.isMem() ? new MovMR(d.opSize, d.ea, d.regOp()) : new MovRR(d.opSize, d.rmOp(), d.regOp()));
+                d -> d.opSize == 8 ? (d.isMem() ? new FastIntOps.MovMR64(d.ea, d.reg) : new FastIntOps.MovRR(8, d.rm, d.reg))
+                        : d.opSize == 4 ? (d.isMem() ? new FastIntOps.MovMR32(d.ea, d.reg) : new FastIntOps.MovRR(4, d.rm, d.reg))
+                        : d.isMem() ? new MovMR(d.opSize, d.ea, d.regOp()) : new MovRR(d.opSize, d.rmOp(), d.regOp()));
         t.add("MOV Gb,Eb", MAP_1BYTE, 0x8A, MODRM | BYTE | ORACLE, Imm.NONE,
                 d -> d.isMem() ? new MovRM(1, d.regOp(), d.ea) : new MovRR(1, d.regOp(), d.rmOp()));
         t.add("MOV Gv,Ev", MAP_1BYTE, 0x8B, MODRM | ORACLE, Imm.NONE,
-                d -> d.isMem() ? new MovRM(d.opSize, d.regOp(), d.ea) : new MovRR(d.opSize, d.regOp(), d.rmOp()));
+                d -> d.opSize == 8 ? (d.isMem() ? new FastIntOps.MovRM64(d.reg, d.ea) : new FastIntOps.MovRR(8, d.reg, d.rm))
+                        : d.opSize == 4 ? (d.isMem() ? new FastIntOps.MovRM32(d.reg, d.ea) : new FastIntOps.MovRR(4, d.reg, d.rm))
+                        : d.isMem() ? new MovRM(d.opSize, d.regOp(), d.ea) : new MovRR(d.opSize, d.regOp(), d.rmOp()));
         t.addGroup("MOV Eb,Ib", MAP_1BYTE, 0xC6, 0, BYTE | ORACLE, Imm.IB,
                 d -> d.isMem() ? new MovMI(1, d.ea, d.imm) : new MovRegImm(d.rmOp(), 1, d.imm));
         t.addGroup("MOV Ev,Iz", MAP_1BYTE, 0xC7, 0, ORACLE, Imm.IZ,
-                d -> d.isMem() ? new MovMI(d.opSize, d.ea, d.imm) : new MovRegImm(d.rmOp(), d.opSize, d.imm));
+                d -> d.isMem() ? new MovMI(d.opSize, d.ea, d.imm)
+                        : d.opSize >= 4 ? new FastIntOps.MovRI(d.opSize, d.rm, d.imm) : new MovRegImm(d.rmOp(), d.opSize, d.imm));
         t.add("MOV AL,Ob", MAP_1BYTE, 0xA0, BYTE | ORACLE, Imm.MOFFS, d -> new MovMoffs(1, dataSeg(d), d.imm, false));
         t.add("MOV eAX,Ov", MAP_1BYTE, 0xA1, ORACLE, Imm.MOFFS, d -> new MovMoffs(d.opSize, dataSeg(d), d.imm, false));
         t.add("MOV Ob,AL", MAP_1BYTE, 0xA2, BYTE | ORACLE, Imm.MOFFS, d -> new MovMoffs(1, dataSeg(d), d.imm, true));
@@ -363,16 +380,17 @@ public final class IntegerOps {
         for (int r = 0; r < 8; r++) {
             final int reg = r;
             t.add("MOV r8,Ib", MAP_1BYTE, 0xB0 + r, BYTE | ORACLE, Imm.IB, d -> new MovRegImm(d.byteReg(reg | rexB(d)), 1, d.imm));
-            t.add("MOV r,Iv", MAP_1BYTE, 0xB8 + r, ORACLE, Imm.IV, d -> new MovRegImm(reg | rexB(d), d.opSize, d.imm));
+            t.add("MOV r,Iv", MAP_1BYTE, 0xB8 + r, ORACLE, Imm.IV, d -> d.opSize >= 4
+                    ? new FastIntOps.MovRI(d.opSize, reg | rexB(d), d.imm) : new MovRegImm(reg | rexB(d), d.opSize, d.imm));
         }
-        t.add("MOVZX Gv,Eb", MAP_0F, 0xB6, MODRM | ORACLE, Imm.NONE, d -> new MovX(d.opSize, 1, false, d.reg, d.byteReg(d.rm), d.ea));
-        t.add("MOVZX Gv,Ew", MAP_0F, 0xB7, MODRM | ORACLE, Imm.NONE, d -> new MovX(d.opSize, 2, false, d.reg, d.rm, d.ea));
+        t.add("MOVZX Gv,Eb", MAP_0F, 0xB6, MODRM | ORACLE, Imm.NONE, d -> movzx(d, 1));
+        t.add("MOVZX Gv,Ew", MAP_0F, 0xB7, MODRM | ORACLE, Imm.NONE, d -> movzx(d, 2));
         t.add("MOVSX Gv,Eb", MAP_0F, 0xBE, MODRM | ORACLE, Imm.NONE, d -> new MovX(d.opSize, 1, true, d.reg, d.byteReg(d.rm), d.ea));
         t.add("MOVSX Gv,Ew", MAP_0F, 0xBF, MODRM | ORACLE, Imm.NONE, d -> new MovX(d.opSize, 2, true, d.reg, d.rm, d.ea));
         // 63 is MOVSXD in 64-bit mode; outside it, it is ARPL (protected mode, system group) and #UD here.
         t.add("MOVSXD Gv,Ed", MAP_1BYTE, 0x63, MODRM | ORACLE, Imm.NONE,
                 d -> d.mode64 ? new MovX(d.opSize, Math.min(4, d.opSize), true, d.reg, d.rm, d.ea) : null);
-        t.add("LEA Gv,M", MAP_1BYTE, 0x8D, MODRM | MEM_ONLY | ORACLE, Imm.NONE, d -> new Lea(d.opSize, d.reg, d.ea));
+        t.add("LEA Gv,M", MAP_1BYTE, 0x8D, MODRM | MEM_ONLY | ORACLE, Imm.NONE, d -> d.opSize >= 4 ? new FastIntOps.Lea(d.opSize, d.reg, d.ea) : new Lea(d.opSize, d.reg, d.ea));
         t.add("CBW/CWDE/CDQE", MAP_1BYTE, 0x98, ORACLE, Imm.NONE, d -> new Cbw(d.opSize));
         t.add("CWD/CDQ/CQO", MAP_1BYTE, 0x99, ORACLE, Imm.NONE, d -> new Cwd(d.opSize));
         t.add("XLAT", MAP_1BYTE, 0xD7, ORACLE, Imm.NONE, d -> new Xlat(dataSeg(d), d.addrSize));
@@ -381,6 +399,12 @@ public final class IntegerOps {
             t.add("CMOVcc Gv,Ev", MAP_0F, 0x40 + cc, MODRM | ORACLE, Imm.NONE, d -> new Cmov(k, d.opSize, d.reg, d.rm, d.ea));
             t.add("SETcc Eb", MAP_0F, 0x90 + cc, MODRM | BYTE | ORACLE, Imm.NONE, d -> new Setcc(k, d.rmOp(), d.ea));
         }
+    }
+
+    private static Insn movzx(Decoded d, int srcSize) {
+        int rm = srcSize == 1 ? d.byteReg(d.rm) : d.rm;
+        if (d.opSize < 4) return new MovX(d.opSize, srcSize, false, d.reg, rm, d.ea);
+        return d.isMem() ? new FastIntOps.MovzxM(srcSize, d.reg, d.ea) : new FastIntOps.MovzxR(srcSize, d.reg, rm);
     }
 
     static int rexB(Decoded d) { return (d.rex & 1) << 3; }

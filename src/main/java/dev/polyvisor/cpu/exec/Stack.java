@@ -10,6 +10,12 @@ public final class Stack {
     private Stack() {}
 
     public static void push(Cpu c, int size, long v) {
+        if (c.long64) { // 64-bit mode: RSP is the whole pointer and SS has no base
+            long sp = c.r[Cpu.RSP] - size;
+            if (size == 8) c.mmu.write64(sp, v); else c.mmu.write(sp, size, v);
+            c.r[Cpu.RSP] = sp;
+            return;
+        }
         int ss = c.stackSize;
         long sp = c.r[Cpu.RSP] - size;
         long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
@@ -18,6 +24,12 @@ public final class Stack {
     }
 
     public static long pop(Cpu c, int size) {
+        if (c.long64) {
+            long sp = c.r[Cpu.RSP];
+            long v = size == 8 ? c.mmu.read64(sp) : c.mmu.read(sp, size);
+            c.r[Cpu.RSP] = sp + size;
+            return v;
+        }
         long v = peek(c, size, 0);
         setSp(c, c.r[Cpu.RSP] + size);
         return v;
@@ -25,6 +37,10 @@ public final class Stack {
 
     /** Reads {@code size} bytes at SP + offset without changing SP. */
     public static long peek(Cpu c, int size, long offset) {
+        if (c.long64) {
+            long sp = c.r[Cpu.RSP] + offset;
+            return size == 8 ? c.mmu.read64(sp) : c.mmu.read(sp, size);
+        }
         int ss = c.stackSize;
         long sp = c.r[Cpu.RSP] + offset;
         long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;

@@ -25,7 +25,10 @@ final class Encoder {
     /** Why an entry cannot be encoded by this generator, or null if it can. */
     static String unsupported(Entry e) {
         if (e.has(ENDS)) return "control transfer (ENDS): the harness only runs fall-through instructions";
-        if (e.imm() == Imm.AP || e.imm() == Imm.IW_IB) return "far-pointer/ENTER immediate is not generated";
+        switch (e.imm()) {
+            case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
+            default -> { return "immediate kind " + e.imm() + " is not generated"; }
+        }
         if (e.has(NO64)) return "invalid in 64-bit mode (NO64)";
         String k = key(e);
         if (k.startsWith("FXSAVE") || k.startsWith("FXRSTOR") || k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
@@ -172,13 +175,14 @@ final class Encoder {
 
         // Immediate (same size rules as Decoder.readImmediate).
         int immLen = switch (e.imm()) {
-            case NONE, IW_IB, AP -> 0;
+            case NONE -> 0;
             case IB -> 1;
             case IW -> 2;
             case IZ -> opSize == 2 ? 2 : 4;
             case IV -> opSize == 8 ? 8 : opSize == 2 ? 2 : opSize == 1 ? 1 : 4;
             case GRP3 -> (regField & 7) < 2 ? (opSize == 1 ? 1 : opSize == 2 ? 2 : 4) : 0;
             case MOFFS -> addr32 ? 4 : 8;
+            default -> throw new IllegalArgumentException("unsupported immediate " + e.imm()); // see unsupported()
         };
         long imm = 0;
         if (e.imm() == Imm.MOFFS) {

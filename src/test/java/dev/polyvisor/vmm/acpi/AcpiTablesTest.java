@@ -138,10 +138,14 @@ class AcpiTablesTest {
         assertValidSdt(d, "DSDT");
         assertEquals(2, d[8]);
         byte[] aml = java.util.Arrays.copyOfRange(d, 36, d.length);
-        // NameOp "_S5_" PackageOp PkgLength=8 NumElements=4 BytePrefix 5, BytePrefix 5, Zero, Zero
-        assertArrayEquals(new byte[] {0x08, '_', 'S', '5', '_', 0x12, 8, 4, 0x0A, 5, 0x0A, 5, 0, 0}, aml);
-        // PkgLength counts from itself to the end of the package
-        assertEquals(aml.length - 6, aml[6]);
+        // iasl 20200925's output for the ASL in Dsdt's documentation
+        byte[] iasl = java.util.HexFormat.of().parseHex(
+                "085f53355f1208040a050a0500001046095f53425f5b824e0850434930085f4849440c41d00a03085f55494400"
+                + "085f4352531142070a6e880d00020c0000000000ff00000000014701f80cf80c0108880d00010c0300000000f7"
+                + "0c0000f80c880d00010c030000000dffff000000f3871700000c030000000000000a00ffff0b00000000000000"
+                + "0200871700000c0100000000000000c0ffffbffe000000000000c03e7900");
+        assertArrayEquals(iasl, aml);
+        assertEquals(Dsdt.PNP0A03, java.nio.ByteBuffer.wrap(aml, 35, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt());
     }
 
     @Test
