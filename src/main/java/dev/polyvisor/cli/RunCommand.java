@@ -1,5 +1,10 @@
 package dev.polyvisor.cli;
 
+import dev.polyvisor.guest.GuestImage;
+import dev.polyvisor.guest.GuestImageException;
+import dev.polyvisor.guest.GuestImages;
+import dev.polyvisor.guest.GuestInit;
+import dev.polyvisor.guest.GuestProbe;
 import dev.polyvisor.personality.PersonalityStack;
 import dev.polyvisor.personality.PersonalityConfig;
 import dev.polyvisor.vmm.Outcome;
@@ -35,10 +40,12 @@ import java.util.concurrent.Callable;
 @Command(name = "run", mixinStandardHelpOptions = true,
         description = {"Boot a virtual machine with its console on stdout.",
                 "",
-                "Without --kernel, boots the bundled default guest: a freestanding multiboot kernel (sources in the "
-                        + "jar, built with the host gcc at first use and cached under ~/.cache/polyvisor) that prints what the "
-                        + "machine looks like from inside and powers off. The Debian Linux guest becomes the default when the "
-                        + "Linux boot path is complete.",
+                "Without --kernel, boots the default guest: Debian's cloud kernel with a busybox initramfs (fetched "
+                        + "with apt-get download and built on first use, cached under ~/.cache/polyvisor/guests), with a shell "
+                        + "on the console, or running --exec CMD / --probe and exiting with the command's status. "
+                        + "With --boot multiboot and no --kernel, boots the bundled freestanding guest instead: a small "
+                        + "multiboot kernel (sources in the jar, built with the host gcc at first use) that prints what the "
+                        + "machine looks like from inside and powers off.",
                 "",
                 "Exit status: the guest's isa-debug-exit status ((value << 1) | 1), or 0 on poweroff; 2 bad usage or "
                         + "unloadable image; 4 triple fault; 6 guest halted for good; 8 emulator error; 124 timeout.",
@@ -86,10 +93,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--console-log", paramLabel = "FILE", description = "Also write the console output to FILE.")
     Path consoleLog;
 
-    @Option(names = "--exec", paramLabel = "CMD", description = "Run CMD in the Linux guest and exit with its status (Linux guest only).")
+    @Option(names = "--exec", paramLabel = "CMD", description = "Run CMD with sh in the default Linux guest and exit with its status.")
     String exec;
 
-    @Option(names = "--probe", description = "Run the guest probe and print what the guest bound (Linux guest only).")
+    @Option(names = "--probe", description = "Run the guest probe in the default Linux guest: what the kernel bound (clocksource, hypervisor, steal time), as pv-probe: lines.")
     boolean probe;
 
     @Option(names = "--abi-disable", paramLabel = "LIST", split = ",", description = "Switch off ABI elements of the personality, comma separated (see 'polyvisor abi list').")
@@ -123,34 +130,64 @@ public final class RunCommand implements Callable<Integer> {
             case "flat" -> BootKind.FLAT;
             default -> throw usage("--boot must be one of " + String.join(", ", BOOT_KINDS) + ", got '" + boot + "'");
         };
-        Path k = kernel;
-        if (k == null) {
-            if (kind != null && kind != BootKind.MULTIBOOT) throw usage("--boot " + boot + " needs --kernel");
-            if (initrd != null) throw usage("--initrd needs --kernel");
-            try {
-                k = DefaultGuest.kernel();
-            } catch (DefaultGuest.BuildException e) {
-                throw new LoadException(e.getMessage());
-            }
-            kind = BootKind.MULTIBOOT;
-        } else if (kind == null) {
-            kind = detect(k);
-        }
         if ((flatAddress != null || flatMode != null) && kind != BootKind.FLAT)
             throw usage("--flat-address and --flat-mode need --boot flat");
+        boolean wantsCommand = exec != null || probe;
+        Path k = kernel, rd = initrd;
+        String cmdline = append;
+        if (k == null) {
+            if (rd != null) throw usage("--initrd needs --kernel");
+            if (kind == BootKind.FLAT) throw usage("--boot flat needs --kernel");
+            if (kind == BootKind.MULTIBOOT) {
+                if (wantsCommand) throw usage((exec != null ? "--exec" : "--probe") + " needs the Linux guest, not --boot multiboot");
+                try {
+                    k = DefaultGuest.kernel();
+                } catch (DefaultGuest.BuildException e) {
+                    throw new LoadException(e.getMessage());
+                }
+            } else {
+                GuestImage g;
+                try {
+                    g = GuestImages.defaultGuest();
+                } catch (GuestImageException e) {
+                    throw new LoadException("cannot prepare the default Linux guest: " + e.getMessage()
+                            + " (--boot multiboot runs the bundled freestanding guest instead)");
+                }
+                k = g.kernel();
+                rd = g.initramfs();
+                if (kind == null) kind = BootKind.LINUX;
+                cmdline = linuxCommandLine(append, guestCommand());
+            }
+        } else {
+            if (kind == null) kind = detect(k);
+            if (wantsCommand) throw usage((exec != null ? "--exec" : "--probe")
+                    + " needs the default Linux guest, whose /init runs the command: drop --kernel");
+        }
         FlatEntry flat = kind == BootKind.FLAT ? flatEntry() : null;
-        boolean linux = kind == BootKind.LINUX || kind == BootKind.PVH;
-        if ((exec != null || probe) && !linux)
-            throw usage((exec != null ? "--exec" : "--probe") + " needs a Linux guest (--boot linux or pvh)");
-        if (exec != null || probe)
-            throw usage((exec != null ? "--exec" : "--probe") + " is not available yet: the guest image pipeline is not wired into run");
         if (personalities.isEmpty()) throw usage("--personality must name at least one personality");
         List<String> parts = List.of(personality.trim().split("\\+"));
         try {
-            return new VmConfig(mib, smp, k, initrd, append, kind, clockMode, to, consoleLog, parts, flat, abiDisable);
+            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, consoleLog, parts, flat, abiDisable);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
+    }
+
+    /** The command /init runs for --exec/--probe (pv-probe first), or null for an interactive shell. */
+    String guestCommand() {
+        if (!probe) return exec;
+        return exec == null ? GuestProbe.PATH : GuestProbe.PATH + "; " + exec;
+    }
+
+    /**
+     * The default guest's kernel command line: the console on COM1 (and quiet when a command runs, so
+     * its output is what the user sees), the command for /init, then the user's --append.
+     */
+    static String linuxCommandLine(String userAppend, String command) {
+        StringBuilder b = new StringBuilder("console=ttyS0");
+        if (command != null) b.append(" quiet ").append(GuestInit.execParameter(command));
+        if (userAppend != null && !userAppend.isBlank()) b.append(' ').append(userAppend.trim());
+        return b.toString();
     }
 
     private FlatEntry flatEntry() {
@@ -216,7 +253,9 @@ public final class RunCommand implements Callable<Integer> {
             err.flush();
             return USAGE;
         }
-        OutputStream console = System.out;
+        boolean runsCommand = kernel == null && (exec != null || probe);
+        ExitStatusWatcher watcher = runsCommand ? new ExitStatusWatcher(System.out) : null;
+        OutputStream console = watcher != null ? watcher : System.out;
         Outcome o;
         // The VM runs on this thread: its CPU time measures the emulator even on a loaded host.
         java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
@@ -244,6 +283,12 @@ public final class RunCommand implements Callable<Integer> {
                     o.instructions(), o.wallNanos() / 1e9, o.mips(), cpuNanos / 1e9,
                     cpuNanos > 0 ? o.instructions() * 1e3 / cpuNanos : 0.0);
         err.flush();
+        if (watcher != null && o.kind() == Outcome.Kind.POWEROFF) {
+            if (watcher.status() >= 0) return watcher.status();
+            err.println("polyvisor: the guest powered off without reporting the command's exit status");
+            err.flush();
+            return 1;
+        }
         return o.status();
     }
 }

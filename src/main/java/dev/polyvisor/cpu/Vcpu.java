@@ -17,7 +17,7 @@ public final class Vcpu {
     private static final VcpuExit HALT = new VcpuExit.Halt();
     private static final VcpuExit INTERRUPTED = new VcpuExit.Interrupted();
     /** Poll the interrupt controller at least every this many traces while IF=1. */
-    static final int POLL_TRACES = 4;
+    static final int POLL_TRACES = 16;
 
     public final Cpu cpu;
     private final TraceCache traces;

@@ -67,9 +67,14 @@ class RunCommandTest {
     @Test
     void unsupportedCombinationsAreRefused() throws Exception {
         Path bin = Files.write(dir.resolve("x.bin"), new byte[] {(byte) 0xF4});
-        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--exec", "ls"), "--exec needs a Linux guest");
-        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--probe"), "--probe needs a Linux guest");
-        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--flat-mode", "real"), "cannot tell how to boot");
+        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--exec", "ls"),
+                "--exec needs the default Linux guest, whose /init runs the command: drop --kernel");
+        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--probe"), "--probe needs the default Linux guest");
+        assertOneLineUsageError(run("run", "--boot", "multiboot", "--exec", "ls"), "--exec needs the Linux guest, not --boot multiboot");
+        assertOneLineUsageError(run("run", "--boot", "flat"), "--boot flat needs --kernel");
+        assertOneLineUsageError(run("run", "--initrd", bin.toString()), "--initrd needs --kernel");
+        assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--flat-mode", "real"), "--flat-address and --flat-mode need --boot flat");
+        assertOneLineUsageError(run("run", "--kernel", bin.toString()), "cannot tell how to boot");
         assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "multiboot", "--flat-mode", "real"),
                 "--flat-address and --flat-mode need --boot flat");
         assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--flat-mode", "v86"), "--flat-mode must be");
@@ -101,10 +106,10 @@ class RunCommandTest {
     }
 
     @Test
-    void noKernelBootsTheDefaultGuestWhichPowersOff() {
-        Result r = run("run", "--memory", "64", "--append", "hello");
+    void multibootWithoutKernelBootsTheBundledGuestWhichPowersOff() {
+        Result r = run("run", "--boot", "multiboot", "--memory", "64", "--append", "hello");
         assertEquals(0, r.status(), r.err() + r.out());
-        assertTrue(r.out().startsWith("Polyvisor default guest: a freestanding multiboot kernel"), r.out());
+        assertTrue(r.out().startsWith("Polyvisor freestanding guest: a small multiboot kernel"), r.out());
         assertTrue(r.out().contains("cpu: AuthenticAMD"), r.out());
         assertTrue(r.out().contains(", no hypervisor bit"), r.out());
         assertTrue(r.out().contains("memory: 64 MiB"), r.out());
@@ -114,16 +119,37 @@ class RunCommandTest {
     }
 
     @Test
-    void kvmPersonalitySetsTheHypervisorBitTheDefaultGuestSees() {
-        Result r = run("run", "--personality", "kvm", "--memory", "32");
+    void kvmPersonalitySetsTheHypervisorBitTheBundledGuestSees() {
+        Result r = run("run", "--boot", "multiboot", "--personality", "kvm", "--memory", "32");
         assertEquals(0, r.status(), r.err() + r.out());
         assertTrue(r.out().contains(", hypervisor bit set"), r.out());
     }
 
     @Test
-    void helpSaysWhatTheDefaultGuestIs() {
+    void helpSaysWhatTheDefaultGuestsAre() {
         Result r = run("run", "--help");
         assertEquals(0, r.status());
-        assertTrue(r.out().replaceAll("\\s+", " ").contains("bundled default guest: a freestanding multiboot kernel"), r.out());
+        String text = r.out().replaceAll("\\s+", " ");
+        assertTrue(text.contains("boots the default guest: Debian's cloud kernel with a busybox initramfs"), r.out());
+        assertTrue(text.contains("the bundled freestanding guest instead: a small multiboot kernel"), r.out());
+    }
+
+    @Test
+    void defaultLinuxCommandLinePutsTheConsoleOnCom1AndEncodesTheCommand() {
+        assertEquals("console=ttyS0", RunCommand.linuxCommandLine("", null));
+        assertEquals("console=ttyS0 loglevel=8", RunCommand.linuxCommandLine(" loglevel=8 ", null));
+        String c = RunCommand.linuxCommandLine("", "echo hi");
+        assertEquals("console=ttyS0 quiet pv.exec=ZWNobyBoaQ==", c);
+    }
+
+    @Test
+    void exitStatusWatcherFindsTheInitMarker() throws Exception {
+        ByteArrayOutputStream sink = new ByteArrayOutputStream();
+        ExitStatusWatcher w = new ExitStatusWatcher(sink);
+        w.write("hello\r\n[   1.0] x\r\n".getBytes());
+        assertEquals(-1, w.status());
+        w.write("polyvisor: exit status 42\r\n".getBytes());
+        assertEquals(42, w.status());
+        assertEquals("hello\r\n[   1.0] x\r\npolyvisor: exit status 42\r\n", sink.toString());
     }
 }

@@ -53,6 +53,10 @@ public final class BitOps {
     }
 
     private static Insn shift(int op, Decoded d, int count) {
+        if (count >= 0 && d.opSize >= 4 && !d.isMem()) {
+            Insn f = FastIntOps.shiftImm(op, d.opSize, d.rm, count);
+            if (f != null) return f;
+        }
         return new Shift(op, d.opSize, d.rmOp(), d.ea, count);
     }
 

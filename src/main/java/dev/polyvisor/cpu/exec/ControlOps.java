@@ -25,8 +25,8 @@ public final class ControlOps {
         t.add("CALL rel16/32", MAP_1BYTE, 0xE8, ENDS | F64, Imm.IZ, d -> new CallRel(d.imm, d.opSize));
         for (int cc = 0; cc < 16; cc++) {
             final int k = cc;
-            t.add("Jcc rel8", MAP_1BYTE, 0x70 + cc, ENDS | F64, Imm.IB, d -> new Jcc(k, d.imm, d.opSize));
-            t.add("Jcc rel16/32", MAP_0F, 0x80 + cc, ENDS | F64, Imm.IZ, d -> new Jcc(k, d.imm, d.opSize));
+            t.add("Jcc rel8", MAP_1BYTE, 0x70 + cc, ENDS | F64, Imm.IB, d -> jcc(k, d));
+            t.add("Jcc rel16/32", MAP_0F, 0x80 + cc, ENDS | F64, Imm.IZ, d -> jcc(k, d));
         }
         t.addGroup("CALL Ev", MAP_1BYTE, 0xFF, 2, ENDS | F64, Imm.NONE, d -> new CallInd(d.opSize, d.rm, d.ea));
         t.addGroup("JMP Ev", MAP_1BYTE, 0xFF, 4, ENDS | F64, Imm.NONE, d -> new JmpInd(d.opSize, d.rm, d.ea));
@@ -71,6 +71,18 @@ public final class ControlOps {
         final long rel, mask;
         JmpRel(long rel, int opSize) { this.rel = rel; this.mask = ipMask(opSize); }
         @Override public void exec(Cpu c) { branch(c, (c.rip + rel) & mask); }
+    }
+
+    /** JZ/JNZ, the most frequent conditions, get a handler that tests ZF directly. */
+    private static Insn jcc(int cc, dev.polyvisor.cpu.decode.Decoded d) {
+        return cc == 4 || cc == 5 ? new JccZ(cc == 4, d.imm, d.opSize) : new Jcc(cc, d.imm, d.opSize);
+    }
+
+    static final class JccZ extends Insn {
+        final boolean ifZero;
+        final long rel, mask;
+        JccZ(boolean ifZero, long rel, int opSize) { this.ifZero = ifZero; this.rel = rel; this.mask = ipMask(opSize); }
+        @Override public void exec(Cpu c) { if (Flags.zf(c) == ifZero) branch(c, (c.rip + rel) & mask); }
     }
 
     static final class Jcc extends Insn {

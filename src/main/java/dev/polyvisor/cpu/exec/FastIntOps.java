@@ -419,4 +419,57 @@ final class FastIntOps {
             c.r[dst] = word ? c.mmu.read16(la) : c.mmu.read8(la);
         }
     }
+
+    /** SHL/SHR/SAR r32/64 by a non-zero immediate count; null for other forms (flags as {@link BitOps}' Shift). */
+    static Insn shiftImm(int op, int size, int rm, int count) {
+        int n = count & (size == 8 ? 63 : 31);
+        if (n == 0) return null;
+        return switch (op) {
+            case BitOps.SHL -> new ShlRI(size, rm, n);
+            case BitOps.SHR -> new ShrRI(size, rm, n);
+            case BitOps.SAR -> new SarRI(size, rm, n);
+            default -> null;
+        };
+    }
+
+    static final class ShlRI extends Insn {
+        final int dst, n, ccOp;
+        final long mask;
+        ShlRI(int size, int dst, int n) { this.dst = dst; this.n = n; this.mask = mask(size); this.ccOp = ccOp(Flags.K_SHL, size); }
+        @Override public void exec(Cpu c) {
+            long v = c.r[dst] & mask, r = v << n;
+            c.r[dst] = r & mask;
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = v << (n - 1);
+        }
+    }
+
+    static final class ShrRI extends Insn {
+        final int dst, n, ccOp;
+        final long mask;
+        ShrRI(int size, int dst, int n) { this.dst = dst; this.n = n; this.mask = mask(size); this.ccOp = ccOp(Flags.K_SHR, size); }
+        @Override public void exec(Cpu c) {
+            long v = c.r[dst] & mask, r = v >>> n;
+            c.r[dst] = r;
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = v >>> (n - 1);
+        }
+    }
+
+    static final class SarRI extends Insn {
+        final int dst, n, ccOp, sh;
+        final long mask;
+        SarRI(int size, int dst, int n) {
+            this.dst = dst; this.n = n; this.mask = mask(size); this.ccOp = ccOp(Flags.K_SAR, size); this.sh = 64 - size * 8;
+        }
+        @Override public void exec(Cpu c) {
+            long sv = (c.r[dst] << sh) >> sh, r = sv >> n;
+            c.r[dst] = r & mask;
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = sv >> (n - 1);
+        }
+    }
 }

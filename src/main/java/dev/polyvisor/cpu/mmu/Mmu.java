@@ -107,6 +107,9 @@ public final class Mmu {
     }
 
     // ------------------------------------------------------------------ fast paths
+    // A multi-byte access compares the tag with the page of its LAST byte: that equals the entry's page
+    // (the page of the first byte, which selected the entry) only when the access does not cross a page,
+    // so one compare covers both the hit and the page-crossing test.
 
     public int read8(long la) {
         int i = (int) (la >>> 12) & MASK;
@@ -116,19 +119,19 @@ public final class Mmu {
 
     public int read16(long la) {
         int i = (int) (la >>> 12) & MASK;
-        if (rd[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFFE) return ram.get(U16, add[i] + la) & 0xFFFF;
+        if (rd[i] == ((la + 1) & ~0xFFFL)) return ram.get(U16, add[i] + la) & 0xFFFF;
         return (int) readSlow(la, 2);
     }
 
     public int read32(long la) {
         int i = (int) (la >>> 12) & MASK;
-        if (rd[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFFC) return ram.get(U32, add[i] + la);
+        if (rd[i] == ((la + 3) & ~0xFFFL)) return ram.get(U32, add[i] + la);
         return (int) readSlow(la, 4);
     }
 
     public long read64(long la) {
         int i = (int) (la >>> 12) & MASK;
-        if (rd[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFF8) return ram.get(U64, add[i] + la);
+        if (rd[i] == ((la + 7) & ~0xFFFL)) return ram.get(U64, add[i] + la);
         return readSlow(la, 8);
     }
 
@@ -140,19 +143,19 @@ public final class Mmu {
 
     public void write16(long la, int v) {
         int i = (int) (la >>> 12) & MASK;
-        if (wr[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFFE) { ram.set(U16, add[i] + la, (short) v); return; }
+        if (wr[i] == ((la + 1) & ~0xFFFL)) { ram.set(U16, add[i] + la, (short) v); return; }
         writeSlow(la, 2, v);
     }
 
     public void write32(long la, int v) {
         int i = (int) (la >>> 12) & MASK;
-        if (wr[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFFC) { ram.set(U32, add[i] + la, v); return; }
+        if (wr[i] == ((la + 3) & ~0xFFFL)) { ram.set(U32, add[i] + la, v); return; }
         writeSlow(la, 4, v);
     }
 
     public void write64(long la, long v) {
         int i = (int) (la >>> 12) & MASK;
-        if (wr[i] == (la & ~0xFFFL) && (la & 0xFFF) <= 0xFF8) { ram.set(U64, add[i] + la, v); return; }
+        if (wr[i] == ((la + 7) & ~0xFFFL)) { ram.set(U64, add[i] + la, v); return; }
         writeSlow(la, 8, v);
     }
 
