@@ -153,6 +153,8 @@ static u8 page_a[4096] __attribute__((aligned(4096)));
 static u8 page_b[4096] __attribute__((aligned(4096)));
 static u8 page_c[4096] __attribute__((aligned(4096)));
 static u8 page_d[4096] __attribute__((aligned(4096)));
+static u8 page_e[4096] __attribute__((aligned(4096)));
+static u8 page_f[4096] __attribute__((aligned(4096)));
 
 #define CHECKF(cond, ...) do { int c_ = (cond); if (!c_) printf("  " __VA_ARGS__); check(c_, _what); } while (0)
 
@@ -402,6 +404,63 @@ static void test_hyperv(void) {
     check(rdmsr_safe(0x40000100, &v) == 13, "hyperv: unimplemented synthetic MSR -> #GP");
     check(wrmsr_safe(0x40000090, 5) == 13, "hyperv: unmasked SINT with vector < 16 -> #GP");
     check(wrmsr_safe(0x40000083, 0xFFFFFFFFF000ULL | 1) == 13, "hyperv: SIMP outside RAM -> #GP");
+    /* VP assist page (hyperv.vp-assist): accepted and read back. */
+    check(wrmsr_safe(0x40000073, (u64)page_e | 1) < 0 && rdmsr_safe(0x40000073, &v) < 0 && v == ((u64)page_e | 1),
+          "hyperv: VP assist page MSR written and read back");
+
+    /* SynIC (hyperv.synic): SCONTROL, SVERSION, SIEFP/SIMP pages are zeroed on enable. */
+    check(rdmsr_safe(0x40000081, &v) < 0 && v == 1, "hyperv: SVERSION is 1");
+    check(wrmsr_safe(0x40000080, 1) < 0 && rdmsr_safe(0x40000080, &v) < 0 && v == 1, "hyperv: SCONTROL enabled");
+    memset(page_d, 0xAA, 4096);
+    memset(page_f, 0xAA, 4096);
+    check(wrmsr_safe(0x40000082, (u64)page_d | 1) < 0 && page_d[0] == 0 && page_d[4095] == 0, "hyperv: SIEFP enable zeroes the page");
+    check(wrmsr_safe(0x40000083, (u64)page_f | 1) < 0 && page_f[0] == 0 && page_f[4095] == 0, "hyperv: SIMP enable zeroes the page");
+    check(rdmsr_safe(0x40000092, &v) < 0 && (v & (1ULL << 16)), "hyperv: SINTs start masked");
+    check(wrmsr_safe(0x40000092, 1ULL << 16 | 0x40) < 0 && rdmsr_safe(0x40000092, &v) < 0 && v == (1ULL << 16 | 0x40),
+          "hyperv: SINT2 set (masked, vector 0x40)");
+
+    /* Synthetic timer 0 in message mode on SINT2, one-shot at an absolute reference time 1 ms ahead:
+     * the HVMSG_TIMER_EXPIRED message appears in SIMP slot 2 (polled: the SINT is masked, IF stays 0). */
+    u64 now_ref;
+    rdmsr_safe(0x40000020, &now_ref);
+    u64 due = now_ref + 10000;
+    check(wrmsr_safe(0x400000B0, 1 | 2ULL << 16) < 0, "hyperv: STIMER0_CONFIG enable, SINT2, one-shot");
+    check(wrmsr_safe(0x400000B1, due) < 0, "hyperv: STIMER0_COUNT absolute expiry");
+    volatile u8 *slot = page_f + 2 * 256;
+    u32 polls = 0;
+    while (*(volatile u32 *)slot == 0 && polls < 50000000) { polls++; spin(10); }
+    u64 delivered = *(volatile u64 *)(slot + 32), expired = *(volatile u64 *)(slot + 24);
+    _what = "hyperv: stimer posts HVMSG_TIMER_EXPIRED (0x80000010) in SIMP slot 2";
+    CHECKF(*(volatile u32 *)slot == 0x80000010u && slot[4] == 24, "type %x size %u after %u polls\n", *(volatile u32 *)slot, slot[4], polls);
+    _what = "hyperv: timer message: index 0, expiration = count, delivery >= expiration";
+    CHECKF(*(volatile u32 *)(slot + 16) == 0 && expired == due && delivered >= expired,
+           "index %u expiration %llu (due %llu) delivery %llu\n", *(volatile u32 *)(slot + 16), expired, due, delivered);
+    check(rdmsr_safe(0x400000B0, &v) < 0 && !(v & 1), "hyperv: one-shot stimer clears its enable bit after firing");
+    *(volatile u32 *)slot = 0;
+    check(wrmsr_safe(0x40000084, 0) < 0, "hyperv: EOM accepted");
+    check(wrmsr_safe(0x400000B0, 0) < 0, "hyperv: stimer disabled");
+
+    /* GUEST_IDLE (hyperv.guest-idle): idles until an interrupt (or the VMM's bounded wait) and reads 0. */
+    check(rdmsr_safe(0x400000F0, &v) < 0 && v == 0, "hyperv: GUEST_IDLE read returns 0");
+
+    /* Cluster IPI and the Ex (sparse VP set) forms: to VP 0, vector 0x40; IF=0 keeps it pending. */
+    in[0] = 0x40; in[1] = 1;
+    s = hv_call_page(0x000B, (u64)in, 0);
+    _what = "hyperv: HvCallSendSyntheticClusterIpi to VP 0 -> HV_STATUS_SUCCESS";
+    CHECKF(s == 0, "status %llx\n", s);
+    in[0] = 0x40; in[1] = 0; /* format HV_GENERIC_SET_SPARSE_4K */ in[2] = 1; /* bank 0 */ in[3] = 1; /* VP 0 */
+    s = hv_call_page(0x0015 | 1ULL << 17, (u64)in, 0);
+    _what = "hyperv: HvCallSendSyntheticClusterIpiEx sparse set -> HV_STATUS_SUCCESS";
+    CHECKF(s == 0, "status %llx\n", s);
+    in[2] = 3; /* two banks announced, one in the variable header */
+    s = hv_call_page(0x0015 | 1ULL << 17, (u64)in, 0);
+    _what = "hyperv: Ex VP set with more banks than the header -> HV_STATUS_INVALID_HYPERCALL_INPUT";
+    CHECKF((s & 0xFFFF) == 3, "status %llx\n", s);
+    in[0] = 0; in[1] = 1; in[2] = 0; in[3] = 0; /* HvCallFlushVirtualAddressSpaceEx: all processors */
+    s = hv_call_page(0x0013, (u64)in, 0);
+    _what = "hyperv: HvCallFlushVirtualAddressSpaceEx -> HV_STATUS_SUCCESS";
+    CHECKF(s == 0, "status %llx\n", s);
+
     /* Clearing the guest OS id disables the hypercall page; VMMCALL then belongs to nobody -> #UD. */
     check(wrmsr_safe(0x40000000, 0) < 0 && rdmsr_safe(0x40000001, &v) < 0 && !(v & 1), "hyperv: guest OS id 0 disables the hypercall page");
     hv_call_direct(0x0008 | 1ULL << 16, 1, 0);
@@ -538,6 +597,50 @@ static void test_xen(void) {
     check(xen_direct(32, 7, (u64)eb, 0) == -2, "xen: bind_ipi to a vCPU that does not exist -> -ENOENT");
     check(xen_direct(32, 99, (u64)eb, 0) == ENOSYS_, "xen: unknown event channel op -> -ENOSYS");
     check(xen_direct(32, 4, 0x7FFF00000000ULL, 0) == EFAULT_, "xen: send with an unmapped argument -> -EFAULT");
+
+    /* Single-shot timer (VCPUOP_set_singleshot_timer) raising VIRQ_TIMER on a bound port. */
+    u32 *vb = (u32 *)(page_c + 1536);
+    vb[0] = 0; vb[1] = 0; vb[2] = 0; /* virq VIRQ_TIMER, vcpu 0, OUT port */
+    ret = xen_direct(32, 1, (u64)vb, 0);
+    u32 tport = vb[2];
+    _what = "xen: EVTCHNOP_bind_virq(VIRQ_TIMER) -> 0 and a port";
+    CHECKF(ret == 0 && tport > 0 && tport < 4096, "ret %ld port %u\n", ret, tport);
+    check(xen_direct(32, 1, (u64)vb, 0) == -17, "xen: binding VIRQ_TIMER twice -> -EEXIST");
+    _what = "xen: a freshly bound port is not pending (close cleared the old event, Xen free_evtchn)";
+    CHECKF(!((pending[tport / 64] >> (tport % 64)) & 1), "port %u (IPI port was %u) already pending\n", tport, port);
+    u32 v0;
+    u64 now = pvclock_read(t, &v0, 0, 0);
+    u64 *sst = (u64 *)(page_c + 1600);
+    sst[0] = now - 1000000; sst[1] = 1; /* VCPU_SSHOTTMR_future with a past time */
+    check(xen_direct(24, 8, 0, (u64)sst) == -62, "xen: single-shot timer in the past with VCPU_SSHOTTMR_future -> -ETIME");
+    sst[0] = now + 1000000; sst[1] = 0;
+    check(xen_direct(24, 8, 0, (u64)sst) == 0, "xen: VCPUOP_set_singleshot_timer 1 ms ahead -> 0");
+    u32 polls = 0;
+    while (!((pending[tport / 64] >> (tport % 64)) & 1) && polls < 50000000) { polls++; spin(10); }
+    u64 fired = pvclock_read(t, &v0, 0, 0);
+    _what = "xen: the timer sets VIRQ_TIMER's port pending, not before its deadline";
+    CHECKF(((pending[tport / 64] >> (tport % 64)) & 1) && fired >= sst[0], "after %u polls, now %llu deadline %llu\n", polls, fired, sst[0]);
+    check(xen_direct(15, 0, 0, 0) == 0, "xen: set_timer_op(0) cancels -> 0");
+    u32 *pl = (u32 *)(page_c + 1700);
+    u64 *poll = (u64 *)(page_c + 1664);
+    pl[0] = tport; poll[0] = (u64)pl; poll[1] = 1; poll[2] = 0;
+    check(xen_direct(29, 3, (u64)poll, 0) == 0, "xen: SCHEDOP_poll on a pending port returns 0 at once");
+    check(xen_direct(29, 0, 0, 0) == 0, "xen: SCHEDOP_yield -> 0");
+    check(xen_direct(29, 77, 0, 0) == ENOSYS_, "xen: unknown sched_op -> -ENOSYS");
+    check(xen_direct(21, 0, 5, 0) == 0, "xen: VMASST runstate_update_flag enabled");
+    check(xen_direct(21, 0, 3, 0) == EINVAL_, "xen: unknown VM assist -> -EINVAL");
+
+    /* VCPUOP_register_vcpu_info moves vcpu_info 0 out of shared_info: everything marked pending, time valid. */
+    u64 *rvi = (u64 *)(page_c + 1800);
+    rvi[0] = 0xFFFFFFFFFULL; rvi[1] = 128;
+    check(xen_direct(24, 10, 0, (u64)rvi) == EINVAL_, "xen: vcpu_info outside RAM -> -EINVAL");
+    rvi[0] = (u64)page_e >> 12; rvi[1] = 4090;
+    check(xen_direct(24, 10, 0, (u64)rvi) == EINVAL_, "xen: vcpu_info crossing the page end -> -EINVAL");
+    rvi[0] = (u64)page_e >> 12; rvi[1] = 128; /* mfn, offset 128 */
+    check(xen_direct(24, 10, 0, (u64)rvi) == 0, "xen: VCPUOP_register_vcpu_info -> 0");
+    check(page_e[128] == 1 && *(u64 *)(page_e + 128 + 8) == ~0ULL, "xen: moved vcpu_info has upcall pending and every selector bit");
+    check_pvclock((struct pvti *)(page_e + 128 + 32), "xen: registered vcpu_info time");
+    check(xen_direct(24, 10, 0, (u64)rvi) == EINVAL_, "xen: registering vcpu_info twice -> -EINVAL");
 
     /* Runstate area: RUNSTATE_running, steal (time[runnable]) 0 with one vCPU. */
     u64 *rs = (u64 *)(page_d);
