@@ -1,4 +1,4 @@
-/* The default guest of `polyvisor run` until the Linux boot is the default: a freestanding multiboot
+/* The bundled guest of `polyvisor run --boot multiboot` (no --kernel): a freestanding multiboot
  * kernel that reports what the virtual machine looks like from inside (CPUID vendor and brand, the
  * memory and command line from the boot loader) on COM1, then powers the machine off through the
  * ACPI PM1a control register at port 0x604: SLP_EN with SLP_TYP 5 (Polyvisor's DSDT \_S5), then with
@@ -25,7 +25,7 @@ static void puts(const char *s) { while (*s) putc(*s++); }
 static void putu(u32 v) { char b[11]; int i = 10; b[i] = 0; do { b[--i] = (char)('0' + v % 10); v /= 10; } while (v); puts(&b[i]); }
 
 void main(u32 magic, struct mbi *mbi) {
-    puts("Polyvisor default guest: a freestanding multiboot kernel (the Debian Linux guest is not the default yet)\n");
+    puts("Polyvisor freestanding guest: a small multiboot kernel (polyvisor run --boot multiboot)\n");
     if (magic != 0x2BADB002) { puts("not started by a multiboot loader\n"); return; }
     u32 r[4];
     char vendor[13];

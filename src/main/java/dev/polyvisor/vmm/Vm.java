@@ -285,6 +285,7 @@ public final class Vm implements Platform, AutoCloseable {
     public Outcome run() {
         long t0 = System.nanoTime();
         long deadline = config.timeout() == null ? Long.MAX_VALUE : t0 + config.timeout().toNanos();
+        StealAccounting steal = new StealAccounting(vcpus.size(), personalities::addSteal);
         try {
             while (endKind == null) {
                 boolean anyRunnable = false, allHalted = true;
@@ -293,7 +294,9 @@ public final class Vm implements Platform, AutoCloseable {
                     Vcpu v = vcpus.get(i);
                     unhalt(i);
                     running = v;
+                    long quantumStart = clock.nanos();
                     VcpuExit e = v.run(QUANTUM);
+                    steal.quantum(i, clock.nanos() - quantumStart, j -> started[j] && !vcpus.get(j).cpu.halted);
                     running = null;
                     switch (e) {
                         case VcpuExit.Shutdown s -> requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS,

@@ -109,7 +109,7 @@ class RunCommandTest {
     void multibootWithoutKernelBootsTheBundledGuestWhichPowersOff() {
         Result r = run("run", "--boot", "multiboot", "--memory", "64", "--append", "hello");
         assertEquals(0, r.status(), r.err() + r.out());
-        assertTrue(r.out().startsWith("Polyvisor default guest: a freestanding multiboot kernel"), r.out());
+        assertTrue(r.out().startsWith("Polyvisor freestanding guest: a small multiboot kernel"), r.out());
         assertTrue(r.out().contains("cpu: AuthenticAMD"), r.out());
         assertTrue(r.out().contains(", no hypervisor bit"), r.out());
         assertTrue(r.out().contains("memory: 64 MiB"), r.out());
