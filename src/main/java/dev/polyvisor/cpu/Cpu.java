@@ -158,7 +158,13 @@ public final class Cpu implements GuestContext {
             stackSize = (segAttr[SS] & 0x4000) != 0 ? 4 : 2;
         }
         mmu.setPrivilege(cpl == 3);
+        // Chained traces are trusted within one fetch epoch; a new decode mode must not reuse them.
+        int m = decodeMode();
+        if (m != lastDecodeMode) { lastDecodeMode = m; mmu.newFetchEpoch(); }
     }
+
+    /** The decode mode at the last {@link #updateMode()}, to detect a change. */
+    private int lastDecodeMode = -1;
 
     /** Mode key for the trace cache: decoding depends on exactly these bits. */
     public int decodeMode() { return (long64 ? 8 : 0) | defOpSize | (defAddrSize == 4 ? 16 : 0); }

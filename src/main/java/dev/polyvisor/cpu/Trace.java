@@ -18,7 +18,7 @@ public final class Trace {
     long endLinear;
     /**
      * Direct chaining (reference/cpu-design.md 1.3; QEMU's goto_tb): the traces that ran after this one,
-     * by linear address, valid while the vCPU's {@code Mmu.fetchEpoch} is the one recorded. Slot 0 is
+     * by linear address, valid while the vCPU's {@code Mmu.fetchEpoch} (which also changes with the decode mode) is the one recorded. Slot 0 is
      * the fall-through successor (at {@link #endLinear}), slot 1 the last other successor (taken branch).
      */
     Trace fallNext, otherNext;

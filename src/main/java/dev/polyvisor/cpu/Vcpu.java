@@ -91,13 +91,13 @@ public final class Vcpu {
         if (p != null) {
             if (la == p.endLinear) {
                 t = p.fallNext;
-                if (t != null && p.fallEpoch == epoch && t.valid && t.mode == c.decodeMode()) return t;
+                if (t != null && p.fallEpoch == epoch && t.valid) return t;
                 t = lookup(c, la);
                 p.fallNext = t;
                 p.fallEpoch = c.mmu.fetchEpoch;
             } else {
                 t = p.otherNext;
-                if (t != null && p.otherLinear == la && p.otherEpoch == epoch && t.valid && t.mode == c.decodeMode()) return t;
+                if (t != null && p.otherLinear == la && p.otherEpoch == epoch && t.valid) return t;
                 t = lookup(c, la);
                 p.otherNext = t;
                 p.otherLinear = la;
@@ -111,7 +111,7 @@ public final class Vcpu {
     private Trace lookup(Cpu c, long la) {
         int i = (int) (la ^ (la >>> JC_BITS)) & ((1 << JC_BITS) - 1);
         Trace t = jcTrace[i];
-        if (t != null && jcLinear[i] == la && jcEpoch[i] == c.mmu.fetchEpoch && t.valid && t.mode == c.decodeMode()) return t;
+        if (t != null && jcLinear[i] == la && jcEpoch[i] == c.mmu.fetchEpoch && t.valid) return t;
         t = traces.lookup(c, la, c.mmu.fetchPhys(la));
         jcTrace[i] = t;
         jcLinear[i] = la;

@@ -40,7 +40,8 @@ class PersonalityBootTest {
     private static final String FACTS = "echo pv-fact: clocksource=$(cat " + CLOCKSOURCE + "); "
             + "echo pv-fact: clockevent=$(cat " + CLOCKEVENT + "); "
             + "echo pv-fact: hypervisor_type=$(cat /sys/hypervisor/type 2>/dev/null); "
-            + "echo pv-fact: cpus=$(grep -c ^processor /proc/cpuinfo)";
+            + "echo pv-fact: cpus=$(grep -c ^processor /proc/cpuinfo); "
+            + "echo pv-fact: steal_ticks=$(awk '/^cpu /{print $9}' /proc/stat)";
     private static final String APPEND = "console=ttyS0 nokaslr mitigations=off tsc=reliable nowatchdog cryptomgr.notests pv.exec=";
     /** The kernel's own markers of a defect (include/asm-generic/bug.h, kernel/panic.c, arch/x86/kernel/dumpstack.c). */
     private static final Pattern UNCLEAN = Pattern.compile("\\bBUG\\b|\\bOops\\b|WARNING:|Kernel panic|\\bCall Trace\\b");
@@ -113,6 +114,8 @@ class PersonalityBootTest {
         b.shows("setup PV sched yield");
         assertEquals("kvm-clock", b.fact("clocksource"));
         assertEquals("2", b.fact("cpus"));
+        // Two vCPUs take turns on one host thread: each is runnable while the other runs (kvm_steal_time).
+        assertTrue(Long.parseLong(b.fact("steal_ticks")) > 0, "steal time reported through MSR_KVM_STEAL_TIME");
     }
 
     @Test
@@ -137,6 +140,7 @@ class PersonalityBootTest {
         assertEquals("xen", b.fact("clocksource"));
         assertEquals("xen", b.fact("hypervisor_type"));
         assertEquals("2", b.fact("cpus"));
+        assertTrue(Long.parseLong(b.fact("steal_ticks")) > 0, "steal time reported as runstate RUNNABLE time");
     }
 
     @Test
@@ -175,5 +179,6 @@ class PersonalityBootTest {
         b.shows("Hypervisor detected: KVM");
         b.lacks("kvm-clock: Using msrs");
         assertEquals("tsc", b.fact("clocksource"));
+        assertEquals("0", b.fact("steal_ticks"), "one vCPU is never runnable without running");
     }
 }

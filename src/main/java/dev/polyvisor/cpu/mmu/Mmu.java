@@ -51,7 +51,7 @@ public final class Mmu {
     private static final java.util.concurrent.atomic.AtomicLong EPOCHS = new java.util.concurrent.atomic.AtomicLong();
     /**
      * Changes whenever a linear-to-physical fetch mapping or fetch permission this vCPU cached may have
-     * changed (TLB flush, INVLPG, privilege switch). The run loop chains traces by linear address and
+     * changed (TLB flush, INVLPG, privilege switch), or the decode mode changed (Cpu.updateMode). The run loop chains traces by linear address and
      * trusts a chain only within one epoch (QEMU's tb_jmp_cache is flushed at the same events).
      */
     public long fetchEpoch = EPOCHS.incrementAndGet();
@@ -83,6 +83,9 @@ public final class Mmu {
     public CodePages codePages() { return codePages; }
 
     /** Selects the user (CPL 3) or supervisor TLB set. */
+    /** Starts a new fetch epoch: traces chained so far are not trusted any more (see {@link #fetchEpoch}). */
+    public void newFetchEpoch() { fetchEpoch = EPOCHS.incrementAndGet(); }
+
     public void setPrivilege(boolean userMode) {
         if (user != userMode) fetchEpoch = EPOCHS.incrementAndGet();
         user = userMode;

@@ -41,12 +41,7 @@ final class Known {
                     "a non-canonical address through an RSP/RBP base is #SS(0) on the host (SDM Vol. 3A 6.15,"
                             + " interrupt 12), but the MMU raises #GP(0): in 64-bit mode the decoder folds SS into 'no segment'",
                     (c, h, e, d) -> d.size() == 1 && h.trap == Exceptions.SS && e.trap == Exceptions.GP && c.enc().mem()
-                            && ((c.enc().forcedRegs() >> 4 & 1) != 0 || (c.enc().forcedRegs() >> 5 & 1) != 0)),
-            new KnownDifference("x87: C1 on stack underflow",
-                    "a stack underflow (empty source register: FLD ST(i), FXTRACT) sets C1 in the emulator; the host, like"
-                            + " the SDM (8.5.1.1: C1 = 1 means overflow, 0 underflow), clears it",
-                    (c, h, e, d) -> d.size() == 1 && d.get(0).startsWith("fsw") && (h.fsw ^ e.fsw) == Undefined.C1
-                            && (e.fsw & Undefined.C1) != 0 && (h.fsw & 0x41) == 0x41));
+                            && ((c.enc().forcedRegs() >> 4 & 1) != 0 || (c.enc().forcedRegs() >> 5 & 1) != 0)));
 
     /** Index into {@link #DIFFERENCES} of the first class that explains a mismatch, or -1. */
     static int difference(OracleCase c, MachineState host, MachineState emu, List<String> diffs) {
