@@ -180,11 +180,20 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     /**
-     * The default guest's kernel command line: the console on COM1 (and quiet when a command runs, so
-     * its output is what the user sees), the command for /init, then the user's --append.
+     * What every default-guest command line starts with (documented in README "The default guest"):
+     * the console on COM1; {@code panic=-1} so a guest kernel panic reboots at once, which ends the run
+     * with a message instead of spinning until --timeout (Firecracker passes panic=1 for the same
+     * reason); {@code cryptomgr.notests} skips the crypto self-tests, seconds of pure computation under
+     * emulation (crypto/testmgr.c; a user who wants them appends cryptomgr.notests=0).
+     */
+    static final String DEFAULT_KERNEL_ARGS = "console=ttyS0 panic=-1 cryptomgr.notests";
+
+    /**
+     * The default guest's kernel command line: {@link #DEFAULT_KERNEL_ARGS} (and quiet when a command
+     * runs, so its output is what the user sees), the command for /init, then the user's --append.
      */
     static String linuxCommandLine(String userAppend, String command) {
-        StringBuilder b = new StringBuilder("console=ttyS0");
+        StringBuilder b = new StringBuilder(DEFAULT_KERNEL_ARGS);
         if (command != null) b.append(" quiet ").append(GuestInit.execParameter(command));
         if (userAppend != null && !userAppend.isBlank()) b.append(' ').append(userAppend.trim());
         return b.toString();
@@ -262,10 +271,11 @@ public final class RunCommand implements Callable<Integer> {
         long cpu0 = threads.getCurrentThreadCpuTime();
         long cpuNanos;
         try (Vm vm = new Vm(cfg, console)) {
-            // Only Linux guests read their console; the freestanding guests never do, and leaving stdin
-            // alone keeps them usable where stdin belongs to someone else (a test runner's fork channel).
+            // Only an interactive Linux guest reads its console: the freestanding guests never do, and
+            // --exec/--probe run a command without input. Leaving stdin alone otherwise keeps Polyvisor
+            // usable where stdin belongs to someone else (CI, a test runner's fork channel).
             boolean linux = cfg.boot() == BootKind.LINUX || cfg.boot() == BootKind.PVH;
-            ConsoleInput in = linux ? ConsoleInput.start(vm) : null;
+            ConsoleInput in = linux && guestCommand() == null ? ConsoleInput.start(vm) : null;
             try {
                 o = vm.run();
                 cpuNanos = threads.getCurrentThreadCpuTime() - cpu0;

@@ -412,10 +412,14 @@ public final class XenPersonality implements Personality {
                     return 0;
                 }
                 case EVTCHNOP_CLOSE -> {
-                    Port p = port((int) gv.read(arg, 4));
+                    int n = (int) gv.read(arg, 4);
+                    Port p = port(n);
                     if (p == null) return EINVAL;
                     if (p.type == PortType.VIRQ) virqPort[p.vcpu][p.virq] = 0;
                     p.type = PortType.FREE;
+                    // Xen free_evtchn clears the pending bit "to avoid unexpected behavior on re-bind"
+                    // (xen/common/event_channel.c): a reused port must not start out pending.
+                    if (sharedInfo >= 0) mem.atomicRmw(sharedInfo + SHINFO_EVTCHN_PENDING + (n / 64) * 8L, 8, v -> v & ~(1L << (n % 64)));
                     return 0;
                 }
                 case EVTCHNOP_SEND -> {

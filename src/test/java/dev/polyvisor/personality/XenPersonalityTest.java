@@ -227,6 +227,17 @@ class XenPersonalityTest {
     }
 
     @Test
+    void closingAPortClearsItsPendingBitSoAReboundPortStartsIdle() {
+        XenPersonality x = ready();
+        int ipi = bindIpi(x, 0);
+        assertEquals(0, evtchn(x, EVTCHNOP_SEND, ipi));
+        assertEquals(1, vm.mem.ld64(SHINFO + SHINFO_EVTCHN_PENDING) >>> ipi & 1, "sent: pending");
+        assertEquals(0, evtchn(x, EVTCHNOP_CLOSE, ipi));
+        assertEquals(0, vm.mem.ld64(SHINFO + SHINFO_EVTCHN_PENDING) >>> ipi & 1, "Xen free_evtchn clears pending on close");
+        assertEquals(ipi, bindVirq(x, VIRQ_TIMER, 0), "the port is reused");
+    }
+
+    @Test
     void eventChannelErrors() {
         XenPersonality x = ready();
         int timer = bindVirq(x, VIRQ_TIMER, 0);
