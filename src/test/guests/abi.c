@@ -172,11 +172,19 @@ static void test_kvm(void) {
     const char *_what;
     cpuid(1, 0, r);
     check(r[2] >> 31, "kvm: CPUID.1:ECX.hypervisor is set");
-    cpuid(0x40000000, 0, r);
-    check(check_sig(r, "KVMKVMKVM\0\0\0"), "kvm: signature KVMKVMKVM at 0x40000000");
+    /* Find KVM the way Linux does (hypervisor_cpuid_base: every 0x100 from 0x40000000): stacked behind
+     * Hyper-V it sits at 0x40000100. */
+    u32 base = 0;
+    for (u32 b = 0x40000000; b < 0x40010000 && !base; b += 0x100) {
+        cpuid(b, 0, r);
+        if (r[1] == 0x4b4d564b && r[2] == 0x564b4d56 && r[3] == 0x4d) base = b;
+    }
+    printf("  KVM base %x\n", base);
+    cpuid(base, 0, r);
+    check(base && check_sig(r, "KVMKVMKVM\0\0\0"), "kvm: signature KVMKVMKVM found by the CPUID base scan");
     _what = "kvm: max leaf covers KVM_CPUID_FEATURES";
-    CHECKF(r[0] >= 0x40000001, "eax %x\n", r[0]);
-    cpuid(0x40000001, 0, r);
+    CHECKF(r[0] >= base + 1, "eax %x\n", r[0]);
+    cpuid(base + 1, 0, r);
     static const struct { int bit; const char *name; } feats[] = {
         {0, "kvm: feature CLOCKSOURCE"}, {1, "kvm: feature NOP_IO_DELAY"}, {3, "kvm: feature CLOCKSOURCE2"},
         {5, "kvm: feature STEAL_TIME"}, {6, "kvm: feature PV_EOI"}, {7, "kvm: feature PV_UNHALT"},

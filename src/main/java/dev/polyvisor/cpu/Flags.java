@@ -120,9 +120,16 @@ public final class Flags {
 
     /** The six arithmetic flags as RFLAGS bits. */
     public static int arith(Cpu c) {
-        if (c.ccOp == EFLAGS) return (int) c.ccSrc & ARITH;
-        return (cf(c) ? CF : 0) | (pf(c) ? PF : 0) | (af(c) ? AF : 0) | (zf(c) ? ZF : 0) | (sf(c) ? SF : 0)
-                | (of(c) ? OF : 0);
+        int op = c.ccOp;
+        if (op == EFLAGS) return (int) c.ccSrc & ARITH;
+        // ZF, SF and PF come from the result whatever the kind (as zf/sf/pf compute them); LOGIC has the
+        // other three clear. Materialising after AND/XOR/OR is frequent (ROL/ROR, PUSHF, BT).
+        int sz = op & 3;
+        long d = c.ccDst;
+        int szp = ((d & mask(sz)) == 0 ? ZF : 0) | ((d & signBit(sz)) != 0 ? SF : 0)
+                | ((Integer.bitCount((int) d & 0xFF) & 1) == 0 ? PF : 0);
+        if ((op >>> 2) == K_LOGIC) return szp;
+        return szp | (cf(c) ? CF : 0) | (af(c) ? AF : 0) | (of(c) ? OF : 0);
     }
 
     /** Materialises the lazy flags so the caller may edit individual bits of {@code ccSrc}. */

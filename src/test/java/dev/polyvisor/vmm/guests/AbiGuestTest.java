@@ -41,7 +41,7 @@ class AbiGuestTest {
     @Test
     void kvmClockStealEoiMsrsAndHypercalls() throws Exception {
         assertAllPassed(run("abi", "kvm", "kvm", 1), 64,
-                "kvm: signature KVMKVMKVM at 0x40000000",
+                "kvm: signature KVMKVMKVM found by the CPUID base scan",
                 "kvm: kvmclock version settles even and non-zero",
                 "kvm: kvmclock is monotonic over 200 reads",
                 "kvm: kvmclock elapsed time matches rdtsc scaled by mul/shift",
@@ -52,6 +52,13 @@ class AbiGuestTest {
                 "kvm: KICK_CPU self -> 0",
                 "kvm: HLT with IF=0 after a KICK_CPU resumes at once (sticky kick)",
                 "kvm: SEND_IPI logical destination -> -KVM_EINVAL");
+    }
+
+    @Test
+    void kvmStackedBehindHypervPassesTheSameChecksAtItsOwnBase() throws Exception {
+        TestGuests.Run r = run("abi", "hyperv+kvm", "kvm", 1);
+        assertTrue(r.console().contains("  KVM base 0x40000100\n"), r.describe());
+        assertAllPassed(r, 64, "kvm: kvmclock is monotonic over 200 reads", "kvm: unknown hypercall -> -KVM_ENOSYS (-1000)");
     }
 
     @Test
