@@ -1,15 +1,15 @@
 package dev.polyvisor.cli;
 
+import dev.polyvisor.vmm.Outcome;
 import dev.polyvisor.vmm.Vm;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.util.Arrays;
 
 /**
  * Feeds the host's standard input to the guest console (COM1), as QEMU's {@code -nographic} does.
  * On a terminal, canonical mode and local echo are switched off for the run (the guest echoes), and
- * restored afterwards; signals stay on, so Ctrl-C still stops Polyvisor.
+ * restored afterwards; signals stay on, so Ctrl-C still stops Polyvisor. Ctrl-A x quits, as in QEMU.
  */
 final class ConsoleInput implements AutoCloseable {
     private final Thread reader;
@@ -32,8 +32,16 @@ final class ConsoleInput implements AutoCloseable {
         vm.setConsoleInputOpen(true);
         Thread t = Thread.ofPlatform().daemon().name("console-input").start(() -> {
             byte[] buf = new byte[256];
+            ConsoleEscape escape = new ConsoleEscape();
             try {
-                for (int n; (n = in.read(buf)) > 0; ) vm.consoleInput(Arrays.copyOf(buf, n));
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    byte[] data = escape.filter(buf, n);
+                    if (data.length > 0) vm.consoleInput(data);
+                    if (escape.quitRequested()) {
+                        vm.requestEnd(Outcome.Kind.POWEROFF, Outcome.POWEROFF, "terminated by Ctrl-A x");
+                        break;
+                    }
+                }
             } catch (IOException ignored) {
                 // stdin closed: no more input
             } finally {

@@ -5,7 +5,7 @@ import picocli.CommandLine.Command;
 
 /** The root command. Subcommands are added as they land. */
 @Command(name = "polyvisor", mixinStandardHelpOptions = true, version = "polyvisor 0.1.0",
-        subcommands = {RunCommand.class, ImageCommand.class},
+        subcommands = {RunCommand.class, AbiCommand.class, ImageCommand.class},
         description = "A hypervisor in Java: a software x86-64 PC presenting KVM, Hyper-V, Xen or VMware paravirtual ABIs.")
 public final class PolyvisorCommand implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
