@@ -472,4 +472,230 @@ final class FastIntOps {
             c.ccSrc = sv >> (n - 1);
         }
     }
+
+    /** op m, imm and op m, r for every operand size (read, compute, write unless CMP/TEST, then flags, as {@link Alu#aluMem}). */
+    static Insn mi(int op, int size, Ea ea, long imm) {
+        return switch (op) {
+            case Alu.ADD -> new AddMI(size, ea, imm);
+            case Alu.OR -> new OrMI(size, ea, imm);
+            case Alu.AND -> new AndMI(size, ea, imm);
+            case Alu.SUB -> new SubMI(size, ea, imm);
+            case Alu.XOR -> new XorMI(size, ea, imm);
+            case Alu.CMP -> new CmpMI(size, ea, imm);
+            case Alu.TEST -> new TestMI(size, ea, imm);
+            default -> null;
+        };
+    }
+
+    static Insn mr(int op, int size, Ea ea, int src) {
+        return switch (op) {
+            case Alu.ADD -> new AddMR(size, ea, src);
+            case Alu.OR -> new OrMR(size, ea, src);
+            case Alu.AND -> new AndMR(size, ea, src);
+            case Alu.SUB -> new SubMR(size, ea, src);
+            case Alu.XOR -> new XorMR(size, ea, src);
+            case Alu.CMP -> new CmpMR(size, ea, src);
+            case Alu.TEST -> new TestMR(size, ea, src);
+            default -> null;
+        };
+    }
+
+    static final class AddMI extends Insn {
+        final int size, ccOp;
+        final long imm;
+        final Ea ea;
+        AddMI(int size, Ea ea, long imm) { this.size = size; this.ea = ea; this.imm = imm & Regs.mask(size); this.ccOp = Flags.op(Flags.K_ADD, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = imm, a = c.mmu.read(la, size), r = a + b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class AddMR extends Insn {
+        final int size, src, ccOp;
+        final Ea ea;
+        AddMR(int size, Ea ea, int src) { this.size = size; this.ea = ea; this.src = src; this.ccOp = Flags.op(Flags.K_ADD, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = Regs.get(c, src, size), a = c.mmu.read(la, size), r = a + b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class OrMI extends Insn {
+        final int size, ccOp;
+        final long imm;
+        final Ea ea;
+        OrMI(int size, Ea ea, long imm) { this.size = size; this.ea = ea; this.imm = imm & Regs.mask(size); this.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = imm, a = c.mmu.read(la, size), r = a | b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class OrMR extends Insn {
+        final int size, src, ccOp;
+        final Ea ea;
+        OrMR(int size, Ea ea, int src) { this.size = size; this.ea = ea; this.src = src; this.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = Regs.get(c, src, size), a = c.mmu.read(la, size), r = a | b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class AndMI extends Insn {
+        final int size, ccOp;
+        final long imm;
+        final Ea ea;
+        AndMI(int size, Ea ea, long imm) { this.size = size; this.ea = ea; this.imm = imm & Regs.mask(size); this.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = imm, a = c.mmu.read(la, size), r = a & b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class AndMR extends Insn {
+        final int size, src, ccOp;
+        final Ea ea;
+        AndMR(int size, Ea ea, int src) { this.size = size; this.ea = ea; this.src = src; this.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = Regs.get(c, src, size), a = c.mmu.read(la, size), r = a & b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class SubMI extends Insn {
+        final int size, ccOp;
+        final long imm;
+        final Ea ea;
+        SubMI(int size, Ea ea, long imm) { this.size = size; this.ea = ea; this.imm = imm & Regs.mask(size); this.ccOp = Flags.op(Flags.K_SUB, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = imm, a = c.mmu.read(la, size), r = a - b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class SubMR extends Insn {
+        final int size, src, ccOp;
+        final Ea ea;
+        SubMR(int size, Ea ea, int src) { this.size = size; this.ea = ea; this.src = src; this.ccOp = Flags.op(Flags.K_SUB, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = Regs.get(c, src, size), a = c.mmu.read(la, size), r = a - b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class XorMI extends Insn {
+        final int size, ccOp;
+        final long imm;
+        final Ea ea;
+        XorMI(int size, Ea ea, long imm) { this.size = size; this.ea = ea; this.imm = imm & Regs.mask(size); this.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = imm, a = c.mmu.read(la, size), r = a ^ b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class XorMR extends Insn {
+        final int size, src, ccOp;
+        final Ea ea;
+        XorMR(int size, Ea ea, int src) { this.size = size; this.ea = ea; this.src = src; this.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = Regs.get(c, src, size), a = c.mmu.read(la, size), r = a ^ b;
+            c.mmu.write(la, size, r);
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class CmpMI extends Insn {
+        final int size, ccOp;
+        final long imm;
+        final Ea ea;
+        CmpMI(int size, Ea ea, long imm) { this.size = size; this.ea = ea; this.imm = imm & Regs.mask(size); this.ccOp = Flags.op(Flags.K_SUB, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = imm, a = c.mmu.read(la, size), r = a - b;
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class CmpMR extends Insn {
+        final int size, src, ccOp;
+        final Ea ea;
+        CmpMR(int size, Ea ea, int src) { this.size = size; this.ea = ea; this.src = src; this.ccOp = Flags.op(Flags.K_SUB, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = Regs.get(c, src, size), a = c.mmu.read(la, size), r = a - b;
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class TestMI extends Insn {
+        final int size, ccOp;
+        final long imm;
+        final Ea ea;
+        TestMI(int size, Ea ea, long imm) { this.size = size; this.ea = ea; this.imm = imm & Regs.mask(size); this.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = imm, a = c.mmu.read(la, size), r = a & b;
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
+
+    static final class TestMR extends Insn {
+        final int size, src, ccOp;
+        final Ea ea;
+        TestMR(int size, Ea ea, int src) { this.size = size; this.ea = ea; this.src = src; this.ccOp = Flags.op(Flags.K_LOGIC, Regs.sizeIdx(size)); }
+        @Override public void exec(Cpu c) {
+            long la = ea.lin(c);
+            long b = Regs.get(c, src, size), a = c.mmu.read(la, size), r = a & b;
+            c.ccOp = ccOp;
+            c.ccDst = r;
+            c.ccSrc = b;
+        }
+    }
 }

@@ -67,6 +67,7 @@ public final class IntegerOps {
     /** op r/m, reg (r/m is the destination). */
     private static Insn rmReg(int op, Decoded d) {
         if (d.opSize >= 4 && !d.isMem()) { Insn f = FastIntOps.rr(op, d.opSize, d.rm, d.reg); if (f != null) return f; }
+        if (d.isMem()) { Insn f = FastIntOps.mr(op, d.opSize, d.ea, d.regOp()); if (f != null) return f; }
         return d.isMem() ? new AluMR(op, d.opSize, d.ea, d.regOp()) : new AluRR(op, d.opSize, d.rmOp(), d.regOp());
     }
 
@@ -81,6 +82,7 @@ public final class IntegerOps {
 
     private static Insn rmImm(int op, Decoded d) {
         if (d.opSize >= 4 && !d.isMem()) { Insn f = FastIntOps.ri(op, d.opSize, d.rm, d.imm); if (f != null) return f; }
+        if (d.isMem()) { Insn f = FastIntOps.mi(op, d.opSize, d.ea, d.imm); if (f != null) return f; }
         return d.isMem() ? new AluMI(op, d.opSize, d.ea, d.imm) : new AluRI(op, d.opSize, d.rmOp(), d.imm);
     }
 
