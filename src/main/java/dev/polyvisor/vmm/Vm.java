@@ -19,6 +19,7 @@ import dev.polyvisor.vmm.pc.PcBoard;
 import dev.polyvisor.vmm.boot.ImageFile;
 import dev.polyvisor.vmm.boot.linux.LoadedKernel;
 import dev.polyvisor.vmm.boot.LoadException;
+import dev.polyvisor.vmm.boot.linux.InitrdImage;
 import dev.polyvisor.vmm.boot.Multiboot;
 
 import dev.polyvisor.cpu.model.CpuModel;
@@ -241,11 +242,18 @@ public final class Vm implements Platform, AutoCloseable {
     private void bootLinux(Cpu bsp) throws LoadException {
         byte[] kernel = ImageFile.read(config.kernel(), "kernel");
         byte[] initrd = config.initrd() == null ? null : ImageFile.read(config.initrd(), "initrd");
+        if (initrd != null) {
+            try {
+                InitrdImage.check(initrd);
+            } catch (LoadException e) {
+                throw new LoadException(config.initrd() + ": " + e.getMessage());
+            }
+        }
         try {
             LoadedKernel k = board.loadLinux(memory, kernel, initrd, config.append(), config.boot() == VmConfig.BootKind.PVH);
             k.entry().apply(bsp);
             bsp.mmu.flushAll();
-        } catch (dev.polyvisor.vmm.boot.linux.LoadException e) {
+        } catch (LoadException e) {
             throw new LoadException(config.kernel() + ": " + e.getMessage());
         }
     }

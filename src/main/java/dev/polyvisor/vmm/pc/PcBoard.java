@@ -12,9 +12,8 @@ import dev.polyvisor.vmm.acpi.AcpiTables;
 import dev.polyvisor.vmm.acpi.E820Map;
 import dev.polyvisor.vmm.acpi.Fadt;
 import dev.polyvisor.vmm.boot.linux.E820Entry;
-import dev.polyvisor.vmm.boot.linux.InitrdImage;
 import dev.polyvisor.vmm.boot.linux.LinuxBoot;
-import dev.polyvisor.vmm.boot.linux.LoadException;
+import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.vmm.boot.linux.LoadedKernel;
 import dev.polyvisor.vmm.boot.linux.Pvh;
 
@@ -41,7 +40,6 @@ public final class PcBoard {
 
     /** Loads the kernel; {@code pvh} selects the PVH entry (vmlinux from the bzImage, 32-bit entry). */
     public LoadedKernel loadLinux(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, boolean pvh) throws LoadException {
-        if (initrd != null) InitrdImage.check(initrd);
         List<E820Entry> map = e820.entries().stream().map(e -> new E820Entry(e.address(), e.size(), e.type())).toList();
         return pvh ? Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress())
                 : LinuxBoot.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());

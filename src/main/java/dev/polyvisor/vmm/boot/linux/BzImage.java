@@ -1,5 +1,6 @@
 package dev.polyvisor.vmm.boot.linux;
 
+import dev.polyvisor.vmm.boot.LoadException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;

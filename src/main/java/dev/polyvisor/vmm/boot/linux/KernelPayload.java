@@ -1,5 +1,6 @@
 package dev.polyvisor.vmm.boot.linux;
 
+import dev.polyvisor.vmm.boot.LoadException;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;

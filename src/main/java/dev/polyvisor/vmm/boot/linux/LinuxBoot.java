@@ -1,5 +1,6 @@
 package dev.polyvisor.vmm.boot.linux;
 
+import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.memory.GuestMemory;
 import java.nio.charset.StandardCharsets;

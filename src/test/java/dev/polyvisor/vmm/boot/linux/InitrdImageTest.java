@@ -1,5 +1,6 @@
 package dev.polyvisor.vmm.boot.linux;
 
+import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.guest.InitramfsBuilder;
 import org.junit.jupiter.api.Test;
 

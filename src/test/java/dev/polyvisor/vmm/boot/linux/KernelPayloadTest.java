@@ -1,5 +1,6 @@
 package dev.polyvisor.vmm.boot.linux;
 
+import dev.polyvisor.vmm.boot.LoadException;
 import static org.junit.jupiter.api.Assertions.*;
 
 import java.io.ByteArrayOutputStream;
