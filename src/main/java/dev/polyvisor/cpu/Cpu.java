@@ -86,6 +86,8 @@ public final class Cpu implements GuestContext {
     public boolean nmiBlocked;
     /** Set by another thread to make run() return {@link VcpuExit.Interrupted}. */
     public volatile boolean stopRequested;
+    /** Set by a taken branch that does not end its trace (Jcc): the run loop leaves the trace after it. */
+    public boolean traceExit;
     public long instructionsRetired;
     /** An exit an instruction raised (HLT, shutdown); run() returns it after the instruction retires. */
     public VcpuExit pendingExit;

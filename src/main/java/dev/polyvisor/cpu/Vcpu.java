@@ -131,13 +131,14 @@ public final class Vcpu {
         last = t;
         Insn[] insns = t.insns;
         int n = 0;
+        c.traceExit = false;
         try {
             for (Insn i : insns) {
                 c.prevRip = c.rip;
                 c.rip += i.len;
                 i.exec(c);
                 n++;
-                if (!t.valid) break;
+                if (c.traceExit || !t.valid) break; // a taken Jcc inside the trace, or self-modified code
             }
         } catch (CpuFault f) {
             c.rip = c.prevRip;

@@ -25,8 +25,8 @@ public final class ControlOps {
         t.add("CALL rel16/32", MAP_1BYTE, 0xE8, ENDS | F64, Imm.IZ, d -> new CallRel(d.imm, d.opSize));
         for (int cc = 0; cc < 16; cc++) {
             final int k = cc;
-            t.add("Jcc rel8", MAP_1BYTE, 0x70 + cc, ENDS | F64, Imm.IB, d -> jcc(k, d));
-            t.add("Jcc rel16/32", MAP_0F, 0x80 + cc, ENDS | F64, Imm.IZ, d -> jcc(k, d));
+            t.add("Jcc rel8", MAP_1BYTE, 0x70 + cc, F64, Imm.IB, d -> jcc(k, d));
+            t.add("Jcc rel16/32", MAP_0F, 0x80 + cc, F64, Imm.IZ, d -> jcc(k, d));
         }
         t.addGroup("CALL Ev", MAP_1BYTE, 0xFF, 2, ENDS | F64, Imm.NONE, d -> new CallInd(d.opSize, d.rm, d.ea));
         t.addGroup("JMP Ev", MAP_1BYTE, 0xFF, 4, ENDS | F64, Imm.NONE, d -> new JmpInd(d.opSize, d.rm, d.ea));
@@ -73,7 +73,12 @@ public final class ControlOps {
         @Override public void exec(Cpu c) { branch(c, (c.rip + rel) & mask); }
     }
 
-    /** JZ/JNZ, the most frequent conditions, get a handler that tests ZF directly. */
+    /**
+     * Jcc does not end a trace: decoding continues past it so a not-taken branch costs no trace
+     * switch (kernel code is dense with them). When taken it sets {@link Cpu#traceExit}, which makes
+     * the run loop leave the trace after it. JZ/JNZ, the most frequent conditions, get a handler
+     * that tests ZF directly.
+     */
     private static Insn jcc(int cc, dev.polyvisor.cpu.decode.Decoded d) {
         return cc == 4 || cc == 5 ? new JccZ(cc == 4, d.imm, d.opSize) : new Jcc(cc, d.imm, d.opSize);
     }
@@ -82,14 +87,14 @@ public final class ControlOps {
         final boolean ifZero;
         final long rel, mask;
         JccZ(boolean ifZero, long rel, int opSize) { this.ifZero = ifZero; this.rel = rel; this.mask = ipMask(opSize); }
-        @Override public void exec(Cpu c) { if (Flags.zf(c) == ifZero) branch(c, (c.rip + rel) & mask); }
+        @Override public void exec(Cpu c) { if (Flags.zf(c) == ifZero) { branch(c, (c.rip + rel) & mask); c.traceExit = true; } }
     }
 
     static final class Jcc extends Insn {
         final int cc;
         final long rel, mask;
         Jcc(int cc, long rel, int opSize) { this.cc = cc; this.rel = rel; this.mask = ipMask(opSize); }
-        @Override public void exec(Cpu c) { if (Flags.cond(c, cc)) branch(c, (c.rip + rel) & mask); }
+        @Override public void exec(Cpu c) { if (Flags.cond(c, cc)) { branch(c, (c.rip + rel) & mask); c.traceExit = true; } }
     }
 
     static final class CallRel extends Insn {
