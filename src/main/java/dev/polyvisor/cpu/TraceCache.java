@@ -62,19 +62,23 @@ public final class TraceCache implements CodePages.Listener {
             }
             scratch.add(insn);
             long end = ip + insn.len;
+            ip = end;
             if (((end - 1) & ~0xFFFL) != ipPage) {
                 // The instruction crosses into the next page: that page's frame holds code too.
                 page2 = c.mmu.fetchPhys(end - 1) & ~0xFFFL;
                 break;
             }
-            ip = end;
-            if (insn.endsTrace || (ip & ~0xFFFL) != ipPage) break;
+            if (insn.endsTrace) {
+                // A direct JMP to the same page: decode on at its target (the page is already this
+                // trace's, so invalidation still covers every byte decoded).
+                long target = c.long64 ? insn.directTarget(end) : Insn.NO_TARGET;
+                if (target == Insn.NO_TARGET || (target & ~0xFFFL) != ipPage) break;
+                ip = target;
+            } else if ((ip & ~0xFFFL) != ipPage) break;
         }
         decodedInstructions += scratch.size();
         Trace t = new Trace(pa, mode, scratch.toArray(Insn[]::new), page1, page2);
-        long end = linear;
-        for (Insn i : t.insns) end += i.len;
-        t.endLinear = end;
+        t.endLinear = ip; // just past the last instruction (instructions need not be contiguous)
         register(t, page1);
         if (page2 >= 0) register(t, page2);
         return t;

@@ -18,6 +18,16 @@ public abstract class Insn {
 
     public abstract void exec(Cpu c);
 
+    /** {@link #directTarget} of an instruction that is not a direct jump the trace builder may follow. */
+    public static final long NO_TARGET = Long.MIN_VALUE;
+
+    /**
+     * For an unconditional direct jump in 64-bit mode (where RIP is the linear address): the address
+     * it always continues at, given the address of the next instruction; else {@link #NO_TARGET}.
+     * The trace builder decodes on at the target when it lies in the same page.
+     */
+    public long directTarget(long next) { return NO_TARGET; }
+
     @Override
     public String toString() { return entry == null ? getClass().getSimpleName() : entry.mnemonic(); }
 }

@@ -71,6 +71,9 @@ public final class ControlOps {
         final long rel, mask;
         JmpRel(long rel, int opSize) { this.rel = rel; this.mask = ipMask(opSize); }
         @Override public void exec(Cpu c) { branch(c, (c.rip + rel) & mask); }
+        // Only with a 64-bit operand size (64-bit mode: CS base is 0, the target is canonical when it
+        // lies in the page being executed, which is all the trace builder accepts).
+        @Override public long directTarget(long next) { return mask == -1L ? next + rel : NO_TARGET; }
     }
 
     /**
