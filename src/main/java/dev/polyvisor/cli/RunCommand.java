@@ -96,7 +96,7 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--exec", paramLabel = "CMD", description = "Run CMD with sh in the default Linux guest and exit with its status.")
     String exec;
 
-    @Option(names = "--probe", description = "Run the guest probe in the default Linux guest: what the kernel bound (clocksource, hypervisor, steal time), as pv-probe: lines.")
+    @Option(names = "--probe", description = "Run the guest probe in the default Linux guest: what the kernel bound (clocksource, hypervisor, steal time, PV features), as one JSON object between '=== polyvisor probe begin ===' and '=== polyvisor probe end ===' lines.")
     boolean probe;
 
     @Option(names = "--abi-disable", paramLabel = "LIST", split = ",", description = "Switch off ABI elements of the personality, comma separated (see 'polyvisor abi list').")

@@ -19,7 +19,7 @@ public final class GuestInit {
     public static final String STARTED_MARKER = "polyvisor: init started";
     public static final String EXIT_MARKER_PREFIX = "polyvisor: exit status ";
     /** Changes whenever the script or the image layout changes, so cached images are rebuilt. */
-    public static final int REVISION = 2;
+    public static final int REVISION = 3;
     /** Kernel parameter that skips module loading ({@code pv.modules=0}). */
     public static final String NO_MODULES = "pv.modules=0";
 

@@ -44,7 +44,8 @@ class GuestInitTest {
         Process p = new ProcessBuilder("sh", "-n", f.toString()).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), "sh -n: " + out);
-        assertTrue(GuestProbe.script().contains("p clocksource "));
+        assertTrue(GuestProbe.script().contains("echo \"" + GuestProbe.BEGIN_MARKER + "\""));
+        assertTrue(GuestProbe.script().contains("echo \"" + GuestProbe.END_MARKER + "\""));
     }
 
     @Test

@@ -3,6 +3,8 @@ package dev.polyvisor.personality;
 import dev.polyvisor.guest.GuestImage;
 import dev.polyvisor.guest.GuestImageException;
 import dev.polyvisor.guest.GuestImages;
+import dev.polyvisor.guest.GuestProbe;
+import dev.polyvisor.guest.ProbeReport;
 import dev.polyvisor.vmm.Outcome;
 import dev.polyvisor.vmm.Vm;
 import dev.polyvisor.vmm.VmConfig;
@@ -16,15 +18,14 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Issue 4's acceptance on the real Debian 6.1 cloud kernel: each personality boots the default guest to
- * its busybox /init, which reports the clocksource, the clockevent device and /sys/hypervisor/type, then
- * powers off. The console carries the kernel log, so the lines Linux prints when it binds each ABI
+ * its busybox /init, which runs the guest probe (clocksource, clockevent device, /sys/hypervisor, steal
+ * time: a {@link ProbeReport}), then powers off. The console carries the kernel log, so the lines Linux prints when it binds each ABI
  * (arch/x86/kernel/cpu/hypervisor.c, kvm.c, kvmclock.c, mshyperv.c, xen/enlighten_hvm.c, vmware.c) are
  * asserted on it, together with a clean log: no BUG, Oops, WARNING, panic or Call Trace.
  *
@@ -34,14 +35,8 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 @Tag("linux")
 class PersonalityBootTest {
-    private static final String CLOCKSOURCE = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
-    private static final String CLOCKEVENT = "/sys/devices/system/clockevents/clockevent0/current_device";
-    /** What /init runs (pv.exec, base64): one "pv-fact: key=value" line per fact. */
-    private static final String FACTS = "echo pv-fact: clocksource=$(cat " + CLOCKSOURCE + "); "
-            + "echo pv-fact: clockevent=$(cat " + CLOCKEVENT + "); "
-            + "echo pv-fact: hypervisor_type=$(cat /sys/hypervisor/type 2>/dev/null); "
-            + "echo pv-fact: cpus=$(grep -c ^processor /proc/cpuinfo); "
-            + "echo pv-fact: steal_ticks=$(awk '/^cpu /{print $9}' /proc/stat)";
+    /** What /init runs (pv.exec, base64): the guest probe, which prints its JSON report between marker lines. */
+    private static final String FACTS = GuestProbe.PATH;
     private static final String APPEND = "console=ttyS0 nokaslr mitigations=off tsc=reliable nowatchdog cryptomgr.notests pv.exec=";
     /** The kernel's own markers of a defect (include/asm-generic/bug.h, kernel/panic.c, arch/x86/kernel/dumpstack.c). */
     private static final Pattern UNCLEAN = Pattern.compile("\\bBUG\\b|\\bOops\\b|WARNING:|Kernel panic|\\bCall Trace\\b");
@@ -60,10 +55,18 @@ class PersonalityBootTest {
 
     /** The console of one boot, with the facts /init printed. */
     record Boot(String console, Outcome outcome) {
-        String fact(String key) {
-            Matcher m = Pattern.compile("^pv-fact: " + Pattern.quote(key) + "=(.*)$", Pattern.MULTILINE).matcher(console);
-            assertTrue(m.find(), "no '" + key + "' fact: the guest did not reach /init's command\n" + tail());
-            return m.group(1).strip();
+        ProbeReport report() {
+            try {
+                return ProbeReport.parse(console);
+            } catch (ProbeReport.MalformedProbeReport e) {
+                return fail(e.getMessage() + ": the guest did not reach /init's command\n" + tail());
+            }
+        }
+
+        /** /sys/hypervisor/type, or "" when the guest has none (only Xen fills /sys/hypervisor). */
+        String hypervisorType() {
+            var hv = report().sysHypervisor();
+            return hv == null ? "" : hv.getOrDefault("type", "");
         }
 
         void shows(String line) { assertTrue(console.contains(line), "console lacks '" + line + "'\n" + tail()); }
@@ -112,10 +115,10 @@ class PersonalityBootTest {
         b.shows("setup PV IPIs");
         b.shows("KVM setup pv remote TLB flush");
         b.shows("setup PV sched yield");
-        assertEquals("kvm-clock", b.fact("clocksource"));
-        assertEquals("2", b.fact("cpus"));
+        assertEquals("kvm-clock", b.report().clocksource());
+        assertEquals(2, b.report().cpus());
         // Two vCPUs take turns on one host thread: each is runnable while the other runs (kvm_steal_time).
-        assertTrue(Long.parseLong(b.fact("steal_ticks")) > 0, "steal time reported through MSR_KVM_STEAL_TIME");
+        assertTrue(b.report().stealTicks() > 0, "steal time reported through MSR_KVM_STEAL_TIME");
     }
 
     @Test
@@ -124,10 +127,10 @@ class PersonalityBootTest {
         b.isClean();
         b.shows("Hypervisor detected: Microsoft Hyper-V");
         b.shows("Booting paravirtualized kernel on Hyper-V");
-        assertEquals("hyperv_clocksource_tsc_page", b.fact("clocksource"));
+        assertEquals("hyperv_clocksource_tsc_page", b.report().clocksource());
         // drivers/clocksource/hyperv_timer.c names stimer0's clockevent device "Hyper-V clockevent".
-        assertEquals("Hyper-V clockevent", b.fact("clockevent"));
-        assertEquals("2", b.fact("cpus"));
+        assertEquals("Hyper-V clockevent", b.report().clockevent());
+        assertEquals(2, b.report().cpus());
     }
 
     @Test
@@ -137,10 +140,10 @@ class PersonalityBootTest {
         b.shows("Hypervisor detected: Xen HVM");
         b.shows("Booting paravirtualized kernel on Xen HVM");
         b.shows("Xen HVM callback vector for event delivery is enabled");
-        assertEquals("xen", b.fact("clocksource"));
-        assertEquals("xen", b.fact("hypervisor_type"));
-        assertEquals("2", b.fact("cpus"));
-        assertTrue(Long.parseLong(b.fact("steal_ticks")) > 0, "steal time reported as runstate RUNNABLE time");
+        assertEquals("xen", b.report().clocksource());
+        assertEquals("xen", b.hypervisorType());
+        assertEquals(2, b.report().cpus());
+        assertTrue(b.report().stealTicks() > 0, "steal time reported as runstate RUNNABLE time");
     }
 
     @Test
@@ -150,7 +153,7 @@ class PersonalityBootTest {
         b.shows("Hypervisor detected: VMware");
         b.shows("vmware: TSC freq read from hypervisor");
         b.shows("Booting paravirtualized kernel on VMware hypervisor");
-        assertEquals("tsc", b.fact("clocksource"));
+        assertEquals("tsc", b.report().clocksource());
     }
 
     @Test
@@ -159,7 +162,7 @@ class PersonalityBootTest {
         b.isClean();
         b.shows("Booting paravirtualized kernel on bare hardware");
         b.lacks("Hypervisor detected");
-        assertEquals("", b.fact("hypervisor_type"));
+        assertEquals("", b.hypervisorType());
     }
 
     @Test
@@ -169,7 +172,7 @@ class PersonalityBootTest {
         b.shows("Hypervisor detected: KVM");
         b.shows("Booting paravirtualized kernel on KVM");
         b.lacks("Hypervisor detected: Microsoft Hyper-V");
-        assertEquals("kvm-clock", b.fact("clocksource"));
+        assertEquals("kvm-clock", b.report().clocksource());
     }
 
     @Test
@@ -178,7 +181,7 @@ class PersonalityBootTest {
         b.isClean();
         b.shows("Hypervisor detected: KVM");
         b.lacks("kvm-clock: Using msrs");
-        assertEquals("tsc", b.fact("clocksource"));
-        assertEquals("0", b.fact("steal_ticks"), "one vCPU is never runnable without running");
+        assertEquals("tsc", b.report().clocksource());
+        assertEquals(0, b.report().stealTicks(), "one vCPU is never runnable without running");
     }
 }

@@ -1,35 +1,30 @@
 package dev.polyvisor.vmm.acpi;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
+import dev.polyvisor.vmm.boot.linux.E820Entry;
+
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 
 /**
- * The BIOS INT 15h E820 memory map (ACPI 6.5 chapter 15, "System Address Map Interfaces") as the Linux
- * boot protocol takes it in boot_params.e820_table: entries of {u64 addr, u64 size, u32 type}, at most
- * 128 (E820_MAX_ENTRIES_ZEROPAGE, arch/x86/include/uapi/asm/bootparam.h).
+ * Builds the BIOS INT 15h E820 memory map (ACPI 6.5 chapter 15, "System Address Map Interfaces") of the
+ * PC: a sorted list of {@link E820Entry}, which the Linux and PVH loaders write into boot_params or
+ * hvm_start_info (at most 128 entries, E820_MAX_ENTRIES_ZEROPAGE, arch/x86/include/uapi/asm/bootparam.h).
  */
 public final class E820Map {
-    public static final int RAM = 1, RESERVED = 2, ACPI = 3, NVS = 4;
-    public static final int ENTRY_SIZE = 20, MAX_ENTRIES = 128;
+    public static final int RAM = E820Entry.RAM, RESERVED = E820Entry.RESERVED, ACPI = E820Entry.ACPI, NVS = E820Entry.NVS;
     /** Conventional memory ends at the EBDA (0x9FC00); 0x9FC00-0xFFFFF is EBDA, VGA hole and BIOS ROM. */
     public static final long EBDA = 0x9FC00, HIGH_MEMORY = 0x100000;
     /** Default start of the 32-bit PCI hole: RAM above it is not mapped below 4 GiB. */
     public static final long PCI_HOLE = 0xC000_0000L;
 
-    public record Entry(long address, long size, int type) {
-        public long end() { return address + size; }
-    }
-
-    private final List<Entry> entries = new ArrayList<>();
+    private final List<E820Entry> entries = new ArrayList<>();
 
     public E820Map add(long address, long size, int type) {
         if (size <= 0) return this;
         if (address < 0 || type < 1 || type > 5) throw new IllegalArgumentException("bad e820 entry");
-        entries.add(new Entry(address, size, type));
-        entries.sort(Comparator.comparingLong(Entry::address));
+        entries.add(new E820Entry(address, size, type));
+        entries.sort(Comparator.comparingLong(E820Entry::addr));
         return this;
     }
 
@@ -48,15 +43,7 @@ public final class E820Map {
         return m;
     }
 
-    public List<Entry> entries() { return List.copyOf(entries); }
-
-    /** Bytes as boot_params.e820_table expects (little-endian, 20 bytes per entry). */
-    public byte[] toBootParams() {
-        if (entries.size() > MAX_ENTRIES) throw new IllegalStateException("too many e820 entries: " + entries.size());
-        ByteBuffer b = ByteBuffer.allocate(entries.size() * ENTRY_SIZE).order(ByteOrder.LITTLE_ENDIAN);
-        for (Entry e : entries) b.putLong(e.address()).putLong(e.size()).putInt(e.type());
-        return b.array();
-    }
+    public List<E820Entry> entries() { return List.copyOf(entries); }
 
     public int size() { return entries.size(); }
 }

@@ -40,7 +40,7 @@ public final class PcBoard {
 
     /** Loads the kernel; {@code pvh} selects the PVH entry (vmlinux from the bzImage, 32-bit entry). */
     public LoadedKernel loadLinux(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, boolean pvh) throws LoadException {
-        List<E820Entry> map = e820.entries().stream().map(e -> new E820Entry(e.address(), e.size(), e.type())).toList();
+        List<E820Entry> map = e820.entries();
         return pvh ? Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress())
                 : LinuxBoot.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());
     }
