@@ -1,7 +1,6 @@
 package dev.polyvisor.cpu.decode;
 
 import dev.polyvisor.cpu.Cpu;
-import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Exceptions;
 
 import static dev.polyvisor.cpu.decode.OpcodeTable.*;
@@ -218,7 +217,4 @@ public final class Decoder {
         i.endsTrace = true;
         return i;
     }
-
-    /** For callers that must surface a fetch fault (first instruction of a trace). */
-    public static boolean isFetchFault(CpuFault f) { return f.vector == Exceptions.PF || f.vector == Exceptions.GP; }
 }
