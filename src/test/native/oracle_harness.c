@@ -3,7 +3,7 @@
  *
  * Reads batches of test cases from stdin, runs each case's instruction bytes natively and writes one
  * result per case to stdout. Protocol (all little-endian): a u32 case count (0 = exit), then that many
- * 848-byte struct in_case records; the reply is the same number of 824-byte struct out_case records.
+ * 1616-byte struct in_case records; the reply is the same number of 1592-byte struct out_case records.
  * The whole batch is read before any result is written, so the parent can write a batch and then read
  * without deadlocking on the pipes.
  *
@@ -33,8 +33,8 @@
 #define CODE_ADDR 0x10000000UL
 #define DATA_ADDR 0x20000000UL
 #define CODE_OFF 0x100
-#define WIN_OFF 0x780
-#define WIN_LEN 256
+#define WIN_OFF 0x600
+#define WIN_LEN 1024
 #define PAGE 4096
 #define NO_TRAP 0xFFFFFFFFu
 
@@ -76,8 +76,8 @@ struct out_case {
 };
 
 /* The stub below hard-codes these offsets. */
-_Static_assert(sizeof(struct in_case) == 848, "in_case size");
-_Static_assert(sizeof(struct out_case) == 824, "out_case size");
+_Static_assert(sizeof(struct in_case) == 1616, "in_case size");
+_Static_assert(sizeof(struct out_case) == 1592, "out_case size");
 _Static_assert(offsetof(struct in_case, gpr) == 24 && offsetof(struct out_case, gpr) == 24, "gpr");
 _Static_assert(offsetof(struct in_case, rflags) == 152 && offsetof(struct out_case, rflags) == 152, "rflags");
 _Static_assert(offsetof(struct in_case, mxcsr) == 160 && offsetof(struct out_case, mxcsr) == 160, "mxcsr");

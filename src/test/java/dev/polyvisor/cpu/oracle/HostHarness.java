@@ -25,10 +25,10 @@ import java.util.concurrent.TimeUnit;
  */
 final class HostHarness implements AutoCloseable {
     static final Path SOURCE = Path.of("src/test/native/oracle_harness.c");
-    static final int RECORD_IN = 848, RECORD_OUT = 824, MAX_CODE = 32;
+    static final int RECORD_IN = 1616, RECORD_OUT = 1592, MAX_CODE = 32;
     /** Linear addresses shared with the emulator fixture (see the harness source). */
     static final long CODE_ADDR = 0x1000_0000L, DATA_ADDR = 0x2000_0000L;
-    static final int CODE_OFF = 0x100, WIN_OFF = 0x780;
+    static final int CODE_OFF = 0x100, WIN_OFF = 0x600;
 
     private final Process process;
     private final OutputStream out;
@@ -82,7 +82,7 @@ final class HostHarness implements AutoCloseable {
             for (long x : s.xmm) b.putLong(x);
             b.put(s.mem);
             b.put(c.code());
-            b.position(base + 712);
+            b.position(base + 1480);
             putX87(b, s);
             b.position(base + RECORD_IN);
         }

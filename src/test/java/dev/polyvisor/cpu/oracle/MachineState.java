@@ -2,14 +2,14 @@ package dev.polyvisor.cpu.oracle;
 
 /**
  * The state one oracle case loads into, or reads back from, both the host CPU and the emulator:
- * the 16 GPRs (RSP included), RFLAGS, MXCSR, XMM0-15, the x87 registers and a 256-byte window of the
+ * the 16 GPRs (RSP included), RFLAGS, MXCSR, XMM0-15, the x87 registers and a 1024-byte window of the
  * scratch data page.
  * As an outcome it also carries the exception (trap vector, or {@link #NO_TRAP}), the #PF address,
  * the RIP after the instruction (or at the fault) and whether the page outside the window changed.
  */
 final class MachineState {
     static final int NO_TRAP = -1;
-    static final int WINDOW = 256;
+    static final int WINDOW = 1024;
 
     final long[] gpr = new long[16];
     long rflags = 2;
