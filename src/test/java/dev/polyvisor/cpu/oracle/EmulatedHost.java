@@ -24,11 +24,12 @@ import java.util.Arrays;
  * of being delivered, the way the host harness records the signal.
  */
 final class EmulatedHost implements AutoCloseable {
-    private static final long PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT_CODE = 0x4000, PT_DATA = 0x5000;
+    private static final long PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT_CODE = 0x4000, PT_DATA = 0x5000,
+            PT_LOW = 0x6000;
     private static final long CODE_FRAME = 0x10000, DATA_FRAME = 0x11000;
     private static final long P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, XD = 1L << 63;
     /** Supervisor-only tables and frame for the GDT page at {@link LinuxGdt#LA}. */
-    private static final long PDPT_K = 0x6000, PD_K = 0x7000, PT_K = 0x8000, GDT_FRAME = 0x12000;
+    private static final long PDPT_K = 0x7000, PD_K = 0x8000, PT_K = 0x9000, GDT_FRAME = 0x12000;
 
     static final byte[] PATTERN = new byte[4096];
     static {
@@ -48,6 +49,7 @@ final class EmulatedHost implements AutoCloseable {
         map(HostHarness.CODE_ADDR, PT_CODE, CODE_FRAME, P | RW | US | A | D); // RWX, as the host's code page
         // The host's data page is PROT_READ|PROT_WRITE: no-execute, so a branch into it faults on the fetch.
         map(HostHarness.DATA_ADDR, PT_DATA, DATA_FRAME, P | RW | US | A | D | XD);
+        map(HostHarness.LOW_ADDR, PT_LOW, DATA_FRAME, P | RW | US | A | D | XD); // the harness's 16-bit alias
         mapGdt();
         mem.load(CODE_FRAME, filled(0xCC));
         mem.load(DATA_FRAME, PATTERN);
@@ -65,17 +67,25 @@ final class EmulatedHost implements AutoCloseable {
         if (!c.long64 || c.cpl != 3) throw new IllegalStateException("fixture is not in 64-bit CPL 3 mode");
     }
 
-    /** 64-bit user mode: CS 0x33, SS 0x2B (as the host process runs); a far transfer of a case may change them. */
+    /**
+     * User mode as the host process runs: CS 0x33 (or 0x23 in compatibility mode, see {@link #mode}), the
+     * other selectors 0x2B; a far transfer of a case (RETF, IRET, far JMP/CALL) may change CS and SS.
+     */
     private void resetSegments() {
         Cpu c = cpu;
         for (int s = 0; s < 6; s++) {
             c.segBase[s] = 0;
             c.segLimit[s] = 0xFFFF_FFFFL;
-            c.segSel[s] = s == Cpu.CS ? 0x33 : 0x2B;
-            // Code: type 0xB, S, DPL 3, P, L; data: type 3, S, DPL 3, P, D/B, G.
-            c.segAttr[s] = s == Cpu.CS ? 0xA0FB : 0xC0F3;
+            c.segSel[s] = s == Cpu.CS ? (compat ? 0x23 : 0x33) : 0x2B;
+            // Code: type 0xB, S, DPL 3, P, L (D in compatibility mode); data: type 3, S, DPL 3, P, D/B, G.
+            c.segAttr[s] = s == Cpu.CS ? (compat ? 0xC0FB : 0xA0FB) : 0xC0F3;
         }
         c.updateMode();
+    }
+
+    private boolean segmentsReset() {
+        Cpu c = cpu;
+        return c.segSel[Cpu.CS] == (compat ? 0x23 : 0x33) && c.segSel[Cpu.SS] == 0x2B && c.long64 != compat && c.cpl == 3;
     }
 
     /** The GDT page: supervisor-only (descriptor reads are implicit supervisor accesses, SDM 4.6.1). */
@@ -105,6 +115,21 @@ final class EmulatedHost implements AutoCloseable {
     }
 
     private byte[] codeImage;
+    /** The mode the next case runs in: 64-bit (CS 0x33) or compatibility mode (CS 0x23). */
+    private boolean compat;
+
+    /**
+     * Switches the fixture between 64-bit mode and 32-bit compatibility mode, as the harness's far jump
+     * does: CS 0x23 is the Linux user 32-bit code segment (type 0xB, DPL 3, D=1, L=0, G, limit 4 GiB:
+     * LAR 0x00cffb00), CS 0x33 the 64-bit one (L=1). DS/ES/SS stay 0x2b (flat data, DPL 3), which is
+     * what the harness loads for a compatibility-mode case.
+     */
+    void mode(boolean compatMode) {
+        if (compatMode == compat) return;
+        compat = compatMode;
+        resetSegments();
+        if (cpu.long64 == compatMode || cpu.cpl != 3) throw new IllegalStateException("fixture mode switch failed");
+    }
 
     private static final int MAX_STEPS = 64;
 
@@ -114,9 +139,10 @@ final class EmulatedHost implements AutoCloseable {
 
     /** The code page as the harness builds it: int3 everywhere, the instruction at CODE_OFF, the trailer. */
     private void loadCode(byte[] code) {
+        if (!segmentsReset()) resetSegments(); // the previous case may have left through a far transfer
         byte[] img = filled(0xCC);
         System.arraycopy(code, 0, img, HostHarness.CODE_OFF, code.length);
-        int t = HostHarness.CODE_OFF + code.length;
+        int t = compat ? HostHarness.TRAMP_OFF : HostHarness.CODE_OFF + code.length;
         // jmp [rip+pad]; int3 x pad; the 8-aligned host address (not modelled: zero), as oracle_harness.c.
         int pad = (8 - (t + 6) % 8) % 8;
         img[t] = (byte) 0xFF;
@@ -124,11 +150,18 @@ final class EmulatedHost implements AutoCloseable {
         img[t + 2] = (byte) pad;
         for (int i = 3; i < 6; i++) img[t + i] = 0;
         for (int i = 0; i < 8; i++) img[t + 6 + pad + i] = 0;
+        if (compat) Compat32.farJumpBack(img, HostHarness.CODE_OFF + code.length);
         mem.load(CODE_FRAME, img);
         codeImage = img;
     }
 
     /** Decodes {@code code} as the run would, without executing it (null if decoding threw). */
+    Insn decodeOnly(byte[] code, boolean compatMode) {
+        mode(compatMode);
+        return decodeOnly(code);
+    }
+
+    /** Decodes {@code code} in the current mode, without executing it (null if decoding threw). */
     Insn decodeOnly(byte[] code) {
         loadCode(code);
         try {
@@ -141,6 +174,7 @@ final class EmulatedHost implements AutoCloseable {
     /** Runs one instruction from {@code in}; returns the outcome in the harness's terms. */
     MachineState run(byte[] code, MachineState in) {
         Cpu c = cpu;
+        mode(in.compat);
         loadCode(code);
         mem.load(DATA_FRAME + HostHarness.WIN_OFF, in.mem);
         System.arraycopy(in.gpr, 0, c.r, 0, 16);
@@ -157,7 +191,6 @@ final class EmulatedHost implements AutoCloseable {
         c.halted = false;
         c.pendingExit = null;
         c.cr2 = 0;
-        if (c.segSel[Cpu.CS] != 0x33 || c.segSel[Cpu.SS] != 0x2B || !c.long64) resetSegments();
         long start = HostHarness.CODE_ADDR + HostHarness.CODE_OFF;
         c.rip = start;
         decoded = null;
@@ -213,9 +246,12 @@ final class EmulatedHost implements AutoCloseable {
                         PATTERN, HostHarness.WIN_OFF + MachineState.WINDOW, 4096);
         if (dirty) mem.load(DATA_FRAME, PATTERN);
         byte[] codeNow = mem.readBytes(CODE_FRAME, 4096);
-        int trailerEnd = HostHarness.CODE_OFF + code.length + HostHarness.TRAILER;
+        int trailerEnd = HostHarness.CODE_OFF + code.length + (compat ? 14 : HostHarness.TRAILER);
+        int tramp = HostHarness.TRAMP_OFF;
         boolean codeDirty = !Arrays.equals(codeNow, 0, HostHarness.CODE_OFF + code.length, codeImage, 0, HostHarness.CODE_OFF + code.length)
-                || !Arrays.equals(codeNow, trailerEnd, 4096, codeImage, trailerEnd, 4096);
+                || (compat ? !Arrays.equals(codeNow, trailerEnd, tramp, codeImage, trailerEnd, tramp)
+                        || !Arrays.equals(codeNow, tramp + HostHarness.TRAILER, 4096, codeImage, tramp + HostHarness.TRAILER, 4096)
+                    : !Arrays.equals(codeNow, trailerEnd, 4096, codeImage, trailerEnd, 4096));
         out.dirty = (dirty ? 1 : 0) | (codeDirty ? 2 : 0);
         return out;
     }

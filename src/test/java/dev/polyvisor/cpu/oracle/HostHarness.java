@@ -31,6 +31,9 @@ final class HostHarness implements AutoCloseable {
     static final int CODE_OFF = 0x100, WIN_OFF = 0x600;
     /** Bytes after the code taken by the harness's return jump and its 8-aligned pointer (oracle_harness.c TRAILER). */
     static final int TRAILER = 21;
+    /** Compatibility-mode cases: the data page's alias below 64 KiB, and the 64-bit return trampoline. */
+    static final long LOW_ADDR = 0x7000L;
+    static final int TRAMP_OFF = 0xF00;
 
     private final Process process;
     private final OutputStream out;
@@ -75,6 +78,7 @@ final class HostHarness implements AutoCloseable {
             if (c.code().length > MAX_CODE) throw new IllegalArgumentException("code longer than " + MAX_CODE + " bytes");
             int base = b.position();
             b.put((byte) c.code().length);
+            b.put((byte) (c.input().compat ? 1 : 0)); // struct in_case.mode
             b.position(base + 24);
             MachineState s = c.input();
             for (long g : s.gpr) b.putLong(g);
