@@ -1,6 +1,5 @@
 package dev.polyvisor.cpu.oracle;
 
-import dev.polyvisor.cpu.Exceptions;
 
 import java.util.List;
 import java.util.Map;
@@ -36,12 +35,7 @@ final class Known {
      * Known difference classes, each printed with its count in the summary. Keep this list short and
      * remove an entry as soon as its cause is fixed.
      */
-    static final List<KnownDifference> DIFFERENCES = List.of(
-            new KnownDifference("spine: #SS as #GP",
-                    "a non-canonical address through an RSP/RBP base is #SS(0) on the host (SDM Vol. 3A 6.15,"
-                            + " interrupt 12), but the MMU raises #GP(0): in 64-bit mode the decoder folds SS into 'no segment'",
-                    (c, h, e, d) -> d.size() == 1 && h.trap == Exceptions.SS && e.trap == Exceptions.GP && c.enc().mem()
-                            && ((c.enc().forcedRegs() >> 4 & 1) != 0 || (c.enc().forcedRegs() >> 5 & 1) != 0)));
+    static final List<KnownDifference> DIFFERENCES = List.of();
 
     /** Index into {@link #DIFFERENCES} of the first class that explains a mismatch, or -1. */
     static int difference(OracleCase c, MachineState host, MachineState emu, List<String> diffs) {
