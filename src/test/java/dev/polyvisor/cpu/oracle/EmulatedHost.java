@@ -22,7 +22,8 @@ import java.util.Arrays;
  * of being delivered, the way the host harness records the signal.
  */
 final class EmulatedHost implements AutoCloseable {
-    private static final long PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT_CODE = 0x4000, PT_DATA = 0x5000;
+    private static final long PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT_CODE = 0x4000, PT_DATA = 0x5000,
+            PT_LOW = 0x6000;
     private static final long CODE_FRAME = 0x10000, DATA_FRAME = 0x11000;
     private static final long P = 1, RW = 2, US = 4, A = 0x20, D = 0x40;
 
@@ -43,6 +44,7 @@ final class EmulatedHost implements AutoCloseable {
     EmulatedHost() {
         map(HostHarness.CODE_ADDR, PT_CODE, CODE_FRAME, P | RW | US | A | D); // RWX, as the host's code page
         map(HostHarness.DATA_ADDR, PT_DATA, DATA_FRAME, P | RW | US | A | D);
+        map(HostHarness.LOW_ADDR, PT_LOW, DATA_FRAME, P | RW | US | A | D); // the harness's 16-bit alias
         mem.load(CODE_FRAME, filled(0xCC));
         mem.load(DATA_FRAME, PATTERN);
         Cpu c = cpu;
@@ -78,20 +80,44 @@ final class EmulatedHost implements AutoCloseable {
     }
 
     private byte[] codeImage;
+    /** The mode the next case runs in: 64-bit (CS 0x33) or compatibility mode (CS 0x23). */
+    private boolean compat;
+
+    /**
+     * Switches the fixture between 64-bit mode and 32-bit compatibility mode, as the harness's far jump
+     * does: CS 0x23 is the Linux user 32-bit code segment (type 0xB, DPL 3, D=1, L=0, G, limit 4 GiB:
+     * LAR 0x00cffb00), CS 0x33 the 64-bit one (L=1). DS/ES/SS stay 0x2b (flat data, DPL 3), which is
+     * what the harness loads for a compatibility-mode case.
+     */
+    void mode(boolean compatMode) {
+        if (compatMode == compat) return;
+        compat = compatMode;
+        cpu.segSel[Cpu.CS] = compatMode ? 0x23 : 0x33;
+        cpu.segAttr[Cpu.CS] = compatMode ? 0xC0FB : 0xA0FB;
+        cpu.updateMode();
+        if (cpu.long64 == compatMode || cpu.cpl != 3) throw new IllegalStateException("fixture mode switch failed");
+    }
 
     /** The code page as the harness builds it: int3 everywhere, the instruction at CODE_OFF, the trailer. */
     private void loadCode(byte[] code) {
         byte[] img = filled(0xCC);
         System.arraycopy(code, 0, img, HostHarness.CODE_OFF, code.length);
-        int t = HostHarness.CODE_OFF + code.length;
+        int t = compat ? HostHarness.TRAMP_OFF : HostHarness.CODE_OFF + code.length;
         img[t] = (byte) 0xFF; // jmp [rip+0]; the 8-byte host address after it is not modelled
         img[t + 1] = 0x25;
         for (int i = 2; i < 14; i++) img[t + i] = 0;
+        if (compat) Compat32.farJumpBack(img, HostHarness.CODE_OFF + code.length);
         mem.load(CODE_FRAME, img);
         codeImage = img;
     }
 
     /** Decodes {@code code} as the run would, without executing it (null if decoding threw). */
+    Insn decodeOnly(byte[] code, boolean compatMode) {
+        mode(compatMode);
+        return decodeOnly(code);
+    }
+
+    /** Decodes {@code code} in the current mode, without executing it (null if decoding threw). */
     Insn decodeOnly(byte[] code) {
         loadCode(code);
         try {
@@ -104,6 +130,7 @@ final class EmulatedHost implements AutoCloseable {
     /** Runs one instruction from {@code in}; returns the outcome in the harness's terms. */
     MachineState run(byte[] code, MachineState in) {
         Cpu c = cpu;
+        mode(in.compat);
         loadCode(code);
         mem.load(DATA_FRAME + HostHarness.WIN_OFF, in.mem);
         System.arraycopy(in.gpr, 0, c.r, 0, 16);
@@ -167,8 +194,11 @@ final class EmulatedHost implements AutoCloseable {
         if (dirty) mem.load(DATA_FRAME, PATTERN);
         byte[] codeNow = mem.readBytes(CODE_FRAME, 4096);
         int trailerEnd = HostHarness.CODE_OFF + code.length + 14;
+        int tramp = HostHarness.TRAMP_OFF;
         boolean codeDirty = !Arrays.equals(codeNow, 0, HostHarness.CODE_OFF + code.length, codeImage, 0, HostHarness.CODE_OFF + code.length)
-                || !Arrays.equals(codeNow, trailerEnd, 4096, codeImage, trailerEnd, 4096);
+                || (compat ? !Arrays.equals(codeNow, trailerEnd, tramp, codeImage, trailerEnd, tramp)
+                        || !Arrays.equals(codeNow, tramp + 14, 4096, codeImage, tramp + 14, 4096)
+                    : !Arrays.equals(codeNow, trailerEnd, 4096, codeImage, trailerEnd, 4096));
         out.dirty = (dirty ? 1 : 0) | (codeDirty ? 2 : 0);
         return out;
     }

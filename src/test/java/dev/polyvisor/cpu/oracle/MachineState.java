@@ -11,6 +11,11 @@ final class MachineState {
     static final int NO_TRAP = -1;
     static final int WINDOW = 1024;
 
+    /**
+     * Input: run the case in 32-bit compatibility mode (CS 0x23, D=1, L=0; DS/ES/SS 0x2b), as a 32-bit
+     * Linux process runs, instead of 64-bit mode. See {@link Compat32}.
+     */
+    boolean compat;
     final long[] gpr = new long[16];
     long rflags = 2;
     int mxcsr = 0x1F80;
