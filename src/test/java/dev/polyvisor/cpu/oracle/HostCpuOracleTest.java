@@ -211,6 +211,7 @@ class HostCpuOracleTest {
                 for (int b = 0; b < 4 && at - 2 + b < s.mem.length; b++) s.mem[at - 2 + b] = (byte) (v >>> (8 * b));
             }
         }
+        FxImage.fillRestoreImage(r, e, enc, s);
         return s;
     }
 
@@ -262,6 +263,8 @@ class HostCpuOracleTest {
         if (host.trap != emu.trap) d.add("trap host=" + trapName(host.trap) + " emu=" + trapName(emu.trap));
         else if (host.trap == Exceptions.PF && host.faultAddr != emu.faultAddr)
             d.add(String.format("#PF address host=%x emu=%x", host.faultAddr, emu.faultAddr));
+        else if ((host.trap == Exceptions.GP || host.trap == Exceptions.SS || host.trap == Exceptions.NP) && host.err != emu.err)
+            d.add(String.format("error code host=%x emu=%x", host.err, emu.err)); // Linux passes these through (si_code aside)
         if (host.rip != emu.rip) d.add(String.format("rip host=%x emu=%x", host.rip, emu.rip));
         // Compatibility mode: only the low halves of RAX..RDI (Compat32.GPR_MASK says why).
         long gm = c.compat() ? Compat32.GPR_MASK : -1L;
@@ -278,10 +281,12 @@ class HostCpuOracleTest {
             if (host.xmm[2 * x] != emu.xmm[2 * x] || host.xmm[2 * x + 1] != emu.xmm[2 * x + 1])
                 d.add(String.format("xmm%d host=%s emu=%s", x, xmm(host.xmm, x), xmm(emu.xmm, x)));
         }
+        Entry ranEntry = decoded != null && decoded.entry != null ? decoded.entry : c.entry();
+        byte[] emuMem = FxImage.alignHostSpecific(c, ranEntry, host, emu, d); // FXSAVE: host-specific image bytes
         for (int b = 0; b < MachineState.WINDOW; b++) {
-            if (host.mem[b] != emu.mem[b]) {
+            if (host.mem[b] != emuMem[b]) {
                 int off = HostHarness.WIN_OFF + b;
-                d.add(String.format("mem[+%x..] host=%s emu=%s", off, bytes(host.mem, b, 16), bytes(emu.mem, b, 16)));
+                d.add(String.format("mem[+%x..] host=%s emu=%s", off, bytes(host.mem, b, 16), bytes(emuMem, b, 16)));
                 break;
             }
         }
@@ -296,7 +301,7 @@ class HostCpuOracleTest {
                 d.add(String.format("st%d host=%04x:%016x emu=%04x:%016x", i, host.stExp[i], host.stMant[i], emu.stExp[i], emu.stMant[i]));
         }
         boolean windowDiffers = d.stream().anyMatch(x -> x.startsWith("mem["));
-        if (!windowDiffers && host.pageHash != emu.pageHash) d.add("data page contents outside the window differ");
+        if (!windowDiffers && emuMem == emu.mem && host.pageHash != emu.pageHash) d.add("data page contents outside the window differ");
         if (host.dirty != emu.dirty)
             d.add("writes outside the window (1: data page, 2: code page) host=" + host.dirty + " emu=" + emu.dirty);
         return d;
@@ -355,7 +360,7 @@ class HostCpuOracleTest {
     static String xmm(long[] x, int n) { return String.format("%016x%016x", x[2 * n + 1], x[2 * n]); }
 
     static String bytes(byte[] b, int off, int n) {
-        int o = Math.max(0, off);
+        int o = Math.min(b.length, Math.max(0, off));
         return HexFormat.of().formatHex(b, o, Math.min(b.length, o + n));
     }
 }
