@@ -85,7 +85,8 @@ final class EmulatedHost implements AutoCloseable {
 
     private boolean segmentsReset() {
         Cpu c = cpu;
-        return c.segSel[Cpu.CS] == (compat ? 0x23 : 0x33) && c.segSel[Cpu.SS] == 0x2B && c.long64 != compat && c.cpl == 3;
+        return c.segSel[Cpu.CS] == (compat ? 0x23 : 0x33) && c.segSel[Cpu.SS] == 0x2B && c.long64 != compat && c.cpl == 3
+                && c.segSel[Cpu.DS] == 0x2B && c.segSel[Cpu.ES] == 0x2B; // POP DS/ES, LDS/LES (Compat32) load them
     }
 
     /** The GDT page: supervisor-only (descriptor reads are implicit supervisor accesses, SDM 4.6.1). */
