@@ -19,7 +19,9 @@ import java.util.Arrays;
  * read/write/execute, like the host's) and data page (user, read/write) at the same linear addresses as the host child process,
  * and nothing else. One instruction is decoded and executed exactly as the run loop does
  * (prevRip, rip += len, exec); a CpuFault rolls RIP back and is recorded as the trap vector instead
- * of being delivered, the way the host harness records the signal.
+ * of being delivered, the way the host harness records the signal. The GDT, IDT, TSS and selectors are
+ * those of a Linux process ({@link LinuxUserEnvironment}); INT n, INT3 and INT1 are delivered through
+ * that IDT and reported from the interrupt frame, as the kernel reports them in the signal frame.
  */
 final class EmulatedHost implements AutoCloseable {
     private static final long PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT_CODE = 0x4000, PT_DATA = 0x5000;
@@ -57,6 +59,7 @@ final class EmulatedHost implements AutoCloseable {
             // Code: type 0xB, S, DPL 3, P, L; data: type 3, S, DPL 3, P, D/B, G.
             c.segAttr[s] = s == Cpu.CS ? 0xA0FB : 0xC0F3;
         }
+        LinuxUserEnvironment.install(c, mem); // GDT, IDT, TSS and the selectors of a Linux process
         c.updateMode();
         c.mmu.flushAll();
         if (!c.long64 || c.cpl != 3) throw new IllegalStateException("fixture is not in 64-bit CPL 3 mode");
@@ -120,6 +123,7 @@ final class EmulatedHost implements AutoCloseable {
         c.halted = false;
         c.pendingExit = null;
         c.cr2 = 0;
+        LinuxUserEnvironment.enterUserMode(c); // a case may have loaded DS, ES or SS
         long start = HostHarness.CODE_ADDR + HostHarness.CODE_OFF;
         c.rip = start;
         decoded = null;
@@ -135,10 +139,14 @@ final class EmulatedHost implements AutoCloseable {
                 c.prevRip = c.rip;
                 c.rip += insn.len;
                 insn.exec(c);
+                if (LinuxUserEnvironment.delivered(c)) break;
             }
+            // INT n, INT3, INT1 (or the #GP a DPL-0 gate raises) went through the IDT: report it as the host's signal does.
+            if (LinuxUserEnvironment.delivered(c)) LinuxUserEnvironment.reportDelivery(c, out);
         } catch (CpuFault f) {
             c.rip = c.prevRip;
             out.trap = f.vector;
+            out.err = Math.max(f.errorCode, 0);
             out.faultAddr = f.vector == Exceptions.PF ? c.cr2 : 0;
         } catch (RuntimeException e) {
             crash = e;

@@ -41,7 +41,7 @@ class HostCpuOracleTest {
     private final long[] knownDifferenceCounts = new long[Known.DIFFERENCES.size()];
     private final StringBuilder report = new StringBuilder();
     private int reported;
-    private long cases, mismatches, knownMismatches, undefinedSkipped;
+    private long cases, mismatches, knownMismatches, undefinedSkipped, cpl3Cases;
     private final Map<String, Integer> mismatchesByForm = new TreeMap<>();
     private final Map<String, Integer> reportedByForm = new TreeMap<>();
 
@@ -58,9 +58,10 @@ class HostCpuOracleTest {
         List<Entry> forms = new ArrayList<>();
         Map<String, String> skipped = new LinkedHashMap<>();
         for (Entry e : Isa.table().entries()) {
-            if (!e.has(OpcodeTable.ORACLE)) continue;
+            // The system family (SystemForms) adds the CPL-3 check of privileged forms and prints its exclusions.
+            if (!e.has(OpcodeTable.ORACLE) && !SystemForms.handles(e)) continue;
             if (only != null && !formId(e).contains(only)) continue;
-            String why = Encoder.unsupported(e);
+            String why = SystemForms.handles(e) ? SystemForms.unsupported(e) : Encoder.unsupported(e);
             if (why != null) skipped.put(formId(e), why);
             else forms.add(e);
         }
@@ -80,14 +81,14 @@ class HostCpuOracleTest {
                     // draw again a few times, then keep it: the comparison is valid for whatever it decodes to.
                     Insn d = null;
                     for (int attempt = 0; attempt < 8; attempt++) {
-                        enc = Encoder.encode(e, rnd);
+                        enc = SystemForms.handles(e) ? SystemForms.encode(e, rnd) : Encoder.encode(e, rnd);
                         d = emu.decodeOnly(enc.bytes());
                         if (d == null || d.entry == null || d.entry == e) break;
                     }
                     if (d != null && d.entry == e) own++;
-                    MachineState in = input(rnd, e, enc);
-                    OracleCase oc = new OracleCase(e, i, enc, in);
-                    if (rnd.nextInt(5) == 0) {
+                    MachineState in = SystemForms.handles(e) ? SystemForms.input(rnd, e, enc) : input(rnd, e, enc);
+                    OracleCase oc = SystemForms.handles(e) ? SystemForms.oracleCase(e, i, enc, in) : new OracleCase(e, i, enc, in);
+                    if (oc.consumer() == null && rnd.nextInt(5) == 0) {
                         // A fifth of the cases read the flags back through a consumer (lazy-flag fast paths).
                         Undefined u = Undefined.of(e, enc, in, 0);
                         FlagConsumer.Consumer fc = u.skip() ? null : FlagConsumer.pick(rnd, u.flags());
@@ -111,6 +112,9 @@ class HostCpuOracleTest {
         StringBuilder sum = new StringBuilder();
         sum.append(String.format("oracle: %d forms, %d cases, %d mismatches (seed 0x%X, %s run, %d ms)%n",
                 checkedForms, cases, mismatches, seed, longRun ? "long" : "CI", ms));
+        int cpl3Forms = (int) forms.stream().filter(e -> SystemForms.cpl3Check(e) && ownDecodes.getOrDefault(formId(e), 0) > 0).count();
+        sum.append(String.format("oracle: %d user-mode forms, %d cases; %d CPL-3 check forms (privileged: must fault at CPL 3), %d cases%n",
+                checkedForms - cpl3Forms, cases - cpl3Cases, cpl3Forms, cpl3Cases));
         if (undefinedSkipped > 0)
             sum.append(String.format("oracle: %d cases not compared because the SDM leaves their whole result undefined%n", undefinedSkipped));
         sum.append(String.format("oracle: %d ORACLE forms skipped%n", skipped.size()));
@@ -191,6 +195,7 @@ class HostCpuOracleTest {
             Undefined u = Undefined.of(ran, c.enc(), c.input(), hostOut[i].rflags);
             if (u.skip()) { undefinedSkipped++; continue; }
             cases++;
+            if (SystemForms.cpl3Check(c.entry())) cpl3Cases++;
             List<String> diffs = compare(c, hostOut[i], emuOut[i], u, decoded[i], crashes[i]);
             if (diffs.isEmpty()) continue;
             int kd = Known.difference(c, hostOut[i], emuOut[i], diffs);
@@ -220,6 +225,8 @@ class HostCpuOracleTest {
         if (host.trap != emu.trap) d.add("trap host=" + trapName(host.trap) + " emu=" + trapName(emu.trap));
         else if (host.trap == Exceptions.PF && host.faultAddr != emu.faultAddr)
             d.add(String.format("#PF address host=%x emu=%x", host.faultAddr, emu.faultAddr));
+        else if (host.trap != MachineState.NO_TRAP && SystemForms.errorCodeCompared(host.trap) && host.err != emu.err)
+            d.add(String.format("error code host=%x emu=%x", host.err, emu.err));
         if (host.rip != emu.rip) d.add(String.format("rip host=%x emu=%x", host.rip, emu.rip));
         for (int g = 0; g < 16; g++) {
             if ((u.regs() >> g & 1) != 0) continue;

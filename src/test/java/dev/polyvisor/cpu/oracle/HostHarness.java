@@ -104,7 +104,7 @@ final class HostHarness implements AutoCloseable {
             MachineState s = new MachineState();
             int trap = b.getInt();
             s.trap = trap == -1 ? MachineState.NO_TRAP : trap;
-            b.getInt(); // error code: not compared (the kernel rewrites #PF error codes)
+            s.err = b.getInt();
             s.faultAddr = b.getLong();
             s.rip = b.getLong();
             for (int g = 0; g < 16; g++) s.gpr[g] = b.getLong();

@@ -25,6 +25,11 @@ final class MachineState {
 
     int trap = NO_TRAP;
     long faultAddr;
+    /**
+     * The exception's error code as the signal frame reports it (0 when the vector pushes none); compared
+     * only for #GP, #SS, #TS and #NP (see HostCpuOracleTest.compare).
+     */
+    int err;
     long rip;
     /** Bit 0: the data page changed outside the window; bit 1: the code page changed. */
     int dirty;
