@@ -15,6 +15,17 @@
  *
  * out_case.dirty: bit 0 = the data page changed outside the window, bit 1 = the code page changed.
  *
+ * in_case.mode 1 runs the case in 32-bit compatibility mode, as a 32-bit Linux process runs (CS 0x23:
+ * D=1, L=0; DS = ES = SS = 0x2b): the stub loads DS/ES with 0x2b (a 64-bit process has null DS/ES, which
+ * fault in compatibility mode), loads the registers as for a 64-bit case and enters the code through
+ * "ljmp *" (m16:32, selector 0x23). The instruction is followed by "jmp far 0x33:TRAMP" (EA ptr16:32,
+ * valid in compatibility mode), which returns to 64-bit mode at a trampoline in the same page that does
+ * "jmp [rip+0]" to native_return. native_return restores its own RSP from memory: the upper halves of the
+ * GPRs are undefined after compatibility mode (SDM Vol. 1, 3.4.1.1; this host zeroes RSP's), so only
+ * their low 32 bits are meaningful, and R8-R15 are not compared. The data page is also mapped at
+ * LOW_ADDR (a second view of the same memfd) so that 16-bit addressing (67 prefix, offsets below 64 KiB)
+ * reaches the compared window; vm.mmap_min_addr must allow it (the Java side checks).
+ *
  * The code page and the data page sit at fixed linear addresses that the emulator maps identically,
  * so register values that are addresses compare equal on both sides.
  */
@@ -37,6 +48,12 @@
 #define WIN_LEN 1024
 #define PAGE 4096
 #define NO_TRAP 0xFFFFFFFFu
+#define TRAILER 21 /* bytes after the code that belong to the return jump (see run_case) */
+#define LOW_ADDR 0x7000UL     /* alias of the data page, reachable with 16-bit addresses */
+#define TRAMP_OFF 0xF00       /* compatibility mode: 64-bit trampoline back to native_return */
+#define USER32_CS 0x23
+#define USER_CS 0x33
+#define USER_DS 0x2b
 
 /* x87 state in FXSAVE terms: abridged tag (bit per physical register), ST(i) in stack order. */
 struct x87 {
@@ -49,7 +66,8 @@ struct x87 {
 
 struct in_case {
     uint8_t len;        /* bytes of code: one instruction, or a short sequence (at most 32 bytes) */
-    uint8_t pad[23];    /* keeps gpr..mem at the same offsets as in struct out_case */
+    uint8_t mode;       /* 0: 64-bit mode; 1: 32-bit compatibility mode (CS 0x23) */
+    uint8_t pad[22];    /* keeps gpr..mem at the same offsets as in struct out_case */
     uint64_t gpr[16];
     uint64_t rflags;
     uint32_t mxcsr;
@@ -87,10 +105,14 @@ struct in_case g_in;
 struct out_case g_out;
 uint64_t g_saved_rsp;
 uint64_t g_code_ptr;
+/* m16:32 far pointer for "ljmp *" into compatibility mode: offset, then selector 0x23. */
+struct __attribute__((packed)) { uint32_t off; uint16_t sel; } g_far_ptr;
 uint32_t g_default_mxcsr = 0x1F80;
 
 void run_native(void);
 void native_return(void);
+void signal_entry(int, siginfo_t *, void *);
+void compat_enter(void);
 
 __asm__(
     ".text\n"
@@ -117,12 +139,20 @@ __asm__(
     "  mov g_in+128(%rip), %r13\n mov g_in+136(%rip), %r14\n mov g_in+144(%rip), %r15\n"
     "  mov g_in+56(%rip), %rsp\n"
     "  jmp *g_code_ptr(%rip)\n"
+    /* Compatibility-mode cases: g_code_ptr points here (nothing between changes flags or registers). */
+    ".globl compat_enter\n"
+    "compat_enter:\n"
+    "  ljmpl *g_far_ptr(%rip)\n"
     ".globl native_return\n"
     "native_return:\n"
     "  mov %rsp, g_out+56(%rip)\n"
     "  mov g_saved_rsp(%rip), %rsp\n"
     "  pushfq\n"
     "  popq g_out+152(%rip)\n"
+    /* A POPF or IRET under test may have set AC (alignment checking is on at CPL 3: Linux sets CR0.AM):
+       clear it before any C code runs. POPF at CPL 3 leaves IF alone. */
+    "  pushq $2\n"
+    "  popfq\n"
     "  mov %rax, g_out+24(%rip)\n  mov %rcx, g_out+32(%rip)\n  mov %rdx, g_out+40(%rip)\n"
     "  mov %rbx, g_out+48(%rip)\n  mov %rbp, g_out+64(%rip)\n  mov %rsi, g_out+72(%rip)\n"
     "  mov %rdi, g_out+80(%rip)\n  mov %r8, g_out+88(%rip)\n   mov %r9, g_out+96(%rip)\n"
@@ -141,6 +171,17 @@ __asm__(
     "  cld\n"
     "  pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n"
     "  ret\n");
+
+/* The signal handler's entry: Linux does not clear AC on signal delivery (only DF, RF and TF), and a case
+   may have set it (POPF, IRET): clear it before any C code runs. The push/pop leaves RSP as the kernel set it. */
+__asm__(
+    ".text\n"
+    ".globl signal_entry\n"
+    "signal_entry:\n"
+    "  pushfq\n"
+    "  andl $~0x40000, (%rsp)\n"
+    "  popfq\n"
+    "  jmp on_signal\n");
 
 static uint8_t g_fx_template[512] __attribute__((aligned(64)));
 static uint8_t g_fx_in[512] __attribute__((aligned(64)));
@@ -164,7 +205,7 @@ static uint8_t g_pattern[PAGE];
 static const int GREG_OF[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
                                 REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
 
-static void on_signal(int sig, siginfo_t *si, void *ctx) {
+void on_signal(int sig, siginfo_t *si, void *ctx) {
     if (!g_in_case) _exit(100 + sig);
     ucontext_t *uc = ctx;
     greg_t *g = uc->uc_mcontext.gregs;
@@ -209,25 +250,44 @@ static void write_full(const void *buf, size_t n) {
     }
 }
 
+/* DS and ES of this 64-bit process are null; a 32-bit process has USER_DS in both. */
+static void set_data_segments(unsigned sel) {
+    __asm__ volatile("mov %0, %%ds\n mov %0, %%es" : : "r"(sel));
+}
+
 static void run_case(const struct in_case *in, struct out_case *out) {
     uint8_t *code = (uint8_t *) CODE_ADDR;
     uint8_t *data = (uint8_t *) DATA_ADDR;
     memcpy(&g_in, in, sizeof g_in);
     unsigned len = in->len > 32 ? 32 : in->len;
+    int compat = in->mode == 1;
     /* The whole code page is rebuilt every case (an earlier case may have written into it). */
     static uint8_t img[PAGE];
     memset(img, 0xCC, PAGE);
     memcpy(img + CODE_OFF, in->code, len);
-    /* jmp qword [rip+0] ; dq native_return */
-    uint8_t *t = img + CODE_OFF + len;
-    t[0] = 0xFF; t[1] = 0x25; t[2] = t[3] = t[4] = t[5] = 0;
+    /* jmp qword [rip+pad] ; int3 x pad ; dq native_return -- the pointer 8-aligned, so that the jump cannot
+       raise #AC when the instruction under test set RFLAGS.AC (TRAILER bytes at most). */
     uint64_t ret = (uint64_t) (uintptr_t) &native_return;
-    memcpy(t + 6, &ret, 8);
+    unsigned toff = compat ? TRAMP_OFF : CODE_OFF + len;
+    uint8_t *t = img + toff;
+    unsigned pad = (8 - (toff + 6) % 8) % 8;
+    t[0] = 0xFF; t[1] = 0x25; t[2] = (uint8_t) pad; t[3] = t[4] = t[5] = 0;
+    memcpy(t + 6 + pad, &ret, 8);
+    if (compat) {
+        /* jmp far 0x33:CODE_ADDR+TRAMP_OFF (EA ptr16:32) back to 64-bit mode */
+        uint8_t *f = img + CODE_OFF + len;
+        uint32_t tramp = (uint32_t) (CODE_ADDR + TRAMP_OFF);
+        f[0] = 0xEA;
+        memcpy(f + 1, &tramp, 4);
+        f[5] = USER_CS; f[6] = 0;
+    }
     memcpy(code, img, PAGE);
     memcpy(data + WIN_OFF, in->mem, WIN_LEN);
     memset(&g_out, 0, sizeof g_out);
     g_out.trapno = NO_TRAP;
-    g_code_ptr = CODE_ADDR + CODE_OFF;
+    g_code_ptr = compat ? (uint64_t) (uintptr_t) &compat_enter : CODE_ADDR + CODE_OFF;
+    g_far_ptr.off = (uint32_t) (CODE_ADDR + CODE_OFF);
+    g_far_ptr.sel = USER32_CS;
     /* x87 state goes in through FXRSTOR (XMM and MXCSR from the image are replaced by the stub). */
     memcpy(g_fx_in, g_fx_template, 512);
     memcpy(g_fx_in + 0, &in->x87.fcw, 2);
@@ -242,13 +302,16 @@ static void run_case(const struct in_case *in, struct out_case *out) {
     if (sigsetjmp(g_jmp, 1) == 0) {
         g_in_case = 1;
         __asm__ volatile("fxrstor64 %0" : : "m"(*(uint8_t (*)[512]) g_fx_in));
+        if (compat) set_data_segments(USER_DS);
         run_native();
+        if (compat) set_data_segments(0);
         __asm__ volatile("fxsave64 %0" : "=m"(*(uint8_t (*)[512]) g_fx_out));
         g_in_case = 0;
         x87_from_fxsave(&g_out.x87, g_fx_out);
         g_out.rip = CODE_ADDR + CODE_OFF + len;
     } else {
         __asm__ volatile("ldmxcsr %0" : : "m"(g_default_mxcsr));
+        if (compat) set_data_segments(0);
     }
     /* A case may have loaded DS, ES or SS (MOV Sreg, LSS; never FS/GS, which hold the TLS base): back to the
        selectors of a 64-bit Linux process (DS = ES = 0, SS = __USER_DS). */
@@ -266,7 +329,9 @@ static void run_case(const struct in_case *in, struct out_case *out) {
     /* Bit 1: the instruction wrote to the code page. Outside the trailer only: the trailer's target
        address is a host address the emulator does not know. */
     if (memcmp(code, img, CODE_OFF + len) != 0
-            || memcmp(code + CODE_OFF + len + 14, img + CODE_OFF + len + 14, PAGE - CODE_OFF - len - 14) != 0)
+            || (compat ? memcmp(code + CODE_OFF + len + 14, img + CODE_OFF + len + 14, TRAMP_OFF - CODE_OFF - len - 14) != 0
+                    || memcmp(code + TRAMP_OFF + TRAILER, img + TRAMP_OFF + TRAILER, PAGE - TRAMP_OFF - TRAILER) != 0
+                : memcmp(code + CODE_OFF + len + TRAILER, img + CODE_OFF + len + TRAILER, PAGE - CODE_OFF - len - TRAILER) != 0))
         g_out.dirty |= 2;
     memcpy(out, &g_out, sizeof g_out);
 }
@@ -275,9 +340,14 @@ int main(void) {
     void *c = mmap((void *) CODE_ADDR, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (c != (void *) CODE_ADDR) die("mmap code page");
-    void *d = mmap((void *) DATA_ADDR, PAGE, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    /* The data page is a memfd mapped twice: at DATA_ADDR and, for 16-bit addressing, at LOW_ADDR. */
+    int fd = memfd_create("oracle-data", 0);
+    if (fd < 0 || ftruncate(fd, PAGE) != 0) die("memfd data page");
+    void *d = mmap((void *) DATA_ADDR, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
     if (d != (void *) DATA_ADDR) die("mmap data page");
+    void *low = mmap((void *) LOW_ADDR, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    if (low != (void *) LOW_ADDR)
+        fprintf(stderr, "oracle_harness: cannot map the 16-bit window at 0x%lx (vm.mmap_min_addr?)\n", LOW_ADDR);
     memset(c, 0xCC, PAGE);
     __asm__ volatile("fninit; fxsave64 %0" : "=m"(*(uint8_t (*)[512]) g_fx_template));
     memcpy(g_fx_template + 24, &g_default_mxcsr, 4);
@@ -291,7 +361,7 @@ int main(void) {
     if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0) die("sigaltstack");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_signal;
+    sa.sa_sigaction = signal_entry;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     int sigs[] = {SIGSEGV, SIGILL, SIGFPE, SIGBUS, SIGTRAP};

@@ -12,7 +12,11 @@ public final class Cpu implements GuestContext {
     // Register numbers (SDM Vol. 2, 2.1.5) and segment indices.
     public static final int RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7;
     public static final int ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5, LDTR = 6, TR = 7,
-            /** "no segment": base 0, used for ES/CS/SS/DS in 64-bit mode. */ SEG_NONE = 8;
+            /** "no segment": base 0, used for ES/CS/DS in 64-bit mode. */ SEG_NONE = 8,
+            /**
+             * SS in 64-bit mode: base 0 like SEG_NONE, but a non-canonical address is #SS(0) instead of #GP(0)
+             * (SDM Vol. 3A 6.15, interrupt 12; Vol. 1 3.3.7.1): stack pushes/pops and RSP/RBP-based operands.
+             */ SEG_NONE_SS = 9;
 
     public static final long CR0_PE = 1, CR0_MP = 2, CR0_EM = 4, CR0_TS = 8, CR0_ET = 0x10, CR0_NE = 0x20,
             CR0_WP = 1L << 16, CR0_AM = 1L << 18, CR0_NW = 1L << 29, CR0_CD = 1L << 30, CR0_PG = 1L << 31;
@@ -36,12 +40,12 @@ public final class Cpu implements GuestContext {
     public int ccOp = Flags.EFLAGS;
     public long ccDst, ccSrc, ccSrc2;
 
-    // ---- segments: ES CS SS DS FS GS LDTR TR, plus SEG_NONE (base 0) ----
-    public final int[] segSel = new int[9];
-    public final long[] segBase = new long[9];
-    public final long[] segLimit = new long[9];
+    // ---- segments: ES CS SS DS FS GS LDTR TR, plus SEG_NONE and SEG_NONE_SS (base 0) ----
+    public final int[] segSel = new int[10];
+    public final long[] segBase = new long[10];
+    public final long[] segLimit = new long[10];
     /** Descriptor attribute bits 8..23 of the high dword, i.e. type, S, DPL, P, AVL, L, D/B, G (as in VMX). */
-    public final int[] segAttr = new int[9];
+    public final int[] segAttr = new int[10];
 
     public long gdtBase, idtBase;
     public int gdtLimit, idtLimit = 0x3FF;
@@ -199,7 +203,17 @@ public final class Cpu implements GuestContext {
     /** Segment base + effective address, truncated to 32 bits outside long mode (SDM Vol. 3A, 3.4). */
     public long linear(int seg, long ea) {
         long la = segBase[seg] + ea;
-        return long64 ? la : la & 0xFFFF_FFFFL;
+        if (long64) {
+            if (seg == SEG_NONE_SS) return stackCanonical(la);
+            return la;
+        }
+        return la & 0xFFFF_FFFFL;
+    }
+
+    /** A 64-bit stack address: non-canonical is #SS(0) (SDM Vol. 3A 6.15); the MMU checks every other reference (#GP). */
+    public long stackCanonical(long la) {
+        if (((la << 16) >> 16) != la) throw fault(Exceptions.SS, 0);
+        return la;
     }
 
     // ---- GuestContext ----

@@ -50,11 +50,11 @@ public final class Decoded {
 
     /** The default segment for a memory operand with this base register. */
     static int defaultSeg(boolean mode64, int segOverride, boolean stackBase) {
-        if (segOverride >= 0) {
-            if (mode64 && segOverride < Cpu.FS) return Cpu.SEG_NONE;
-            return segOverride;
-        }
-        if (mode64) return Cpu.SEG_NONE;
+        // 64-bit mode ignores ES/CS/SS/DS overrides. Whether a non-canonical address is #SS or #GP follows
+        // the base register, not the override: measured on the AMD host (the model's vendor), [rbp+8] and
+        // ds:[rbp+8] are #SS(0) while ss:[rbx] and fs:[rbp+8] are #GP(0).
+        if (mode64 && segOverride < Cpu.FS) return stackBase ? Cpu.SEG_NONE_SS : Cpu.SEG_NONE;
+        if (segOverride >= 0) return segOverride;
         return stackBase ? Cpu.SS : Cpu.DS;
     }
 }

@@ -19,8 +19,12 @@ public abstract sealed class Ea {
      */
     private final int kind;
     final int base, index, scale;
-    /** True when {@link #lin} needs no segment base (64-bit mode, ES/CS/SS/DS): a hint only, checked with long64. */
-    private final boolean flat;
+    /**
+     * Non-zero when {@link #lin} needs no segment base in 64-bit mode (a hint only, checked with long64):
+     * FLAT for ES/CS/DS, FLAT_STACK for SS, whose non-canonical addresses are #SS(0) rather than the MMU's #GP(0).
+     */
+    private final int flat;
+    private static final int FLAT = 1, FLAT_STACK = 2;
 
     Ea(int kind, int seg, int base, int index, int scale, long disp, long mask) {
         this.kind = kind;
@@ -30,7 +34,7 @@ public abstract sealed class Ea {
         this.scale = scale;
         this.disp = disp;
         this.mask = mask;
-        this.flat = seg == Cpu.SEG_NONE;
+        this.flat = seg == Cpu.SEG_NONE ? FLAT : seg == Cpu.SEG_NONE_SS ? FLAT_STACK : 0;
     }
 
     /** The effective address (offset within the segment). */
@@ -47,7 +51,10 @@ public abstract sealed class Ea {
 
     /** The linear address: segment base plus effective address (SEG_NONE has base 0 and is used only in 64-bit mode). */
     public final long lin(Cpu c) {
-        if (flat && c.long64) return ea(c);
+        if (flat != 0 && c.long64) {
+            long a = ea(c);
+            return flat == FLAT ? a : c.stackCanonical(a);
+        }
         return c.linear(seg, ea(c));
     }
 

@@ -261,7 +261,7 @@ public final class ControlOps {
                 if (level > 0) {
                     long bp = bp0;
                     long smask = Regs.mask(c.stackSize);
-                    int seg = c.long64 ? Cpu.SEG_NONE : Cpu.SS;
+                    int seg = c.long64 ? Cpu.SEG_NONE_SS : Cpu.SS;
                     for (int i = 1; i < level; i++) {
                         bp -= size;
                         Stack.push(c, size, c.mmu.read(c.linear(seg, bp & smask), size));

@@ -16,8 +16,15 @@ import static dev.polyvisor.cpu.decode.OpcodeTable.*;
  *
  * <p>Image: 0 FCW, 2 FSW, 4 abridged FTW, 5 reserved (0), 6 FOP, 8 FIP, 16 FDP (REX.W: 64-bit each;
  * otherwise FIP[31:0], FCS, FDP[31:0], FDS with the selectors stored as 0 since they are not tracked),
- * 24 MXCSR, 28 MXCSR_MASK (0xFFFF: DAZ supported), 32 + 16*i ST(i) as 10 bytes, 160 + 16*i XMMi (16
- * registers in 64-bit mode, 8 otherwise). Reserved bytes and 464-511 are neither written nor read.
+ * 24 MXCSR, 28 MXCSR_MASK (0xFFFF: DAZ supported), 32 + 16*i ST(i) as 10 bytes followed by 6 reserved
+ * bytes stored as 0, 160 + 16*i XMMi (16 registers in 64-bit mode, 8 otherwise). Bytes 416-511 (reserved
+ * and software-available) are neither written nor read.
+ *
+ * <p>Vendor behaviour matched (the model is AuthenticAMD; checked against an AMD EPYC by the host-CPU
+ * oracle): FXSAVE stores FOP, FIP and FDP only while an unmasked x87 exception is pending (FSW.ES = 1) and
+ * zeros otherwise (AMD APM Vol. 5, FXSAVE: "does not save the x87 pointer registers ... except ... [when]
+ * the exception-summary (ES) bit ... is set"); FXRSTOR recomputes FSW.ES and FSW.B from the loaded
+ * exception flags and control-word masks instead of loading them (as FLDENV does).
  */
 public final class FxsaveOps {
     private FxsaveOps() {}
@@ -36,6 +43,16 @@ public final class FxsaveOps {
         if ((c.cr0 & (Cpu.CR0_TS | Cpu.CR0_EM)) != 0) throw c.fault(Exceptions.NM);
     }
 
+    /**
+     * Checks the whole 512-byte image before any of it is accessed, so that a #PF leaves no partial
+     * image and a page fault wins over a reserved-MXCSR #GP. The order is the AMD one (observed on an
+     * AMD EPYC): the page of the last byte first, reported with CR2 = la + 511, then the first byte.
+     */
+    static void probe(Cpu c, long la, int access) {
+        c.mmu.translate(la + 511, access);
+        c.mmu.translate(la, access);
+    }
+
     static final class Fxsave extends Insn {
         final Ea ea;
         final boolean w64, mode64;
@@ -45,21 +62,22 @@ public final class FxsaveOps {
             checkFx(c);
             long la = ea.lin(c);
             if ((la & 15) != 0) throw c.gp0();
-            // Probe every page of the 512-byte area before writing anything.
-            for (long p = la & ~0xFFFL; p <= ((la + 511) & ~0xFFFL); p += 0x1000)
-                c.mmu.translate(Math.max(p, la), Mmu.WRITE);
+            probe(c, la, Mmu.WRITE);
             c.mmu.write16(ea.lin(c, 0), c.fcw);
             c.mmu.write16(ea.lin(c, 2), X87.status(c));
             c.mmu.write8(ea.lin(c, 4), X87.abridgedTag(c));
             c.mmu.write8(ea.lin(c, 5), 0);
-            c.mmu.write16(ea.lin(c, 6), c.fop & 0x7FF);
+            // AMD: the x87 pointers are saved only while an unmasked exception is pending (see the class comment).
+            boolean pointers = (c.fsw & X87.ES) != 0;
+            c.mmu.write16(ea.lin(c, 6), pointers ? c.fop & 0x7FF : 0);
+            long fip = pointers ? c.fip : 0, fdp = pointers ? c.fdp : 0;
             if (w64) {
-                c.mmu.write64(ea.lin(c, 8), c.fip);
-                c.mmu.write64(ea.lin(c, 16), c.fdp);
+                c.mmu.write64(ea.lin(c, 8), fip);
+                c.mmu.write64(ea.lin(c, 16), fdp);
             } else {
-                c.mmu.write32(ea.lin(c, 8), (int) c.fip);
+                c.mmu.write32(ea.lin(c, 8), (int) fip);
                 c.mmu.write32(ea.lin(c, 12), 0); // FCS and reserved
-                c.mmu.write32(ea.lin(c, 16), (int) c.fdp);
+                c.mmu.write32(ea.lin(c, 16), (int) fdp);
                 c.mmu.write32(ea.lin(c, 20), 0); // FDS and reserved
             }
             c.mmu.write32(ea.lin(c, 24), c.mxcsr);
@@ -68,6 +86,8 @@ public final class FxsaveOps {
                 int p = X87.phys(c, i);
                 c.mmu.write64(ea.lin(c, 32 + 16 * i), c.stMant[p]);
                 c.mmu.write16(ea.lin(c, 40 + 16 * i), c.stExp[p]);
+                c.mmu.write16(ea.lin(c, 42 + 16 * i), 0); // reserved bytes 10-15 of the slot: stored as 0
+                c.mmu.write32(ea.lin(c, 44 + 16 * i), 0);
             }
             int n = mode64 ? 16 : 8;
             for (int i = 0; i < n; i++) {
@@ -86,6 +106,7 @@ public final class FxsaveOps {
             checkFx(c);
             long la = ea.lin(c);
             if ((la & 15) != 0) throw c.gp0();
+            probe(c, la, Mmu.READ);
             // Read everything first so a fault or a bad MXCSR leaves the state unchanged.
             int fcw = c.mmu.read16(ea.lin(c, 0));
             int fsw = c.mmu.read16(ea.lin(c, 2));
@@ -115,6 +136,7 @@ public final class FxsaveOps {
             }
             c.fcw = fcw & 0x1F7F | 0x40; // bit 6 reads as 1, bits 7 and 13-15 reserved (SDM Vol. 1, 8.1.5)
             X87.setStatus(c, fsw);
+            X87Ops.updateSummary(c); // ES and B follow the loaded flags and masks
             c.fop = fop & 0x7FF;
             c.fip = fip;
             c.fdp = fdp;

@@ -738,7 +738,9 @@ public final class IntegerOps {
                     if (al > 0x99 || cf) {
                         nf = true;
                         r = op == DAA ? r + 0x60 : r - 0x60;
-                    } else {
+                    } else if (op == DAA) {
+                        // DAA clears CF here; DAS keeps the borrow of AL - 6 (SDM Vol. 2, DAS "Operation"
+                        // has no ELSE branch; e.g. AL=01h with AF=1 gives FBh with CF=1 on the host CPU).
                         nf = false;
                     }
                     r &= 0xFF;
@@ -747,11 +749,13 @@ public final class IntegerOps {
                 }
                 case AAA, AAS -> {
                     boolean adj = (al & 0xF) > 9 || af;
-                    if (adj) {
-                        al = op == AAA ? al + 6 : al - 6;
-                        ah = op == AAA ? ah + 1 : ah - 1;
-                    }
-                    Regs.set(c, Cpu.RAX, 2, (ah & 0xFF) << 8 | (al & 0xF));
+                    int ax = ah << 8 | al;
+                    // SDM Vol. 2 AAA/AAS: AX <- AX + 106H, or AX <- AX - 6 then AH <- AH - 1, so the carry or
+                    // borrow of AL +/- 6 reaches AH (AX=00FFh: AAA gives 0105h, not 0005h; as the host CPU).
+                    if (adj) ax = op == AAA ? ax + 0x106 : ((ax - 6) & 0xFFFF) - 0x100;
+                    al = ax & 0xFF;
+                    ah = (ax >> 8) & 0xFF;
+                    Regs.set(c, Cpu.RAX, 2, ah << 8 | (al & 0xF));
                     setSzp(c, al & 0xF, adj ? Flags.CF | Flags.AF : 0);
                 }
                 case AAM -> {

@@ -11,7 +11,7 @@ public final class Stack {
 
     public static void push(Cpu c, int size, long v) {
         if (c.long64) { // 64-bit mode: RSP is the whole pointer and SS has no base
-            long sp = c.r[Cpu.RSP] - size;
+            long sp = c.stackCanonical(c.r[Cpu.RSP] - size);
             if (size == 8) c.mmu.write64(sp, v); else c.mmu.write(sp, size, v);
             c.r[Cpu.RSP] = sp;
             return;
@@ -19,13 +19,13 @@ public final class Stack {
         int ss = c.stackSize;
         long sp = c.r[Cpu.RSP] - size;
         long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
-        c.mmu.write(c.linear(c.long64 ? Cpu.SEG_NONE : Cpu.SS, off), size, v);
+        c.mmu.write(c.linear(Cpu.SS, off), size, v);
         setSp(c, sp);
     }
 
     public static long pop(Cpu c, int size) {
         if (c.long64) {
-            long sp = c.r[Cpu.RSP];
+            long sp = c.stackCanonical(c.r[Cpu.RSP]);
             long v = size == 8 ? c.mmu.read64(sp) : c.mmu.read(sp, size);
             c.r[Cpu.RSP] = sp + size;
             return v;
@@ -38,13 +38,13 @@ public final class Stack {
     /** Reads {@code size} bytes at SP + offset without changing SP. */
     public static long peek(Cpu c, int size, long offset) {
         if (c.long64) {
-            long sp = c.r[Cpu.RSP] + offset;
+            long sp = c.stackCanonical(c.r[Cpu.RSP] + offset);
             return size == 8 ? c.mmu.read64(sp) : c.mmu.read(sp, size);
         }
         int ss = c.stackSize;
         long sp = c.r[Cpu.RSP] + offset;
         long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
-        return c.mmu.read(c.linear(c.long64 ? Cpu.SEG_NONE : Cpu.SS, off), size);
+        return c.mmu.read(c.linear(Cpu.SS, off), size);
     }
 
     /** Writes SP with the stack width: a 16-bit stack changes only SP (SDM Vol. 1, 6.2.3). */

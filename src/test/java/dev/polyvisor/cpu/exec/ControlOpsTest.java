@@ -84,6 +84,31 @@ class ControlOpsTest {
         assertEquals(LongModeFixture.CODE, c.rip);
     }
 
+    @Test void nonCanonicalStackReferencesAreSsNotGp() {
+        // SDM Vol. 3A 6.15 (interrupt 12): a non-canonical address in a stack reference is #SS(0), other
+        // references #GP(0). In 64-bit mode the AMD host decides by the base register (RSP/RBP), ignoring
+        // ES/CS/SS/DS overrides; an FS/GS override makes it a #GP.
+        long bad = 0x0000_8000_0000_0010L;
+        c.r[Cpu.RSP] = bad;
+        var push = f.step("push rax");
+        assertEquals(Exceptions.SS, push.vector);
+        assertEquals(0, push.errorCode);
+        assertEquals(bad, c.r[Cpu.RSP], "a faulting push leaves RSP unchanged");
+        c.r[Cpu.RSP] = bad;
+        assertEquals(Exceptions.SS, f.step("pop rax").vector);
+        c.r[Cpu.RSP] = SP;
+        c.r[Cpu.RBP] = bad;
+        assertEquals(Exceptions.SS, f.step("mov eax, [rbp+8]").vector);
+        c.r[Cpu.RBP] = bad;
+        assertEquals(Exceptions.GP, f.step("mov eax, ss:[rbx+rbp]").vector, "an SS override on an RBX base");
+        c.r[Cpu.RBP] = bad;
+        assertEquals(Exceptions.SS, f.step("mov eax, ds:[rbp+8]").vector, "a DS override on an RBP base");
+        c.r[Cpu.RBP] = bad;
+        assertEquals(Exceptions.GP, f.step("mov eax, fs:[rbp+8]").vector, "an FS override on an RBP base");
+        c.r[Cpu.RBX] = bad;
+        assertEquals(Exceptions.GP, f.step("mov eax, [rbx]").vector);
+    }
+
     @Test void loopFamilyAndJrcxz() {
         f.run("xor eax, eax\nmov ecx, 5\n1: inc eax\nloop 1b");
         assertEquals(5, rax());

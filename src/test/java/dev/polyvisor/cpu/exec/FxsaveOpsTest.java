@@ -14,9 +14,10 @@ class FxsaveOpsTest {
     @AfterEach void close() { f.close(); }
 
     private void fillState() {
-        f.c.fcw = 0x027F;
+        // IE unmasked and flagged: an x87 exception is pending (ES, B), so FXSAVE stores the pointers.
+        f.c.fcw = 0x027E;
         f.c.fpuTop = 6;
-        f.c.fsw = 0x0021;
+        f.c.fsw = 0x80A1;
         f.c.ftw = 0x0FFF; // physical 6 and 7 valid, others empty
         f.c.fop = 0x1DD;
         f.c.fip = 0x1234_5678_9ABC_DEF0L;
@@ -32,8 +33,8 @@ class FxsaveOpsTest {
         f.c.r[Cpu.RAX] = DATA;
         for (int i = 0; i < 512; i++) f.mem.st8(DATA + i, 0xEE);
         f.ok("48 0f ae 00");
-        assertEquals(0x027F, f.mem.ld16(DATA));
-        assertEquals(0x3021, f.mem.ld16(DATA + 2)); // TOP=6 in bits 13:11
+        assertEquals(0x027E, f.mem.ld16(DATA));
+        assertEquals(0xB0A1, f.mem.ld16(DATA + 2)); // TOP=6 in bits 13:11
         assertEquals(0xC0, f.mem.ld8(DATA + 4));
         assertEquals(0, f.mem.ld8(DATA + 5));
         assertEquals(0x1DD, f.mem.ld16(DATA + 6));
@@ -45,7 +46,11 @@ class FxsaveOpsTest {
         assertEquals(0x3FFF, f.mem.ld16(DATA + 40));
         assertEquals(0xC90F_DAA2_2168_C235L, f.mem.ld64(DATA + 48)); // ST1
         assertEquals(0xC000, f.mem.ld16(DATA + 56));
-        assertEquals(0xEEEE, f.mem.ld16(DATA + 42)); // reserved bytes untouched
+        for (int i = 0; i < 8; i++) { // bytes 10-15 of every register slot are stored as zeros (as AMD does)
+            assertEquals(0, f.mem.ld16(DATA + 42 + 16 * i));
+            assertEquals(0, f.mem.ld32(DATA + 44 + 16 * i));
+        }
+        assertEquals(0xEEEE_EEEE_EEEE_EEEEL, f.mem.ld64(DATA + 416)); // reserved 416-463: untouched
         for (int i = 0; i < 16; i++) {
             assertEquals(0x0101_0101_0101_0101L * i, f.mem.ld64(DATA + 160 + 16 * i));
             assertEquals(~(0x0101_0101_0101_0101L * i), f.mem.ld64(DATA + 168 + 16 * i));
@@ -75,15 +80,58 @@ class FxsaveOpsTest {
         java.util.Arrays.fill(f.c.xmm, 0);
         java.util.Arrays.fill(f.c.stMant, 0);
         f.ok("48 0f ae 08");
-        assertEquals(0x027F, f.c.fcw);
+        assertEquals(0x027E, f.c.fcw);
         assertEquals(6, f.c.fpuTop);
-        assertEquals(0x0021, f.c.fsw);
+        assertEquals(0x80A1, f.c.fsw);
         assertEquals(0x0FFF, f.c.ftw); // both valid registers re-tagged VALID
         assertEquals(0x1FA0, f.c.mxcsr);
         assertEquals(0x1234_5678_9ABC_DEF0L, f.c.fip);
         assertEquals(0xC90F_DAA2_2168_C235L, f.c.stMant[7]);
         assertEquals(-Math.PI, f.c.st[7]);
         assertEquals(0x0F0F_0F0F_0F0F_0F0FL, f.lo(15));
+    }
+
+    @Test void fxsaveStoresZeroPointersWhenNoExceptionIsPending() {
+        fillState();
+        f.c.fcw = 0x027F; // everything masked: nothing pending
+        f.c.fsw = 0x0021;
+        f.c.r[Cpu.RAX] = DATA;
+        for (int i = 0; i < 512; i++) f.mem.st8(DATA + i, 0xEE);
+        f.ok("48 0f ae 00");
+        assertEquals(0, f.mem.ld16(DATA + 6));  // FOP
+        assertEquals(0, f.mem.ld64(DATA + 8));  // FIP
+        assertEquals(0, f.mem.ld64(DATA + 16)); // FDP
+        f.ok("0f ae 00");
+        assertEquals(0, f.mem.ld64(DATA + 8));
+        assertEquals(0, f.mem.ld64(DATA + 16));
+        assertEquals(0x1FA0, f.mem.ld32(DATA + 24)); // the rest of the image is stored as usual
+    }
+
+    @Test void fxrstorRecomputesEsAndBFromTheLoadedFlagsAndMasks() {
+        f.c.r[Cpu.RAX] = DATA;
+        f.ok("48 0f ae 00");
+        f.mem.st16(DATA, 0x0370);      // IM..PM: IE unmasked
+        f.mem.st16(DATA + 2, 0x0001);  // IE flagged, ES and B clear in the image
+        f.ok("48 0f ae 08");
+        assertEquals(0x8081, X87.status(f.c));
+        f.mem.st16(DATA, 0x037F);      // all masked
+        f.mem.st16(DATA + 2, 0xFFFF);  // ES and B set in the image
+        f.ok("48 0f ae 08");
+        assertEquals(0x7F7F, X87.status(f.c));
+    }
+
+    @Test void fxsaveAndFxrstorCheckTheLastByteBeforeTheFirst() {
+        fillState();
+        long la = FpuTestFixture.UNMAPPED - 256; // bytes 256-511 are on the not-present page
+        f.c.r[Cpu.RAX] = la;
+        f.mem.st32(la + 24, 0x1_0000); // a reserved MXCSR bit: the #PF still wins
+        assertEquals(Exceptions.PF, f.exec("48 0f ae 00"));
+        assertEquals(la + 511, f.c.cr2);
+        assertEquals(0x1_0000, f.mem.ld32(la + 24)); // nothing written
+        f.c.cr2 = 0;
+        assertEquals(Exceptions.PF, f.exec("48 0f ae 08"));
+        assertEquals(la + 511, f.c.cr2);
+        assertEquals(0x027E, f.c.fcw);
     }
 
     @Test void fxrstorRejectsReservedMxcsrBitsAndMisalignment() {

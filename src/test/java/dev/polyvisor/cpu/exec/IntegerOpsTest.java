@@ -397,4 +397,27 @@ class IntegerOpsTest {
         assertEquals(63, rax() & 0xFFFF);
         assertEquals(Exceptions.DE, f.step("aam 0").vector);
     }
+
+    /** Values from the host-CPU oracle in compatibility mode (AMD EPYC); they follow SDM Vol. 2 AAA/AAS/DAS. */
+    @Test void aaaAndAasCarryOrBorrowThroughAlIntoAh() {
+        LongModeFixture.enterProtected32(c);
+        f.run("mov ax, 0x00FF\naaa");                         // AX + 106h = 0205h (the carry reaches AH), AL &= 0Fh
+        assertEquals(0x0205, rax() & 0xFFFF);
+        f.run("mov ax, 0xFFFF\naaa");                         // 10105h wraps to 0105h (host CPU result)
+        assertEquals(0x0105, rax() & 0xFFFF);
+        assertEquals(CF | AF, f.flags() & (CF | AF));
+        f.run("mov ax, 0x0110\nsub al, 0x0F\naas");         // AX=0101h, AF=1: AX - 6 = 00FBh, AH - 1 -> FF0Bh
+        assertEquals(0xFF0B, rax() & 0xFFFF);
+        assertEquals(CF | AF, f.flags() & (CF | AF));
+    }
+
+    @Test void dasKeepsTheBorrowOfTheLowAdjustment() {
+        LongModeFixture.enterProtected32(c);
+        f.run("mov al, 0x10\nsub al, 0x0F\ndas");           // AL=01h, AF=1, CF=0: 01h - 6 borrows
+        assertEquals(0xFB, rax() & 0xFF);
+        assertEquals(CF | AF, f.flags() & (CF | AF));
+        f.run("mov al, 0x12\nsub al, 0x01\ndas");           // no adjustment at all: CF stays clear
+        assertEquals(0x11, rax() & 0xFF);
+        assertEquals(0, f.flags() & (CF | AF));
+    }
 }

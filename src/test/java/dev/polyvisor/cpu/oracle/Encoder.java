@@ -31,9 +31,8 @@ final class Encoder {
         }
         if (e.has(NO64)) return "invalid in 64-bit mode (NO64)";
         String k = key(e);
-        if (k.startsWith("FXSAVE") || k.startsWith("FXRSTOR") || k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
-            return "512-byte image: larger than the compared window, and host-specific (the AMD host's MXCSR_MASK is"
-                    + " 0x2FFFF with MXCSR.MM, and it zero-fills reserved bytes)";
+        if (k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
+            return "XSAVE area: larger than the compared window, and the emulated CPUID does not advertise XSAVE";
         return null;
     }
 
@@ -87,6 +86,7 @@ final class Encoder {
         long[] forced = new long[16];
         int forcedRegs = 0;
         int target = EA_LO + (r.nextBoolean() ? r.nextInt(EA_HI - EA_LO) : r.nextInt((EA_HI - EA_LO) / 16) * 16);
+        if (FxImage.covers(e)) target = FxImage.eaTarget(r); // 512-byte image: aligned, misaligned, crossing the page
         long targetLa = HostHarness.DATA_ADDR + target;
 
         ByteArrayOutputStream tail = new ByteArrayOutputStream(); // ModRM onwards

@@ -41,7 +41,7 @@ class HostCpuOracleTest {
     private final long[] knownDifferenceCounts = new long[Known.DIFFERENCES.size()];
     private final StringBuilder report = new StringBuilder();
     private int reported;
-    private long cases, mismatches, knownMismatches, undefinedSkipped, cpl3Cases;
+    private long cases, mismatches, knownMismatches, undefinedSkipped, compatCases, cpl3Cases;
     private final Map<String, Integer> mismatchesByForm = new TreeMap<>();
     private final Map<String, Integer> reportedByForm = new TreeMap<>();
 
@@ -61,7 +61,9 @@ class HostCpuOracleTest {
             // The system family (SystemForms) adds the CPL-3 check of privileged forms and prints its exclusions.
             if (!e.has(OpcodeTable.ORACLE) && !SystemForms.handles(e)) continue;
             if (only != null && !formId(e).contains(only)) continue;
-            String why = SystemForms.handles(e) ? SystemForms.unsupported(e) : Encoder.unsupported(e);
+            // NO64 forms run in compatibility mode only (Compat32); the others in both modes.
+            String why = SystemForms.handles(e) ? SystemForms.unsupported(e)
+                    : Compat32.only(e) ? Compat32.unsupported(e) : Encoder.unsupported(e);
             if (why != null) skipped.put(formId(e), why);
             else forms.add(e);
         }
@@ -74,15 +76,26 @@ class HostCpuOracleTest {
             List<OracleCase> batch = new ArrayList<>(BATCH);
             for (Entry e : forms) {
                 SplittableRandom rnd = new SplittableRandom(seed ^ formId(e).hashCode() * 0x9E37_79B9_7F4A_7C15L);
+                // Compatibility-mode cases draw from their own generator, so the 64-bit cases stay as they were.
+                SplittableRandom crnd = new SplittableRandom(seed ^ formId(e).hashCode() * 0xC2B2_AE3D_27D4_EB4FL);
+                boolean compatOnly = Compat32.only(e), compatToo = !compatOnly && !SystemForms.handles(e) && Compat32.unsupported(e) == null;
                 int own = 0;
                 for (int i = 0; i < perForm; i++) {
+                    if (compatOnly || compatToo && crnd.nextInt(Compat32.SHARE) == 0) {
+                        OracleCase oc = compatCase(e, i, crnd, emu);
+                        Insn cd = emu.decodeOnly(oc.enc().bytes(), true);
+                        if (cd != null && cd.entry == e) own++;
+                        batch.add(oc);
+                        if (batch.size() == BATCH) { runBatch(host, emu, batch, seed); batch.clear(); }
+                        continue;
+                    }
                     Encoding enc = null;
                     // Some encodings decode to a sibling form (e.g. a 66-prefixed variant registered on its own);
                     // draw again a few times, then keep it: the comparison is valid for whatever it decodes to.
                     Insn d = null;
                     for (int attempt = 0; attempt < 8; attempt++) {
                         enc = SystemForms.handles(e) ? SystemForms.encode(e, rnd) : Encoder.encode(e, rnd);
-                        d = emu.decodeOnly(enc.bytes());
+                        d = emu.decodeOnly(enc.bytes(), false);
                         if (d == null || d.entry == null || d.entry == e) break;
                     }
                     if (d != null && d.entry == e) own++;
@@ -115,6 +128,9 @@ class HostCpuOracleTest {
         int cpl3Forms = (int) forms.stream().filter(e -> SystemForms.cpl3Check(e) && ownDecodes.getOrDefault(formId(e), 0) > 0).count();
         sum.append(String.format("oracle: %d user-mode forms, %d cases; %d CPL-3 check forms (privileged: must fault at CPL 3), %d cases%n",
                 checkedForms - cpl3Forms, cases - cpl3Cases, cpl3Forms, cpl3Cases));
+        sum.append(String.format("oracle: %d of the cases ran in 32-bit compatibility mode (%d forms compatibility-mode only)%s%n",
+                compatCases, forms.stream().filter(Compat32::only).count(),
+                Compat32.LOW_WINDOW ? "" : "; no 16-bit addressing: vm.mmap_min_addr is above the low window"));
         if (undefinedSkipped > 0)
             sum.append(String.format("oracle: %d cases not compared because the SDM leaves their whole result undefined%n", undefinedSkipped));
         sum.append(String.format("oracle: %d ORACLE forms skipped%n", skipped.size()));
@@ -147,6 +163,32 @@ class HostCpuOracleTest {
             assertTrue(cases >= 100_000, "the oracle must check at least 100,000 cases, checked " + cases);
     }
 
+    /**
+     * A compatibility-mode case (see {@link Compat32}): an encoding under the 32-bit rules, drawn again a few
+     * times when it decodes to a sibling form, the same kind of input, and a fifth of the time a flag consumer
+     * without REX.
+     */
+    private static OracleCase compatCase(Entry e, int i, SplittableRandom r, EmulatedHost emu) {
+        Encoding enc = null;
+        for (int attempt = 0; attempt < 8; attempt++) {
+            enc = Compat32.encode(e, r);
+            Insn d = emu.decodeOnly(enc.bytes(), true);
+            if (d == null || d.entry == null || d.entry == e) break;
+        }
+        MachineState in = input(r, e, enc);
+        in.compat = true;
+        if (r.nextInt(5) == 0) {
+            Undefined u = Undefined.of(e, enc, in, 0);
+            FlagConsumer.Consumer fc = u.skip() ? null : Compat32.consumer(r, u.flags());
+            if (fc != null) {
+                byte[] code = java.util.Arrays.copyOf(enc.bytes(), enc.bytes().length + fc.bytes().length);
+                System.arraycopy(fc.bytes(), 0, code, enc.bytes().length, fc.bytes().length);
+                return new OracleCase(e, i, enc, in, code, fc.what());
+            }
+        }
+        return new OracleCase(e, i, enc, in);
+    }
+
     /** Initial state: random/edge GPRs (address registers forced), flags, MXCSR, XMM and memory. */
     static MachineState input(SplittableRandom r, Entry e, Encoding enc) {
         MachineState s = new MachineState();
@@ -174,6 +216,7 @@ class HostCpuOracleTest {
                 for (int b = 0; b < 4 && at - 2 + b < s.mem.length; b++) s.mem[at - 2 + b] = (byte) (v >>> (8 * b));
             }
         }
+        FxImage.fillRestoreImage(r, e, enc, s);
         return s;
     }
 
@@ -195,6 +238,7 @@ class HostCpuOracleTest {
             Undefined u = Undefined.of(ran, c.enc(), c.input(), hostOut[i].rflags);
             if (u.skip()) { undefinedSkipped++; continue; }
             cases++;
+            if (c.compat()) compatCases++;
             if (SystemForms.cpl3Check(c.entry())) cpl3Cases++;
             List<String> diffs = compare(c, hostOut[i], emuOut[i], u, decoded[i], crashes[i]);
             if (diffs.isEmpty()) continue;
@@ -225,12 +269,15 @@ class HostCpuOracleTest {
         if (host.trap != emu.trap) d.add("trap host=" + trapName(host.trap) + " emu=" + trapName(emu.trap));
         else if (host.trap == Exceptions.PF && host.faultAddr != emu.faultAddr)
             d.add(String.format("#PF address host=%x emu=%x", host.faultAddr, emu.faultAddr));
-        else if (host.trap != MachineState.NO_TRAP && SystemForms.errorCodeCompared(host.trap) && host.err != emu.err)
-            d.add(String.format("error code host=%x emu=%x", host.err, emu.err));
+        else if (SystemForms.errorCodeCompared(host.trap) && host.err != emu.err)
+            d.add(String.format("error code host=%x emu=%x", host.err, emu.err)); // Linux passes these through (si_code aside)
         if (host.rip != emu.rip) d.add(String.format("rip host=%x emu=%x", host.rip, emu.rip));
-        for (int g = 0; g < 16; g++) {
+        // Compatibility mode: only the low halves of RAX..RDI (Compat32.GPR_MASK says why).
+        long gm = c.compat() ? Compat32.GPR_MASK : -1L;
+        for (int g = 0; g < (c.compat() ? Compat32.GPRS : 16); g++) {
             if ((u.regs() >> g & 1) != 0) continue;
-            if (host.gpr[g] != emu.gpr[g]) d.add(String.format("%s host=%x emu=%x", REG[g], host.gpr[g], emu.gpr[g]));
+            if (((host.gpr[g] ^ emu.gpr[g]) & gm) != 0)
+                d.add(String.format("%s host=%x emu=%x", REG[g], host.gpr[g] & gm, emu.gpr[g] & gm));
         }
         long fm = Undefined.COMPARED_FLAGS & ~u.flags();
         if (((host.rflags ^ emu.rflags) & fm) != 0)
@@ -240,10 +287,12 @@ class HostCpuOracleTest {
             if (host.xmm[2 * x] != emu.xmm[2 * x] || host.xmm[2 * x + 1] != emu.xmm[2 * x + 1])
                 d.add(String.format("xmm%d host=%s emu=%s", x, xmm(host.xmm, x), xmm(emu.xmm, x)));
         }
+        Entry ranEntry = decoded != null && decoded.entry != null ? decoded.entry : c.entry();
+        byte[] emuMem = FxImage.alignHostSpecific(c, ranEntry, host, emu, d); // FXSAVE: host-specific image bytes
         for (int b = 0; b < MachineState.WINDOW; b++) {
-            if (host.mem[b] != emu.mem[b]) {
+            if (host.mem[b] != emuMem[b]) {
                 int off = HostHarness.WIN_OFF + b;
-                d.add(String.format("mem[+%x..] host=%s emu=%s", off, bytes(host.mem, b, 16), bytes(emu.mem, b, 16)));
+                d.add(String.format("mem[+%x..] host=%s emu=%s", off, bytes(host.mem, b, 16), bytes(emuMem, b, 16)));
                 break;
             }
         }
@@ -258,7 +307,7 @@ class HostCpuOracleTest {
                 d.add(String.format("st%d host=%04x:%016x emu=%04x:%016x", i, host.stExp[i], host.stMant[i], emu.stExp[i], emu.stMant[i]));
         }
         boolean windowDiffers = d.stream().anyMatch(x -> x.startsWith("mem["));
-        if (!windowDiffers && host.pageHash != emu.pageHash) d.add("data page contents outside the window differ");
+        if (!windowDiffers && emuMem == emu.mem && host.pageHash != emu.pageHash) d.add("data page contents outside the window differ");
         if (host.dirty != emu.dirty)
             d.add("writes outside the window (1: data page, 2: code page) host=" + host.dirty + " emu=" + emu.dirty);
         return d;
@@ -272,6 +321,7 @@ class HostCpuOracleTest {
                 .append(c.consumer() == null ? "" : " + " + HexFormat.ofDelimiter(" ").formatHex(c.code(), c.enc().bytes().length,
                         c.code().length) + " (" + c.consumer() + ")")
                 .append(" opsize=").append(c.enc().opSize()).append(c.enc().mem() ? " mem" : " reg")
+                .append(c.compat() ? " COMPAT32" : "")
                 .append(String.format(" (-Doracle.seed=0x%X -Doracle.only='%s' case %d of form %s)", seed, formId(c.entry()), c.index(), formId(c.entry())));
         s.append("\n    in:");
         for (int g = 0; g < 16; g++) s.append(String.format(" %s=%x", REG[g], in.gpr[g]));
@@ -316,7 +366,7 @@ class HostCpuOracleTest {
     static String xmm(long[] x, int n) { return String.format("%016x%016x", x[2 * n + 1], x[2 * n]); }
 
     static String bytes(byte[] b, int off, int n) {
-        int o = Math.max(0, off);
+        int o = Math.min(b.length, Math.max(0, off));
         return HexFormat.of().formatHex(b, o, Math.min(b.length, o + n));
     }
 }

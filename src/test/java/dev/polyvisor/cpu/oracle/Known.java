@@ -38,11 +38,6 @@ final class Known {
      * remove an entry as soon as its cause is fixed.
      */
     static final List<KnownDifference> DIFFERENCES = List.of(
-            new KnownDifference("spine: #SS as #GP",
-                    "a non-canonical address through an RSP/RBP base is #SS(0) on the host (SDM Vol. 3A 6.15,"
-                            + " interrupt 12), but the MMU raises #GP(0): in 64-bit mode the decoder folds SS into 'no segment'",
-                    (c, h, e, d) -> d.size() == 1 && h.trap == Exceptions.SS && e.trap == Exceptions.GP && c.enc().mem()
-                            && ((c.enc().forcedRegs() >> 4 & 1) != 0 || (c.enc().forcedRegs() >> 5 & 1) != 0)),
             new KnownDifference("host hypervisor: INT1 reported at the instruction",
                     "INT1/ICEBP (F1) is a trap: the saved RIP is the next instruction (SDM Vol. 3A 6.15, interrupt 1; Vol. 2"
                             + " 'INT n/INTO/INT3/INT1'), as the emulator reports; the host is a virtual machine (cpuinfo"

@@ -11,6 +11,11 @@ final class MachineState {
     static final int NO_TRAP = -1;
     static final int WINDOW = 1024;
 
+    /**
+     * Input: run the case in 32-bit compatibility mode (CS 0x23, D=1, L=0; DS/ES/SS 0x2b), as a 32-bit
+     * Linux process runs, instead of 64-bit mode. See {@link Compat32}.
+     */
+    boolean compat;
     final long[] gpr = new long[16];
     long rflags = 2;
     int mxcsr = 0x1F80;
@@ -25,11 +30,8 @@ final class MachineState {
 
     int trap = NO_TRAP;
     long faultAddr;
-    /**
-     * The exception's error code as the signal frame reports it (0 when the vector pushes none); compared
-     * only for #GP, #SS, #TS and #NP (see HostCpuOracleTest.compare).
-     */
-    int err;
+    /** The exception's error code (-1 if the vector has none); compared for #GP, #SS, #TS and #NP (SystemForms.errorCodeCompared). */
+    int err = -1;
     long rip;
     /** Bit 0: the data page changed outside the window; bit 1: the code page changed. */
     int dirty;

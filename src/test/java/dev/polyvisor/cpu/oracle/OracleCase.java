@@ -15,4 +15,7 @@ record OracleCase(OpcodeTable.Entry entry, int index, Encoding enc, MachineState
     OracleCase(OpcodeTable.Entry entry, int index, Encoding enc, MachineState input) {
         this(entry, index, enc, input, enc.bytes(), null);
     }
+
+    /** The case runs in 32-bit compatibility mode (the mode is part of the input state). */
+    boolean compat() { return input.compat; }
 }

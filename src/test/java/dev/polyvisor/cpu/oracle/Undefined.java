@@ -43,6 +43,11 @@ record Undefined(int flags, int regs, boolean skip, int fsw) {
             // BSF/BSR: only ZF defined; with a zero source the destination is undefined.
             case "BSF", "BSR" -> new Undefined(CF | OF | SF | AF | PF,
                     (hostFlags & ZF) != 0 && enc.regField() >= 0 ? 1 << enc.regField() : 0, false);
+            // BCD adjustments (valid outside 64-bit mode only, see Compat32): DAA/DAS leave OF undefined;
+            // AAA/AAS define only AF and CF; AAM/AAD define only SF, ZF and PF.
+            case "DAA", "DAS" -> new Undefined(OF, 0, false);
+            case "AAA", "AAS" -> new Undefined(OF | SF | ZF | PF, 0, false);
+            case "AAM", "AAD" -> new Undefined(OF | AF | CF, 0, false);
             // LZCNT/TZCNT: CF and ZF defined.
             case "LZCNT", "TZCNT" -> new Undefined(OF | SF | AF | PF, 0, false);
             // BSWAP with a 16-bit operand: result undefined.

@@ -1,0 +1,295 @@
+package dev.polyvisor.cpu.oracle;
+
+import dev.polyvisor.cpu.decode.OpcodeTable.Entry;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.random.RandomGenerator;
+
+import static dev.polyvisor.cpu.decode.OpcodeTable.*;
+
+/**
+ * Oracle cases in 32-bit compatibility mode (SDM Vol. 1, 3.2.1; Vol. 2, 2.2.1): the harness far-jumps to
+ * the Linux user 32-bit code segment (0x23, D=1, L=0) and the emulator runs the same bytes with the same
+ * CS. This covers the forms that are invalid in 64-bit mode (NO64: 82 /r, INC/DEC 40-4F, DAA, DAS, AAA,
+ * AAS, AAM, AAD) and a share of every other form under the 32-bit decoding rules, which 64-bit mode never
+ * exercises: no REX (40-4F are INC/DEC), default operand and address size 32 also for the d64 forms, 66
+ * selecting 16-bit operands, 67 selecting 16-bit addressing with the ModRM forms [BX+SI], [BP+DI],
+ * [SI], [BP+disp], disp16... (SDM Vol. 2, Table 2-1), and mod=00 r/m=101 meaning disp32 rather than
+ * RIP-relative.
+ *
+ * <p>What is compared differs from 64-bit cases (see {@link #GPR_MASK}): the upper halves of RAX-RDI are
+ * undefined after a return from compatibility mode to 64-bit mode (SDM Vol. 1, 3.4.1.1: "the upper 32
+ * bits ... are undefined"; the host clears RSP's), and R8-R15 are not architecturally reachable from the
+ * code under test.
+ */
+final class Compat32 {
+    private Compat32() {}
+
+    /** GPRs compared for a compatibility-mode case: the low 32 bits of RAX..RDI (registers 0-7). */
+    static final long GPR_MASK = 0xFFFF_FFFFL;
+    static final int GPRS = 8;
+
+    /** Share of the cases of a form valid in both modes that run in compatibility mode (1 in N). */
+    static final int SHARE = 4;
+
+    /**
+     * The harness maps the data page's alias at {@link HostHarness#LOW_ADDR} for 16-bit addressing; that
+     * needs vm.mmap_min_addr at or below it (Linux's default is 65536 on many distributions, 4096 here).
+     */
+    static final boolean LOW_WINDOW = lowWindowMappable();
+
+    private static boolean lowWindowMappable() {
+        try {
+            String v = Files.readString(Path.of("/proc/sys/vm/mmap_min_addr")).trim();
+            return Long.parseLong(v) <= HostHarness.LOW_ADDR;
+        } catch (IOException | NumberFormatException e) {
+            return false;
+        }
+    }
+
+    /** True for forms that exist only outside 64-bit mode: all of their cases run in compatibility mode. */
+    static boolean only(Entry e) { return e.has(NO64); }
+
+    /** Why a form cannot run in compatibility mode here, or null if it can. */
+    static String unsupported(Entry e) {
+        if (e.has(ENDS)) return "control transfer (ENDS): the harness only runs fall-through instructions";
+        switch (e.imm()) {
+            case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
+            default -> { return "immediate kind " + e.imm() + " is not generated"; }
+        }
+        String k = Encoder.key(e);
+        // 63 is ARPL outside 64-bit mode (SDM Vol. 2, ARPL); the table registers only MOVSXD.
+        if (k.equals("MOVSXD")) return "63 is ARPL outside 64-bit mode";
+        if (k.startsWith("FXSAVE") || k.startsWith("FXRSTOR") || k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
+            return "512-byte image (see Encoder.unsupported)";
+        return null;
+    }
+
+    /** The trailer after a compatibility-mode case: jmp far 0x33:CODE_ADDR+TRAMP_OFF (EA ptr16:32). */
+    static void farJumpBack(byte[] img, int at) {
+        long tramp = HostHarness.CODE_ADDR + HostHarness.TRAMP_OFF;
+        img[at] = (byte) 0xEA;
+        for (int i = 0; i < 4; i++) img[at + 1 + i] = (byte) (tramp >>> (8 * i));
+        img[at + 5] = 0x33;
+        img[at + 6] = 0;
+    }
+
+    /**
+     * A flag consumer that is valid in compatibility mode: {@link FlagConsumer#pick} with its REX-prefixed
+     * variants (INC/DEC there, which would change the flags) drawn again.
+     */
+    static FlagConsumer.Consumer consumer(RandomGenerator r, int undefinedFlags) {
+        for (int i = 0; i < 8; i++) {
+            FlagConsumer.Consumer c = FlagConsumer.pick(r, undefinedFlags);
+            if (c == null) return null;
+            if ((c.bytes()[0] & 0xF0) != 0x40) return c;
+        }
+        return null;
+    }
+
+    static Encoding encode(Entry e, RandomGenerator r) {
+        for (;;) {
+            Encoding enc = tryEncode(e, r);
+            if (enc.bytes().length <= 15) return enc;
+        }
+    }
+
+    /** Memory operand targets, as in {@link Encoder}: inside the compared window. */
+    private static int target(RandomGenerator r) {
+        int lo = Encoder.EA_LO, hi = Encoder.EA_HI;
+        return lo + (r.nextBoolean() ? r.nextInt(hi - lo) : r.nextInt((hi - lo) / 16) * 16);
+    }
+
+    /** A register value whose low 32 bits are {@code low}; the upper half is garbage the CPU must ignore. */
+    private static long upperGarbage(RandomGenerator r, long low) {
+        return (r.nextInt(3) == 0 ? 0 : r.nextLong() & 0xFFFF_FFFF_0000_0000L) | (low & 0xFFFF_FFFFL);
+    }
+
+    private static Encoding tryEncode(Entry e, RandomGenerator r) {
+        int mand = e.prefix();
+        boolean p66;
+        if (mand == ANY) p66 = r.nextInt(3) == 0;
+        else p66 = (mand == PF2 || mand == PF3) && r.nextInt(8) == 0; // ignored with F2/F3 (SDM Vol. 2, 2.1.2)
+        // Outside 64-bit mode every form, d64 and f64 ones included, has the CS.D default (SDM Vol. 2, 2.2.1.2).
+        int os = p66 ? 2 : 4;
+        if (e.has(OP16)) os = 2;
+        int opSize = e.has(BYTE) ? 1 : os;
+
+        boolean modrm = e.has(MODRM);
+        boolean mem;
+        if (e.imm() == Imm.MOFFS) mem = true;
+        else if (!modrm) mem = false;
+        else if (e.has(REG_ONLY)) mem = false;
+        else if (e.has(MEM_ONLY)) mem = true;
+        else mem = r.nextBoolean();
+        if (X87Names.isX87(e) && e.has(MODRM)) { // as in Encoder: reserved halves are not generated
+            String[] halves = e.mnemonic().split("\\|");
+            if (halves.length == 2 && halves[1].trim().equals("-")) mem = true;
+            if (halves.length == 2 && halves[0].trim().equals("-")) mem = false;
+        }
+
+        int implicit = Encoder.implicitPointers(e);
+        // 67: 16-bit addressing, through the data page's alias below 64 KiB.
+        boolean addr16 = (mem || implicit != 0) && LOW_WINDOW && r.nextInt(3) == 0;
+        long[] forced = new long[16];
+        int forcedRegs = 0;
+        int target = target(r);
+        long targetLa = (addr16 ? HostHarness.LOW_ADDR : HostHarness.DATA_ADDR) + target;
+
+        ByteArrayOutputStream tail = new ByteArrayOutputStream(); // ModRM onwards
+        int regField = -1, rmReg = -1;
+        if (modrm) {
+            int reg = e.reg() >= 0 ? e.reg() : r.nextInt(8);
+            regField = reg;
+            if (!mem) {
+                int rm;
+                do rm = r.nextInt(8); while (X87Names.inexact(e.opcode(), e.reg(), rm) && e.map() == MAP_1BYTE);
+                rmReg = rm;
+                tail.write(0xC0 | reg << 3 | rm);
+            } else if (addr16) {
+                forcedRegs = modrm16(r, reg, targetLa, tail, forced);
+            } else {
+                forcedRegs = modrm32(r, reg, targetLa, tail, forced);
+            }
+        }
+        int opcodeReg = e.opcode() & 7;
+        int rep = 0;
+        if (implicit != 0) {
+            // String instructions, XLAT, MASKMOVDQU: ESI/EDI/EBX (SI/DI/BX with 67) address the window.
+            long base = addr16 ? HostHarness.LOW_ADDR : HostHarness.DATA_ADDR;
+            long mask = addr16 ? 0xFFFF : 0xFFFF_FFFFL;
+            if ((implicit & 1 << 6) != 0) forced[6] = keepLow(r, base + 0x7C0 + r.nextInt(0x41), mask);
+            if ((implicit & 1 << 7) != 0) forced[7] = keepLow(r, base + 0x800 + r.nextInt(0x41), mask);
+            if ((implicit & 1 << 3) != 0) forced[3] = keepLow(r, base + HostHarness.WIN_OFF, mask);
+            forcedRegs |= implicit;
+            if (Encoder.isString(e) && r.nextBoolean()) {
+                rep = (e.opcode() == 0xA6 || e.opcode() == 0xA7 || e.opcode() >= 0xAE) && r.nextBoolean() ? 0xF2 : 0xF3;
+                forced[1] = keepLow(r, r.nextInt(9), mask); // at most 8 iterations of 4 bytes stay in the window
+                forcedRegs |= 1 << 1;
+            }
+        }
+
+        int immLen = switch (e.imm()) {
+            case NONE -> 0;
+            case IB -> 1;
+            case IW -> 2;
+            case IZ -> opSize == 2 ? 2 : 4;
+            case IV -> opSize == 2 ? 2 : opSize == 1 ? 1 : 4;
+            case GRP3 -> (regField & 7) < 2 ? (opSize == 1 ? 1 : opSize == 2 ? 2 : 4) : 0;
+            case MOFFS -> addr16 ? 2 : 4;
+            default -> throw new IllegalArgumentException("unsupported immediate " + e.imm()); // see unsupported()
+        };
+        long imm = 0;
+        if (e.imm() == Imm.MOFFS) {
+            writeLe(tail, targetLa, immLen);
+        } else if (immLen > 0) {
+            imm = Inputs.immediate(r, immLen);
+            writeLe(tail, imm, immLen);
+        }
+
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        // ES/SS/DS overrides: all flat 0x2b data segments here. CS (read-only code) and FS/GS (null selectors
+        // in this process) would fault on the host, and the emulator has no segment checks to match that.
+        if (mem && r.nextInt(10) == 0) b.write(new int[] {0x26, 0x36, 0x3E}[r.nextInt(3)]);
+        if (addr16) b.write(0x67);
+        if (mem && e.has(LOCKABLE) && r.nextInt(4) == 0) b.write(0xF0);
+        if (p66 || mand == P66) b.write(0x66);
+        if (mand == PF2 || mand == PF3) b.write(mand);
+        if (rep != 0) b.write(rep);
+        switch (e.map()) {
+            case MAP_0F -> b.write(0x0F);
+            case MAP_0F38 -> { b.write(0x0F); b.write(0x38); }
+            case MAP_0F3A -> { b.write(0x0F); b.write(0x3A); }
+            default -> { }
+        }
+        b.write(e.opcode());
+        b.writeBytes(tail.toByteArray());
+        return new Encoding(b.toByteArray(), opSize, mem, regField, rmReg, opcodeReg, 0, imm, mem ? target : -1,
+                forcedRegs, forced);
+    }
+
+    private static long keepLow(RandomGenerator r, long v, long mask) {
+        return (r.nextLong() & ~mask) | (v & mask);
+    }
+
+    /**
+     * 32-bit ModRM/SIB without REX (SDM Vol. 2, Tables 2-2 and 2-3): disp32 (mod 00 r/m 101, not
+     * RIP-relative here), SIB without base or index, base (+disp8/disp32), base+index*scale(+disp).
+     */
+    private static int modrm32(RandomGenerator r, int reg, long targetLa, ByteArrayOutputStream tail, long[] forced) {
+        int shape = r.nextInt(10);
+        if (shape == 0) {
+            tail.write(reg << 3 | 5);
+            writeLe(tail, targetLa, 4);
+            return 0;
+        }
+        if (shape == 1) {
+            tail.write(reg << 3 | 4);
+            tail.write(4 << 3 | 5);
+            writeLe(tail, targetLa, 4);
+            return 0;
+        }
+        if (shape <= 6) {
+            int base = r.nextInt(8);
+            int mod = shape <= 3 ? 0 : shape <= 5 ? 1 : 2;
+            if (mod == 0 && base == 5) mod = 1; // [ebp] needs a displacement
+            long disp = mod == 0 ? 0 : mod == 1 ? r.nextInt(256) - 128 : r.nextInt(1024) - 512;
+            tail.write(mod << 6 | reg << 3 | (base == 4 ? 4 : base));
+            if (base == 4) tail.write(4 << 3 | 4); // SIB: base esp, no index
+            if (mod == 1) tail.write((int) disp);
+            else if (mod == 2) writeLe(tail, disp, 4);
+            forced[base] = upperGarbage(r, targetLa - disp);
+            return 1 << base;
+        }
+        int base = r.nextInt(8), index;
+        do index = r.nextInt(8); while (index == 4 || index == base);
+        int scale = r.nextInt(4);
+        int mod = shape == 7 ? 0 : shape == 8 ? 1 : 2;
+        if (mod == 0 && base == 5) mod = 1;
+        long disp = mod == 0 ? 0 : mod == 1 ? r.nextInt(256) - 128 : r.nextInt(1024) - 512;
+        long idx = r.nextInt(33) - 16;
+        tail.write(mod << 6 | reg << 3 | 4);
+        tail.write(scale << 6 | index << 3 | base);
+        if (mod == 1) tail.write((int) disp);
+        else if (mod == 2) writeLe(tail, disp, 4);
+        forced[base] = upperGarbage(r, targetLa - disp - (idx << scale));
+        forced[index] = upperGarbage(r, idx);
+        return 1 << base | 1 << index;
+    }
+
+    /**
+     * 16-bit ModRM (SDM Vol. 2, Table 2-1): [BX+SI], [BX+DI], [BP+SI], [BP+DI], [SI], [DI], disp16 or
+     * [BP+disp], [BX], each with disp8/disp16. The sum wraps at 64 KiB, so the index register gets any
+     * 16-bit value and the base makes up the rest; bits 16-63 of both are garbage the CPU must ignore.
+     */
+    private static int modrm16(RandomGenerator r, int reg, long targetLa, ByteArrayOutputStream tail, long[] forced) {
+        int rm = r.nextInt(8);
+        int mod = r.nextInt(3);
+        if (mod == 0 && rm == 6) { // disp16 absolute
+            tail.write(reg << 3 | 6);
+            writeLe(tail, targetLa, 2);
+            return 0;
+        }
+        long disp = mod == 0 ? 0 : mod == 1 ? r.nextInt(256) - 128 : (r.nextBoolean() ? r.nextInt(0x10000) : r.nextInt(1024) - 512);
+        tail.write(mod << 6 | reg << 3 | rm);
+        if (mod == 1) tail.write((int) disp);
+        else if (mod == 2) writeLe(tail, disp, 2);
+        int base = switch (rm) { case 0, 1, 7 -> 3; case 2, 3, 6 -> 5; case 4 -> 6; default -> 7; };
+        int index = switch (rm) { case 0, 2 -> 6; case 1, 3 -> 7; default -> -1; };
+        long idx = index < 0 ? 0 : r.nextInt(4) == 0 ? r.nextInt(0x10000) : r.nextInt(33) - 16;
+        forced[base] = keepLow(r, targetLa - disp - idx, 0xFFFF);
+        int regs = 1 << base;
+        if (index >= 0) {
+            forced[index] = keepLow(r, idx, 0xFFFF);
+            regs |= 1 << index;
+        }
+        return regs;
+    }
+
+    private static void writeLe(ByteArrayOutputStream o, long v, int n) {
+        for (int i = 0; i < n; i++) o.write((int) (v >>> (8 * i)));
+    }
+}
