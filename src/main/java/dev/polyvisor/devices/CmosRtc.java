@@ -2,6 +2,7 @@ package dev.polyvisor.devices;
 
 import dev.polyvisor.clock.TimerQueue;
 import dev.polyvisor.clock.VirtualClock;
+import dev.polyvisor.memory.GuestMemory;
 
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
@@ -63,10 +64,12 @@ public final class CmosRtc implements PortIoDevice {
         long extKb = Math.min(Math.max(0, ramBytes - (1 << 20)) / 1024, 0xFFFF);   // 1 MiB..65 MiB in KiB
         cmos[0x17] = cmos[0x30] = (byte) extKb;
         cmos[0x18] = cmos[0x31] = (byte) (extKb >> 8);
-        long above16 = Math.min(Math.max(0, Math.min(ramBytes, 0xFFFF_FFFFL) - (16 << 20)) / 65536, 0xFFFF); // 64 KiB units
+        // RAM beyond the 3 GiB PCI hole start sits above 4 GiB (GuestMemory.pc), as on QEMU's "pc" machine.
+        long below4g = Math.min(ramBytes, GuestMemory.PCI_HOLE_START);
+        long above16 = Math.min(Math.max(0, below4g - (16 << 20)) / 65536, 0xFFFF); // 64 KiB units
         cmos[0x34] = (byte) above16;
         cmos[0x35] = (byte) (above16 >> 8);
-        long above4g = Math.max(0, ramBytes - (1L << 32)) / 65536;    // 0x5B-0x5D, as QEMU/SeaBIOS
+        long above4g = (ramBytes - below4g) / 65536;                  // 0x5B-0x5D, as QEMU/SeaBIOS
         cmos[0x5B] = (byte) above4g; cmos[0x5C] = (byte) (above4g >> 8); cmos[0x5D] = (byte) (above4g >> 16);
         cmos[0x14] = 0x06;  // equipment: math coprocessor, VGA/EGA (no floppies)
         cmos[0x10] = 0;     // no floppy drives

@@ -92,7 +92,7 @@ public final class PcPlatformDevices {
      */
     public static PcPlatformDevices create(VirtualClock clock, int vcpus, IoBus io, GuestMemory mem,
                                            long rtcStartEpochSeconds, Hooks hooks) {
-        PcPlatformDevices d = new PcPlatformDevices(clock, vcpus, mem.ramSize, rtcStartEpochSeconds, hooks);
+        PcPlatformDevices d = new PcPlatformDevices(clock, vcpus, mem.ramBytes, rtcStartEpochSeconds, hooks);
         d.pic.register(io);
         d.pit.register(io);
         d.portB.register(io);

@@ -11,9 +11,11 @@ import java.util.List;
 /**
  * Guest physical memory of one VM.
  *
- * <p>RAM is a single off-heap segment indexed by guest physical address (the PC's MMIO holes below
- * 4 GiB simply shadow the RAM behind them). Accesses are little-endian and may be unaligned, as x86
- * permits. Reads of physical addresses that are neither RAM nor MMIO return all-ones and writes are
+ * <p>RAM is a single off-heap segment indexed by guest physical address, mapped lazily ({@link LazyRam}).
+ * A PC with more RAM than fits below its 32-bit PCI hole ({@link #pc}) has the rest above 4 GiB, as QEMU's
+ * "pc" machine does; the hole [3 GiB, 4 GiB) inside the span is not RAM (never touched, so it costs no host
+ * memory). MMIO windows shadow whatever is behind them. Accesses are little-endian and may be unaligned,
+ * as x86 permits. Reads of physical addresses that are neither RAM nor MMIO return all-ones and writes are
  * dropped, like an unclaimed bus cycle on a PC.
  *
  * <p>Atomic helpers implement LOCK semantics: naturally aligned operands use VarHandle CAS on the
@@ -32,16 +34,41 @@ public final class GuestMemory implements AutoCloseable {
     private final Arena arena;
     /** The RAM; final so that C2 can treat base and size as constants in hot code. */
     public final MemorySegment ram;
+    /** End of the RAM span: physical addresses below it are RAM unless they fall in the hole. */
     public final long ramSize;
+    /** The guest's RAM in bytes (the span less the hole). */
+    public final long ramBytes;
+    /** The hole [holeStart, holeEnd) inside the span that is not RAM; empty (both = ramSize) for flat RAM. */
+    public final long holeStart, holeEnd;
+    /** Start of the PC's 32-bit PCI hole: RAM beyond it is placed from 4 GiB up (QEMU "pc", below_4g_mem_size). */
+    public static final long PCI_HOLE_START = 0xC000_0000L, FOUR_GIB = 1L << 32;
     private volatile MmioRegion[] mmio = new MmioRegion[0];
     private final Object exclusive = new Object();
 
-    public GuestMemory(long ramSize) {
-        if (ramSize <= 0 || (ramSize & 0xFFF) != 0)
-            throw new IllegalArgumentException("RAM size must be a positive multiple of 4 KiB: " + ramSize);
+    /** Flat RAM at [0, ramSize). */
+    public GuestMemory(long ramSize) { this(ramSize, ramSize, ramSize); }
+
+    private GuestMemory(long span, long holeStart, long holeEnd) {
+        if (span <= 0 || (span & 0xFFF) != 0)
+            throw new IllegalArgumentException("RAM size must be a positive multiple of 4 KiB: " + span);
         this.arena = Arena.ofShared();
-        this.ram = arena.allocate(ramSize, 4096);
-        this.ramSize = ramSize;
+        this.ram = LazyRam.allocate(span, arena);
+        this.ramSize = span;
+        this.holeStart = holeStart;
+        this.holeEnd = holeEnd;
+        this.ramBytes = span - (holeEnd - holeStart);
+    }
+
+    /** A PC's RAM: up to 3 GiB below the PCI hole, the rest from 4 GiB up. */
+    public static GuestMemory pc(long ramBytes) {
+        if (ramBytes <= PCI_HOLE_START) return new GuestMemory(ramBytes);
+        return new GuestMemory(FOUR_GIB + (ramBytes - PCI_HOLE_START), PCI_HOLE_START, FOUR_GIB);
+    }
+
+    /** True when [pa, pa + len) lies in the RAM span and does not touch the hole (MMIO not considered). */
+    public boolean backed(long pa, long len) {
+        return pa >= 0 && len >= 0 && Long.compareUnsigned(pa + len, ramSize) <= 0
+                && (pa + len <= holeStart || pa >= holeEnd);
     }
 
     /** Registers an MMIO window; it takes precedence over RAM at the same addresses. */
@@ -63,7 +90,7 @@ public final class GuestMemory implements AutoCloseable {
     /** True when the 4 KiB page holding {@code pa} is plain RAM (no MMIO overlaps it). */
     public boolean isRamPage(long pa) {
         long page = pa & ~0xFFFL;
-        if (Long.compareUnsigned(page, ramSize) >= 0) return false;
+        if (!backed(page, 4096)) return false;
         for (MmioRegion r : mmio)
             if (Long.compareUnsigned(r.base(), page + 4096) < 0 && Long.compareUnsigned(page, r.base() + r.length()) < 0)
                 return false;
@@ -75,7 +102,7 @@ public final class GuestMemory implements AutoCloseable {
     public long readPhys(long pa, int size) {
         MmioRegion r = mmioAt(pa);
         if (r != null) return r.handler().read(pa - r.base(), size);
-        if (Long.compareUnsigned(pa + size, ramSize) > 0 || pa < 0) return size == 8 ? -1L : (1L << (size * 8)) - 1;
+        if (!backed(pa, size)) return size == 8 ? -1L : (1L << (size * 8)) - 1;
         return switch (size) {
             case 1 -> ram.get(U8, pa) & 0xFFL;
             case 2 -> ram.get(U16, pa) & 0xFFFFL;
@@ -88,7 +115,7 @@ public final class GuestMemory implements AutoCloseable {
     public void writePhys(long pa, int size, long v) {
         MmioRegion r = mmioAt(pa);
         if (r != null) { r.handler().write(pa - r.base(), size, v); return; }
-        if (Long.compareUnsigned(pa + size, ramSize) > 0 || pa < 0) return;
+        if (!backed(pa, size)) return;
         switch (size) {
             case 1 -> ram.set(U8, pa, (byte) v);
             case 2 -> ram.set(U16, pa, (short) v);
@@ -114,8 +141,8 @@ public final class GuestMemory implements AutoCloseable {
     }
 
     public void checkRam(long pa, long len) {
-        if (pa < 0 || len < 0 || Long.compareUnsigned(pa + len, ramSize) > 0)
-            throw new IllegalArgumentException(String.format("range 0x%x+0x%x is outside guest RAM (0x%x bytes)", pa, len, ramSize));
+        if (!backed(pa, len))
+            throw new IllegalArgumentException(String.format("range 0x%x+0x%x is outside guest RAM (0x%x bytes)", pa, len, ramBytes));
     }
 
     // ---- RAM fast accessors (caller guarantees pa is RAM) ----

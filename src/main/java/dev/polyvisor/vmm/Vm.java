@@ -87,7 +87,7 @@ public final class Vm implements Platform, AutoCloseable {
     /** Builds the machine and loads the kernel per {@code config.boot()}. */
     public Vm(VmConfig config, OutputStream console) throws LoadException {
         this.config = config;
-        this.memory = new GuestMemory(config.memoryBytes());
+        this.memory = GuestMemory.pc(config.memoryBytes());
         try {
             this.consoleLog = openLog(config);
             this.console = consoleLog == null ? console : new Tee(console, consoleLog);

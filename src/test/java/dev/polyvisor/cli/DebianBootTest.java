@@ -88,10 +88,16 @@ class DebianBootTest {
     }
 
     @Test
-    void pvhEntryBootsTheSameKernel() {
-        Result r = run("run", "--boot", "pvh", "--append", VERBOSE, "--exec", "uname -r");
+    void pvhEntryBootsTheSameKernelWithRamAboveFourGib() {
+        // 5 GiB: 3 GiB below the PCI hole and 2 GiB from 4 GiB up, reported through the PVH memory map.
+        Result r = run("run", "--boot", "pvh", "--memory", "5G", "--append", VERBOSE, "--exec",
+                "uname -r; grep MemTotal /proc/meminfo");
         assertEquals(0, r.status(), r.err() + r.out());
         assertTrue(r.out().lines().map(String::strip).anyMatch(guest.kernelRelease()::equals), r.out());
+        assertTrue(r.out().contains("[mem 0x0000000100000000-0x000000017fffffff] usable"), r.out());
+        long memTotalKib = r.out().lines().filter(l -> l.startsWith("MemTotal:"))
+                .mapToLong(l -> Long.parseLong(l.replaceAll("\\D", ""))).findFirst().orElse(0);
+        assertTrue(memTotalKib > (4_800L << 10), "MemTotal " + memTotalKib + " KiB with 5 GiB of RAM");
         assertCleanKernelLog(r);
     }
 

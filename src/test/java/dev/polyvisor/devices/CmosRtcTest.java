@@ -139,6 +139,13 @@ class CmosRtcTest {
     }
 
     @Test
+    void ramAboveTheHoleIsCountedInTheAbove4GibBytes() {
+        rtc.setMemorySize(6L << 30); // 3 GiB below the PCI hole, 3 GiB from 4 GiB up
+        assertEquals(((3L << 30) - (16 << 20)) / 65536, rtc.cmosByte(0x34) | rtc.cmosByte(0x35) << 8);
+        assertEquals((3L << 30) / 65536, rtc.cmosByte(0x5B) | rtc.cmosByte(0x5C) << 8 | rtc.cmosByte(0x5D) << 16);
+    }
+
+    @Test
     void indexBit7IsTheNmiMask() {
         io.out(0x70, 1, 0x80 | CmosRtc.REG_D);
         assertTrue(rtc.nmiMasked());

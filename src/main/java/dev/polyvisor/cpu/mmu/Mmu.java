@@ -239,7 +239,7 @@ public final class Mmu {
     }
 
     private long physRead(long pa, int size) {
-        if (Long.compareUnsigned(pa + size, mem.ramSize) <= 0) {
+        if (mem.backed(pa, size)) {
             MmioRegion r = mem.mmioAt(pa);
             if (r == null) return mem.readPhys(pa, size);
             return r.handler().read(pa - r.base(), size) & GuestMemory.mask(size);
@@ -256,7 +256,7 @@ public final class Mmu {
         if (size > 1) codePages.written(pa + size - 1);
         MmioRegion r = mem.mmioAt(pa);
         if (r != null) { r.handler().write(pa - r.base(), size, v & GuestMemory.mask(size)); return; }
-        if (Long.compareUnsigned(pa + size, mem.ramSize) <= 0) { mem.writePhys(pa, size, v); return; }
+        if (mem.backed(pa, size)) { mem.writePhys(pa, size, v); return; }
         Platform p = cpu.platform;
         if (p != null) p.unassignedMmio(new VcpuExit.Mmio(pa, size, true, v));
     }

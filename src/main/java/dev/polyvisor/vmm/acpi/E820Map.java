@@ -16,7 +16,7 @@ public final class E820Map {
     /** Conventional memory ends at the EBDA (0x9FC00); 0x9FC00-0xFFFFF is EBDA, VGA hole and BIOS ROM. */
     public static final long EBDA = 0x9FC00, HIGH_MEMORY = 0x100000;
     /** Default start of the 32-bit PCI hole: RAM above it is not mapped below 4 GiB. */
-    public static final long PCI_HOLE = 0xC000_0000L;
+    public static final long PCI_HOLE = dev.polyvisor.memory.GuestMemory.PCI_HOLE_START;
 
     private final List<E820Entry> entries = new ArrayList<>();
 
@@ -31,13 +31,15 @@ public final class E820Map {
     /**
      * A PC map for {@code ramBytes} of linear guest RAM: conventional memory below the EBDA, the legacy
      * region 0x9FC00-0xFFFFF reserved (the ACPI tables the VMM places at 0xE0000 sit inside it), high
-     * memory up to the PCI hole at 3 GiB, and the IOAPIC and LAPIC pages reserved.
+     * memory up to the PCI hole at 3 GiB, the rest of the RAM from 4 GiB up (the layout of
+     * {@link dev.polyvisor.memory.GuestMemory#pc}), and the IOAPIC and LAPIC pages reserved.
      */
     public static E820Map standardPc(long ramBytes) {
         E820Map m = new E820Map();
         m.add(0, Math.min(EBDA, ramBytes), RAM);
         m.add(EBDA, HIGH_MEMORY - EBDA, RESERVED);
         if (ramBytes > HIGH_MEMORY) m.add(HIGH_MEMORY, Math.min(ramBytes, PCI_HOLE) - HIGH_MEMORY, RAM);
+        if (ramBytes > PCI_HOLE) m.add(1L << 32, ramBytes - PCI_HOLE, RAM);
         m.add(0xFEC0_0000L, 0x1000, RESERVED);
         m.add(0xFEE0_0000L, 0x1000, RESERVED);
         return m;

@@ -135,7 +135,7 @@ public final class Multiboot {
         }
 
         int mmapLen = writeMemoryMap(mem, mmap);
-        long upperTop = Math.min(mem.ramSize, 0xFEC0_0000L); // the first hole above 1 MiB (IOAPIC/LAPIC region)
+        long upperTop = Math.min(Math.min(mem.ramSize, mem.holeStart), 0xFEC0_0000L); // the first hole above 1 MiB
         mem.st32(mbi + MBI_FLAGS, MBI_MEM | MBI_CMDLINE | MBI_MODS | MBI_MMAP | MBI_LOADER_NAME);
         mem.st32(mbi + MBI_MEM_LOWER, (int) (LOW_RAM_END / 1024));
         mem.st32(mbi + MBI_MEM_UPPER, (int) ((upperTop - 0x100000) / 1024));
@@ -157,12 +157,13 @@ public final class Multiboot {
 
     /** BIOS e820-style map (3.3, "mmap_*"): entries of size(4)=20, base(8), length(8), type(4). */
     static int writeMemoryMap(GuestMemory mem, long at) {
-        long[][] map = {
-                {0, LOW_RAM_END, 1},
-                {LOW_RAM_END, 0xA0000 - LOW_RAM_END, 2},
-                {0xF0000, 0x10000, 2},
-                {0x100000, mem.ramSize - 0x100000, 1},
-        };
+        long lowTop = Math.min(mem.ramSize, mem.holeStart);
+        List<long[]> map = new ArrayList<>(List.of(
+                new long[] {0, LOW_RAM_END, 1},
+                new long[] {LOW_RAM_END, 0xA0000 - LOW_RAM_END, 2},
+                new long[] {0xF0000, 0x10000, 2},
+                new long[] {0x100000, lowTop - 0x100000, 1}));
+        if (mem.holeEnd < mem.ramSize) map.add(new long[] {mem.holeEnd, mem.ramSize - mem.holeEnd, 1});
         long p = at;
         for (long[] e : map) {
             mem.st32(p, 20);

@@ -32,7 +32,7 @@ public final class PcBoard {
 
     public PcBoard(VirtualClock clock, int vcpus, IoBus io, GuestMemory mem, long rtcEpoch, PcPlatformDevices.Hooks hooks) {
         this.devices = PcPlatformDevices.create(clock, vcpus, io, mem, rtcEpoch, hooks);
-        this.e820 = E820Map.standardPc(mem.ramSize);
+        this.e820 = E820Map.standardPc(mem.ramBytes);
         this.acpi = AcpiTables.build(new AcpiTables.Platform(vcpus, ApicBus.LAPIC_BASE, devices.ioapicId(), 0xFEC0_0000L,
                 Fadt.Config.standard(devices.pm.base(), false)), AcpiTables.DEFAULT_BASE);
         acpi.loadInto(mem);

@@ -263,6 +263,8 @@ class HostCpuOracleTest {
         if (host.trap != emu.trap) d.add("trap host=" + trapName(host.trap) + " emu=" + trapName(emu.trap));
         else if (host.trap == Exceptions.PF && host.faultAddr != emu.faultAddr)
             d.add(String.format("#PF address host=%x emu=%x", host.faultAddr, emu.faultAddr));
+        else if ((host.trap == Exceptions.GP || host.trap == Exceptions.SS || host.trap == Exceptions.NP) && host.err != emu.err)
+            d.add(String.format("error code host=%x emu=%x", host.err, emu.err)); // Linux passes these through (si_code aside)
         if (host.rip != emu.rip) d.add(String.format("rip host=%x emu=%x", host.rip, emu.rip));
         // Compatibility mode: only the low halves of RAX..RDI (Compat32.GPR_MASK says why).
         long gm = c.compat() ? Compat32.GPR_MASK : -1L;

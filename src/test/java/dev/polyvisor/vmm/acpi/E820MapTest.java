@@ -22,6 +22,15 @@ class E820MapTest {
     }
 
     @Test
+    void ramBeyondThePciHoleIsReportedFromFourGib() {
+        List<E820Entry> e = E820Map.standardPc(8L << 30).entries();
+        E820Entry last = e.get(e.size() - 1);
+        assertEquals(new E820Entry(1L << 32, (8L << 30) - E820Map.PCI_HOLE, E820Map.RAM), last);
+        long ram = e.stream().filter(x -> x.type() == E820Map.RAM).mapToLong(E820Entry::size).sum();
+        assertEquals((8L << 30) - (0x100000 - 0x9FC00), ram, "all RAM but the legacy region is usable");
+    }
+
+    @Test
     void invalidEntriesAreRejectedAndEmptyOnesDropped() {
         assertThrows(IllegalArgumentException.class, () -> new E820Map().add(0, 10, 9));
         assertEquals(0, new E820Map().add(0, 0, E820Map.RAM).size());
