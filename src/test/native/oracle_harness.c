@@ -48,6 +48,7 @@
 #define WIN_LEN 1024
 #define PAGE 4096
 #define NO_TRAP 0xFFFFFFFFu
+#define TRAILER 21 /* bytes after the code that belong to the return jump (see run_case) */
 #define LOW_ADDR 0x7000UL     /* alias of the data page, reachable with 16-bit addresses */
 #define TRAMP_OFF 0xF00       /* compatibility mode: 64-bit trampoline back to native_return */
 #define USER32_CS 0x23
@@ -110,6 +111,7 @@ uint32_t g_default_mxcsr = 0x1F80;
 
 void run_native(void);
 void native_return(void);
+void signal_entry(int, siginfo_t *, void *);
 void compat_enter(void);
 
 __asm__(
@@ -147,6 +149,10 @@ __asm__(
     "  mov g_saved_rsp(%rip), %rsp\n"
     "  pushfq\n"
     "  popq g_out+152(%rip)\n"
+    /* A POPF or IRET under test may have set AC (alignment checking is on at CPL 3: Linux sets CR0.AM):
+       clear it before any C code runs. POPF at CPL 3 leaves IF alone. */
+    "  pushq $2\n"
+    "  popfq\n"
     "  mov %rax, g_out+24(%rip)\n  mov %rcx, g_out+32(%rip)\n  mov %rdx, g_out+40(%rip)\n"
     "  mov %rbx, g_out+48(%rip)\n  mov %rbp, g_out+64(%rip)\n  mov %rsi, g_out+72(%rip)\n"
     "  mov %rdi, g_out+80(%rip)\n  mov %r8, g_out+88(%rip)\n   mov %r9, g_out+96(%rip)\n"
@@ -165,6 +171,17 @@ __asm__(
     "  cld\n"
     "  pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n"
     "  ret\n");
+
+/* The signal handler's entry: Linux does not clear AC on signal delivery (only DF, RF and TF), and a case
+   may have set it (POPF, IRET): clear it before any C code runs. The push/pop leaves RSP as the kernel set it. */
+__asm__(
+    ".text\n"
+    ".globl signal_entry\n"
+    "signal_entry:\n"
+    "  pushfq\n"
+    "  andl $~0x40000, (%rsp)\n"
+    "  popfq\n"
+    "  jmp on_signal\n");
 
 static uint8_t g_fx_template[512] __attribute__((aligned(64)));
 static uint8_t g_fx_in[512] __attribute__((aligned(64)));
@@ -188,7 +205,7 @@ static uint8_t g_pattern[PAGE];
 static const int GREG_OF[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
                                 REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
 
-static void on_signal(int sig, siginfo_t *si, void *ctx) {
+void on_signal(int sig, siginfo_t *si, void *ctx) {
     if (!g_in_case) _exit(100 + sig);
     ucontext_t *uc = ctx;
     greg_t *g = uc->uc_mcontext.gregs;
@@ -248,11 +265,14 @@ static void run_case(const struct in_case *in, struct out_case *out) {
     static uint8_t img[PAGE];
     memset(img, 0xCC, PAGE);
     memcpy(img + CODE_OFF, in->code, len);
-    /* jmp qword [rip+0] ; dq native_return */
+    /* jmp qword [rip+pad] ; int3 x pad ; dq native_return -- the pointer 8-aligned, so that the jump cannot
+       raise #AC when the instruction under test set RFLAGS.AC (TRAILER bytes at most). */
     uint64_t ret = (uint64_t) (uintptr_t) &native_return;
-    uint8_t *t = img + (compat ? TRAMP_OFF : CODE_OFF + len);
-    t[0] = 0xFF; t[1] = 0x25; t[2] = t[3] = t[4] = t[5] = 0;
-    memcpy(t + 6, &ret, 8);
+    unsigned toff = compat ? TRAMP_OFF : CODE_OFF + len;
+    uint8_t *t = img + toff;
+    unsigned pad = (8 - (toff + 6) % 8) % 8;
+    t[0] = 0xFF; t[1] = 0x25; t[2] = (uint8_t) pad; t[3] = t[4] = t[5] = 0;
+    memcpy(t + 6 + pad, &ret, 8);
     if (compat) {
         /* jmp far 0x33:CODE_ADDR+TRAMP_OFF (EA ptr16:32) back to 64-bit mode */
         uint8_t *f = img + CODE_OFF + len;
@@ -307,8 +327,8 @@ static void run_case(const struct in_case *in, struct out_case *out) {
        address is a host address the emulator does not know. */
     if (memcmp(code, img, CODE_OFF + len) != 0
             || (compat ? memcmp(code + CODE_OFF + len + 14, img + CODE_OFF + len + 14, TRAMP_OFF - CODE_OFF - len - 14) != 0
-                    || memcmp(code + TRAMP_OFF + 14, img + TRAMP_OFF + 14, PAGE - TRAMP_OFF - 14) != 0
-                : memcmp(code + CODE_OFF + len + 14, img + CODE_OFF + len + 14, PAGE - CODE_OFF - len - 14) != 0))
+                    || memcmp(code + TRAMP_OFF + TRAILER, img + TRAMP_OFF + TRAILER, PAGE - TRAMP_OFF - TRAILER) != 0
+                : memcmp(code + CODE_OFF + len + TRAILER, img + CODE_OFF + len + TRAILER, PAGE - CODE_OFF - len - TRAILER) != 0))
         g_out.dirty |= 2;
     memcpy(out, &g_out, sizeof g_out);
 }
@@ -338,7 +358,7 @@ int main(void) {
     if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0) die("sigaltstack");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_signal;
+    sa.sa_sigaction = signal_entry;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     int sigs[] = {SIGSEGV, SIGILL, SIGFPE, SIGBUS, SIGTRAP};

@@ -4,9 +4,11 @@ import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Exceptions;
 import dev.polyvisor.cpu.Flags;
+import dev.polyvisor.cpu.Segments;
 import dev.polyvisor.cpu.TestPlatform;
 import dev.polyvisor.cpu.decode.Decoder;
 import dev.polyvisor.cpu.decode.Insn;
+import dev.polyvisor.cpu.decode.OpcodeTable;
 import dev.polyvisor.cpu.exec.Isa;
 import dev.polyvisor.cpu.exec.X87;
 import dev.polyvisor.memory.GuestMemory;
@@ -25,7 +27,9 @@ final class EmulatedHost implements AutoCloseable {
     private static final long PML4 = 0x1000, PDPT = 0x2000, PD = 0x3000, PT_CODE = 0x4000, PT_DATA = 0x5000,
             PT_LOW = 0x6000;
     private static final long CODE_FRAME = 0x10000, DATA_FRAME = 0x11000;
-    private static final long P = 1, RW = 2, US = 4, A = 0x20, D = 0x40;
+    private static final long P = 1, RW = 2, US = 4, A = 0x20, D = 0x40, XD = 1L << 63;
+    /** Supervisor-only tables and frame for the GDT page at {@link LinuxGdt#LA}. */
+    private static final long PDPT_K = 0x7000, PD_K = 0x8000, PT_K = 0x9000, GDT_FRAME = 0x12000;
 
     static final byte[] PATTERN = new byte[4096];
     static {
@@ -43,8 +47,10 @@ final class EmulatedHost implements AutoCloseable {
 
     EmulatedHost() {
         map(HostHarness.CODE_ADDR, PT_CODE, CODE_FRAME, P | RW | US | A | D); // RWX, as the host's code page
-        map(HostHarness.DATA_ADDR, PT_DATA, DATA_FRAME, P | RW | US | A | D);
-        map(HostHarness.LOW_ADDR, PT_LOW, DATA_FRAME, P | RW | US | A | D); // the harness's 16-bit alias
+        // The host's data page is PROT_READ|PROT_WRITE: no-execute, so a branch into it faults on the fetch.
+        map(HostHarness.DATA_ADDR, PT_DATA, DATA_FRAME, P | RW | US | A | D | XD);
+        map(HostHarness.LOW_ADDR, PT_LOW, DATA_FRAME, P | RW | US | A | D | XD); // the harness's 16-bit alias
+        mapGdt();
         mem.load(CODE_FRAME, filled(0xCC));
         mem.load(DATA_FRAME, PATTERN);
         Cpu c = cpu;
@@ -52,16 +58,45 @@ final class EmulatedHost implements AutoCloseable {
         c.cr4 = Cpu.CR4_PAE | Cpu.CR4_OSFXSR | Cpu.CR4_OSXMMEXCPT;
         c.efer = Cpu.EFER_SCE | Cpu.EFER_LME | Cpu.EFER_LMA | Cpu.EFER_NXE;
         c.cr3 = PML4;
+        c.gdtBase = LinuxGdt.LA;
+        c.gdtLimit = LinuxGdt.LIMIT;
+        c.segSel[Cpu.LDTR] = 0;
+        c.segAttr[Cpu.LDTR] = Segments.UNUSABLE; // a Linux process without modify_ldt() has no LDT
+        resetSegments();
+        c.mmu.flushAll();
+        if (!c.long64 || c.cpl != 3) throw new IllegalStateException("fixture is not in 64-bit CPL 3 mode");
+    }
+
+    /**
+     * User mode as the host process runs: CS 0x33 (or 0x23 in compatibility mode, see {@link #mode}), the
+     * other selectors 0x2B; a far transfer of a case (RETF, IRET, far JMP/CALL) may change CS and SS.
+     */
+    private void resetSegments() {
+        Cpu c = cpu;
         for (int s = 0; s < 6; s++) {
             c.segBase[s] = 0;
             c.segLimit[s] = 0xFFFF_FFFFL;
-            c.segSel[s] = s == Cpu.CS ? 0x33 : 0x2B;
-            // Code: type 0xB, S, DPL 3, P, L; data: type 3, S, DPL 3, P, D/B, G.
-            c.segAttr[s] = s == Cpu.CS ? 0xA0FB : 0xC0F3;
+            c.segSel[s] = s == Cpu.CS ? (compat ? 0x23 : 0x33) : 0x2B;
+            // Code: type 0xB, S, DPL 3, P, L (D in compatibility mode); data: type 3, S, DPL 3, P, D/B, G.
+            c.segAttr[s] = s == Cpu.CS ? (compat ? 0xC0FB : 0xA0FB) : 0xC0F3;
         }
         c.updateMode();
-        c.mmu.flushAll();
-        if (!c.long64 || c.cpl != 3) throw new IllegalStateException("fixture is not in 64-bit CPL 3 mode");
+    }
+
+    private boolean segmentsReset() {
+        Cpu c = cpu;
+        return c.segSel[Cpu.CS] == (compat ? 0x23 : 0x33) && c.segSel[Cpu.SS] == 0x2B && c.long64 != compat && c.cpl == 3;
+    }
+
+    /** The GDT page: supervisor-only (descriptor reads are implicit supervisor accesses, SDM 4.6.1). */
+    private void mapGdt() {
+        long la = LinuxGdt.LA, tbl = P | RW | A;
+        mem.writePhys(PML4 + 8 * ((la >>> 39) & 0x1FF), 8, PDPT_K | tbl);
+        mem.writePhys(PDPT_K + 8 * ((la >>> 30) & 0x1FF), 8, PD_K | tbl);
+        mem.writePhys(PD_K + 8 * ((la >>> 21) & 0x1FF), 8, PT_K | tbl);
+        mem.writePhys(PT_K + 8 * ((la >>> 12) & 0x1FF), 8, GDT_FRAME | P | RW | A | D | XD);
+        long[] g = LinuxGdt.descriptors();
+        for (int i = 0; i < g.length; i++) mem.writePhys(GDT_FRAME + 8L * i, 8, g[i]);
     }
 
     private static byte[] filled(int b) {
@@ -92,20 +127,29 @@ final class EmulatedHost implements AutoCloseable {
     void mode(boolean compatMode) {
         if (compatMode == compat) return;
         compat = compatMode;
-        cpu.segSel[Cpu.CS] = compatMode ? 0x23 : 0x33;
-        cpu.segAttr[Cpu.CS] = compatMode ? 0xC0FB : 0xA0FB;
-        cpu.updateMode();
+        resetSegments();
         if (cpu.long64 == compatMode || cpu.cpl != 3) throw new IllegalStateException("fixture mode switch failed");
+    }
+
+    private static final int MAX_STEPS = 64;
+
+    private static boolean isInt3(Insn insn) {
+        return insn.entry != null && insn.entry.map() == OpcodeTable.MAP_1BYTE && insn.entry.opcode() == 0xCC;
     }
 
     /** The code page as the harness builds it: int3 everywhere, the instruction at CODE_OFF, the trailer. */
     private void loadCode(byte[] code) {
+        if (!segmentsReset()) resetSegments(); // the previous case may have left through a far transfer
         byte[] img = filled(0xCC);
         System.arraycopy(code, 0, img, HostHarness.CODE_OFF, code.length);
         int t = compat ? HostHarness.TRAMP_OFF : HostHarness.CODE_OFF + code.length;
-        img[t] = (byte) 0xFF; // jmp [rip+0]; the 8-byte host address after it is not modelled
+        // jmp [rip+pad]; int3 x pad; the 8-aligned host address (not modelled: zero), as oracle_harness.c.
+        int pad = (8 - (t + 6) % 8) % 8;
+        img[t] = (byte) 0xFF;
         img[t + 1] = 0x25;
-        for (int i = 2; i < 14; i++) img[t + i] = 0;
+        img[t + 2] = (byte) pad;
+        for (int i = 3; i < 6; i++) img[t + i] = 0;
+        for (int i = 0; i < 8; i++) img[t + 6 + pad + i] = 0;
         if (compat) Compat32.farJumpBack(img, HostHarness.CODE_OFF + code.length);
         mem.load(CODE_FRAME, img);
         codeImage = img;
@@ -154,19 +198,28 @@ final class EmulatedHost implements AutoCloseable {
         MachineState out = new MachineState();
         out.trap = MachineState.NO_TRAP;
         try {
-            // One instruction, or a short sequence: run until RIP leaves the code (reaches the trailer).
+            // One instruction, or a short sequence; a branch may leave it. Run until RIP reaches the trailer (the
+            // host's "jmp [rip+0]" back to the harness), a trap, or a step limit. An INT3 (the code page is filled
+            // with them) is a trap reported with RIP after it, as the host's SIGTRAP shows it.
             long end = start + code.length;
-            for (int steps = 0; steps < 64 && c.rip >= start && c.rip < end; steps++) {
+            int steps = 0;
+            for (; steps < MAX_STEPS && c.rip != end; steps++) {
+                c.prevRip = c.rip; // before decoding: an instruction fetch fault leaves RIP at the fetch
                 Insn insn = decoder.decode(c, c.rip);
                 if (decoded == null) decoded = insn;
-                c.prevRip = c.rip;
                 c.rip += insn.len;
+                if (isInt3(insn)) {
+                    out.trap = Exceptions.BP;
+                    break;
+                }
                 insn.exec(c);
             }
+            if (steps == MAX_STEPS) crash = new IllegalStateException("no trap and no trailer after " + MAX_STEPS + " instructions");
         } catch (CpuFault f) {
             c.rip = c.prevRip;
             out.trap = f.vector;
             out.faultAddr = f.vector == Exceptions.PF ? c.cr2 : 0;
+            out.err = f.errorCode;
         } catch (RuntimeException e) {
             crash = e;
         }
@@ -193,11 +246,11 @@ final class EmulatedHost implements AutoCloseable {
                         PATTERN, HostHarness.WIN_OFF + MachineState.WINDOW, 4096);
         if (dirty) mem.load(DATA_FRAME, PATTERN);
         byte[] codeNow = mem.readBytes(CODE_FRAME, 4096);
-        int trailerEnd = HostHarness.CODE_OFF + code.length + 14;
+        int trailerEnd = HostHarness.CODE_OFF + code.length + (compat ? 14 : HostHarness.TRAILER);
         int tramp = HostHarness.TRAMP_OFF;
         boolean codeDirty = !Arrays.equals(codeNow, 0, HostHarness.CODE_OFF + code.length, codeImage, 0, HostHarness.CODE_OFF + code.length)
                 || (compat ? !Arrays.equals(codeNow, trailerEnd, tramp, codeImage, trailerEnd, tramp)
-                        || !Arrays.equals(codeNow, tramp + 14, 4096, codeImage, tramp + 14, 4096)
+                        || !Arrays.equals(codeNow, tramp + HostHarness.TRAILER, 4096, codeImage, tramp + HostHarness.TRAILER, 4096)
                     : !Arrays.equals(codeNow, trailerEnd, 4096, codeImage, trailerEnd, 4096));
         out.dirty = (dirty ? 1 : 0) | (codeDirty ? 2 : 0);
         return out;

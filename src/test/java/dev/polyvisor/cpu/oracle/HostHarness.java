@@ -29,6 +29,8 @@ final class HostHarness implements AutoCloseable {
     /** Linear addresses shared with the emulator fixture (see the harness source). */
     static final long CODE_ADDR = 0x1000_0000L, DATA_ADDR = 0x2000_0000L;
     static final int CODE_OFF = 0x100, WIN_OFF = 0x600;
+    /** Bytes after the code taken by the harness's return jump and its 8-aligned pointer (oracle_harness.c TRAILER). */
+    static final int TRAILER = 21;
     /** Compatibility-mode cases: the data page's alias below 64 KiB, and the 64-bit return trampoline. */
     static final long LOW_ADDR = 0x7000L;
     static final int TRAMP_OFF = 0xF00;
@@ -108,7 +110,7 @@ final class HostHarness implements AutoCloseable {
             MachineState s = new MachineState();
             int trap = b.getInt();
             s.trap = trap == -1 ? MachineState.NO_TRAP : trap;
-            b.getInt(); // error code: not compared (the kernel rewrites #PF error codes)
+            s.err = b.getInt(); // compared for #GP, #SS and #NP only (the kernel rewrites #PF error codes)
             s.faultAddr = b.getLong();
             s.rip = b.getLong();
             for (int g = 0; g < 16; g++) s.gpr[g] = b.getLong();

@@ -30,6 +30,8 @@ final class MachineState {
 
     int trap = NO_TRAP;
     long faultAddr;
+    /** The exception's error code (-1 if the vector has none); compared for #GP, #SS and #NP. */
+    int err = -1;
     long rip;
     /** Bit 0: the data page changed outside the window; bit 1: the code page changed. */
     int dirty;
