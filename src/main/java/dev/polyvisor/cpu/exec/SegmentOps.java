@@ -24,7 +24,8 @@ public final class SegmentOps {
         t.add("MOV r/m, Sreg", MAP_1BYTE, 0x8C, MODRM | ORACLE, Imm.NONE, SegmentOps::movFromSreg);
         t.add("MOV Sreg, r/m16", MAP_1BYTE, 0x8E, MODRM | OP16 | ORACLE, Imm.NONE, SegmentOps::movToSreg);
         int[][] push = {{0x06, Cpu.ES}, {0x0E, Cpu.CS}, {0x16, Cpu.SS}, {0x1E, Cpu.DS}};
-        for (int[] p : push) t.add("PUSH " + name(p[1]), MAP_1BYTE, p[0], NO64, Imm.NONE, d -> new PushSreg(p[1], d.opSize));
+        // ORACLE: run in compatibility mode with ESP in the compared window (oracle Compat32).
+        for (int[] p : push) t.add("PUSH " + name(p[1]), MAP_1BYTE, p[0], NO64 | ORACLE, Imm.NONE, d -> new PushSreg(p[1], d.opSize));
         int[][] pop = {{0x07, Cpu.ES}, {0x17, Cpu.SS}, {0x1F, Cpu.DS}};
         for (int[] p : pop)
             t.add("POP " + name(p[1]), MAP_1BYTE, p[0], NO64 | (p[1] == Cpu.SS ? ENDS : 0), Imm.NONE, d -> new PopSreg(p[1], d.opSize));

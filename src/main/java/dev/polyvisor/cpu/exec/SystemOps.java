@@ -207,7 +207,10 @@ public final class SystemOps {
                 case 2 -> c.cr2;
                 case 3 -> c.cr3;
                 case 4 -> c.cr4;
-                default -> c.cr8;
+                default -> {
+                    int tprClass = c.platform.taskPriorityClass(c.id);
+                    yield tprClass >= 0 ? tprClass : c.cr8;
+                }
             };
             Regs.set(c, reg, c.long64 ? 8 : 4, v);
         }
@@ -227,6 +230,7 @@ public final class SystemOps {
                 default -> {
                     if ((v & ~0xFL) != 0) throw c.gp0();
                     c.cr8 = v;
+                    c.platform.setTaskPriorityClass(c.id, (int) v);
                 }
             }
         }
