@@ -48,8 +48,8 @@ public final class ControlOps {
         t.add("PUSH Ib", MAP_1BYTE, 0x6A, D64 | ORACLE, Imm.IB, d -> new PushImm(d.opSize, d.imm));
         t.addGroup("PUSH Ev", MAP_1BYTE, 0xFF, 6, D64 | ORACLE, Imm.NONE, d -> new PushRm(d.opSize, d.rm, d.ea));
         t.addGroup("POP Ev", MAP_1BYTE, 0x8F, 0, D64 | ORACLE, Imm.NONE, d -> new PopRm(d.opSize, d.rm, d.ea));
-        t.add("PUSHA", MAP_1BYTE, 0x60, NO64, Imm.NONE, d -> new Pusha(d.opSize));
-        t.add("POPA", MAP_1BYTE, 0x61, NO64, Imm.NONE, d -> new Popa(d.opSize));
+        t.add("PUSHA", MAP_1BYTE, 0x60, NO64 | ORACLE, Imm.NONE, d -> new Pusha(d.opSize));
+        t.add("POPA", MAP_1BYTE, 0x61, NO64 | ORACLE, Imm.NONE, d -> new Popa(d.opSize));
         t.add("ENTER Iw,Ib", MAP_1BYTE, 0xC8, D64 | ORACLE, Imm.IW_IB, d -> new Enter(d.opSize, (int) d.imm & 0xFFFF, (int) d.imm2 & 0x1F));
         t.add("LEAVE", MAP_1BYTE, 0xC9, D64 | ORACLE, Imm.NONE, d -> new Leave(d.opSize));
 

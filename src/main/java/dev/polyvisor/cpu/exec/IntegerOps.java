@@ -389,9 +389,9 @@ public final class IntegerOps {
         t.add("MOVZX Gv,Ew", MAP_0F, 0xB7, MODRM | ORACLE, Imm.NONE, d -> movzx(d, 2));
         t.add("MOVSX Gv,Eb", MAP_0F, 0xBE, MODRM | ORACLE, Imm.NONE, d -> new MovX(d.opSize, 1, true, d.reg, d.byteReg(d.rm), d.ea));
         t.add("MOVSX Gv,Ew", MAP_0F, 0xBF, MODRM | ORACLE, Imm.NONE, d -> new MovX(d.opSize, 2, true, d.reg, d.rm, d.ea));
-        // 63 is MOVSXD in 64-bit mode; outside it, it is ARPL (protected mode, system group) and #UD here.
+        // 63 is MOVSXD in 64-bit mode and ARPL Ew,Gw outside it (one table slot for both; the oracle runs both).
         t.add("MOVSXD Gv,Ed", MAP_1BYTE, 0x63, MODRM | ORACLE, Imm.NONE,
-                d -> d.mode64 ? new MovX(d.opSize, Math.min(4, d.opSize), true, d.reg, d.rm, d.ea) : null);
+                d -> d.mode64 ? new MovX(d.opSize, Math.min(4, d.opSize), true, d.reg, d.rm, d.ea) : new Arpl(d.rm, d.reg, d.ea));
         t.add("LEA Gv,M", MAP_1BYTE, 0x8D, MODRM | MEM_ONLY | ORACLE, Imm.NONE, d -> d.opSize >= 4 ? new FastIntOps.Lea(d.opSize, d.reg, d.ea) : new Lea(d.opSize, d.reg, d.ea));
         t.add("CBW/CWDE/CDQE", MAP_1BYTE, 0x98, ORACLE, Imm.NONE, d -> new Cbw(d.opSize));
         t.add("CWD/CDQ/CQO", MAP_1BYTE, 0x99, ORACLE, Imm.NONE, d -> new Cwd(d.opSize));
@@ -679,7 +679,7 @@ public final class IntegerOps {
         t.add("STD", MAP_1BYTE, 0xFD, ORACLE, Imm.NONE, d -> new FlagOp(FlagOp.STD));
         t.add("LAHF", MAP_1BYTE, 0x9F, ORACLE, Imm.NONE, d -> new FlagOp(FlagOp.LAHF));
         t.add("SAHF", MAP_1BYTE, 0x9E, ORACLE, Imm.NONE, d -> new FlagOp(FlagOp.SAHF));
-        t.add("SALC", MAP_1BYTE, 0xD6, NO64, Imm.NONE, d -> new FlagOp(FlagOp.SALC));
+        t.add("SALC", MAP_1BYTE, 0xD6, NO64 | ORACLE, Imm.NONE, d -> new FlagOp(FlagOp.SALC));
     }
 
     /** CLC STC CMC CLD STD LAHF SAHF SALC. */

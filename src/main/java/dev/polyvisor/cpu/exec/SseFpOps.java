@@ -87,12 +87,13 @@ public final class SseFpOps {
         fp4(t, "CMP", 0xC2, Imm.IB, ORA, (c, a, b, f, imm) ->
                 SseFloat.cmpPredicate(c, a, b, f, imm & 7) ? (f == F64 ? -1L : 0xFFFF_FFFFL) : 0);
 
-        // RCP/RSQRT approximations: not bit-identical to hardware, so not offered to the oracle.
+        // RCP/RSQRT approximations: not bit-identical to hardware; the oracle compares them within the
+        // SDM's error bound (oracle.ApproximateResults).
         Lane rcp = (c, a, b, f, imm) -> SseFloat.approx(b, false), rsqrt = (c, a, b, f, imm) -> SseFloat.approx(b, true);
-        t.addPrefixed("RSQRTPS", MAP_0F, 0x52, NP, MODRM, Imm.NONE, rm(M128A, packedS(rsqrt)));
-        t.addPrefixed("RSQRTSS", MAP_0F, 0x52, PF3, MODRM, Imm.NONE, rm(M32, scalarS(rsqrt)));
-        t.addPrefixed("RCPPS", MAP_0F, 0x53, NP, MODRM, Imm.NONE, rm(M128A, packedS(rcp)));
-        t.addPrefixed("RCPSS", MAP_0F, 0x53, PF3, MODRM, Imm.NONE, rm(M32, scalarS(rcp)));
+        t.addPrefixed("RSQRTPS", MAP_0F, 0x52, NP, ORA, Imm.NONE, rm(M128A, packedS(rsqrt)));
+        t.addPrefixed("RSQRTSS", MAP_0F, 0x52, PF3, ORA, Imm.NONE, rm(M32, scalarS(rsqrt)));
+        t.addPrefixed("RCPPS", MAP_0F, 0x53, NP, ORA, Imm.NONE, rm(M128A, packedS(rcp)));
+        t.addPrefixed("RCPSS", MAP_0F, 0x53, PF3, ORA, Imm.NONE, rm(M32, scalarS(rcp)));
 
         // 0F 2E/2F: UCOMISS/UCOMISD (QNaN quiet), COMISS/COMISD (any NaN signals).
         t.addPrefixed("UCOMISS", MAP_0F, 0x2E, NP, ORA, Imm.NONE, rm(M32, comis(F32, false)));

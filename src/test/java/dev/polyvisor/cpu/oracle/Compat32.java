@@ -62,8 +62,6 @@ final class Compat32 {
             default -> { return "immediate kind " + e.imm() + " is not generated"; }
         }
         String k = Encoder.key(e);
-        // 63 is ARPL outside 64-bit mode (SDM Vol. 2, ARPL); the table registers only MOVSXD.
-        if (k.equals("MOVSXD")) return "63 is ARPL outside 64-bit mode";
         if (k.startsWith("FXSAVE") || k.startsWith("FXRSTOR") || k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
             return "512-byte image (see Encoder.unsupported)";
         return null;
@@ -157,6 +155,12 @@ final class Compat32 {
             }
         }
         int opcodeReg = e.opcode() & 7;
+        if (stackForm(e)) {
+            // PUSHA/POPA, PUSH ES/CS/SS/DS: ESP (SS is flat) points into the window with room for 8 dwords
+            // either way; the upper half of RSP is garbage that a 32-bit stack must ignore.
+            forced[4] = keepLow(r, HostHarness.DATA_ADDR + 0x700 + r.nextInt(0x201), 0xFFFF_FFFFL);
+            forcedRegs |= 1 << 4;
+        }
         int rep = 0;
         if (implicit != 0) {
             // String instructions, XLAT, MASKMOVDQU: ESI/EDI/EBX (SI/DI/BX with 67) address the window.
@@ -210,6 +214,12 @@ final class Compat32 {
         b.writeBytes(tail.toByteArray());
         return new Encoding(b.toByteArray(), opSize, mem, regField, rmReg, opcodeReg, 0, imm, mem ? target : -1,
                 forcedRegs, forced);
+    }
+
+    /** The compatibility-mode-only stack forms, whose ESP the generator points into the window. */
+    static boolean stackForm(Entry e) {
+        String k = Encoder.key(e);
+        return e.has(NO64) && (k.equals("PUSHA") || k.equals("POPA") || k.equals("PUSH") || k.equals("POP"));
     }
 
     private static long keepLow(RandomGenerator r, long v, long mask) {
