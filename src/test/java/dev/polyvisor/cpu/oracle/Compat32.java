@@ -56,6 +56,7 @@ final class Compat32 {
     /** Why a form cannot run in compatibility mode here, or null if it can. */
     static String unsupported(Entry e) {
         if (e.has(ENDS) && !farPointer(e)) return "control transfer (ENDS): the harness only runs fall-through instructions";
+        if (Flow.covers(e)) return "control transfer or stack form: 64-bit mode only (Flow)";
         switch (e.imm()) {
             case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
             case AP -> { if (!farPointer(e)) return "immediate kind AP is generated for JMP/CALL ptr16:16/32 only"; }
