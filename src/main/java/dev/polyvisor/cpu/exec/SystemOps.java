@@ -76,12 +76,20 @@ public final class SystemOps {
                 d -> d.isMem() ? new Invlpg(d.ea) : rm(d) == 0 ? new Swapgs() : rm(d) == 1 ? new Rdtsc(true) : null);
 
         // 0F AE /5 /6 /7 register forms are the fences; /7 memory is CLFLUSH. /0-/4 belong to the FPU/SSE group.
-        t.addGroup("LFENCE", MAP_0F, 0xAE, 5, 0, Imm.NONE, d -> d.isMem() ? null : new Fence());
-        t.addGroup("MFENCE", MAP_0F, 0xAE, 6, 0, Imm.NONE, d -> d.isMem() ? null : new Fence());
-        t.addGroup("SFENCE / CLFLUSH", MAP_0F, 0xAE, 7, 0, Imm.NONE, d -> d.isMem() ? new Clflush(d.ea) : new Fence());
+        // The fences are NP 0F AE E8/F0/F8 (SDM Vol. 2B): with 66, F2 or F3 they are other instructions
+        // (TPAUSE, UMWAIT, INCSSP...) that the model does not have, #UD as on the AMD host. The memory forms of
+        // /5 and /6 are XRSTOR and XSAVEOPT, absent from the model (no XSAVE in its CPUID): #UD.
+        t.addGroup("LFENCE", MAP_0F, 0xAE, 5, REG_ONLY | ORACLE, Imm.NONE, d -> d.isMem() || !noPrefix(d) ? null : new Fence());
+        t.addGroup("MFENCE", MAP_0F, 0xAE, 6, REG_ONLY | ORACLE, Imm.NONE, d -> d.isMem() || !noPrefix(d) ? null : new Fence());
+        // 66 0F AE /7 memory is CLFLUSHOPT, which flushes the same line: it runs as CLFLUSH.
+        t.addGroup("SFENCE / CLFLUSH", MAP_0F, 0xAE, 7, ORACLE, Imm.NONE,
+                d -> d.isMem() ? new Clflush(d.ea) : noPrefix(d) ? new Fence() : null);
     }
 
     private static int rm(Decoded d) { return d.modrm & 7; }
+
+    /** No 66, F2 or F3 prefix: the NP encodings of the fences. */
+    private static boolean noPrefix(Decoded d) { return !d.opsizePrefix && !d.rep && !d.repne; }
 
     private static boolean validCr(int n) { return n == 0 || n == 2 || n == 3 || n == 4 || n == 8; }
 
