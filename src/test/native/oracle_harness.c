@@ -313,6 +313,9 @@ static void run_case(const struct in_case *in, struct out_case *out) {
         __asm__ volatile("ldmxcsr %0" : : "m"(g_default_mxcsr));
         if (compat) set_data_segments(0);
     }
+    /* A case may have loaded DS, ES or SS (MOV Sreg, LSS; never FS/GS, which hold the TLS base): back to the
+       selectors of a 64-bit Linux process (DS = ES = 0, SS = __USER_DS). */
+    __asm__ volatile("mov %0, %%ds\n mov %0, %%es\n mov %1, %%ss" : : "r"(0), "r"(0x2b));
     memcpy(g_out.mem, data + WIN_OFF, WIN_LEN);
     uint64_t h = 0xcbf29ce484222325ULL;
     for (int i = 0; i < PAGE; i++) h = (h ^ data[i]) * 0x100000001b3ULL;

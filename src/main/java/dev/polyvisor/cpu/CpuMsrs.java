@@ -91,6 +91,7 @@ public final class CpuMsrs {
                 // Bits 8 (BSP), 10 (x2APIC enable), 11 (global enable), 12-39 (base); the rest reserved.
                 if ((v & ~(0xFF_FFFF_F000L | 0xD00L)) != 0) throw c.gp0();
                 c.apicBase = bsp(c, v);
+                c.platform.apicBaseWritten(c.id, c.apicBase);
             }
             case MTRRCAP -> throw c.gp0();
             case SYSENTER_CS -> c.sysenterCs = v & 0xFFFF_FFFFL;

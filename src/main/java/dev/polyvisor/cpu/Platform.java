@@ -25,6 +25,18 @@ public interface Platform {
     /** The time-stamp counter of this vCPU (RDTSC/RDTSCP), derived from the VM's virtual clock. */
     long tsc(int vcpuId);
 
+    /**
+     * IA32_APIC_BASE was written with a value the CPU accepted: the local APIC follows its global enable
+     * bit (SDM Vol. 3A 11.4.3). The CPU keeps the architectural copy it returns on RDMSR.
+     */
+    default void apicBaseWritten(int vcpuId, long value) {}
+
+    /** CR8 reads TPR[7:4] of the local APIC (SDM Vol. 3A 11.8.6.1); -1: no local APIC, the CPU keeps CR8 itself. */
+    default int taskPriorityClass(int vcpuId) { return -1; }
+
+    /** MOV to CR8: TPR[7:4] = the value, TPR[3:0] = 0 (SDM Vol. 3A 11.8.6.1). */
+    default void setTaskPriorityClass(int vcpuId, int priorityClass) {}
+
     /** Access to a physical address nothing claims: reads return the value given, writes are dropped. */
     default long unassignedMmio(VcpuExit.Mmio access) { return -1L; }
 

@@ -232,6 +232,15 @@ public final class Lapic implements InterruptSource {
 
     synchronized int taskPriority() { return tpr; }
 
+    /** CR8 as the processor sees it: TPR[7:4] (SDM 11.8.6.1). */
+    public synchronized int taskPriorityClass() { return tpr >>> 4 & 0xF; }
+
+    /** MOV to CR8: TPR[7:4] = cls, TPR[3:0] = 0 (SDM 11.8.6.1). */
+    public synchronized void setTaskPriorityClass(int cls) {
+        tpr = (cls & 0xF) << 4;
+        refreshHints();
+    }
+
     // ---- MMIO ----
 
     long read(long offset, int size) {

@@ -437,6 +437,10 @@ public final class Vm implements Platform, AutoCloseable {
         };
     }
 
+    @Override public void apicBaseWritten(int vcpuId, long value) { board.apicBaseWritten(vcpuId, value); }
+    @Override public int taskPriorityClass(int vcpuId) { return board.taskPriorityClass(vcpuId); }
+    @Override public void setTaskPriorityClass(int vcpuId, int cls) { board.setTaskPriorityClass(vcpuId, cls); }
+
     @Override
     public boolean hypercall(VcpuExit.Hypercall call) {
         boolean handled = personalities.hypercall(call);

@@ -30,6 +30,36 @@ class VmTest {
     }
 
     @Test
+    void cr8IsTheLapicTaskPriorityAndApicBaseDisablesTheLapic() throws Exception {
+        // SDM Vol. 3A 11.8.6.1: CR8[3:0] is TPR[7:4]; 11.4.3: clearing IA32_APIC_BASE bit 11 disables the APIC.
+        byte[] code = dev.polyvisor.cpu.Asm.assemble(64, """
+                mov eax, 9
+                mov cr8, rax
+                mov esi, 0xFEE00080
+                mov ebx, [rsi]
+                mov dword ptr [rsi], 0x50
+                mov rdx, cr8
+                shl edx, 8
+                or ebx, edx
+                mov ecx, 0x1b
+                rdmsr
+                and eax, 0xFFFFF7FF
+                wrmsr
+                mov eax, ebx
+                shr eax, 4
+                out 0xf4, al
+                hlt""");
+        try (Vm vm = new Vm(flat(code, 0x100000, FlatMode.LONG64), new ByteArrayOutputStream())) {
+            Outcome o = vm.run();
+            assertEquals(Outcome.Kind.DEBUG_EXIT, o.kind(), o.toString());
+            // TPR read back as 0x90 after MOV CR8 9; CR8 read back as 5 after the MMIO write of TPR 0x50.
+            assertEquals((((0x500 | 0x90) >> 4) & 0xFF) << 1 | 1, o.status());
+            assertEquals(0, vm.board.devices.lapic(0).apicBaseMsr() & dev.polyvisor.devices.Lapic.APIC_BASE_ENABLE,
+                    "the LAPIC follows IA32_APIC_BASE's global enable bit");
+        }
+    }
+
+    @Test
     void debugExitWriteEndsTheVmWithQemuStatus() throws Exception {
         // mov eax, 0x2a ; out 0xf4, al ; hlt
         byte[] code = {(byte) 0xB8, 0x2A, 0, 0, 0, (byte) 0xE6, (byte) 0xF4, (byte) 0xF4};

@@ -19,18 +19,18 @@ public final class PortIoOps {
 
     public static void register(OpcodeTable t) {
         // Port I/O (SDM Vol. 1, 19): E4-E7 immediate port, EC-EF DX, 6C-6F string forms.
-        t.add("IN AL, imm8", MAP_1BYTE, 0xE4, BYTE | ENDS, Imm.IB, d -> new In(portImm(d), 1));
-        t.add("IN eAX, imm8", MAP_1BYTE, 0xE5, ENDS, Imm.IB, d -> new In(portImm(d), ioSize(d)));
-        t.add("OUT imm8, AL", MAP_1BYTE, 0xE6, BYTE | ENDS, Imm.IB, d -> new Out(portImm(d), 1));
-        t.add("OUT imm8, eAX", MAP_1BYTE, 0xE7, ENDS, Imm.IB, d -> new Out(portImm(d), ioSize(d)));
-        t.add("IN AL, DX", MAP_1BYTE, 0xEC, BYTE | ENDS, Imm.NONE, d -> new In(-1, 1));
-        t.add("IN eAX, DX", MAP_1BYTE, 0xED, ENDS, Imm.NONE, d -> new In(-1, ioSize(d)));
-        t.add("OUT DX, AL", MAP_1BYTE, 0xEE, BYTE | ENDS, Imm.NONE, d -> new Out(-1, 1));
-        t.add("OUT DX, eAX", MAP_1BYTE, 0xEF, ENDS, Imm.NONE, d -> new Out(-1, ioSize(d)));
-        t.add("INSB", MAP_1BYTE, 0x6C, BYTE | ENDS, Imm.NONE, d -> new Ins(1, d));
-        t.add("INSW/D", MAP_1BYTE, 0x6D, ENDS, Imm.NONE, d -> new Ins(ioSize(d), d));
-        t.add("OUTSB", MAP_1BYTE, 0x6E, BYTE | ENDS, Imm.NONE, d -> new Outs(1, d));
-        t.add("OUTSW/D", MAP_1BYTE, 0x6F, ENDS, Imm.NONE, d -> new Outs(ioSize(d), d));
+        t.add("IN AL, imm8", MAP_1BYTE, 0xE4, BYTE | ENDS | ORACLE, Imm.IB, d -> new In(portImm(d), 1));
+        t.add("IN eAX, imm8", MAP_1BYTE, 0xE5, ENDS | ORACLE, Imm.IB, d -> new In(portImm(d), ioSize(d)));
+        t.add("OUT imm8, AL", MAP_1BYTE, 0xE6, BYTE | ENDS | ORACLE, Imm.IB, d -> new Out(portImm(d), 1));
+        t.add("OUT imm8, eAX", MAP_1BYTE, 0xE7, ENDS | ORACLE, Imm.IB, d -> new Out(portImm(d), ioSize(d)));
+        t.add("IN AL, DX", MAP_1BYTE, 0xEC, BYTE | ENDS | ORACLE, Imm.NONE, d -> new In(-1, 1));
+        t.add("IN eAX, DX", MAP_1BYTE, 0xED, ENDS | ORACLE, Imm.NONE, d -> new In(-1, ioSize(d)));
+        t.add("OUT DX, AL", MAP_1BYTE, 0xEE, BYTE | ENDS | ORACLE, Imm.NONE, d -> new Out(-1, 1));
+        t.add("OUT DX, eAX", MAP_1BYTE, 0xEF, ENDS | ORACLE, Imm.NONE, d -> new Out(-1, ioSize(d)));
+        t.add("INSB", MAP_1BYTE, 0x6C, BYTE | ENDS | ORACLE, Imm.NONE, d -> new Ins(1, d));
+        t.add("INSW/D", MAP_1BYTE, 0x6D, ENDS | ORACLE, Imm.NONE, d -> new Ins(ioSize(d), d));
+        t.add("OUTSB", MAP_1BYTE, 0x6E, BYTE | ENDS | ORACLE, Imm.NONE, d -> new Outs(1, d));
+        t.add("OUTSW/D", MAP_1BYTE, 0x6F, ENDS | ORACLE, Imm.NONE, d -> new Outs(ioSize(d), d));
     }
 
     private static int portImm(Decoded d) { return (int) d.imm & 0xFF; }
@@ -89,8 +89,9 @@ public final class PortIoOps {
 
         @Override public final void exec(Cpu c) {
             int port = (int) c.r[Cpu.RDX] & 0xFFFF;
-            if (rep && Regs.get(c, Cpu.RCX, addrSize) == 0) return;
+            // The I/O permission check comes first, even for REP with a zero count (#GP(0) on the AMD host).
             checkIo(c, port, size);
+            if (rep && Regs.get(c, Cpu.RCX, addrSize) == 0) return;
             long step = (c.rflags & Flags.DF) != 0 ? -size : size;
             do {
                 one(c, port, step);

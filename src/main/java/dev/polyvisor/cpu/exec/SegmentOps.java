@@ -21,33 +21,40 @@ public final class SegmentOps {
     private SegmentOps() {}
 
     public static void register(OpcodeTable t) {
-        t.add("MOV r/m, Sreg", MAP_1BYTE, 0x8C, MODRM, Imm.NONE, SegmentOps::movFromSreg);
-        t.add("MOV Sreg, r/m16", MAP_1BYTE, 0x8E, MODRM | OP16, Imm.NONE, SegmentOps::movToSreg);
+        t.add("MOV r/m, Sreg", MAP_1BYTE, 0x8C, MODRM | ORACLE, Imm.NONE, SegmentOps::movFromSreg);
+        t.add("MOV Sreg, r/m16", MAP_1BYTE, 0x8E, MODRM | OP16 | ORACLE, Imm.NONE, SegmentOps::movToSreg);
         int[][] push = {{0x06, Cpu.ES}, {0x0E, Cpu.CS}, {0x16, Cpu.SS}, {0x1E, Cpu.DS}};
         // ORACLE: run in compatibility mode with ESP in the compared window (oracle Compat32).
         for (int[] p : push) t.add("PUSH " + name(p[1]), MAP_1BYTE, p[0], NO64 | ORACLE, Imm.NONE, d -> new PushSreg(p[1], d.opSize));
         int[][] pop = {{0x07, Cpu.ES}, {0x17, Cpu.SS}, {0x1F, Cpu.DS}};
         for (int[] p : pop)
             t.add("POP " + name(p[1]), MAP_1BYTE, p[0], NO64 | (p[1] == Cpu.SS ? ENDS : 0), Imm.NONE, d -> new PopSreg(p[1], d.opSize));
-        t.add("PUSH FS", MAP_0F, 0xA0, D64, Imm.NONE, d -> new PushSreg(Cpu.FS, d.opSize));
+        t.add("PUSH FS", MAP_0F, 0xA0, D64 | ORACLE, Imm.NONE, d -> new PushSreg(Cpu.FS, d.opSize));
         t.add("POP FS", MAP_0F, 0xA1, D64, Imm.NONE, d -> new PopSreg(Cpu.FS, d.opSize));
-        t.add("PUSH GS", MAP_0F, 0xA8, D64, Imm.NONE, d -> new PushSreg(Cpu.GS, d.opSize));
+        t.add("PUSH GS", MAP_0F, 0xA8, D64 | ORACLE, Imm.NONE, d -> new PushSreg(Cpu.GS, d.opSize));
         t.add("POP GS", MAP_0F, 0xA9, D64, Imm.NONE, d -> new PopSreg(Cpu.GS, d.opSize));
         t.add("LES", MAP_1BYTE, 0xC4, MODRM | NO64 | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.ES, d.ea, d.reg, d.opSize));
         t.add("LDS", MAP_1BYTE, 0xC5, MODRM | NO64 | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.DS, d.ea, d.reg, d.opSize));
-        t.add("LSS", MAP_0F, 0xB2, MODRM | MEM_ONLY | ENDS, Imm.NONE, d -> new LoadFarPointer(Cpu.SS, d.ea, d.reg, d.opSize));
-        t.add("LFS", MAP_0F, 0xB4, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.FS, d.ea, d.reg, d.opSize));
-        t.add("LGS", MAP_0F, 0xB5, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.GS, d.ea, d.reg, d.opSize));
+        t.add("LSS", MAP_0F, 0xB2, MODRM | MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new LoadFarPointer(Cpu.SS, d.ea, d.reg, farOffsetSize(d)));
+        t.add("LFS", MAP_0F, 0xB4, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.FS, d.ea, d.reg, farOffsetSize(d)));
+        t.add("LGS", MAP_0F, 0xB5, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.GS, d.ea, d.reg, farOffsetSize(d)));
 
         t.addGroup("SLDT", MAP_0F, 0x00, 0, 0, Imm.NONE, d -> new StoreSel(Cpu.LDTR, d));
         t.addGroup("STR", MAP_0F, 0x00, 1, 0, Imm.NONE, d -> new StoreSel(Cpu.TR, d));
         t.addGroup("LLDT", MAP_0F, 0x00, 2, PRIV | OP16, Imm.NONE, d -> new Lldt(src(d)));
         t.addGroup("LTR", MAP_0F, 0x00, 3, PRIV | OP16, Imm.NONE, d -> new Ltr(src(d)));
-        t.addGroup("VERR", MAP_0F, 0x00, 4, OP16, Imm.NONE, d -> new Verify(src(d), false));
-        t.addGroup("VERW", MAP_0F, 0x00, 5, OP16, Imm.NONE, d -> new Verify(src(d), true));
-        t.add("LAR", MAP_0F, 0x02, MODRM, Imm.NONE, d -> new LarLsl(new Src16(d.isMem() ? d.ea : null, d.rm), d.reg, d.opSize, false));
-        t.add("LSL", MAP_0F, 0x03, MODRM, Imm.NONE, d -> new LarLsl(new Src16(d.isMem() ? d.ea : null, d.rm), d.reg, d.opSize, true));
+        t.addGroup("VERR", MAP_0F, 0x00, 4, OP16 | ORACLE, Imm.NONE, d -> new Verify(src(d), false));
+        t.addGroup("VERW", MAP_0F, 0x00, 5, OP16 | ORACLE, Imm.NONE, d -> new Verify(src(d), true));
+        t.add("LAR", MAP_0F, 0x02, MODRM | ORACLE, Imm.NONE, d -> new LarLsl(new Src16(d.isMem() ? d.ea : null, d.rm), d.reg, d.opSize, false));
+        t.add("LSL", MAP_0F, 0x03, MODRM | ORACLE, Imm.NONE, d -> new LarLsl(new Src16(d.isMem() ? d.ea : null, d.rm), d.reg, d.opSize, true));
     }
+
+    /**
+     * The offset size of LSS/LFS/LGS m16:16/32/64. The model is AMD (qemu64, AuthenticAMD), and AMD
+     * processors ignore REX.W here: the pointer is m16:32 and the 32-bit offset is zero-extended into the
+     * 64-bit register (the AMD EPYC host reads the selector after 4 bytes). Intel honours REX.W (m16:64).
+     */
+    static int farOffsetSize(Decoded d) { return Math.min(d.opSize, 4); }
 
     static String name(int seg) { return switch (seg) { case 0 -> "ES"; case 1 -> "CS"; case 2 -> "SS"; case 3 -> "DS"; case 4 -> "FS"; default -> "GS"; }; }
 
@@ -262,7 +269,9 @@ public final class SegmentOps {
                 setZf(c, false);
                 return;
             }
-            long v = lsl ? limit(d) : (d >>> 32) & 0x00F0_FF00L;
+            // LAR: bits 23:8 of the descriptor's high dword. The SDM masks with 00FxFF00H (x, limit 19:16,
+            // undefined); hardware returns the limit nibble (the AMD host: 0x00affb00 for the 64-bit user CS).
+            long v = lsl ? limit(d) : (d >>> 32) & 0x00FF_FF00L;
             Regs.set(c, reg, size, size == 2 ? v & 0xFFFF : v & 0xFFFF_FFFFL);
             setZf(c, true);
         }

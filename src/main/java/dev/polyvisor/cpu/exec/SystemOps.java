@@ -37,15 +37,15 @@ public final class SystemOps {
 
     public static void register(OpcodeTable t) {
         t.add("HLT", MAP_1BYTE, 0xF4, ENDS | PRIV, Imm.NONE, d -> new Hlt());
-        t.add("CLI", MAP_1BYTE, 0xFA, 0, Imm.NONE, d -> new Cli());
-        t.add("STI", MAP_1BYTE, 0xFB, ENDS, Imm.NONE, d -> new Sti());
-        t.add("PUSHF", MAP_1BYTE, 0x9C, D64, Imm.NONE, d -> new Pushf(d.opSize));
-        t.add("POPF", MAP_1BYTE, 0x9D, D64 | ENDS, Imm.NONE, d -> new Popf(d.opSize));
-        t.add("INT3", MAP_1BYTE, 0xCC, ENDS, Imm.NONE, d -> new IntN(Exceptions.BP, Interrupts.SOFTWARE));
-        t.add("INT imm8", MAP_1BYTE, 0xCD, ENDS, Imm.IB, d -> new IntN((int) d.imm & 0xFF, Interrupts.SOFTWARE));
+        t.add("CLI", MAP_1BYTE, 0xFA, ORACLE, Imm.NONE, d -> new Cli());
+        t.add("STI", MAP_1BYTE, 0xFB, ENDS | ORACLE, Imm.NONE, d -> new Sti());
+        t.add("PUSHF", MAP_1BYTE, 0x9C, D64 | ORACLE, Imm.NONE, d -> new Pushf(d.opSize));
+        t.add("POPF", MAP_1BYTE, 0x9D, D64 | ENDS | ORACLE, Imm.NONE, d -> new Popf(d.opSize));
+        t.add("INT3", MAP_1BYTE, 0xCC, ENDS | ORACLE, Imm.NONE, d -> new IntN(Exceptions.BP, Interrupts.SOFTWARE));
+        t.add("INT imm8", MAP_1BYTE, 0xCD, ENDS | ORACLE, Imm.IB, d -> new IntN((int) d.imm & 0xFF, Interrupts.SOFTWARE));
         t.add("INTO", MAP_1BYTE, 0xCE, ENDS | NO64, Imm.NONE, d -> new Into());
-        t.add("INT1", MAP_1BYTE, 0xF1, ENDS, Imm.NONE, d -> new IntN(Exceptions.DB, Interrupts.ICEBP));
-        t.add("UD2", MAP_0F, 0x0B, ENDS, Imm.NONE, d -> new Ud2());
+        t.add("INT1", MAP_1BYTE, 0xF1, ENDS | ORACLE, Imm.NONE, d -> new IntN(Exceptions.DB, Interrupts.ICEBP));
+        t.add("UD2", MAP_0F, 0x0B, ENDS | ORACLE, Imm.NONE, d -> new Ud2());
         t.add("CLTS", MAP_0F, 0x06, PRIV, Imm.NONE, d -> new Clts());
         t.add("INVD", MAP_0F, 0x08, PRIV, Imm.NONE, d -> new CacheFlush());
         t.add("WBINVD", MAP_0F, 0x09, PRIV, Imm.NONE, d -> new CacheFlush());
@@ -76,20 +76,18 @@ public final class SystemOps {
                 d -> d.isMem() ? new Invlpg(d.ea) : rm(d) == 0 ? new Swapgs() : rm(d) == 1 ? new Rdtsc(true) : null);
 
         // 0F AE /5 /6 /7 register forms are the fences; /7 memory is CLFLUSH. /0-/4 belong to the FPU/SSE group.
-        // The fences are NP 0F AE E8/F0/F8 (SDM Vol. 2B): with 66, F2 or F3 they are other instructions
-        // (TPAUSE, UMWAIT, INCSSP...) that the model does not have, #UD as on the AMD host. The memory forms of
-        // /5 and /6 are XRSTOR and XSAVEOPT, absent from the model (no XSAVE in its CPUID): #UD.
-        t.addGroup("LFENCE", MAP_0F, 0xAE, 5, REG_ONLY | ORACLE, Imm.NONE, d -> d.isMem() || !noPrefix(d) ? null : new Fence());
-        t.addGroup("MFENCE", MAP_0F, 0xAE, 6, REG_ONLY | ORACLE, Imm.NONE, d -> d.isMem() || !noPrefix(d) ? null : new Fence());
-        // 66 0F AE /7 memory is CLFLUSHOPT, which flushes the same line: it runs as CLFLUSH.
+        // The fences are "NP" forms (SDM Vol. 2, 3.1.1.1): with 66, F2 or F3 they are #UD (or, on CPUs with the
+        // feature, other instructions: TPAUSE, UMONITOR, INCSSP), as the AMD host shows.
+        t.addGroup("LFENCE", MAP_0F, 0xAE, 5, ORACLE, Imm.NONE, d -> d.isMem() || ssePrefixed(d) ? null : new Fence());
+        t.addGroup("MFENCE", MAP_0F, 0xAE, 6, ORACLE, Imm.NONE, d -> d.isMem() || ssePrefixed(d) ? null : new Fence());
         t.addGroup("SFENCE / CLFLUSH", MAP_0F, 0xAE, 7, ORACLE, Imm.NONE,
-                d -> d.isMem() ? new Clflush(d.ea) : noPrefix(d) ? new Fence() : null);
+                d -> d.isMem() ? new Clflush(d.ea) : ssePrefixed(d) ? null : new Fence());
     }
 
     private static int rm(Decoded d) { return d.modrm & 7; }
 
-    /** No 66, F2 or F3 prefix: the NP encodings of the fences. */
-    private static boolean noPrefix(Decoded d) { return !d.opsizePrefix && !d.rep && !d.repne; }
+    /** A 66, F2 or F3 prefix, which an NP form does not allow. */
+    static boolean ssePrefixed(Decoded d) { return d.opsizePrefix || d.lastRepPrefix != 0; }
 
     private static boolean validCr(int n) { return n == 0 || n == 2 || n == 3 || n == 4 || n == 8; }
 
@@ -209,7 +207,10 @@ public final class SystemOps {
                 case 2 -> c.cr2;
                 case 3 -> c.cr3;
                 case 4 -> c.cr4;
-                default -> c.cr8;
+                default -> {
+                    int tprClass = c.platform.taskPriorityClass(c.id);
+                    yield tprClass >= 0 ? tprClass : c.cr8;
+                }
             };
             Regs.set(c, reg, c.long64 ? 8 : 4, v);
         }
@@ -229,6 +230,7 @@ public final class SystemOps {
                 default -> {
                     if ((v & ~0xFL) != 0) throw c.gp0();
                     c.cr8 = v;
+                    c.platform.setTaskPriorityClass(c.id, (int) v);
                 }
             }
         }

@@ -57,6 +57,13 @@ public final class PcBoard {
         return null;
     }
 
+    /** IA32_APIC_BASE as the CPU accepted it: the LAPIC follows the enable bit. */
+    public void apicBaseWritten(int vcpu, long value) { devices.lapic(vcpu).writeApicBaseMsr(value); }
+
+    public int taskPriorityClass(int vcpu) { return devices.lapic(vcpu).taskPriorityClass(); }
+
+    public void setTaskPriorityClass(int vcpu, int cls) { devices.lapic(vcpu).setTaskPriorityClass(cls); }
+
     public boolean wrmsr(int vcpu, int index, long value) {
         Lapic l = devices.lapic(vcpu);
         if (index == Lapic.MSR_TSC_DEADLINE) { l.writeTscDeadline(value); return true; }

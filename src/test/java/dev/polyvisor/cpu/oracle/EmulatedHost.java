@@ -63,6 +63,7 @@ final class EmulatedHost implements AutoCloseable {
         c.segSel[Cpu.LDTR] = 0;
         c.segAttr[Cpu.LDTR] = Segments.UNUSABLE; // a Linux process without modify_ldt() has no LDT
         resetSegments();
+        LinuxUserEnvironment.install(c, mem); // IDT, TSS and TR: INT n and port I/O as in a Linux process
         c.mmu.flushAll();
         if (!c.long64 || c.cpl != 3) throw new IllegalStateException("fixture is not in 64-bit CPL 3 mode");
     }
@@ -79,13 +80,18 @@ final class EmulatedHost implements AutoCloseable {
             c.segSel[s] = s == Cpu.CS ? (compat ? 0x23 : 0x33) : 0x2B;
             // Code: type 0xB, S, DPL 3, P, L (D in compatibility mode); data: type 3, S, DPL 3, P, D/B, G.
             c.segAttr[s] = s == Cpu.CS ? (compat ? 0xC0FB : 0xA0FB) : 0xC0F3;
+            // A 64-bit process has null DS/ES/FS/GS (MOV r/m, Sreg reads 0); the harness loads DS/ES 0x2b for a
+            // compatibility-mode case. FS/GS bases (glibc's TLS) are host addresses, not modelled.
+            if (s == Cpu.FS || s == Cpu.GS || !compat && (s == Cpu.DS || s == Cpu.ES)) Segments.cacheNull(c, s, 0);
         }
         c.updateMode();
     }
 
     private boolean segmentsReset() {
         Cpu c = cpu;
-        return c.segSel[Cpu.CS] == (compat ? 0x23 : 0x33) && c.segSel[Cpu.SS] == 0x2B && c.long64 != compat && c.cpl == 3;
+        int data = compat ? 0x2B : 0; // a case may have loaded DS, ES or SS (MOV Sreg, LSS)
+        return c.segSel[Cpu.CS] == (compat ? 0x23 : 0x33) && c.segSel[Cpu.SS] == 0x2B && c.long64 != compat && c.cpl == 3
+                && c.segSel[Cpu.DS] == data && c.segSel[Cpu.ES] == data;
     }
 
     /** The GDT page: supervisor-only (descriptor reads are implicit supervisor accesses, SDM 4.6.1). */
@@ -213,7 +219,10 @@ final class EmulatedHost implements AutoCloseable {
                     break;
                 }
                 insn.exec(c);
+                if (LinuxUserEnvironment.delivered(c)) break;
             }
+            // INT n or INT1 (or the #GP a DPL-0 gate raises) went through the IDT: report it as the host's signal does.
+            if (LinuxUserEnvironment.delivered(c)) LinuxUserEnvironment.reportDelivery(c, out);
             if (steps == MAX_STEPS) crash = new IllegalStateException("no trap and no trailer after " + MAX_STEPS + " instructions");
         } catch (CpuFault f) {
             c.rip = c.prevRip;

@@ -41,7 +41,7 @@ class HostCpuOracleTest {
     private final long[] knownDifferenceCounts = new long[Known.DIFFERENCES.size()];
     private final StringBuilder report = new StringBuilder();
     private int reported;
-    private long cases, mismatches, knownMismatches, undefinedSkipped, compatCases;
+    private long cases, mismatches, knownMismatches, undefinedSkipped, compatCases, cpl3Cases;
     private final Map<String, Integer> mismatchesByForm = new TreeMap<>();
     private final Map<String, Integer> reportedByForm = new TreeMap<>();
 
@@ -58,10 +58,12 @@ class HostCpuOracleTest {
         List<Entry> forms = new ArrayList<>();
         Map<String, String> skipped = new LinkedHashMap<>();
         for (Entry e : Isa.table().entries()) {
-            if (!e.has(OpcodeTable.ORACLE)) continue;
+            // The system family (SystemForms) adds the CPL-3 check of privileged forms and prints its exclusions.
+            if (!e.has(OpcodeTable.ORACLE) && !SystemForms.handles(e)) continue;
             if (only != null && !formId(e).contains(only)) continue;
             // NO64 forms run in compatibility mode only (Compat32); the others in both modes.
-            String why = Compat32.only(e) ? Compat32.unsupported(e) : Encoder.unsupported(e);
+            String why = SystemForms.handles(e) ? SystemForms.unsupported(e)
+                    : Compat32.only(e) ? Compat32.unsupported(e) : Encoder.unsupported(e);
             if (why != null) skipped.put(formId(e), why);
             else forms.add(e);
         }
@@ -76,7 +78,7 @@ class HostCpuOracleTest {
                 SplittableRandom rnd = new SplittableRandom(seed ^ formId(e).hashCode() * 0x9E37_79B9_7F4A_7C15L);
                 // Compatibility-mode cases draw from their own generator, so the 64-bit cases stay as they were.
                 SplittableRandom crnd = new SplittableRandom(seed ^ formId(e).hashCode() * 0xC2B2_AE3D_27D4_EB4FL);
-                boolean compatOnly = Compat32.only(e), compatToo = !compatOnly && Compat32.unsupported(e) == null;
+                boolean compatOnly = Compat32.only(e), compatToo = !compatOnly && !SystemForms.handles(e) && Compat32.unsupported(e) == null;
                 int own = 0;
                 for (int i = 0; i < perForm; i++) {
                     if (compatOnly || compatToo && crnd.nextInt(Compat32.SHARE) == 0) {
@@ -92,14 +94,14 @@ class HostCpuOracleTest {
                     // draw again a few times, then keep it: the comparison is valid for whatever it decodes to.
                     Insn d = null;
                     for (int attempt = 0; attempt < 8; attempt++) {
-                        enc = Encoder.encode(e, rnd);
+                        enc = SystemForms.handles(e) ? SystemForms.encode(e, rnd) : Encoder.encode(e, rnd);
                         d = emu.decodeOnly(enc.bytes(), false);
                         if (d == null || d.entry == null || d.entry == e) break;
                     }
                     if (d != null && d.entry == e) own++;
-                    MachineState in = input(rnd, e, enc);
-                    OracleCase oc = new OracleCase(e, i, enc, in);
-                    if (rnd.nextInt(5) == 0) {
+                    MachineState in = SystemForms.handles(e) ? SystemForms.input(rnd, e, enc) : input(rnd, e, enc);
+                    OracleCase oc = SystemForms.handles(e) ? SystemForms.oracleCase(e, i, enc, in) : new OracleCase(e, i, enc, in);
+                    if (oc.consumer() == null && rnd.nextInt(5) == 0 && !Flow.transfersControl(e)) {
                         // A fifth of the cases read the flags back through a consumer (lazy-flag fast paths).
                         Undefined u = Undefined.of(e, enc, in, 0);
                         FlagConsumer.Consumer fc = u.skip() ? null : FlagConsumer.pick(rnd, u.flags());
@@ -123,6 +125,9 @@ class HostCpuOracleTest {
         StringBuilder sum = new StringBuilder();
         sum.append(String.format("oracle: %d forms, %d cases, %d mismatches (seed 0x%X, %s run, %d ms)%n",
                 checkedForms, cases, mismatches, seed, longRun ? "long" : "CI", ms));
+        int cpl3Forms = (int) forms.stream().filter(e -> SystemForms.cpl3Check(e) && ownDecodes.getOrDefault(formId(e), 0) > 0).count();
+        sum.append(String.format("oracle: %d user-mode forms, %d cases; %d CPL-3 check forms (privileged: must fault at CPL 3), %d cases%n",
+                checkedForms - cpl3Forms, cases - cpl3Cases, cpl3Forms, cpl3Cases));
         sum.append(String.format("oracle: %d of the cases ran in 32-bit compatibility mode (%d forms compatibility-mode only)%s%n",
                 compatCases, forms.stream().filter(Compat32::only).count(),
                 Compat32.LOW_WINDOW ? "" : "; no 16-bit addressing: vm.mmap_min_addr is above the low window"));
@@ -212,6 +217,7 @@ class HostCpuOracleTest {
             }
         }
         FxImage.fillRestoreImage(r, e, enc, s);
+        Flow.input(r, e, enc, s);
         return s;
     }
 
@@ -234,6 +240,7 @@ class HostCpuOracleTest {
             if (u.skip()) { undefinedSkipped++; continue; }
             cases++;
             if (c.compat()) compatCases++;
+            if (SystemForms.cpl3Check(c.entry())) cpl3Cases++;
             List<String> diffs = compare(c, hostOut[i], emuOut[i], u, decoded[i], crashes[i]);
             if (diffs.isEmpty()) continue;
             int kd = Known.difference(c, hostOut[i], emuOut[i], diffs);
@@ -263,7 +270,7 @@ class HostCpuOracleTest {
         if (host.trap != emu.trap) d.add("trap host=" + trapName(host.trap) + " emu=" + trapName(emu.trap));
         else if (host.trap == Exceptions.PF && host.faultAddr != emu.faultAddr)
             d.add(String.format("#PF address host=%x emu=%x", host.faultAddr, emu.faultAddr));
-        else if ((host.trap == Exceptions.GP || host.trap == Exceptions.SS || host.trap == Exceptions.NP) && host.err != emu.err)
+        else if (SystemForms.errorCodeCompared(host.trap) && host.err != emu.err)
             d.add(String.format("error code host=%x emu=%x", host.err, emu.err)); // Linux passes these through (si_code aside)
         if (host.rip != emu.rip) d.add(String.format("rip host=%x emu=%x", host.rip, emu.rip));
         // Compatibility mode: only the low halves of RAX..RDI (Compat32.GPR_MASK says why).
@@ -273,7 +280,7 @@ class HostCpuOracleTest {
             if (((host.gpr[g] ^ emu.gpr[g]) & gm) != 0)
                 d.add(String.format("%s host=%x emu=%x", REG[g], host.gpr[g] & gm, emu.gpr[g] & gm));
         }
-        long fm = Undefined.COMPARED_FLAGS & ~u.flags();
+        long fm = (Undefined.COMPARED_FLAGS | (Flow.covers(c.entry()) ? Flow.SYSTEM_FLAGS : 0)) & ~u.flags();
         if (((host.rflags ^ emu.rflags) & fm) != 0)
             d.add("flags host=" + flags(host.rflags & fm) + " emu=" + flags(emu.rflags & fm));
         if (host.mxcsr != emu.mxcsr) d.add(String.format("mxcsr host=%x emu=%x", host.mxcsr, emu.mxcsr));
@@ -354,7 +361,8 @@ class HostCpuOracleTest {
 
     static String flags(long f) {
         StringBuilder s = new StringBuilder();
-        String[] n = {"CF", "", "PF", "", "AF", "", "ZF", "SF", "", "", "DF", "OF"};
+        String[] n = {"CF", "", "PF", "", "AF", "", "ZF", "SF", "TF", "IF", "DF", "OF", "IOPL0", "IOPL1", "NT", "", "RF", "VM",
+                "AC", "VIF", "VIP", "ID"};
         for (int b = 0; b < n.length; b++) if (!n[b].isEmpty() && (f >> b & 1) != 0) s.append(s.isEmpty() ? "" : "|").append(n[b]);
         return s.isEmpty() ? "0" : s.toString();
     }

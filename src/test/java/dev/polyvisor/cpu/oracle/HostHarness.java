@@ -110,7 +110,7 @@ final class HostHarness implements AutoCloseable {
             MachineState s = new MachineState();
             int trap = b.getInt();
             s.trap = trap == -1 ? MachineState.NO_TRAP : trap;
-            s.err = b.getInt(); // compared for #GP, #SS and #NP only (the kernel rewrites #PF error codes)
+            s.err = b.getInt(); // compared for #GP, #SS, #TS and #NP only (the kernel rewrites #PF error codes)
             s.faultAddr = b.getLong();
             s.rip = b.getLong();
             for (int g = 0; g < 16; g++) s.gpr[g] = b.getLong();

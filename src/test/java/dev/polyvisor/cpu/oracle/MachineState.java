@@ -30,7 +30,7 @@ final class MachineState {
 
     int trap = NO_TRAP;
     long faultAddr;
-    /** The exception's error code (-1 if the vector has none); compared for #GP, #SS and #NP. */
+    /** The exception's error code (-1 if the vector has none); compared for #GP, #SS, #TS and #NP (SystemForms.errorCodeCompared). */
     int err = -1;
     long rip;
     /** Bit 0: the data page changed outside the window; bit 1: the code page changed. */
