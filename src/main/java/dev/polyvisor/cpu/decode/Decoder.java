@@ -105,8 +105,11 @@ public final class Decoder {
         if (d.mode64 && e.has(NO64)) return faulting(Exceptions.UD, -1, d.len);
         int os;
         if (d.mode64) {
-            if (d.rexW || e.has(F64)) os = 8;
-            else if (e.has(D64)) os = d.opsizePrefix ? 2 : 8;
+            // f64 (near branches): AMD, the emulated CPUID vendor, honours 66 like d64 (16-bit operand size,
+            // RIP truncated to 16 bits: AMD APM Vol. 3, "Near Branches in 64-Bit Mode"); Intel ignores it.
+            // Checked against the AMD host by the differential oracle.
+            if (d.rexW) os = 8;
+            else if (e.has(D64) || e.has(F64)) os = d.opsizePrefix ? 2 : 8;
             else os = d.opsizePrefix ? 2 : 4;
         } else {
             os = (c.defOpSize == 4) ^ d.opsizePrefix ? 4 : 2;

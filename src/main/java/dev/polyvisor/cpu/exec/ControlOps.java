@@ -6,51 +6,52 @@ import dev.polyvisor.cpu.Flags;
 import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.decode.OpcodeTable;
+import dev.polyvisor.cpu.mmu.Mmu;
 
 import static dev.polyvisor.cpu.decode.OpcodeTable.*;
 
 /**
  * Near control transfer and the stack (SDM Vol. 1, 6.2-6.5 and 7.3.8): JMP, Jcc, CALL, RET, LOOP,
  * JrCXZ, PUSH/POP, PUSHA/POPA, ENTER/LEAVE, and the hint-NOP space. In 64-bit mode near branches use
- * a 64-bit operand size whatever the 66 prefix says (Intel's behaviour, opcode-map note f64); RIP is
- * truncated to the operand size (16-bit code wraps IP at 64 KiB), and a non-canonical 64-bit target
- * raises #GP(0) at the branch.
+ * a 64-bit operand size, or 16 bits with a 66 prefix (AMD's behaviour, the emulated vendor; Intel ignores
+ * 66 there, opcode-map note f64: see Decoder); RIP is truncated to the operand size (16-bit code wraps IP
+ * at 64 KiB), and a non-canonical 64-bit target raises #GP(0) at the branch.
  */
 public final class ControlOps {
     private ControlOps() {}
 
     public static void register(OpcodeTable t) {
-        t.add("JMP rel8", MAP_1BYTE, 0xEB, ENDS | F64, Imm.IB, d -> new JmpRel(d.imm, d.opSize));
-        t.add("JMP rel16/32", MAP_1BYTE, 0xE9, ENDS | F64, Imm.IZ, d -> new JmpRel(d.imm, d.opSize));
-        t.add("CALL rel16/32", MAP_1BYTE, 0xE8, ENDS | F64, Imm.IZ, d -> new CallRel(d.imm, d.opSize));
+        t.add("JMP rel8", MAP_1BYTE, 0xEB, ENDS | F64 | ORACLE, Imm.IB, d -> new JmpRel(d.imm, d.opSize));
+        t.add("JMP rel16/32", MAP_1BYTE, 0xE9, ENDS | F64 | ORACLE, Imm.IZ, d -> new JmpRel(d.imm, d.opSize));
+        t.add("CALL rel16/32", MAP_1BYTE, 0xE8, ENDS | F64 | ORACLE, Imm.IZ, d -> new CallRel(d.imm, d.opSize));
         for (int cc = 0; cc < 16; cc++) {
             final int k = cc;
-            t.add("Jcc rel8", MAP_1BYTE, 0x70 + cc, F64, Imm.IB, d -> jcc(k, d));
-            t.add("Jcc rel16/32", MAP_0F, 0x80 + cc, F64, Imm.IZ, d -> jcc(k, d));
+            t.add("Jcc rel8", MAP_1BYTE, 0x70 + cc, F64 | ORACLE, Imm.IB, d -> jcc(k, d));
+            t.add("Jcc rel16/32", MAP_0F, 0x80 + cc, F64 | ORACLE, Imm.IZ, d -> jcc(k, d));
         }
-        t.addGroup("CALL Ev", MAP_1BYTE, 0xFF, 2, ENDS | F64, Imm.NONE, d -> new CallInd(d.opSize, d.rm, d.ea));
-        t.addGroup("JMP Ev", MAP_1BYTE, 0xFF, 4, ENDS | F64, Imm.NONE, d -> new JmpInd(d.opSize, d.rm, d.ea));
-        t.add("RET", MAP_1BYTE, 0xC3, ENDS | F64, Imm.NONE, d -> new Ret(d.opSize, 0));
-        t.add("RET imm16", MAP_1BYTE, 0xC2, ENDS | F64, Imm.IW, d -> new Ret(d.opSize, d.imm & 0xFFFF));
+        t.addGroup("CALL Ev", MAP_1BYTE, 0xFF, 2, ENDS | F64 | ORACLE, Imm.NONE, d -> new CallInd(d.opSize, d.rm, d.ea));
+        t.addGroup("JMP Ev", MAP_1BYTE, 0xFF, 4, ENDS | F64 | ORACLE, Imm.NONE, d -> new JmpInd(d.opSize, d.rm, d.ea));
+        t.add("RET", MAP_1BYTE, 0xC3, ENDS | F64 | ORACLE, Imm.NONE, d -> new Ret(d.opSize, 0));
+        t.add("RET imm16", MAP_1BYTE, 0xC2, ENDS | F64 | ORACLE, Imm.IW, d -> new Ret(d.opSize, d.imm & 0xFFFF));
         for (int k = 0; k < 4; k++) {
             final int kind = k;
             String n = switch (k) { case 0 -> "LOOPNE"; case 1 -> "LOOPE"; case 2 -> "LOOP"; default -> "JrCXZ"; };
-            t.add(n + " rel8", MAP_1BYTE, 0xE0 + k, ENDS | F64, Imm.IB, d -> new Loop(kind, d.imm, d.opSize, d.addrSize));
+            t.add(n + " rel8", MAP_1BYTE, 0xE0 + k, ENDS | F64 | ORACLE, Imm.IB, d -> new Loop(kind, d.imm, d.opSize, d.addrSize));
         }
 
         for (int r = 0; r < 8; r++) {
             final int reg = r;
-            t.add("PUSH r", MAP_1BYTE, 0x50 + r, D64, Imm.NONE, d -> new PushReg(d.opSize, reg | IntegerOps.rexB(d)));
-            t.add("POP r", MAP_1BYTE, 0x58 + r, D64, Imm.NONE, d -> new PopReg(d.opSize, reg | IntegerOps.rexB(d)));
+            t.add("PUSH r", MAP_1BYTE, 0x50 + r, D64 | ORACLE, Imm.NONE, d -> new PushReg(d.opSize, reg | IntegerOps.rexB(d)));
+            t.add("POP r", MAP_1BYTE, 0x58 + r, D64 | ORACLE, Imm.NONE, d -> new PopReg(d.opSize, reg | IntegerOps.rexB(d)));
         }
-        t.add("PUSH Iz", MAP_1BYTE, 0x68, D64, Imm.IZ, d -> new PushImm(d.opSize, d.imm));
-        t.add("PUSH Ib", MAP_1BYTE, 0x6A, D64, Imm.IB, d -> new PushImm(d.opSize, d.imm));
-        t.addGroup("PUSH Ev", MAP_1BYTE, 0xFF, 6, D64, Imm.NONE, d -> new PushRm(d.opSize, d.rm, d.ea));
-        t.addGroup("POP Ev", MAP_1BYTE, 0x8F, 0, D64, Imm.NONE, d -> new PopRm(d.opSize, d.rm, d.ea));
+        t.add("PUSH Iz", MAP_1BYTE, 0x68, D64 | ORACLE, Imm.IZ, d -> new PushImm(d.opSize, d.imm));
+        t.add("PUSH Ib", MAP_1BYTE, 0x6A, D64 | ORACLE, Imm.IB, d -> new PushImm(d.opSize, d.imm));
+        t.addGroup("PUSH Ev", MAP_1BYTE, 0xFF, 6, D64 | ORACLE, Imm.NONE, d -> new PushRm(d.opSize, d.rm, d.ea));
+        t.addGroup("POP Ev", MAP_1BYTE, 0x8F, 0, D64 | ORACLE, Imm.NONE, d -> new PopRm(d.opSize, d.rm, d.ea));
         t.add("PUSHA", MAP_1BYTE, 0x60, NO64 | ORACLE, Imm.NONE, d -> new Pusha(d.opSize));
         t.add("POPA", MAP_1BYTE, 0x61, NO64 | ORACLE, Imm.NONE, d -> new Popa(d.opSize));
-        t.add("ENTER Iw,Ib", MAP_1BYTE, 0xC8, D64, Imm.IW_IB, d -> new Enter(d.opSize, (int) d.imm & 0xFFFF, (int) d.imm2 & 0x1F));
-        t.add("LEAVE", MAP_1BYTE, 0xC9, D64, Imm.NONE, d -> new Leave(d.opSize));
+        t.add("ENTER Iw,Ib", MAP_1BYTE, 0xC8, D64 | ORACLE, Imm.IW_IB, d -> new Enter(d.opSize, (int) d.imm & 0xFFFF, (int) d.imm2 & 0x1F));
+        t.add("LEAVE", MAP_1BYTE, 0xC9, D64 | ORACLE, Imm.NONE, d -> new Leave(d.opSize));
 
         // Hint NOPs (SDM "NOP", Table A-3 0F 18-1F; 0F 0D PREFETCHW): ModRM decoded, memory never accessed.
         // 0F 1E covers ENDBR64/ENDBR32 (F3 0F 1E FA/FB), NOPs while CET is not enabled.
@@ -268,7 +269,12 @@ public final class ControlOps {
                     }
                     Stack.push(c, size, frame);
                 }
-                Stack.setSp(c, c.r[Cpu.RSP] - alloc);
+                long fin = c.r[Cpu.RSP] - alloc;
+                // SDM ENTER, #PF: "a write using the final value of the stack pointer ... would cause a page
+                // fault" -- the allocated frame's top is probed (the AMD host faults there too).
+                if (c.long64) c.mmu.translate(c.stackCanonical(fin), Mmu.WRITE);
+                else c.mmu.translate(c.linear(Cpu.SS, fin & Regs.mask(c.stackSize)), Mmu.WRITE);
+                Stack.setSp(c, fin);
                 Regs.set(c, Cpu.RBP, size, frame);
             } catch (CpuFault f) {
                 c.r[Cpu.RSP] = sp0;

@@ -39,8 +39,8 @@ public final class SystemOps {
         t.add("HLT", MAP_1BYTE, 0xF4, ENDS | PRIV, Imm.NONE, d -> new Hlt());
         t.add("CLI", MAP_1BYTE, 0xFA, ORACLE, Imm.NONE, d -> new Cli());
         t.add("STI", MAP_1BYTE, 0xFB, ENDS | ORACLE, Imm.NONE, d -> new Sti());
-        t.add("PUSHF", MAP_1BYTE, 0x9C, D64, Imm.NONE, d -> new Pushf(d.opSize));
-        t.add("POPF", MAP_1BYTE, 0x9D, D64 | ENDS, Imm.NONE, d -> new Popf(d.opSize));
+        t.add("PUSHF", MAP_1BYTE, 0x9C, D64 | ORACLE, Imm.NONE, d -> new Pushf(d.opSize));
+        t.add("POPF", MAP_1BYTE, 0x9D, D64 | ENDS | ORACLE, Imm.NONE, d -> new Popf(d.opSize));
         t.add("INT3", MAP_1BYTE, 0xCC, ENDS | ORACLE, Imm.NONE, d -> new IntN(Exceptions.BP, Interrupts.SOFTWARE));
         t.add("INT imm8", MAP_1BYTE, 0xCD, ENDS | ORACLE, Imm.IB, d -> new IntN((int) d.imm & 0xFF, Interrupts.SOFTWARE));
         t.add("INTO", MAP_1BYTE, 0xCE, ENDS | NO64, Imm.NONE, d -> new Into());

@@ -216,4 +216,35 @@ class ControlOpsTest {
         assertInstanceOf(dev.polyvisor.cpu.VcpuExit.Halt.class, f.vcpu.run(10));
         assertEquals(0x15, c.rip);
     }
+
+    @Test void operandSizePrefixedNearBranchesIn64BitModeAre16BitAsOnAmd() {
+        // AMD (the emulated vendor; the oracle's host): 66 E9 takes a rel16 and truncates RIP to 16 bits.
+        // Intel would ignore the 66 and read a rel32. (0x10004 + 0x20) & 0xFFFF = 0x24.
+        f.mem.load(0x24, new byte[] {(byte) 0xF4});
+        assertInstanceOf(dev.polyvisor.cpu.VcpuExit.Halt.class, f.run(new byte[] {0x66, (byte) 0xE9, 0x20, 0x00}));
+        assertEquals(0x25, c.rip);
+        // 66 E8: pushes a 2-byte return address; 66 C3 pops 2 bytes.
+        f.mem.load(0x40, new byte[] {0x66, (byte) 0xC3});
+        f.mem.load(0x0004, new byte[] {(byte) 0xF4});
+        c.r[Cpu.RSP] = SP;
+        assertInstanceOf(dev.polyvisor.cpu.VcpuExit.Halt.class, f.run(new byte[] {0x66, (byte) 0xE8, 0x3C, 0x00}));
+        assertEquals(5, c.rip, "returned to (0x10004 & 0xFFFF), where HLT is");
+        assertEquals(SP, c.r[Cpu.RSP]);
+        assertEquals(0x0004, f.mem.readPhys(SP - 2, 2));
+    }
+
+    @Test void enterProbesTheFinalStackPointer() {
+        // SDM ENTER #PF: "a write using the final value of the stack pointer would cause a page fault". RSP 0x8000
+        // minus 8 (push rBP) minus 0x9000 is 0xFFFF_FFFF_FFFF_EFF8, which the fixture does not map.
+        c.r[Cpu.RSP] = 0x8000;
+        c.r[Cpu.RBP] = 0x1234;
+        var fault = f.step("enter 0x9000, 0");
+        assertEquals(Exceptions.PF, fault.vector);
+        assertEquals(0xFFFF_FFFF_FFFF_EFF8L, c.cr2);
+        assertEquals(0x8000, c.r[Cpu.RSP], "a faulting ENTER leaves RSP");
+        assertEquals(0x1234, c.r[Cpu.RBP], "and RBP unchanged");
+        c.r[Cpu.RSP] = 0x8000;
+        assertNull(f.step("enter 0x7000, 0"));
+        assertEquals(0x8000 - 8 - 0x7000, c.r[Cpu.RSP]);
+    }
 }

@@ -56,6 +56,7 @@ final class Compat32 {
     /** Why a form cannot run in compatibility mode here, or null if it can. */
     static String unsupported(Entry e) {
         if (e.has(ENDS)) return "control transfer (ENDS): the harness only runs fall-through instructions";
+        if (Flow.covers(e)) return "control transfer or stack form: 64-bit mode only (Flow)";
         switch (e.imm()) {
             case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
             default -> { return "immediate kind " + e.imm() + " is not generated"; }

@@ -24,7 +24,9 @@ final class Encoder {
 
     /** Why an entry cannot be encoded by this generator, or null if it can. */
     static String unsupported(Entry e) {
-        if (e.has(ENDS)) return "control transfer (ENDS): the harness only runs fall-through instructions";
+        boolean flow = Flow.covers(e); // control transfers and the stack: see Flow
+        if (e.has(ENDS) && !flow) return "control transfer (ENDS): the harness only runs fall-through instructions";
+        if (flow) return null;
         switch (e.imm()) {
             case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
             default -> { return "immediate kind " + e.imm() + " is not generated"; }
@@ -37,6 +39,11 @@ final class Encoder {
     }
 
     static Encoding encode(Entry e, RandomGenerator r) {
+        return Flow.covers(e) ? Flow.encode(e, r) : encodeGeneric(e, r);
+    }
+
+    /** An encoding by the generic rules of this class (also the base of {@link Flow}'s Ev and stack forms). */
+    static Encoding encodeGeneric(Entry e, RandomGenerator r) {
         for (;;) {
             Encoding enc = tryEncode(e, r);
             if (enc.bytes().length <= 15) return enc;
@@ -59,8 +66,8 @@ final class Encoder {
         // REX.W 0F C7 /1 is CMPXCHG16B (CPUID.01H:ECX.CX16), which the model leaves #UD.
         if (key(e).equals("CMPXCHG8B")) w = false;
         int os;
-        if (w || e.has(F64)) os = 8;
-        else if (e.has(D64)) os = p66 ? 2 : 8;
+        if (w) os = 8;
+        else if (e.has(D64) || e.has(F64)) os = p66 ? 2 : 8; // f64 honours 66 on AMD (see Decoder)
         else os = p66 ? 2 : 4;
         if (e.has(OP16)) os = 2;
         int opSize = e.has(BYTE) ? 1 : os;

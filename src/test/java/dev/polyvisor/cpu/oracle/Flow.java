@@ -1,0 +1,355 @@
+package dev.polyvisor.cpu.oracle;
+
+import dev.polyvisor.cpu.Flags;
+import dev.polyvisor.cpu.decode.OpcodeTable;
+import dev.polyvisor.cpu.decode.OpcodeTable.Entry;
+
+import java.io.ByteArrayOutputStream;
+import java.util.random.RandomGenerator;
+
+import static dev.polyvisor.cpu.decode.OpcodeTable.*;
+
+/**
+ * Oracle cases for control transfers and the stack in 64-bit mode at CPL 3 (SDM Vol. 1, 6.2-6.5; Vol. 2
+ * JMP, Jcc, CALL, RET, LOOP, JrCXZ, PUSH, POP, PUSHF, POPF, ENTER, LEAVE, far RET/JMP/CALL, IRET).
+ *
+ * <p>Landing: the harness fills the code page with INT3, so a taken branch to anywhere in it ends in a
+ * #BP trap with RIP after the INT3 (the emulator fixture does the same, see {@link EmulatedHost}). Branch
+ * targets are drawn mostly inside the code page before and after the instruction, never inside the
+ * instruction itself (a loop the host would spin in) nor inside the return trailer; the trailer's first byte
+ * is a valid target (it behaves as a fall-through). Other targets: the data page (no-execute: #PF on the
+ * fetch), unmapped pages around the harness's pages and low memory (#PF, CR2 = target), non-canonical
+ * addresses (#GP(0) at the branch) and the kernel half (#PF), never the vsyscall page (Linux would
+ * emulate a call there).
+ *
+ * <p>Stack: RSP is forced into the compared window (misaligned in some cases), or now and then to an
+ * unmapped, a page-boundary or a non-canonical address for the #PF and #SS paths; values popped by RET,
+ * RETF and IRET are planted at RSP: code-page targets, selectors (0x33 mostly; 0x23, null, kernel DPL-0
+ * selectors, the TSS, LDT selectors and selectors beyond the 16-entry GDT for the #GP(selector) paths),
+ * RFLAGS images, and garbage. RFLAGS images popped by POPF and IRET never have TF set (the emulator has
+ * no single-step trap yet); AC, ID, NT, DF and the arithmetic flags vary, and IF and IOPL vary too, which
+ * CPL 3 must silently keep. Inputs also start with AC, NT or ID set now and then (IRET with NT=1 is #GP).
+ *
+ * <p>AMD behaviour (the emulated CPUID model is AMD, as is the host): in 64-bit mode a 66-prefixed near
+ * branch (JMP, Jcc, CALL, RET, LOOP, JrCXZ) has a 16-bit operand size and truncates RIP to 16 bits
+ * (Intel ignores 66 there).
+ */
+final class Flow {
+    private Flow() {}
+
+    enum Kind { REL, IND, RET, STACK, POPF, ENTER, LEAVE, FAR_RET, IRET, FAR_MEM }
+
+    /** The family of a covered form, or null: the oracle handles everything else with {@link Encoder}. */
+    static Kind kind(Entry e) {
+        int op = e.opcode();
+        if (e.map() == MAP_0F) return op >= 0x80 && op <= 0x8F ? Kind.REL : null;
+        if (e.map() != MAP_1BYTE) return null;
+        if (op >= 0x70 && op <= 0x7F || op == 0xEB || op == 0xE9 || op == 0xE8 || op >= 0xE0 && op <= 0xE3) return Kind.REL;
+        if (op >= 0x50 && op <= 0x5F || op == 0x68 || op == 0x6A || op == 0x9C) return Kind.STACK;
+        if (op == 0x8F && e.reg() == 0) return Kind.STACK;
+        return switch (op) {
+            case 0xFF -> switch (e.reg()) {
+                case 2, 4 -> Kind.IND;
+                case 6 -> Kind.STACK;
+                case 3, 5 -> Kind.FAR_MEM;
+                default -> null;
+            };
+            case 0xC3, 0xC2 -> Kind.RET;
+            case 0x9D -> Kind.POPF;
+            case 0xC8 -> Kind.ENTER;
+            case 0xC9 -> Kind.LEAVE;
+            case 0xCA, 0xCB -> Kind.FAR_RET;
+            case 0xCF -> Kind.IRET;
+            default -> null;
+        };
+    }
+
+    static boolean covers(Entry e) { return kind(e) != null && !e.has(NO64); }
+
+    /** Forms that may leave the instruction: no flag consumer is appended to them. */
+    static boolean transfersControl(Entry e) {
+        Kind k = kind(e);
+        return k != null && k != Kind.STACK && k != Kind.POPF && k != Kind.ENTER && k != Kind.LEAVE;
+    }
+
+    /** RFLAGS bits compared for these forms on top of {@link Undefined#COMPARED_FLAGS} (POPF, IRET, PUSHF). */
+    static final long SYSTEM_FLAGS = Flags.TF | Flags.IF | Flags.IOPL | Flags.NT | Flags.AC | Flags.ID | Flags.VIF | Flags.VIP;
+
+    static final long CODE_LO = HostHarness.CODE_ADDR, CODE_HI = HostHarness.CODE_ADDR + 0x1000;
+    static final long INSN = HostHarness.CODE_ADDR + HostHarness.CODE_OFF;
+    /** Stack pointers are drawn in [STACK_LO, STACK_HI) of the data page (inside the window). */
+    static final int STACK_LO = HostHarness.WIN_OFF + 0x200, STACK_HI = HostHarness.WIN_OFF + 0x3F0;
+
+    // ------------------------------------------------------------------ encodings
+
+    static Encoding encode(Entry e, RandomGenerator r) {
+        Kind k = kind(e);
+        Encoding enc = switch (k) {
+            case REL -> rel(e, r);
+            case ENTER -> enter(r);
+            default -> Encoder.encodeGeneric(e, r);
+        };
+        return withStack(e, enc, r);
+    }
+
+    /** Operand size of a near branch in 64-bit mode on AMD: 64, or 16 with 66 and no REX.W. */
+    static int branchSize(boolean p66, boolean w) { return p66 && !w ? 2 : 8; }
+
+    /** Jcc, JMP, CALL rel8/rel16/rel32, LOOPcc, JrCXZ: prefixes, opcode and a displacement aimed at a target. */
+    private static Encoding rel(Entry e, RandomGenerator r) {
+        boolean p66 = r.nextInt(8) == 0;
+        boolean loop = e.map() == MAP_1BYTE && e.opcode() >= 0xE0 && e.opcode() <= 0xE3;
+        boolean p67 = r.nextInt(loop ? 3 : 10) == 0;
+        boolean rex = r.nextInt(4) == 0;
+        int rexByte = rex ? 0x40 | r.nextInt(16) : 0;
+        boolean w = (rexByte & 8) != 0;
+        int size = branchSize(p66, w);
+        int dispLen = e.imm() == Imm.IB ? 1 : size == 2 ? 2 : 4;
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (r.nextInt(10) == 0) b.write(r.nextBoolean() ? 0x2E : 0x3E); // branch hints: no effect
+        if (p67) b.write(0x67);
+        if (p66) b.write(0x66);
+        if (rex) b.write(rexByte);
+        if (e.map() == MAP_0F) b.write(0x0F);
+        b.write(e.opcode());
+        int len = b.size() + dispLen;
+        long next = INSN + len;
+        long disp;
+        if (size == 2) {
+            disp = Inputs.immediate(r, dispLen); // RIP is truncated to 16 bits: a low, unmapped page
+        } else {
+            long target = dispLen == 1 ? nearTarget(r, next) : target(r, next, true);
+            disp = target - next;
+        }
+        for (int i = 0; i < dispLen; i++) b.write((int) (disp >>> (8 * i)));
+        long imm = dispLen == 1 ? (byte) disp : dispLen == 2 ? (short) disp : (int) disp;
+        int forcedRegs = 0;
+        long[] forced = new long[16];
+        if (loop && r.nextInt(3) == 0) { // counts that end the loop, or run JrCXZ's both ways
+            forced[1] = (r.nextBoolean() ? r.nextLong() & ~0xFFFF_FFFFL : 0) | new long[] {0, 1, 2, 0x1_0000_0000L, 0xFFFF_FFFFL}[r.nextInt(5)];
+            forcedRegs |= 1 << 1;
+        }
+        return new Encoding(b.toByteArray(), size, false, -1, -1, -1, rexByte, imm, -1, forcedRegs, forced);
+    }
+
+    /** ENTER Iw, Ib: the nesting level mostly 0-31 (it is taken modulo 32), the allocation size anything. */
+    private static Encoding enter(RandomGenerator r) {
+        boolean p66 = r.nextInt(5) == 0;
+        boolean rex = r.nextInt(4) == 0;
+        int rexByte = rex ? 0x40 | r.nextInt(16) : 0;
+        int size = p66 && (rexByte & 8) == 0 ? 2 : 8;
+        int alloc = switch (r.nextInt(4)) {
+            case 0 -> 0;
+            case 1 -> r.nextInt(64);
+            case 2 -> 0xFFFF - r.nextInt(16);
+            default -> r.nextInt(0x10000);
+        };
+        int level = r.nextInt(4) == 0 ? r.nextInt(256) : r.nextInt(3) == 0 ? r.nextInt(3) : r.nextInt(32);
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (p66) b.write(0x66);
+        if (rex) b.write(rexByte);
+        b.write(0xC8);
+        b.write(alloc);
+        b.write(alloc >>> 8);
+        b.write(level);
+        long[] forced = new long[16];
+        // The frame pointers copied from [rBP - size*i], i < level, lie inside the window (mostly).
+        int lv = level & 31;
+        int lo = Math.max(HostHarness.WIN_OFF, HostHarness.WIN_OFF + size * lv);
+        forced[5] = r.nextInt(10) == 0 ? oddStack(r) : HostHarness.DATA_ADDR + lo + r.nextInt(HostHarness.WIN_OFF + MachineState.WINDOW - lo);
+        // The pushes (level + 1 of them) stay inside the window too.
+        int need = size * (lv + 1);
+        forced[4] = HostHarness.DATA_ADDR + Math.max(STACK_LO, HostHarness.WIN_OFF + need) + r.nextInt(STACK_HI - Math.max(STACK_LO, HostHarness.WIN_OFF + need));
+        return new Encoding(b.toByteArray(), size, false, -1, -1, -1, rexByte, alloc | (long) level << 16, -1, 1 << 4 | 1 << 5, forced);
+    }
+
+    /** Forces RSP (unless the memory operand already uses it) for every covered form. */
+    private static Encoding withStack(Entry e, Encoding enc, RandomGenerator r) {
+        if ((enc.forcedRegs() >> 4 & 1) != 0) return enc;
+        long[] f = enc.forced().clone();
+        f[4] = r.nextInt(12) == 0 ? oddStack(r) : windowStack(r);
+        return new Encoding(enc.bytes(), enc.opSize(), enc.mem(), enc.regField(), enc.rmReg(), enc.opcodeReg(), enc.rex(),
+                enc.imm(), enc.eaOffset(), enc.forcedRegs() | 1 << 4, f);
+    }
+
+    private static long windowStack(RandomGenerator r) {
+        long sp = HostHarness.DATA_ADDR + STACK_LO + r.nextInt((STACK_HI - STACK_LO) / 8) * 8;
+        return r.nextInt(6) == 0 ? sp + 1 + r.nextInt(7) : sp;
+    }
+
+    /** Stack pointers that fault or sit at an edge: unmapped, page ends, non-canonical, the code page. */
+    private static long oddStack(RandomGenerator r) {
+        return switch (r.nextInt(7)) {
+            case 0 -> HostHarness.DATA_ADDR;                          // pushes fault, pops read the page start
+            case 1 -> HostHarness.DATA_ADDR + 0x1000;                 // pushes write the page end, pops fault
+            case 2 -> HostHarness.CODE_ADDR + 0x3000 + 8 * r.nextInt(512); // unmapped
+            case 3 -> 0x0000_8000_0000_0000L + 8 * r.nextInt(4);      // non-canonical (or just above the edge)
+            case 4 -> 0xFFFF_8000_0000_0000L - 8 * r.nextInt(4);      // just below the upper half: non-canonical
+            case 5 -> r.nextLong() | 1L << 62;                        // garbage, non-canonical
+            default -> 0x0000_7FFF_FFFF_F000L + 8 * r.nextInt(4);     // canonical, unmapped, near the edge
+        };
+    }
+
+    // ------------------------------------------------------------------ targets
+
+    /** A target for a rel8 branch: within 127 bytes, in the code page, outside the instruction and the trailer. */
+    private static long nearTarget(RandomGenerator r, long next) {
+        int len = (int) (next - INSN);
+        for (;;) {
+            long t = r.nextInt(5) == 0 ? next : next - 128 + r.nextInt(256);
+            if (landing(t, len)) return t;
+        }
+    }
+
+    /** True when {@code t} is a code-page byte the harness leaves INT3 (or the trailer's first byte). */
+    static boolean landing(long t, int len) {
+        long next = INSN + len;
+        if (t == next) return true;
+        return t >= CODE_LO && t < CODE_HI && (t < INSN || t >= next + HostHarness.TRAILER);
+    }
+
+    /**
+     * A branch target: mostly a landing byte in the code page; else (with {@code rel32Reach}) an address a
+     * rel32 reaches from the code page, or (without) any 64-bit address.
+     */
+    static long target(RandomGenerator r, long next, boolean rel32Reach) {
+        int len = (int) (next - INSN);
+        int k = r.nextInt(10);
+        if (k < 6) {
+            for (;;) {
+                long t = r.nextInt(6) == 0 ? next : CODE_LO + r.nextInt(0x1000);
+                if (landing(t, len)) return t;
+            }
+        }
+        return switch (k) {
+            case 6 -> HostHarness.DATA_ADDR + r.nextInt(0x1000);            // no-execute page: #PF on the fetch
+            case 7 -> HostHarness.CODE_ADDR + (r.nextBoolean() ? 0x1000 : -0x1000) + r.nextInt(0x1000); // unmapped neighbours
+            case 8 -> rel32Reach ? r.nextInt(0x10000) : nonCanonical(r);   // low memory / non-canonical: #GP
+            default -> rel32Reach ? HostHarness.CODE_ADDR + 0x7FFF_0000L + r.nextInt(0x10000) : farAddress(r);
+        };
+    }
+
+    static long nonCanonical(RandomGenerator r) {
+        return switch (r.nextInt(3)) {
+            case 0 -> 0x0000_8000_0000_0000L + r.nextInt(0x100);
+            case 1 -> 0xFFFF_7FFF_FFFF_FF00L + r.nextInt(0x100);
+            default -> r.nextLong() & 0x7FFF_FFFF_FFFF_FFFFL | 1L << 60;
+        };
+    }
+
+    /** Any canonical address away from the harness: user-half unmapped, or kernel half (not the vsyscall page). */
+    static long farAddress(RandomGenerator r) {
+        long v = r.nextBoolean() ? (r.nextLong() >>> 17) | 0x100_0000_0000L : 0xFFFF_8000_0000_0000L | r.nextLong() >>> 18;
+        if ((v & ~0xFFFL) == 0xFFFF_FFFF_FF60_0000L) v = 0xFFFF_8000_0000_0000L;
+        return v;
+    }
+
+    // ------------------------------------------------------------------ inputs
+
+    /** Adjusts the generic input of a covered form: flags, planted stack values and branch targets. */
+    static void input(RandomGenerator r, Entry e, Encoding enc, MachineState s) {
+        Kind k = kind(e);
+        if (k == null) return;
+        // System flags in the input: AC, NT, ID (TF never: no single-step in the emulator yet).
+        // AC only for PUSHF with an aligned stack: with AC set the host raises #AC on a misaligned access at CPL 3
+        // (Linux sets CR0.AM), which the emulator does not model.
+        boolean pushf = e.map() == MAP_1BYTE && e.opcode() == 0x9C;
+        if (r.nextInt(4) == 0) s.rflags |= (pushf && (s.gpr[4] & 7) == 0 && r.nextBoolean() ? Flags.AC : 0) | (r.nextBoolean() ? Flags.ID : 0);
+        if (r.nextInt(8) == 0) s.rflags |= Flags.NT;
+        long sp = s.gpr[4];
+        // A frame popped by RETF or IRET (5 slots) lies wholly in the window, so that no RFLAGS image comes
+        // from the page's fill pattern (which could set TF).
+        if ((k == Kind.IRET || k == Kind.FAR_RET) && inWindow(sp) && !inWindow(sp + 5L * enc.opSize() - 1)) {
+            sp -= 0x40;
+            s.gpr[4] = sp;
+        }
+        long next = INSN + enc.bytes().length;
+        switch (k) {
+            case IND -> {
+                long t = target(r, next, false);
+                if (enc.mem()) put(s, enc.eaOffset(), enc.opSize(), t);
+                else if (enc.rmReg() != 4) s.gpr[enc.rmReg()] = t;
+            }
+            case RET -> put(s, sp, enc.opSize() == 2 ? 2 : 8, target(r, next, false));
+            case POPF -> put(s, sp, enc.opSize(), flagsImage(r));
+            case FAR_RET -> farFrame(r, s, sp, farSize(enc), next, false);
+            case IRET -> farFrame(r, s, sp, farSize(enc), next, true);
+            case FAR_MEM -> {
+                int size = farSize(enc);
+                long at = HostHarness.DATA_ADDR + enc.eaOffset();
+                put(s, at, size, farTarget(r, next, size));
+                put(s, at + size, 2, selector(r));
+            }
+            default -> { }
+        }
+    }
+
+    /** Operand size of far transfers and IRET: REX.W 8, 66 2, else 4 (see {@link Encoder}'s rules). */
+    static int farSize(Encoding enc) { return enc.opSize(); }
+
+    private static long farTarget(RandomGenerator r, long next, int size) {
+        long t = target(r, next, false);
+        return size == 8 ? t : t & (size == 4 ? 0xFFFF_FFFFL : 0xFFFF);
+    }
+
+    /** RETF / IRET frame at RSP: RIP, CS (and RFLAGS, RSP, SS for IRET), each {@code size} bytes. */
+    private static void farFrame(RandomGenerator r, MachineState s, long sp, int size, long next, boolean iret) {
+        put(s, sp, size, farTarget(r, next, size));
+        put(s, sp + size, size, (r.nextInt(4) == 0 ? r.nextLong() & ~0xFFFFL : 0) | selector(r));
+        if (!iret) return;
+        put(s, sp + 2L * size, size, flagsImage(r));
+        put(s, sp + 3L * size, size, r.nextBoolean() ? windowStack(r) : r.nextLong());
+        int ss = switch (r.nextInt(8)) {
+            case 0 -> r.nextInt(0x10000);
+            case 1 -> 0;
+            case 2 -> new int[] {0x18, 0x1B, 0x33, 0x2B & ~3, 0x2A, 0x80}[r.nextInt(6)];
+            default -> 0x2B;
+        };
+        put(s, sp + 4L * size, size, (r.nextInt(4) == 0 ? r.nextLong() & ~0xFFFFL : 0) | ss);
+    }
+
+    /** Code selectors: 0x33 mostly, the 32-bit user code, and the #GP(selector) cases of the Linux GDT. */
+    static int selector(RandomGenerator r) {
+        return switch (r.nextInt(16)) {
+            case 0 -> 0;                                 // null: #GP(0)
+            case 1 -> 0x2B;                              // data segment: #GP(0x28)
+            case 2 -> 0x10 | r.nextInt(4);               // kernel 64-bit code: RPL < 3 or DPL 0
+            case 3 -> 0x08 | r.nextInt(4);               // kernel 32-bit code
+            case 4 -> 0x80 + 8 * r.nextInt(64) | r.nextInt(4); // beyond the 16-entry GDT
+            case 5 -> 0x40 | 3;                          // the TSS
+            case 6 -> 0x37;                              // TI=1: there is no LDT
+            case 7 -> 0x33 & ~3 | r.nextInt(3);          // 64-bit user code with RPL < 3
+            case 8 -> 0x23;                              // 32-bit user code: compatibility mode
+            case 9 -> 0x60 | 3;                          // an empty TLS slot
+            default -> 0x33;
+        };
+    }
+
+    /** An RFLAGS image for POPF or IRET: anything but TF (see the class comment). */
+    static long flagsImage(RandomGenerator r) {
+        long v = switch (r.nextInt(4)) {
+            case 0 -> r.nextLong();
+            case 1 -> r.nextInt(1 << 22);
+            case 2 -> 2 | (r.nextLong() & (Flags.ARITH | Flags.DF));
+            default -> 0x202 | (r.nextLong() & (Flags.ARITH | Flags.DF | Flags.AC | Flags.ID | Flags.NT | Flags.IOPL));
+        };
+        return v & ~(long) Flags.TF;
+    }
+
+    static boolean inWindow(long la) {
+        long off = la - HostHarness.DATA_ADDR - HostHarness.WIN_OFF;
+        return off >= 0 && off < MachineState.WINDOW;
+    }
+
+    /** Writes {@code size} bytes of {@code v} at linear address {@code la} when it lies in the window. */
+    private static void put(MachineState s, long la, int size, long v) {
+        for (int i = 0; i < size; i++) {
+            long off = la + i - HostHarness.DATA_ADDR - HostHarness.WIN_OFF;
+            if (off >= 0 && off < MachineState.WINDOW) s.mem[(int) off] = (byte) (v >>> (8 * i));
+        }
+    }
+
+    private static void put(MachineState s, int pageOffset, int size, long v) {
+        put(s, HostHarness.DATA_ADDR + pageOffset, size, v);
+    }
+}
