@@ -63,8 +63,8 @@ final class Compat32 {
             default -> { return "immediate kind " + e.imm() + " is not generated"; }
         }
         String k = Encoder.key(e);
-        if (k.startsWith("FXSAVE") || k.startsWith("FXRSTOR") || k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
-            return "512-byte image (see Encoder.unsupported)";
+        if (k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
+            return "XSAVE area (see Encoder.unsupported)";
         return null;
     }
 
@@ -136,7 +136,7 @@ final class Compat32 {
         boolean addr16 = (mem || implicit != 0) && LOW_WINDOW && r.nextInt(3) == 0;
         long[] forced = new long[16];
         int forcedRegs = 0;
-        int target = target(r);
+        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : target(r); // FXSAVE/FXRSTOR: see FxImage
         long targetLa = (addr16 ? HostHarness.LOW_ADDR : HostHarness.DATA_ADDR) + target;
 
         ByteArrayOutputStream tail = new ByteArrayOutputStream(); // ModRM onwards
