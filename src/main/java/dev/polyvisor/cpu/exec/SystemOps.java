@@ -43,7 +43,7 @@ public final class SystemOps {
         t.add("POPF", MAP_1BYTE, 0x9D, D64 | ENDS | ORACLE, Imm.NONE, d -> new Popf(d.opSize));
         t.add("INT3", MAP_1BYTE, 0xCC, ENDS | ORACLE, Imm.NONE, d -> new IntN(Exceptions.BP, Interrupts.SOFTWARE));
         t.add("INT imm8", MAP_1BYTE, 0xCD, ENDS | ORACLE, Imm.IB, d -> new IntN((int) d.imm & 0xFF, Interrupts.SOFTWARE));
-        t.add("INTO", MAP_1BYTE, 0xCE, ENDS | NO64, Imm.NONE, d -> new Into());
+        t.add("INTO", MAP_1BYTE, 0xCE, ENDS | NO64 | ORACLE, Imm.NONE, d -> new Into());
         t.add("INT1", MAP_1BYTE, 0xF1, ENDS | ORACLE, Imm.NONE, d -> new IntN(Exceptions.DB, Interrupts.ICEBP));
         t.add("UD2", MAP_0F, 0x0B, ENDS | ORACLE, Imm.NONE, d -> new Ud2());
         t.add("CLTS", MAP_0F, 0x06, PRIV, Imm.NONE, d -> new Clts());
