@@ -87,6 +87,8 @@ public final class Cpu implements GuestContext {
     public boolean halted;
     /** Interrupts are inhibited for one instruction after STI / MOV SS / POP SS. */
     public boolean interruptShadow;
+    /** Counts completed event deliveries (exceptions, interrupts, INT n): lets single-step see that an instruction delivered one. */
+    public long deliveries;
     public boolean nmiBlocked;
     /** Set by another thread to make run() return {@link VcpuExit.Interrupted}. */
     public volatile boolean stopRequested;
