@@ -26,8 +26,8 @@ public final class FarControlOps {
     private FarControlOps() {}
 
     public static void register(OpcodeTable t) {
-        t.add("JMP ptr16:16/32", MAP_1BYTE, 0xEA, NO64 | ENDS, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, false));
-        t.add("CALL ptr16:16/32", MAP_1BYTE, 0x9A, NO64 | ENDS, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, true));
+        t.add("JMP ptr16:16/32", MAP_1BYTE, 0xEA, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, false));
+        t.add("CALL ptr16:16/32", MAP_1BYTE, 0x9A, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, true));
         t.addGroup("CALL m16:16/32/64", MAP_1BYTE, 0xFF, 3, MEM_ONLY | ENDS, Imm.NONE, d -> new FarMem(d.ea, d.opSize, true));
         t.addGroup("JMP m16:16/32/64", MAP_1BYTE, 0xFF, 5, MEM_ONLY | ENDS, Imm.NONE, d -> new FarMem(d.ea, d.opSize, false));
         t.add("RETF imm16", MAP_1BYTE, 0xCA, ENDS, Imm.IW, d -> new RetFar(d.opSize, (int) d.imm & 0xFFFF));
