@@ -59,7 +59,7 @@ public final class SystemOps {
         t.add("CPUID", MAP_0F, 0xA2, 0, Imm.NONE, d -> new Cpuid());
         t.add("SYSCALL", MAP_0F, 0x05, ENDS, Imm.NONE, d -> new Syscall());
         t.add("SYSRET", MAP_0F, 0x07, PRIV | ENDS, Imm.NONE, d -> new Sysret(d.opSize == 8));
-        t.add("SYSENTER", MAP_0F, 0x34, ENDS, Imm.NONE, d -> new Sysenter());
+        t.add("SYSENTER", MAP_0F, 0x34, ENDS | ORACLE, Imm.NONE, d -> new Sysenter());
         t.add("SYSEXIT", MAP_0F, 0x35, PRIV | ENDS, Imm.NONE, d -> new Sysexit(d.opSize == 8));
 
         // 0F 01: descriptor tables, MSW, INVLPG; the mod == 3 encodings are separate instructions.
@@ -518,9 +518,15 @@ public final class SystemOps {
         }
     }
 
-    /** SYSENTER: ring 0 flat CS/SS from IA32_SYSENTER_CS, RSP/RIP from the MSRs; clears VM, IF, RF. */
+    /**
+     * SYSENTER: ring 0 flat CS/SS from IA32_SYSENTER_CS, RSP/RIP from the MSRs; clears VM, IF, RF. The
+     * model is AMD, where SYSENTER is #UD in long mode (AMD APM Vol. 3 "SYSENTER"; QEMU does the same for a
+     * non-Intel vendor; the AMD EPYC host agrees); Linux uses it only on Intel. The IA-32e path below is
+     * Intel's.
+     */
     static final class Sysenter extends Insn {
         @Override public void exec(Cpu c) {
+            if ((c.efer & Cpu.EFER_LMA) != 0) throw c.ud();
             if ((c.cr0 & Cpu.CR0_PE) == 0 || (c.sysenterCs & 0xFFFC) == 0) throw c.gp0();
             boolean lma = (c.efer & Cpu.EFER_LMA) != 0;
             int cs = (int) c.sysenterCs & 0xFFFC;

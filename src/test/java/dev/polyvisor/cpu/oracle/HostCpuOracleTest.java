@@ -135,6 +135,7 @@ class HostCpuOracleTest {
             sum.append(String.format("oracle: %d cases not compared because the SDM leaves their whole result undefined%n", undefinedSkipped));
         sum.append(String.format("oracle: %d ORACLE forms skipped%n", skipped.size()));
         skipped.forEach((id, why) -> sum.append("  skipped ").append(id).append(": ").append(why).append('\n'));
+        SystemForms.NOT_GENERATED.forEach((what, why) -> sum.append("  not generated: ").append(what).append(": ").append(why).append('\n'));
         for (int k = 0; k < Known.DIFFERENCES.size(); k++)
             if (knownDifferenceCounts[k] == 0 && only == null)
                 sum.append("oracle: known difference '").append(Known.DIFFERENCES.get(k).name())
