@@ -38,6 +38,7 @@ public final class Interrupts {
             try {
                 deliverOnce(c, vector, errorCode, kind);
                 c.halted = false;
+                c.deliveries++;
                 return;
             } catch (CpuFault f) {
                 c.mmu.setPrivilege(c.cpl == 3);

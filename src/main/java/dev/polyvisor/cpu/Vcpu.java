@@ -53,9 +53,16 @@ public final class Vcpu {
         try {
             while (c.instructionsRetired < limit) {
                 if (c.stopRequested) { c.stopRequested = false; return INTERRUPTED; }
+                if (c.nmiPending && !c.nmiBlocked && !c.interruptShadow) {
+                    // NMI: not masked by IF, held off while a previous NMI's handler runs (until IRET) and in the
+                    // MOV SS/STI shadow (SDM Vol. 3A 6.7.1, Table 6-2); it wakes a halted core.
+                    c.nmiPending = false;
+                    deliver(c, Exceptions.NMI, -1, Interrupts.EXTERNAL);
+                }
                 if (c.interruptShadow) {
-                    stepOne(c);
                     c.interruptShadow = false;
+                    singleStep(c);
+                    if (c.pendingExit != null) { VcpuExit e = c.pendingExit; c.pendingExit = null; return e; }
                     continue;
                 }
                 if ((c.rflags & Flags.IF) != 0) {
@@ -74,7 +81,8 @@ public final class Vcpu {
                     ifWasSet = false;
                 }
                 if (c.halted) return HALT;
-                runTrace(c);
+                if ((c.rflags & Flags.TF) != 0) singleStep(c);
+                else runTrace(c);
                 if (c.pendingExit != null) { VcpuExit e = c.pendingExit; c.pendingExit = null; return e; }
             }
             return INTERRUPTED;
@@ -149,7 +157,26 @@ public final class Vcpu {
         c.instructionsRetired += n;
     }
 
-    /** Executes exactly one instruction (used in an interrupt shadow). */
+    /** DR6.BS: the #DB was a single-step trap (SDM Vol. 3A 18.2.3). */
+    static final long DR6_BS = 1L << 14;
+
+    /**
+     * One instruction, then the single-step trap if TF was set when it began (SDM Vol. 3A 18.3.1.4): #DB
+     * with DR6.BS after the instruction, so POPF/IRET that clear TF still trap and ones that set it do not
+     * (TF=0 at their start). No trap follows an instruction that delivered an event (a fault, or INT n,
+     * whose delivery clears TF). Not modelled: the MOV SS/POP SS shadow suppressing the trap, RF.
+     */
+    private void singleStep(Cpu c) {
+        boolean trap = (c.rflags & Flags.TF) != 0;
+        long events = c.deliveries;
+        stepOne(c);
+        if (trap && c.deliveries == events) {
+            c.dr[6] |= DR6_BS;
+            deliver(c, Exceptions.DB, -1, Interrupts.EXCEPTION);
+        }
+    }
+
+    /** Executes exactly one instruction (interrupt shadow, single-step). */
     private void stepOne(Cpu c) {
         c.prevRip = c.rip;
         try {

@@ -54,4 +54,18 @@ class OracleSystemFindingsTest {
             }
         }
     }
+
+    @Test
+    void sysenterIsInvalidOpcodeInLongModeAsOnAmd() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            c.sysenterCs = KCODE64;
+            c.sysenterEip = KCODE;
+            f.program(64, UCODE, "sysenter");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, c.rip);
+            assertEquals(UCODE, f.read64(KSTACK - 40), "reported at the SYSENTER");
+        }
+    }
 }

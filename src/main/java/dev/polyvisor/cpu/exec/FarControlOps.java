@@ -26,8 +26,8 @@ public final class FarControlOps {
     private FarControlOps() {}
 
     public static void register(OpcodeTable t) {
-        t.add("JMP ptr16:16/32", MAP_1BYTE, 0xEA, NO64 | ENDS, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, false));
-        t.add("CALL ptr16:16/32", MAP_1BYTE, 0x9A, NO64 | ENDS, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, true));
+        t.add("JMP ptr16:16/32", MAP_1BYTE, 0xEA, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, false));
+        t.add("CALL ptr16:16/32", MAP_1BYTE, 0x9A, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, true));
         // AMD (the emulated vendor) ignores REX.W here: m16:64 is Intel-only, REX.W gives m16:32 (AMD APM Vol. 3
         // "JMP (Far)", "CALL (Far)"; checked against the AMD host by the differential oracle).
         t.addGroup("CALL m16:16/32/64", MAP_1BYTE, 0xFF, 3, MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new FarMem(d.ea, farMemSize(d), d.opSize, true));
@@ -145,25 +145,17 @@ public final class FarControlOps {
     }
 
     /**
-     * The return address of a far CALL to a code segment at the same privilege. In IA-32e mode the stack is
-     * addressed as the target mode sees it: a CALL from 64-bit code into compatibility mode pushes at
-     * SS.base + ESP - n (32-bit wrap with SS.B) and leaves RSP zero-extended from ESP, as the AMD host does
-     * (its fault addresses are truncated to 32 bits); a CALL into 64-bit code uses the whole RSP.
+     * The return address of a far CALL to a code segment at the same privilege. In IA-32e mode only a CALL from
+     * 64-bit code to 64-bit code pushes through the whole RSP; whenever compatibility mode is on either side, the
+     * AMD host pushes at SS.base + ESP - n (wrapping at 4 GiB with SS.B) and leaves RSP zero-extended from ESP
+     * (its fault addresses are truncated to 32 bits, and a non-canonical RSP does not fault).
      */
     static void pushReturnTo(Cpu c, int size, long cs, long ip, int targetAttr) {
-        if (!lma(c) || c.long64 == ((targetAttr & A_L) != 0)) {
+        if (!lma(c) || c.long64 && (targetAttr & A_L) != 0) {
             pushReturn(c, size, cs, ip);
             return;
         }
         long sp = c.r[Cpu.RSP];
-        if ((targetAttr & A_L) != 0) {
-            c.stackCanonical(sp - size);
-            c.stackCanonical(sp - 2L * size);
-            Interrupts.stackWrite(c, 0, sp - size, 8, size, cs);
-            Interrupts.stackWrite(c, 0, sp - 2L * size, 8, size, ip);
-            c.r[Cpu.RSP] = sp - 2L * size;
-            return;
-        }
         int width = (c.segAttr[Cpu.SS] & A_DB) != 0 ? 4 : 2;
         long base = c.segBase[Cpu.SS];
         Interrupts.stackWrite(c, base, sp - size, width, size, cs);

@@ -28,13 +28,13 @@ public final class SegmentOps {
         for (int[] p : push) t.add("PUSH " + name(p[1]), MAP_1BYTE, p[0], NO64 | ORACLE, Imm.NONE, d -> new PushSreg(p[1], d.opSize));
         int[][] pop = {{0x07, Cpu.ES}, {0x17, Cpu.SS}, {0x1F, Cpu.DS}};
         for (int[] p : pop)
-            t.add("POP " + name(p[1]), MAP_1BYTE, p[0], NO64 | (p[1] == Cpu.SS ? ENDS : 0), Imm.NONE, d -> new PopSreg(p[1], d.opSize));
+            t.add("POP " + name(p[1]), MAP_1BYTE, p[0], NO64 | (p[1] == Cpu.SS ? ENDS : ORACLE), Imm.NONE, d -> new PopSreg(p[1], d.opSize));
         t.add("PUSH FS", MAP_0F, 0xA0, D64 | ORACLE, Imm.NONE, d -> new PushSreg(Cpu.FS, d.opSize));
         t.add("POP FS", MAP_0F, 0xA1, D64, Imm.NONE, d -> new PopSreg(Cpu.FS, d.opSize));
         t.add("PUSH GS", MAP_0F, 0xA8, D64 | ORACLE, Imm.NONE, d -> new PushSreg(Cpu.GS, d.opSize));
         t.add("POP GS", MAP_0F, 0xA9, D64, Imm.NONE, d -> new PopSreg(Cpu.GS, d.opSize));
-        t.add("LES", MAP_1BYTE, 0xC4, MODRM | NO64 | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.ES, d.ea, d.reg, d.opSize));
-        t.add("LDS", MAP_1BYTE, 0xC5, MODRM | NO64 | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.DS, d.ea, d.reg, d.opSize));
+        t.add("LES", MAP_1BYTE, 0xC4, MODRM | NO64 | MEM_ONLY | ORACLE, Imm.NONE, d -> new LoadFarPointer(Cpu.ES, d.ea, d.reg, d.opSize));
+        t.add("LDS", MAP_1BYTE, 0xC5, MODRM | NO64 | MEM_ONLY | ORACLE, Imm.NONE, d -> new LoadFarPointer(Cpu.DS, d.ea, d.reg, d.opSize));
         t.add("LSS", MAP_0F, 0xB2, MODRM | MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new LoadFarPointer(Cpu.SS, d.ea, d.reg, farOffsetSize(d)));
         t.add("LFS", MAP_0F, 0xB4, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.FS, d.ea, d.reg, farOffsetSize(d)));
         t.add("LGS", MAP_0F, 0xB5, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.GS, d.ea, d.reg, farOffsetSize(d)));

@@ -43,7 +43,7 @@ public final class SystemOps {
         t.add("POPF", MAP_1BYTE, 0x9D, D64 | ENDS | ORACLE, Imm.NONE, d -> new Popf(d.opSize));
         t.add("INT3", MAP_1BYTE, 0xCC, ENDS | ORACLE, Imm.NONE, d -> new IntN(Exceptions.BP, Interrupts.SOFTWARE));
         t.add("INT imm8", MAP_1BYTE, 0xCD, ENDS | ORACLE, Imm.IB, d -> new IntN((int) d.imm & 0xFF, Interrupts.SOFTWARE));
-        t.add("INTO", MAP_1BYTE, 0xCE, ENDS | NO64, Imm.NONE, d -> new Into());
+        t.add("INTO", MAP_1BYTE, 0xCE, ENDS | NO64 | ORACLE, Imm.NONE, d -> new Into());
         t.add("INT1", MAP_1BYTE, 0xF1, ENDS | ORACLE, Imm.NONE, d -> new IntN(Exceptions.DB, Interrupts.ICEBP));
         t.add("UD2", MAP_0F, 0x0B, ENDS | ORACLE, Imm.NONE, d -> new Ud2());
         t.add("CLTS", MAP_0F, 0x06, PRIV, Imm.NONE, d -> new Clts());
@@ -59,7 +59,7 @@ public final class SystemOps {
         t.add("CPUID", MAP_0F, 0xA2, 0, Imm.NONE, d -> new Cpuid());
         t.add("SYSCALL", MAP_0F, 0x05, ENDS, Imm.NONE, d -> new Syscall());
         t.add("SYSRET", MAP_0F, 0x07, PRIV | ENDS, Imm.NONE, d -> new Sysret(d.opSize == 8));
-        t.add("SYSENTER", MAP_0F, 0x34, ENDS, Imm.NONE, d -> new Sysenter());
+        t.add("SYSENTER", MAP_0F, 0x34, ENDS | ORACLE, Imm.NONE, d -> new Sysenter());
         t.add("SYSEXIT", MAP_0F, 0x35, PRIV | ENDS, Imm.NONE, d -> new Sysexit(d.opSize == 8));
 
         // 0F 01: descriptor tables, MSW, INVLPG; the mod == 3 encodings are separate instructions.
@@ -518,9 +518,15 @@ public final class SystemOps {
         }
     }
 
-    /** SYSENTER: ring 0 flat CS/SS from IA32_SYSENTER_CS, RSP/RIP from the MSRs; clears VM, IF, RF. */
+    /**
+     * SYSENTER: ring 0 flat CS/SS from IA32_SYSENTER_CS, RSP/RIP from the MSRs; clears VM, IF, RF. The
+     * model is AMD, where SYSENTER is #UD in long mode (AMD APM Vol. 3 "SYSENTER"; QEMU does the same for a
+     * non-Intel vendor; the AMD EPYC host agrees); Linux uses it only on Intel. The IA-32e path below is
+     * Intel's.
+     */
     static final class Sysenter extends Insn {
         @Override public void exec(Cpu c) {
+            if ((c.efer & Cpu.EFER_LMA) != 0) throw c.ud();
             if ((c.cr0 & Cpu.CR0_PE) == 0 || (c.sysenterCs & 0xFFFC) == 0) throw c.gp0();
             boolean lma = (c.efer & Cpu.EFER_LMA) != 0;
             int cs = (int) c.sysenterCs & 0xFFFC;

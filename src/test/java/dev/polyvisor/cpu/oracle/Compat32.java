@@ -55,15 +55,16 @@ final class Compat32 {
 
     /** Why a form cannot run in compatibility mode here, or null if it can. */
     static String unsupported(Entry e) {
-        if (e.has(ENDS)) return "control transfer (ENDS): the harness only runs fall-through instructions";
+        if (e.has(ENDS) && !farPointer(e)) return "control transfer (ENDS): the harness only runs fall-through instructions";
         if (Flow.covers(e)) return "control transfer or stack form: 64-bit mode only (Flow)";
         switch (e.imm()) {
             case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
+            case AP -> { if (!farPointer(e)) return "immediate kind AP is generated for JMP/CALL ptr16:16/32 only"; }
             default -> { return "immediate kind " + e.imm() + " is not generated"; }
         }
         String k = Encoder.key(e);
-        if (k.startsWith("FXSAVE") || k.startsWith("FXRSTOR") || k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
-            return "512-byte image (see Encoder.unsupported)";
+        if (k.startsWith("XSAVE") || k.startsWith("XRSTOR"))
+            return "XSAVE area (see Encoder.unsupported)";
         return null;
     }
 
@@ -135,7 +136,7 @@ final class Compat32 {
         boolean addr16 = (mem || implicit != 0) && LOW_WINDOW && r.nextInt(3) == 0;
         long[] forced = new long[16];
         int forcedRegs = 0;
-        int target = target(r);
+        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : target(r); // FXSAVE/FXRSTOR: see FxImage
         long targetLa = (addr16 ? HostHarness.LOW_ADDR : HostHarness.DATA_ADDR) + target;
 
         ByteArrayOutputStream tail = new ByteArrayOutputStream(); // ModRM onwards
@@ -155,6 +156,7 @@ final class Compat32 {
             }
         }
         int opcodeReg = e.opcode() & 7;
+        if (e.imm() == Imm.AP) return farPointer(e, r, p66, opSize);
         if (stackForm(e)) {
             // PUSHA/POPA, PUSH ES/CS/SS/DS: ESP (SS is flat) points into the window with room for 8 dwords
             // either way; the upper half of RSP is garbage that a 32-bit stack must ignore.
@@ -219,7 +221,103 @@ final class Compat32 {
     /** The compatibility-mode-only stack forms, whose ESP the generator points into the window. */
     static boolean stackForm(Entry e) {
         String k = Encoder.key(e);
-        return e.has(NO64) && (k.equals("PUSHA") || k.equals("POPA") || k.equals("PUSH") || k.equals("POP"));
+        return e.has(NO64) && (k.equals("PUSHA") || k.equals("POPA") || k.equals("PUSH") || k.equals("POP") || farPointer(e));
+    }
+
+    /** JMP/CALL ptr16:16/32 (EA, 9A): valid outside 64-bit mode only. */
+    static boolean farPointer(Entry e) {
+        return e.map() == MAP_1BYTE && (e.opcode() == 0xEA || e.opcode() == 0x9A) && e.imm() == Imm.AP;
+    }
+
+    /**
+     * Selectors for segment loads and far transfers under the Linux GDT ({@link LinuxGdt}): the user
+     * segments with every RPL, null selectors (valid for DS/ES), kernel DPL-0 segments, the TSS, the empty
+     * LDT/TLS slots, LDT selectors (no LDT) and selectors beyond the GDT limit. Never 0x78-0x7F: the per-CPU
+     * entry's limit is the host CPU number.
+     */
+    static int selector(RandomGenerator r) {
+        int[] pick = {0x2B, 0x2B, 0x2B, 0x28, 0x29, 0x2A, 0x23, 0x20, 0x33, 0x31, 0, 1, 3, 0x08, 0x10, 0x18, 0x1B,
+                0x40, 0x50, 0x63, 0x2F, 0x0C, 0x80, 0x83};
+        if (r.nextInt(8) != 0) return pick[r.nextInt(pick.length)];
+        int s;
+        do s = r.nextInt(0x10000); while ((s & 0xFFF8) == 0x78);
+        return s;
+    }
+
+    /**
+     * JMP/CALL ptr16:32 (ptr16:16 with 66). Targets: the end of the instruction in the same 32-bit code
+     * segment (the case then completes through the harness's trailer), an INT3 of the code page through
+     * 0x23 or through the 64-bit segment 0x33 (a #BP trap after the mode switch), an unmapped offset
+     * (#PF on the fetch), or another selector (#GP, #NP). With 66 the 16-bit offset reaches only the
+     * no-execute low alias of the data page. ESP points into the window for CALL's pushes.
+     */
+    private static Encoding farPointer(Entry e, RandomGenerator r, boolean p66, int opSize) {
+        int offLen = p66 ? 2 : 4;
+        int len = (p66 ? 1 : 0) + 1 + offLen + 2;
+        long end = HostHarness.CODE_ADDR + HostHarness.CODE_OFF + len;
+        int sel;
+        long off;
+        switch (r.nextInt(6)) {
+            case 0, 1 -> { sel = 0x23 | (r.nextInt(4) == 0 ? 0 : 3); off = end; }
+            case 2 -> { sel = r.nextBoolean() ? 0x23 : 0x33; off = HostHarness.CODE_ADDR + int3Offset(r, len); }
+            case 3 -> { sel = 0x23; off = r.nextBoolean() ? 0x3000_0000L + r.nextInt(0x1000) : HostHarness.LOW_ADDR + r.nextInt(0x1000); }
+            default -> {
+                sel = selector(r);
+                // Not the end through the 64-bit segment: the host would run the compatibility-mode trailer in
+                // 64-bit mode (#UD), while the emulator stops at the trailer.
+                boolean code64 = (sel & 0xFFFC) == 0x30;
+                off = !code64 && r.nextBoolean() ? end : HostHarness.CODE_ADDR + int3Offset(r, len);
+            }
+        }
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (p66) b.write(0x66);
+        b.write(e.opcode());
+        writeLe(b, off, offLen);
+        writeLe(b, sel, 2);
+        long[] forced = new long[16];
+        forced[4] = keepLow(r, HostHarness.DATA_ADDR + 0x700 + r.nextInt(0x201), 0xFFFF_FFFFL);
+        return new Encoding(b.toByteArray(), opSize, false, -1, -1, e.opcode() & 7, 0, off | (long) sel << 32, -1,
+                1 << 4, forced);
+    }
+
+    /** An offset in the code page holding INT3: not the case's bytes, its trailer or the trampoline. */
+    private static int int3Offset(RandomGenerator r, int len) {
+        for (;;) {
+            int o = r.nextInt(4096);
+            if (o >= HostHarness.CODE_OFF && o < HostHarness.CODE_OFF + len + 8) continue;
+            if (o >= HostHarness.TRAMP_OFF && o < HostHarness.TRAMP_OFF + 32) continue;
+            return o;
+        }
+    }
+
+    /**
+     * POP ES/DS and LES/LDS: puts a {@link #selector} where the instruction reads it, and returns the
+     * consumer "MOV r32, Sreg" that makes the loaded selector visible in a compared register; null for
+     * other forms.
+     */
+    static FlagConsumer.Consumer segmentLoad(Entry e, Encoding enc, MachineState in, RandomGenerator r) {
+        if (!e.has(NO64) || e.map() != MAP_1BYTE) return null;
+        int seg;
+        int at; // window offset of the selector
+        switch (e.opcode()) {
+            case 0x07, 0x1F -> { // POP ES, POP DS: the selector is the low word of the stack slot
+                seg = e.opcode() == 0x07 ? 0 : 3;
+                at = (int) ((in.gpr[4] & 0xFFFF_FFFFL) - HostHarness.DATA_ADDR) - HostHarness.WIN_OFF;
+            }
+            case 0xC4, 0xC5 -> { // LES, LDS: offset (2 or 4 bytes), then the selector
+                seg = e.opcode() == 0xC4 ? 0 : 3;
+                at = enc.eaOffset() - HostHarness.WIN_OFF + enc.opSize();
+            }
+            default -> { return null; }
+        }
+        int sel = selector(r);
+        if (at >= 0 && at + 1 < in.mem.length) {
+            in.mem[at] = (byte) sel;
+            in.mem[at + 1] = (byte) (sel >>> 8);
+        }
+        int rm = new int[] {0, 1, 2, 3, 5, 6, 7}[r.nextInt(7)];
+        return new FlagConsumer.Consumer(new byte[] {(byte) 0x8C, (byte) (0xC0 | seg << 3 | rm)},
+                "MOV r32, " + (seg == 0 ? "ES" : "DS"));
     }
 
     private static long keepLow(RandomGenerator r, long v, long mask) {

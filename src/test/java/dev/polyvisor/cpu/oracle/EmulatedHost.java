@@ -214,7 +214,9 @@ final class EmulatedHost implements AutoCloseable {
                 Insn insn = decoder.decode(c, c.rip);
                 if (decoded == null) decoded = insn;
                 c.rip += insn.len;
-                if (isInt3(insn)) {
+                // The INT3 fill around the case; an INT3 of the case itself runs through the IDT (LinuxUserEnvironment),
+                // so the emulator's own INT3 delivery is compared.
+                if (isInt3(insn) && (c.prevRip < start || c.prevRip >= end)) {
                     out.trap = Exceptions.BP;
                     break;
                 }

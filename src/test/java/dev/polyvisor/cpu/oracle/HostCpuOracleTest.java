@@ -135,6 +135,7 @@ class HostCpuOracleTest {
             sum.append(String.format("oracle: %d cases not compared because the SDM leaves their whole result undefined%n", undefinedSkipped));
         sum.append(String.format("oracle: %d ORACLE forms skipped%n", skipped.size()));
         skipped.forEach((id, why) -> sum.append("  skipped ").append(id).append(": ").append(why).append('\n'));
+        SystemForms.NOT_GENERATED.forEach((what, why) -> sum.append("  not generated: ").append(what).append(": ").append(why).append('\n'));
         for (int k = 0; k < Known.DIFFERENCES.size(); k++)
             if (knownDifferenceCounts[k] == 0 && only == null)
                 sum.append("oracle: known difference '").append(Known.DIFFERENCES.get(k).name())
@@ -177,7 +178,13 @@ class HostCpuOracleTest {
         }
         MachineState in = input(r, e, enc);
         in.compat = true;
-        if (r.nextInt(5) == 0) {
+        FlagConsumer.Consumer sc = Compat32.segmentLoad(e, enc, in, r); // POP ES/DS, LES/LDS: show the selector
+        if (sc != null) {
+            byte[] code = java.util.Arrays.copyOf(enc.bytes(), enc.bytes().length + sc.bytes().length);
+            System.arraycopy(sc.bytes(), 0, code, enc.bytes().length, sc.bytes().length);
+            return new OracleCase(e, i, enc, in, code, sc.what());
+        }
+        if (!e.has(OpcodeTable.ENDS) && r.nextInt(5) == 0) {
             Undefined u = Undefined.of(e, enc, in, 0);
             FlagConsumer.Consumer fc = u.skip() ? null : Compat32.consumer(r, u.flags());
             if (fc != null) {
