@@ -90,6 +90,8 @@ public final class Cpu implements GuestContext {
     /** Counts completed event deliveries (exceptions, interrupts, INT n): lets single-step see that an instruction delivered one. */
     public long deliveries;
     public boolean nmiBlocked;
+    /** An NMI is latched (LAPIC NMI message, LINT1, a personality's NMI injection); delivered when not blocked. */
+    public boolean nmiPending;
     /** Set by another thread to make run() return {@link VcpuExit.Interrupted}. */
     public volatile boolean stopRequested;
     /** Set by a taken branch that does not end its trace (Jcc): the run loop leaves the trace after it. */
@@ -132,6 +134,7 @@ public final class Cpu implements GuestContext {
         ftw = 0xFFFF;
         fpuTop = 0;
         halted = false;
+        interruptShadow = nmiBlocked = nmiPending = false;
         updateMode();
         mmu.flushAll();
     }

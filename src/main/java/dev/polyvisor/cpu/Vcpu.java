@@ -53,6 +53,12 @@ public final class Vcpu {
         try {
             while (c.instructionsRetired < limit) {
                 if (c.stopRequested) { c.stopRequested = false; return INTERRUPTED; }
+                if (c.nmiPending && !c.nmiBlocked && !c.interruptShadow) {
+                    // NMI: not masked by IF, held off while a previous NMI's handler runs (until IRET) and in the
+                    // MOV SS/STI shadow (SDM Vol. 3A 6.7.1, Table 6-2); it wakes a halted core.
+                    c.nmiPending = false;
+                    deliver(c, Exceptions.NMI, -1, Interrupts.EXTERNAL);
+                }
                 if (c.interruptShadow) {
                     c.interruptShadow = false;
                     singleStep(c);

@@ -173,20 +173,27 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     /**
-     * KVM PV unhalt: a vCPU halted in kvm_wait (IF=0) resumes when kicked; the kick is sticky, so one that
+     * Wakes a halted vCPU for a deliverable NMI, or for KVM PV unhalt: a vCPU halted in kvm_wait (IF=0) resumes when kicked; the kick is sticky, so one that
      * came before the HLT resumes it at once (arch/x86/kvm/x86.c pv_unhalted).
      */
     private boolean unhalt(int i) {
         Cpu c = vcpus.get(i).cpu;
+        if (c.halted && c.nmiPending && !c.nmiBlocked) { c.halted = false; return true; }
         if (c.halted && personalities.consumeUnhalt(i)) { c.halted = false; return true; }
         return false;
+    }
+
+    /** Latches an NMI on a vCPU; its run loop delivers it (and a halted vCPU wakes for it). */
+    private void postNmi(int vcpu) {
+        if (vcpu < 0 || vcpu >= vcpus.size()) return;
+        vcpus.get(vcpu).cpu.nmiPending = true;
     }
 
     /** LAPIC signals to the vCPUs (SDM Vol. 3A, 10.4 and 11.6.1: INIT resets to wait-for-SIPI; SIPI starts at vector << 12). */
     private final class Signals implements ApicBus.CpuSignals {
         @Override public void kick(int vcpu) { /* the run loop polls each vCPU's LAPIC; nothing sleeps on another thread */ }
 
-        @Override public void nmi(int vcpu) { /* NMI delivery is not modelled by the CPU yet */ }
+        @Override public void nmi(int vcpu) { postNmi(vcpu); }
 
         @Override
         public void init(int vcpu) {
@@ -462,7 +469,7 @@ public final class Vm implements Platform, AutoCloseable {
                     ApicMessage.NO_SHORTHAND, -1));
         }
 
-        @Override public void nmi(int vcpu) { /* NMI delivery is not modelled by the CPU yet */ }
+        @Override public void nmi(int vcpu) { postNmi(vcpu); }
 
         /**
          * Xen's callback vector bypasses the LAPIC's IRR/ISR: the vCPU's interrupt source polls the

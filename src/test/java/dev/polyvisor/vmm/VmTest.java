@@ -60,6 +60,41 @@ class VmTest {
     }
 
     @Test
+    void aSelfNmiThroughTheLapicIcrReachesTheNmiHandlerWithInterruptsDisabled() throws Exception {
+        // ICR delivery mode NMI (100b), level assert, shorthand self (SDM Vol. 3A 11.6.1); vector 2 through
+        // the IDT whatever IF says. Without NMI delivery the BSP halts with IF=0 and the VM stops instead.
+        byte[] code = dev.polyvisor.cpu.Asm.assemble(64, """
+                mov rsp, 0x90000
+                mov rdi, 0x80000
+                lea rax, [rip + handler]
+                mov [rdi + 32], ax
+                mov dx, cs
+                mov [rdi + 34], dx
+                mov word ptr [rdi + 36], 0x8E00
+                shr rax, 16
+                mov [rdi + 38], ax
+                shr rax, 16
+                mov [rdi + 40], eax
+                mov dword ptr [rdi + 44], 0
+                sub rsp, 16
+                mov word ptr [rsp], 0xFFF
+                mov [rsp + 2], rdi
+                lidt [rsp]
+                cli
+                mov esi, 0xFEE00300
+                mov dword ptr [rsi], 0x44400
+                1: hlt
+                jmp 1b
+                handler:
+                mov al, 0x21
+                out 0xf4, al
+                hlt""");
+        Outcome o = run(flat(code, 0x100000, FlatMode.LONG64), new ByteArrayOutputStream());
+        assertEquals(Outcome.Kind.DEBUG_EXIT, o.kind(), o.toString());
+        assertEquals(0x21 << 1 | 1, o.status());
+    }
+
+    @Test
     void debugExitWriteEndsTheVmWithQemuStatus() throws Exception {
         // mov eax, 0x2a ; out 0xf4, al ; hlt
         byte[] code = {(byte) 0xB8, 0x2A, 0, 0, 0, (byte) 0xE6, (byte) 0xF4, (byte) 0xF4};
