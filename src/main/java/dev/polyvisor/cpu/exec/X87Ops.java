@@ -41,15 +41,18 @@ public final class X87Ops {
     static final class X87Insn extends Insn {
         final Ea ea;
         final int sti, fop, opSize;
-        final boolean control;
+        final boolean control, waits;
         final Body body;
 
-        X87Insn(Decoded d, boolean control, Body body) {
+        X87Insn(Decoded d, boolean control, Body body) { this(d, control, !control, body); }
+
+        X87Insn(Decoded d, boolean control, boolean waits, Body body) {
             this.ea = d.isMem() ? d.ea : null;
             this.sti = d.modrm & 7;
             this.fop = ((d.opcode & 7) << 8) | d.modrm;
             this.opSize = d.opSize == 2 ? 2 : 4;
             this.control = control;
+            this.waits = waits;
             this.body = body;
         }
 
@@ -58,7 +61,7 @@ public final class X87Ops {
         @Override public void exec(Cpu c) {
             // CR0.EM or CR0.TS: #NM (SDM Vol. 3A, 2.5, CR0.EM/TS); then a pending unmasked exception: #MF (CR0.NE=1).
             if ((c.cr0 & (Cpu.CR0_EM | Cpu.CR0_TS)) != 0) throw c.fault(Exceptions.NM);
-            if (!control && (c.fsw & ES) != 0 && (c.cr0 & Cpu.CR0_NE) != 0) throw c.fault(Exceptions.MF);
+            if (waits && (c.fsw & ES) != 0 && (c.cr0 & Cpu.CR0_NE) != 0) throw c.fault(Exceptions.MF);
             body.run(c, this);
             if (!control) {
                 c.fip = c.prevRip;
@@ -383,6 +386,13 @@ public final class X87Ops {
 
     static Insn ctl(Decoded d, Body b) { return new X87Insn(d, true, b); }
 
+    /**
+     * A control instruction that is not one of the no-wait (FN) forms: FLDCW, FLDENV, FRSTOR check for a
+     * pending unmasked exception first (#MF) like arithmetic, but leave FIP/FDP/FOP alone (SDM Vol. 1, 8.3.11
+     * and 8.6: only FNINIT, FNCLEX, FNSTSW, FNSTCW, FNSTENV and FNSAVE do not wait; observed on the AMD host).
+     */
+    static Insn ctlWaiting(Decoded d, Body b) { return new X87Insn(d, true, true, b); }
+
     static Insn memForm(Decoded d, int op, int reg) {
         if (MEM[op - 0xD8][reg] == null) return null;
         boolean rev = reg == 5 || reg == 7;
@@ -410,13 +420,14 @@ public final class X87Ops {
                     case 0 -> x(d, (c, i) -> loadReal(c, c.mmu.read32(i.la(c)) & 0xFFFF_FFFFL, F32));
                     case 2 -> x(d, (c, i) -> storeReal(c, i, F32, false));
                     case 3 -> x(d, (c, i) -> storeReal(c, i, F32, true));
-                    case 4 -> ctl(d, (c, i) -> loadEnv(c, readEnv(c, i)));
-                    case 5 -> ctl(d, (c, i) -> { setControl(c, c.mmu.read16(i.la(c))); updateSummary(c); });
+                    case 4 -> ctlWaiting(d, (c, i) -> loadEnv(c, readEnv(c, i)));
+                    case 5 -> ctlWaiting(d, (c, i) -> { setControl(c, c.mmu.read16(i.la(c))); updateSummary(c); });
                     case 6 -> ctl(d, (c, i) -> {
                         long la = i.la(c);
                         probe(c, la, envSize(i.opSize));
                         storeEnv(c, la, i);
-                        c.fcw |= 0x3F; // FNSTENV masks all exceptions afterwards
+                        c.fcw |= 0x3F; // FNSTENV masks all exceptions afterwards,
+                        updateSummary(c); // so nothing is pending any more: ES and B clear (as on the AMD host)
                     });
                     default -> ctl(d, (c, i) -> c.mmu.write16(i.la(c), c.fcw));
                 };
@@ -447,7 +458,7 @@ public final class X87Ops {
                     case 1 -> x(d, (c, i) -> storeInt(c, i, 8, true, true));
                     case 2 -> x(d, (c, i) -> storeReal(c, i, F64, false));
                     case 3 -> x(d, (c, i) -> storeReal(c, i, F64, true));
-                    case 4 -> ctl(d, (c, i) -> { // FRSTOR
+                    case 4 -> ctlWaiting(d, (c, i) -> { // FRSTOR
                         long[] env = readEnv(c, i);
                         int base = envSize(i.opSize);
                         long[] m = new long[8];

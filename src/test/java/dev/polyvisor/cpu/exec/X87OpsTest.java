@@ -317,6 +317,25 @@ class X87OpsTest {
         f.ok("d9 e8");
     }
 
+    @Test void fldcwFldenvAndFrstorWaitForAPendingExceptionButTheFnStoresDoNot() {
+        f.c.r[Cpu.RAX] = DATA;
+        f.ok("dd 30"); // FNSAVE an image of the initial state at DATA (28-byte environment + registers)
+        f.mem.st16(DATA + 200, 0x037F);
+        f.c.r[Cpu.RBX] = DATA + 200;
+        f.c.fcw = 0x037B; // ZE unmasked and flagged: pending
+        f.c.fsw = ZE | ES | 0x8000;
+        assertEquals(Exceptions.MF, f.exec("d9 2b")); // FLDCW
+        assertEquals(Exceptions.MF, f.exec("d9 20")); // FLDENV
+        assertEquals(Exceptions.MF, f.exec("dd 20")); // FRSTOR
+        assertEquals(0x037B, f.c.fcw);                // nothing loaded
+        f.ok("d9 3b");                                // FNSTCW does not wait
+        f.ok("d9 30");                                // FNSTENV does not wait, and masks everything:
+        assertEquals(0x3F, f.c.fcw & 0x3F);
+        assertEquals(0, sw() & (ES | 0x8000));        // nothing pending any more: ES and B clear
+        assertEquals(ZE, sw() & ZE);                  // the flag itself stays
+        f.ok("d9 2b");                                // FLDCW now runs
+    }
+
     @Test void fcmovWithAnEmptyOperandIsAStackUnderflowEvenWhenTheConditionFails() {
         ldD(1.0);
         f.c.setRflags(2); // CF clear: FCMOVB would not move
