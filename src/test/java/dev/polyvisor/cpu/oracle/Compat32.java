@@ -55,7 +55,7 @@ final class Compat32 {
 
     /** Why a form cannot run in compatibility mode here, or null if it can. */
     static String unsupported(Entry e) {
-        if (e.has(ENDS) && !farPointer(e)) return "control transfer (ENDS): the harness only runs fall-through instructions";
+        if (e.has(ENDS) && !farPointer(e) && !into(e)) return "control transfer (ENDS): the harness only runs fall-through instructions";
         if (Flow.covers(e)) return "control transfer or stack form: 64-bit mode only (Flow)";
         switch (e.imm()) {
             case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
@@ -223,6 +223,12 @@ final class Compat32 {
         String k = Encoder.key(e);
         return e.has(NO64) && (k.equals("PUSHA") || k.equals("POPA") || k.equals("PUSH") || k.equals("POP") || farPointer(e));
     }
+
+    /**
+     * INTO (CE): #OF when OF=1, a trap through the IDT's DPL-3 gate 4 (Linux: SIGSEGV, trapno 4, RIP after
+     * the INTO), which the emulator delivers through {@link LinuxUserEnvironment}; nothing when OF=0.
+     */
+    static boolean into(Entry e) { return e.map() == MAP_1BYTE && e.opcode() == 0xCE && e.has(NO64); }
 
     /** JMP/CALL ptr16:16/32 (EA, 9A): valid outside 64-bit mode only. */
     static boolean farPointer(Entry e) {

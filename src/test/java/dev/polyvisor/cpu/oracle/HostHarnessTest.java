@@ -132,4 +132,38 @@ class HostHarnessTest {
         in.gpr[1] = 5;
         assertEquals(Flags.AF | Flags.OF, Undefined.of(shlCl, enc32, in, 0).flags());
     }
+
+    /**
+     * Compatibility mode (Compat32): 40 is INC EAX there (a REX prefix in 64-bit mode);
+     * 67 8B 07 is MOV EAX,[BX] with 16-bit addressing, which reaches
+     * the data page through its alias below 64 KiB; DAA (invalid in 64-bit mode) runs; the return to 64-bit
+     * mode after the case leaves the low halves of the registers as the instruction left them.
+     */
+    @Test
+    void compatibilityModeCasesRunUnderThe32BitRules() throws Exception {
+        assumeTrue(Compat32.LOW_WINDOW, "vm.mmap_min_addr does not allow the 16-bit window");
+        List<OracleCase> cases = new ArrayList<>();
+        MachineState inc = state();
+        inc.compat = true;
+        inc.gpr[0] = 0xFFFF_FFFFL;
+        cases.add(oc(inc, 0x40));                                      // inc eax
+        MachineState load = state();
+        load.compat = true;
+        load.gpr[3] = 0xABCD_0000L | (HostHarness.LOW_ADDR + 0x800);    // bits 16-31 ignored by [bx]
+        for (int i = 0; i < 4; i++) load.mem[0x800 - HostHarness.WIN_OFF + i] = (byte) (0x11 * (i + 1));
+        cases.add(oc(load, 0x67, 0x8B, 0x07));                         // mov eax, [bx]
+        MachineState daa = state();
+        daa.compat = true;
+        daa.gpr[0] = 0x0F;
+        cases.add(oc(daa, 0x27));                                      // daa
+        MachineState[] r = run(cases);
+        assertEquals(MachineState.NO_TRAP, r[0].trap);
+        assertEquals(0, r[0].gpr[0] & 0xFFFF_FFFFL);
+        assertEquals(Flags.ZF | Flags.AF | Flags.PF, r[0].rflags & Flags.ARITH & ~Flags.CF);
+        assertEquals(HostHarness.CODE_ADDR + HostHarness.CODE_OFF + 1, r[0].rip);
+        assertEquals(MachineState.NO_TRAP, r[1].trap);
+        assertEquals(0x4433_2211L, r[1].gpr[0] & 0xFFFF_FFFFL);
+        assertEquals(MachineState.NO_TRAP, r[2].trap);
+        assertEquals(0x15, r[2].gpr[0] & 0xFF);
+    }
 }
