@@ -220,4 +220,83 @@ class SystemModeTest {
             assertEquals(0x9000, c.r[Cpu.RSP]);
         }
     }
+
+    @Test
+    void lretqReadsTheOuterSsAndRspSlotsBeforeTheSelectorChecks() {
+        // A selector whose RPL is not the CPL makes far RET read SS (first) and RSP from the stack before any CS
+        // check, as the AMD host does: the #PF of the SS slot comes before the #GP(0x28) of a data selector.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.r[Cpu.RSP] = 0x3FFFF0; // IP and CS slots mapped; the RSP and SS slots (0x400000, 0x400008) are not
+            f.mem.writePhys(0x3FFFF0, 8, KCODE + 0x40);
+            f.mem.writePhys(0x3FFFF8, 8, UDATA);
+            f.program(64, KCODE, "rex.w retf");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(SystemFixture.stub(Exceptions.PF) + 1, c.rip);
+            assertEquals(0x400008, c.cr2);
+        }
+    }
+
+    @Test
+    void iretqReadsTheRflagsSlotFirst() {
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.r[Cpu.RSP] = 0x3FFFF8; // RIP slot mapped; CS (0x400000) and RFLAGS (0x400008) slots not
+            f.mem.writePhys(0x3FFFF8, 8, KCODE + 0x40);
+            f.program(64, KCODE, "iretq");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(SystemFixture.stub(Exceptions.PF) + 1, c.rip);
+            assertEquals(0x400008, c.cr2, "the RFLAGS slot is read before CS");
+        }
+    }
+
+    @Test
+    void farJmpAndCallThroughMemoryIgnoreRexWAsOnAmd() {
+        // AMD: REX.W FF /5 and FF /3 still take an m16:32 operand (m16:64 is Intel's); the far CALL's pushes are
+        // 8 bytes each.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.mem.writePhys(0x800, 4, KCODE + 0x40);
+            f.mem.writePhys(0x804, 2, KCODE64);
+            f.mem.writePhys(0x806, 2, 0xFFFF); // what an m16:64 operand would take as its selector
+            f.load(KCODE + 0x40, new byte[] {(byte) 0xF4});
+            f.load(KCODE, new byte[] {0x48, (byte) 0xFF, 0x2C, 0x25, 0x00, 0x08, 0x00, 0x00}); // rex.w jmp far [0x800]
+            c.rip = KCODE;
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KCODE + 0x41, c.rip);
+            f.load(KCODE, new byte[] {0x48, (byte) 0xFF, 0x1C, 0x25, 0x00, 0x08, 0x00, 0x00}); // rex.w call far [0x800]
+            c.rip = KCODE;
+            c.halted = false;
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KCODE + 0x41, c.rip);
+            assertEquals(KSTACK - 16, c.r[Cpu.RSP]);
+            assertEquals(KCODE + 8, f.read64(KSTACK - 16), "return RIP, 8 bytes");
+            assertEquals(KCODE64, f.read64(KSTACK - 8), "return CS, 8 bytes");
+        }
+    }
+
+    @Test
+    void farCallFrom64BitCodeIntoCompatibilityModePushesThroughEsp() {
+        // The AMD host addresses the return address as the target mode does: SS.base + ESP - n, and RSP is left
+        // zero-extended from ESP (a 64-bit push at this RSP would be #SS: it is not canonical).
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.r[Cpu.RSP] = 0x1234_0000_0000_9000L;
+            f.mem.writePhys(0x800, 4, KCODE + 0x80);
+            f.mem.writePhys(0x804, 2, KCODE32);
+            f.load(KCODE + 0x80, new byte[] {(byte) 0xF4});
+            f.load(KCODE, new byte[] {(byte) 0xFF, 0x1C, 0x25, 0x00, 0x08, 0x00, 0x00}); // call far [0x800] (m16:32)
+            c.rip = KCODE;
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(KCODE + 0x81, c.rip);
+            assertEquals(KCODE32, c.segSel[Cpu.CS]);
+            assertEquals(0x8FF8, c.r[Cpu.RSP]);
+            assertEquals(KCODE + 7, f.read32(0x8FF8));
+            assertEquals(KCODE64, f.read32(0x8FFC));
+        }
+    }
 }

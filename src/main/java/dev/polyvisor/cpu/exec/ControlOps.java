@@ -107,6 +107,7 @@ public final class ControlOps {
         CallRel(long rel, int opSize) { this.size = opSize; this.rel = rel; this.mask = ipMask(opSize); }
         @Override public void exec(Cpu c) {
             long target = (c.rip + rel) & mask;
+            probePush(c, size);
             if (c.long64 && !Alu.canonical(target)) throw c.gp0();
             Stack.push(c, size, c.rip);
             c.rip = target;
@@ -120,12 +121,24 @@ public final class ControlOps {
         @Override public void exec(Cpu c) { branch(c, Alu.readRm(c, rm, ea, size)); }
     }
 
+    /**
+     * Checks, without writing, that a push of {@code size} bytes in 64-bit mode would succeed (#SS(0) for a
+     * non-canonical address, #PF): a near CALL's push faults before its target's #GP(0), as on the AMD host.
+     */
+    static void probePush(Cpu c, int size) {
+        if (!c.long64) return;
+        long la = c.stackCanonical(c.r[Cpu.RSP] - size);
+        c.mmu.translate(la, Mmu.WRITE);
+        if ((la & 0xFFF) + size > 0x1000) c.mmu.translate((la | 0xFFF) + 1, Mmu.WRITE);
+    }
+
     static final class CallInd extends Insn {
         final int size, rm;
         final Ea ea;
         CallInd(int size, int rm, Ea ea) { this.size = size; this.rm = rm; this.ea = ea; }
         @Override public void exec(Cpu c) {
             long target = Alu.readRm(c, rm, ea, size);
+            probePush(c, size);
             if (c.long64 && !Alu.canonical(target)) throw c.gp0();
             Stack.push(c, size, c.rip);
             c.rip = target;

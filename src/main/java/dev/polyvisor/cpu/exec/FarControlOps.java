@@ -28,12 +28,20 @@ public final class FarControlOps {
     public static void register(OpcodeTable t) {
         t.add("JMP ptr16:16/32", MAP_1BYTE, 0xEA, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, false));
         t.add("CALL ptr16:16/32", MAP_1BYTE, 0x9A, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, true));
-        t.addGroup("CALL m16:16/32/64", MAP_1BYTE, 0xFF, 3, MEM_ONLY | ENDS, Imm.NONE, d -> new FarMem(d.ea, d.opSize, true));
-        t.addGroup("JMP m16:16/32/64", MAP_1BYTE, 0xFF, 5, MEM_ONLY | ENDS, Imm.NONE, d -> new FarMem(d.ea, d.opSize, false));
-        t.add("RETF imm16", MAP_1BYTE, 0xCA, ENDS, Imm.IW, d -> new RetFar(d.opSize, (int) d.imm & 0xFFFF));
-        t.add("RETF", MAP_1BYTE, 0xCB, ENDS, Imm.NONE, d -> new RetFar(d.opSize, 0));
-        t.add("IRET", MAP_1BYTE, 0xCF, ENDS, Imm.NONE, d -> new Iret(d.opSize));
+        // AMD (the emulated vendor) ignores REX.W here: m16:64 is Intel-only, REX.W gives m16:32 (AMD APM Vol. 3
+        // "JMP (Far)", "CALL (Far)"; checked against the AMD host by the differential oracle).
+        t.addGroup("CALL m16:16/32/64", MAP_1BYTE, 0xFF, 3, MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new FarMem(d.ea, farMemSize(d), d.opSize, true));
+        t.addGroup("JMP m16:16/32/64", MAP_1BYTE, 0xFF, 5, MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new FarMem(d.ea, farMemSize(d), d.opSize, false));
+        t.add("RETF imm16", MAP_1BYTE, 0xCA, ENDS | ORACLE, Imm.IW, d -> new RetFar(d.opSize, (int) d.imm & 0xFFFF));
+        t.add("RETF", MAP_1BYTE, 0xCB, ENDS | ORACLE, Imm.NONE, d -> new RetFar(d.opSize, 0));
+        t.add("IRET", MAP_1BYTE, 0xCF, ENDS | ORACLE, Imm.NONE, d -> new Iret(d.opSize));
     }
+
+    /**
+     * Size of the offset in the m16:xx operand of FF /3 and FF /5: 16 or 32 bits; REX.W selects 32 as well (AMD,
+     * see register), while the return address a far CALL pushes still takes 8-byte slots with REX.W.
+     */
+    static int farMemSize(dev.polyvisor.cpu.decode.Decoded d) { return d.opSize == 8 ? 4 : d.opSize; }
 
     /** EA / 9A: JMP/CALL ptr16:16 or ptr16:32 (not in 64-bit mode). */
     static final class FarPtr extends Insn {
@@ -47,12 +55,12 @@ public final class FarControlOps {
     /** FF /3, FF /5: JMP/CALL m16:16, m16:32, m16:64 (REX.W). The offset comes first, the selector after it. */
     static final class FarMem extends Insn {
         final Ea ea;
-        final int size;
+        final int offSize, size;
         final boolean call;
-        FarMem(Ea ea, int size, boolean call) { this.ea = ea; this.size = size; this.call = call; }
+        FarMem(Ea ea, int offSize, int size, boolean call) { this.ea = ea; this.offSize = offSize; this.size = size; this.call = call; }
         @Override public void exec(Cpu c) {
-            long off = c.mmu.read(ea.lin(c), size);
-            int sel = c.mmu.read16(ea.lin(c, size));
+            long off = c.mmu.read(ea.lin(c), offSize);
+            int sel = c.mmu.read16(ea.lin(c, offSize));
             transfer(c, sel, off, size, call);
         }
     }
@@ -85,6 +93,10 @@ public final class FarControlOps {
     /** Pushes the return CS and IP on the current stack; registers change only after both writes. */
     static void pushReturn(Cpu c, int size, long cs, long ip) {
         long sp = c.r[Cpu.RSP];
+        if (c.long64) { // a non-canonical stack address is #SS(0) (SDM Vol. 3A 6.15)
+            c.stackCanonical(sp - size);
+            c.stackCanonical(sp - 2L * size);
+        }
         long base = c.long64 ? 0 : c.segBase[Cpu.SS];
         Interrupts.stackWrite(c, base, sp - size, c.stackSize, size, cs);
         Interrupts.stackWrite(c, base, sp - 2L * size, c.stackSize, size, ip);
@@ -126,10 +138,29 @@ public final class FarControlOps {
         if (lma(c) && (a & A_L) != 0 && (a & A_DB) != 0) throw c.fault(Exceptions.GP, sel & 0xFFFC);
         long ip = off & mask(size);
         checkTargetIp(c, d, ip);
-        if (call) pushReturn(c, size, c.segSel[Cpu.CS], c.rip);
+        if (call) pushReturnTo(c, size, c.segSel[Cpu.CS], c.rip, a);
         setAccessed(c, sel, d);
         loadCs(c, sel, d, c.cpl);
         c.rip = ip;
+    }
+
+    /**
+     * The return address of a far CALL to a code segment at the same privilege. In IA-32e mode only a CALL from
+     * 64-bit code to 64-bit code pushes through the whole RSP; whenever compatibility mode is on either side, the
+     * AMD host pushes at SS.base + ESP - n (wrapping at 4 GiB with SS.B) and leaves RSP zero-extended from ESP
+     * (its fault addresses are truncated to 32 bits, and a non-canonical RSP does not fault).
+     */
+    static void pushReturnTo(Cpu c, int size, long cs, long ip, int targetAttr) {
+        if (!lma(c) || c.long64 && (targetAttr & A_L) != 0) {
+            pushReturn(c, size, cs, ip);
+            return;
+        }
+        long sp = c.r[Cpu.RSP];
+        int width = (c.segAttr[Cpu.SS] & A_DB) != 0 ? 4 : 2;
+        long base = c.segBase[Cpu.SS];
+        Interrupts.stackWrite(c, base, sp - size, width, size, cs);
+        Interrupts.stackWrite(c, base, sp - 2L * size, width, size, ip);
+        Interrupts.setSp(c, sp - 2L * size, width);
     }
 
     /** Through a call gate (SDM 5.8.4-5.8.6): 16/32-bit gates in legacy mode, 16-byte 64-bit gates in IA-32e mode. */
@@ -276,16 +307,25 @@ public final class FarControlOps {
 
     /** Far RET (CB/CA): to the same or an outer privilege level; {@code imm} bytes released on both stacks. */
     public static void farReturn(Cpu c, int size, int imm) {
-        long ip = Stack.peek(c, size, 0);
+        // The stack is read before any check, the CS slot first, and for a selector whose RPL is not the CPL the
+        // outer SS and RSP slots too: a #PF there comes before the #GP(selector) of the CS checks (the AMD host's
+        // fault addresses show this order).
         int sel = (int) Stack.peek(c, size, size) & 0xFFFF;
+        long ip = Stack.peek(c, size, 0);
         if (!protectedMode(c)) {
             Stack.setSp(c, c.r[Cpu.RSP] + 2L * size + imm);
             loadRealCs(c, sel);
             c.rip = ip & mask(size);
             return;
         }
-        long d = checkReturnCs(c, sel);
         int rpl = sel & 3;
+        int ss = 0;
+        long newSp = 0;
+        if (rpl != c.cpl) {
+            ss = (int) Stack.peek(c, size, 3L * size + imm) & 0xFFFF;
+            newSp = Stack.peek(c, size, 2L * size + imm);
+        }
+        long d = checkReturnCs(c, sel);
         ip &= mask(size);
         checkTargetIp(c, d, ip);
         if (rpl == c.cpl) {
@@ -295,8 +335,6 @@ public final class FarControlOps {
             c.rip = ip;
             return;
         }
-        long newSp = Stack.peek(c, size, 2L * size + imm);
-        int ss = (int) Stack.peek(c, size, 3L * size + imm) & 0xFFFF;
         boolean to64 = lma(c) && (attr(d) & A_L) != 0;
         long ssd = checkReturnSs(c, ss, rpl, to64);
         setAccessed(c, sel, d);
@@ -358,26 +396,28 @@ public final class FarControlOps {
             return;
         }
         if ((c.rflags & Flags.NT) != 0) throw c.gp0(); // IA-32e: #GP(0); legacy: task return, not implemented
-        long ip = Stack.peek(c, size, 0);
-        int sel = (int) Stack.peek(c, size, size) & 0xFFFF;
+        // The RFLAGS slot is read first, then CS and RIP (the AMD host's #PF addresses show the order).
         long fl = Stack.peek(c, size, 2L * size);
+        int sel = (int) Stack.peek(c, size, size) & 0xFFFF;
+        long ip = Stack.peek(c, size, 0);
         if (!lma(c) && size == 4 && (fl & Flags.VM) != 0 && c.cpl == 0) {
             iretToV86(c, ip, sel, fl);
             return;
         }
-        long d = checkReturnCs(c, sel);
         int rpl = sel & 3;
-        ip &= mask(size);
-        checkTargetIp(c, d, ip);
-        // In 64-bit mode IRET always pops SS:RSP; elsewhere only on a return to an outer level.
+        // In 64-bit mode IRET always pops SS:RSP; elsewhere only on a return to an outer level. The whole frame is
+        // read before the CS checks, SS before RSP (as the host's #PF addresses show).
         boolean popSs = rpl > c.cpl || c.long64;
         long newSp = 0, ssd = 0;
         int ss = 0;
         if (popSs) {
-            newSp = Stack.peek(c, size, 3L * size);
             ss = (int) Stack.peek(c, size, 4L * size) & 0xFFFF;
-            ssd = checkReturnSs(c, ss, rpl, lma(c) && (attr(d) & A_L) != 0);
+            newSp = Stack.peek(c, size, 3L * size);
         }
+        long d = checkReturnCs(c, sel);
+        ip &= mask(size);
+        checkTargetIp(c, d, ip);
+        if (popSs) ssd = checkReturnSs(c, ss, rpl, lma(c) && (attr(d) & A_L) != 0);
         int cpl = c.cpl;
         long changeable = IRET_ALWAYS;
         if (cpl <= (int) ((cur & Flags.IOPL) >>> 12)) changeable |= Flags.IF;

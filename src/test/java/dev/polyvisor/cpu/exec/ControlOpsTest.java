@@ -247,4 +247,17 @@ class ControlOpsTest {
         assertNull(f.step("enter 0x7000, 0"));
         assertEquals(0x8000 - 8 - 0x7000, c.r[Cpu.RSP]);
     }
+
+    @Test void nearCallPushFaultComesBeforeTheTargetsGp() {
+        // The AMD host checks the push before the target: a non-canonical stack is #SS(0) even when the
+        // target is non-canonical too; with a good stack the target's #GP(0) leaves RSP and memory alone.
+        c.r[Cpu.RAX] = 0x0000_8000_0000_0000L;
+        c.r[Cpu.RSP] = 0x0000_8000_0000_0010L;
+        assertEquals(Exceptions.SS, f.step("call rax").vector);
+        c.r[Cpu.RSP] = SP;
+        f.mem.writePhys(SP - 8, 8, 0x5555);
+        assertEquals(Exceptions.GP, f.step("call rax").vector);
+        assertEquals(SP, c.r[Cpu.RSP]);
+        assertEquals(0x5555, f.mem.readPhys(SP - 8, 8), "nothing pushed");
+    }
 }

@@ -235,6 +235,7 @@ final class EmulatedHost implements AutoCloseable {
             crash = e;
         }
         System.arraycopy(c.r, 0, out.gpr, 0, 16);
+        out.endedInCompat = !compat && !c.long64;
         out.rflags = c.getRflags();
         out.mxcsr = c.mxcsr;
         System.arraycopy(c.xmm, 0, out.xmm, 0, 32);

@@ -179,7 +179,10 @@ final class Flow {
 
     /** Stack pointers that fault or sit at an edge: unmapped, page ends, non-canonical, the code page. */
     private static long oddStack(RandomGenerator r) {
-        return switch (r.nextInt(7)) {
+        return switch (r.nextInt(9)) {
+            // Straddling the data page's ends: some slots of a frame mapped, some not (shows the read order).
+            case 7 -> HostHarness.DATA_ADDR - 2 * (1 + r.nextInt(10));
+            case 8 -> HostHarness.DATA_ADDR + 0x1000 - 2 * (1 + r.nextInt(20));
             case 0 -> HostHarness.DATA_ADDR;                          // pushes fault, pops read the page start
             case 1 -> HostHarness.DATA_ADDR + 0x1000;                 // pushes write the page end, pops fault
             case 2 -> HostHarness.CODE_ADDR + 0x3000 + 8 * r.nextInt(512); // unmapped
@@ -275,10 +278,11 @@ final class Flow {
             case FAR_RET -> farFrame(r, s, sp, farSize(enc), next, false);
             case IRET -> farFrame(r, s, sp, farSize(enc), next, true);
             case FAR_MEM -> {
-                int size = farSize(enc);
+                int size = farMemSize(enc);
                 long at = HostHarness.DATA_ADDR + enc.eaOffset();
-                put(s, at, size, farTarget(r, next, size));
-                put(s, at + size, 2, selector(r));
+                int sel = selector(r);
+                put(s, at, size, farTarget(r, next, size, sel));
+                put(s, at + size, 2, sel);
             }
             default -> { }
         }
@@ -287,15 +291,24 @@ final class Flow {
     /** Operand size of far transfers and IRET: REX.W 8, 66 2, else 4 (see {@link Encoder}'s rules). */
     static int farSize(Encoding enc) { return enc.opSize(); }
 
-    private static long farTarget(RandomGenerator r, long next, int size) {
-        long t = target(r, next, false);
+    /** FF /3 and FF /5 on AMD: REX.W gives m16:32 like no prefix (see FarControlOps). */
+    static int farMemSize(Encoding enc) { return enc.opSize() == 8 ? 4 : enc.opSize(); }
+
+    /**
+     * A far target offset. With the 32-bit code selector (compatibility mode) never the trailer's first byte: the
+     * harness's 64-bit trailer means something else in 32-bit code.
+     */
+    private static long farTarget(RandomGenerator r, long next, int size, int sel) {
+        long t;
+        do t = target(r, next, false); while (sel == 0x23 && t == next);
         return size == 8 ? t : t & (size == 4 ? 0xFFFF_FFFFL : 0xFFFF);
     }
 
     /** RETF / IRET frame at RSP: RIP, CS (and RFLAGS, RSP, SS for IRET), each {@code size} bytes. */
     private static void farFrame(RandomGenerator r, MachineState s, long sp, int size, long next, boolean iret) {
-        put(s, sp, size, farTarget(r, next, size));
-        put(s, sp + size, size, (r.nextInt(4) == 0 ? r.nextLong() & ~0xFFFFL : 0) | selector(r));
+        int sel = selector(r);
+        put(s, sp, size, farTarget(r, next, size, sel));
+        put(s, sp + size, size, (r.nextInt(4) == 0 ? r.nextLong() & ~0xFFFFL : 0) | sel);
         if (!iret) return;
         put(s, sp + 2L * size, size, flagsImage(r));
         put(s, sp + 3L * size, size, r.nextBoolean() ? windowStack(r) : r.nextLong());

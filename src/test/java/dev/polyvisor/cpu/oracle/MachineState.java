@@ -30,6 +30,8 @@ final class MachineState {
 
     int trap = NO_TRAP;
     long faultAddr;
+    /** Emulator side: the case ended in compatibility mode (a far transfer to CS 0x23): GPR upper halves are undefined. */
+    boolean endedInCompat;
     /** The exception's error code (-1 if the vector has none); compared for #GP, #SS, #TS and #NP (SystemForms.errorCodeCompared). */
     int err = -1;
     long rip;
