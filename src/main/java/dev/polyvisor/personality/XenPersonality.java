@@ -4,13 +4,16 @@ import dev.polyvisor.cpu.GuestContext;
 import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.personality.core.AbiGate;
+import dev.polyvisor.personality.core.GuestPortIo;
 import dev.polyvisor.personality.core.GuestVirtual;
 import dev.polyvisor.personality.core.MsrAccess;
 import dev.polyvisor.personality.core.PersonalityEnv;
 import dev.polyvisor.personality.core.Pvclock;
+import dev.polyvisor.personality.xen.XenPlatformPorts;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.Optional;
 
 import static dev.polyvisor.personality.xen.XenAbi.*;
 
@@ -74,6 +77,14 @@ public final class XenPersonality implements Personality {
     @Override public PersonalityConfig config() { return config; }
 
     @Override public AbiGate gate() { return gate; }
+
+    private final XenPlatformPorts platformPorts = new XenPlatformPorts();
+
+    /** The unplug-protocol ports, unless {@code xen.platform-unplug} is disabled (then they stay unclaimed). */
+    @Override
+    public Optional<GuestPortIo> portIo() {
+        return gate.enabled("xen.platform-unplug") ? Optional.of(platformPorts) : Optional.empty();
+    }
 
     // ---- CPUID (arch/x86/include/asm/xen/cpuid.h) ----
 

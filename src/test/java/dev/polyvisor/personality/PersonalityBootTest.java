@@ -140,6 +140,8 @@ class PersonalityBootTest {
         b.shows("Hypervisor detected: Xen HVM");
         b.shows("Booting paravirtualized kernel on Xen HVM");
         b.shows("Xen HVM callback vector for event delivery is enabled");
+        b.shows("platform_pci_unplug: Blkfront and the Xen platform PCI driver have been compiled for this kernel");
+        b.lacks("unrecognised magic value");
         assertEquals("xen", b.report().clocksource());
         assertEquals("xen", b.hypervisorType());
         assertEquals(2, b.report().cpus());

@@ -426,4 +426,23 @@ class XenPersonalityTest {
         x.hypercall(c.vmcall());
         assertEquals(ENOSYS & 0xFFFF_FFFFL, c.rax());
     }
+
+    @Test
+    void platformUnplugPortsAnswerLinuxsHandshake() {
+        // arch/x86/xen/platform-pci-unplug.c check_platform_magic: inw(0x10) == 0x49d2, inb(0x12) == 1, then
+        // outw(product, 0x12), outl(build, 0x10), inw(0x10) again (0xd249 would blacklist), outw(mask, 0x10).
+        var io = xen().portIo().orElseThrow();
+        FakeContext c = ctx(0);
+        assertTrue(io.claims(0x10) && io.claims(0x12) && !io.claims(0x14));
+        assertEquals(0x49D2, io.in(c, 0x10, 2));
+        assertEquals(1, io.in(c, 0x12, 1));
+        io.out(c, 0x12, 2, 3);
+        io.out(c, 0x10, 4, 1);
+        assertEquals(0x49D2, io.in(c, 0x10, 2), "never blacklisted");
+        io.out(c, 0x10, 2, 3);
+        assertEquals("product 3, build 1, unplug mask 0x3",
+                ((dev.polyvisor.personality.xen.XenPlatformPorts) io).driverReport());
+        assertEquals(0xFFFF_FFFFL, io.in(c, 0x10, 4), "other sizes read like an unclaimed port");
+        assertTrue(xen("xen.platform-unplug").portIo().isEmpty(), "disabled: the ports stay unclaimed");
+    }
 }

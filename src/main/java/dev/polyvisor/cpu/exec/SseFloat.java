@@ -35,6 +35,13 @@ public final class SseFloat {
 
     public static void end(Cpu c, int old) {
         int raised = c.mxcsr & 0x3F;
+        // An unmasked pre-computation exception (IE, DE, ZE) in any lane stops the instruction before any
+        // result is delivered, so no lane reports a post-computation exception (OE, UE, PE): SDM Vol. 1,
+        // 11.5.1 and 11.5.2; observed on the AMD host.
+        if ((raised & ~(c.mxcsr >>> 7) & (IE | DE | ZE)) != 0) {
+            raised &= IE | DE | ZE;
+            c.mxcsr = c.mxcsr & ~0x3F | raised;
+        }
         c.mxcsr |= old & 0x3F;
         int unmasked = raised & ~(c.mxcsr >>> 7) & 0x3F;
         if (unmasked != 0) {
@@ -110,12 +117,27 @@ public final class SseFloat {
             c.mxcsr |= UE | PE;
             return zero(x.neg(), f);
         }
+        // With underflow unmasked, a tiny result signals UE even when it is exact (SDM Vol. 1, 4.9.1.5:
+        // "if the underflow exception is not masked ... whether or not the result is inexact").
+        if ((c.mxcsr & (UE << 7)) == 0 && r.bexp() == 0 && r.sig() != 0) fl |= UE;
+        // An unmasked overflow or underflow reports PE for the result rounded to the destination's precision
+        // with an unbounded exponent (the result the x87 would scale and deliver, SDM Vol. 1, 4.9.1.4-5), not
+        // for the denormalised or overflowed one: observed on the AMD host (e.g. a product that only
+        // underflows to zero is exact in 24 bits, so no PE).
+        if ((fl & ~(c.mxcsr >>> 7) & (OE | UE)) != 0) fl = fl & ~PE | (fitsPrecision(x, f) ? 0 : PE);
         c.mxcsr |= fl;
         return r.bits(f);
     }
 
+    /** Whether x's significand fits the format's precision (exact if the exponent range were unbounded). */
+    static boolean fitsPrecision(Exact x, Format f) {
+        java.math.BigInteger m = x.m();
+        return m.signum() == 0 || m.shiftRight(m.getLowestSetBit()).bitLength() <= f.prec();
+    }
+
     /** x + 0 returns x unrounded; a denormal x is still a tiny result for FTZ. */
     static long flushDenormal(Cpu c, long v, Format f) {
+        if (isDenormal(v, f) && (c.mxcsr & (UE << 7)) == 0) c.mxcsr |= UE; // exact but tiny, UE unmasked (see round)
         if (isDenormal(v, f) && (c.mxcsr & FTZ) != 0 && (c.mxcsr & (UE << 7)) != 0) {
             c.mxcsr |= UE | PE;
             return v & sign(f);

@@ -130,5 +130,10 @@ public final class XenAbi {
                     .numbers("hvm_op(HVMOP_get_param) (34:1): STORE_PFN/EVTCHN, CONSOLE_PFN/EVTCHN read as 0")
                     .enables("xenbus and hvc_xen probe quietly (no xenstore/console: value 0)")
                     .source("drivers/xen/xenbus/xenbus_probe.c, drivers/tty/hvc/hvc_xen.c")
-                    .hypercall(HC_HVM_OP, HVMOP_GET_PARAM).build()));
+                    .hypercall(HC_HVM_OP, HVMOP_GET_PARAM).build(),
+            AbiElement.of("xen.platform-unplug", Kind.PORT)
+                    .numbers("I/O port 0x10 (16-bit read: magic 0x49d2; writes: unplug mask, build number) and 0x12 (8-bit read: protocol 1; 16-bit write: product)")
+                    .enables("the emulated-device unplug handshake: without it Linux logs 'Xen Platform PCI: unrecognised magic value' (KERN_ERR)")
+                    .source("arch/x86/xen/platform-pci-unplug.c: check_platform_magic, include/xen/platform_pci.h")
+                    .build()));
 }

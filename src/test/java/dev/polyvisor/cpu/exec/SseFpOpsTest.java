@@ -314,4 +314,50 @@ class SseFpOpsTest {
         assertEquals(Long.MIN_VALUE, f.lo(0));
         assertEquals(IE, flags());
     }
+
+    // Unmasked responses, as observed on the AMD host through the oracle (-Doracle.unmasked=true).
+
+    @Test void anUnmaskedPreComputationExceptionHidesTheOtherLanesPostComputationFlags() {
+        f.c.mxcsr = 0x1F80 & ~(IE << 7); // IE unmasked
+        f.xmm(0, 0x7F80_0001L | (long) Float.floatToRawIntBits(1f) << 32, 0); // lane 0 SNaN, lane 1 1.0
+        f.xmm(1, Float.floatToRawIntBits(1f) | (long) Float.floatToRawIntBits(0x1p-30f) << 32, 0); // 1 + 2^-30: inexact
+        assertEquals(Exceptions.XM, f.exec("0f 58 c1")); // ADDPS
+        assertEquals(IE, flags());
+        assertEquals(0x7F80_0001L, f.lo(0) & 0xFFFF_FFFFL); // destination unchanged
+    }
+
+    @Test void unmaskedUnderflowIsSignalledForAnExactTinyResult() {
+        f.c.mxcsr = 0x1F80 & ~(UE << 7);
+        f.xmmF(0, 0x1p-100f, 0, 0, 0);
+        f.xmmF(1, 0x1p-30f, 0, 0, 0);
+        assertEquals(Exceptions.XM, f.exec("f3 0f 59 c1")); // MULSS: 2^-130, a denormal, exactly
+        assertEquals(UE, flags());
+        f.c.mxcsr = 0x1F80;                                  // masked: exact tiny results are no underflow
+        f.ok("f3 0f 59 c1");
+        assertEquals(0, flags());
+    }
+
+    @Test void unmaskedUnderflowReportsInexactOnlyForTheUnboundedExponentResult() {
+        f.c.mxcsr = 0x1F80 & ~(UE << 7);
+        f.xmm(0, 1, 0);                                      // 2^-149, the smallest denormal
+        f.xmmF(1, 0.5f, 0, 0, 0);
+        assertEquals(Exceptions.XM, f.exec("f3 0f 59 c1")); // 2^-150 rounds to 0, but is exact in 24 bits
+        assertEquals(DE | UE, flags());
+        f.c.mxcsr = 0x1F80 & ~(UE << 7);
+        f.xmmF(0, 0x1.000002p-100f, 0, 0, 0);
+        f.xmmF(1, 0x1.000002p-30f, 0, 0, 0);
+        assertEquals(Exceptions.XM, f.exec("f3 0f 59 c1")); // 2^-130 * (1 + 2^-22 + 2^-46): not exact in 24 bits
+        assertEquals(UE | PE, flags());
+    }
+
+    @Test void unmaskedOverflowReportsInexactOnlyForTheUnboundedExponentResult() {
+        f.c.mxcsr = 0x1F80 & ~(OE << 7);
+        f.xmmF(0, 0x1p100f, 0, 0, 0);
+        f.xmmF(1, 0x1p100f, 0, 0, 0);
+        assertEquals(Exceptions.XM, f.exec("f3 0f 59 c1")); // 2^200: exact in 24 bits
+        assertEquals(OE, flags());
+        f.c.mxcsr = 0x1F80;
+        f.ok("f3 0f 59 c1");                                 // masked: infinity, OE and PE
+        assertEquals(OE | PE, flags());
+    }
 }
