@@ -205,13 +205,19 @@ public final class Cpu implements GuestContext {
     public CpuFault ud() { return fault.set(Exceptions.UD, -1); }
 
     // ---- linear addresses ----
-    /** Segment base + effective address, truncated to 32 bits outside long mode (SDM Vol. 3A, 3.4). */
+    /**
+     * Segment base + effective address, truncated to 32 bits outside long mode (SDM Vol. 3A, 3.4). Outside
+     * 64-bit mode, a protected-mode segment register holding a null selector cannot address memory:
+     * #GP(0) (SDM Vol. 3A, 3.4.2 "null segment selector"; e.g. an FS: access in compatibility mode in a
+     * 64-bit Linux process, whose FS selector is 0). Real and virtual-8086 mode have no null selectors.
+     */
     public long linear(int seg, long ea) {
         long la = segBase[seg] + ea;
         if (long64) {
             if (seg == SEG_NONE_SS) return stackCanonical(la);
             return la;
         }
+        if ((segAttr[seg] & Segments.UNUSABLE) != 0 && (cr0 & CR0_PE) != 0 && (rflags & Flags.VM) == 0) throw gp0();
         return la & 0xFFFF_FFFFL;
     }
 

@@ -198,9 +198,10 @@ final class Compat32 {
         }
 
         ByteArrayOutputStream b = new ByteArrayOutputStream();
-        // ES/SS/DS overrides: all flat 0x2b data segments here. CS (read-only code) and FS/GS (null selectors
-        // in this process) would fault on the host, and the emulator has no segment checks to match that.
-        if (mem && r.nextInt(10) == 0) b.write(new int[] {0x26, 0x36, 0x3E}[r.nextInt(3)]);
+        // ES/SS/DS overrides: flat 0x2b data segments here; FS/GS hold null selectors in this process, so an
+        // access through them is #GP(0) (Cpu.linear). Not CS: a write through a code segment is #GP(0) on the
+        // host, and the emulator does not check segment types on writes.
+        if (mem && r.nextInt(10) == 0) b.write(new int[] {0x26, 0x36, 0x3E, 0x64, 0x65}[r.nextInt(5)]);
         if (addr16) b.write(0x67);
         if (mem && e.has(LOCKABLE) && r.nextInt(4) == 0) b.write(0xF0);
         if (p66 || mand == P66) b.write(0x66);
