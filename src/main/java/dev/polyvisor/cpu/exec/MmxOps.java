@@ -27,6 +27,9 @@ public final class MmxOps {
         @Override public void exec(Cpu c) {
             if ((c.cr0 & Cpu.CR0_EM) != 0) throw c.ud();
             if ((c.cr0 & Cpu.CR0_TS) != 0) throw c.fault(Exceptions.NM);
+            // A pending unmasked x87 exception is reported first (SDM Vol. 2A EMMS: "#MF If there is a pending
+            // FPU exception"), as on the AMD host.
+            if ((c.fsw & X87.ES) != 0 && (c.cr0 & Cpu.CR0_NE) != 0) throw c.fault(Exceptions.MF);
             c.ftw = 0xFFFF;
             c.fpuTop = 0;
         }

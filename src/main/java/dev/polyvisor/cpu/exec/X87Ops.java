@@ -123,6 +123,9 @@ public final class X87Ops {
         // A denormal operand is not reported when the operation is invalid or divides by zero (the
         // higher-priority exceptions, SDM Vol. 1, 8.7), as the host CPU does.
         if ((c.fsw & (IE | ZE)) != 0) c.fsw &= ~DE;
+        // An unmasked IE/DE/ZE stops the operation before its result is rounded: no PE, UE, OE, nor a
+        // round-up C1 from a result that is not delivered (observed on the AMD host). A stack fault keeps its C1.
+        if ((c.fsw & ~c.fcw & (IE | DE | ZE)) != 0 && (c.fsw & SF) == 0) c.fsw &= ~(PE | UE | OE | C1);
         int raised = c.fsw & 0x3F;
         c.fsw |= old & 0x3F;
         int unmasked = raised & ~c.fcw & 0x3F;
@@ -170,7 +173,9 @@ public final class X87Ops {
         int r;
         if (empty(c, 0) || (y == null && empty(c, si))) { underflow(c); r = 2; }
         else r = X87Math.compare(c, get(c, 0), y != null ? y : get(c, si), signal);
-        if (!end(c, old)) return;
+        // An unmasked exception (end() false) still sets the condition codes or EFLAGS, a comparison having no
+        // other result, but pops nothing (observed on the AMD host through the oracle's unmasked cases).
+        boolean delivered = end(c, old);
         c.fsw &= ~C1;
         int zf = r == 0 || r == 2 ? 1 : 0, pf = r == 2 ? 1 : 0, cf = r == -1 || r == 2 ? 1 : 0;
         if (eflags) {
@@ -179,6 +184,7 @@ public final class X87Ops {
         } else {
             c.fsw = (c.fsw & ~(C0 | C2 | C3)) | (zf != 0 ? C3 : 0) | (pf != 0 ? C2 : 0) | (cf != 0 ? C0 : 0);
         }
+        if (!delivered) return;
         for (int k = 0; k < pops; k++) pop(c);
     }
 

@@ -362,4 +362,40 @@ class X87OpsTest {
         assertEquals(ZE, sw() & 0x3F);
         assertEquals(Double.NEGATIVE_INFINITY, f.c.st[X87.phys(f.c, 1)]);
     }
+
+    // Unmasked responses, as observed on the AMD host through the oracle (-Doracle.unmasked=true).
+
+    @Test void aComparisonWithAnUnmaskedInvalidOperandStillSetsUnorderedButDoesNotPop() {
+        ldD(1.0);
+        ldD(Double.NaN);          // ST0 = QNaN, ST1 = 1.0
+        f.c.fcw = 0x037E;         // IM unmasked
+        f.c.fsw |= C1;
+        f.ok("d8 d9");            // FCOMP ST1: a QNaN is invalid for FCOM
+        assertEquals(IE | ES | 0x8000 | C3 | C2 | C0, sw() & (0x3F | ES | 0x8000 | C0 | C1 | C2 | C3));
+        assertEquals(6, f.c.fpuTop); // not popped
+        f.ok("db e2");            // FNCLEX
+        f.c.setRflags(2 | Flags.OF);
+        f.ok("db f1");            // FCOMI ST1: ZF, PF, CF set, OF cleared
+        assertEquals(Flags.ZF | Flags.PF | Flags.CF,
+                f.c.getRflags() & (Flags.ZF | Flags.PF | Flags.CF
+                        | Flags.OF));
+    }
+
+    @Test void anUnmaskedDenormalOperandReportsNoRoundingFlags() {
+        ldD(1.0 / 3);
+        f.c.fcw = 0x037D;                 // DM unmasked
+        f.mem.st64(DATA, 1);              // the smallest denormal double
+        f.ok("dc 08");                    // FMUL m64: DE, the product is not computed
+        assertEquals(DE | ES, sw() & (0x3F | ES));
+        assertEquals(0, sw() & C1);
+    }
+
+    @Test void emmsReportsAPendingException() {
+        f.c.fcw = 0x037E;
+        f.c.fsw = IE | ES | 0x8000;
+        assertEquals(Exceptions.MF, f.exec("0f 77"));
+        f.ok("db e2");                    // FNCLEX
+        f.ok("0f 77");
+        assertEquals(0xFFFF, f.c.ftw);
+    }
 }

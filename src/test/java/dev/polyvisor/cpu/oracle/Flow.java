@@ -87,6 +87,7 @@ final class Flow {
         Encoding enc = switch (k) {
             case REL -> rel(e, r);
             case ENTER -> enter(r);
+            case LEAVE -> leave(Encoder.encodeGeneric(e, r), r);
             default -> Encoder.encodeGeneric(e, r);
         };
         return withStack(e, enc, r);
@@ -125,8 +126,10 @@ final class Flow {
         long imm = dispLen == 1 ? (byte) disp : dispLen == 2 ? (short) disp : (int) disp;
         int forcedRegs = 0;
         long[] forced = new long[16];
-        if (loop && r.nextInt(3) == 0) { // counts that end the loop, or run JrCXZ's both ways
-            forced[1] = (r.nextBoolean() ? r.nextLong() & ~0xFFFF_FFFFL : 0) | new long[] {0, 1, 2, 0x1_0000_0000L, 0xFFFF_FFFFL}[r.nextInt(5)];
+        boolean jrcxz = loop && e.opcode() == 0xE3;
+        if (loop && r.nextInt(jrcxz ? 2 : 3) == 0) { // counts that end the loop, or run JrCXZ's both ways
+            forced[1] = jrcxz && r.nextBoolean() ? 0
+                    : (r.nextBoolean() ? r.nextLong() & ~0xFFFF_FFFFL : 0) | new long[] {0, 1, 2, 0x1_0000_0000L, 0xFFFF_FFFFL}[r.nextInt(5)];
             forcedRegs |= 1 << 1;
         }
         return new Encoding(b.toByteArray(), size, false, -1, -1, -1, rexByte, imm, -1, forcedRegs, forced);
@@ -142,7 +145,7 @@ final class Flow {
             case 0 -> 0;
             case 1 -> r.nextInt(64);
             case 2 -> 0xFFFF - r.nextInt(16);
-            default -> r.nextInt(0x10000);
+            default -> r.nextInt(4) == 0 ? r.nextInt(0x10000) : r.nextInt(0x700); // mostly a frame inside the page
         };
         int level = r.nextInt(4) == 0 ? r.nextInt(256) : r.nextInt(3) == 0 ? r.nextInt(3) : r.nextInt(32);
         ByteArrayOutputStream b = new ByteArrayOutputStream();
@@ -161,6 +164,14 @@ final class Flow {
         int need = size * (lv + 1);
         forced[4] = HostHarness.DATA_ADDR + Math.max(STACK_LO, HostHarness.WIN_OFF + need) + r.nextInt(STACK_HI - Math.max(STACK_LO, HostHarness.WIN_OFF + need));
         return new Encoding(b.toByteArray(), size, false, -1, -1, -1, rexByte, alloc | (long) level << 16, -1, 1 << 4 | 1 << 5, forced);
+    }
+
+    /** LEAVE: rBP (the new stack pointer) mostly in the window, sometimes at an edge or non-canonical. */
+    private static Encoding leave(Encoding enc, RandomGenerator r) {
+        long[] f = enc.forced().clone();
+        f[5] = r.nextInt(8) == 0 ? oddStack(r) : windowStack(r);
+        return new Encoding(enc.bytes(), enc.opSize(), enc.mem(), enc.regField(), enc.rmReg(), enc.opcodeReg(), enc.rex(),
+                enc.imm(), enc.eaOffset(), enc.forcedRegs() | 1 << 5, f);
     }
 
     /** Forces RSP (unless the memory operand already uses it) for every covered form. */
@@ -306,13 +317,15 @@ final class Flow {
 
     /** RETF / IRET frame at RSP: RIP, CS (and RFLAGS, RSP, SS for IRET), each {@code size} bytes. */
     private static void farFrame(RandomGenerator r, MachineState s, long sp, int size, long next, boolean iret) {
-        int sel = selector(r);
+        // Half of the frames are good ones (CS 0x33, SS 0x2B), so that the return itself is exercised often.
+        boolean good = r.nextBoolean();
+        int sel = good ? 0x33 : selector(r);
         put(s, sp, size, farTarget(r, next, size, sel));
         put(s, sp + size, size, (r.nextInt(4) == 0 ? r.nextLong() & ~0xFFFFL : 0) | sel);
         if (!iret) return;
         put(s, sp + 2L * size, size, flagsImage(r));
         put(s, sp + 3L * size, size, r.nextBoolean() ? windowStack(r) : r.nextLong());
-        int ss = switch (r.nextInt(8)) {
+        int ss = good ? 0x2B : switch (r.nextInt(8)) {
             case 0 -> r.nextInt(0x10000);
             case 1 -> 0;
             case 2 -> new int[] {0x18, 0x1B, 0x33, 0x2B & ~3, 0x2A, 0x80}[r.nextInt(6)];

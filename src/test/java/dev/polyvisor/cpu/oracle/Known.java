@@ -40,8 +40,9 @@ final class Known {
     static final List<KnownDifference> DIFFERENCES = List.of(
             new KnownDifference("host hypervisor: INT1 reported at the instruction",
                     "INT1/ICEBP (F1) is a trap: the saved RIP is the next instruction (SDM Vol. 3A 6.15, interrupt 1; Vol. 2"
-                            + " 'INT n/INTO/INT3/INT1'), as the emulator reports; the host is a virtual machine (cpuinfo"
-                            + " 'hypervisor') whose hypervisor intercepts ICEBP and re-injects #DB with RIP at the F1",
+                            + " 'INT n/INTO/INT3/INT1'), as the emulator reports; the host reports RIP at the F1. The host is a"
+                            + " virtual machine (cpuinfo 'hypervisor'): attributed to its hypervisor's interception and"
+                            + " re-injection of ICEBP/#DB (not verified on bare metal)",
                     (c, h, e, d) -> c.entry().map() == OpcodeTable.MAP_1BYTE && c.entry().opcode() == 0xF1 && d.size() == 1
                             && d.get(0).startsWith("rip ") && h.trap == Exceptions.DB && e.trap == Exceptions.DB
                             && h.rip == HostHarness.CODE_ADDR + HostHarness.CODE_OFF
