@@ -28,7 +28,7 @@ public final class SegmentOps {
         for (int[] p : push) t.add("PUSH " + name(p[1]), MAP_1BYTE, p[0], NO64 | ORACLE, Imm.NONE, d -> new PushSreg(p[1], d.opSize));
         int[][] pop = {{0x07, Cpu.ES}, {0x17, Cpu.SS}, {0x1F, Cpu.DS}};
         for (int[] p : pop)
-            t.add("POP " + name(p[1]), MAP_1BYTE, p[0], NO64 | (p[1] == Cpu.SS ? ENDS : ORACLE), Imm.NONE, d -> new PopSreg(p[1], d.opSize));
+            t.add("POP " + name(p[1]), MAP_1BYTE, p[0], NO64 | ORACLE | (p[1] == Cpu.SS ? ENDS : 0), Imm.NONE, d -> new PopSreg(p[1], d.opSize));
         t.add("PUSH FS", MAP_0F, 0xA0, D64 | ORACLE, Imm.NONE, d -> new PushSreg(Cpu.FS, d.opSize));
         t.add("POP FS", MAP_0F, 0xA1, D64, Imm.NONE, d -> new PopSreg(Cpu.FS, d.opSize));
         t.add("PUSH GS", MAP_0F, 0xA8, D64 | ORACLE, Imm.NONE, d -> new PushSreg(Cpu.GS, d.opSize));

@@ -55,7 +55,7 @@ final class Compat32 {
 
     /** Why a form cannot run in compatibility mode here, or null if it can. */
     static String unsupported(Entry e) {
-        if (e.has(ENDS) && !farPointer(e) && !into(e)) return "control transfer (ENDS): the harness only runs fall-through instructions";
+        if (e.has(ENDS) && !farPointer(e) && !into(e) && !popSs(e)) return "control transfer (ENDS): the harness only runs fall-through instructions";
         if (Flow.covers(e)) return "control transfer or stack form: 64-bit mode only (Flow)";
         switch (e.imm()) {
             case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
@@ -231,6 +231,9 @@ final class Compat32 {
      */
     static boolean into(Entry e) { return e.map() == MAP_1BYTE && e.opcode() == 0xCE && e.has(NO64); }
 
+    /** POP SS (17): ENDS for its interrupt shadow; the selector is checked as for POP DS (RPL = DPL = CPL). */
+    static boolean popSs(Entry e) { return e.map() == MAP_1BYTE && e.opcode() == 0x17 && e.has(NO64); }
+
     /** JMP/CALL ptr16:16/32 (EA, 9A): valid outside 64-bit mode only. */
     static boolean farPointer(Entry e) {
         return e.map() == MAP_1BYTE && (e.opcode() == 0xEA || e.opcode() == 0x9A) && e.imm() == Imm.AP;
@@ -310,8 +313,8 @@ final class Compat32 {
         int seg;
         int at; // window offset of the selector
         switch (e.opcode()) {
-            case 0x07, 0x1F -> { // POP ES, POP DS: the selector is the low word of the stack slot
-                seg = e.opcode() == 0x07 ? 0 : 3;
+            case 0x07, 0x17, 0x1F -> { // POP ES, POP SS, POP DS: the selector is the low word of the stack slot
+                seg = e.opcode() == 0x07 ? 0 : e.opcode() == 0x17 ? 2 : 3;
                 at = (int) ((in.gpr[4] & 0xFFFF_FFFFL) - HostHarness.DATA_ADDR) - HostHarness.WIN_OFF;
             }
             case 0xC4, 0xC5 -> { // LES, LDS: offset (2 or 4 bytes), then the selector
@@ -327,7 +330,7 @@ final class Compat32 {
         }
         int rm = new int[] {0, 1, 2, 3, 5, 6, 7}[r.nextInt(7)];
         return new FlagConsumer.Consumer(new byte[] {(byte) 0x8C, (byte) (0xC0 | seg << 3 | rm)},
-                "MOV r32, " + (seg == 0 ? "ES" : "DS"));
+                "MOV r32, " + (seg == 0 ? "ES" : seg == 2 ? "SS" : "DS"));
     }
 
     private static long keepLow(RandomGenerator r, long v, long mask) {
