@@ -227,6 +227,13 @@ public final class Cpu implements GuestContext {
         return la;
     }
 
+    /** The same for a {@code size}-byte stack access: its last byte must be canonical too (the AMD host checks both ends). */
+    public long stackCanonical(long la, int size) {
+        long end = la + size - 1;
+        if (((la << 16) >> 16) != la || ((end << 16) >> 16) != end) throw fault(Exceptions.SS, 0);
+        return la;
+    }
+
     // ---- GuestContext ----
     @Override public int vcpuId() { return id; }
     @Override public long reg(int n) { return r[n]; }

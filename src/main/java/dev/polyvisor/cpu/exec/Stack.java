@@ -11,7 +11,7 @@ public final class Stack {
 
     public static void push(Cpu c, int size, long v) {
         if (c.long64) { // 64-bit mode: RSP is the whole pointer and SS has no base
-            long sp = c.stackCanonical(c.r[Cpu.RSP] - size);
+            long sp = c.stackCanonical(c.r[Cpu.RSP] - size, size);
             if (size == 8) c.mmu.write64(sp, v); else c.mmu.write(sp, size, v);
             c.r[Cpu.RSP] = sp;
             return;
@@ -25,7 +25,7 @@ public final class Stack {
 
     public static long pop(Cpu c, int size) {
         if (c.long64) {
-            long sp = c.stackCanonical(c.r[Cpu.RSP]);
+            long sp = c.stackCanonical(c.r[Cpu.RSP], size);
             long v = size == 8 ? c.mmu.read64(sp) : c.mmu.read(sp, size);
             c.r[Cpu.RSP] = sp + size;
             return v;
@@ -38,7 +38,7 @@ public final class Stack {
     /** Reads {@code size} bytes at SP + offset without changing SP. */
     public static long peek(Cpu c, int size, long offset) {
         if (c.long64) {
-            long sp = c.stackCanonical(c.r[Cpu.RSP] + offset);
+            long sp = c.stackCanonical(c.r[Cpu.RSP] + offset, size);
             return size == 8 ? c.mmu.read64(sp) : c.mmu.read(sp, size);
         }
         int ss = c.stackSize;

@@ -211,8 +211,17 @@ public final class Mmu {
 
     // ------------------------------------------------------------------ slow paths
 
+    /**
+     * An access that crosses into the non-canonical half is #GP(0) before any page is walked: the host
+     * faults it even when the first page is not present (canonical checks precede paging, SDM Vol. 3A 4.1.4).
+     */
+    private void canonicalEnd(long last) {
+        if ((cpu.efer & Cpu.EFER_LMA) != 0 && ((last << 16) >> 16) != last) throw cpu.gp0();
+    }
+
     private long readSlow(long la, int size) {
         if (((la & 0xFFF) + size) > 0x1000) {
+            canonicalEnd(la + size - 1);
             long pa1 = translateFill(la, READ);
             long pa2 = translateFill((la + size - 1) & ~0xFFFL | 0, READ);
             long v = 0;
@@ -229,6 +238,7 @@ public final class Mmu {
     private void writeSlow(long la, int size, long v) {
         if (((la & 0xFFF) + size) > 0x1000) {
             // Translate both pages before writing a byte, so a #PF on the second leaves memory unchanged.
+            canonicalEnd(la + size - 1);
             long pa1 = translateFill(la, WRITE);
             long pa2 = translateFill((la + size - 1) & ~0xFFFL, WRITE);
             int first = (int) (0x1000 - (la & 0xFFF));

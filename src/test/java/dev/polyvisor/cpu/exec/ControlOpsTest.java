@@ -84,6 +84,19 @@ class ControlOpsTest {
         assertEquals(LongModeFixture.CODE, c.rip);
     }
 
+    @Test void accessesStraddlingIntoTheNonCanonicalHalfFaultBeforePaging() {
+        // The last canonical byte is 0x7fff_ffff_ffff; an 8-byte access there ends non-canonical. Measured on the
+        // AMD host: LEAVE with RBP = 0x7fffffffffff is #SS(0) even though that page is not present.
+        long top = 0x0000_7FFF_FFFF_FFFFL;
+        c.r[Cpu.RBP] = top;
+        long sp = c.r[Cpu.RSP];
+        var leave = f.step("leave");
+        assertEquals(Exceptions.SS, leave.vector);
+        assertEquals(sp, c.r[Cpu.RSP], "LEAVE restores RSP when its pop faults");
+        c.r[Cpu.RBX] = top;
+        assertEquals(Exceptions.GP, f.step("mov rax, [rbx]").vector, "a data access: #GP, not the first page's #PF");
+    }
+
     @Test void nonCanonicalStackReferencesAreSsNotGp() {
         // SDM Vol. 3A 6.15 (interrupt 12): a non-canonical address in a stack reference is #SS(0), other
         // references #GP(0). In 64-bit mode the AMD host decides by the base register (RSP/RBP), ignoring
