@@ -153,6 +153,19 @@ class HostCpuOracleTest {
             sum.append(String.format("oracle: %d mismatches in known-mismatch forms (not failing)%n", knownMismatches));
             Known.FORMS.forEach((id, why) -> sum.append("  known ").append(id).append(": ").append(why).append('\n'));
         }
+        // Coverage: every form in the opcode table is compared against the host or skipped with a printed reason,
+        // so a form added to the table without an oracle story fails here instead of going unchecked.
+        List<String> unaccounted = new ArrayList<>();
+        for (Entry e : Isa.table().entries()) {
+            String id = formId(e);
+            if (only != null && !id.contains(only)) continue;
+            if (ownDecodes.getOrDefault(id, 0) == 0 && !skipped.containsKey(id)) unaccounted.add(id);
+        }
+        if (unaccounted.isEmpty())
+            sum.append(String.format("oracle: all %d opcode-table forms are compared with the host or skipped with a reason above%n",
+                    Isa.table().entries().size()));
+        else
+            sum.append("oracle: forms neither compared nor skipped with a reason: ").append(unaccounted).append('\n');
         if (Boolean.getBoolean("oracle.list"))
             ownDecodes.forEach((id, n) -> sum.append("  form ").append(id).append(": ").append(n).append(" own-decoding cases\n"));
         mismatchesByForm.forEach((id, n) -> sum.append("  mismatching form ").append(id).append(": ").append(n).append(" cases\n"));
@@ -160,6 +173,7 @@ class HostCpuOracleTest {
         System.out.print(sum);
 
         assertEquals(0, mismatches, "host-CPU oracle mismatches (see the MISMATCH lines above):\n" + sum);
+        assertEquals(List.of(), unaccounted, "opcode-table forms the oracle neither compares nor skips with a reason");
         if (!forms.isEmpty() && only == null)
             assertTrue(cases >= 100_000, "the oracle must check at least 100,000 cases, checked " + cases);
     }
