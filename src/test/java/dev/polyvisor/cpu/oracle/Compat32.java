@@ -97,12 +97,6 @@ final class Compat32 {
         }
     }
 
-    /** Memory operand targets, as in {@link Encoder}: inside the compared window. */
-    private static int target(RandomGenerator r) {
-        int lo = Encoder.EA_LO, hi = Encoder.EA_HI;
-        return lo + (r.nextBoolean() ? r.nextInt(hi - lo) : r.nextInt((hi - lo) / 16) * 16);
-    }
-
     /** A register value whose low 32 bits are {@code low}; the upper half is garbage the CPU must ignore. */
     private static long upperGarbage(RandomGenerator r, long low) {
         return (r.nextInt(3) == 0 ? 0 : r.nextLong() & 0xFFFF_FFFF_0000_0000L) | (low & 0xFFFF_FFFFL);
@@ -119,24 +113,14 @@ final class Compat32 {
         int opSize = e.has(BYTE) ? 1 : os;
 
         boolean modrm = e.has(MODRM);
-        boolean mem;
-        if (e.imm() == Imm.MOFFS) mem = true;
-        else if (!modrm) mem = false;
-        else if (e.has(REG_ONLY)) mem = false;
-        else if (e.has(MEM_ONLY)) mem = true;
-        else mem = r.nextBoolean();
-        if (X87Names.isX87(e) && e.has(MODRM)) { // as in Encoder: reserved halves are not generated
-            String[] halves = e.mnemonic().split("\\|");
-            if (halves.length == 2 && halves[1].trim().equals("-")) mem = true;
-            if (halves.length == 2 && halves[0].trim().equals("-")) mem = false;
-        }
+        boolean mem = Encoder.memoryOperand(e, r);
 
         int implicit = Encoder.implicitPointers(e);
         // 67: 16-bit addressing, through the data page's alias below 64 KiB.
         boolean addr16 = (mem || implicit != 0) && LOW_WINDOW && r.nextInt(3) == 0;
         long[] forced = new long[16];
         int forcedRegs = 0;
-        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : target(r); // FXSAVE/FXRSTOR: see FxImage
+        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : Encoder.windowTarget(r); // FXSAVE/FXRSTOR: see FxImage
         long targetLa = (addr16 ? HostHarness.LOW_ADDR : HostHarness.DATA_ADDR) + target;
 
         ByteArrayOutputStream tail = new ByteArrayOutputStream(); // ModRM onwards
@@ -179,23 +163,7 @@ final class Compat32 {
             }
         }
 
-        int immLen = switch (e.imm()) {
-            case NONE -> 0;
-            case IB -> 1;
-            case IW -> 2;
-            case IZ -> opSize == 2 ? 2 : 4;
-            case IV -> opSize == 2 ? 2 : opSize == 1 ? 1 : 4;
-            case GRP3 -> (regField & 7) < 2 ? (opSize == 1 ? 1 : opSize == 2 ? 2 : 4) : 0;
-            case MOFFS -> addr16 ? 2 : 4;
-            default -> throw new IllegalArgumentException("unsupported immediate " + e.imm()); // see unsupported()
-        };
-        long imm = 0;
-        if (e.imm() == Imm.MOFFS) {
-            writeLe(tail, targetLa, immLen);
-        } else if (immLen > 0) {
-            imm = Inputs.immediate(r, immLen);
-            writeLe(tail, imm, immLen);
-        }
+        long imm = Encoder.immediate(e, opSize, regField, addr16 ? 2 : 4, targetLa, r, tail);
 
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         // ES/SS/DS overrides: flat 0x2b data segments here; FS/GS hold null selectors in this process, so an
@@ -207,13 +175,7 @@ final class Compat32 {
         if (p66 || mand == P66) b.write(0x66);
         if (mand == PF2 || mand == PF3) b.write(mand);
         if (rep != 0) b.write(rep);
-        switch (e.map()) {
-            case MAP_0F -> b.write(0x0F);
-            case MAP_0F38 -> { b.write(0x0F); b.write(0x38); }
-            case MAP_0F3A -> { b.write(0x0F); b.write(0x3A); }
-            default -> { }
-        }
-        b.write(e.opcode());
+        Encoder.writeOpcode(b, e);
         b.writeBytes(tail.toByteArray());
         return new Encoding(b.toByteArray(), opSize, mem, regField, rmReg, opcodeReg, 0, imm, mem ? target : -1,
                 forcedRegs, forced);
@@ -285,8 +247,8 @@ final class Compat32 {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         if (p66) b.write(0x66);
         b.write(e.opcode());
-        writeLe(b, off, offLen);
-        writeLe(b, sel, 2);
+        Encoder.writeLe(b, off, offLen);
+        Encoder.writeLe(b, sel, 2);
         long[] forced = new long[16];
         forced[4] = keepLow(r, HostHarness.DATA_ADDR + 0x700 + r.nextInt(0x201), 0xFFFF_FFFFL);
         return new Encoding(b.toByteArray(), opSize, false, -1, -1, e.opcode() & 7, 0, off | (long) sel << 32, -1,
@@ -345,13 +307,13 @@ final class Compat32 {
         int shape = r.nextInt(10);
         if (shape == 0) {
             tail.write(reg << 3 | 5);
-            writeLe(tail, targetLa, 4);
+            Encoder.writeLe(tail, targetLa, 4);
             return 0;
         }
         if (shape == 1) {
             tail.write(reg << 3 | 4);
             tail.write(4 << 3 | 5);
-            writeLe(tail, targetLa, 4);
+            Encoder.writeLe(tail, targetLa, 4);
             return 0;
         }
         if (shape <= 6) {
@@ -362,7 +324,7 @@ final class Compat32 {
             tail.write(mod << 6 | reg << 3 | (base == 4 ? 4 : base));
             if (base == 4) tail.write(4 << 3 | 4); // SIB: base esp, no index
             if (mod == 1) tail.write((int) disp);
-            else if (mod == 2) writeLe(tail, disp, 4);
+            else if (mod == 2) Encoder.writeLe(tail, disp, 4);
             forced[base] = upperGarbage(r, targetLa - disp);
             return 1 << base;
         }
@@ -376,7 +338,7 @@ final class Compat32 {
         tail.write(mod << 6 | reg << 3 | 4);
         tail.write(scale << 6 | index << 3 | base);
         if (mod == 1) tail.write((int) disp);
-        else if (mod == 2) writeLe(tail, disp, 4);
+        else if (mod == 2) Encoder.writeLe(tail, disp, 4);
         forced[base] = upperGarbage(r, targetLa - disp - (idx << scale));
         forced[index] = upperGarbage(r, idx);
         return 1 << base | 1 << index;
@@ -392,13 +354,13 @@ final class Compat32 {
         int mod = r.nextInt(3);
         if (mod == 0 && rm == 6) { // disp16 absolute
             tail.write(reg << 3 | 6);
-            writeLe(tail, targetLa, 2);
+            Encoder.writeLe(tail, targetLa, 2);
             return 0;
         }
         long disp = mod == 0 ? 0 : mod == 1 ? r.nextInt(256) - 128 : (r.nextBoolean() ? r.nextInt(0x10000) : r.nextInt(1024) - 512);
         tail.write(mod << 6 | reg << 3 | rm);
         if (mod == 1) tail.write((int) disp);
-        else if (mod == 2) writeLe(tail, disp, 2);
+        else if (mod == 2) Encoder.writeLe(tail, disp, 2);
         int base = switch (rm) { case 0, 1, 7 -> 3; case 2, 3, 6 -> 5; case 4 -> 6; default -> 7; };
         int index = switch (rm) { case 0, 2 -> 6; case 1, 3 -> 7; default -> -1; };
         long idx = index < 0 ? 0 : r.nextInt(4) == 0 ? r.nextInt(0x10000) : r.nextInt(33) - 16;
@@ -409,9 +371,5 @@ final class Compat32 {
             regs |= 1 << index;
         }
         return regs;
-    }
-
-    private static void writeLe(ByteArrayOutputStream o, long v, int n) {
-        for (int i = 0; i < n; i++) o.write((int) (v >>> (8 * i)));
     }
 }

@@ -50,6 +50,55 @@ final class Encoder {
         }
     }
 
+    /** Whether this encoding gets a memory operand (ModRM.mod != 3), by the form's flags or at random. */
+    static boolean memoryOperand(Entry e, RandomGenerator r) {
+        boolean mem;
+        if (e.imm() == Imm.MOFFS) mem = true;
+        else if (!e.has(MODRM)) mem = false;
+        else if (e.has(REG_ONLY)) mem = false;
+        else if (e.has(MEM_ONLY)) mem = true;
+        else mem = r.nextBoolean();
+        if (X87Names.isX87(e) && e.has(MODRM)) {
+            // "mem | reg" mnemonics with "-" on one side: that side is reserved in the escape tables (SDM Vol. 2
+            // A.4); CPUs run undocumented aliases there (e.g. D9 D8+i as FSTP), so it is not generated.
+            String[] halves = e.mnemonic().split("\\|");
+            if (halves.length == 2 && halves[1].trim().equals("-")) mem = true;
+            if (halves.length == 2 && halves[0].trim().equals("-")) mem = false;
+        }
+        return mem;
+    }
+
+    /** A memory operand's offset in the data page: inside the compared window, half of the time 16-byte aligned. */
+    static int windowTarget(RandomGenerator r) {
+        return EA_LO + (r.nextBoolean() ? r.nextInt(EA_HI - EA_LO) : r.nextInt((EA_HI - EA_LO) / 16) * 16);
+    }
+
+    /**
+     * Appends the immediate (or the moffs address, {@code moffsLen} bytes by address size) to {@code tail} and
+     * returns it (0 for none and for moffs). Iv is 8 bytes only with a 64-bit operand (MOV r64, imm64).
+     */
+    static long immediate(Entry e, int opSize, int regField, int moffsLen, long targetLa, RandomGenerator r,
+                          ByteArrayOutputStream tail) {
+        int immLen = switch (e.imm()) {
+            case NONE -> 0;
+            case IB -> 1;
+            case IW -> 2;
+            case IZ -> opSize == 2 ? 2 : 4;
+            case IV -> opSize == 8 ? 8 : opSize == 2 ? 2 : opSize == 1 ? 1 : 4;
+            case GRP3 -> (regField & 7) < 2 ? (opSize == 1 ? 1 : opSize == 2 ? 2 : 4) : 0;
+            case MOFFS -> moffsLen;
+            default -> throw new IllegalArgumentException("unsupported immediate " + e.imm()); // see unsupported()
+        };
+        if (e.imm() == Imm.MOFFS) {
+            writeLe(tail, targetLa, immLen);
+            return 0;
+        }
+        if (immLen == 0) return 0;
+        long imm = Inputs.immediate(r, immLen);
+        writeLe(tail, imm, immLen);
+        return imm;
+    }
+
     private static Encoding tryEncode(Entry e, RandomGenerator r) {
         int mand = e.prefix();
         boolean p66, w;
@@ -73,27 +122,14 @@ final class Encoder {
         int opSize = e.has(BYTE) ? 1 : os;
 
         boolean modrm = e.has(MODRM);
-        boolean mem;
-        if (e.imm() == Imm.MOFFS) mem = true;
-        else if (!modrm) mem = false;
-        else if (e.has(REG_ONLY)) mem = false;
-        else if (e.has(MEM_ONLY)) mem = true;
-        else mem = r.nextBoolean();
-        if (X87Names.isX87(e) && e.has(MODRM)) {
-            // "mem | reg" mnemonics with "-" on one side: that side is reserved in the escape tables (SDM Vol. 2
-            // A.4); CPUs run undocumented aliases there (e.g. D9 D8+i as FSTP), so it is not generated.
-            String[] halves = e.mnemonic().split("\\|");
-            if (halves.length == 2 && halves[1].trim().equals("-")) mem = true;
-            if (halves.length == 2 && halves[0].trim().equals("-")) mem = false;
-        }
+        boolean mem = memoryOperand(e, r);
 
         int rexR = 0, rexX = 0, rexB = 0;
         int implicit = implicitPointers(e);
         boolean addr32 = (mem || implicit != 0) && r.nextInt(10) == 0;
         long[] forced = new long[16];
         int forcedRegs = 0;
-        int target = EA_LO + (r.nextBoolean() ? r.nextInt(EA_HI - EA_LO) : r.nextInt((EA_HI - EA_LO) / 16) * 16);
-        if (FxImage.covers(e)) target = FxImage.eaTarget(r); // 512-byte image: aligned, misaligned, crossing the page
+        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : windowTarget(r); // FXSAVE/FXRSTOR: see FxImage
         long targetLa = HostHarness.DATA_ADDR + target;
 
         ByteArrayOutputStream tail = new ByteArrayOutputStream(); // ModRM onwards
@@ -181,23 +217,7 @@ final class Encoder {
         }
 
         // Immediate (same size rules as Decoder.readImmediate).
-        int immLen = switch (e.imm()) {
-            case NONE -> 0;
-            case IB -> 1;
-            case IW -> 2;
-            case IZ -> opSize == 2 ? 2 : 4;
-            case IV -> opSize == 8 ? 8 : opSize == 2 ? 2 : opSize == 1 ? 1 : 4;
-            case GRP3 -> (regField & 7) < 2 ? (opSize == 1 ? 1 : opSize == 2 ? 2 : 4) : 0;
-            case MOFFS -> addr32 ? 4 : 8;
-            default -> throw new IllegalArgumentException("unsupported immediate " + e.imm()); // see unsupported()
-        };
-        long imm = 0;
-        if (e.imm() == Imm.MOFFS) {
-            writeLe(tail, targetLa, immLen);
-        } else if (immLen > 0) {
-            imm = Inputs.immediate(r, immLen);
-            writeLe(tail, imm, immLen);
-        }
+        long imm = immediate(e, opSize, regField, addr32 ? 4 : 8, targetLa, r, tail);
 
         boolean rex = rexR + rexX + rexB > 0 || w || r.nextInt(4) == 0;
         ByteArrayOutputStream b = new ByteArrayOutputStream();
@@ -209,13 +229,7 @@ final class Encoder {
         if (rep != 0) b.write(rep);
         int rexByte = rex ? 0x40 | (w ? 8 : 0) | rexR << 2 | rexX << 1 | rexB : 0;
         if (rex) b.write(rexByte);
-        switch (e.map()) {
-            case MAP_0F -> b.write(0x0F);
-            case MAP_0F38 -> { b.write(0x0F); b.write(0x38); }
-            case MAP_0F3A -> { b.write(0x0F); b.write(0x3A); }
-            default -> { }
-        }
-        b.write(e.opcode());
+        writeOpcode(b, e);
         int tailStart = b.size();
         b.writeBytes(tail.toByteArray());
         byte[] bytes = b.toByteArray();
@@ -246,7 +260,18 @@ final class Encoder {
         return 0;
     }
 
-    private static void writeLe(ByteArrayOutputStream o, long v, int n) {
+    /** The opcode-map escape (0F, 0F 38, 0F 3A) and the opcode byte. */
+    static void writeOpcode(ByteArrayOutputStream b, Entry e) {
+        switch (e.map()) {
+            case MAP_0F -> b.write(0x0F);
+            case MAP_0F38 -> { b.write(0x0F); b.write(0x38); }
+            case MAP_0F3A -> { b.write(0x0F); b.write(0x3A); }
+            default -> { }
+        }
+        b.write(e.opcode());
+    }
+
+    static void writeLe(ByteArrayOutputStream o, long v, int n) {
         for (int i = 0; i < n; i++) o.write((int) (v >>> (8 * i)));
     }
 
