@@ -278,7 +278,9 @@ public final class ControlOps {
                     int seg = c.long64 ? Cpu.SEG_NONE_SS : Cpu.SS;
                     for (int i = 1; i < level; i++) {
                         bp -= size;
-                        Stack.push(c, size, c.mmu.read(c.linear(seg, bp & smask), size));
+                        // Outside 64-bit mode the copied frame pointers are SS references: limit-checked (#SS).
+                        long off = c.long64 ? bp & smask : Stack.withinLimit(c, bp & smask, size);
+                        Stack.push(c, size, c.mmu.read(c.linear(seg, off), size));
                     }
                     Stack.push(c, size, frame);
                 }

@@ -1,6 +1,8 @@
 package dev.polyvisor.cpu.exec;
 
 import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.Exceptions;
+import dev.polyvisor.cpu.Segments;
 
 /**
  * Stack pushes and pops through SS with the stack-pointer width from SS.B or 64-bit mode
@@ -19,7 +21,7 @@ public final class Stack {
         int ss = c.stackSize;
         long sp = c.r[Cpu.RSP] - size;
         long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
-        c.mmu.write(c.linear(Cpu.SS, off), size, v);
+        c.mmu.write(c.linear(Cpu.SS, withinLimit(c, off, size)), size, v);
         setSp(c, sp);
     }
 
@@ -44,7 +46,22 @@ public final class Stack {
         int ss = c.stackSize;
         long sp = c.r[Cpu.RSP] + offset;
         long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
-        return c.mmu.read(c.linear(Cpu.SS, off), size);
+        return c.mmu.read(c.linear(Cpu.SS, withinLimit(c, off, size)), size);
+    }
+
+    /**
+     * Outside 64-bit mode a stack access must lie wholly within SS's limit (SDM Vol. 3A, 5.3): an expand-up
+     * segment allows offsets up to the limit, an expand-down one offsets above it up to 0xFFFF or 0xFFFFFFFF
+     * (by SS.B). Else #SS(0) — e.g. a 4-byte push at ESP 2 on a flat 4 GiB stack, whose last byte lies past
+     * 0xFFFFFFFF (the AMD host raises #SS there rather than wrapping; host-CPU oracle, compatibility mode).
+     */
+    public static long withinLimit(Cpu c, long off, int size) {
+        long last = off + size - 1, lim = c.segLimit[Cpu.SS];
+        int attr = c.segAttr[Cpu.SS];
+        boolean expandDown = (attr & (Segments.A_CODE | Segments.A_CONFORMING)) == Segments.A_CONFORMING;
+        long upper = (attr & Segments.A_DB) != 0 ? 0xFFFF_FFFFL : 0xFFFF;
+        if (expandDown ? off <= lim || last > upper : last > lim) throw c.fault(Exceptions.SS, 0);
+        return off;
     }
 
     /** Writes SP with the stack width: a 16-bit stack changes only SP (SDM Vol. 1, 6.2.3). */

@@ -1,6 +1,7 @@
 package dev.polyvisor.cpu.exec;
 
 import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Exceptions;
 import dev.polyvisor.cpu.LongModeFixture;
 import org.junit.jupiter.api.AfterEach;
@@ -197,6 +198,32 @@ class ControlOpsTest {
         assertEquals(4, c.r[Cpu.RBX]);
         assertEquals(7, c.r[Cpu.RDI]);
         assertEquals(SP, c.r[Cpu.RSP]);
+    }
+
+    @Test void protected32StackAccessPastTheFlatLimitIsSsNotWrap() {
+        LongModeFixture.enterProtected32(c);
+        // ESP 2: the dword push would cover 0xFFFFFFFE..0x1_00000001, past SS's 4 GiB limit (SDM Vol. 3A 5.3).
+        c.r[Cpu.RSP] = 2;
+        CpuFault f1 = assertThrows(CpuFault.class, () -> Stack.push(c, 4, 0x1234));
+        assertEquals(Exceptions.SS, f1.vector);
+        assertEquals(0, f1.errorCode);
+        assertEquals(2, c.r[Cpu.RSP]);
+        // A dword pop at 0xFFFFFFFD reads past the limit too.
+        c.r[Cpu.RSP] = 0xFFFF_FFFDL;
+        assertEquals(Exceptions.SS, assertThrows(CpuFault.class, () -> Stack.pop(c, 4)).vector);
+        assertEquals(0xFFFF_FFFDL, c.r[Cpu.RSP]);
+    }
+
+    @Test void protected32EnterFramePointerReadPastTheFlatLimitIsSs() {
+        LongModeFixture.enterProtected32(c);
+        c.r[Cpu.RSP] = SP;
+        c.r[Cpu.RBP] = 2; // ENTER 0, 2 copies the dword at EBP-4 = 0xFFFFFFFE, which crosses 4 GiB
+        CpuFault fault = f.step("enter 0, 2");
+        assertNotNull(fault);
+        assertEquals(Exceptions.SS, fault.vector);
+        assertEquals(0, fault.errorCode);
+        assertEquals(SP, c.r[Cpu.RSP]);
+        assertEquals(2, c.r[Cpu.RBP]);
     }
 
     @Test void realModeIpWrapsAt64K() {

@@ -18,7 +18,7 @@ import static dev.polyvisor.cpu.decode.OpcodeTable.*;
  * exercises: no REX (40-4F are INC/DEC), default operand and address size 32 also for the d64 forms, 66
  * selecting 16-bit operands, 67 selecting 16-bit addressing with the ModRM forms [BX+SI], [BP+DI],
  * [SI], [BP+disp], disp16... (SDM Vol. 2, Table 2-1), and mod=00 r/m=101 meaning disp32 rather than
- * RIP-relative.
+ * RIP-relative. The near branches and the stack forms are encoded by {@link Flow#encode32} (targets and ESP).
  *
  * <p>What is compared differs from 64-bit cases (see {@link #GPR_MASK}): the upper halves of RAX-RDI are
  * undefined after a return from compatibility mode to 64-bit mode (SDM Vol. 1, 3.4.1.1: "the upper 32
@@ -55,8 +55,9 @@ final class Compat32 {
 
     /** Why a form cannot run in compatibility mode here, or null if it can. */
     static String unsupported(Entry e) {
+        if (Flow.covers(e) && !Flow.coversCompat(e)) return "far control transfer: 64-bit mode only (Flow)";
+        if (Flow.coversCompat(e)) return null; // near transfers and the stack: Flow.encode32
         if (e.has(ENDS) && !farPointer(e) && !into(e) && !popSs(e)) return "control transfer (ENDS): the harness only runs fall-through instructions";
-        if (Flow.covers(e)) return "control transfer or stack form: 64-bit mode only (Flow)";
         switch (e.imm()) {
             case NONE, IB, IW, IZ, IV, GRP3, MOFFS -> { }
             case AP -> { if (!farPointer(e)) return "immediate kind AP is generated for JMP/CALL ptr16:16/32 only"; }
@@ -92,7 +93,7 @@ final class Compat32 {
 
     static Encoding encode(Entry e, RandomGenerator r) {
         for (;;) {
-            Encoding enc = tryEncode(e, r);
+            Encoding enc = Flow.coversCompat(e) ? Flow.encode32(e, r) : tryEncode(e, r);
             if (enc.bytes().length <= 15) return enc;
         }
     }
@@ -101,6 +102,9 @@ final class Compat32 {
     private static long upperGarbage(RandomGenerator r, long low) {
         return (r.nextInt(3) == 0 ? 0 : r.nextLong() & 0xFFFF_FFFF_0000_0000L) | (low & 0xFFFF_FFFFL);
     }
+
+    /** The generic compatibility-mode encoding (prefixes, opcode, ModRM, immediate), for {@link Flow#encode32}. */
+    static Encoding generic(Entry e, RandomGenerator r) { return tryEncode(e, r); }
 
     private static Encoding tryEncode(Entry e, RandomGenerator r) {
         int mand = e.prefix();

@@ -11,7 +11,9 @@ import static dev.polyvisor.cpu.decode.OpcodeTable.*;
 
 /**
  * Oracle cases for control transfers and the stack in 64-bit mode at CPL 3 (SDM Vol. 1, 6.2-6.5; Vol. 2
- * JMP, Jcc, CALL, RET, LOOP, JrCXZ, PUSH, POP, PUSHF, POPF, ENTER, LEAVE, far RET/JMP/CALL, IRET).
+ * JMP, Jcc, CALL, RET, LOOP, JrCXZ, PUSH, POP, PUSHF, POPF, ENTER, LEAVE, far RET/JMP/CALL, IRET). The near
+ * transfers and the stack forms also run a {@link Compat32#SHARE} of their cases in 32-bit compatibility mode
+ * ({@link #encode32}: 32-bit EIP and ESP, see the comment there); far RET/JMP/CALL and IRET run in 64-bit mode only.
  *
  * <p>Landing: the harness fills the code page with INT3, so a taken branch to anywhere in it ends in a
  * #BP trap with RIP after the INT3 (the emulator fixture does the same, see {@link EmulatedHost}). Branch
@@ -65,6 +67,12 @@ final class Flow {
     }
 
     static boolean covers(Entry e) { return kind(e) != null && !e.has(NO64); }
+
+    /** Covered forms that also run in 32-bit compatibility mode (see {@link #encode32}): the near transfers and the stack. */
+    static boolean coversCompat(Entry e) {
+        Kind k = kind(e);
+        return covers(e) && k != Kind.FAR_RET && k != Kind.IRET && k != Kind.FAR_MEM;
+    }
 
     /** Forms that may leave the instruction: no flag consumer is appended to them. */
     static boolean transfersControl(Entry e) {
@@ -264,6 +272,7 @@ final class Flow {
     static void input(RandomGenerator r, Entry e, Encoding enc, MachineState s) {
         Kind k = kind(e);
         if (k == null) return;
+        if (s.compat) { input32(r, e, k, enc, s); return; }
         // System flags in the input: AC, NT, ID (TF never: no single-step in the emulator yet).
         // AC only for PUSHF with an aligned stack: with AC set the host raises #AC on a misaligned access at CPL 3
         // (Linux sets CR0.AM), which the emulator does not model.
@@ -377,5 +386,161 @@ final class Flow {
 
     private static void put(MachineState s, int pageOffset, int size, long v) {
         put(s, HostHarness.DATA_ADDR + pageOffset, size, v);
+    }
+
+    // ------------------------------------------------------------------ 32-bit compatibility mode
+
+    /*
+     * Compatibility mode (CS 0x23, D=1; SS 0x2b, B=1; SDM Vol. 1, 3.6 and 6.2): operand size 32, 16 with 66 (no
+     * REX); EIP is 32 bits wide and wraps at 4 GiB (the branch computes (EIP + disp) mod 2^32), with a 16-bit
+     * operand size the target is truncated to 16 bits (SDM Vol. 2 JMP/Jcc/CALL/RET: "IF OperandSize = 16 THEN
+     * EIP <- tempEIP AND 0000FFFFH"), which the AMD host does too; the stack pointer is ESP (pushes and pops wrap at
+     * 4 GiB, RSP's upper half is ignored and undefined afterwards, see Compat32.GPR_MASK). The whole 4 GiB is
+     * reachable and CS is flat: targets are the INT3 bytes of the code page (not the compatibility trailer nor the
+     * trampoline at TRAMP_OFF), the data page (no-execute: #PF), unmapped pages (#PF) and addresses past 4 GiB that
+     * wrap to the top or the bottom of the address space (unmapped in the host process: #PF, CR2 = wrapped EIP).
+     */
+
+    /** A compatibility-mode encoding of a {@link #coversCompat} form, with ESP (and EBP, rCX) forced. */
+    static Encoding encode32(Entry e, RandomGenerator r) {
+        Encoding enc = switch (kind(e)) {
+            case REL -> rel32(e, r);
+            case ENTER -> enter32(r);
+            case LEAVE -> withReg(Compat32.generic(e, r), 5, r.nextInt(8) == 0 ? oddStack32(r) : garbageHigh(r, windowStack(r)));
+            default -> Compat32.generic(e, r);
+        };
+        if ((enc.forcedRegs() >> 4 & 1) != 0) return enc;
+        return withReg(enc, 4, r.nextInt(12) == 0 ? oddStack32(r) : garbageHigh(r, windowStack(r)));
+    }
+
+    private static Encoding withReg(Encoding enc, int reg, long v) {
+        long[] f = enc.forced().clone();
+        f[reg] = v;
+        return new Encoding(enc.bytes(), enc.opSize(), enc.mem(), enc.regField(), enc.rmReg(), enc.opcodeReg(), enc.rex(),
+                enc.imm(), enc.eaOffset(), enc.forcedRegs() | 1 << reg, f);
+    }
+
+    /** Bits 32-63 garbage (now and then zero): a 32-bit stack and 32-bit EIP must ignore them. */
+    private static long garbageHigh(RandomGenerator r, long low) {
+        return (r.nextInt(3) == 0 ? 0 : r.nextLong() & 0xFFFF_FFFF_0000_0000L) | (low & 0xFFFF_FFFFL);
+    }
+
+    /** Jcc, JMP, CALL rel8/rel16/rel32, LOOPcc, JrCXZ in compatibility mode: 66 gives rel16 and a 16-bit IP, 67 CX. */
+    private static Encoding rel32(Entry e, RandomGenerator r) {
+        boolean p66 = r.nextInt(6) == 0;
+        boolean loop = e.map() == MAP_1BYTE && e.opcode() >= 0xE0 && e.opcode() <= 0xE3;
+        boolean p67 = r.nextInt(loop ? 3 : 10) == 0;
+        int size = p66 ? 2 : 4;
+        int dispLen = e.imm() == Imm.IB ? 1 : size;
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (r.nextInt(10) == 0) b.write(r.nextBoolean() ? 0x2E : 0x3E);
+        if (p67) b.write(0x67);
+        if (p66) b.write(0x66);
+        if (e.map() == MAP_0F) b.write(0x0F);
+        b.write(e.opcode());
+        int len = b.size() + dispLen;
+        long next = INSN + len;
+        long disp;
+        if (size == 2) disp = Inputs.immediate(r, dispLen); // IP truncated to 16 bits: low memory (#PF)
+        else if (dispLen == 1) disp = nearTarget(r, next) - next;
+        else disp = (int) (target32(r, len) - next);          // mod 2^32: may wrap past 4 GiB either way
+        for (int i = 0; i < dispLen; i++) b.write((int) (disp >>> (8 * i)));
+        long imm = dispLen == 1 ? (byte) disp : dispLen == 2 ? (short) disp : (int) disp;
+        int forcedRegs = 0;
+        long[] forced = new long[16];
+        boolean jrcxz = loop && e.opcode() == 0xE3;
+        if (loop && r.nextInt(jrcxz ? 2 : 3) == 0) {
+            forced[1] = garbageHigh(r, jrcxz && r.nextBoolean() ? 0
+                    : (r.nextBoolean() ? r.nextInt() & 0xFFFF_0000L : 0) | new long[] {0, 1, 2, 0x1_0000L, 0xFFFFL, 0xFFFF_FFFFL}[r.nextInt(6)]);
+            forcedRegs |= 1 << 1;
+        }
+        return new Encoding(b.toByteArray(), size, false, -1, -1, -1, 0, imm, -1, forcedRegs, forced);
+    }
+
+    /** ENTER in compatibility mode: 32-bit frames (16 with 66), EBP and ESP as {@link #enter} places them. */
+    private static Encoding enter32(RandomGenerator r) {
+        boolean p66 = r.nextInt(4) == 0;
+        int size = p66 ? 2 : 4;
+        int alloc = switch (r.nextInt(4)) {
+            case 0 -> 0;
+            case 1 -> r.nextInt(64);
+            case 2 -> 0xFFFF - r.nextInt(16);
+            default -> r.nextInt(4) == 0 ? r.nextInt(0x10000) : r.nextInt(0x700);
+        };
+        int level = r.nextInt(4) == 0 ? r.nextInt(256) : r.nextInt(3) == 0 ? r.nextInt(3) : r.nextInt(32);
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (p66) b.write(0x66);
+        b.write(0xC8);
+        b.write(alloc);
+        b.write(alloc >>> 8);
+        b.write(level);
+        long[] forced = new long[16];
+        int lv = level & 31;
+        int lo = HostHarness.WIN_OFF + size * lv;
+        forced[5] = r.nextInt(10) == 0 ? oddStack32(r)
+                : garbageHigh(r, HostHarness.DATA_ADDR + lo + r.nextInt(HostHarness.WIN_OFF + MachineState.WINDOW - lo));
+        int need = size * (lv + 1);
+        int spLo = Math.max(STACK_LO, HostHarness.WIN_OFF + need);
+        forced[4] = garbageHigh(r, HostHarness.DATA_ADDR + spLo + r.nextInt(STACK_HI - spLo));
+        return new Encoding(b.toByteArray(), size, false, -1, -1, -1, 0, alloc | (long) level << 16, -1, 1 << 4 | 1 << 5, forced);
+    }
+
+    /** 32-bit stack pointers that fault or sit at an edge; the upper half is garbage. */
+    private static long oddStack32(RandomGenerator r) {
+        long v = switch (r.nextInt(7)) {
+            case 0 -> HostHarness.DATA_ADDR - 2 * (1 + r.nextInt(10));
+            case 1 -> HostHarness.DATA_ADDR + 0x1000 - 2 * (1 + r.nextInt(20));
+            case 2 -> HostHarness.DATA_ADDR;
+            case 3 -> HostHarness.DATA_ADDR + 0x1000;
+            case 4 -> HostHarness.CODE_ADDR + 0x3000 + 4 * r.nextInt(1024); // unmapped
+            case 5 -> r.nextInt(8);                                        // pushes wrap below 0 to the top of 4 GiB
+            default -> 0x1_0000_0000L - 1 - r.nextInt(8);                  // pops wrap past 4 GiB
+        };
+        return garbageHigh(r, v);
+    }
+
+    /** True when a compatibility-mode case may land at {@code t}: {@link #landing}, but not the trampoline. */
+    private static boolean landing32(long t, int len) {
+        long tramp = CODE_LO + HostHarness.TRAMP_OFF;
+        return landing(t, len) && (t < tramp || t >= tramp + 32);
+    }
+
+    /** A 32-bit branch target: mostly an INT3 of the code page, else a fault anywhere in the 4 GiB. */
+    static long target32(RandomGenerator r, int len) {
+        long next = INSN + len;
+        int k = r.nextInt(10);
+        if (k < 6) {
+            for (;;) {
+                long t = r.nextInt(6) == 0 ? next : CODE_LO + r.nextInt(0x1000);
+                if (landing32(t, len)) return t;
+            }
+        }
+        return switch (k) {
+            case 6 -> HostHarness.DATA_ADDR + r.nextInt(0x1000);
+            case 7 -> HostHarness.CODE_ADDR + (r.nextBoolean() ? 0x1000 : -0x1000) + r.nextInt(0x1000);
+            case 8 -> r.nextInt(0x10000);                          // low memory (the data page's NX alias at LOW_ADDR)
+            default -> r.nextBoolean() ? 0xFFFF_0000L + r.nextInt(0x10000) : 0x3000_0000L + r.nextInt(0x1000);
+        };
+    }
+
+    /** Planted values for a compatibility-mode case: near return targets, POPF images, indirect targets. */
+    private static void input32(RandomGenerator r, Entry e, Kind k, Encoding enc, MachineState s) {
+        boolean pushf = e.map() == MAP_1BYTE && e.opcode() == 0x9C;
+        if (r.nextInt(4) == 0) s.rflags |= (pushf && (s.gpr[4] & 7) == 0 && r.nextBoolean() ? Flags.AC : 0) | (r.nextBoolean() ? Flags.ID : 0);
+        if (r.nextInt(8) == 0) s.rflags |= Flags.NT;
+        long sp = s.gpr[4] & 0xFFFF_FFFFL;
+        int len = enc.bytes().length;
+        int size = enc.opSize();
+        long mask = size == 2 ? 0xFFFF : 0xFFFF_FFFFL;
+        switch (k) {
+            case IND -> {
+                long t = size == 2 ? r.nextInt(0x10000) : target32(r, len);
+                if (enc.mem()) put(s, enc.eaOffset(), size, t);
+                else if (enc.rmReg() != 4) s.gpr[enc.rmReg()] = size == 2 ? (s.gpr[enc.rmReg()] & ~mask) | t : garbageHigh(r, t);
+            }
+            case RET -> put(s, sp, size, size == 2 ? r.nextInt(0x10000) : target32(r, len));
+            case POPF -> put(s, sp, size, flagsImage(r));
+            default -> { }
+        }
     }
 }

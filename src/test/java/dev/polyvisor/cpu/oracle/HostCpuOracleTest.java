@@ -190,15 +190,14 @@ class HostCpuOracleTest {
             Insn d = emu.decodeOnly(enc.bytes(), true);
             if (d == null || d.entry == null || d.entry == e) break;
         }
-        MachineState in = input(r, e, enc);
-        in.compat = true;
+        MachineState in = input(r, e, enc, true);
         FlagConsumer.Consumer sc = Compat32.segmentLoad(e, enc, in, r); // POP ES/DS, LES/LDS: show the selector
         if (sc != null) {
             byte[] code = java.util.Arrays.copyOf(enc.bytes(), enc.bytes().length + sc.bytes().length);
             System.arraycopy(sc.bytes(), 0, code, enc.bytes().length, sc.bytes().length);
             return new OracleCase(e, i, enc, in, code, sc.what());
         }
-        if (!e.has(OpcodeTable.ENDS) && r.nextInt(5) == 0) {
+        if (!e.has(OpcodeTable.ENDS) && !Flow.transfersControl(e) && r.nextInt(5) == 0) {
             Undefined u = Undefined.of(e, enc, in, 0);
             FlagConsumer.Consumer fc = u.skip() ? null : Compat32.consumer(r, u.flags());
             if (fc != null) {
@@ -211,8 +210,12 @@ class HostCpuOracleTest {
     }
 
     /** Initial state: random/edge GPRs (address registers forced), flags, MXCSR, XMM and memory. */
-    static MachineState input(SplittableRandom r, Entry e, Encoding enc) {
+    static MachineState input(SplittableRandom r, Entry e, Encoding enc) { return input(r, e, enc, false); }
+
+    /** As {@link #input(SplittableRandom, Entry, Encoding)}, for a compatibility-mode case when {@code compat}. */
+    static MachineState input(SplittableRandom r, Entry e, Encoding enc, boolean compat) {
         MachineState s = new MachineState();
+        s.compat = compat;
         for (int i = 0; i < 16; i++) s.gpr[i] = Inputs.gpr(r, enc.opSize());
         if (r.nextInt(3) == 0) s.gpr[1] = (s.gpr[1] & ~0xFFL) | Inputs.COUNTS[r.nextInt(Inputs.COUNTS.length)];
         for (int i = 0; i < 16; i++) if ((enc.forcedRegs() >> i & 1) != 0) s.gpr[i] = enc.forced()[i];
@@ -362,8 +365,9 @@ class HostCpuOracleTest {
         }
         if (c.enc().mem())
             s.append(String.format(" mem[+%x]=%s", c.enc().eaOffset(), bytes(in.mem, c.enc().eaOffset() - HostHarness.WIN_OFF, 16)));
-        if (Flow.covers(c.entry()) && Flow.inWindow(in.gpr[4]))
-            s.append(String.format(" mem[rsp]=%s", bytes(in.mem, (int) (in.gpr[4] - HostHarness.DATA_ADDR - HostHarness.WIN_OFF), 48)));
+        long sp = c.compat() ? in.gpr[4] & Compat32.GPR_MASK : in.gpr[4]; // a 32-bit stack ignores RSP's upper half
+        if (Flow.covers(c.entry()) && Flow.inWindow(sp))
+            s.append(String.format(" mem[rsp]=%s", bytes(in.mem, (int) (sp - HostHarness.DATA_ADDR - HostHarness.WIN_OFF), 48)));
         s.append(String.format("\n    host: trap=%s addr=%x err=%x rip=%x; emu: trap=%s addr=%x err=%x rip=%x", trapName(host.trap), host.faultAddr,
                 host.err, host.rip, trapName(emu.trap), emu.faultAddr, emu.err, emu.rip));
         s.append("\n    diff: ").append(String.join("; ", diffs));
