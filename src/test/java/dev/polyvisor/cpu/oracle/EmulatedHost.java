@@ -49,7 +49,9 @@ final class EmulatedHost implements AutoCloseable {
         map(HostHarness.CODE_ADDR, PT_CODE, CODE_FRAME, P | RW | US | A | D); // RWX, as the host's code page
         // The host's data page is PROT_READ|PROT_WRITE: no-execute, so a branch into it faults on the fetch.
         map(HostHarness.DATA_ADDR, PT_DATA, DATA_FRAME, P | RW | US | A | D | XD);
-        map(HostHarness.LOW_ADDR, PT_LOW, DATA_FRAME, P | RW | US | A | D | XD); // the harness's 16-bit alias
+        // The harness's 16-bit alias exists only where vm.mmap_min_addr lets the host map it; elsewhere both
+        // sides leave the page unmapped, so low targets (16-bit IPs, far pointers) fault alike.
+        if (Compat32.LOW_WINDOW) map(HostHarness.LOW_ADDR, PT_LOW, DATA_FRAME, P | RW | US | A | D | XD);
         mapGdt();
         mem.load(CODE_FRAME, filled(0xCC));
         mem.load(DATA_FRAME, PATTERN);
