@@ -156,13 +156,7 @@ final class Flow {
             default -> r.nextInt(4) == 0 ? r.nextInt(0x10000) : r.nextInt(0x700); // mostly a frame inside the page
         };
         int level = r.nextInt(4) == 0 ? r.nextInt(256) : r.nextInt(3) == 0 ? r.nextInt(3) : r.nextInt(32);
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        if (p66) b.write(0x66);
-        if (rex) b.write(rexByte);
-        b.write(0xC8);
-        b.write(alloc);
-        b.write(alloc >>> 8);
-        b.write(level);
+        ByteArrayOutputStream b = enterBytes(p66, rex ? rexByte : 0, alloc, level);
         long[] forced = new long[16];
         // The frame pointers copied from [rBP - size*i], i < level, lie inside the window (mostly).
         int lv = level & 31;
@@ -230,6 +224,32 @@ final class Flow {
         return t >= CODE_LO && t < CODE_HI && (t < INSN || t >= next + HostHarness.TRAILER);
     }
 
+    /** ENTER Iw, Ib with an optional 66 and REX byte (0: none). */
+    private static ByteArrayOutputStream enterBytes(boolean p66, int rexByte, int alloc, int level) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        if (p66) b.write(0x66);
+        if (rexByte != 0) b.write(rexByte);
+        b.write(0xC8);
+        b.write(alloc);
+        b.write(alloc >>> 8);
+        b.write(level);
+        return b;
+    }
+
+    /** The fall-through (one time in six) or a code-page byte that {@code ok} accepts as a landing. */
+    private static long landingByte(RandomGenerator r, long next, java.util.function.LongPredicate ok) {
+        for (;;) {
+            long t = r.nextInt(6) == 0 ? next : CODE_LO + r.nextInt(0x1000);
+            if (ok.test(t)) return t;
+        }
+    }
+
+    /** Case 6: the no-execute data page; case 7: the unmapped pages beside the code page (#PF on the fetch). */
+    private static long pageFaultTarget(RandomGenerator r, int k) {
+        return k == 6 ? HostHarness.DATA_ADDR + r.nextInt(0x1000)
+                : HostHarness.CODE_ADDR + (r.nextBoolean() ? 0x1000 : -0x1000) + r.nextInt(0x1000);
+    }
+
     /**
      * A branch target: mostly a landing byte in the code page; else (with {@code rel32Reach}) an address a
      * rel32 reaches from the code page, or (without) any 64-bit address.
@@ -237,15 +257,9 @@ final class Flow {
     static long target(RandomGenerator r, long next, boolean rel32Reach) {
         int len = (int) (next - INSN);
         int k = r.nextInt(10);
-        if (k < 6) {
-            for (;;) {
-                long t = r.nextInt(6) == 0 ? next : CODE_LO + r.nextInt(0x1000);
-                if (landing(t, len)) return t;
-            }
-        }
+        if (k < 6) return landingByte(r, next, t -> landing(t, len));
         return switch (k) {
-            case 6 -> HostHarness.DATA_ADDR + r.nextInt(0x1000);            // no-execute page: #PF on the fetch
-            case 7 -> HostHarness.CODE_ADDR + (r.nextBoolean() ? 0x1000 : -0x1000) + r.nextInt(0x1000); // unmapped neighbours
+            case 6, 7 -> pageFaultTarget(r, k);
             case 8 -> rel32Reach ? r.nextInt(0x10000) : nonCanonical(r);   // low memory / non-canonical: #GP
             default -> rel32Reach ? HostHarness.CODE_ADDR + 0x7FFF_0000L + r.nextInt(0x10000) : farAddress(r);
         };
@@ -468,12 +482,7 @@ final class Flow {
             default -> r.nextInt(4) == 0 ? r.nextInt(0x10000) : r.nextInt(0x700);
         };
         int level = r.nextInt(4) == 0 ? r.nextInt(256) : r.nextInt(3) == 0 ? r.nextInt(3) : r.nextInt(32);
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        if (p66) b.write(0x66);
-        b.write(0xC8);
-        b.write(alloc);
-        b.write(alloc >>> 8);
-        b.write(level);
+        ByteArrayOutputStream b = enterBytes(p66, 0, alloc, level);
         long[] forced = new long[16];
         int lv = level & 31;
         int lo = HostHarness.WIN_OFF + size * lv;
@@ -509,15 +518,9 @@ final class Flow {
     static long target32(RandomGenerator r, int len) {
         long next = INSN + len;
         int k = r.nextInt(10);
-        if (k < 6) {
-            for (;;) {
-                long t = r.nextInt(6) == 0 ? next : CODE_LO + r.nextInt(0x1000);
-                if (landing32(t, len)) return t;
-            }
-        }
+        if (k < 6) return landingByte(r, next, t -> landing32(t, len));
         return switch (k) {
-            case 6 -> HostHarness.DATA_ADDR + r.nextInt(0x1000);
-            case 7 -> HostHarness.CODE_ADDR + (r.nextBoolean() ? 0x1000 : -0x1000) + r.nextInt(0x1000);
+            case 6, 7 -> pageFaultTarget(r, k);
             case 8 -> r.nextInt(0x10000);                          // low memory (the data page's NX alias at LOW_ADDR)
             default -> r.nextBoolean() ? 0xFFFF_0000L + r.nextInt(0x10000) : 0x3000_0000L + r.nextInt(0x1000);
         };
