@@ -30,18 +30,15 @@ public final class FarControlOps {
         t.add("CALL ptr16:16/32", MAP_1BYTE, 0x9A, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, true));
         // AMD (the emulated vendor) ignores REX.W here: m16:64 is Intel-only, REX.W gives m16:32 (AMD APM Vol. 3
         // "JMP (Far)", "CALL (Far)"; checked against the AMD host by the differential oracle).
-        t.addGroup("CALL m16:16/32/64", MAP_1BYTE, 0xFF, 3, MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new FarMem(d.ea, farMemSize(d), d.opSize, true));
-        t.addGroup("JMP m16:16/32/64", MAP_1BYTE, 0xFF, 5, MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new FarMem(d.ea, farMemSize(d), d.opSize, false));
+        // The return address a far CALL pushes still takes 8-byte slots with REX.W (d.opSize).
+        t.addGroup("CALL m16:16/32/64", MAP_1BYTE, 0xFF, 3, MEM_ONLY | ENDS | ORACLE, Imm.NONE,
+                d -> new FarMem(d.ea, SegmentOps.farOffsetSize(d), d.opSize, true));
+        t.addGroup("JMP m16:16/32/64", MAP_1BYTE, 0xFF, 5, MEM_ONLY | ENDS | ORACLE, Imm.NONE,
+                d -> new FarMem(d.ea, SegmentOps.farOffsetSize(d), d.opSize, false));
         t.add("RETF imm16", MAP_1BYTE, 0xCA, ENDS | ORACLE, Imm.IW, d -> new RetFar(d.opSize, (int) d.imm & 0xFFFF));
         t.add("RETF", MAP_1BYTE, 0xCB, ENDS | ORACLE, Imm.NONE, d -> new RetFar(d.opSize, 0));
         t.add("IRET", MAP_1BYTE, 0xCF, ENDS | ORACLE, Imm.NONE, d -> new Iret(d.opSize));
     }
-
-    /**
-     * Size of the offset in the m16:xx operand of FF /3 and FF /5: 16 or 32 bits; REX.W selects 32 as well (AMD,
-     * see register), while the return address a far CALL pushes still takes 8-byte slots with REX.W.
-     */
-    static int farMemSize(dev.polyvisor.cpu.decode.Decoded d) { return d.opSize == 8 ? 4 : d.opSize; }
 
     /** EA / 9A: JMP/CALL ptr16:16 or ptr16:32 (not in 64-bit mode). */
     static final class FarPtr extends Insn {
@@ -93,10 +90,7 @@ public final class FarControlOps {
     /** Pushes the return CS and IP on the current stack; registers change only after both writes. */
     static void pushReturn(Cpu c, int size, long cs, long ip) {
         long sp = c.r[Cpu.RSP];
-        if (c.long64) { // a non-canonical stack address is #SS(0) (SDM Vol. 3A 6.15)
-            c.stackCanonical(sp - size);
-            c.stackCanonical(sp - 2L * size);
-        }
+        if (c.long64) c.stackCanonical(sp - 2L * size, 2 * size); // non-canonical: #SS(0) (SDM Vol. 3A 6.15)
         long base = c.long64 ? 0 : c.segBase[Cpu.SS];
         Interrupts.stackWrite(c, base, sp - size, c.stackSize, size, cs);
         Interrupts.stackWrite(c, base, sp - 2L * size, c.stackSize, size, ip);

@@ -50,7 +50,7 @@ public final class SegmentOps {
     }
 
     /**
-     * The offset size of LSS/LFS/LGS m16:16/32/64. The model is AMD (qemu64, AuthenticAMD), and AMD
+     * The offset size of a far pointer in memory (LSS/LFS/LGS, and FF /3, FF /5 far CALL/JMP) m16:16/32/64. The model is AMD (qemu64, AuthenticAMD), and AMD
      * processors ignore REX.W here: the pointer is m16:32 and the 32-bit offset is zero-extended into the
      * 64-bit register (the AMD EPYC host reads the selector after 4 bytes). Intel honours REX.W (m16:64).
      */

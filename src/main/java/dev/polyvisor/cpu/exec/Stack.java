@@ -20,7 +20,7 @@ public final class Stack {
         }
         int ss = c.stackSize;
         long sp = c.r[Cpu.RSP] - size;
-        long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
+        long off = ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF; // outside 64-bit mode: a 32- or 16-bit stack
         c.mmu.write(c.linear(Cpu.SS, withinLimit(c, off, size)), size, v);
         setSp(c, sp);
     }
@@ -45,7 +45,7 @@ public final class Stack {
         }
         int ss = c.stackSize;
         long sp = c.r[Cpu.RSP] + offset;
-        long off = ss == 8 ? sp : ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF;
+        long off = ss == 4 ? sp & 0xFFFF_FFFFL : sp & 0xFFFF; // outside 64-bit mode: a 32- or 16-bit stack
         return c.mmu.read(c.linear(Cpu.SS, withinLimit(c, off, size)), size);
     }
 

@@ -521,21 +521,20 @@ public final class SystemOps {
     /**
      * SYSENTER: ring 0 flat CS/SS from IA32_SYSENTER_CS, RSP/RIP from the MSRs; clears VM, IF, RF. The
      * model is AMD, where SYSENTER is #UD in long mode (AMD APM Vol. 3 "SYSENTER"; QEMU does the same for a
-     * non-Intel vendor; the AMD EPYC host agrees); Linux uses it only on Intel. The IA-32e path below is
-     * Intel's.
+     * non-Intel vendor; the AMD EPYC host agrees); Linux uses it only on Intel. So only the legacy-mode
+     * entry remains: 32-bit flat segments, ESP/EIP from the low halves of the MSRs.
      */
     static final class Sysenter extends Insn {
         @Override public void exec(Cpu c) {
             if ((c.efer & Cpu.EFER_LMA) != 0) throw c.ud();
             if ((c.cr0 & Cpu.CR0_PE) == 0 || (c.sysenterCs & 0xFFFC) == 0) throw c.gp0();
-            boolean lma = (c.efer & Cpu.EFER_LMA) != 0;
             int cs = (int) c.sysenterCs & 0xFFFC;
             c.rflags &= ~(long) (Flags.VM | Flags.IF | Flags.RF);
-            Segments.loadFlat(c, Cpu.CS, cs, true, 0, lma);
+            Segments.loadFlat(c, Cpu.CS, cs, true, 0, false);
             Segments.loadFlat(c, Cpu.SS, cs + 8, false, 0, false);
             c.updateMode();
-            c.r[Cpu.RSP] = lma ? c.sysenterEsp : c.sysenterEsp & 0xFFFF_FFFFL;
-            c.rip = lma ? c.sysenterEip : c.sysenterEip & 0xFFFF_FFFFL;
+            c.r[Cpu.RSP] = c.sysenterEsp & 0xFFFF_FFFFL;
+            c.rip = c.sysenterEip & 0xFFFF_FFFFL;
         }
     }
 

@@ -82,10 +82,10 @@ public final class Mmu {
 
     public CodePages codePages() { return codePages; }
 
-    /** Selects the user (CPL 3) or supervisor TLB set. */
     /** Starts a new fetch epoch: traces chained so far are not trusted any more (see {@link #fetchEpoch}). */
     public void newFetchEpoch() { fetchEpoch = EPOCHS.incrementAndGet(); }
 
+    /** Selects the user (CPL 3) or supervisor TLB set. */
     public void setPrivilege(boolean userMode) {
         if (user != userMode) fetchEpoch = EPOCHS.incrementAndGet();
         user = userMode;
@@ -223,7 +223,7 @@ public final class Mmu {
         if (((la & 0xFFF) + size) > 0x1000) {
             canonicalEnd(la + size - 1);
             long pa1 = translateFill(la, READ);
-            long pa2 = translateFill((la + size - 1) & ~0xFFFL | 0, READ);
+            long pa2 = translateFill((la + size - 1) & ~0xFFFL, READ);
             long v = 0;
             int first = (int) (0x1000 - (la & 0xFFF));
             for (int b = 0; b < size; b++) {
@@ -249,13 +249,9 @@ public final class Mmu {
     }
 
     private long physRead(long pa, int size) {
-        if (mem.backed(pa, size)) {
-            MmioRegion r = mem.mmioAt(pa);
-            if (r == null) return mem.readPhys(pa, size);
-            return r.handler().read(pa - r.base(), size) & GuestMemory.mask(size);
-        }
         MmioRegion r = mem.mmioAt(pa);
         if (r != null) return r.handler().read(pa - r.base(), size) & GuestMemory.mask(size);
+        if (mem.backed(pa, size)) return mem.readPhys(pa, size);
         Platform p = cpu.platform;
         long v = p == null ? -1L : p.unassignedMmio(new VcpuExit.Mmio(pa, size, false, 0));
         return v & GuestMemory.mask(size);
