@@ -192,7 +192,7 @@ public final class RunCommand implements Callable<Integer> {
      * The default guest's kernel command line: {@link #DEFAULT_KERNEL_ARGS} (and quiet when a command
      * runs, so its output is what the user sees), the command for /init, then the user's --append.
      */
-    static String linuxCommandLine(String userAppend, String command) {
+    public static String linuxCommandLine(String userAppend, String command) {
         StringBuilder b = new StringBuilder(DEFAULT_KERNEL_ARGS);
         if (command != null) b.append(" quiet ").append(GuestInit.execParameter(command));
         if (userAppend != null && !userAppend.isBlank()) b.append(' ').append(userAppend.trim());

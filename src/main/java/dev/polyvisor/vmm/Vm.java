@@ -59,6 +59,8 @@ public final class Vm implements Platform, AutoCloseable {
     static final long QUANTUM = 50_000;
     /** RTC wall time at virtual time 0 in icount mode, so that runs are reproducible (2024-01-01T00:00:00Z). */
     static final long ICOUNT_RTC_EPOCH = 1_704_067_200L;
+    /** The longest one personality block (SCHEDOP_poll, Hyper-V GUEST_IDLE) waits before a spurious return. */
+    static final long BLOCK_LIMIT_NS = 100_000_000L;
 
     public final VmConfig config;
     public final GuestMemory memory;
@@ -211,10 +213,22 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
+    /**
+     * UTC as the guest's hypervisor reports it (KVM and Xen wall-clock structures): the host's clock in
+     * realtime mode; in icount mode the RTC's fixed epoch plus virtual time, so that nothing the guest
+     * reads depends on when the run happened (the kernel's boot-time arithmetic on the wall clock
+     * changes how many instructions it retires, which would shift every later timestamp).
+     */
+    private long utcNanos() {
+        return clock.mode() == VirtualClock.Mode.ICOUNT
+                ? ICOUNT_RTC_EPOCH * 1_000_000_000L + clock.nanos()
+                : System.currentTimeMillis() * 1_000_000L;
+    }
+
     private PersonalityStack buildPersonalities() throws LoadException {
         try {
             return PersonalityStack.of(config.personalitySpec(), config.abiDisable(),
-                    PersonalityEnv.of(memory, clock, new Injector(), config.smp()));
+                    PersonalityEnv.of(memory, clock, new Injector(), config.smp(), this::utcNanos));
         } catch (IllegalArgumentException e) {
             throw new LoadException("--personality " + config.personalitySpec() + ": " + e.getMessage());
         }
@@ -489,8 +503,13 @@ public final class Vm implements Platform, AutoCloseable {
             // that will release what we wait for (Xen SCHEDOP_poll, Hyper-V GUEST_IDLE in PV spinlocks). End
             // this vCPU's quantum instead and return at once; the guest treats it as a spurious wakeup.
             if (anotherRunnable(vcpu)) { vcpus.get(vcpu).interrupt(); return; }
-            long wallLimit = System.nanoTime() + 100_000_000L; // spurious returns are allowed: bound each wait
-            while (endKind == null && !until.getAsBoolean() && clock.nanos() < deadlineNs && System.nanoTime() < wallLimit) {
+            // Spurious returns are allowed: bound each wait, by host time in realtime mode and by virtual
+            // time in icount mode (a host-time bound would make an icount run depend on host speed).
+            boolean icount = clock.mode() == VirtualClock.Mode.ICOUNT;
+            long wallLimit = System.nanoTime() + BLOCK_LIMIT_NS;
+            long virtLimit = clock.nanos() + BLOCK_LIMIT_NS;
+            while (endKind == null && !until.getAsBoolean() && clock.nanos() < deadlineNs
+                    && (icount ? clock.nanos() < virtLimit : System.nanoTime() < wallLimit)) {
                 if (c.interrupts.hasPending() && (ignoreIf || c.interruptsEnabled())) return;
                 if (clock.mode() == VirtualClock.Mode.ICOUNT) {
                     if (clock.warpToNextDeadline() == 0) return; // nothing scheduled: let the guest go on

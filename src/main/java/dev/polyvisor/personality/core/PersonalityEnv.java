@@ -21,8 +21,18 @@ public record PersonalityEnv(GuestMemory memory, VirtualClock clock, InterruptIn
     }
 
     public static PersonalityEnv of(GuestMemory memory, VirtualClock clock, InterruptInjector injector, int vcpus) {
-        return new PersonalityEnv(memory, clock, injector, vcpus, true, DEFAULT_APIC_BUS_HZ,
-                () -> System.currentTimeMillis() * 1_000_000L);
+        return of(memory, clock, injector, vcpus, () -> System.currentTimeMillis() * 1_000_000L);
+    }
+
+    /**
+     * As {@link #of(GuestMemory, VirtualClock, InterruptInjector, int)} with the VM's own UTC source: in
+     * icount mode the VMM passes a clock derived from virtual time (a fixed epoch plus
+     * {@link VirtualClock#nanos()}), so wall-clock structures (KVM's MSR_KVM_WALL_CLOCK, Xen's
+     * shared_info wc_sec) never carry host time into a deterministic run.
+     */
+    public static PersonalityEnv of(GuestMemory memory, VirtualClock clock, InterruptInjector injector, int vcpus,
+                                    LongSupplier utcNanos) {
+        return new PersonalityEnv(memory, clock, injector, vcpus, true, DEFAULT_APIC_BUS_HZ, utcNanos);
     }
 
     /** VMCALL (0F 01 C1) on Intel, VMMCALL (0F 01 D9) on AMD: what a hypercall page must contain. */
