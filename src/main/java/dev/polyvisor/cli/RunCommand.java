@@ -8,6 +8,7 @@ import dev.polyvisor.guest.GuestProbe;
 import dev.polyvisor.personality.PersonalityStack;
 import dev.polyvisor.personality.PersonalityConfig;
 import dev.polyvisor.vmm.Outcome;
+import dev.polyvisor.vmm.TeeOutputStream;
 import dev.polyvisor.vmm.Vm;
 import dev.polyvisor.vmm.VmConfig;
 import dev.polyvisor.vmm.VmConfig.BootKind;
@@ -23,7 +24,9 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
+import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -102,6 +105,15 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--abi-disable", paramLabel = "LIST", split = ",", description = "Switch off ABI elements of the personality, comma separated (see 'polyvisor abi list').")
     List<String> abiDisable = new ArrayList<>();
 
+    @Option(names = "--console", paramLabel = "MODE", description = "With --exec/--probe: split (default) puts the command's "
+            + "stdout alone on stdout, byte for byte, and the console (kernel log, the command's stderr, Polyvisor's lines) "
+            + "on stderr; raw puts the whole console on stdout as the UART sends it.")
+    String consoleMode;
+
+    @Option(names = "--no-reboot", description = "End the run when the guest resets the machine instead of booting it again "
+            + "(as QEMU's -no-reboot; --exec and --probe runs always end).")
+    boolean noReboot;
+
     @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
     boolean stats;
 
@@ -156,18 +168,25 @@ public final class RunCommand implements Callable<Integer> {
                 k = g.kernel();
                 rd = g.initramfs();
                 if (kind == null) kind = BootKind.LINUX;
-                cmdline = linuxCommandLine(append, guestCommand());
+                cmdline = linuxCommandLine(append, guestCommand(), splitConsole());
             }
         } else {
             if (kind == null) kind = detect(k);
             if (wantsCommand) throw usage((exec != null ? "--exec" : "--probe")
                     + " needs the default Linux guest, whose /init runs the command: drop --kernel");
         }
+        if (consoleMode != null) {
+            String m = consoleMode.toLowerCase(Locale.ROOT);
+            if (!m.equals("split") && !m.equals("raw")) throw usage("--console must be split or raw, got '" + consoleMode + "'");
+            if (m.equals("split") && !wantsCommand)
+                throw usage("--console split needs --exec or --probe (an interactive console is always raw)");
+        }
         FlatEntry flat = kind == BootKind.FLAT ? flatEntry() : null;
         if (personalities.isEmpty()) throw usage("--personality must name at least one personality");
         List<String> parts = List.of(personality.trim().split("\\+"));
         try {
-            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, consoleLog, parts, flat, abiDisable);
+            // The console log is opened here, once for all the boots of a run (a reboot appends to it).
+            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, null, parts, flat, abiDisable);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
@@ -188,13 +207,25 @@ public final class RunCommand implements Callable<Integer> {
      */
     static final String DEFAULT_KERNEL_ARGS = "console=ttyS0 panic=-1 cryptomgr.notests";
 
+    /** True when --exec/--probe output goes to stdout alone, the console to stderr (the default for commands). */
+    boolean splitConsole() {
+        return guestCommand() != null && (consoleMode == null || consoleMode.equalsIgnoreCase("split"));
+    }
+
+    /** As {@link #linuxCommandLine(String, String, boolean)} with the command's output on the console. */
+    public static String linuxCommandLine(String userAppend, String command) { return linuxCommandLine(userAppend, command, false); }
+
     /**
      * The default guest's kernel command line: {@link #DEFAULT_KERNEL_ARGS} (and quiet when a command
-     * runs, so its output is what the user sees), the command for /init, then the user's --append.
+     * runs, so its output is what the user sees), the command for /init and, with {@code split}, the
+     * port for its stdout ({@link GuestInit#STDOUT_ON_COM2}), then the user's --append.
      */
-    public static String linuxCommandLine(String userAppend, String command) {
+    public static String linuxCommandLine(String userAppend, String command, boolean split) {
         StringBuilder b = new StringBuilder(DEFAULT_KERNEL_ARGS);
-        if (command != null) b.append(" quiet ").append(GuestInit.execParameter(command));
+        if (command != null) {
+            b.append(" quiet ").append(GuestInit.execParameter(command));
+            if (split) b.append(' ').append(GuestInit.STDOUT_ON_COM2);
+        }
         if (userAppend != null && !userAppend.isBlank()) b.append(' ').append(userAppend.trim());
         return b.toString();
     }
@@ -263,30 +294,66 @@ public final class RunCommand implements Callable<Integer> {
             return USAGE;
         }
         boolean runsCommand = kernel == null && (exec != null || probe);
-        ExitStatusWatcher watcher = runsCommand ? new ExitStatusWatcher(System.out) : null;
-        OutputStream console = watcher != null ? watcher : System.out;
+        boolean split = runsCommand && splitConsole();
+        OutputStream log;
+        try {
+            log = consoleLog == null ? null : Files.newOutputStream(consoleLog);
+        } catch (IOException e) {
+            err.println("polyvisor: console log " + consoleLog + ": cannot create: " + e.getMessage());
+            err.flush();
+            return USAGE;
+        }
+        // split: the command's stdout (COM2) alone on stdout; the console, with LF line ends, on stderr.
+        OutputStream terminal = split ? new CrlfToLf(System.err) : System.out;
+        OutputStream consoleOut = log == null ? terminal : new TeeOutputStream(terminal, log);
+        ExitStatusWatcher watcher = runsCommand ? new ExitStatusWatcher(consoleOut) : null;
+        OutputStream console = watcher != null ? watcher : consoleOut;
+        // A reset boots the guest again (QEMU's default), except for a command run, which ran its command once.
+        boolean reboot = !noReboot && !runsCommand;
         Outcome o;
         // The VM runs on this thread: its CPU time measures the emulator even on a loaded host.
         java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
         long cpu0 = threads.getCurrentThreadCpuTime();
         long cpuNanos;
-        try (Vm vm = new Vm(cfg, console)) {
-            // Only an interactive Linux guest reads its console: the freestanding guests never do, and
-            // --exec/--probe run a command without input. Leaving stdin alone otherwise keeps Polyvisor
-            // usable where stdin belongs to someone else (CI, a test runner's fork channel).
-            boolean linux = cfg.boot() == BootKind.LINUX || cfg.boot() == BootKind.PVH;
-            ConsoleInput in = linux && guestCommand() == null ? ConsoleInput.start(vm) : null;
+        long instructions = 0, t0 = System.nanoTime();
+        try (log) {
+            Vm vm = new Vm(cfg, console);
+            ConsoleInput in = null;
             try {
-                o = vm.run();
+                if (split) vm.setSecondSerialOutput(System.out);
+                // Only an interactive Linux guest reads its console: the freestanding guests never do, and
+                // --exec/--probe run a command without input. Leaving stdin alone otherwise keeps Polyvisor
+                // usable where stdin belongs to someone else (CI, a test runner's fork channel).
+                boolean linux = cfg.boot() == BootKind.LINUX || cfg.boot() == BootKind.PVH;
+                in = linux && guestCommand() == null ? ConsoleInput.start(vm) : null;
+                for (;;) {
+                    o = vm.run();
+                    instructions += o.instructions();
+                    if (o.kind() != Outcome.Kind.RESET || !reboot) break;
+                    Vm next = new Vm(cfg, console);
+                    if (in != null) in.retarget(next);
+                    vm.close();
+                    vm = next;
+                }
                 cpuNanos = threads.getCurrentThreadCpuTime() - cpu0;
             } finally {
                 if (in != null) in.close();
+                vm.close();
             }
         } catch (LoadException e) {
             err.println("polyvisor: " + e.getMessage());
             err.flush();
             return USAGE;
+        } catch (IOException e) {
+            err.println("polyvisor: console log " + consoleLog + ": " + e.getMessage());
+            err.flush();
+            return USAGE;
         }
+        o = new Outcome(o.kind(), o.status(), o.message(), instructions, System.nanoTime() - t0);
+        if (o.kind() == Outcome.Kind.RESET)
+            o = new Outcome(o.kind(), o.status(), o.message() + (runsCommand ? "" : " (--no-reboot: the run ends)"),
+                    o.instructions(), o.wallNanos());
+        System.out.flush();
         if (!o.message().isEmpty()) err.println("polyvisor: " + o.message());
         if (stats)
             err.printf(Locale.ROOT, "polyvisor: stats: instructions %d, wall %.3f s, guest MIPS %.1f, vm thread cpu %.3f s, MIPS per cpu-second %.1f%n",

@@ -15,6 +15,7 @@ import java.util.function.Consumer;
  *   0x61                               system control port B  {@link SystemControlPort}
  *   0x70-0x71                          MC146818 RTC (IRQ8)    {@link CmosRtc}
  *   0x80                               POST                   {@link PostPort}
+ *   0x2F8-0x2FF                        COM2 16550A (IRQ3)     {@link Uart16550}
  *   0x3F8-0x3FF                        COM1 16550A (IRQ4)     {@link Uart16550}
  *   0x600-0x60B                        ACPI PM1a/PM timer (SCI = IRQ9) {@link AcpiPm}
  *   0xCF8-0xCFF                        PCI config mechanism 1 {@link PciHostBridge}
@@ -44,7 +45,7 @@ import java.util.function.Consumer;
  * personality that reports the bus frequency must report that value.
  */
 public final class PcPlatformDevices {
-    public static final int COM1 = 0x3F8, COM1_IRQ = 4, SCI_IRQ = 9;
+    public static final int COM1 = 0x3F8, COM1_IRQ = 4, COM2 = 0x2F8, COM2_IRQ = 3, SCI_IRQ = 9;
 
     /** Host-side hooks. */
     public record Hooks(Consumer<byte[]> serialOut, Runnable reset, Runnable powerOff, ApicBus.CpuSignals cpuSignals) {
@@ -59,6 +60,8 @@ public final class PcPlatformDevices {
     public final SystemControlPort portB;
     public final CmosRtc rtc;
     public final Uart16550 com1;
+    /** The second serial port; its output is dropped unless the VMM gives it a sink. */
+    public final Uart16550 com2;
     public final I8042 i8042;
     public final PostPort post;
     public final PciHostBridge pci;
@@ -78,6 +81,7 @@ public final class PcPlatformDevices {
         rtc = new CmosRtc(clock, rtcStartEpochSeconds, isaIrq(8));
         rtc.setMemorySize(ramBytes);
         com1 = new Uart16550(COM1, isaIrq(COM1_IRQ), hooks.serialOut());
+        com2 = new Uart16550(COM2, isaIrq(COM2_IRQ), null);
         i8042 = new I8042(isaIrq(1), isaIrq(12), hooks.reset());
         post = new PostPort();
         pci = new PciHostBridge();
@@ -98,6 +102,7 @@ public final class PcPlatformDevices {
         d.portB.register(io);
         d.rtc.register(io);
         d.com1.register(io);
+        d.com2.register(io);
         d.i8042.register(io);
         d.post.register(io);
         d.pci.register(io);

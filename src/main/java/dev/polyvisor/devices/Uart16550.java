@@ -12,6 +12,13 @@ import java.util.function.Consumer;
  * (Linux's console waits on them). Received bytes come from the host through {@link #feed(byte[])} into
  * a host-side queue that refills the 16-byte receive FIFO (or the 1-byte holding register in 16450 mode).
  *
+ * <p>The host side behaves like a terminal server on a line with RTS/CTS hardware flow control: it
+ * sends only while the UART asserts RTS (MCR bit 1) outside loopback, and only as fast as the receiver
+ * has room (QEMU's serial backend likewise hands a byte over only when {@code serial_can_receive}
+ * allows). Linux raises RTS when the port is opened (tty_port_block_til_ready → uart_dtr_rts) after
+ * serial8250_do_startup has cleared the FIFOs, so input that arrives during boot waits on the host side
+ * instead of being thrown away by the driver's FIFO reset.
+ *
  * <p>Interrupts, by priority (datasheet Table "Interrupt Control Functions"): receiver line status
  * (IIR 0x6) &gt; received data available or character timeout (0x4 / 0xC) &gt; THR empty (0x2) &gt; modem
  * status (0x0). The THRE interrupt is pending after THR empties or when IER.ETBEI goes from 0 to 1
@@ -67,6 +74,16 @@ public final class Uart16550 implements PortIoDevice {
         };
     }
 
+    /** Bytes the host has queued that the guest has not received yet (waiting for RTS or FIFO room). */
+    public synchronized int pendingInput() { return hostQueue.size(); }
+
+    /** Removes and returns the host bytes the guest has not received (for a machine that replaces this one). */
+    public synchronized byte[] takePendingInput() {
+        byte[] b = new byte[hostQueue.size()];
+        for (int i = 0; i < b.length; i++) b[i] = hostQueue.poll();
+        return b;
+    }
+
     /** Bytes typed on the host console: queued, then delivered to the guest as the FIFO drains. */
     public void feed(byte[] data) {
         boolean level;
@@ -85,8 +102,12 @@ public final class Uart16550 implements PortIoDevice {
 
     private int rxCapacity() { return fifoEnabled() ? FIFO_SIZE : 1; }
 
+    /** The far end may send: the guest asserts RTS and the line is not looped back (datasheet "Loopback"). */
+    private boolean clearToSend() { return (mcr & (MCR_RTS | MCR_LOOP)) == MCR_RTS; }
+
     private void refillRx() {
-        while (!hostQueue.isEmpty() && rxFifo.size() < rxCapacity()) rxFifo.add(hostQueue.poll());
+        if (clearToSend())
+            while (!hostQueue.isEmpty() && rxFifo.size() < rxCapacity()) rxFifo.add(hostQueue.poll());
         if (!rxFifo.isEmpty()) lsr |= LSR_DR; else lsr &= ~LSR_DR;
     }
 
@@ -230,6 +251,7 @@ public final class Uart16550 implements PortIoDevice {
             case 4 -> {
                 mcr = v & 0x1F;
                 modemLinesChanged();
+                refillRx(); // RTS rising lets waiting host input in
                 return null;
             }
             case 5, 6 -> { return null; } // LSR and MSR are read-only (factory test writes ignored)

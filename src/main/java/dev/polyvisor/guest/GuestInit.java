@@ -14,18 +14,36 @@ import java.util.Base64;
  * {@code polyvisor: exit status N} and powers off, or starts an interactive shell on the console and
  * powers off when it exits. Parameters with a dot are not passed to init by the kernel (they look
  * like module parameters), so /init reads /proc/cmdline.
+ *
+ * <p>With {@code pv.stdout=ttyS1} the command's standard output goes to the second serial port in raw
+ * mode (no CR before LF, all 8 bits), which the VMM hands to the host's stdout untouched, while its
+ * standard error, the kernel log and these marker lines stay on the console. The command's stdin is
+ * /dev/null, as for a container started without {@code -i}: nothing feeds the console during --exec.
+ *
+ * <p>busybox's {@code poweroff}, {@code halt} and {@code reboot} ask PID 1 by signal (SIGUSR2, SIGUSR1,
+ * SIGTERM: busybox init/halt.c), but a shell script as PID 1 runs its traps only after the foreground
+ * shell has exited; running that shell in the background instead would leave SIGINT ignored in it for
+ * good (POSIX, asynchronous lists without job control), and the busybox shell runs its own applets
+ * before any file on PATH. So the interactive shell reads {@value #SHELL_RC} (through {@code ENV}),
+ * which defines the three commands as functions doing what an init would: sync, then power off
+ * (poweroff and halt: a VM has nothing to halt for, and the run ends with status 0) or reset the machine
+ * (reboot). Signals sent to PID 1 some other way are honoured when the shell exits.
  */
 public final class GuestInit {
     public static final String STARTED_MARKER = "polyvisor: init started";
     public static final String EXIT_MARKER_PREFIX = "polyvisor: exit status ";
     /** Changes whenever the script or the image layout changes, so cached images are rebuilt. */
-    public static final int REVISION = 3;
+    public static final int REVISION = 5;
+    /** The interactive shell's start-up file: poweroff, halt and reboot as an init would carry them out. */
+    public static final String SHELL_RC = "/etc/polyvisor-shrc";
+    /** Kernel parameter that sends the command's stdout to the second serial port ({@code pv.stdout=ttyS1}). */
+    public static final String STDOUT_ON_COM2 = "pv.stdout=ttyS1";
     /** Kernel parameter that skips module loading ({@code pv.modules=0}). */
     public static final String NO_MODULES = "pv.modules=0";
 
     /** Applets linked in the archive itself; /init links the rest with busybox --install. */
     static final String[] APPLETS = {"sh", "mount", "umount", "mkdir", "cat", "echo", "ls", "insmod", "modprobe",
-            "base64", "setsid", "cttyhack", "poweroff", "reboot", "sync", "uname", "dmesg"};
+            "base64", "setsid", "cttyhack", "poweroff", "reboot", "halt", "sync", "uname", "dmesg", "stty", "chmod", "rm", "printf"};
 
     private GuestInit() {}
 
@@ -49,11 +67,13 @@ public final class GuestInit {
                 echo "%s"
                 release=$(uname -r)
                 cmd=
+                out=
                 modules=1
                 set -f
                 for arg in $(cat /proc/cmdline); do
                   case "$arg" in
                     pv.exec=*) cmd="${arg#pv.exec=}" ;;
+                    pv.stdout=*) out="${arg#pv.stdout=}" ;;
                     %s) modules=0 ;;
                   esac
                 done
@@ -65,7 +85,11 @@ public final class GuestInit {
                 fi
                 if [ -n "$cmd" ]; then
                   if echo "$cmd" | base64 -d > /tmp/pv-exec.sh 2>/dev/null; then
-                    sh /tmp/pv-exec.sh
+                    if [ -n "$out" ] && stty -F "/dev/$out" raw -echo 2>/dev/null; then
+                      sh /tmp/pv-exec.sh < /dev/null > "/dev/$out"
+                    else
+                      sh /tmp/pv-exec.sh < /dev/null
+                    fi
                     status=$?
                   else
                     echo "polyvisor: pv.exec is not valid base64"
@@ -73,10 +97,21 @@ public final class GuestInit {
                   fi
                   echo "%s$status"
                 else
-                  setsid cttyhack sh
+                  action=
+                  trap 'action=poweroff' USR1 USR2
+                  trap 'action=reboot' TERM
+                  mkdir -p /etc
+                  cat > %s <<'EOF'
+                poweroff() { sync; /bin/busybox poweroff -f; }
+                halt() { sync; /bin/busybox poweroff -f; }
+                reboot() { sync; /bin/busybox reboot -f; }
+                EOF
+                  ENV=%s setsid cttyhack sh
+                  sync
+                  if [ "$action" = reboot ]; then reboot -f; fi
                 fi
                 sync
                 poweroff -f
-                """.formatted(REVISION, STARTED_MARKER, NO_MODULES, EXIT_MARKER_PREFIX);
+                """.formatted(REVISION, STARTED_MARKER, NO_MODULES, EXIT_MARKER_PREFIX, SHELL_RC, SHELL_RC);
     }
 }

@@ -8,10 +8,13 @@ package dev.polyvisor.vmm;
  * when the guest powered off, and even values for ends the guest did not choose.
  */
 public record Outcome(Kind kind, int status, String message, long instructions, long wallNanos) {
-    public enum Kind { DEBUG_EXIT, POWEROFF, SHUTDOWN, STOPPED, TIMEOUT, ERROR }
+    public enum Kind { DEBUG_EXIT, POWEROFF, SHUTDOWN, RESET, STOPPED, TIMEOUT, ERROR }
 
     public static final int POWEROFF = 0;
-    /** Triple fault or another processor shutdown. */
+    /**
+     * Triple fault or another processor shutdown; also a guest reset (keyboard controller 0xFE, port
+     * 0xCF9, ACPI reset) when the run does not restart the guest ({@link Kind#RESET}).
+     */
     public static final int SHUTDOWN_STATUS = 4;
     /** The guest halted with no way to wake (HLT with interrupts off, or no interrupt source). */
     public static final int STOPPED_STATUS = 6;

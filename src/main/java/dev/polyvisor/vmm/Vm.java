@@ -13,6 +13,7 @@ import dev.polyvisor.clock.TimerQueue;
 import dev.polyvisor.devices.ApicBus;
 import dev.polyvisor.devices.ApicMessage;
 import dev.polyvisor.devices.PcPlatformDevices;
+import dev.polyvisor.devices.Uart16550;
 import dev.polyvisor.vmm.boot.BootCpu;
 import dev.polyvisor.vmm.boot.FlatBinary;
 import dev.polyvisor.vmm.pc.PcBoard;
@@ -92,7 +93,7 @@ public final class Vm implements Platform, AutoCloseable {
         this.memory = GuestMemory.pc(config.memoryBytes());
         try {
             this.consoleLog = openLog(config);
-            this.console = consoleLog == null ? console : new Tee(console, consoleLog);
+            this.console = consoleLog == null ? console : new TeeOutputStream(console, consoleLog);
             Cpu c0 = new Cpu(0, memory, this);
             this.traces = new TraceCache(Isa.table(), c0.mmu.codePages());
             for (int i = 0; i < config.smp(); i++)
@@ -119,6 +120,14 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
+    /**
+     * Where the second serial port (COM2, ttyS1) sends its bytes: the default guest's /init writes an
+     * --exec command's stdout there so the host can keep it apart from the console. Dropped until set.
+     */
+    public void setSecondSerialOutput(OutputStream out) {
+        board.devices.com2.setSink(out == null ? null : Uart16550.sinkTo(out));
+    }
+
     /** Bytes the guest wrote to COM1 (flushed at once: prompts have no newline). */
     private void serialOut(byte[] bytes) {
         try {
@@ -129,10 +138,36 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
-    /** Host keyboard input for the guest's console; any thread. It reaches COM1's receive FIFO on the VM thread. */
-    public void consoleInput(byte[] data) { if (data.length > 0) input.add(data.clone()); }
+    /**
+     * Host input for the guest's console; any thread. It reaches COM1's receive FIFO on the VM thread, at
+     * the pace the guest's UART accepts it (see {@link Uart16550}); {@link #consoleInputBacklog()} tells a
+     * producer when to wait, so that a large file piped to the console is read as the guest consumes it.
+     */
+    public void consoleInput(byte[] data) {
+        if (data.length == 0) return;
+        inputBytes.addAndGet(data.length);
+        input.add(data.clone());
+    }
 
+    /** Console input bytes not yet received by the guest (queued here or waiting in COM1's host queue). */
+    public int consoleInputBacklog() { return inputBytes.get() + board.devices.com1.pendingInput(); }
+
+    /**
+     * Takes the console input this VM has not delivered, for the machine that replaces it after a reboot
+     * (a serial line keeps its bytes across the far end's reset). Call after {@link #run()} returned.
+     */
+    public byte[] takeUndeliveredInput() {
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        b.writeBytes(board.devices.com1.takePendingInput());
+        for (byte[] d; (d = input.poll()) != null; ) b.writeBytes(d);
+        inputBytes.set(0);
+        return b.toByteArray();
+    }
+
+    /** Below this many bytes waiting in COM1's host queue, the VM thread moves more input over. */
+    static final int UART_BACKLOG = 4096;
     private final java.util.concurrent.ConcurrentLinkedQueue<byte[]> input = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final java.util.concurrent.atomic.AtomicInteger inputBytes = new java.util.concurrent.atomic.AtomicInteger();
     /** While the host console can still send input, a guest idling with no timer armed is waiting for it. */
     private volatile boolean inputOpen;
 
@@ -140,11 +175,16 @@ public final class Vm implements Platform, AutoCloseable {
     public void setConsoleInputOpen(boolean open) { inputOpen = open; }
 
     private void drainInput() {
-        for (byte[] b; (b = input.poll()) != null; ) board.devices.com1.feed(b);
+        var com1 = board.devices.com1;
+        for (byte[] b; com1.pendingInput() < UART_BACKLOG && (b = input.poll()) != null; ) {
+            inputBytes.addAndGet(-b.length);
+            com1.feed(b);
+        }
     }
 
+    /** The guest reset the machine: the run ends with {@link Outcome.Kind#RESET}; the caller may boot it again. */
     private void guestReset() {
-        requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS, "guest reset the machine (reboot ends the run)");
+        requestEnd(Outcome.Kind.RESET, Outcome.SHUTDOWN_STATUS, "guest reset the machine");
     }
 
     /** Runs the personalities' time-driven work and re-arms for their next deadline. */
@@ -382,7 +422,7 @@ public final class Vm implements Platform, AutoCloseable {
         if (anyPending()) return true;
         long next = clock.timers().nextDeadline();
         if (next == Long.MAX_VALUE) {
-            if (!inputOpen) return false;
+            if (!inputOpen && input.isEmpty()) return false;
             LockSupport.parkNanos(Math.min(clock.maxParkNanos(), Math.max(0, wallDeadline - System.nanoTime())));
             return true;
         }
@@ -534,14 +574,5 @@ public final class Vm implements Platform, AutoCloseable {
             if (reason.toLowerCase(java.util.Locale.ROOT).contains("poweroff")) powerOff();
             else requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS, "guest requested shutdown: " + reason);
         }
-    }
-
-    /** Writes to two streams (the console and its log). */
-    private static final class Tee extends OutputStream {
-        private final OutputStream a, b;
-        Tee(OutputStream a, OutputStream b) { this.a = a; this.b = b; }
-        @Override public void write(int x) throws IOException { a.write(x); b.write(x); }
-        @Override public void write(byte[] buf, int off, int len) throws IOException { a.write(buf, off, len); b.write(buf, off, len); }
-        @Override public void flush() throws IOException { a.flush(); b.flush(); }
     }
 }

@@ -86,6 +86,7 @@ class Uart16550Test {
 
     @Test
     void fifoModeReportsFifoBitsTriggerLevelAndTimeout() {
+        out(4, 0x02); // RTS: the host may send
         out(2, 0x81); // FIFO enable, trigger 8
         out(1, 0x01);
         assertEquals(0xC0, in(2) & 0xC0);
@@ -101,6 +102,7 @@ class Uart16550Test {
 
     @Test
     void hostInputBeyondTheFifoWaitsInTheHostQueue() {
+        out(4, 0x02);
         out(2, 0x01);
         byte[] many = new byte[40];
         for (int i = 0; i < many.length; i++) many[i] = (byte) i;
@@ -111,6 +113,45 @@ class Uart16550Test {
         }
         assertEquals(0, in(5) & 1);
         assertEquals(0, in(5) & 0x02); // nothing was lost
+    }
+
+    @Test
+    void hostInputWaitsForRtsAndSurvivesTheDriversFifoResetLikeLinuxStartup() {
+        // Input typed during boot, before the 8250 driver opens the port: the line is flow-controlled.
+        uart.feed("echo ok\n".getBytes());
+        assertEquals(0, in(5) & 1, "nothing is received while RTS is low");
+        assertEquals(8, uart.pendingInput());
+        // serial8250_do_startup: clear and disable the FIFOs, read LSR/RX/IIR/MSR to clear interrupts.
+        out(2, 0x01);
+        out(2, 0x07);
+        out(2, 0x00);
+        in(5); in(0); in(2); in(6);
+        out(4, 0x08 | 0x01); // OUT2 | DTR (console setup keeps DTR)
+        assertEquals(0, in(5) & 1);
+        out(2, 0xC1); // set_termios: FIFO on, trigger 14
+        out(1, 0x05); // RDI | RLSI
+        out(4, 0x08 | 0x03); // open: tty_port_raise_dtr_rts
+        assertTrue(irq, "data waiting raises the receive interrupt once RTS is up");
+        StringBuilder got = new StringBuilder();
+        while ((in(5) & 1) != 0) got.append((char) in(0));
+        assertEquals("echo ok\n", got.toString());
+        assertEquals(0, uart.pendingInput());
+        assertEquals(0, in(5) & 0x02, "no overrun");
+    }
+
+    @Test
+    void loopbackAndDroppedRtsHoldHostInputBack() {
+        out(4, 0x02 | 0x10); // RTS, but looped back: the line is disconnected
+        uart.feed("x".getBytes());
+        assertEquals(0, in(5) & 1);
+        out(4, 0x02);
+        assertEquals(1, in(5) & 1);
+        assertEquals('x', in(0));
+        out(4, 0x00); // RTS dropped: the far end stops sending
+        uart.feed("y".getBytes());
+        assertEquals(0, in(5) & 1);
+        assertArrayEquals("y".getBytes(), uart.takePendingInput());
+        assertEquals(0, uart.pendingInput());
     }
 
     @Test
