@@ -45,6 +45,15 @@ public final class KernelPayload {
         return Format.UNKNOWN;
     }
 
+    /**
+     * The vmlinux ELF of a kernel file: a bzImage's decompressed payload, or the file itself if it
+     * already is an ELF (what {@code dev.polyvisor.kernel} reads BTF and kallsyms from).
+     */
+    public static byte[] vmlinux(byte[] kernel) throws LoadException {
+        if (detect(kernel) == Format.ELF) return kernel;
+        return decompress(BzImage.parse(kernel).payload());
+    }
+
     public static byte[] decompress(byte[] payload) throws LoadException {
         Format f = detect(payload);
         try {

@@ -50,6 +50,14 @@ class KernelPayloadTest {
     }
 
     @Test
+    void vmlinuxIsTheBzImagesDecompressedPayloadOrTheElfItself() throws LoadException {
+        byte[] elf = SyntheticKernels.vmlinux(false);
+        assertArrayEquals(elf, KernelPayload.vmlinux(SyntheticKernels.bzImageWithPayload(lz4Legacy(elf, true))));
+        assertSame(elf, KernelPayload.vmlinux(elf));
+        assertThrows(LoadException.class, () -> KernelPayload.vmlinux(new byte[100]));
+    }
+
+    @Test
     void decodesLz4LegacyWithoutTrailer() throws LoadException {
         byte[] data = sample(100_000);
         assertArrayEquals(data, KernelPayload.decompress(lz4Legacy(data, false)));
