@@ -45,14 +45,22 @@ final class EmulatedHost implements AutoCloseable {
     /** An emulator failure other than a guest exception (a Java exception escaping a handler). */
     RuntimeException crash;
 
-    EmulatedHost() {
+    /** The fixture under Linux's GDT. */
+    EmulatedHost() { this(true); }
+
+    /**
+     * The fixture under the host's GDT as probed: without {@code user32Cs} the entry 0x23 is empty, as on a host
+     * without IA-32 emulation ({@link LinuxGdt#descriptors(boolean)}), so 64-bit cases that name 0x23 compare the
+     * host's #GP rather than a compatibility-mode entry the host cannot make.
+     */
+    EmulatedHost(boolean user32Cs) {
         map(HostHarness.CODE_ADDR, PT_CODE, CODE_FRAME, P | RW | US | A | D); // RWX, as the host's code page
         // The host's data page is PROT_READ|PROT_WRITE: no-execute, so a branch into it faults on the fetch.
         map(HostHarness.DATA_ADDR, PT_DATA, DATA_FRAME, P | RW | US | A | D | XD);
         // The harness's 16-bit alias exists only where vm.mmap_min_addr lets the host map it; elsewhere both
         // sides leave the page unmapped, so low targets (16-bit IPs, far pointers) fault alike.
         if (Compat32.LOW_WINDOW) map(HostHarness.LOW_ADDR, PT_LOW, DATA_FRAME, P | RW | US | A | D | XD);
-        mapGdt();
+        mapGdt(user32Cs);
         mem.load(CODE_FRAME, filled(0xCC));
         mem.load(DATA_FRAME, PATTERN);
         Cpu c = cpu;
@@ -97,13 +105,13 @@ final class EmulatedHost implements AutoCloseable {
     }
 
     /** The GDT page: supervisor-only (descriptor reads are implicit supervisor accesses, SDM 4.6.1). */
-    private void mapGdt() {
+    private void mapGdt(boolean user32Cs) {
         long la = LinuxGdt.LA, tbl = P | RW | A;
         mem.writePhys(PML4 + 8 * ((la >>> 39) & 0x1FF), 8, PDPT_K | tbl);
         mem.writePhys(PDPT_K + 8 * ((la >>> 30) & 0x1FF), 8, PD_K | tbl);
         mem.writePhys(PD_K + 8 * ((la >>> 21) & 0x1FF), 8, PT_K | tbl);
         mem.writePhys(PT_K + 8 * ((la >>> 12) & 0x1FF), 8, GDT_FRAME | P | RW | A | D | XD);
-        long[] g = LinuxGdt.descriptors();
+        long[] g = LinuxGdt.descriptors(user32Cs);
         for (int i = 0; i < g.length; i++) mem.writePhys(GDT_FRAME + 8L * i, 8, g[i]);
     }
 

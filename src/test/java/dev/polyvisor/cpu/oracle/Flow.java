@@ -322,6 +322,20 @@ final class Flow {
         }
     }
 
+    /**
+     * Takes NT out of a generated input: the RFLAGS the case starts with and the image a POPF or IRET pops. For a
+     * host that drops NT when it interrupts a user process ({@link HostCapabilities#ntKept}), where what a case
+     * sees of NT would depend on interrupt timing. The draws are made as usual, so the other cases do not change.
+     */
+    static void clearNt(Entry e, Encoding enc, MachineState s) {
+        s.rflags &= ~(long) Flags.NT;
+        Kind k = kind(e);
+        long sp = s.compat ? s.gpr[4] & 0xFFFF_FFFFL : s.gpr[4];
+        long image = k == Kind.POPF ? sp : k == Kind.IRET && !s.compat ? sp + 2L * farSize(enc) : -1;
+        long off = image + 1 - HostHarness.DATA_ADDR - HostHarness.WIN_OFF; // NT is bit 6 of the image's second byte
+        if (image >= 0 && off >= 0 && off < MachineState.WINDOW) s.mem[(int) off] &= (byte) ~(Flags.NT >>> 8);
+    }
+
     /** Operand size of far transfers and IRET: REX.W 8, 66 2, else 4 (see {@link Encoder}'s rules). */
     static int farSize(Encoding enc) { return enc.opSize(); }
 

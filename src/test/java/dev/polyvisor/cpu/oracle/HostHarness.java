@@ -46,8 +46,8 @@ final class HostHarness implements AutoCloseable {
         in = new DataInputStream(new BufferedInputStream(process.getInputStream(), 1 << 16));
     }
 
-    /** Compiles the harness unless a binary built from the same source is already in target/. */
-    static Path build() throws IOException, InterruptedException {
+    /** Where the binary built from the current source lives: target/, named by a hash of the source. */
+    private static Path binary() throws IOException {
         byte[] src = Files.readAllBytes(SOURCE);
         String hash;
         try {
@@ -55,9 +55,35 @@ final class HostHarness implements AutoCloseable {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-        Path dir = Path.of("target", "oracle-harness");
+        return Path.of("target", "oracle-harness", "oracle_harness-" + hash);
+    }
+
+    /**
+     * Why the harness cannot be built on this host, or null when it can: a binary built from the same
+     * source is already in target/, or gcc runs. A host without gcc is a reason to skip the oracle; a
+     * compile error is not (it fails {@link #build}).
+     */
+    static String cannotBuild() throws IOException, InterruptedException {
+        if (Files.isExecutable(binary())) return null;
+        Process gcc;
+        try {
+            gcc = new ProcessBuilder("gcc", "--version").redirectErrorStream(true).start();
+        } catch (IOException e) {
+            return "gcc, which builds " + SOURCE + ", cannot be run (" + e.getMessage() + ")";
+        }
+        gcc.getInputStream().readAllBytes();
+        if (!gcc.waitFor(60, TimeUnit.SECONDS)) {
+            gcc.destroyForcibly();
+            return "gcc --version did not finish";
+        }
+        return gcc.exitValue() == 0 ? null : "gcc --version exited with status " + gcc.exitValue();
+    }
+
+    /** Compiles the harness unless a binary built from the same source is already in target/. */
+    static Path build() throws IOException, InterruptedException {
+        Path bin = binary();
+        Path dir = bin.getParent();
         Files.createDirectories(dir);
-        Path bin = dir.resolve("oracle_harness-" + hash);
         if (Files.isExecutable(bin)) return bin;
         Path tmp = Files.createTempFile(dir, "build-", ".tmp");
         Process gcc = new ProcessBuilder("gcc", "-O2", "-Wall", "-o", tmp.toString(), SOURCE.toString())

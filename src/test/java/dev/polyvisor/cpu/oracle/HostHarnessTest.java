@@ -37,7 +37,9 @@ class HostHarnessTest {
         return s;
     }
 
+    /** Runs cases on the host CPU; the calling test is skipped (with the printed reason) where the harness cannot be built. */
     private static MachineState[] run(List<OracleCase> cases) throws Exception {
+        HostCapabilities.assumeHarness();
         try (HostHarness h = new HostHarness(HostHarness.build())) {
             h.submit(cases);
             return h.collect();
@@ -142,6 +144,8 @@ class HostHarnessTest {
     @Test
     void compatibilityModeCasesRunUnderThe32BitRules() throws Exception {
         assumeTrue(Compat32.LOW_WINDOW, "vm.mmap_min_addr does not allow the 16-bit window");
+        HostCapabilities.Capability compat = HostCapabilities.assumeHarness().compat();
+        assumeTrue(compat.present(), "host cannot enter 32-bit compatibility mode (" + compat.observed() + ")");
         List<OracleCase> cases = new ArrayList<>();
         MachineState inc = state();
         inc.compat = true;

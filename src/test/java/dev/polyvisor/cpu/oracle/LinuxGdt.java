@@ -21,12 +21,20 @@ final class LinuxGdt {
             USER_CS = 0x33, TSS = 0x40, LDT = 0x50, TLS0 = 0x60, CPUNODE = 0x78;
 
     /** The 16 descriptors, index = selector >> 3. */
-    static long[] descriptors() {
+    static long[] descriptors() { return descriptors(true); }
+
+    /**
+     * As {@link #descriptors()}; without {@code user32Cs} entry 4 (0x23) stays empty, mirroring a host whose
+     * kernel offers no 32-bit user code segment (IA-32 emulation off; {@link HostCapabilities#user32Cs}). At
+     * CPL 3 an empty entry and Linux's DPL-0 placeholder behave alike: LAR/VERR fail, loads and far transfers
+     * raise #GP(0x20).
+     */
+    static long[] descriptors(boolean user32Cs) {
         long[] g = new long[16];
         g[KERNEL32_CS >> 3] = 0x00CF_9B00_0000_FFFFL; // 32-bit kernel code, DPL 0
         g[KERNEL_CS >> 3] = 0x00AF_9B00_0000_FFFFL;   // 64-bit kernel code, DPL 0
         g[KERNEL_DS >> 3] = 0x00CF_9300_0000_FFFFL;   // kernel data, DPL 0
-        g[USER32_CS >> 3] = 0x00CF_FB00_0000_FFFFL;   // 32-bit user code, DPL 3 (LAR 0x00cffb00)
+        if (user32Cs) g[USER32_CS >> 3] = 0x00CF_FB00_0000_FFFFL; // 32-bit user code, DPL 3 (LAR 0x00cffb00)
         g[USER_DS >> 3] = 0x00CF_F300_0000_FFFFL;     // user data, DPL 3 (LAR 0x00cff300)
         g[USER_CS >> 3] = 0x00AF_FB00_0000_FFFFL;     // 64-bit user code, DPL 3 (LAR 0x00affb00)
         // 64-bit busy TSS (type 0xB, DPL 0) at a cpu_entry_area address: 16 bytes.

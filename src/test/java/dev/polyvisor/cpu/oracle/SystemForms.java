@@ -122,8 +122,8 @@ final class SystemForms {
     /** The CPL-3 check family (counted apart from the user-mode forms in the summary). */
     static boolean cpl3Check(Entry e) { return kind(e) == Kind.CPL3; }
 
-    /** Why a form of this family is not run, or null. */
-    static String unsupported(Entry e) {
+    /** Why a form of this family is not run on this host, or null (the UMIP forms' reason comes from the probe). */
+    static String unsupported(Entry e, HostCapabilities host) {
         if (kind(e) == Kind.CPL3) {
             // A privileged form registered later with an operand shape the generator does not draw.
             switch (e.imm()) {
@@ -150,15 +150,12 @@ final class SystemForms {
                     return "SYSENTER: on an Intel host it enters the kernel's 32-bit system-call path (a real host system"
                             + " call); it is compared on AMD hosts only, where it is #UD in long mode";
                 }
-                case 0x00 -> {
-                    return "SLDT/STR: the host has CR4.UMIP and Linux emulates them at CPL 3 with fake values"
-                            + " (arch/x86/kernel/umip.c); the emulated model leaves CR4.UMIP clear";
-                }
+                case 0x00 -> { return (e.reg() == 0 ? "SLDT: " : "STR: ") + host.umip().reason(); }
                 case 0x01 -> {
                     return switch (e.reg()) {
-                        case 0 -> "SGDT (UMIP: Linux emulates it with a fake GDTR) / VMCALL (handled by the host's hypervisor)";
-                        case 1 -> "SIDT: the host has CR4.UMIP and Linux emulates it with a fake IDTR (umip.c)";
-                        default -> "SMSW: the host has CR4.UMIP and Linux emulates it with a fake CR0 (umip.c)";
+                        case 0 -> "SGDT: " + host.umip().reason() + " / VMCALL: handled by the host's hypervisor";
+                        case 1 -> "SIDT: " + host.umip().reason();
+                        default -> "SMSW: " + host.umip().reason();
                     };
                 }
                 default -> { }
@@ -185,10 +182,11 @@ final class SystemForms {
 
     // ------------------------------------------------------------------ encodings
 
-    static Encoding encode(Entry e, RandomGenerator r) {
+    /** An encoding of a form of this family; INT n draws only the vectors the host handles as Linux does. */
+    static Encoding encode(Entry e, RandomGenerator r, HostCapabilities host) {
         Kind k = kind(e);
         return switch (k) {
-            case TRAP -> trap(e, r);
+            case TRAP -> trap(e, r, host);
             case PORT -> port(e, r);
             case FENCE -> e.reg() == 7 && r.nextBoolean() ? memoryForm(e, r) : register(e, r, e.reg(), r.nextInt(8), false);
             case SREG_READ -> withReg(Encoder.encode(e, r), e, r.nextInt(8));
@@ -210,16 +208,17 @@ final class SystemForms {
         return new Encoding(bytes, opSize, false, -1, -1, 0, 0, imm, -1, 0, new long[16]);
     }
 
-    private static Encoding trap(Entry e, RandomGenerator r) {
+    private static Encoding trap(Entry e, RandomGenerator r, HostCapabilities host) {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         ignoredPrefixes(b, r);
         if (e.map() == MAP_0F) b.write(0x0F);
         b.write(e.opcode());
         long imm = 0;
         if (e.opcode() == 0xCD && e.map() == MAP_1BYTE) {
-            // Never 0x80: a real 32-bit system call on the host. 3 and 4 have DPL-3 gates; the rest are #GP(n*8+2).
+            // Never 0x80 (a real 32-bit system call on the host) nor a vector the host's hypervisor claims (probed).
+            // 3 and 4 have DPL-3 gates; the rest are #GP(n*8+2).
             int v;
-            do v = r.nextInt(3) == 0 ? 3 + r.nextInt(2) : r.nextInt(256); while (v == 0x80);
+            do v = r.nextInt(3) == 0 ? 3 + r.nextInt(2) : r.nextInt(256); while (!host.intVectorUsable(v));
             b.write(v);
             imm = v;
         }
