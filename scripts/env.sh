@@ -38,4 +38,6 @@ pv_setup() {
   command -v gcc >/dev/null 2>&1 || pv_apt_install gcc
   command -v as >/dev/null 2>&1 || pv_apt_install binutils
   command -v make >/dev/null 2>&1 || pv_apt_install make
+  # static glibc for the guest-side programs (pv-workloads, the coupling matrix's micro-workloads)
+  [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || pv_apt_install libc6-dev
 }

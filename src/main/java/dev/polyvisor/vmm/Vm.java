@@ -82,6 +82,11 @@ public final class Vm implements Platform, AutoCloseable {
     public final PcBoard board;
     private final TimerQueue.Timer personalityTick;
 
+    /** Exits to the VMM so far (port I/O, CPUID, MSRs, hypercalls, HLT; MMIO is counted per vCPU); see {@link #exits()}. */
+    private long platformExits;
+    /** Marker lines on the serial ports, stamped with instructions and exits ({@link ConsoleMarkers}). */
+    private final ConsoleMarkers markers = new ConsoleMarkers(this::instructionsRetired, this::exits);
+
     private volatile Outcome.Kind endKind;
     private volatile int endStatus;
     private volatile String endMessage = "";
@@ -113,6 +118,7 @@ public final class Vm implements Platform, AutoCloseable {
             this.cpuid = personalities.cpuidTable(CpuModel.qemu64(), config.smp())::cpuid;
             this.personalityTick = clock.timers().newTimer(this::tickPersonalities);
             tickPersonalities();
+            setSecondSerialOutput(null); // COM2's bytes are watched for markers even when nobody reads them
             boot();
         } catch (LoadException | RuntimeException e) {
             memory.close();
@@ -125,11 +131,16 @@ public final class Vm implements Platform, AutoCloseable {
      * --exec command's stdout there so the host can keep it apart from the console. Dropped until set.
      */
     public void setSecondSerialOutput(OutputStream out) {
-        board.devices.com2.setSink(out == null ? null : Uart16550.sinkTo(out));
+        var sink = out == null ? null : Uart16550.sinkTo(out);
+        board.devices.com2.setSink(b -> {
+            markers.see(1, b);
+            if (sink != null) sink.accept(b);
+        });
     }
 
     /** Bytes the guest wrote to COM1 (flushed at once: prompts have no newline). */
     private void serialOut(byte[] bytes) {
+        markers.see(0, bytes);
         try {
             console.write(bytes);
             console.flush();
@@ -326,6 +337,20 @@ public final class Vm implements Platform, AutoCloseable {
 
     public Cpu bsp() { return vcpus.getFirst().cpu; }
 
+    /**
+     * VM exits so far, counted as hardware virtualization would take them: port I/O, CPUID, MSR accesses
+     * the CPU model does not own, hypercalls, device MMIO and HLT. The figure the coupling matrix
+     * reports as what an ABI element costs besides instructions.
+     */
+    public long exits() {
+        long n = platformExits;
+        for (Vcpu v : vcpus) n += v.cpu.mmu.mmioAccesses;
+        return n;
+    }
+
+    /** The marker lines seen on the serial ports so far. */
+    public ConsoleMarkers markers() { return markers; }
+
     public long instructionsRetired() {
         long n = 0;
         for (Vcpu v : vcpus) n += v.cpu.instructionsRetired;
@@ -371,6 +396,7 @@ public final class Vm implements Platform, AutoCloseable {
                         case VcpuExit.Shutdown s -> requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS,
                                 "guest shut down (triple fault): " + s.reason());
                         case VcpuExit.Halt h -> {
+                            platformExits++;
                             // HLT with IF=0 on the BSP: only NMI/SMI/INIT could resume it, and none will come
                             // (unless a personality's PV unhalt can: KVM's kick from another vCPU).
                             if (!unhalt(i) && i == 0 && !v.cpu.interruptsEnabled() && !personalities.canUnhalt(vcpus.size()))
@@ -464,21 +490,24 @@ public final class Vm implements Platform, AutoCloseable {
     // ---- Platform ----
     @Override
     public long portIn(int port, int size) {
+        platformExits++;
         Optional<GuestPortIo> p = personalities.portIo(port);
         return p.isPresent() ? p.get().in(current(), port, size) : io.in(port, size);
     }
 
     @Override
     public void portOut(int port, int size, long value) {
+        platformExits++;
         Optional<GuestPortIo> p = personalities.portIo(port);
         if (p.isPresent()) p.get().out(current(), port, size, value);
         else io.out(port, size, value);
     }
 
     private Cpu current() { Vcpu r = running; return r == null ? bsp() : r.cpu; }
-    @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { return cpuid.cpuid(vcpuId, leaf, subleaf); }
+    @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { platformExits++; return cpuid.cpuid(vcpuId, leaf, subleaf); }
     @Override
     public MsrResult rdmsr(int vcpuId, int index) {
+        platformExits++;
         return switch (personalities.rdmsr(vcpuId, index)) {
             case MsrAccess.Handled h -> MsrResult.of(h.value());
             case MsrAccess.Gp g -> MsrResult.gp();
@@ -491,6 +520,7 @@ public final class Vm implements Platform, AutoCloseable {
 
     @Override
     public boolean wrmsr(int vcpuId, int index, long value) {
+        platformExits++;
         return switch (personalities.wrmsr(vcpuId, index, value)) {
             case MsrAccess.Handled h -> { syncPersonalityTick(); yield true; }
             case MsrAccess.Gp g -> false;
@@ -504,6 +534,7 @@ public final class Vm implements Platform, AutoCloseable {
 
     @Override
     public boolean hypercall(VcpuExit.Hypercall call) {
+        platformExits++;
         boolean handled = personalities.hypercall(call);
         if (handled) syncPersonalityTick();
         return handled || hypercalls.test(call);

@@ -248,9 +248,12 @@ public final class Mmu {
         physWrite(translateFill(la, WRITE), size, v);
     }
 
+    /** Device MMIO accesses this vCPU made (each would be a VM exit on hardware virtualization). */
+    public long mmioAccesses;
+
     private long physRead(long pa, int size) {
         MmioRegion r = mem.mmioAt(pa);
-        if (r != null) return r.handler().read(pa - r.base(), size) & GuestMemory.mask(size);
+        if (r != null) { mmioAccesses++; return r.handler().read(pa - r.base(), size) & GuestMemory.mask(size); }
         if (mem.backed(pa, size)) return mem.readPhys(pa, size);
         Platform p = cpu.platform;
         long v = p == null ? -1L : p.unassignedMmio(new VcpuExit.Mmio(pa, size, false, 0));
@@ -261,7 +264,7 @@ public final class Mmu {
         codePages.written(pa);
         if (size > 1) codePages.written(pa + size - 1);
         MmioRegion r = mem.mmioAt(pa);
-        if (r != null) { r.handler().write(pa - r.base(), size, v & GuestMemory.mask(size)); return; }
+        if (r != null) { mmioAccesses++; r.handler().write(pa - r.base(), size, v & GuestMemory.mask(size)); return; }
         if (mem.backed(pa, size)) { mem.writePhys(pa, size, v); return; }
         Platform p = cpu.platform;
         if (p != null) p.unassignedMmio(new VcpuExit.Mmio(pa, size, true, v));
