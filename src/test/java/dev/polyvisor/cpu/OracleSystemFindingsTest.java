@@ -68,4 +68,26 @@ class OracleSystemFindingsTest {
             assertEquals(UCODE, f.read64(KSTACK - 40), "reported at the SYSENTER");
         }
     }
+
+    @Test
+    void sysexitIsInvalidOpcodeInLongModeAtAnyPrivilegeAsOnAmd() {
+        // CPL 3 (where a KVM host would say #GP) and CPL 0 (where Intel would return to ring 3): #UD both.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            c.sysenterCs = KCODE64;
+            f.program(64, UCODE, ".byte 0x0f, 0x35" /* sysexit */);
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, c.rip);
+            assertEquals(UCODE, f.read64(KSTACK - 40), "reported at the SYSEXIT");
+        }
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.sysenterCs = KCODE64;
+            f.program(64, KCODE, "mov edx, 0x20000\nmov ecx, 0x28000\n.byte 0x48, 0x0f, 0x35\nhlt" /* rex.w sysexit */);
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, c.rip);
+        }
+    }
 }

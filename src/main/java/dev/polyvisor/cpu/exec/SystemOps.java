@@ -538,11 +538,17 @@ public final class SystemOps {
         }
     }
 
-    /** SYSEXIT: to ring 3, CS = SYSENTER_CS+16 (+32 for 64-bit), SS = CS+8; RIP = RDX, RSP = RCX. */
+    /**
+     * SYSEXIT: to ring 3, CS = SYSENTER_CS+16 (+32 for 64-bit), SS = CS+8; RIP = RDX, RSP = RCX. Like
+     * SYSENTER it is #UD in long mode on the AMD model, before any privilege check (AMD APM Vol. 3
+     * "SYSEXIT": invalid in long mode; QEMU does the same for a non-Intel vendor; an AMD host running it
+     * natively agrees, while a KVM host emulates it with the privilege check first).
+     */
     static final class Sysexit extends Insn {
         final boolean to64;
         Sysexit(boolean to64) { this.to64 = to64; }
         @Override public void exec(Cpu c) {
+            if ((c.efer & Cpu.EFER_LMA) != 0) throw c.ud();
             if ((c.cr0 & Cpu.CR0_PE) == 0 || (c.sysenterCs & 0xFFFC) == 0) throw c.gp0();
             requireCpl0(c);
             long rip = c.r[Cpu.RDX], rsp = c.r[Cpu.RCX];

@@ -47,14 +47,14 @@ final class Known {
                             && d.get(0).startsWith("rip ") && h.trap == Exceptions.DB && e.trap == Exceptions.DB
                             && h.rip == HostHarness.CODE_ADDR + HostHarness.CODE_OFF
                             && e.rip == h.rip + c.enc().bytes().length),
-            new KnownDifference("host: SYSEXIT at CPL 3 in long mode is #UD",
-                    "the model raises #GP(0) (CPL != 0), which a KVM host reports: KVM on AMD intercepts the #UD and"
-                            + " emulates SYSEXIT, privilege check first (arch/x86/kvm/emulate.c); a host that runs it"
-                            + " natively (seen under the PVM hypervisor) reports #UD, the AMD APM's 'SYSEXIT is invalid in"
-                            + " long mode', as QEMU does for a non-Intel vendor. Which one the AMD model should follow is open",
+            new KnownDifference("host: SYSEXIT at CPL 3 in long mode is #GP(0)",
+                    "the AMD model raises #UD, as the AMD APM says ('SYSEXIT is invalid in long mode') and as an AMD host"
+                            + " running it natively reports (seen under the PVM hypervisor); a KVM host on AMD intercepts the"
+                            + " #UD and emulates SYSEXIT with the privilege check first (arch/x86/kvm/emulate.c), so it"
+                            + " reports #GP(0) at CPL 3",
                     (c, h, e, d) -> c.entry().map() == OpcodeTable.MAP_0F && c.entry().opcode() == 0x35 && !c.compat()
-                            && d.size() == 1 && d.get(0).startsWith("trap ") && h.trap == Exceptions.UD
-                            && e.trap == Exceptions.GP && e.err == 0 && h.rip == e.rip));
+                            && d.size() == 1 && d.get(0).startsWith("trap ") && h.trap == Exceptions.GP && h.err == 0
+                            && e.trap == Exceptions.UD && h.rip == e.rip));
 
     /** Index into {@link #DIFFERENCES} of the first class that explains a mismatch, or -1. */
     static int difference(OracleCase c, MachineState host, MachineState emu, List<String> diffs) {
