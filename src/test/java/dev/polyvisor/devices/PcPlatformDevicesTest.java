@@ -39,7 +39,9 @@ class PcPlatformDevicesTest {
             mem.writePhys(IoApic.BASE, 4, 1);
             assertEquals(0x00170020, mem.readPhys(IoApic.BASE + 0x10, 4));
             assertEquals(2, d.ioapicId());
-            assertEquals(0xFF, io.in(0x2F8, 1)); // COM2 is not there
+            assertEquals(0xFF, io.in(0x3E8, 1)); // COM3 is not there
+            io.out(0x2FF, 1, 0x5A);                // COM2 is: its scratch register holds a byte
+            assertEquals(0x5A, io.in(0x2FF, 1));
         }
     }
 
@@ -109,7 +111,7 @@ class PcPlatformDevicesTest {
             io.out(0x20, 1, 0x11); io.out(0x21, 1, 0x30); io.out(0x21, 1, 0x04); io.out(0x21, 1, 0x01);
             io.out(0x21, 1, 0xEF); // only IRQ4
             io.out(0x3F9, 1, 0x01); // ERBFI
-            io.out(0x3FC, 1, 0x08); // OUT2
+            io.out(0x3FC, 1, 0x0A); // OUT2 | RTS: the host side may send
             d.com1.feed(new byte[] {'x'});
             assertEquals(0x34, d.interruptSource(0).acknowledge());
             assertEquals('x', io.in(0x3F8, 1));
