@@ -23,6 +23,7 @@ import dev.polyvisor.vmm.boot.linux.InitrdImage;
 import dev.polyvisor.vmm.boot.Multiboot;
 
 import dev.polyvisor.cpu.model.CpuModel;
+import dev.polyvisor.cpu.model.ModelMsrs;
 import dev.polyvisor.personality.PersonalityStack;
 import dev.polyvisor.personality.core.GuestPortIo;
 import dev.polyvisor.personality.core.InterruptInjector;
@@ -72,6 +73,9 @@ public final class Vm implements Platform, AutoCloseable {
 
     private CpuidSource cpuid;
     private MsrSource msrs = MsrSource.NONE;
+    /** The CPU model CPUID describes, and the MSRs that come with it (AMD's legacy performance counters). */
+    public final CpuModel cpuModel;
+    private final ModelMsrs modelMsrs;
     private Predicate<VcpuExit.Hypercall> hypercalls = h -> false;
     /** The hypervisor ABIs presented (bare by default): CPUID leaves, MSRs, hypercalls, ports. */
     public final PersonalityStack personalities;
@@ -107,7 +111,9 @@ public final class Vm implements Platform, AutoCloseable {
             io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
             this.personalities = buildPersonalities();
             routePersonalityInterrupts();
-            this.cpuid = personalities.cpuidTable(CpuModel.qemu64(), config.smp())::cpuid;
+            this.cpuModel = CpuModel.qemu64();
+            this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
+            this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
             this.personalityTick = clock.timers().newTimer(this::tickPersonalities);
             tickPersonalities();
             boot();
@@ -430,7 +436,8 @@ public final class Vm implements Platform, AutoCloseable {
             case MsrAccess.Gp g -> MsrResult.gp();
             case MsrAccess.NotHandled n -> {
                 MsrResult r = board.rdmsr(vcpuId, index);
-                yield r != null ? r : msrs.rdmsr(vcpuId, index);
+                if (r != null) yield r;
+                yield modelMsrs.claims(index) ? MsrResult.of(modelMsrs.read(vcpuId, index)) : msrs.rdmsr(vcpuId, index);
             }
         };
     }
@@ -440,8 +447,14 @@ public final class Vm implements Platform, AutoCloseable {
         return switch (personalities.wrmsr(vcpuId, index, value)) {
             case MsrAccess.Handled h -> { syncPersonalityTick(); yield true; }
             case MsrAccess.Gp g -> false;
-            case MsrAccess.NotHandled n -> board.wrmsr(vcpuId, index, value) || msrs.wrmsr(vcpuId, index, value);
+            case MsrAccess.NotHandled n -> board.wrmsr(vcpuId, index, value)
+                    || (modelMsrs.claims(index) ? modelMsrs.write(vcpuId, index, value) : msrs.wrmsr(vcpuId, index, value));
         };
+    }
+
+    @Override
+    public MsrResult rdpmc(int vcpuId, int index) {
+        return modelMsrs.hasCounter(index) ? MsrResult.of(modelMsrs.readCounter(vcpuId, index)) : MsrResult.gp();
     }
 
     @Override public void apicBaseWritten(int vcpuId, long value) { board.apicBaseWritten(vcpuId, value); }

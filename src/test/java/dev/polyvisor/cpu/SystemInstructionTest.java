@@ -247,4 +247,38 @@ class SystemInstructionTest {
             assertTrue(c.long64);
         }
     }
+
+    @Test
+    void rdpmcReadsTheModelsCountersAtCpl0AndFaultsForOthers() {
+        // SDM Vol. 2B / AMD APM Vol. 3 "RDPMC": EDX:EAX = counter[ECX]; an index the model lacks is #GP(0).
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.platform.pmc = new long[] {0, 0x0000_BEEF_1234_5678L};
+            f.program(64, KCODE, "mov ecx, 1\nrdpmc\nmov ecx, 4\nrdpmc");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "counter 4 does not exist: #GP");
+            assertEquals(0x1234_5678L, c.r[Cpu.RAX]);
+            assertEquals(0xBEEFL, c.r[Cpu.RDX]);
+            assertEquals(KCODE + 12, f.read64(KSTACK - 40), "the fault points at the second RDPMC");
+        }
+    }
+
+    @Test
+    void rdpmcAtCpl3NeedsCr4Pce() {
+        // SDM Vol. 2B "RDPMC": #GP(0) if CPL != 0 and CR4.PCE = 0.
+        for (boolean pce : new boolean[] {false, true}) {
+            try (SystemFixture f = new SystemFixture()) {
+                Cpu c = f.cpu;
+                enterUser64(f);
+                if (pce) c.cr4 |= Cpu.CR4_PCE;
+                f.platform.pmc = new long[] {7};
+                f.gate64(Exceptions.BP, KCODE64, stub(Exceptions.BP), 0xE, 3, 0);
+                f.program(64, UCODE, "xor ecx, ecx\nrdpmc\nint3");
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(stub(pce ? Exceptions.BP : Exceptions.GP) + 1, c.rip, "CR4.PCE=" + pce);
+                if (pce) assertEquals(7, c.r[Cpu.RAX]);
+            }
+        }
+    }
 }

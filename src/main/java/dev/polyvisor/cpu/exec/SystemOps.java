@@ -56,6 +56,7 @@ public final class SystemOps {
         t.add("WRMSR", MAP_0F, 0x30, PRIV | ENDS, Imm.NONE, d -> new Wrmsr());
         t.add("RDTSC", MAP_0F, 0x31, 0, Imm.NONE, d -> new Rdtsc(false));
         t.add("RDMSR", MAP_0F, 0x32, PRIV, Imm.NONE, d -> new Rdmsr());
+        t.add("RDPMC", MAP_0F, 0x33, 0, Imm.NONE, d -> new Rdpmc());
         t.add("CPUID", MAP_0F, 0xA2, 0, Imm.NONE, d -> new Cpuid());
         t.add("SYSCALL", MAP_0F, 0x05, ENDS, Imm.NONE, d -> new Syscall());
         t.add("SYSRET", MAP_0F, 0x07, PRIV | ENDS, Imm.NONE, d -> new Sysret(d.opSize == 8));
@@ -404,6 +405,20 @@ public final class SystemOps {
             requireCpl0(c);
             long v = (c.r[Cpu.RDX] << 32) | (c.r[Cpu.RAX] & 0xFFFF_FFFFL);
             CpuMsrs.write(c, (int) c.r[Cpu.RCX], v);
+        }
+    }
+
+    /**
+     * RDPMC (SDM Vol. 2B "RDPMC"; AMD APM Vol. 3 "RDPMC"): #GP(0) outside CPL 0 unless CR4.PCE is set, and
+     * #GP(0) for a counter index the model does not have; otherwise EDX:EAX = the counter named by ECX.
+     */
+    static final class Rdpmc extends Insn {
+        @Override public void exec(Cpu c) {
+            if ((c.cr4 & Cpu.CR4_PCE) == 0 && c.cpl != 0) throw c.gp0();
+            dev.polyvisor.cpu.Platform.MsrResult r = c.platform.rdpmc(c.id, (int) c.r[Cpu.RCX]);
+            if (!r.ok()) throw c.gp0();
+            c.r[Cpu.RAX] = r.value() & 0xFFFF_FFFFL;
+            c.r[Cpu.RDX] = r.value() >>> 32;
         }
     }
 

@@ -104,7 +104,7 @@ final class SystemForms {
                     if (e.reg() == 0 || e.reg() == 1) return Kind.EXCLUDED;
                 }
                 case 0xA0, 0xA8 -> { return Kind.PUSH_SREG; }
-                case 0xA1, 0xA9, 0xB4, 0xB5, 0xA2, 0x31, 0x05 -> { return Kind.EXCLUDED; }
+                case 0xA1, 0xA9, 0xB4, 0xB5, 0xA2, 0x31, 0x33, 0x05 -> { return Kind.EXCLUDED; }
                 case 0x34 -> { return AMD_HOST ? Kind.TRAP : Kind.EXCLUDED; } // SYSENTER: #UD in long mode on AMD
                 case 0x01 -> {
                     if (e.reg() == 2 || e.reg() == 7) return Kind.CPL3; // LGDT; INVLPG / SWAPGS
@@ -145,6 +145,10 @@ final class SystemForms {
                 }
                 case 0xA2 -> { return "CPUID: the emulated model is qemu64 by design, not the host CPU"; }
                 case 0x31 -> { return "RDTSC: the time-stamp counter differs between two machines by nature"; }
+                case 0x33 -> {
+                    return "RDPMC: the host's CR4.PCE at CPL 3 follows Linux's perf state (the rdpmc attribute and"
+                            + " mmapped events, arch/x86/events/core.c), and its counters count while the model's do not";
+                }
                 case 0x05 -> { return "SYSCALL: would execute a real system call in the host process"; }
                 case 0x34 -> {
                     return "SYSENTER: on an Intel host it enters the kernel's 32-bit system-call path (a real host system"
