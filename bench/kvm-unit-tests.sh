@@ -12,7 +12,7 @@
 #     test instead, by translate_check below (unknown ones SKIP).
 #   - qemu_params are translated to Polyvisor flags (translate_qemu_params); an option Polyvisor has no
 #     equivalent for is SKIP with the option as the reason. The machine is booted as QEMU's -kernel does:
-#     multiboot, the entry's smp (--smp), test_args as the command line after the file name (argv[0]),
+#     multiboot, with the test devices x86/run always adds, the entry's smp (--smp), test_args as the command line after the file name (argv[0]),
 #     an environment module like the harness's default one (its KEY=VALUE lines; the CPU count and RAM
 #     size come from fw_cfg, as under QEMU), under `timeout` with the entry's timeout (default 90s).
 #   - Like the harness's premature_failure(), Polyvisor is first started with a kernel that does not
@@ -123,7 +123,9 @@ run_entry() {
   [ -f "$kernel" ] || { verdict SKIP "$name" "(Test file '$kernel' not found)"; return; }
   local -a args; eval "args=($test_args)"
   local append="$file${args[*]:+ ${args[*]}}"
-  local -a cmd=("$polyvisor" run --boot multiboot --smp "$smp" --initrd "$envfile" "${pv_args[@]}")
+  # x86/run always adds QEMU's test devices: -device pc-testdev -device isa-debug-exit,iobase=0xf4,iosize=0x4.
+  local -a cmd=("$polyvisor" run --boot multiboot --smp "$smp" --initrd "$envfile"
+                --device pc-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4 "${pv_args[@]}")
   # premature_failure(): does Polyvisor accept this machine at all?
   local pre
   pre="$("${cmd[@]}" --kernel "$logs/_NO_FILE_4Uhere_" --append "$append" 2>&1 >/dev/null </dev/null)"

@@ -105,6 +105,12 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
     boolean stats;
 
+    @Option(names = "--cpu", paramLabel = "MODEL", description = "CPU model as QEMU spells it: qemu64 (default) or max, then ,+FEATURE ,-FEATURE ,vendor=VENDOR; a feature Polyvisor does not implement is an error.")
+    String cpu;
+
+    @Option(names = "--device", paramLabel = "NAME[,OPTS]", description = "Add a test device, as QEMU's -device: pc-testdev, or isa-debug-exit[,iobase=PORT][,iosize=N] to move the exit port from 0xf4 (repeatable).")
+    List<String> devices = new ArrayList<>();
+
     private ParameterException usage(String msg) { return new ParameterException(spec.commandLine(), msg); }
 
     /** Turns the flags into a VmConfig; every problem is a ParameterException with a one-line message. */
@@ -167,7 +173,7 @@ public final class RunCommand implements Callable<Integer> {
         if (personalities.isEmpty()) throw usage("--personality must name at least one personality");
         List<String> parts = List.of(personality.trim().split("\\+"));
         try {
-            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, consoleLog, parts, flat, abiDisable);
+            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, consoleLog, parts, flat, abiDisable, cpu, devices);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }

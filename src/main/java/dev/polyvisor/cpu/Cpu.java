@@ -59,6 +59,11 @@ public final class Cpu implements GuestContext {
     public long star, lstar, cstar, sfmask, kernelGsBase, tscAux, pat = 0x0007040600070406L;
     public long sysenterCs, sysenterEsp, sysenterEip;
     public long apicBase = 0xFEE00900L;
+    /**
+     * CR4 bits the CPU implements but the CPU model does not advertise: writing them is #GP(0) like any
+     * reserved bit (set by the VMM from the model; 0 lets everything implemented through).
+     */
+    public long cr4Reserved;
     /** MSR storage the CPU owns beyond the fields above (MTRRs, TSC offset). */
     public final CpuMsrs msrs = new CpuMsrs();
 

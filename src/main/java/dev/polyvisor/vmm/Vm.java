@@ -13,6 +13,7 @@ import dev.polyvisor.clock.TimerQueue;
 import dev.polyvisor.devices.ApicBus;
 import dev.polyvisor.devices.ApicMessage;
 import dev.polyvisor.devices.PcPlatformDevices;
+import dev.polyvisor.devices.PcTestdev;
 import dev.polyvisor.vmm.boot.BootCpu;
 import dev.polyvisor.vmm.boot.FlatBinary;
 import dev.polyvisor.vmm.pc.PcBoard;
@@ -108,10 +109,11 @@ public final class Vm implements Platform, AutoCloseable {
                     new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
             for (Vcpu v : vcpus) board.attach(v.cpu);
-            io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
+            attachTestDevices();
             this.personalities = buildPersonalities();
             routePersonalityInterrupts();
-            this.cpuModel = CpuModel.qemu64();
+            this.cpuModel = config.cpuModel();
+            for (Vcpu v : vcpus) v.cpu.cr4Reserved = cr4Reserved(cpuModel);
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
             this.personalityTick = clock.timers().newTimer(this::tickPersonalities);
@@ -121,6 +123,36 @@ public final class Vm implements Platform, AutoCloseable {
             memory.close();
             throw e;
         }
+    }
+
+    /**
+     * The test devices: isa-debug-exit at 0xf4 (4 bytes) unless {@code --device isa-debug-exit} places it,
+     * and pc-testdev when asked for.
+     */
+    private void attachTestDevices() {
+        boolean exitPlaced = false;
+        for (DeviceSpec d : config.deviceSpecs()) {
+            switch (d.name()) {
+                case DeviceSpec.DEBUG_EXIT -> {
+                    io.register(d.number("iobase", 0x501), d.number("iosize", 2), new DebugExit(this::debugExit));
+                    exitPlaced = true;
+                }
+                case DeviceSpec.PC_TESTDEV -> new PcTestdev(board.devices::isaIrq).register(io, memory);
+                default -> throw new IllegalStateException("unvalidated device " + d.name());
+            }
+        }
+        if (!exitPlaced) io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
+    }
+
+    /**
+     * CR4 bits whose feature the model does not advertise are reserved: setting them is #GP(0) (SDM Vol. 3A
+     * 2.5, "reserved bits"; e.g. CR4.OSXSAVE needs CPUID.1:ECX.XSAVE, Vol. 3A 2.6). XSAVE and FSGSBASE are
+     * never offered.
+     */
+    static long cr4Reserved(CpuModel m) {
+        long r = dev.polyvisor.cpu.exec.SystemOps.CR4_OSXSAVE | dev.polyvisor.cpu.exec.SystemOps.CR4_FSGSBASE;
+        if (!m.has(dev.polyvisor.cpu.model.CpuFeature.UMIP)) r |= dev.polyvisor.cpu.exec.SystemOps.CR4_UMIP;
+        return r;
     }
 
     /** Bytes the guest wrote to COM1 (flushed at once: prompts have no newline). */
@@ -428,7 +460,20 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     private Cpu current() { Vcpu r = running; return r == null ? bsp() : r.cpu; }
-    @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { return cpuid.cpuid(vcpuId, leaf, subleaf); }
+    /**
+     * CPUID from the composed table, with the bits that follow the vCPU's state: CPUID.1:EDX.APIC[bit 9]
+     * reads 0 while IA32_APIC_BASE.EN is clear (SDM Vol. 3A 11.4.3, "the CPUID feature flag for the APIC
+     * is ... cleared" when the APIC is globally disabled; KVM kvm_update_cpuid_runtime does the same).
+     */
+    @Override
+    public int[] cpuid(int vcpuId, int leaf, int subleaf) {
+        int[] r = cpuid.cpuid(vcpuId, leaf, subleaf);
+        if (leaf == 1 && (vcpus.get(vcpuId).cpu.apicBase & dev.polyvisor.devices.Lapic.APIC_BASE_ENABLE) == 0) {
+            r = r.clone();
+            r[3] &= ~(1 << 9);
+        }
+        return r;
+    }
     @Override
     public MsrResult rdmsr(int vcpuId, int index) {
         return switch (personalities.rdmsr(vcpuId, index)) {

@@ -57,6 +57,9 @@ public final class SystemOps {
         t.add("RDTSC", MAP_0F, 0x31, 0, Imm.NONE, d -> new Rdtsc(false));
         t.add("RDMSR", MAP_0F, 0x32, PRIV, Imm.NONE, d -> new Rdmsr());
         t.add("RDPMC", MAP_0F, 0x33, 0, Imm.NONE, d -> new Rdpmc());
+        // F3 0F C7 /7 with a register operand: RDPID (without F3 it would be RDSEED, not implemented).
+        t.addGroup("RDPID", MAP_0F, 0xC7, 7, REG_ONLY, Imm.NONE,
+                d -> d.lastRepPrefix == PF3 ? new Rdpid(d.rm, c64(d)) : null);
         t.add("CPUID", MAP_0F, 0xA2, 0, Imm.NONE, d -> new Cpuid());
         t.add("SYSCALL", MAP_0F, 0x05, ENDS, Imm.NONE, d -> new Syscall());
         t.add("SYSRET", MAP_0F, 0x07, PRIV | ENDS, Imm.NONE, d -> new Sysret(d.opSize == 8));
@@ -86,6 +89,9 @@ public final class SystemOps {
     }
 
     private static int rm(Decoded d) { return d.modrm & 7; }
+
+    /** Whether the instruction is decoded for 64-bit mode (a fixed 64-bit operand there). */
+    private static boolean c64(Decoded d) { return d.mode64; }
 
     /** A 66, F2 or F3 prefix, which an NP form does not allow. */
     static boolean ssePrefixed(Decoded d) { return d.opsizePrefix || d.lastRepPrefix != 0; }
@@ -272,7 +278,7 @@ public final class SystemOps {
 
     /** CR4: unsupported bits are #GP; PAE cannot be cleared in IA-32e mode; paging-mode bits flush the TLB. */
     public static void writeCr4(Cpu c, long v) {
-        if ((v & ~CR4_VALID) != 0) throw c.gp0();
+        if ((v & (~CR4_VALID | c.cr4Reserved)) != 0) throw c.gp0();
         if ((c.efer & Cpu.EFER_LMA) != 0 && (v & Cpu.CR4_PAE) == 0) throw c.gp0();
         long old = c.cr4;
         c.cr4 = v;
@@ -420,6 +426,17 @@ public final class SystemOps {
             c.r[Cpu.RAX] = r.value() & 0xFFFF_FFFFL;
             c.r[Cpu.RDX] = r.value() >>> 32;
         }
+    }
+
+    /**
+     * RDPID (SDM Vol. 2B "RDPID"): the destination gets IA32_TSC_AUX, all 64 bits in 64-bit mode (the
+     * operand size is fixed: 64 bits there, 32 bits elsewhere), with no privilege check.
+     */
+    static final class Rdpid extends Insn {
+        final int reg;
+        final boolean wide;
+        Rdpid(int reg, boolean wide) { this.reg = reg; this.wide = wide; }
+        @Override public void exec(Cpu c) { Regs.set(c, reg, wide ? 8 : 4, c.tscAux); }
     }
 
     /** RDTSC / RDTSCP: #GP(0) at CPL > 0 when CR4.TSD is set; RDTSCP also returns TSC_AUX in ECX. */

@@ -106,6 +106,7 @@ final class SystemForms {
                 case 0xA0, 0xA8 -> { return Kind.PUSH_SREG; }
                 case 0xA1, 0xA9, 0xB4, 0xB5, 0xA2, 0x31, 0x33, 0x05 -> { return Kind.EXCLUDED; }
                 case 0x34 -> { return AMD_HOST ? Kind.TRAP : Kind.EXCLUDED; } // SYSENTER: #UD in long mode on AMD
+                case 0xC7 -> { if (e.reg() == 7) return Kind.EXCLUDED; } // RDPID
                 case 0x01 -> {
                     if (e.reg() == 2 || e.reg() == 7) return Kind.CPL3; // LGDT; INVLPG / SWAPGS
                     if (e.reg() == 0 || e.reg() == 1 || e.reg() == 4) return Kind.EXCLUDED;
@@ -153,6 +154,10 @@ final class SystemForms {
                 case 0x34 -> {
                     return "SYSENTER: on an Intel host it enters the kernel's 32-bit system-call path (a real host system"
                             + " call); it is compared on AMD hosts only, where it is #UD in long mode";
+                }
+                case 0xC7 -> {
+                    return "RDPID reads IA32_TSC_AUX, which Linux sets to the host CPU number (arch/x86/kernel/cpu/common.c"
+                            + " setup_getcpu): it differs between two machines by nature";
                 }
                 case 0x00 -> {
                     return "SLDT/STR: the host has CR4.UMIP and Linux emulates them at CPL 3 with fake values"
