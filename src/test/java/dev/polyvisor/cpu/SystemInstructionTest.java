@@ -281,4 +281,27 @@ class SystemInstructionTest {
             }
         }
     }
+
+    @Test
+    void ltrAndLldtRejectANonCanonicalBaseInIa32eMode() {
+        // SDM Vol. 2 LLDT/LTR, 64-bit mode exceptions: a non-canonical base in the 16-byte descriptor is
+        // #GP(selector), and nothing is loaded (the TSS is not marked busy).
+        for (int type : new int[] {0x89, 0x82}) { // available 64-bit TSS, LDT
+            try (SystemFixture f = new SystemFixture()) {
+                Cpu c = f.cpu;
+                f.long64();
+                f.mem.writePhys(GDT + 0x40, 8, seg(0x5000, 0x67, type, 0));
+                f.mem.writePhys(GDT + 0x48, 8, 0xAAAA_AAAAL); // base bits 63:32: not canonical
+                f.program(64, KCODE, "mov ax, 0x40\n" + (type == 0x89 ? "ltr ax" : "lldt ax"));
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(stub(Exceptions.GP) + 1, c.rip, type == 0x89 ? "LTR" : "LLDT");
+                assertEquals(0x40, f.read64(KSTACK - 48), "error code: the selector");
+                assertEquals(type, (f.read64(GDT + 0x40) >>> 40) & 0xFF, "descriptor untouched");
+                f.mem.writePhys(GDT + 0x48, 8, 0xFFFF_8000L); // canonical: loads
+                f.program(64, KCODE, "mov ax, 0x40\n" + (type == 0x89 ? "ltr ax" : "lldt ax") + "\nhlt");
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(0xFFFF_8000_0000_5000L, c.segBase[type == 0x89 ? Cpu.TR : Cpu.LDTR]);
+            }
+        }
+    }
 }

@@ -17,6 +17,14 @@ package dev.polyvisor.cpu.model;
  * guests do with them at start-up: Linux's {@code check_hw_exists()} (arch/x86/events/core.c) reads the
  * event selects, writes a counter and reads the value back; software that does not know the model writes
  * 0 to all eight (kvm-unit-tests' {@code pmu_init}).
+ *
+ * <p><b>IA32_MISC_ENABLE</b> (1A0h; Intel vendors only, SDM Vol. 4 Table 2-2) as KVM keeps it
+ * (arch/x86/kvm/x86.c, MSR_IA32_MISC_ENABLE): QEMU's reset value 0x1801 (fast strings, BTS and PEBS
+ * unavailable); changing the read-only bits 11 and 12 is #GP(0), writes to bit 7 (performance monitoring
+ * available) are ignored, every other bit is stored. <b>IA32_MCG_CAP</b> (179h) reads 0 — no
+ * machine-check banks — and <b>IA32_MCG_STATUS</b> (17Ah) holds what is written, as KVM answers them for
+ * a vCPU without machine-check banks (arch/x86/kvm/x86.c get_msr_mce/set_msr_mce); writing MCG_CAP is
+ * #GP(0).
  */
 public final class ModelMsrs {
     /** AMD APM Vol. 2, 13.2.1: PerfEvtSel0 at C001_0000h (PerfEvtSel0-3), PerfCtr0 at C001_0004h (PerfCtr0-3). */
@@ -25,25 +33,43 @@ public final class ModelMsrs {
     public static final long AMD_EVTSEL_RESERVED = 0xFFFF_FFF0_0028_0000L;
     /** The counters are 48 bits wide (AMD APM Vol. 2, 13.2.1; KVM pmc_bitmask). */
     public static final long AMD_CTR_MASK = (1L << 48) - 1;
+    public static final int MCG_CAP = 0x179, MCG_STATUS = 0x17A, MISC_ENABLE = 0x1A0;
+    /** Fast-string enable (bit 0), BTS unavailable (11), PEBS unavailable (12): QEMU's MSR_IA32_MISC_ENABLE_DEFAULT. */
+    public static final long MISC_ENABLE_RESET = 0x1801;
+    static final long MISC_ENABLE_RO = 0x1800, MISC_ENABLE_EMON = 0x80;
 
-    private final boolean amd;
+    private final boolean amd, intel;
     /** Per vCPU: PerfEvtSel0-3 then PerfCtr0-3, in MSR order. */
     private final long[][] amdPerf;
+    private final long[] miscEnable, mcgStatus;
 
     public ModelMsrs(CpuModel model, int vcpus) {
         this.amd = model.isAmd();
+        this.intel = model.vendor().equals("GenuineIntel");
         this.amdPerf = new long[vcpus][2 * AMD_LEGACY_COUNTERS];
+        this.miscEnable = new long[vcpus];
+        this.mcgStatus = new long[vcpus];
+        java.util.Arrays.fill(miscEnable, MISC_ENABLE_RESET);
+    }
+
+    private boolean amdPerf(int index) {
+        return amd && index >= AMD_PERF_CTL0 && index < AMD_PERF_CTR0 + AMD_LEGACY_COUNTERS;
     }
 
     /** Whether this model implements MSR {@code index}. */
     public boolean claims(int index) {
-        return amd && index >= AMD_PERF_CTL0 && index < AMD_PERF_CTR0 + AMD_LEGACY_COUNTERS;
+        return amdPerf(index) || index == MCG_CAP || index == MCG_STATUS || (intel && index == MISC_ENABLE);
     }
 
     /** RDMSR of a claimed MSR. */
     public long read(int vcpu, int index) {
         if (!claims(index)) throw new IllegalArgumentException("MSR not claimed: 0x" + Integer.toHexString(index));
-        return amdPerf[vcpu][index - AMD_PERF_CTL0];
+        return switch (index) {
+            case MCG_CAP -> 0;
+            case MCG_STATUS -> mcgStatus[vcpu];
+            case MISC_ENABLE -> miscEnable[vcpu];
+            default -> amdPerf[vcpu][index - AMD_PERF_CTL0];
+        };
     }
 
     /**
@@ -58,6 +84,17 @@ public final class ModelMsrs {
     /** WRMSR of a claimed MSR; false means #GP(0). */
     public boolean write(int vcpu, int index, long value) {
         if (!claims(index)) return false;
+        switch (index) {
+            case MCG_CAP -> { return false; }
+            case MCG_STATUS -> { mcgStatus[vcpu] = value; return true; }
+            case MISC_ENABLE -> {
+                long old = miscEnable[vcpu];
+                if (((old ^ value) & MISC_ENABLE_RO) != 0) return false;
+                miscEnable[vcpu] = (value & ~MISC_ENABLE_EMON) | (old & MISC_ENABLE_EMON);
+                return true;
+            }
+            default -> { }
+        }
         int i = index - AMD_PERF_CTL0;
         amdPerf[vcpu][i] = i < AMD_LEGACY_COUNTERS ? value & ~AMD_EVTSEL_RESERVED : value & AMD_CTR_MASK;
         return true;

@@ -42,4 +42,27 @@ class ModelMsrsTest {
         assertFalse(m.claims(ModelMsrs.AMD_PERF_CTL0));
         assertFalse(m.write(0, ModelMsrs.AMD_PERF_CTL0, 0), "#GP(0) on Intel");
     }
+
+    @Test
+    void intelModelsKeepMiscEnableAsKvmDoes() {
+        // SDM Vol. 4 Table 2-2 (IA32_MISC_ENABLE); KVM: bits 11-12 read-only (#GP on change), bit 7 ignored.
+        ModelMsrs m = new ModelMsrs(CpuModels.parse("qemu64,vendor=GenuineIntel"), 1);
+        assertTrue(m.claims(ModelMsrs.MISC_ENABLE));
+        assertEquals(0x1801, m.read(0, ModelMsrs.MISC_ENABLE));
+        assertTrue(m.write(0, ModelMsrs.MISC_ENABLE, 0x400C50809L | 0x1000 | 0x80));
+        assertEquals(0x400C51809L, m.read(0, ModelMsrs.MISC_ENABLE), "stored, bit 7 ignored");
+        assertFalse(m.write(0, ModelMsrs.MISC_ENABLE, 0), "clearing the read-only BTS/PEBS-unavailable bits is #GP");
+        assertFalse(new ModelMsrs(CpuModel.qemu64(), 1).claims(ModelMsrs.MISC_ENABLE), "AMD parts have no MISC_ENABLE");
+    }
+
+    @Test
+    void machineCheckGlobalsReportNoBanks() {
+        // KVM get_msr_mce: MCG_CAP = the vCPU's mcg_cap (0: no banks); MCG_STATUS holds what is written.
+        ModelMsrs m = new ModelMsrs(CpuModel.qemu64(), 1);
+        assertEquals(0, m.read(0, ModelMsrs.MCG_CAP));
+        assertFalse(m.write(0, ModelMsrs.MCG_CAP, 0));
+        assertTrue(m.write(0, ModelMsrs.MCG_STATUS, 4));
+        assertEquals(4, m.read(0, ModelMsrs.MCG_STATUS));
+        assertFalse(m.claims(0x400), "no MC0_CTL");
+    }
 }
