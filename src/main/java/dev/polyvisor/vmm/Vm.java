@@ -113,7 +113,10 @@ public final class Vm implements Platform, AutoCloseable {
             this.personalities = buildPersonalities();
             routePersonalityInterrupts();
             this.cpuModel = config.cpuModel();
-            for (Vcpu v : vcpus) v.cpu.cr4Reserved = cr4Reserved(cpuModel);
+            for (Vcpu v : vcpus) {
+                v.cpu.cr4Reserved = cr4Reserved(cpuModel);
+                v.cpu.invpcid = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.INVPCID);
+            }
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
             this.personalityTick = clock.timers().newTimer(this::tickPersonalities);
@@ -152,6 +155,7 @@ public final class Vm implements Platform, AutoCloseable {
     static long cr4Reserved(CpuModel m) {
         long r = dev.polyvisor.cpu.exec.SystemOps.CR4_OSXSAVE | dev.polyvisor.cpu.exec.SystemOps.CR4_FSGSBASE;
         if (!m.has(dev.polyvisor.cpu.model.CpuFeature.UMIP)) r |= dev.polyvisor.cpu.exec.SystemOps.CR4_UMIP;
+        if (!m.has(dev.polyvisor.cpu.model.CpuFeature.PCID)) r |= Cpu.CR4_PCIDE;
         return r;
     }
 

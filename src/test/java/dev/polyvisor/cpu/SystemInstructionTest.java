@@ -304,4 +304,61 @@ class SystemInstructionTest {
             }
         }
     }
+
+    @Test
+    void pcidRulesOfMovToCr4Cr0AndCr3() {
+        // SDM Vol. 2B MOV CR / Vol. 3A 4.10.4.1: PCIDE needs CR3[11:0] = 0 (and IA-32e mode); PG cannot be cleared
+        // with PCIDE; with PCIDE, CR3 bit 63 (no flush) is not stored and bits 11:0 are the PCID.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.cr3 = PML4 | 1;
+            f.program(64, KCODE, "mov rax, cr4\nbts rax, 17\nmov cr4, rax");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "PCIDE with a non-zero CR3[11:0]");
+            c.cr3 = PML4;
+            f.program(64, KCODE, """
+                    mov rax, cr4
+                    bts rax, 17
+                    mov cr4, rax
+                    mov rax, 0x8000000000000000 | 0x4000 | 5
+                    mov cr3, rax
+                    mov rbx, cr3
+                    mov rax, cr0
+                    btr rax, 31
+                    mov cr0, rax""");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "clearing PG with PCIDE");
+            assertEquals(PML4 | 5, c.r[Cpu.RBX], "PCID 5 kept, bit 63 dropped");
+            assertNotEquals(0, c.cr4 & Cpu.CR4_PCIDE);
+        }
+    }
+
+    @Test
+    void invpcidChecksItsOperandsAndIsUndefinedWithoutTheFeature() {
+        // SDM Vol. 2A INVPCID: type > 3, descriptor bits 63:12, a non-zero PCID for types 0/1 without PCIDE,
+        // a non-canonical address for type 0: #GP(0). Not advertised: #UD.
+        String[][] cases = {
+            {"0", "0", "0", "none"}, {"3", "0", "0", "none"}, {"4", "0", "0", "gp"}, {"0", "0x1000", "0", "gp"},
+            {"1", "1", "0", "gp"}, {"2", "1", "0", "none"}, {"0", "0", "0x0000800000000000", "gp"},
+        };
+        for (String[] k : cases) {
+            try (SystemFixture f = new SystemFixture()) {
+                Cpu c = f.cpu;
+                f.long64();
+                c.invpcid = true;
+                f.mem.writePhys(0x3000, 8, Long.decode(k[1]));
+                f.mem.writePhys(0x3008, 8, Long.decode(k[2]));
+                f.program(64, KCODE, "mov eax, " + k[0] + "\nmov ebx, 0x3000\ninvpcid rax, [rbx]\nhlt");
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(k[3].equals("gp") ? stub(Exceptions.GP) + 1 : KCODE + 16, c.rip, String.join(",", k));
+            }
+        }
+        try (SystemFixture f = new SystemFixture()) {
+            f.long64();
+            f.program(64, KCODE, "xor eax, eax\nmov ebx, 0x3000\ninvpcid rax, [rbx]");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, f.cpu.rip);
+        }
+    }
 }

@@ -31,7 +31,7 @@ public final class SystemOps {
      * CR4 bits this CPU accepts. Others (LA57, VMXE, PCIDE, SMEP, SMAP, PKE, ...) are #GP(0): their
      * features are not implemented, so CPUID must not advertise them.
      */
-    static final long CR4_VALID = 0x7FF | CR4_UMIP | CR4_FSGSBASE | CR4_OSXSAVE;
+    static final long CR4_VALID = 0x7FF | CR4_UMIP | CR4_FSGSBASE | Cpu.CR4_PCIDE | CR4_OSXSAVE;
     static final long CR0_VALID = Cpu.CR0_PE | Cpu.CR0_MP | Cpu.CR0_EM | Cpu.CR0_TS | Cpu.CR0_ET | Cpu.CR0_NE
             | Cpu.CR0_WP | Cpu.CR0_AM | Cpu.CR0_NW | Cpu.CR0_CD | Cpu.CR0_PG;
 
@@ -57,6 +57,7 @@ public final class SystemOps {
         t.add("RDTSC", MAP_0F, 0x31, 0, Imm.NONE, d -> new Rdtsc(false));
         t.add("RDMSR", MAP_0F, 0x32, PRIV, Imm.NONE, d -> new Rdmsr());
         t.add("RDPMC", MAP_0F, 0x33, 0, Imm.NONE, d -> new Rdpmc());
+        t.addPrefixed("INVPCID", MAP_0F38, 0x82, P66, MODRM | MEM_ONLY, Imm.NONE, d -> new Invpcid(d.ea, d.reg, d.mode64));
         // F3 0F C7 /7 with a register operand: RDPID (without F3 it would be RDSEED, not implemented).
         t.addGroup("RDPID", MAP_0F, 0xC7, 7, REG_ONLY, Imm.NONE,
                 d -> d.lastRepPrefix == PF3 ? new Rdpid(d.rm, c64(d)) : null);
@@ -253,6 +254,7 @@ public final class SystemOps {
         v = (v & CR0_VALID) | Cpu.CR0_ET;
         if ((v & Cpu.CR0_PG) != 0 && (v & Cpu.CR0_PE) == 0) throw c.gp0();
         if ((v & Cpu.CR0_NW) != 0 && (v & Cpu.CR0_CD) == 0) throw c.gp0();
+        if ((v & Cpu.CR0_PG) == 0 && (c.cr4 & Cpu.CR4_PCIDE) != 0) throw c.gp0(); // SDM Vol. 2B MOV CR: PG off with PCIDE
         long old = c.cr0;
         boolean pgOn = (old & Cpu.CR0_PG) == 0 && (v & Cpu.CR0_PG) != 0;
         boolean pgOff = (old & Cpu.CR0_PG) != 0 && (v & Cpu.CR0_PG) == 0;
@@ -269,8 +271,13 @@ public final class SystemOps {
         c.updateMode();
     }
 
-    /** CR3: in IA-32e mode bits above MAXPHYADDR (40) are reserved (no PCID support). Flushes the TLB. */
+    /**
+     * CR3: in IA-32e mode bits above MAXPHYADDR (40) are reserved. With CR4.PCIDE, bits 11:0 are the PCID
+     * and bit 63 asks not to flush that PCID's translations; bit 63 is not stored (SDM Vol. 3A 4.10.4.1).
+     * The TLB is not tagged by PCID, so every load flushes it: more invalidation than asked is allowed.
+     */
     public static void writeCr3(Cpu c, long v) {
+        if ((c.cr4 & Cpu.CR4_PCIDE) != 0) v &= Long.MAX_VALUE;
         if ((c.efer & Cpu.EFER_LMA) != 0 && (v >>> 40) != 0) throw c.gp0();
         c.cr3 = v;
         c.mmu.flushAll();
@@ -281,8 +288,10 @@ public final class SystemOps {
         if ((v & (~CR4_VALID | c.cr4Reserved)) != 0) throw c.gp0();
         if ((c.efer & Cpu.EFER_LMA) != 0 && (v & Cpu.CR4_PAE) == 0) throw c.gp0();
         long old = c.cr4;
+        // SDM Vol. 2B MOV CR: setting PCIDE needs IA-32e mode and CR3[11:0] = 0.
+        if ((v & ~old & Cpu.CR4_PCIDE) != 0 && ((c.efer & Cpu.EFER_LMA) == 0 || (c.cr3 & 0xFFF) != 0)) throw c.gp0();
         c.cr4 = v;
-        if (((old ^ v) & (Cpu.CR4_PSE | Cpu.CR4_PAE | Cpu.CR4_PGE)) != 0) c.mmu.flushAll();
+        if (((old ^ v) & (Cpu.CR4_PSE | Cpu.CR4_PAE | Cpu.CR4_PGE | Cpu.CR4_PCIDE)) != 0) c.mmu.flushAll();
         c.updateMode();
     }
 
@@ -383,6 +392,31 @@ public final class SystemOps {
             requireCpl0(c);
             int v = src.get(c);
             writeCr0(c, (c.cr0 & ~0xFL) | (v & 0xF) | (c.cr0 & Cpu.CR0_PE));
+        }
+    }
+
+    /**
+     * INVPCID (SDM Vol. 2A "INVPCID"): #UD unless the model has it; #GP(0) at CPL > 0, for a type above 3,
+     * for descriptor bits 63:12 set, for a non-canonical address (type 0), and for a non-zero PCID with
+     * type 0 or 1 while CR4.PCIDE = 0. The TLB is not tagged by PCID: type 0 drops the address for every
+     * PCID, the others drop everything, which covers what each type must invalidate.
+     */
+    static final class Invpcid extends Insn {
+        final Ea ea;
+        final int reg;
+        final boolean wide;
+        Invpcid(Ea ea, int reg, boolean wide) { this.ea = ea; this.reg = reg; this.wide = wide; }
+        @Override public void exec(Cpu c) {
+            if (!c.invpcid) throw c.ud();
+            requireCpl0(c);
+            long type = wide ? c.r[reg] : c.r[reg] & 0xFFFF_FFFFL;
+            long la = ea.lin(c);
+            long lo = c.mmu.read64(la), addr = c.mmu.read64(ea.lin(c, 8));
+            if (Long.compareUnsigned(type, 3) > 0 || (lo >>> 12) != 0) throw c.gp0();
+            if (type == 0 && !Segments.canonical(addr)) throw c.gp0();
+            if (type <= 1 && (lo & 0xFFF) != 0 && (c.cr4 & Cpu.CR4_PCIDE) == 0) throw c.gp0();
+            if (type == 0) c.mmu.invalidatePage(addr);
+            else c.mmu.flushAll();
         }
     }
 

@@ -33,7 +33,7 @@ public final class CpuModels {
         m.put("invtsc", CpuFeature.INVARIANT_TSC); m.put("rdtscp", CpuFeature.RDTSCP); m.put("umip", CpuFeature.UMIP);
         m.put("tsc-deadline", CpuFeature.TSC_DEADLINE); m.put("tsc_deadline", CpuFeature.TSC_DEADLINE);
         m.put("pdpe1gb", CpuFeature.PDPE1GB); m.put("erms", CpuFeature.ERMS); m.put("fsrm", CpuFeature.FSRM);
-        m.put("rdpid", CpuFeature.RDPID);
+        m.put("rdpid", CpuFeature.RDPID); m.put("pcid", CpuFeature.PCID); m.put("invpcid", CpuFeature.INVPCID);
         return m;
     }
 

@@ -114,6 +114,7 @@ final class SystemForms {
                 default -> { }
             }
         }
+        if (e.map() == MAP_0F38 && e.opcode() == 0x82) return Kind.EXCLUDED; // INVPCID
         if (e.has(PRIV)) return Kind.CPL3;
         return null;
     }
@@ -135,6 +136,9 @@ final class SystemForms {
         }
         if (kind(e) != Kind.EXCLUDED) return null;
         int op = e.opcode();
+        if (e.map() == MAP_0F38 && op == 0x82)
+            return "INVPCID: whether it is #UD or #GP at CPL 3 depends on the host's CPUID (the model decides for the"
+                    + " emulator), and at CPL 0 it is a TLB operation the host process cannot run";
         if (e.map() == MAP_0F) {
             switch (op) {
                 case 0xA1, 0xA9 -> {
