@@ -116,6 +116,7 @@ public final class Vm implements Platform, AutoCloseable {
             for (Vcpu v : vcpus) {
                 v.cpu.cr4Reserved = cr4Reserved(cpuModel);
                 v.cpu.invpcid = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.INVPCID);
+                v.cpu.msrs.hasTscAdjust = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.TSC_ADJUST);
             }
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;

@@ -361,4 +361,26 @@ class SystemInstructionTest {
             assertEquals(stub(Exceptions.UD) + 1, f.cpu.rip);
         }
     }
+
+    @Test
+    void tscAdjustMovesTheTscAndFollowsWritesToIt() {
+        // SDM Vol. 3B 17.17.3: writing IA32_TSC_ADJUST (3Bh) adds the difference to the TSC; writing IA32_TSC
+        // adds the TSC's change to IA32_TSC_ADJUST. Without CPUID.7.0:EBX.TSC_ADJUST the MSR is #GP.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            assertThrows(CpuFault.class, () -> CpuMsrs.read(c, CpuMsrs.TSC_ADJUST));
+            c.msrs.hasTscAdjust = true;
+            assertEquals(0, CpuMsrs.read(c, CpuMsrs.TSC_ADJUST));
+            long t1 = CpuMsrs.tsc(c);
+            CpuMsrs.write(c, CpuMsrs.TSC_ADJUST, 100_000_000_000L);
+            long t2 = CpuMsrs.tsc(c);
+            assertTrue(t2 - t1 >= 100_000_000_000L);
+            assertEquals(100_000_000_000L, CpuMsrs.read(c, CpuMsrs.TSC_ADJUST));
+            CpuMsrs.write(c, CpuMsrs.TSC_ADJUST, 0);
+            long before = CpuMsrs.tsc(c);
+            CpuMsrs.write(c, CpuMsrs.TSC, before + 5_000_000);
+            long adj = CpuMsrs.read(c, CpuMsrs.TSC_ADJUST);
+            assertTrue(adj >= 4_000_000 && adj <= 5_000_000, "the TSC write's delta: " + adj);
+        }
+    }
 }
