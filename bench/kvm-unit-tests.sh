@@ -12,7 +12,8 @@
 #     test instead, by translate_check below (unknown ones SKIP).
 #   - qemu_params are translated to Polyvisor flags (translate_qemu_params); an option Polyvisor has no
 #     equivalent for is SKIP with the option as the reason. The machine is booted as QEMU's -kernel does:
-#     multiboot, with the test devices x86/run always adds, the entry's smp (--smp), test_args as the command line after the file name (argv[0]),
+#     multiboot, with the test devices x86/run always adds, the entry's smp (--smp), test_args as the command line
+#     after the file name (argv[0], which the multiboot loader puts first),
 #     an environment module like the harness's default one (its KEY=VALUE lines; the CPU count and RAM
 #     size come from fw_cfg, as under QEMU), under `timeout` with the entry's timeout (default 90s).
 #   - Like the harness's premature_failure(), Polyvisor is first started with a kernel that does not
@@ -122,7 +123,9 @@ run_entry() {
   local kernel="$dir/x86/$file"
   [ -f "$kernel" ] || { verdict SKIP "$name" "(Test file '$kernel' not found)"; return; }
   local -a args; eval "args=($test_args)"
-  local append="$file${args[*]:+ ${args[*]}}"
+  # Polyvisor's multiboot loader starts the command line with the kernel's file name (argv[0]), as QEMU's
+  # -kernel does; test_args follow it.
+  local append="${args[*]}"
   # x86/run always adds QEMU's test devices: -device pc-testdev -device isa-debug-exit,iobase=0xf4,iosize=0x4.
   local -a cmd=("$polyvisor" run --boot multiboot --smp "$smp" --initrd "$envfile"
                 --device pc-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4 "${pv_args[@]}")

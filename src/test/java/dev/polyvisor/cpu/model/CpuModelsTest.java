@@ -11,12 +11,16 @@ class CpuModelsTest {
         assertEquals(CpuModel.qemu64(), CpuModels.parse(null));
         assertEquals(CpuModel.qemu64(), CpuModels.parse("qemu64"));
         CpuModel max = CpuModels.parse("max");
-        for (CpuFeature f : new CpuFeature[] {CpuFeature.RDTSCP, CpuFeature.RDPID, CpuFeature.UMIP, CpuFeature.TSC_DEADLINE})
+        for (CpuFeature f : new CpuFeature[] {CpuFeature.RDTSCP, CpuFeature.RDPID, CpuFeature.UMIP, CpuFeature.TSC_DEADLINE,
+                CpuFeature.PCID, CpuFeature.INVPCID, CpuFeature.TSC_ADJUST})
             assertTrue(max.has(f), f.name());
         assertTrue(max.features().containsAll(CpuModel.qemu64().features()));
         assertEquals("AuthenticAMD", max.vendor());
-        // CPUID.7.0:ECX carries UMIP (bit 2) and RDPID (bit 22); CPUID.80000001H:EDX RDTSCP (bit 27).
+        // CPUID.7.0:ECX carries UMIP (bit 2) and RDPID (bit 22); EBX TSC_ADJUST (1), ERMS (9), INVPCID (10);
+        // CPUID.1:ECX PCID (17); CPUID.80000001H:EDX RDTSCP (bit 27).
         assertEquals((1 << 2) | (1 << 22), max.leaf(7, 0, 0, 1)[2]);
+        assertEquals((1 << 1) | (1 << 9) | (1 << 10), max.leaf(7, 0, 0, 1)[1]);
+        assertNotEquals(0, max.leaf(1, 0, 0, 1)[2] & (1 << 17));
         assertNotEquals(0, max.leaf(0x80000001, 0, 0, 1)[3] & (1 << 27));
         assertNotEquals(0, max.leaf(1, 0, 0, 1)[2] & (1 << 24), "TSC-deadline in CPUID.1:ECX[24]");
     }
