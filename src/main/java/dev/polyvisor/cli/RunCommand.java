@@ -117,6 +117,12 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
     boolean stats;
 
+    @Option(names = "--cpu", paramLabel = "MODEL", description = "CPU model as QEMU spells it: qemu64 (default) or max, then ,+FEATURE ,-FEATURE ,vendor=VENDOR; a feature Polyvisor does not implement is an error.")
+    String cpu;
+
+    @Option(names = "--device", paramLabel = "NAME[,OPTS]", description = "Add a test device, as QEMU's -device: pc-testdev, or isa-debug-exit[,iobase=PORT][,iosize=N] to move the exit port from 0xf4 (repeatable).")
+    List<String> devices = new ArrayList<>();
+
     private ParameterException usage(String msg) { return new ParameterException(spec.commandLine(), msg); }
 
     /** Turns the flags into a VmConfig; every problem is a ParameterException with a one-line message. */
@@ -186,7 +192,7 @@ public final class RunCommand implements Callable<Integer> {
         List<String> parts = List.of(personality.trim().split("\\+"));
         try {
             // The console log is opened here, once for all the boots of a run (a reboot appends to it).
-            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, null, parts, flat, abiDisable);
+            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, null, parts, flat, abiDisable, cpu, devices);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }

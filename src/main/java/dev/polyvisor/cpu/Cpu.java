@@ -21,7 +21,8 @@ public final class Cpu implements GuestContext {
     public static final long CR0_PE = 1, CR0_MP = 2, CR0_EM = 4, CR0_TS = 8, CR0_ET = 0x10, CR0_NE = 0x20,
             CR0_WP = 1L << 16, CR0_AM = 1L << 18, CR0_NW = 1L << 29, CR0_CD = 1L << 30, CR0_PG = 1L << 31;
     public static final long CR4_VME = 1, CR4_PVI = 2, CR4_TSD = 4, CR4_DE = 8, CR4_PSE = 0x10, CR4_PAE = 0x20,
-            CR4_MCE = 0x40, CR4_PGE = 0x80, CR4_PCE = 0x100, CR4_OSFXSR = 0x200, CR4_OSXMMEXCPT = 0x400;
+            CR4_MCE = 0x40, CR4_PGE = 0x80, CR4_PCE = 0x100, CR4_OSFXSR = 0x200, CR4_OSXMMEXCPT = 0x400,
+            CR4_PCIDE = 1L << 17;
     public static final long EFER_SCE = 1, EFER_LME = 1 << 8, EFER_LMA = 1 << 10, EFER_NXE = 1 << 11;
 
     public final int id;
@@ -59,6 +60,13 @@ public final class Cpu implements GuestContext {
     public long star, lstar, cstar, sfmask, kernelGsBase, tscAux, pat = 0x0007040600070406L;
     public long sysenterCs, sysenterEsp, sysenterEip;
     public long apicBase = 0xFEE00900L;
+    /**
+     * CR4 bits the CPU implements but the CPU model does not advertise: writing them is #GP(0) like any
+     * reserved bit (set by the VMM from the model; 0 lets everything implemented through).
+     */
+    public long cr4Reserved;
+    /** INVPCID is #UD unless the model advertises it (CPUID.(EAX=07H,ECX=0):EBX.INVPCID[bit 10]); set by the VMM. */
+    public boolean invpcid;
     /** MSR storage the CPU owns beyond the fields above (MTRRs, TSC offset). */
     public final CpuMsrs msrs = new CpuMsrs();
 

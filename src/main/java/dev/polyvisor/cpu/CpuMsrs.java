@@ -6,7 +6,7 @@ package dev.polyvisor.cpu;
  * TSC offset. Everything else goes to {@link Platform#rdmsr}/{@link Platform#wrmsr}.
  */
 public final class CpuMsrs {
-    public static final int TSC = 0x10, APIC_BASE = 0x1B, MTRRCAP = 0xFE, SYSENTER_CS = 0x174, SYSENTER_ESP = 0x175,
+    public static final int TSC = 0x10, TSC_ADJUST = 0x3B, APIC_BASE = 0x1B, MTRRCAP = 0xFE, SYSENTER_CS = 0x174, SYSENTER_ESP = 0x175,
             SYSENTER_EIP = 0x176, MTRR_PHYSBASE0 = 0x200, MTRR_PHYSMASK7 = 0x20F, MTRR_FIX64K = 0x250,
             MTRR_FIX16K_80000 = 0x258, MTRR_FIX16K_A0000 = 0x259, MTRR_FIX4K_C0000 = 0x268, MTRR_FIX4K_F8000 = 0x26F,
             PAT = 0x277, MTRR_DEF_TYPE = 0x2FF,
@@ -22,6 +22,13 @@ public final class CpuMsrs {
 
     /** Added to {@link Platform#tsc} for RDTSC; a WRMSR to IA32_TSC sets it (SDM 17.17). */
     public long tscOffset;
+    /**
+     * IA32_TSC_ADJUST (SDM Vol. 3B 17.17.3), present when the model advertises CPUID.(EAX=07H,ECX=0):EBX
+     * [bit 1] (set by the VMM): writing it moves the TSC by the difference, and a write to IA32_TSC moves it
+     * by the TSC's change. Without the feature the MSR is #GP.
+     */
+    public boolean hasTscAdjust;
+    public long tscAdjust;
     public long mtrrDefType;
     public final long[] mtrrVar = new long[16];
     /** 0x250, 0x258, 0x259, 0x268-0x26F. */
@@ -56,6 +63,7 @@ public final class CpuMsrs {
         CpuMsrs m = c.msrs;
         switch (msr) {
             case TSC: return tsc(c);
+            case TSC_ADJUST: if (m.hasTscAdjust) return m.tscAdjust; break;
             case APIC_BASE: return bsp(c, c.apicBase);
             case MTRRCAP: return MTRRCAP_VALUE;
             case SYSENTER_CS: return c.sysenterCs;
@@ -86,7 +94,16 @@ public final class CpuMsrs {
     public static void write(Cpu c, int msr, long v) {
         CpuMsrs m = c.msrs;
         switch (msr) {
-            case TSC -> m.tscOffset = v - c.platform.tsc(c.id);
+            case TSC -> {
+                long old = tsc(c);
+                m.tscOffset = v - c.platform.tsc(c.id);
+                m.tscAdjust += v - old;
+            }
+            case TSC_ADJUST -> {
+                if (!m.hasTscAdjust) throw c.gp0();
+                m.tscOffset += v - m.tscAdjust;
+                m.tscAdjust = v;
+            }
             case APIC_BASE -> {
                 // Bits 8 (BSP), 10 (x2APIC enable), 11 (global enable), 12-39 (base); the rest reserved.
                 if ((v & ~(0xFF_FFFF_F000L | 0xD00L)) != 0) throw c.gp0();

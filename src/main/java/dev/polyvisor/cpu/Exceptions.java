@@ -12,6 +12,16 @@ public final class Exceptions {
         return v == DF || v == TS || v == NP || v == SS || v == GP || v == PF || v == AC;
     }
 
+    /**
+     * Fault-class exceptions (SDM Vol. 3A Table 6-1, type "Fault"; #DB is a trap here: instruction
+     * breakpoints are not implemented): their frame gets RFLAGS.RF set, so that returning to the faulting
+     * instruction does not retrigger an instruction breakpoint (SDM Vol. 3A 18.3.1.1; AMD APM Vol. 2 13.1.1.7).
+     */
+    public static boolean faultClass(int v) {
+        return v == DE || v == BR || v == UD || v == NM || v == TS || v == NP || v == SS || v == GP || v == PF
+                || v == MF || v == AC || v == XM || v == 20 || v == 21; // 20 #VE, 21 #CP
+    }
+
     /** Contributory exceptions (SDM Table 6-4). */
     public static boolean contributory(int v) {
         return v == DE || v == TS || v == NP || v == SS || v == GP;

@@ -104,6 +104,12 @@ public final class Interrupts {
         c.rip = ip;
     }
 
+    /** The RFLAGS image of a frame: RF set for a fault-class exception (SDM Vol. 3A 18.3.1.1), as is otherwise. */
+    private static long frameFlags(Cpu c, int vector, int kind) {
+        long f = c.getRflags();
+        return kind == EXCEPTION && Exceptions.faultClass(vector) ? f | Flags.RF : f;
+    }
+
     /** The IDT error code for a fault about the gate itself: IDT bit set (SDM 6.13). */
     private static int idtError(int vector, int ext) { return vector * 8 + 2 + ext; }
 
@@ -144,7 +150,7 @@ public final class Interrupts {
         if (!canonical(rsp)) throw c.fault(Exceptions.SS, ext);
         if (!canonical(target)) throw c.fault(Exceptions.GP, ext);
         rsp &= ~0xFL;
-        long flags = c.getRflags();
+        long flags = frameFlags(c, vector, kind);
         long[] frame = pushEc
                 ? new long[] {c.segSel[Cpu.SS], c.r[Cpu.RSP], flags, c.segSel[Cpu.CS], c.rip, ec & 0xFFFF_FFFFL}
                 : new long[] {c.segSel[Cpu.SS], c.r[Cpu.RSP], flags, c.segSel[Cpu.CS], c.rip};
@@ -192,7 +198,7 @@ public final class Interrupts {
         int newCpl = (a & A_CONFORMING) != 0 ? c.cpl : dpl(a);
         if (v86 && (newCpl != 0 || (a & A_CONFORMING) != 0)) throw c.fault(Exceptions.GP, sel & 0xFFFC);
 
-        long flags = c.getRflags();
+        long flags = frameFlags(c, vector, kind);
         int newSs = c.segSel[Cpu.SS];
         long ssDesc = 0, ssBase = c.segBase[Cpu.SS], sp = c.r[Cpu.RSP];
         int sw = c.stackSize;

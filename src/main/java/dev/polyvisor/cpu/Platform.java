@@ -19,6 +19,12 @@ public interface Platform {
     /** WRMSR of an MSR the CPU does not own; false makes the CPU raise #GP(0). */
     boolean wrmsr(int vcpuId, int index, long value);
 
+    /**
+     * RDPMC of performance counter {@code index} (ECX), after the CPU's privilege check;
+     * {@link MsrResult#gp()} makes the CPU raise #GP(0) for a counter the model does not have.
+     */
+    default MsrResult rdpmc(int vcpuId, int index) { return MsrResult.gp(); }
+
     /** VMCALL/VMMCALL. Return false to make the CPU raise #UD (no hypervisor claims the call). */
     boolean hypercall(VcpuExit.Hypercall call);
 

@@ -81,8 +81,13 @@ public final class Vcpu {
                     ifWasSet = false;
                 }
                 if (c.halted) return HALT;
-                if ((c.rflags & Flags.TF) != 0) singleStep(c);
-                else runTrace(c);
+                if ((c.rflags & (Flags.TF | Flags.RF)) != 0) {
+                    // RF (set by IRET from a fault frame) lasts for one instruction: the processor clears it
+                    // when an instruction completes (SDM Vol. 3A 18.3.1.1). Nothing here reads it while the
+                    // instruction runs (no instruction breakpoints), so it is cleared before the instruction.
+                    c.rflags &= ~Flags.RF;
+                    singleStep(c);
+                } else runTrace(c);
                 if (c.pendingExit != null) { VcpuExit e = c.pendingExit; c.pendingExit = null; return e; }
             }
             return INTERRUPTED;

@@ -14,6 +14,7 @@ import dev.polyvisor.devices.ApicBus;
 import dev.polyvisor.devices.ApicMessage;
 import dev.polyvisor.devices.PcPlatformDevices;
 import dev.polyvisor.devices.Uart16550;
+import dev.polyvisor.devices.PcTestdev;
 import dev.polyvisor.vmm.boot.BootCpu;
 import dev.polyvisor.vmm.boot.FlatBinary;
 import dev.polyvisor.vmm.pc.PcBoard;
@@ -24,6 +25,7 @@ import dev.polyvisor.vmm.boot.linux.InitrdImage;
 import dev.polyvisor.vmm.boot.Multiboot;
 
 import dev.polyvisor.cpu.model.CpuModel;
+import dev.polyvisor.cpu.model.ModelMsrs;
 import dev.polyvisor.personality.PersonalityStack;
 import dev.polyvisor.personality.core.GuestPortIo;
 import dev.polyvisor.personality.core.InterruptInjector;
@@ -75,6 +77,9 @@ public final class Vm implements Platform, AutoCloseable {
 
     private CpuidSource cpuid;
     private MsrSource msrs = MsrSource.NONE;
+    /** The CPU model CPUID describes, and the MSRs that come with it (AMD's legacy performance counters). */
+    public final CpuModel cpuModel;
+    private final ModelMsrs modelMsrs;
     private Predicate<VcpuExit.Hypercall> hypercalls = h -> false;
     /** The hypervisor ABIs presented (bare by default): CPUID leaves, MSRs, hypercalls, ports. */
     public final PersonalityStack personalities;
@@ -112,10 +117,17 @@ public final class Vm implements Platform, AutoCloseable {
                     new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
             for (Vcpu v : vcpus) board.attach(v.cpu);
-            io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
+            attachTestDevices();
             this.personalities = buildPersonalities();
             routePersonalityInterrupts();
-            this.cpuid = personalities.cpuidTable(CpuModel.qemu64(), config.smp())::cpuid;
+            this.cpuModel = config.cpuModel();
+            for (Vcpu v : vcpus) {
+                v.cpu.cr4Reserved = cr4Reserved(cpuModel);
+                v.cpu.invpcid = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.INVPCID);
+                v.cpu.msrs.hasTscAdjust = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.TSC_ADJUST);
+            }
+            this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
+            this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
             this.personalityTick = clock.timers().newTimer(this::tickPersonalities);
             tickPersonalities();
             setSecondSerialOutput(null); // COM2's bytes are watched for markers even when nobody reads them
@@ -136,6 +148,37 @@ public final class Vm implements Platform, AutoCloseable {
             markers.see(1, b);
             if (sink != null) sink.accept(b);
         });
+    }
+
+    /**
+     * The test devices: isa-debug-exit at 0xf4 (4 bytes) unless {@code --device isa-debug-exit} places it,
+     * and pc-testdev when asked for.
+     */
+    private void attachTestDevices() {
+        boolean exitPlaced = false;
+        for (DeviceSpec d : config.deviceSpecs()) {
+            switch (d.name()) {
+                case DeviceSpec.DEBUG_EXIT -> {
+                    io.register(d.number("iobase", 0x501), d.number("iosize", 2), new DebugExit(this::debugExit));
+                    exitPlaced = true;
+                }
+                case DeviceSpec.PC_TESTDEV -> new PcTestdev(board.devices::isaIrq).register(io, memory);
+                default -> throw new IllegalStateException("unvalidated device " + d.name());
+            }
+        }
+        if (!exitPlaced) io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
+    }
+
+    /**
+     * CR4 bits whose feature the model does not advertise are reserved: setting them is #GP(0) (SDM Vol. 3A
+     * 2.5, "reserved bits"; e.g. CR4.OSXSAVE needs CPUID.1:ECX.XSAVE, Vol. 3A 2.6). XSAVE and FSGSBASE are
+     * never offered.
+     */
+    static long cr4Reserved(CpuModel m) {
+        long r = dev.polyvisor.cpu.exec.SystemOps.CR4_OSXSAVE | dev.polyvisor.cpu.exec.SystemOps.CR4_FSGSBASE;
+        if (!m.has(dev.polyvisor.cpu.model.CpuFeature.UMIP)) r |= dev.polyvisor.cpu.exec.SystemOps.CR4_UMIP;
+        if (!m.has(dev.polyvisor.cpu.model.CpuFeature.PCID)) r |= Cpu.CR4_PCIDE;
+        return r;
     }
 
     /** Bytes the guest wrote to COM1 (flushed at once: prompts have no newline). */
@@ -504,7 +547,21 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     private Cpu current() { Vcpu r = running; return r == null ? bsp() : r.cpu; }
-    @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { platformExits++; return cpuid.cpuid(vcpuId, leaf, subleaf); }
+    /**
+     * CPUID from the composed table, with the bits that follow the vCPU's state: CPUID.1:EDX.APIC[bit 9]
+     * reads 0 while IA32_APIC_BASE.EN is clear (SDM Vol. 3A 11.4.3, "the CPUID feature flag for the APIC
+     * is ... cleared" when the APIC is globally disabled; KVM kvm_update_cpuid_runtime does the same).
+     */
+    @Override
+    public int[] cpuid(int vcpuId, int leaf, int subleaf) {
+        platformExits++;
+        int[] r = cpuid.cpuid(vcpuId, leaf, subleaf);
+        if (leaf == 1 && (vcpus.get(vcpuId).cpu.apicBase & dev.polyvisor.devices.Lapic.APIC_BASE_ENABLE) == 0) {
+            r = r.clone();
+            r[3] &= ~(1 << 9);
+        }
+        return r;
+    }
     @Override
     public MsrResult rdmsr(int vcpuId, int index) {
         platformExits++;
@@ -513,7 +570,8 @@ public final class Vm implements Platform, AutoCloseable {
             case MsrAccess.Gp g -> MsrResult.gp();
             case MsrAccess.NotHandled n -> {
                 MsrResult r = board.rdmsr(vcpuId, index);
-                yield r != null ? r : msrs.rdmsr(vcpuId, index);
+                if (r != null) yield r;
+                yield modelMsrs.claims(index) ? MsrResult.of(modelMsrs.read(vcpuId, index)) : msrs.rdmsr(vcpuId, index);
             }
         };
     }
@@ -524,8 +582,14 @@ public final class Vm implements Platform, AutoCloseable {
         return switch (personalities.wrmsr(vcpuId, index, value)) {
             case MsrAccess.Handled h -> { syncPersonalityTick(); yield true; }
             case MsrAccess.Gp g -> false;
-            case MsrAccess.NotHandled n -> board.wrmsr(vcpuId, index, value) || msrs.wrmsr(vcpuId, index, value);
+            case MsrAccess.NotHandled n -> board.wrmsr(vcpuId, index, value)
+                    || (modelMsrs.claims(index) ? modelMsrs.write(vcpuId, index, value) : msrs.wrmsr(vcpuId, index, value));
         };
+    }
+
+    @Override
+    public MsrResult rdpmc(int vcpuId, int index) {
+        return modelMsrs.hasCounter(index) ? MsrResult.of(modelMsrs.readCounter(vcpuId, index)) : MsrResult.gp();
     }
 
     @Override public void apicBaseWritten(int vcpuId, long value) { board.apicBaseWritten(vcpuId, value); }

@@ -21,10 +21,12 @@ import java.util.List;
  *                      spec part ("kvm", "vmware:backdoor=off"); empty means bare
  * @param flat          where and in which mode a {@link BootKind#FLAT} image starts
  * @param abiDisable    ABI element ids switched off ({@code --abi-disable})
+ * @param cpu           the CPU model as QEMU spells it ({@code --cpu}: MODEL[,+FEATURE][,-FEATURE][,vendor=...])
+ * @param devices       test devices asked for ({@code --device}), each as in {@link DeviceSpec#parse}
  */
 public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot,
                        ClockMode clock, Duration timeout, Path consoleLog, List<String> personalities,
-                       FlatEntry flat, List<String> abiDisable) {
+                       FlatEntry flat, List<String> abiDisable, String cpu, List<String> devices) {
     public enum BootKind { LINUX, PVH, MULTIBOOT, FLAT }
 
     public enum ClockMode { REALTIME, ICOUNT }
@@ -53,6 +55,19 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         personalities = personalities == null || personalities.isEmpty() ? List.of("bare") : List.copyOf(personalities);
         abiDisable = abiDisable == null ? List.of() : List.copyOf(abiDisable);
         if (flat == null) flat = FlatEntry.DEFAULT;
+        if (cpu == null || cpu.isBlank()) cpu = dev.polyvisor.cpu.model.CpuModels.DEFAULT;
+        try {
+            dev.polyvisor.cpu.model.CpuModels.parse(cpu);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--cpu " + cpu + ": " + e.getMessage());
+        }
+        devices = devices == null ? List.of() : List.copyOf(devices);
+        for (String d : devices) DeviceSpec.parse(d);
+    }
+
+    public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
+                    Duration timeout, Path consoleLog, List<String> personalities, FlatEntry flat, List<String> abiDisable) {
+        this(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, null, null);
     }
 
     public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
@@ -68,15 +83,24 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         return new VmConfig(128, 1, kernel, null, "", boot, ClockMode.REALTIME, null, null, List.of(), null);
     }
 
-    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable); }
+    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
+    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
+    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable, cpu, devices); }
+    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
+    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
+    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
+    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable, cpu, devices); }
 
-    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable); }
+    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable, cpu, devices); }
+
+    public VmConfig withCpu(String c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, c, devices); }
+    public VmConfig withDevices(List<String> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, d); }
+
+    /** The CPU model {@link #cpu} names. */
+    public dev.polyvisor.cpu.model.CpuModel cpuModel() { return dev.polyvisor.cpu.model.CpuModels.parse(cpu); }
+
+    /** The parsed {@link #devices}. */
+    public List<DeviceSpec> deviceSpecs() { return devices.stream().map(DeviceSpec::parse).toList(); }
 
     public long memoryBytes() { return (long) memoryMiB << 20; }
 }

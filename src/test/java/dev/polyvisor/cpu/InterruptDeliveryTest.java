@@ -264,4 +264,56 @@ class InterruptDeliveryTest {
             assertEquals(Exceptions.BP * 8 + 2, f.read64(KSTACK - 48));
         }
     }
+
+    @Test
+    void faultFramesCarryRfAndTrapFramesDoNot() {
+        // SDM Vol. 3A 18.3.1.1: the RFLAGS image of every fault-class exception has RF set (so that IRET back to
+        // the faulting instruction skips its instruction breakpoint); INT n / INT3 frames keep RF as it is (0).
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.program(64, KCODE, "ud2");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, c.rip);
+            assertNotEquals(0, f.read64(KSTACK - 24) & Flags.RF, "#UD frame");
+            assertEquals(0, c.rflags & Flags.RF, "delivery clears RF");
+        }
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.program(64, KCODE, "mov eax, 0xffffffff\nmov cr4, rax");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip);
+            assertNotEquals(0, f.read64(KSTACK - 24) & Flags.RF, "#GP frame (above the error code)");
+        }
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.program(64, KCODE, "int3");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0, f.read64(KSTACK - 24) & Flags.RF, "#BP is a trap");
+        }
+    }
+
+    @Test
+    void rfFromIretLastsOneInstruction() {
+        // IRET to a frame with RF=1, then one instruction, then INT3: the processor clears RF when an instruction
+        // completes (SDM Vol. 3A 18.3.1.1), so the #BP frame has RF clear.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.program(64, KCODE + 0x100, "nop\nint3");
+            f.program(64, KCODE, """
+                    mov rax, rsp
+                    push 0x18
+                    push rax
+                    push 0x10002
+                    push 0x10
+                    push 0x10100
+                    iretq""");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.BP) + 1, c.rip);
+            assertEquals(0, f.read64(KSTACK - 24) & Flags.RF);
+        }
+    }
 }

@@ -247,4 +247,140 @@ class SystemInstructionTest {
             assertTrue(c.long64);
         }
     }
+
+    @Test
+    void rdpmcReadsTheModelsCountersAtCpl0AndFaultsForOthers() {
+        // SDM Vol. 2B / AMD APM Vol. 3 "RDPMC": EDX:EAX = counter[ECX]; an index the model lacks is #GP(0).
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            f.platform.pmc = new long[] {0, 0x0000_BEEF_1234_5678L};
+            f.program(64, KCODE, "mov ecx, 1\nrdpmc\nmov ecx, 4\nrdpmc");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "counter 4 does not exist: #GP");
+            assertEquals(0x1234_5678L, c.r[Cpu.RAX]);
+            assertEquals(0xBEEFL, c.r[Cpu.RDX]);
+            assertEquals(KCODE + 12, f.read64(KSTACK - 40), "the fault points at the second RDPMC");
+        }
+    }
+
+    @Test
+    void rdpmcAtCpl3NeedsCr4Pce() {
+        // SDM Vol. 2B "RDPMC": #GP(0) if CPL != 0 and CR4.PCE = 0.
+        for (boolean pce : new boolean[] {false, true}) {
+            try (SystemFixture f = new SystemFixture()) {
+                Cpu c = f.cpu;
+                enterUser64(f);
+                if (pce) c.cr4 |= Cpu.CR4_PCE;
+                f.platform.pmc = new long[] {7};
+                f.gate64(Exceptions.BP, KCODE64, stub(Exceptions.BP), 0xE, 3, 0);
+                f.program(64, UCODE, "xor ecx, ecx\nrdpmc\nint3");
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(stub(pce ? Exceptions.BP : Exceptions.GP) + 1, c.rip, "CR4.PCE=" + pce);
+                if (pce) assertEquals(7, c.r[Cpu.RAX]);
+            }
+        }
+    }
+
+    @Test
+    void ltrAndLldtRejectANonCanonicalBaseInIa32eMode() {
+        // SDM Vol. 2 LLDT/LTR, 64-bit mode exceptions: a non-canonical base in the 16-byte descriptor is
+        // #GP(selector), and nothing is loaded (the TSS is not marked busy).
+        for (int type : new int[] {0x89, 0x82}) { // available 64-bit TSS, LDT
+            try (SystemFixture f = new SystemFixture()) {
+                Cpu c = f.cpu;
+                f.long64();
+                f.mem.writePhys(GDT + 0x40, 8, seg(0x5000, 0x67, type, 0));
+                f.mem.writePhys(GDT + 0x48, 8, 0xAAAA_AAAAL); // base bits 63:32: not canonical
+                f.program(64, KCODE, "mov ax, 0x40\n" + (type == 0x89 ? "ltr ax" : "lldt ax"));
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(stub(Exceptions.GP) + 1, c.rip, type == 0x89 ? "LTR" : "LLDT");
+                assertEquals(0x40, f.read64(KSTACK - 48), "error code: the selector");
+                assertEquals(type, (f.read64(GDT + 0x40) >>> 40) & 0xFF, "descriptor untouched");
+                f.mem.writePhys(GDT + 0x48, 8, 0xFFFF_8000L); // canonical: loads
+                f.program(64, KCODE, "mov ax, 0x40\n" + (type == 0x89 ? "ltr ax" : "lldt ax") + "\nhlt");
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(0xFFFF_8000_0000_5000L, c.segBase[type == 0x89 ? Cpu.TR : Cpu.LDTR]);
+            }
+        }
+    }
+
+    @Test
+    void pcidRulesOfMovToCr4Cr0AndCr3() {
+        // SDM Vol. 2B MOV CR / Vol. 3A 4.10.4.1: PCIDE needs CR3[11:0] = 0 (and IA-32e mode); PG cannot be cleared
+        // with PCIDE; with PCIDE, CR3 bit 63 (no flush) is not stored and bits 11:0 are the PCID.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            f.long64();
+            c.cr3 = PML4 | 1;
+            f.program(64, KCODE, "mov rax, cr4\nbts rax, 17\nmov cr4, rax");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "PCIDE with a non-zero CR3[11:0]");
+            c.cr3 = PML4;
+            f.program(64, KCODE, """
+                    mov rax, cr4
+                    bts rax, 17
+                    mov cr4, rax
+                    mov rax, 0x8000000000000000 | 0x4000 | 5
+                    mov cr3, rax
+                    mov rbx, cr3
+                    mov rax, cr0
+                    btr rax, 31
+                    mov cr0, rax""");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "clearing PG with PCIDE");
+            assertEquals(PML4 | 5, c.r[Cpu.RBX], "PCID 5 kept, bit 63 dropped");
+            assertNotEquals(0, c.cr4 & Cpu.CR4_PCIDE);
+        }
+    }
+
+    @Test
+    void invpcidChecksItsOperandsAndIsUndefinedWithoutTheFeature() {
+        // SDM Vol. 2A INVPCID: type > 3, descriptor bits 63:12, a non-zero PCID for types 0/1 without PCIDE,
+        // a non-canonical address for type 0: #GP(0). Not advertised: #UD.
+        String[][] cases = {
+            {"0", "0", "0", "none"}, {"3", "0", "0", "none"}, {"4", "0", "0", "gp"}, {"0", "0x1000", "0", "gp"},
+            {"1", "1", "0", "gp"}, {"2", "1", "0", "none"}, {"0", "0", "0x0000800000000000", "gp"},
+        };
+        for (String[] k : cases) {
+            try (SystemFixture f = new SystemFixture()) {
+                Cpu c = f.cpu;
+                f.long64();
+                c.invpcid = true;
+                f.mem.writePhys(0x3000, 8, Long.decode(k[1]));
+                f.mem.writePhys(0x3008, 8, Long.decode(k[2]));
+                f.program(64, KCODE, "mov eax, " + k[0] + "\nmov ebx, 0x3000\ninvpcid rax, [rbx]\nhlt");
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(k[3].equals("gp") ? stub(Exceptions.GP) + 1 : KCODE + 16, c.rip, String.join(",", k));
+            }
+        }
+        try (SystemFixture f = new SystemFixture()) {
+            f.long64();
+            f.program(64, KCODE, "xor eax, eax\nmov ebx, 0x3000\ninvpcid rax, [rbx]");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(stub(Exceptions.UD) + 1, f.cpu.rip);
+        }
+    }
+
+    @Test
+    void tscAdjustMovesTheTscAndFollowsWritesToIt() {
+        // SDM Vol. 3B 17.17.3: writing IA32_TSC_ADJUST (3Bh) adds the difference to the TSC; writing IA32_TSC
+        // adds the TSC's change to IA32_TSC_ADJUST. Without CPUID.7.0:EBX.TSC_ADJUST the MSR is #GP.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            assertThrows(CpuFault.class, () -> CpuMsrs.read(c, CpuMsrs.TSC_ADJUST));
+            c.msrs.hasTscAdjust = true;
+            assertEquals(0, CpuMsrs.read(c, CpuMsrs.TSC_ADJUST));
+            long t1 = CpuMsrs.tsc(c);
+            CpuMsrs.write(c, CpuMsrs.TSC_ADJUST, 100_000_000_000L);
+            long t2 = CpuMsrs.tsc(c);
+            assertTrue(t2 - t1 >= 100_000_000_000L);
+            assertEquals(100_000_000_000L, CpuMsrs.read(c, CpuMsrs.TSC_ADJUST));
+            CpuMsrs.write(c, CpuMsrs.TSC_ADJUST, 0);
+            long before = CpuMsrs.tsc(c);
+            CpuMsrs.write(c, CpuMsrs.TSC, before + 5_000_000);
+            long adj = CpuMsrs.read(c, CpuMsrs.TSC_ADJUST);
+            assertTrue(adj >= 4_000_000 && adj <= 5_000_000, "the TSC write's delta: " + adj);
+        }
+    }
 }

@@ -21,6 +21,11 @@ public class TestPlatform implements Platform {
     @Override public int[] cpuid(int vcpuId, int leaf, int subleaf) { return new int[4]; }
     @Override public MsrResult rdmsr(int vcpuId, int index) { return MsrResult.gp(); }
     @Override public boolean wrmsr(int vcpuId, int index, long value) { return false; }
+    /** Performance counters RDPMC can read (index = ECX); any other index is #GP(0). */
+    public long[] pmc = {};
+    @Override public MsrResult rdpmc(int vcpuId, int index) {
+        return index >= 0 && index < pmc.length ? MsrResult.of(pmc[index]) : MsrResult.gp();
+    }
     public long tscValue;
     @Override public long tsc(int vcpuId) { return tscValue += 1000; }
     @Override public boolean hypercall(VcpuExit.Hypercall call) { return false; }

@@ -179,6 +179,16 @@ public final class SegmentOps {
 
     private static boolean lma(Cpu c) { return (c.efer & Cpu.EFER_LMA) != 0; }
 
+    /**
+     * IA-32e mode 16-byte LDT/TSS descriptors (SDM Vol. 2 LLDT/LTR, 64-bit mode exceptions; Vol. 3A 3.5.2):
+     * a non-canonical base, or a non-zero type field in the upper half (bits 12:8), is #GP(selector).
+     */
+    static void checkBase64(Cpu c, int sel, long lo, long hi) {
+        if (!lma(c)) return;
+        long base = ((lo >>> 16) & 0xFF_FFFFL) | ((lo >>> 32) & 0xFF00_0000L) | ((hi & 0xFFFF_FFFFL) << 32);
+        if (!Segments.canonical(base) || ((hi >>> 40) & 0x1F) != 0) throw c.fault(Exceptions.GP, sel & 0xFFFC);
+    }
+
     /** LLDT (SDM Vol. 2): a GDT descriptor of type LDT; a null selector makes LDTR unusable. */
     static final class Lldt extends Insn {
         final Src16 src;
@@ -197,6 +207,7 @@ public final class SegmentOps {
             if (!isSystem(a) || (a & 0xF) != T_LDT) throw c.fault(Exceptions.GP, sel & 0xFFFC);
             long hi = lma(c) ? fetchHigh(c, sel, Exceptions.GP, 0) : 0;
             if (!present(a)) throw c.fault(Exceptions.NP, sel & 0xFFFC);
+            checkBase64(c, sel, d, hi);
             cache(c, Cpu.LDTR, sel, d);
             c.segBase[Cpu.LDTR] |= (hi & 0xFFFF_FFFFL) << 32;
         }
@@ -218,6 +229,7 @@ public final class SegmentOps {
             if (!ok) throw c.fault(Exceptions.GP, sel & 0xFFFC);
             long hi = lma(c) ? fetchHigh(c, sel, Exceptions.GP, 0) : 0;
             if (!present(a)) throw c.fault(Exceptions.NP, sel & 0xFFFC);
+            checkBase64(c, sel, d, hi);
             long busy = d | (2L << 40);
             long addr = descriptorAddress(c, sel, 8);
             sysWrite(c, addr + 5, 1, busy >>> 40);

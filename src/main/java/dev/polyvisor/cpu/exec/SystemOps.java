@@ -31,7 +31,7 @@ public final class SystemOps {
      * CR4 bits this CPU accepts. Others (LA57, VMXE, PCIDE, SMEP, SMAP, PKE, ...) are #GP(0): their
      * features are not implemented, so CPUID must not advertise them.
      */
-    static final long CR4_VALID = 0x7FF | CR4_UMIP | CR4_FSGSBASE | CR4_OSXSAVE;
+    static final long CR4_VALID = 0x7FF | CR4_UMIP | CR4_FSGSBASE | Cpu.CR4_PCIDE | CR4_OSXSAVE;
     static final long CR0_VALID = Cpu.CR0_PE | Cpu.CR0_MP | Cpu.CR0_EM | Cpu.CR0_TS | Cpu.CR0_ET | Cpu.CR0_NE
             | Cpu.CR0_WP | Cpu.CR0_AM | Cpu.CR0_NW | Cpu.CR0_CD | Cpu.CR0_PG;
 
@@ -56,6 +56,11 @@ public final class SystemOps {
         t.add("WRMSR", MAP_0F, 0x30, PRIV | ENDS, Imm.NONE, d -> new Wrmsr());
         t.add("RDTSC", MAP_0F, 0x31, 0, Imm.NONE, d -> new Rdtsc(false));
         t.add("RDMSR", MAP_0F, 0x32, PRIV, Imm.NONE, d -> new Rdmsr());
+        t.add("RDPMC", MAP_0F, 0x33, 0, Imm.NONE, d -> new Rdpmc());
+        t.addPrefixed("INVPCID", MAP_0F38, 0x82, P66, MODRM | MEM_ONLY, Imm.NONE, d -> new Invpcid(d.ea, d.reg, d.mode64));
+        // F3 0F C7 /7 with a register operand: RDPID (without F3 it would be RDSEED, not implemented).
+        t.addGroup("RDPID", MAP_0F, 0xC7, 7, REG_ONLY, Imm.NONE,
+                d -> d.lastRepPrefix == PF3 ? new Rdpid(d.rm, c64(d)) : null);
         t.add("CPUID", MAP_0F, 0xA2, 0, Imm.NONE, d -> new Cpuid());
         t.add("SYSCALL", MAP_0F, 0x05, ENDS, Imm.NONE, d -> new Syscall());
         t.add("SYSRET", MAP_0F, 0x07, PRIV | ENDS, Imm.NONE, d -> new Sysret(d.opSize == 8));
@@ -85,6 +90,9 @@ public final class SystemOps {
     }
 
     private static int rm(Decoded d) { return d.modrm & 7; }
+
+    /** Whether the instruction is decoded for 64-bit mode (a fixed 64-bit operand there). */
+    private static boolean c64(Decoded d) { return d.mode64; }
 
     /** A 66, F2 or F3 prefix, which an NP form does not allow. */
     static boolean ssePrefixed(Decoded d) { return d.opsizePrefix || d.lastRepPrefix != 0; }
@@ -246,6 +254,7 @@ public final class SystemOps {
         v = (v & CR0_VALID) | Cpu.CR0_ET;
         if ((v & Cpu.CR0_PG) != 0 && (v & Cpu.CR0_PE) == 0) throw c.gp0();
         if ((v & Cpu.CR0_NW) != 0 && (v & Cpu.CR0_CD) == 0) throw c.gp0();
+        if ((v & Cpu.CR0_PG) == 0 && (c.cr4 & Cpu.CR4_PCIDE) != 0) throw c.gp0(); // SDM Vol. 2B MOV CR: PG off with PCIDE
         long old = c.cr0;
         boolean pgOn = (old & Cpu.CR0_PG) == 0 && (v & Cpu.CR0_PG) != 0;
         boolean pgOff = (old & Cpu.CR0_PG) != 0 && (v & Cpu.CR0_PG) == 0;
@@ -262,8 +271,13 @@ public final class SystemOps {
         c.updateMode();
     }
 
-    /** CR3: in IA-32e mode bits above MAXPHYADDR (40) are reserved (no PCID support). Flushes the TLB. */
+    /**
+     * CR3: in IA-32e mode bits above MAXPHYADDR (40) are reserved. With CR4.PCIDE, bits 11:0 are the PCID
+     * and bit 63 asks not to flush that PCID's translations; bit 63 is not stored (SDM Vol. 3A 4.10.4.1).
+     * The TLB is not tagged by PCID, so every load flushes it: more invalidation than asked is allowed.
+     */
     public static void writeCr3(Cpu c, long v) {
+        if ((c.cr4 & Cpu.CR4_PCIDE) != 0) v &= Long.MAX_VALUE;
         if ((c.efer & Cpu.EFER_LMA) != 0 && (v >>> 40) != 0) throw c.gp0();
         c.cr3 = v;
         c.mmu.flushAll();
@@ -271,11 +285,13 @@ public final class SystemOps {
 
     /** CR4: unsupported bits are #GP; PAE cannot be cleared in IA-32e mode; paging-mode bits flush the TLB. */
     public static void writeCr4(Cpu c, long v) {
-        if ((v & ~CR4_VALID) != 0) throw c.gp0();
+        if ((v & (~CR4_VALID | c.cr4Reserved)) != 0) throw c.gp0();
         if ((c.efer & Cpu.EFER_LMA) != 0 && (v & Cpu.CR4_PAE) == 0) throw c.gp0();
         long old = c.cr4;
+        // SDM Vol. 2B MOV CR: setting PCIDE needs IA-32e mode and CR3[11:0] = 0.
+        if ((v & ~old & Cpu.CR4_PCIDE) != 0 && ((c.efer & Cpu.EFER_LMA) == 0 || (c.cr3 & 0xFFF) != 0)) throw c.gp0();
         c.cr4 = v;
-        if (((old ^ v) & (Cpu.CR4_PSE | Cpu.CR4_PAE | Cpu.CR4_PGE)) != 0) c.mmu.flushAll();
+        if (((old ^ v) & (Cpu.CR4_PSE | Cpu.CR4_PAE | Cpu.CR4_PGE | Cpu.CR4_PCIDE)) != 0) c.mmu.flushAll();
         c.updateMode();
     }
 
@@ -379,6 +395,31 @@ public final class SystemOps {
         }
     }
 
+    /**
+     * INVPCID (SDM Vol. 2A "INVPCID"): #UD unless the model has it; #GP(0) at CPL > 0, for a type above 3,
+     * for descriptor bits 63:12 set, for a non-canonical address (type 0), and for a non-zero PCID with
+     * type 0 or 1 while CR4.PCIDE = 0. The TLB is not tagged by PCID: type 0 drops the address for every
+     * PCID, the others drop everything, which covers what each type must invalidate.
+     */
+    static final class Invpcid extends Insn {
+        final Ea ea;
+        final int reg;
+        final boolean wide;
+        Invpcid(Ea ea, int reg, boolean wide) { this.ea = ea; this.reg = reg; this.wide = wide; }
+        @Override public void exec(Cpu c) {
+            if (!c.invpcid) throw c.ud();
+            requireCpl0(c);
+            long type = wide ? c.r[reg] : c.r[reg] & 0xFFFF_FFFFL;
+            long la = ea.lin(c);
+            long lo = c.mmu.read64(la), addr = c.mmu.read64(ea.lin(c, 8));
+            if (Long.compareUnsigned(type, 3) > 0 || (lo >>> 12) != 0) throw c.gp0();
+            if (type == 0 && !Segments.canonical(addr)) throw c.gp0();
+            if (type <= 1 && (lo & 0xFFF) != 0 && (c.cr4 & Cpu.CR4_PCIDE) == 0) throw c.gp0();
+            if (type == 0) c.mmu.invalidatePage(addr);
+            else c.mmu.flushAll();
+        }
+    }
+
     static final class Invlpg extends Insn {
         final Ea ea;
         Invlpg(Ea ea) { this.ea = ea; }
@@ -405,6 +446,31 @@ public final class SystemOps {
             long v = (c.r[Cpu.RDX] << 32) | (c.r[Cpu.RAX] & 0xFFFF_FFFFL);
             CpuMsrs.write(c, (int) c.r[Cpu.RCX], v);
         }
+    }
+
+    /**
+     * RDPMC (SDM Vol. 2B "RDPMC"; AMD APM Vol. 3 "RDPMC"): #GP(0) outside CPL 0 unless CR4.PCE is set, and
+     * #GP(0) for a counter index the model does not have; otherwise EDX:EAX = the counter named by ECX.
+     */
+    static final class Rdpmc extends Insn {
+        @Override public void exec(Cpu c) {
+            if ((c.cr4 & Cpu.CR4_PCE) == 0 && c.cpl != 0) throw c.gp0();
+            dev.polyvisor.cpu.Platform.MsrResult r = c.platform.rdpmc(c.id, (int) c.r[Cpu.RCX]);
+            if (!r.ok()) throw c.gp0();
+            c.r[Cpu.RAX] = r.value() & 0xFFFF_FFFFL;
+            c.r[Cpu.RDX] = r.value() >>> 32;
+        }
+    }
+
+    /**
+     * RDPID (SDM Vol. 2B "RDPID"): the destination gets IA32_TSC_AUX, all 64 bits in 64-bit mode (the
+     * operand size is fixed: 64 bits there, 32 bits elsewhere), with no privilege check.
+     */
+    static final class Rdpid extends Insn {
+        final int reg;
+        final boolean wide;
+        Rdpid(int reg, boolean wide) { this.reg = reg; this.wide = wide; }
+        @Override public void exec(Cpu c) { Regs.set(c, reg, wide ? 8 : 4, c.tscAux); }
     }
 
     /** RDTSC / RDTSCP: #GP(0) at CPL > 0 when CR4.TSD is set; RDTSCP also returns TSC_AUX in ECX. */

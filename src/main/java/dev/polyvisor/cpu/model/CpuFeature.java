@@ -14,14 +14,14 @@ public enum CpuFeature {
     PSE36(1, CpuidReg.EDX, 17), CLFSH(1, CpuidReg.EDX, 19), MMX(1, CpuidReg.EDX, 23), FXSR(1, CpuidReg.EDX, 24),
     SSE(1, CpuidReg.EDX, 25), SSE2(1, CpuidReg.EDX, 26), HTT(1, CpuidReg.EDX, 28),
     // CPUID.1:ECX (SDM Vol. 2A, Table 3-10); listed so they can be switched on as they are implemented.
-    SSE3(1, CpuidReg.ECX, 0), SSSE3(1, CpuidReg.ECX, 9), CX16(1, CpuidReg.ECX, 13), SSE4_1(1, CpuidReg.ECX, 19),
+    SSE3(1, CpuidReg.ECX, 0), SSSE3(1, CpuidReg.ECX, 9), CX16(1, CpuidReg.ECX, 13), PCID(1, CpuidReg.ECX, 17), SSE4_1(1, CpuidReg.ECX, 19),
     SSE4_2(1, CpuidReg.ECX, 20), X2APIC(1, CpuidReg.ECX, 21), POPCNT(1, CpuidReg.ECX, 23),
     TSC_DEADLINE(1, CpuidReg.ECX, 24), XSAVE(1, CpuidReg.ECX, 26), AVX(1, CpuidReg.ECX, 28),
     RDRAND(1, CpuidReg.ECX, 30),
     /** Set by {@code CpuidTable} when a personality other than bare is present, never by the model. */
     HYPERVISOR(1, CpuidReg.ECX, 31),
-    // CPUID.7.0:EBX/EDX
-    ERMS(7, CpuidReg.EBX, 9), FSRM(7, CpuidReg.EDX, 4),
+    // CPUID.7.0:EBX/ECX/EDX (SDM Vol. 2A, Table 3-8)
+    TSC_ADJUST(7, CpuidReg.EBX, 1), ERMS(7, CpuidReg.EBX, 9), INVPCID(7, CpuidReg.EBX, 10), FSRM(7, CpuidReg.EDX, 4), UMIP(7, CpuidReg.ECX, 2), RDPID(7, CpuidReg.ECX, 22),
     // CPUID.80000001H:EDX / ECX (AMD APM Vol. 3, E.4.2)
     SYSCALL(0x8000_0001, CpuidReg.EDX, 11), NX(0x8000_0001, CpuidReg.EDX, 20),
     PDPE1GB(0x8000_0001, CpuidReg.EDX, 26), RDTSCP(0x8000_0001, CpuidReg.EDX, 27), LM(0x8000_0001, CpuidReg.EDX, 29),

@@ -2,6 +2,7 @@ package dev.polyvisor.cpu.model;
 
 import java.nio.charset.StandardCharsets;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 
@@ -51,6 +52,24 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
                 CpuFeature.INVARIANT_TSC);
         return new CpuModel("AuthenticAMD", 6, 6, 3, f, "Polyvisor Virtual CPU (qemu64)",
                 CacheLeaves.qemuLegacy(), 40, 48, 7, 0x8000_0008);
+    }
+
+    /**
+     * Polyvisor's {@code max}: qemu64 plus every further feature the emulated CPU implements (QEMU's
+     * {@code max} under TCG is likewise "all the accelerator can do", AuthenticAMD): RDTSCP with
+     * IA32_TSC_AUX, RDPID, UMIP, PCID and INVPCID, IA32_TSC_ADJUST, the LAPIC's TSC-deadline mode, 1 GiB pages, ERMS and FSRM.
+     */
+    public static CpuModel max() {
+        Set<CpuFeature> f = EnumSet.copyOf(qemu64().features());
+        f.addAll(List.of(CpuFeature.RDTSCP, CpuFeature.RDPID, CpuFeature.UMIP, CpuFeature.PCID, CpuFeature.INVPCID, CpuFeature.TSC_ADJUST, CpuFeature.TSC_DEADLINE, CpuFeature.PDPE1GB,
+                CpuFeature.ERMS, CpuFeature.FSRM));
+        return new CpuModel("AuthenticAMD", 6, 6, 3, f, "Polyvisor Virtual CPU (max)",
+                CacheLeaves.qemuLegacy(), 40, 48, 7, 0x8000_0008);
+    }
+
+    /** The same model with another CPUID vendor string (QEMU's {@code vendor=} property). */
+    public CpuModel withVendor(String v) {
+        return new CpuModel(v, family, model, stepping, features, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf);
     }
 
     public boolean has(CpuFeature f) { return features.contains(f); }
@@ -103,6 +122,7 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
             case 7 -> {
                 if (subleaf == 0) {
                     r[1] = bits(7, CpuidReg.EBX, 0);
+                    r[2] = bits(7, CpuidReg.ECX, 0);
                     r[3] = bits(7, CpuidReg.EDX, 0);
                 }
             }

@@ -4,6 +4,7 @@ import dev.polyvisor.clock.VirtualClock;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Platform;
 import dev.polyvisor.devices.ApicBus;
+import dev.polyvisor.devices.FwCfg;
 import dev.polyvisor.devices.IoBus;
 import dev.polyvisor.devices.Lapic;
 import dev.polyvisor.devices.PcPlatformDevices;
@@ -20,7 +21,8 @@ import dev.polyvisor.vmm.boot.linux.Pvh;
 import java.util.List;
 
 /**
- * The PC a Linux guest boots on: the standard device set ({@link PcPlatformDevices}), ACPI tables
+ * The PC a Linux guest boots on: the standard device set ({@link PcPlatformDevices}), QEMU's fw_cfg
+ * ({@link FwCfg}: CPU count, RAM size, the e820 map as etc/e820), ACPI tables
  * (RSDP, XSDT, FADT, MADT with one LAPIC per vCPU, DSDT with \_S5) in the BIOS area, the e820 map,
  * and the kernel loaded by the 64-bit Linux boot protocol or the PVH entry. Debian's cloud kernel
  * has no MP-table parser (CONFIG_X86_MPPARSE is off), so the MADT is how it finds the CPUs.
@@ -29,6 +31,8 @@ public final class PcBoard {
     public final PcPlatformDevices devices;
     public final AcpiTables acpi;
     public final E820Map e820;
+    /** QEMU's fw_cfg at 0x510/0x511, present on every QEMU pc machine: what firmware and test kernels read. */
+    public final FwCfg fwCfg;
 
     public PcBoard(VirtualClock clock, int vcpus, IoBus io, GuestMemory mem, long rtcEpoch, PcPlatformDevices.Hooks hooks) {
         this.devices = PcPlatformDevices.create(clock, vcpus, io, mem, rtcEpoch, hooks);
@@ -36,6 +40,11 @@ public final class PcBoard {
         this.acpi = AcpiTables.build(new AcpiTables.Platform(vcpus, ApicBus.LAPIC_BASE, devices.ioapicId(), 0xFEC0_0000L,
                 Fadt.Config.standard(devices.pm.base(), false)), AcpiTables.DEFAULT_BASE);
         acpi.loadInto(mem);
+        // QEMU pc: NB_CPUS = the CPUs present at boot, MAX_CPUS = the APIC ID limit (hw/i386/fw_cfg.c).
+        this.fwCfg = FwCfg.pc(mem.ramBytes, vcpus, vcpus);
+        fwCfg.addFile("etc/e820", FwCfg.e820File(e820.entries().stream()
+                .map(e -> new long[] {e.addr(), e.size(), e.type()}).toList()));
+        fwCfg.register(io);
     }
 
     /** Loads the kernel; {@code pvh} selects the PVH entry (vmlinux from the bzImage, 32-bit entry). */

@@ -104,8 +104,9 @@ final class SystemForms {
                     if (e.reg() == 0 || e.reg() == 1) return Kind.EXCLUDED;
                 }
                 case 0xA0, 0xA8 -> { return Kind.PUSH_SREG; }
-                case 0xA1, 0xA9, 0xB4, 0xB5, 0xA2, 0x31, 0x05 -> { return Kind.EXCLUDED; }
+                case 0xA1, 0xA9, 0xB4, 0xB5, 0xA2, 0x31, 0x33, 0x05 -> { return Kind.EXCLUDED; }
                 case 0x34 -> { return AMD_HOST ? Kind.TRAP : Kind.EXCLUDED; } // SYSENTER: #UD in long mode on AMD
+                case 0xC7 -> { if (e.reg() == 7) return Kind.EXCLUDED; } // RDPID
                 case 0x01 -> {
                     if (e.reg() == 2 || e.reg() == 7) return Kind.CPL3; // LGDT; INVLPG / SWAPGS
                     if (e.reg() == 0 || e.reg() == 1 || e.reg() == 4) return Kind.EXCLUDED;
@@ -113,6 +114,7 @@ final class SystemForms {
                 default -> { }
             }
         }
+        if (e.map() == MAP_0F38 && e.opcode() == 0x82) return Kind.EXCLUDED; // INVPCID
         if (e.has(PRIV)) return Kind.CPL3;
         return null;
     }
@@ -134,6 +136,9 @@ final class SystemForms {
         }
         if (kind(e) != Kind.EXCLUDED) return null;
         int op = e.opcode();
+        if (e.map() == MAP_0F38 && op == 0x82)
+            return "INVPCID: whether it is #UD or #GP at CPL 3 depends on the host's CPUID (the model decides for the"
+                    + " emulator), and at CPL 0 it is a TLB operation the host process cannot run";
         if (e.map() == MAP_0F) {
             switch (op) {
                 case 0xA1, 0xA9 -> {
@@ -145,10 +150,18 @@ final class SystemForms {
                 }
                 case 0xA2 -> { return "CPUID: the emulated model is qemu64 by design, not the host CPU"; }
                 case 0x31 -> { return "RDTSC: the time-stamp counter differs between two machines by nature"; }
+                case 0x33 -> {
+                    return "RDPMC: the host's CR4.PCE at CPL 3 follows Linux's perf state (the rdpmc attribute and"
+                            + " mmapped events, arch/x86/events/core.c), and its counters count while the model's do not";
+                }
                 case 0x05 -> { return "SYSCALL: would execute a real system call in the host process"; }
                 case 0x34 -> {
                     return "SYSENTER: on an Intel host it enters the kernel's 32-bit system-call path (a real host system"
                             + " call); it is compared on AMD hosts only, where it is #UD in long mode";
+                }
+                case 0xC7 -> {
+                    return "RDPID reads IA32_TSC_AUX, which Linux sets to the host CPU number (arch/x86/kernel/cpu/common.c"
+                            + " setup_getcpu): it differs between two machines by nature";
                 }
                 case 0x00 -> { return (e.reg() == 0 ? "SLDT: " : "STR: ") + host.umip().reason(); }
                 case 0x01 -> {

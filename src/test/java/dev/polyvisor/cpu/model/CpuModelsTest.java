@@ -1,0 +1,47 @@
+package dev.polyvisor.cpu.model;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code --cpu} as QEMU spells {@code -cpu} (QEMU docs "x86 CPU models"; feature names from target/i386/cpu.c). */
+class CpuModelsTest {
+    @Test
+    void qemu64IsTheDefaultAndMaxAddsWhatTheCpuImplements() {
+        assertEquals(CpuModel.qemu64(), CpuModels.parse(null));
+        assertEquals(CpuModel.qemu64(), CpuModels.parse("qemu64"));
+        CpuModel max = CpuModels.parse("max");
+        for (CpuFeature f : new CpuFeature[] {CpuFeature.RDTSCP, CpuFeature.RDPID, CpuFeature.UMIP, CpuFeature.TSC_DEADLINE,
+                CpuFeature.PCID, CpuFeature.INVPCID, CpuFeature.TSC_ADJUST})
+            assertTrue(max.has(f), f.name());
+        assertTrue(max.features().containsAll(CpuModel.qemu64().features()));
+        assertEquals("AuthenticAMD", max.vendor());
+        // CPUID.7.0:ECX carries UMIP (bit 2) and RDPID (bit 22); EBX TSC_ADJUST (1), ERMS (9), INVPCID (10);
+        // CPUID.1:ECX PCID (17); CPUID.80000001H:EDX RDTSCP (bit 27).
+        assertEquals((1 << 2) | (1 << 22), max.leaf(7, 0, 0, 1)[2]);
+        assertEquals((1 << 1) | (1 << 9) | (1 << 10), max.leaf(7, 0, 0, 1)[1]);
+        assertNotEquals(0, max.leaf(1, 0, 0, 1)[2] & (1 << 17));
+        assertNotEquals(0, max.leaf(0x80000001, 0, 0, 1)[3] & (1 << 27));
+        assertNotEquals(0, max.leaf(1, 0, 0, 1)[2] & (1 << 24), "TSC-deadline in CPUID.1:ECX[24]");
+    }
+
+    @Test
+    void featuresAreAddedAndRemovedByQemuName() {
+        CpuModel m = CpuModels.parse("qemu64,+umip,-nx,rdtscp=on,lahf-lm=off");
+        assertTrue(m.has(CpuFeature.UMIP));
+        assertTrue(m.has(CpuFeature.RDTSCP));
+        assertFalse(m.has(CpuFeature.NX));
+        assertFalse(m.has(CpuFeature.LAHF_LM));
+        assertEquals(CpuModel.qemu64(), CpuModels.parse("qemu64,-x2apic,-pcid,-invpcid"), "removing an absent feature is a no-op");
+        assertEquals("GenuineIntel", CpuModels.parse("max,vendor=GenuineIntel").vendor());
+    }
+
+    @Test
+    void whatTheCpuDoesNotImplementIsAOneLineError() {
+        for (String bad : new String[] {"qemu64,+x2apic", "max,+vmx", "qemu64,xsave=on", "IvyBridge", "host", "Opteron_G1",
+                "max,vendor=Intel", "max,phys-bits=36"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> CpuModels.parse(bad), bad);
+            assertFalse(e.getMessage().contains("\n"), e.getMessage());
+        }
+    }
+}
