@@ -21,10 +21,11 @@ import java.util.List;
  *                      spec part ("kvm", "vmware:backdoor=off"); empty means bare
  * @param flat          where and in which mode a {@link BootKind#FLAT} image starts
  * @param abiDisable    ABI element ids switched off ({@code --abi-disable})
+ * @param disks         virtio-blk disks in PCI slot order ({@code --disk}); the first is the guest's /dev/vda
  */
 public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot,
                        ClockMode clock, Duration timeout, Path consoleLog, List<String> personalities,
-                       FlatEntry flat, List<String> abiDisable) {
+                       FlatEntry flat, List<String> abiDisable, List<Disk> disks) {
     public enum BootKind { LINUX, PVH, MULTIBOOT, FLAT }
 
     public enum ClockMode { REALTIME, ICOUNT }
@@ -36,6 +37,12 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
     public record FlatEntry(long address, FlatMode mode) {
         public static final FlatEntry DEFAULT = new FlatEntry(0x100000, FlatMode.PROTECTED32);
     }
+
+    /** A disk image ({@code --disk FILE[,readonly=on]}). */
+    public record Disk(Path path, boolean readOnly) {}
+
+    /** The most --disk flags: one PCI slot each, after the entropy device (slots 2-31 of bus 0). */
+    public static final int MAX_DISKS = 30;
 
     public static final int MAX_MEMORY_MIB = 64 * 1024;
     public static final int MAX_SMP = 64;
@@ -53,6 +60,13 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         personalities = personalities == null || personalities.isEmpty() ? List.of("bare") : List.copyOf(personalities);
         abiDisable = abiDisable == null ? List.of() : List.copyOf(abiDisable);
         if (flat == null) flat = FlatEntry.DEFAULT;
+        disks = disks == null ? List.of() : List.copyOf(disks);
+        if (disks.size() > MAX_DISKS) throw new IllegalArgumentException("at most " + MAX_DISKS + " disks, got " + disks.size());
+    }
+
+    public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
+                    Duration timeout, Path consoleLog, List<String> personalities, FlatEntry flat, List<String> abiDisable) {
+        this(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, List.of());
     }
 
     public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
@@ -68,15 +82,17 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         return new VmConfig(128, 1, kernel, null, "", boot, ClockMode.REALTIME, null, null, List.of(), null);
     }
 
-    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable); }
-    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable); }
+    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, disks); }
+    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, disks); }
+    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable, disks); }
+    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, disks); }
+    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, disks); }
+    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable, disks); }
+    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable, disks); }
 
-    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable); }
+    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable, disks); }
+
+    public VmConfig withDisks(List<Disk> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, d); }
 
     public long memoryBytes() { return (long) memoryMiB << 20; }
 }
