@@ -114,7 +114,7 @@ public final class Vm implements Platform, AutoCloseable {
                     new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
             this.virtio = dev.polyvisor.vmm.pc.VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
-                    config.disks(), line -> System.err.println("polyvisor: " + line));
+                    config.disks(), line -> System.err.println("polyvisor: " + line), icount);
             for (Vcpu v : vcpus) board.attach(v.cpu);
             io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
             this.personalities = buildPersonalities();

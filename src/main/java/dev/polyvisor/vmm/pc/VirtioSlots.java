@@ -13,6 +13,7 @@ import dev.polyvisor.vmm.boot.LoadException;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -28,6 +29,10 @@ import java.util.function.LongConsumer;
  * the addresses are the same on every boot and do not depend on the guest's resource allocator; a
  * guest that moves a BAR anyway is followed ({@link dev.polyvisor.devices.PciMmioWindow}).
  * MSI-X messages go to the APIC bus; DMA writes drop decoded code of the pages they touch.
+ *
+ * <p>The entropy device reads the host's {@link SecureRandom}, except in icount runs, which must retire
+ * the same instructions every time: there it is a SHA1PRNG seeded with a fixed value (as the RTC and
+ * the pvclocks use a fixed epoch), so the guest's entropy is reproducible and, of course, not secret.
  */
 public final class VirtioSlots implements AutoCloseable {
     public static final long BAR_BASE = 0xFE00_0000L;
@@ -43,13 +48,14 @@ public final class VirtioSlots implements AutoCloseable {
      *
      * @param codeWritten called for each guest page a device writes (the trace cache's invalidation)
      * @param log         one line per device error the guest caused
+     * @param reproducible entropy from a fixed seed (icount runs) instead of the host
      */
     public static VirtioSlots attach(PcPlatformDevices devices, GuestMemory mem, LongConsumer codeWritten,
-                                     List<VmConfig.Disk> disks, Consumer<String> log) throws LoadException {
+                                     List<VmConfig.Disk> disks, Consumer<String> log, boolean reproducible) throws LoadException {
         VirtioSlots s = new VirtioSlots();
         GuestDma dma = new GuestDma(mem, codeWritten);
         try {
-            s.add(devices, dma, RNG_SLOT, new VirtioRng(dma), log);
+            s.add(devices, dma, RNG_SLOT, new VirtioRng(dma, entropy(reproducible)), log);
             for (int i = 0; i < disks.size(); i++) {
                 VmConfig.Disk d = disks.get(i);
                 FileChannel f;
@@ -72,6 +78,17 @@ public final class VirtioSlots implements AutoCloseable {
             throw e;
         }
         return s;
+    }
+
+    private static SecureRandom entropy(boolean reproducible) {
+        if (!reproducible) return new SecureRandom();
+        try {
+            SecureRandom r = SecureRandom.getInstance("SHA1PRNG");
+            r.setSeed("polyvisor icount entropy".getBytes(java.nio.charset.StandardCharsets.US_ASCII)); // before any output: deterministic
+            return r;
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA1PRNG is a required JDK algorithm", e);
+        }
     }
 
     /** GET_ID's answer: the file name, at most 20 bytes (what /sys/block/vdX/serial shows). */
