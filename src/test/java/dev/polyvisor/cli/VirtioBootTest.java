@@ -79,15 +79,20 @@ class VirtioBootTest {
                 "echo 3 > /proc/sys/vm/drop_caches",
                 "dd if=/dev/vda bs=64k skip=16 count=16 2>/dev/null | sha256sum",
                 "cat /sys/class/misc/hw_random/rng_current",
-                "head -c 1048576 /dev/hwrng | wc -c"));
+                "head -c 1048576 /dev/hwrng | wc -c",
+                "grep -c PCI-MSI.*virtio /proc/interrupts"));
         assertEquals(0, r.status(), r.err() + r.out());
         String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(pattern()));
-        assertEquals("/dev/vda\n" + sha + "  -\nvirtio_rng.0\n1048576\n", r.out(), r.err());
+        assertEquals("/dev/vda\n" + sha + "  -\nvirtio_rng.0\n1048576\n4\n", r.out(), r.err());
         byte[] disk = Files.readAllBytes(img);
         assertArrayEquals(pattern(), Arrays.copyOfRange(disk, MIB, 2 * MIB), "the image holds the guest's bytes at 1 MiB");
         assertArrayEquals(new byte[MIB], Arrays.copyOfRange(disk, 0, MIB), "and nothing before them");
         assertTrue(r.err().contains("[vda] 32768 512-byte logical blocks"), r.err());
         assertFalse(r.err().contains("needs reset"), r.err());
+        // The VMM's BAR assignment is what Linux claims, and MSI-X is what the driver uses.
+        assertTrue(r.err().contains("pci 0000:00:02.0: BAR 4 [mem 0xfe010000-0xfe017fff 64bit]"), r.err());
+        var bad = java.util.regex.Pattern.compile("BUG:|Oops|WARNING:|Call Trace|Kernel panic").matcher(r.err());
+        assertFalse(bad.find(), () -> "kernel log has '" + bad.group() + "':\n" + r.err());
     }
 
     @Test
