@@ -114,6 +114,10 @@ public final class RunCommand implements Callable<Integer> {
             + "(as QEMU's -no-reboot; --exec and --probe runs always end).")
     boolean noReboot;
 
+    @Option(names = "--disk", paramLabel = "FILE[,readonly=on]", description = "A raw disk image as a virtio-blk device "
+            + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes.")
+    List<String> disks = new ArrayList<>();
+
     @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
     boolean stats;
 
@@ -192,7 +196,7 @@ public final class RunCommand implements Callable<Integer> {
         List<String> parts = List.of(personality.trim().split("\\+"));
         try {
             // The console log is opened here, once for all the boots of a run (a reboot appends to it).
-            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, null, parts, flat, abiDisable, cpu, devices);
+            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, null, parts, flat, abiDisable, cpu, devices, parseDisks());
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
@@ -261,6 +265,28 @@ public final class RunCommand implements Callable<Integer> {
             return BootKind.LINUX;
         if (Multiboot.isMultiboot(img)) return BootKind.MULTIBOOT;
         throw usage("cannot tell how to boot " + k + " (no bzImage or multiboot header): give --boot");
+    }
+
+    /** --disk FILE[,readonly=on|off]: the file must exist and be readable, and writable unless read-only. */
+    private List<VmConfig.Disk> parseDisks() {
+        List<VmConfig.Disk> out = new ArrayList<>();
+        for (String d : disks) {
+            String[] p = d.split(",");
+            boolean ro = false;
+            for (int i = 1; i < p.length; i++) {
+                switch (p[i].toLowerCase(Locale.ROOT)) {
+                    case "readonly=on", "readonly", "readonly=true" -> ro = true;
+                    case "readonly=off", "readonly=false" -> ro = false;
+                    default -> throw usage("--disk " + d + ": unknown option '" + p[i] + "' (only readonly=on|off)");
+                }
+            }
+            Path f = Path.of(p[0]);
+            if (p[0].isEmpty() || !Files.isRegularFile(f)) throw usage("--disk " + p[0] + ": no such file");
+            if (!Files.isReadable(f)) throw usage("--disk " + p[0] + ": not readable");
+            if (!ro && !Files.isWritable(f)) throw usage("--disk " + p[0] + ": read-only file; add ,readonly=on");
+            out.add(new VmConfig.Disk(f, ro));
+        }
+        return out;
     }
 
     private int parseMemory(String s) {

@@ -116,6 +116,12 @@ public final class ApicBus implements MmioHandler {
         return out;
     }
 
+    /** A PCI function's MSI/MSI-X write ({@link MsiSink}): writes outside 0xFEExxxxx are dropped. */
+    public void deliverMsi(long address, int data) {
+        ApicMessage m = ApicMessage.fromMsi(address, data);
+        if (m != null) deliver(m);
+    }
+
     /** Delivers a message from an ICR write or an IOAPIC redirection entry. */
     public void deliver(ApicMessage m) {
         List<Lapic> t = targets(m);

@@ -21,4 +21,16 @@ public record ApicMessage(int vector, int deliveryMode, boolean logical, int des
         return new ApicMessage((int) entry & 0xFF, (int) (entry >> 8) & 7, (entry & 0x800) != 0, (int) (entry >>> 56),
                 (entry & 0x8000) != 0, true, NO_SHORTHAND, -1);
     }
+
+    /**
+     * A message-signalled interrupt (SDM Vol. 3A 11.11.1 "Message Address Register Format", 11.11.2
+     * "Message Data Register Format"): address bits 19:12 the destination ID, bit 2 the destination
+     * mode (1 logical); data bits 7:0 the vector, 10:8 the delivery mode, 15 the trigger mode (1 level).
+     * Returns null when the address is not in the 0xFEExxxxx interrupt window.
+     */
+    public static ApicMessage fromMsi(long address, int data) {
+        if ((address >>> 20) != 0xFEE) return null;
+        return new ApicMessage(data & 0xFF, data >> 8 & 7, (address & 4) != 0, (int) (address >> 12) & 0xFF,
+                (data & 0x8000) != 0, true, NO_SHORTHAND, -1);
+    }
 }

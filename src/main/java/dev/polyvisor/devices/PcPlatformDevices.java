@@ -19,6 +19,7 @@ import java.util.function.Consumer;
  *   0x3F8-0x3FF                        COM1 16550A (IRQ4)     {@link Uart16550}
  *   0x600-0x60B                        ACPI PM1a/PM timer (SCI = IRQ9) {@link AcpiPm}
  *   0xCF8-0xCFF                        PCI config mechanism 1 {@link PciHostBridge}
+ *   0xC0000000-0xFEBFFFFF              PCI memory window (BARs) {@link PciMmioWindow}
  *   0xFEC00000                         IOAPIC                 {@link IoApic}
  *   0xFEE00000                         LAPIC per vCPU         {@link ApicBus}
  * </pre>
@@ -106,6 +107,7 @@ public final class PcPlatformDevices {
         d.i8042.register(io);
         d.post.register(io);
         d.pci.register(io);
+        d.pci.register(mem);
         d.pm.register(io);
         d.ioapic.register(mem);
         d.apics.register(mem);

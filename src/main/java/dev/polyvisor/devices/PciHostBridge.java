@@ -15,7 +15,13 @@ import java.util.concurrent.ConcurrentHashMap;
  * expects the dword at 0xCF8 to round-trip 0x80000000.
  */
 public final class PciHostBridge implements PortIoDevice {
+    /**
+     * The root bridge's 32-bit memory window: the PC's PCI hole from 3 GiB to the IOAPIC, the range the
+     * DSDT's PCI0 _CRS gives Linux for BARs ({@code vmm.acpi.Dsdt}).
+     */
+    public static final long MEM_WINDOW_BASE = 0xC000_0000L, MEM_WINDOW_END = 0xFEC0_0000L;
     private final Map<Integer, PciFunction> functions = new ConcurrentHashMap<>();
+    private final PciMmioWindow window = new PciMmioWindow(MEM_WINDOW_BASE, MEM_WINDOW_END - MEM_WINDOW_BASE);
     private int address;
 
     public PciHostBridge() {
@@ -24,6 +30,17 @@ public final class PciHostBridge implements PortIoDevice {
     }
 
     public void register(IoBus bus) { bus.register(0xCF8, 8, this); }
+
+    /** Maps the memory window: BARs inside it decode wherever the guest has placed them. */
+    public void register(dev.polyvisor.memory.GuestMemory mem) {
+        mem.addMmio(new dev.polyvisor.memory.MmioRegion("pci-window", window.base(), window.length(), window));
+    }
+
+    /** Attaches a function with memory BARs: its config space at bus/device/function, its BARs in the window. */
+    public <F extends PciFunction & PciMemoryDecoder> void registerWithBars(int bus, int device, int function, F f) {
+        register(bus, device, function, f);
+        window.add(f);
+    }
 
     /** Attaches a function at bus/device/function; a slot can have only one. */
     public void register(int bus, int device, int function, PciFunction f) {

@@ -85,6 +85,8 @@ public final class Vm implements Platform, AutoCloseable {
     public final PersonalityStack personalities;
     /** The PC's devices, ACPI tables and e820 map. */
     public final PcBoard board;
+    /** The virtio devices on the board's PCI bus (entropy, disks). */
+    private dev.polyvisor.vmm.pc.VirtioSlots virtio;
     private final TimerQueue.Timer personalityTick;
 
     /** Exits to the VMM so far (port I/O, CPUID, MSRs, hypercalls, HLT; MMIO is counted per vCPU); see {@link #exits()}. */
@@ -116,6 +118,8 @@ public final class Vm implements Platform, AutoCloseable {
             this.board = new PcBoard(clock, config.smp(), io, memory, rtcEpoch,
                     new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
+            this.virtio = dev.polyvisor.vmm.pc.VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
+                    config.disks(), line -> System.err.println("polyvisor: " + line), icount);
             for (Vcpu v : vcpus) board.attach(v.cpu);
             attachTestDevices();
             this.personalities = buildPersonalities();
@@ -133,6 +137,7 @@ public final class Vm implements Platform, AutoCloseable {
             setSecondSerialOutput(null); // COM2's bytes are watched for markers even when nobody reads them
             boot();
         } catch (LoadException | RuntimeException e) {
+            if (virtio != null) virtio.close();
             memory.close();
             throw e;
         }
@@ -378,6 +383,8 @@ public final class Vm implements Platform, AutoCloseable {
     public void setMsrSource(MsrSource s) { this.msrs = s; }
     public void setHypercallHandler(Predicate<VcpuExit.Hypercall> h) { this.hypercalls = h; }
 
+    public dev.polyvisor.vmm.pc.VirtioSlots virtio() { return virtio; }
+
     public Cpu bsp() { return vcpus.getFirst().cpu; }
 
     /**
@@ -527,6 +534,7 @@ public final class Vm implements Platform, AutoCloseable {
         } catch (IOException ignored) {
             // best effort on teardown
         }
+        if (virtio != null) virtio.close();
         memory.close();
     }
 

@@ -23,10 +23,12 @@ import java.util.List;
  * @param abiDisable    ABI element ids switched off ({@code --abi-disable})
  * @param cpu           the CPU model as QEMU spells it ({@code --cpu}: MODEL[,+FEATURE][,-FEATURE][,vendor=...])
  * @param devices       test devices asked for ({@code --device}), each as in {@link DeviceSpec#parse}
+ * @param disks         virtio-blk disks in PCI slot order ({@code --disk}); the first is the guest's /dev/vda
  */
 public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot,
                        ClockMode clock, Duration timeout, Path consoleLog, List<String> personalities,
-                       FlatEntry flat, List<String> abiDisable, String cpu, List<String> devices) {
+                       FlatEntry flat, List<String> abiDisable, String cpu, List<String> devices,
+                       List<Disk> disks) {
     public enum BootKind { LINUX, PVH, MULTIBOOT, FLAT }
 
     public enum ClockMode { REALTIME, ICOUNT }
@@ -38,6 +40,12 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
     public record FlatEntry(long address, FlatMode mode) {
         public static final FlatEntry DEFAULT = new FlatEntry(0x100000, FlatMode.PROTECTED32);
     }
+
+    /** A disk image ({@code --disk FILE[,readonly=on]}). */
+    public record Disk(Path path, boolean readOnly) {}
+
+    /** The most --disk flags: one PCI slot each, after the entropy device (slots 2-31 of bus 0). */
+    public static final int MAX_DISKS = 30;
 
     public static final int MAX_MEMORY_MIB = 64 * 1024;
     public static final int MAX_SMP = 64;
@@ -63,11 +71,13 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         }
         devices = devices == null ? List.of() : List.copyOf(devices);
         for (String d : devices) DeviceSpec.parse(d);
+        disks = disks == null ? List.of() : List.copyOf(disks);
+        if (disks.size() > MAX_DISKS) throw new IllegalArgumentException("at most " + MAX_DISKS + " disks, got " + disks.size());
     }
 
     public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
                     Duration timeout, Path consoleLog, List<String> personalities, FlatEntry flat, List<String> abiDisable) {
-        this(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, null, null);
+        this(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, null, null, List.of());
     }
 
     public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
@@ -83,24 +93,26 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         return new VmConfig(128, 1, kernel, null, "", boot, ClockMode.REALTIME, null, null, List.of(), null);
     }
 
-    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
-    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
-    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable, cpu, devices); }
-    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
-    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
-    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices); }
-    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable, cpu, devices); }
+    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
+    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
+    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
+    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
+    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
+    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
+    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable, cpu, devices, disks); }
 
-    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable, cpu, devices); }
+    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable, cpu, devices, disks); }
 
-    public VmConfig withCpu(String c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, c, devices); }
-    public VmConfig withDevices(List<String> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, d); }
+    public VmConfig withCpu(String c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, c, devices, disks); }
+    public VmConfig withDevices(List<String> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, d, disks); }
 
     /** The CPU model {@link #cpu} names. */
     public dev.polyvisor.cpu.model.CpuModel cpuModel() { return dev.polyvisor.cpu.model.CpuModels.parse(cpu); }
 
     /** The parsed {@link #devices}. */
     public List<DeviceSpec> deviceSpecs() { return devices.stream().map(DeviceSpec::parse).toList(); }
+
+    public VmConfig withDisks(List<Disk> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, d); }
 
     public long memoryBytes() { return (long) memoryMiB << 20; }
 }
