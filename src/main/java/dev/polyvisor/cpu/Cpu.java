@@ -100,6 +100,12 @@ public final class Cpu implements GuestContext {
     public boolean nmiBlocked;
     /** An NMI is latched (LAPIC NMI message, LINT1, a personality's NMI injection); delivered when not blocked. */
     public boolean nmiPending;
+    /**
+     * A second NMI latched while the first still waits and no NMI handler runs: two NMIs may be pending
+     * then, as KVM allows (arch/x86/kvm/x86.c process_nmi: "allow two NMIs to be pending" when none is
+     * in progress, since a vCPU that is not running cannot take the first one as fast as bare metal).
+     */
+    public boolean nmiSecondPending;
     /** Set by another thread to make run() return {@link VcpuExit.Interrupted}. */
     public volatile boolean stopRequested;
     /** Set by a taken branch that does not end its trace (Jcc): the run loop leaves the trace after it. */
@@ -142,7 +148,7 @@ public final class Cpu implements GuestContext {
         ftw = 0xFFFF;
         fpuTop = 0;
         halted = false;
-        interruptShadow = nmiBlocked = nmiPending = false;
+        interruptShadow = nmiBlocked = nmiPending = nmiSecondPending = false;
         updateMode();
         mmu.flushAll();
     }

@@ -28,6 +28,8 @@ public final class CpuMsrs {
      * by the TSC's change. Without the feature the MSR is #GP.
      */
     public boolean hasTscAdjust;
+    /** CPUID.1:ECX.x2APIC[bit 21] is advertised: IA32_APIC_BASE.EXTD (bit 10) is writable (SDM Vol. 3A 11.12.1). */
+    public boolean hasX2apic;
     public long tscAdjust;
     public long mtrrDefType;
     public final long[] mtrrVar = new long[16];
@@ -56,6 +58,21 @@ public final class CpuMsrs {
             if (!(t == 0 || t == 1 || t == 4 || t == 5 || t == 6 || (pat && t == 7))) return false;
         }
         return true;
+    }
+
+    /**
+     * SDM Vol. 3A 11.12.5, Figure 11-27 ("x2APIC state transitions"): EXTD without EN is the invalid
+     * state; x2APIC mode can be left only to disabled (not to xAPIC), and x2APIC mode can be entered only
+     * from xAPIC mode (not from disabled). Each of these writes is #GP(0); KVM kvm_apic_set_base and
+     * kvm_set_apic_base check the same.
+     */
+    static boolean validApicModeTransition(long oldBase, long newBase) {
+        final long en = 0x800, extd = 0x400;
+        boolean newEn = (newBase & en) != 0, newX2 = (newBase & extd) != 0;
+        boolean oldEn = (oldBase & en) != 0, oldX2 = oldEn && (oldBase & extd) != 0;
+        if (newX2 && !newEn) return false;
+        if (oldX2 && newEn && !newX2) return false;
+        return !(!oldEn && newX2);
     }
 
     /** RDMSR: the value, or throws #GP(0) when neither the CPU nor the platform implements the MSR. */
@@ -105,8 +122,10 @@ public final class CpuMsrs {
                 m.tscAdjust = v;
             }
             case APIC_BASE -> {
-                // Bits 8 (BSP), 10 (x2APIC enable), 11 (global enable), 12-39 (base); the rest reserved.
-                if ((v & ~(0xFF_FFFF_F000L | 0xD00L)) != 0) throw c.gp0();
+                // Bits 8 (BSP), 10 (x2APIC enable, only with x2APIC support), 11 (global enable), 12-39
+                // (base); the rest reserved.
+                if ((v & ~(0xFF_FFFF_F000L | 0x900L | (m.hasX2apic ? 0x400L : 0))) != 0) throw c.gp0();
+                if (!validApicModeTransition(c.apicBase, v)) throw c.gp0();
                 c.apicBase = bsp(c, v);
                 c.platform.apicBaseWritten(c.id, c.apicBase);
             }

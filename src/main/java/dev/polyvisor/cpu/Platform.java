@@ -46,6 +46,14 @@ public interface Platform {
     /** Access to a physical address nothing claims: reads return the value given, writes are dropped. */
     default long unassignedMmio(VcpuExit.Mmio access) { return -1L; }
 
+    /**
+     * The vCPU executed PAUSE, the spin-wait hint (SDM Vol. 2B PAUSE). A VMM that shares host CPUs among
+     * vCPUs may give the host CPU to another vCPU, as KVM does on a pause-loop exit (Intel SDM Vol. 3C
+     * 26.1.3 "PAUSE-loop exiting", AMD APM Vol. 2 15.14.4 "Pause Intercept Filtering"; Linux
+     * arch/x86/kvm/vmx/vmx.c handle_pause -> kvm_vcpu_on_spin).
+     */
+    default void pause(int vcpuId) {}
+
     record MsrResult(boolean ok, long value) {
         private static final MsrResult GP = new MsrResult(false, 0);
         public static MsrResult of(long v) { return new MsrResult(true, v); }

@@ -56,7 +56,8 @@ public final class Vcpu {
                 if (c.nmiPending && !c.nmiBlocked && !c.interruptShadow) {
                     // NMI: not masked by IF, held off while a previous NMI's handler runs (until IRET) and in the
                     // MOV SS/STI shadow (SDM Vol. 3A 6.7.1, Table 6-2); it wakes a halted core.
-                    c.nmiPending = false;
+                    c.nmiPending = c.nmiSecondPending;
+                    c.nmiSecondPending = false;
                     deliver(c, Exceptions.NMI, -1, Interrupts.EXTERNAL);
                 }
                 if (c.interruptShadow) {

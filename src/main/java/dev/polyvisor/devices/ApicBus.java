@@ -65,7 +65,30 @@ public final class ApicBus implements MmioHandler {
         lapics[0].virtualWireMode();
     }
 
-    public void register(GuestMemory mem) { mem.addMmio(new MmioRegion("lapic", LAPIC_BASE, 0x1000, this)); }
+    private GuestMemory memory;
+    private final java.util.Set<Long> windows = new java.util.HashSet<>(List.of(LAPIC_BASE));
+
+    public synchronized void register(GuestMemory mem) {
+        memory = mem;
+        mem.addMmio(new MmioRegion("lapic", LAPIC_BASE, 0x1000, this));
+    }
+
+    /**
+     * IA32_APIC_BASE moved a LAPIC's page (SDM Vol. 3A 11.4.5 "Relocating the Local APIC Registers"):
+     * a window at the new base is added (once); each window serves only the vCPUs whose APIC base it is,
+     * any other vCPU sees no APIC there (reads all ones, writes dropped).
+     */
+    synchronized void relocated(long base) {
+        if (memory == null || !windows.add(base)) return;
+        try {
+            memory.addMmio(new MmioRegion(String.format("lapic@%x", base), base, 0x1000, new MmioHandler() {
+                @Override public long read(long offset, int size) { return current().readAt(base, offset, size); }
+                @Override public void write(long offset, int size, long value) { current().writeAt(base, offset, size, value); }
+            }));
+        } catch (IllegalArgumentException overlapsAnotherDevice) {
+            windows.remove(base); // the other device keeps the addresses
+        }
+    }
 
     public void setSignals(CpuSignals s) { signals = s == null ? CpuSignals.NONE : s; }
 
@@ -91,9 +114,9 @@ public final class ApicBus implements MmioHandler {
         return lapics[i >= 0 && i < lapics.length ? i : 0];
     }
 
-    @Override public long read(long offset, int size) { return current().read(offset, size); }
+    @Override public long read(long offset, int size) { return current().readAt(LAPIC_BASE, offset, size); }
 
-    @Override public void write(long offset, int size, long value) { current().write(offset, size, value); }
+    @Override public void write(long offset, int size, long value) { current().writeAt(LAPIC_BASE, offset, size, value); }
 
     void kick(int vcpu) { signals.kick(vcpu); }
 
@@ -107,9 +130,7 @@ public final class ApicBus implements MmioHandler {
                 case ApicMessage.SELF -> l.index() == m.source();
                 case ApicMessage.ALL_INCLUDING_SELF -> true;
                 case ApicMessage.ALL_EXCLUDING_SELF -> l.index() != m.source();
-                default -> m.logical()
-                        ? m.destination() == 0xFF || l.matchesLogical(m.destination())
-                        : m.destination() == 0xFF || l.id() == m.destination();
+                default -> l.matches(m);
             };
             if (hit) out.add(l);
         }

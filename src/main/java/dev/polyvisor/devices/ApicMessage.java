@@ -6,9 +6,28 @@ package dev.polyvisor.devices;
  * carries. {@code source} is the sending vCPU for shorthands, or -1 for the IOAPIC.
  */
 public record ApicMessage(int vector, int deliveryMode, boolean logical, int destination, boolean levelTriggered,
-                          boolean assert_, int shorthand, int source) {
+                          boolean assert_, int shorthand, int source, boolean x2apic) {
     public static final int FIXED = 0, LOWEST_PRIORITY = 1, SMI = 2, NMI = 4, INIT = 5, STARTUP = 6, EXTINT = 7;
     public static final int NO_SHORTHAND = 0, SELF = 1, ALL_INCLUDING_SELF = 2, ALL_EXCLUDING_SELF = 3;
+
+    /** A message in xAPIC format: 8-bit destination, 0xFF broadcast. */
+    public ApicMessage(int vector, int deliveryMode, boolean logical, int destination, boolean levelTriggered,
+                       boolean assert_, int shorthand, int source) {
+        this(vector, deliveryMode, logical, destination, levelTriggered, assert_, shorthand, source, false);
+    }
+
+    /** x2APIC broadcast destination (SDM Vol. 3A 11.12.9). */
+    public static final int X2APIC_BROADCAST = 0xFFFF_FFFF;
+
+    /**
+     * A message from the x2APIC ICR, MSR 0x830 (SDM Vol. 3A 11.12.9, Figure 11-28): the destination is
+     * the whole high doubleword (a 32-bit x2APIC ID, or cluster[31:16] | bitmap[15:0] in logical mode).
+     */
+    public static ApicMessage fromX2apicIcr(long icr, int source) {
+        int low = (int) icr;
+        return new ApicMessage(low & 0xFF, low >> 8 & 7, (low & 0x800) != 0, (int) (icr >>> 32),
+                (low & 0x8000) != 0, (low & 0x4000) != 0, low >> 18 & 3, source, true);
+    }
 
     /** A message decoded from ICR low/high (SDM Figure 11-12). */
     public static ApicMessage fromIcr(int low, int high, int source) {

@@ -3,6 +3,7 @@ package dev.polyvisor.devices;
 import dev.polyvisor.clock.TimerQueue;
 import dev.polyvisor.clock.VirtualClock;
 import dev.polyvisor.cpu.InterruptSource;
+import dev.polyvisor.cpu.Platform;
 
 /**
  * One vCPU's local APIC in xAPIC mode (Intel SDM Vol. 3A chapter 11, "Advanced Programmable Interrupt
@@ -24,12 +25,24 @@ import dev.polyvisor.cpu.InterruptSource;
  * <p>The timer (SDM 11.5.4) counts the APIC bus clock divided per the divide configuration; one-shot,
  * periodic and TSC-deadline modes (11.5.4.1; IA32_TSC_DEADLINE, MSR 0x6E0, through
  * {@link #writeTscDeadline}/{@link #readTscDeadline}) are derived from the {@link VirtualClock}.
+ *
+ * <p>x2APIC mode (SDM 11.12), entered by setting IA32_APIC_BASE.EXTD (bit 10; the CPU checks the
+ * transitions of 11.12.5): the registers become MSRs 0x800 + offset/16 ({@link #readX2apic}/
+ * {@link #writeX2apic}, Table 11-6), the ID is the 32-bit x2APIC ID (the initial APIC ID, read-only),
+ * LDR is derived from it (11.12.10.2: cluster ID[19:4] in bits 31:16, 1 << ID[3:0] in bits 15:0), ICR
+ * is one 64-bit register with a 32-bit destination (11.12.9) and SELF IPI (0x83F) sends a fixed
+ * self-IPI (11.12.11). The MMIO page is then, as while the APIC is globally disabled, not the APIC
+ * (11.12.2; 11.4.3): reads return all ones and writes are dropped, as under KVM (arch/x86/kvm/lapic.c
+ * apic_mmio_read/apic_mmio_write, the LAPIC_MMIO_HOLE quirk).
  */
 public final class Lapic implements InterruptSource {
     public static final int VERSION = 0x0005_0014;
     public static final long MSR_TSC_DEADLINE = 0x6E0;
     /** IA32_APIC_BASE flags (SDM 11.4.4). */
-    public static final long APIC_BASE_BSP = 0x100, APIC_BASE_ENABLE = 0x800;
+    public static final long APIC_BASE_BSP = 0x100, APIC_BASE_EXTD = 0x400, APIC_BASE_ENABLE = 0x800,
+            APIC_BASE_ADDRESS = 0xFF_FFFF_F000L;
+    /** The x2APIC register MSRs (SDM Vol. 3A 11.12.1.2, Table 11-6). */
+    public static final int X2APIC_MSR_FIRST = 0x800, X2APIC_MSR_LAST = 0x8FF;
     /** A periodic timer never fires more often than this (KVM has a similar floor). */
     static final long MIN_PERIOD_NS = 50_000;
 
@@ -49,12 +62,15 @@ public final class Lapic implements InterruptSource {
 
     private int id;
     private long apicBase;
+    private boolean x2apicMode;
     private int tpr, ldr, dfr, svr, esr, esrPending, icrLow, icrHigh;
     private final int[] lvt = new int[6];
     private final long[] irr = new long[4], isr = new long[4], tmr = new long[4];
     private int divideConfig;
     private long initialCount;
     private long timerStartNs;
+    /** The count reached zero and a mode change left it there: TMCCT reads 0 until TMICT is written. */
+    private boolean countStopped;
     private long tscDeadline;
     /**
      * Periodic mode: periods that ended while the VMM was late or while the previous timer interrupt
@@ -88,9 +104,11 @@ public final class Lapic implements InterruptSource {
         java.util.Arrays.fill(isr, 0);
         java.util.Arrays.fill(tmr, 0);
         divideConfig = 0;
+        countStopped = false;
         initialCount = 0;
         tscDeadline = 0;
         timer.cancel();
+        if (x2apicMode) ldr = x2apicLdr(id); // INIT keeps x2APIC mode and its derived LDR (SDM 11.12.5.1)
         refreshHints();
     }
 
@@ -119,13 +137,37 @@ public final class Lapic implements InterruptSource {
 
     public synchronized long apicBaseMsr() { return apicBase; }
 
-    /** WRMSR IA32_APIC_BASE: the enable bit; relocation is not supported (the base stays 0xFEE00000). */
-    public synchronized void writeApicBaseMsr(long v) {
-        boolean wasEnabled = hwEnabled();
-        apicBase = ApicBus.LAPIC_BASE | (v & APIC_BASE_ENABLE) | (apicBase & APIC_BASE_BSP);
-        if (wasEnabled && !hwEnabled()) reset(); // disabling resets to the power-up state (SDM 11.4.3)
+    /**
+     * WRMSR IA32_APIC_BASE as the CPU accepted it (the mode-transition #GPs of SDM 11.12.5 are the CPU's):
+     * the enable and x2APIC-enable bits, and the base: the page moves (SDM 11.4.5).
+     * Disabling resets the APIC to its power-up state (SDM 11.4.3); enabling loads the initial APIC ID
+     * (KVM kvm_lapic_set_base does the same: the xAPIC ID is vcpu_id again after a disable/enable);
+     * entering x2APIC mode loads the x2APIC ID and the derived LDR (SDM 11.12.5.1).
+     */
+    public void writeApicBaseMsr(long v) {
+        long base = v & APIC_BASE_ADDRESS;
+        bus.relocated(base);
+        synchronized (this) { writeApicBase(v, base); }
+    }
+
+    private void writeApicBase(long v, long base) {
+        boolean wasEnabled = hwEnabled(), wasX2 = x2apicMode;
+        apicBase = base | (v & (APIC_BASE_ENABLE | APIC_BASE_EXTD)) | (apicBase & APIC_BASE_BSP);
+        x2apicMode = hwEnabled() && (apicBase & APIC_BASE_EXTD) != 0;
+        if (wasEnabled && !hwEnabled()) reset();
+        if (!wasEnabled && hwEnabled()) id = index;
+        if (!wasX2 && x2apicMode) {
+            id = index;
+            ldr = x2apicLdr(id);
+        }
         refreshHints();
     }
+
+    /** Whether the APIC is in x2APIC mode (IA32_APIC_BASE.EN and EXTD set). */
+    public synchronized boolean x2apicMode() { return x2apicMode; }
+
+    /** The logical x2APIC ID (SDM 11.12.10.2): cluster = ID[19:4] in bits 31:16, 1 << ID[3:0] in bits 15:0. */
+    static int x2apicLdr(int x2apicId) { return (x2apicId >>> 4) << 16 | 1 << (x2apicId & 0xF); }
 
     private boolean hwEnabled() { return (apicBase & APIC_BASE_ENABLE) != 0; }
 
@@ -223,6 +265,20 @@ public final class Lapic implements InterruptSource {
 
     public synchronized boolean levelTriggered(int vector) { return test(tmr, vector & 0xFF); }
 
+    /**
+     * Whether a message addresses this APIC (SDM 11.6.2; in x2APIC mode 11.12.9/11.12.10): the broadcast
+     * destination (0xFF in xAPIC format, 0xFFFFFFFF from an x2APIC ICR) reaches everyone; physical mode
+     * compares the APIC ID; logical mode matches LDR. An xAPIC-format message (IOAPIC) to an x2APIC-mode
+     * APIC uses its 8-bit destination as is (KVM kvm_apic_mda / kvm_apic_match_dest).
+     */
+    synchronized boolean matches(ApicMessage m) {
+        int d = m.destination();
+        if (m.x2apic() ? d == ApicMessage.X2APIC_BROADCAST : d == 0xFF) return true;
+        if (!m.logical()) return id == d;
+        if (x2apicMode) return (d >>> 16) == (ldr >>> 16) && (d & ldr & 0xFFFF) != 0;
+        return matchesLogical(d);
+    }
+
     /** Logical destination match (SDM 11.6.2.2): flat model ANDs the 8-bit mask; cluster model compares the cluster. */
     synchronized boolean matchesLogical(int dest) {
         int logicalId = ldr >>> 24;
@@ -243,7 +299,22 @@ public final class Lapic implements InterruptSource {
 
     // ---- MMIO ----
 
+    /** The MMIO page is not the APIC while it is globally disabled or in x2APIC mode (see the class comment). */
+    private synchronized boolean mmioHole() { return !hwEnabled() || x2apicMode; }
+
+    /** An access through the APIC window at {@code window}: this APIC answers only at its own base. */
+    long readAt(long window, long offset, int size) {
+        synchronized (this) { if ((apicBase & APIC_BASE_ADDRESS) != window) return size >= 8 ? -1L : (1L << (8 * size)) - 1; }
+        return read(offset, size);
+    }
+
+    void writeAt(long window, long offset, int size, long value) {
+        synchronized (this) { if ((apicBase & APIC_BASE_ADDRESS) != window) return; }
+        write(offset, size, value);
+    }
+
     long read(long offset, int size) {
+        if (mmioHole()) return size >= 8 ? -1L : (1L << (8 * size)) - 1;
         int reg = (int) (offset & 0xFF0);
         long v;
         synchronized (this) { v = readRegister(reg) & 0xFFFF_FFFFL; }
@@ -256,7 +327,7 @@ public final class Lapic implements InterruptSource {
 
     private int readRegister(int reg) {
         return switch (reg) {
-            case 0x020 -> id << 24;
+            case 0x020 -> x2apicMode ? id : id << 24;
             case 0x030 -> VERSION;
             case 0x080 -> tpr;
             case 0x090 -> 0;                 // APR: arbitration priority, not modelled
@@ -283,7 +354,12 @@ public final class Lapic implements InterruptSource {
     }
 
     void write(long offset, int size, long value) {
+        if (mmioHole()) return;
         if ((offset & 0xF) != 0) return; // only aligned 32-bit writes reach a register (SDM 11.4.1)
+        writeRegister(offset, value);
+    }
+
+    private void writeRegister(long offset, long value) {
         int reg = (int) (offset & 0xFF0);
         int v = (int) value;
         ApicMessage ipi = null;
@@ -340,14 +416,80 @@ public final class Lapic implements InterruptSource {
         if (ipi != null) bus.deliver(ipi);
     }
 
-    /** EOI (SDM 11.8.5): retires the highest in-service vector; returns it if level-triggered (for the IOAPIC), else -1. */
+    // ---- x2APIC MSRs (SDM 11.12.1.2, Table 11-6) ----
+
+    /**
+     * RDMSR of an x2APIC register MSR: #GP(0) unless the APIC is in x2APIC mode, and for the MSRs Table
+     * 11-6 does not list as readable (APR 0x809, EOI 0x80B, RRD 0x80C, DFR 0x80E, ICR high 0x831, SELF IPI
+     * 0x83F, CMCI 0x82F, which this APIC lacks, and every unassigned index). ICR reads as 64 bits.
+     */
+    public Platform.MsrResult readX2apic(int msr) {
+        synchronized (this) {
+            if (!x2apicMode || msr < X2APIC_MSR_FIRST || msr > X2APIC_MSR_LAST) return Platform.MsrResult.gp();
+            int reg = (msr - X2APIC_MSR_FIRST) << 4;
+            boolean readable = switch (reg) {
+                case 0x020, 0x030, 0x080, 0x0A0, 0x0D0, 0x0F0, 0x280, 0x300,
+                     0x320, 0x330, 0x340, 0x350, 0x360, 0x370, 0x380, 0x390, 0x3E0 -> true;
+                default -> reg >= 0x100 && reg < 0x280; // ISR, TMR, IRR
+            };
+            if (!readable) return Platform.MsrResult.gp();
+            if (reg == 0x300) return Platform.MsrResult.of((long) icrHigh << 32 | (icrLow & 0xFFFF_FFFFL));
+            return Platform.MsrResult.of(readRegister(reg) & 0xFFFF_FFFFL);
+        }
+    }
+
+    /**
+     * WRMSR of an x2APIC register MSR; false means #GP(0): not in x2APIC mode, a read-only or unassigned
+     * register (ID, version, PPR, LDR, ISR/TMR/IRR, current count are read-only in x2APIC mode), bits 63:32
+     * set in any register but ICR, a non-zero write to EOI or ESR, or SELF IPI bits 31:8 (SDM 11.12.1.2,
+     * 11.12.1.3, 11.12.11). ICR (0x830) takes the 64-bit value: destination in bits 63:32.
+     */
+    public boolean writeX2apic(int msr, long v) {
+        ApicMessage ipi = null;
+        synchronized (this) {
+            if (!x2apicMode || msr < X2APIC_MSR_FIRST || msr > X2APIC_MSR_LAST) return false;
+            int reg = (msr - X2APIC_MSR_FIRST) << 4;
+            if (reg != 0x300 && (v >>> 32) != 0) return false;
+            switch (reg) {
+                case 0x080, 0x0F0, 0x320, 0x330, 0x340, 0x350, 0x360, 0x370, 0x380, 0x3E0 -> { }
+                case 0x0B0, 0x280 -> { if (v != 0) return false; }
+                case 0x300 -> {
+                    icrLow = (int) v & 0x000C_CFFF; // no delivery-status bit in x2APIC mode (11.12.9)
+                    icrHigh = (int) (v >>> 32);
+                    ipi = ApicMessage.fromX2apicIcr((long) icrHigh << 32 | (icrLow & 0xFFFF_FFFFL), index);
+                    if (ipi.deliveryMode() == ApicMessage.FIXED && ipi.vector() < 16) {
+                        raiseError(ESR_SEND_ILLEGAL_VECTOR);
+                        ipi = null;
+                    }
+                    refreshHints();
+                }
+                case 0x3F0 -> {
+                    if ((v & ~0xFFL) != 0) return false;
+                    ipi = new ApicMessage((int) v, ApicMessage.FIXED, false, 0, false, true, ApicMessage.SELF, index, true);
+                    if (ipi.vector() < 16) {
+                        raiseError(ESR_SEND_ILLEGAL_VECTOR);
+                        ipi = null;
+                    }
+                    refreshHints();
+                }
+                default -> { return false; }
+            }
+        }
+        int reg = (msr - X2APIC_MSR_FIRST) << 4;
+        if (reg != 0x300 && reg != 0x3F0) writeRegister(reg, v); // the xAPIC register's effects
+
+        if (ipi != null) bus.deliver(ipi);
+        return true;
+    }
+
+    /** EOI (SDM 11.8.5): retires the highest in-service vector; returns it if level-triggered (TMR set, for the IOAPIC), else -1. */
     private int eoi() {
         int v = highest(isr);
         if (v < 0) return -1;
         clear(isr, v);
-        boolean level = test(tmr, v);
-        if (level) clear(tmr, v);
-        return level ? v : -1;
+        // TMR keeps the trigger mode of the last acceptance: it is set or cleared when a vector enters IRR
+        // (SDM 11.8.4), not by EOI.
+        return test(tmr, v) ? v : -1;
     }
 
     // ---- timer ----
@@ -370,7 +512,7 @@ public final class Lapic implements InterruptSource {
     }
 
     private long currentCount(long now) {
-        if (initialCount == 0 || timerMode() == TIMER_TSC_DEADLINE) return 0;
+        if (initialCount == 0 || countStopped || timerMode() == TIMER_TSC_DEADLINE) return 0;
         long e = countsElapsed(now);
         if (timerMode() == TIMER_PERIODIC) return initialCount - e % initialCount;
         return Math.max(0, initialCount - e);
@@ -378,7 +520,23 @@ public final class Lapic implements InterruptSource {
 
     private void writeTimerLvt(int v) {
         int oldMode = timerMode();
+        long now = clock.nanos();
+        long remaining = currentCount(now);
         lvt[LVT_TIMER] = v & 0x700FF | (swEnabled() ? 0 : LVT_MASKED);
+        if (oldMode != timerMode() && oldMode != TIMER_TSC_DEADLINE && timerMode() != TIMER_TSC_DEADLINE
+                && initialCount != 0) {
+            // One-shot <-> periodic: the counter is not reloaded; it goes on from its current value, and a
+            // count that already reached zero stays there (SDM 11.5.4; KVM apic_update_lvtt keeps the
+            // running hrtimer, and an expired one-shot is not restarted).
+            if (remaining == 0) {
+                countStopped = true;
+                timer.cancel();
+            } else {
+                timerStartNs = now - countsToNanos(initialCount - remaining);
+                accountedPeriods = periodsElapsed(now);
+                armCountdown(now);
+            }
+        }
         // Mode 3 is reserved; it counts down like one-shot here.
         if (oldMode != timerMode()) timerBacklog = 0;
         if (oldMode != timerMode() && (oldMode == TIMER_TSC_DEADLINE || timerMode() == TIMER_TSC_DEADLINE)) {
@@ -392,6 +550,7 @@ public final class Lapic implements InterruptSource {
     private void writeInitialCount(long count) {
         if (timerMode() == TIMER_TSC_DEADLINE) return; // ignored in TSC-deadline mode (SDM 11.5.4.1)
         initialCount = count;
+        countStopped = false;
         long now = clock.nanos();
         timerStartNs = now;
         timerBacklog = accountedPeriods = 0;
@@ -467,8 +626,12 @@ public final class Lapic implements InterruptSource {
             if (timerMode() != TIMER_TSC_DEADLINE) return;
             tscDeadline = tsc;
             if (tsc == 0) { timer.cancel(); return; }
-            timer.arm(clock.nanosAtTsc(tsc)); // a past deadline fires at the next timer run
+            long at = clock.nanosAtTsc(tsc);
+            if (at > clock.nanos()) { timer.arm(at); return; }
+            timer.cancel();
         }
+        // A deadline already passed fires at once (KVM start_sw_tscdeadline: expired -> apic_timer_expired).
+        timerExpired();
     }
 
     /** RDMSR IA32_TSC_DEADLINE: the armed deadline, or 0. */

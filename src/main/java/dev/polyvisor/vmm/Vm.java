@@ -60,6 +60,11 @@ import java.util.function.Predicate;
 public final class Vm implements Platform, AutoCloseable {
     /** Instructions per quantum: long enough to amortise the loop, short enough to notice a timeout. */
     static final long QUANTUM = 50_000;
+    /**
+     * With another vCPU runnable the quanta are shorter: the vCPUs share this thread, and one that waits
+     * for another's store (a spin without PAUSE) waits up to a quantum for it.
+     */
+    static final long SMP_QUANTUM = 10_000;
     /** RTC wall time at virtual time 0 in icount mode, so that runs are reproducible (2024-01-01T00:00:00Z). */
     static final long ICOUNT_RTC_EPOCH = 1_704_067_200L;
     /** The longest one personality block (SCHEDOP_poll, Hyper-V GUEST_IDLE) waits before a spurious return. */
@@ -129,6 +134,7 @@ public final class Vm implements Platform, AutoCloseable {
                 v.cpu.cr4Reserved = cr4Reserved(cpuModel);
                 v.cpu.invpcid = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.INVPCID);
                 v.cpu.msrs.hasTscAdjust = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.TSC_ADJUST);
+                v.cpu.msrs.hasX2apic = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.X2APIC);
             }
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
@@ -287,14 +293,28 @@ public final class Vm implements Platform, AutoCloseable {
     /** Latches an NMI on a vCPU; its run loop delivers it (and a halted vCPU wakes for it). */
     private void postNmi(int vcpu) {
         if (vcpu < 0 || vcpu >= vcpus.size()) return;
-        vcpus.get(vcpu).cpu.nmiPending = true;
+        Cpu c = vcpus.get(vcpu).cpu;
+        if (c.nmiPending && !c.nmiBlocked) c.nmiSecondPending = true;
+        else c.nmiPending = true;
     }
 
     /** LAPIC signals to the vCPUs (SDM Vol. 3A, 10.4 and 11.6.1: INIT resets to wait-for-SIPI; SIPI starts at vector << 12). */
     private final class Signals implements ApicBus.CpuSignals {
-        @Override public void kick(int vcpu) { /* the run loop polls each vCPU's LAPIC; nothing sleeps on another thread */ }
+        /**
+         * The run loop polls each vCPU's LAPIC, so nothing sleeps on another thread; but an IPI from the
+         * running vCPU to another one ends the sender's quantum, so the target takes it about as soon as it
+         * would on its own host CPU (KVM kicks the target's thread, kvm_vcpu_kick), instead of a quantum
+         * later: a guest that signals a vCPU and spins for the answer otherwise waits a quantum per round.
+         */
+        @Override public void kick(int vcpu) { yieldTo(vcpu); }
 
-        @Override public void nmi(int vcpu) { postNmi(vcpu); }
+        @Override public void nmi(int vcpu) { postNmi(vcpu); yieldTo(vcpu); }
+
+        /** Also for the running vCPU itself: its run loop then checks for the interrupt at once (a self-IPI, an expired TSC deadline). */
+        private void yieldTo(int vcpu) {
+            Vcpu r = running;
+            if (r != null && (r.cpu.id == vcpu || vcpu >= 0 && vcpu < vcpus.size() && started[vcpu])) r.interrupt();
+        }
 
         @Override
         public void init(int vcpu) {
@@ -439,7 +459,7 @@ public final class Vm implements Platform, AutoCloseable {
                     unhalt(i);
                     running = v;
                     long quantumStart = clock.nanos();
-                    VcpuExit e = v.run(QUANTUM);
+                    VcpuExit e = v.run(anotherVcpuRunnable(i) ? SMP_QUANTUM : QUANTUM);
                     steal.quantum(i, clock.nanos() - quantumStart, j -> started[j] && !vcpus.get(j).cpu.halted);
                     running = null;
                     switch (e) {
@@ -590,7 +610,8 @@ public final class Vm implements Platform, AutoCloseable {
         return switch (personalities.wrmsr(vcpuId, index, value)) {
             case MsrAccess.Handled h -> { syncPersonalityTick(); yield true; }
             case MsrAccess.Gp g -> false;
-            case MsrAccess.NotHandled n -> board.wrmsr(vcpuId, index, value)
+            case MsrAccess.NotHandled n -> PcBoard.isX2apicMsr(index) ? board.writeX2apic(vcpuId, index, value)
+                    : board.wrmsr(vcpuId, index, value)
                     || (modelMsrs.claims(index) ? modelMsrs.write(vcpuId, index, value) : msrs.wrmsr(vcpuId, index, value));
         };
     }
@@ -601,6 +622,25 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     @Override public void apicBaseWritten(int vcpuId, long value) { board.apicBaseWritten(vcpuId, value); }
+
+    /**
+     * PAUSE: the vCPUs share this thread, so a vCPU spinning on a flag another vCPU will set only burns
+     * its quantum; end the quantum when another vCPU can run (KVM yields likewise on a pause-loop exit,
+     * kvm_vcpu_on_spin).
+     */
+    @Override
+    public void pause(int vcpuId) {
+        if (vcpus.size() > 1 && anotherVcpuRunnable(vcpuId)) vcpus.get(vcpuId).interrupt();
+    }
+
+    private boolean anotherVcpuRunnable(int vcpu) {
+        for (int j = 0; j < vcpus.size(); j++) {
+            if (j == vcpu || !started[j]) continue;
+            Cpu o = vcpus.get(j).cpu;
+            if (!o.halted || (o.interruptsEnabled() && o.interrupts.hasPending())) return true;
+        }
+        return false;
+    }
     @Override public int taskPriorityClass(int vcpuId) { return board.taskPriorityClass(vcpuId); }
     @Override public void setTaskPriorityClass(int vcpuId, int cls) { board.setTaskPriorityClass(vcpuId, cls); }
 

@@ -545,7 +545,7 @@ public final class IntegerOps {
                 d -> d.isMem() ? new XchgM(d.opSize, d.ea, d.regOp()) : new XchgRR(d.opSize, d.rmOp(), d.regOp()));
         // 90 without REX.B is NOP (not XCHG eAX,eAX: it must not zero-extend RAX); F3 90 is PAUSE.
         t.add("NOP/PAUSE/XCHG r,rAX", MAP_1BYTE, 0x90, ORACLE, Imm.NONE,
-                d -> (d.rex & 1) != 0 ? new XchgRR(d.opSize, 8, Cpu.RAX) : new Nop());
+                d -> (d.rex & 1) != 0 ? new XchgRR(d.opSize, 8, Cpu.RAX) : d.rep ? new Pause() : new Nop());
         for (int r = 1; r < 8; r++) {
             final int reg = r;
             t.add("XCHG r,rAX", MAP_1BYTE, 0x90 + r, ORACLE, Imm.NONE, d -> new XchgRR(d.opSize, reg | rexB(d), Cpu.RAX));
@@ -562,6 +562,11 @@ public final class IntegerOps {
 
     static final class Nop extends Insn {
         @Override public void exec(Cpu c) { }
+    }
+
+    /** PAUSE: architecturally a NOP (SDM Vol. 2B); the platform hears of it, as a VMM's pause-loop exit does. */
+    static final class Pause extends Insn {
+        @Override public void exec(Cpu c) { c.platform.pause(c.id); }
     }
 
     static final class XchgRR extends Insn {

@@ -57,11 +57,12 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
     /**
      * Polyvisor's {@code max}: qemu64 plus every further feature the emulated CPU implements (QEMU's
      * {@code max} under TCG is likewise "all the accelerator can do", AuthenticAMD): RDTSCP with
-     * IA32_TSC_AUX, RDPID, UMIP, PCID and INVPCID, IA32_TSC_ADJUST, the LAPIC's TSC-deadline mode, 1 GiB pages, ERMS and FSRM.
+     * IA32_TSC_AUX, RDPID, UMIP, PCID and INVPCID, IA32_TSC_ADJUST, the LAPIC's TSC-deadline mode and x2APIC mode,
+     * 1 GiB pages, ERMS and FSRM.
      */
     public static CpuModel max() {
         Set<CpuFeature> f = EnumSet.copyOf(qemu64().features());
-        f.addAll(List.of(CpuFeature.RDTSCP, CpuFeature.RDPID, CpuFeature.UMIP, CpuFeature.PCID, CpuFeature.INVPCID, CpuFeature.TSC_ADJUST, CpuFeature.TSC_DEADLINE, CpuFeature.PDPE1GB,
+        f.addAll(List.of(CpuFeature.RDTSCP, CpuFeature.RDPID, CpuFeature.UMIP, CpuFeature.PCID, CpuFeature.INVPCID, CpuFeature.TSC_ADJUST, CpuFeature.TSC_DEADLINE, CpuFeature.X2APIC, CpuFeature.PDPE1GB,
                 CpuFeature.ERMS, CpuFeature.FSRM));
         return new CpuModel("AuthenticAMD", 6, 6, 3, f, "Polyvisor Virtual CPU (max)",
                 CacheLeaves.qemuLegacy(), 40, 48, 7, 0x8000_0008);
@@ -73,6 +74,9 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
     }
 
     public boolean has(CpuFeature f) { return features.contains(f); }
+
+    /** With x2APIC the basic leaves reach 0BH, the extended topology leaf that reports the x2APIC ID. */
+    public int effectiveMaxBasicLeaf() { return has(CpuFeature.X2APIC) ? Math.max(maxBasicLeaf, 0xB) : maxBasicLeaf; }
 
     public CpuModel with(CpuFeature f) {
         EnumSet<CpuFeature> s = EnumSet.noneOf(CpuFeature.class);
@@ -104,12 +108,12 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
     public int[] leaf(int leaf, int subleaf, int vcpu, int vcpuCount) {
         int[] r = new int[4];
         boolean extended = (leaf & 0x8000_0000) != 0;
-        if (!extended && Integer.compareUnsigned(leaf, maxBasicLeaf) > 0) return r;
+        if (!extended && Integer.compareUnsigned(leaf, effectiveMaxBasicLeaf()) > 0) return r;
         if (extended && Integer.compareUnsigned(leaf, maxExtendedLeaf) > 0) return r;
         if (!extended && (leaf & 0xF000_0000) != 0) return r;
         switch (leaf) {
             case 0 -> {
-                r[0] = maxBasicLeaf;
+                r[0] = effectiveMaxBasicLeaf();
                 vendorInto(r);
             }
             case 1 -> {
@@ -125,6 +129,18 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
                     r[2] = bits(7, CpuidReg.ECX, 0);
                     r[3] = bits(7, CpuidReg.EDX, 0);
                 }
+            }
+            case 0xB -> {
+                // Extended topology (SDM Vol. 2A CPUID leaf 0BH), offered with x2APIC: level 0 SMT (one
+                // thread per core), level 1 core (every vCPU a core of one package), then invalid levels;
+                // EDX is the 32-bit x2APIC ID at every subleaf.
+                int n = Math.max(1, vcpuCount);
+                switch (subleaf) {
+                    case 0 -> { r[0] = 0; r[1] = 1; r[2] = 1 << 8; }
+                    case 1 -> { r[0] = 32 - Integer.numberOfLeadingZeros(n - 1); r[1] = n; r[2] = 2 << 8 | 1; }
+                    default -> r[2] = subleaf & 0xFF;
+                }
+                r[3] = vcpu;
             }
             case 0x8000_0000 -> {
                 r[0] = maxExtendedLeaf;

@@ -63,8 +63,15 @@ public final class PcBoard {
     public Platform.MsrResult rdmsr(int vcpu, int index) {
         Lapic l = devices.lapic(vcpu);
         if (index == Lapic.MSR_TSC_DEADLINE) return Platform.MsrResult.of(l.readTscDeadline());
+        if (isX2apicMsr(index)) return l.readX2apic(index);
         return null;
     }
+
+    /** MSRs 0x800-0x8FF: the x2APIC registers, #GP(0) unless the vCPU's APIC is in x2APIC mode (SDM 11.12.1.2). */
+    public static boolean isX2apicMsr(int index) { return index >= Lapic.X2APIC_MSR_FIRST && index <= Lapic.X2APIC_MSR_LAST; }
+
+    /** WRMSR to an x2APIC register MSR; false is #GP(0). */
+    public boolean writeX2apic(int vcpu, int index, long value) { return devices.lapic(vcpu).writeX2apic(index, value); }
 
     /** IA32_APIC_BASE as the CPU accepted it: the LAPIC follows the enable bit. */
     public void apicBaseWritten(int vcpu, long value) { devices.lapic(vcpu).writeApicBaseMsr(value); }

@@ -23,6 +23,12 @@ class CpuModelsTest {
         assertNotEquals(0, max.leaf(1, 0, 0, 1)[2] & (1 << 17));
         assertNotEquals(0, max.leaf(0x80000001, 0, 0, 1)[3] & (1 << 27));
         assertNotEquals(0, max.leaf(1, 0, 0, 1)[2] & (1 << 24), "TSC-deadline in CPUID.1:ECX[24]");
+        assertNotEquals(0, max.leaf(1, 0, 0, 1)[2] & (1 << 21), "x2APIC in CPUID.1:ECX[21]");
+        assertEquals(0xB, max.leaf(0, 0, 0, 1)[0], "leaf 0BH reported with x2APIC");
+        assertEquals(3, max.leaf(0xB, 0, 3, 4)[3], "CPUID.0BH:EDX = x2APIC ID");
+        assertEquals(2 << 8 | 1, max.leaf(0xB, 1, 3, 4)[2], "level 1 is the core level");
+        assertEquals(4, max.leaf(0xB, 1, 3, 4)[1]);
+        assertEquals(0, CpuModel.qemu64().leaf(0xB, 0, 3, 4)[3], "qemu64 stops at leaf 7");
     }
 
     @Test
@@ -33,12 +39,13 @@ class CpuModelsTest {
         assertFalse(m.has(CpuFeature.NX));
         assertFalse(m.has(CpuFeature.LAHF_LM));
         assertEquals(CpuModel.qemu64(), CpuModels.parse("qemu64,-x2apic,-pcid,-invpcid"), "removing an absent feature is a no-op");
+        assertTrue(CpuModels.parse("qemu64,+x2apic").has(CpuFeature.X2APIC));
         assertEquals("GenuineIntel", CpuModels.parse("max,vendor=GenuineIntel").vendor());
     }
 
     @Test
     void whatTheCpuDoesNotImplementIsAOneLineError() {
-        for (String bad : new String[] {"qemu64,+x2apic", "max,+vmx", "qemu64,xsave=on", "IvyBridge", "host", "Opteron_G1",
+        for (String bad : new String[] {"qemu64,+smx", "max,+vmx", "qemu64,xsave=on", "IvyBridge", "host", "Opteron_G1",
                 "max,vendor=Intel", "max,phys-bits=36"}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> CpuModels.parse(bad), bad);
             assertFalse(e.getMessage().contains("\n"), e.getMessage());
