@@ -16,8 +16,9 @@ import java.util.TreeMap;
  * for the heat map.
  *
  * <p>Observables: {@code outcome}; {@code instructions} (guest instructions retired, weight 4× the relative
- * change, capped at 1); every dispatch-table path; {@code usage:ID} for each ABI element's total use (or
- * {@code usage:PERSONALITY KIND} for counters no element owns; weight 1 when one side is zero, else the
+ * change, capped at 1); every dispatch-table path; {@code usage:ID} for each ABI element's total use by the
+ * guest, {@code usage:ID KIND} for what the VMM did on its behalf (interrupts injected, vCPUs woken, ...),
+ * {@code usage:PERSONALITY KIND} for counters no element owns (weight 1 when one side is zero, else the
  * relative change); {@code counter:LABEL} for each single counter (detail only, not a heat-map column);
  * {@code workload:NAME instructions|exits}. A <em>coupling</em> is a change of outcome or of a table entry,
  * or a usage total or counter that went from zero to non-zero or back.
@@ -84,11 +85,21 @@ public final class MatrixDiff {
         }
     }
 
-    /** Each ABI element's total use; counters no element owns summed per personality and kind. */
+    /** What the VMM did on a personality's behalf (rather than the guest asking): counted apart from the element's own use. */
+    static final Set<String> VMM_ACTIONS = Set.of("inject-fixed", "inject-nmi", "upcall", "wake", "flush-tlb", "block");
+
+    /**
+     * Each ABI element's total use by the guest (CPUID leaves, MSR accesses, hypercalls, backdoor and port
+     * accesses it owns); what the VMM did for it ({@link #VMM_ACTIONS}) as {@code ELEMENT KIND}; counters no
+     * element owns summed as {@code PERSONALITY KIND}.
+     */
     static Map<String, Long> elementTotals(CellResult c) {
         Map<String, Long> m = new TreeMap<>();
-        for (CellResult.Usage u : c.usage())
-            m.merge(u.element() != null ? u.element() : u.personality() + " " + u.kind(), u.count(), Long::sum);
+        for (CellResult.Usage u : c.usage()) {
+            String owner = u.element() != null ? u.element() : u.personality();
+            String key = u.element() != null && !VMM_ACTIONS.contains(u.kind()) ? owner : owner + " " + u.kind();
+            m.merge(key, u.count(), Long::sum);
+        }
         return m;
     }
 
@@ -125,10 +136,24 @@ public final class MatrixDiff {
             for (Change c : cs) if (c.column()) byGroup.computeIfAbsent(c.group(), g -> new LinkedHashSet<>()).add(c.observable());
         List<String> cols = new ArrayList<>();
         for (var e : byGroup.entrySet()) {
-            if (e.getKey() == Group.TABLE || e.getKey() == Group.OUTCOME || e.getKey() == Group.COST) cols.addAll(e.getValue());
+            if (e.getKey() == Group.TABLE) {
+                List<String> t = new ArrayList<>(e.getValue());
+                List<String> seen = List.copyOf(t);
+                t.sort(java.util.Comparator.comparingInt(MatrixDiff::rootRank).thenComparingInt(seen::indexOf));
+                cols.addAll(t);
+            } else if (e.getKey() == Group.OUTCOME || e.getKey() == Group.COST) cols.addAll(e.getValue());
             else cols.addAll(new java.util.TreeSet<>(e.getValue()));
         }
         return cols;
+    }
+
+    /** Table roots in the order DispatchTables reads them. */
+    private static final List<String> ROOTS = List.of("pv_ops", "static_call", "apic", "x86_platform", "x86_init", "x86_cpuinit",
+            "static_key", "clocksource", "clockevent");
+
+    static int rootRank(String path) {
+        for (int i = 0; i < ROOTS.size(); i++) if (path.startsWith(ROOTS.get(i))) return i;
+        return ROOTS.size();
     }
 
     /** The couplings of one cell: observable → change. */

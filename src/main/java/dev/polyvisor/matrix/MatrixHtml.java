@@ -26,7 +26,8 @@ public final class MatrixHtml {
             table.heat{border-collapse:collapse}
             table.heat th,table.heat td{border:1px solid #e4e4e4;padding:0}
             table.heat thead th{background:#f6f6f6;font-weight:normal;position:sticky;top:0}
-            table.heat th.grp{font-weight:bold;text-align:left;padding:2px 4px;white-space:nowrap}
+            table.heat th.grp{font-weight:bold;text-align:left;padding:2px 2px;white-space:nowrap}
+            table.heat th.grp div{overflow:hidden;text-overflow:ellipsis}
             table.heat th.col{vertical-align:bottom;height:220px}
             table.heat th.col div{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;font:11px ui-monospace,monospace;padding:4px 1px;max-height:215px;overflow:hidden}
             table.heat tbody th{text-align:left;white-space:nowrap;padding:1px 6px;font:12px ui-monospace,monospace;background:#fafafa;position:sticky;left:0}
@@ -106,7 +107,9 @@ public final class MatrixHtml {
             if (spans.isEmpty() || !spans.getLast()[0].equals(s)) spans.add(new String[] {s, "0"});
             spans.getLast()[1] = Integer.toString(Integer.parseInt(spans.getLast()[1]) + 1);
         }
-        for (String[] s : spans) b.append("<th class=\"grp\" colspan=\"").append(s[1]).append("\">").append(esc(s[0])).append("</th>");
+        for (String[] s : spans)
+            b.append("<th class=\"grp\" colspan=\"").append(s[1]).append("\" title=\"").append(esc(s[0])).append("\"><div style=\"max-width:")
+                    .append(15 * Integer.parseInt(s[1]) - 4).append("px\">").append(esc(s[0])).append("</div></th>");
         b.append("</tr>\n<tr><th></th><th class=\"col\"><div>outcome · clocksource</div></th>");
         for (String c : cols) b.append("<th class=\"col\" title=\"").append(esc(c)).append("\"><div>").append(esc(c)).append("</div></th>");
         b.append("</tr></thead>\n<tbody>\n");

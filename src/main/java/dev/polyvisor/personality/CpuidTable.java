@@ -66,7 +66,8 @@ public final class CpuidTable {
                     if (usage != null) usage.add(p.name(), AbiUsage.Kind.CPUID, Integer.toUnsignedLong(leaf), AbiUsage.ANY, leafElement(p, leaf - p.base()));
                     return p.cpuid(leaf, subleaf, vcpu);
                 }
-            if (usage != null) usage.add(AbiUsage.NONE, AbiUsage.Kind.CPUID, Integer.toUnsignedLong(leaf), AbiUsage.ANY, null);
+            // Linux probes the signature leaf at all 256 bases: counted per offset within a base, not per leaf.
+            if (usage != null) usage.add(AbiUsage.NONE, AbiUsage.Kind.CPUID, leaf & 0xFF, AbiUsage.ANY, null);
             return new int[4];
         }
         int[] r = model.leaf(leaf, subleaf, vcpu, vcpus);

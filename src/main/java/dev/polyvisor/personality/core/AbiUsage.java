@@ -12,7 +12,8 @@ import java.util.concurrent.atomic.LongAdder;
  * MSR reads and writes (and the #GP a disabled one raises), hypercalls and backdoor commands by number,
  * port I/O to a personality's ports, and the interrupts, wake-ups and TLB flushes a personality asked the
  * VMM for. Each count is keyed by the personality that handled it ({@value #NONE} when none did), the
- * kind of access, its number (MSR index, hypercall number, vector, port, leaf), the sub-operation where the
+ * kind of access, its number (MSR index, hypercall number, vector, port, leaf; for CPUID leaves no personality
+ * owns, the offset within a base, since Linux probes the signature at all 256 bases), the sub-operation where the
  * ABI has one (Xen's command argument) and the ABI element id the contract attributes it to (null when no
  * single element owns it). Thread-safe; adding is a hash lookup and a {@link LongAdder} increment.
  */
