@@ -63,6 +63,14 @@ final class AbiMatrixCommand implements Callable<Integer> {
     @Option(names = "--wall-timeout", paramLabel = "SECONDS", description = "Host seconds after which a cell hangs (default: ${DEFAULT-VALUE}).")
     long wallTimeout = MatrixSettings.defaults().wallTimeout().toSeconds();
 
+    @Option(names = "--kernel", paramLabel = "FILE",
+            description = "Boot this bzImage instead of the default guest's (with the default guest's initramfs unless --initrd is given).")
+    Path kernel;
+
+    @Option(names = "--initrd", paramLabel = "FILE",
+            description = "The initramfs to boot with --kernel; its /init must run the pv.exec command and power off, as the default guest's does.")
+    Path initrd;
+
     @Option(names = "--compare", arity = "2", paramLabel = "MATRIX.json",
             description = "Compare two matrix.json files (e.g. two kernels' matrices): couplings that appeared, disappeared or moved. Boots nothing.")
     List<Path> compare;
@@ -81,9 +89,20 @@ final class AbiMatrixCommand implements Callable<Integer> {
             System.err.println("polyvisor: " + e.getMessage());
             return RunCommand.USAGE;
         }
+        if (initrd != null && kernel == null) {
+            System.err.println("polyvisor: --initrd needs --kernel");
+            return RunCommand.USAGE;
+        }
+        for (Path f : new Path[] {kernel, initrd})
+            if (f != null && !Files.isRegularFile(f)) {
+                System.err.println("polyvisor: " + f + ": no such file");
+                return RunCommand.USAGE;
+            }
         GuestImage image;
         try {
             image = GuestImages.defaultGuest();
+            if (kernel != null)
+                image = new GuestImage(kernel, initrd != null ? initrd : image.initramfs(), release(kernel), null, null, image.busyboxVersion());
         } catch (GuestImageException e) {
             System.err.println("polyvisor: the default guest: " + e.getMessage());
             return 1;
@@ -129,6 +148,17 @@ final class AbiMatrixCommand implements Callable<Integer> {
         }
         System.out.print(MatrixCompare.render(a, b, compare.get(0).toString(), compare.get(1).toString()));
         return 0;
+    }
+
+    /** The release in a bzImage's banner ("Linux version 6.1.0-57-cloud-amd64 (...)"), or null when it cannot be read. */
+    private static String release(Path bzImage) {
+        try {
+            String banner = dev.polyvisor.kernel.KernelImage.of(dev.polyvisor.vmm.boot.linux.KernelPayload.vmlinux(Files.readAllBytes(bzImage))).banner();
+            String[] w = banner.split("\\s+");
+            return w.length > 2 && banner.startsWith("Linux version ") ? w[2] : null;
+        } catch (Exception e) {
+            return null;
+        }
     }
 
     /** Java cannot ask about stderr alone: a console on stdin/stdout and a TERM that draws stand in for it. */

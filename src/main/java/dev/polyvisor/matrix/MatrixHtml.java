@@ -47,20 +47,36 @@ public final class MatrixHtml {
             pre{background:#f6f6f6;padding:6px;overflow:auto;font:11px ui-monospace,monospace}
             """;
 
+    /**
+     * A click on a heat-map cell sets the location hash to {@code #diff-N:OBSERVABLE} (so a finding can be
+     * linked to); the hash opens that cell's diff and marks the observable's row, on load too.
+     */
     private static final String JS = """
-            document.getElementById('matrix').addEventListener('click', function (e) {
-              var td = e.target.closest('td.c');
-              if (!td) return;
-              e.preventDefault();
-              var d = document.getElementById(td.dataset.diff);
+            function pvShow(hash) {
+              var m = /^#(diff-[0-9]+)(?::(.*))?$/.exec(hash || '');
+              if (!m) return;
+              var d = document.getElementById(m[1]);
               if (!d) return;
               d.open = true;
               var rows = document.querySelectorAll('table.diff tr.hl');
               for (var i = 0; i < rows.length; i++) rows[i].classList.remove('hl');
-              var tr = d.querySelector('tr[data-obs="' + CSS.escape(td.dataset.obs) + '"]');
-              (tr || d).scrollIntoView({block: 'center'});
+              var obs = m[2] ? decodeURIComponent(m[2]) : null, tr = null;
+              if (obs) {
+                var all = d.querySelectorAll('tr[data-obs]');
+                for (var j = 0; j < all.length; j++) if (all[j].dataset.obs === obs) tr = all[j];
+              }
               if (tr) tr.classList.add('hl');
+              (tr || d).scrollIntoView({block: 'center'});
+            }
+            document.getElementById('matrix').addEventListener('click', function (e) {
+              var td = e.target.closest('td.c');
+              if (!td) return;
+              e.preventDefault();
+              location.hash = td.dataset.diff + ':' + encodeURIComponent(td.dataset.obs);
             });
+            window.addEventListener('hashchange', function () { pvShow(location.hash); });
+            pvShow(location.hash);
+            document.documentElement.setAttribute('data-ready', '1');
             """;
 
     /** Colour of a group's changes (RGB). */
