@@ -47,7 +47,8 @@ public record CellResult(String id, String personality, List<String> disabled, S
      *                   reset, no exit marker), error (an emulator error: a Polyvisor bug, not a finding)
      * @param detail     one line: the VM's end message, or empty
      * @param exitStatus the command's exit status from /init's marker, or null when it never ran
-     * @param warnings   console lines with BUG:, WARNING:, unchecked MSR access, Call Trace or Kernel panic (at most 20)
+     * @param warnings   console lines with BUG:, kernel BUG at, WARNING:, unchecked MSR access, Call Trace, Kernel panic, Oops:,
+     *                   general protection fault or invalid opcode: (at most 20)
      */
     @JsonInclude(JsonInclude.Include.ALWAYS)
     public record Outcome(String kind, String detail, Integer exitStatus, List<String> warnings) {

@@ -58,7 +58,8 @@ import java.util.regex.Pattern;
  */
 public final class MatrixRunner {
     /** Console lines that make a cell's outcome "warnings" (and are listed in it). */
-    static final Pattern WARNING = Pattern.compile("BUG:|WARNING:|unchecked MSR access|Call Trace|Kernel panic");
+    static final Pattern WARNING = Pattern.compile(
+            "BUG:|kernel BUG at|WARNING:|unchecked MSR access|Call Trace|Kernel panic|Oops:|general protection fault|invalid opcode:");
     static final int MAX_WARNINGS = 20;
     private static final Pattern EXIT_MARKER = Pattern.compile("(?m)^polyvisor: exit status (\\d+)");
     private static final Pattern PRINTK_TIME = Pattern.compile("^\\[\\s*\\d+\\.\\d+\\]\\s*");

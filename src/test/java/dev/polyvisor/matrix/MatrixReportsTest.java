@@ -118,7 +118,9 @@ class MatrixReportsTest {
         assertEquals("warnings", w.kind());
         assertEquals(List.of("unchecked MSR access error: WRMSR to 0x4b564d05"), w.warnings());
         Outcome reset = new Outcome(Outcome.Kind.RESET, 4, "guest reset the machine", 1, 1);
-        assertEquals("panics", MatrixRunner.classify(reset, "[    0.5] Kernel panic - not syncing: VFS\n").kind());
+        CellResult.Outcome panic = MatrixRunner.classify(reset, "[    0.5] kernel BUG at drivers/xen/events/events_base.c:1228!\n[    0.5] Kernel panic - not syncing: VFS\n");
+        assertEquals("panics", panic.kind());
+        assertEquals(List.of("kernel BUG at drivers/xen/events/events_base.c:1228!", "Kernel panic - not syncing: VFS"), panic.warnings());
         assertEquals("fails", MatrixRunner.classify(reset, "").kind());
         Outcome to = new Outcome(Outcome.Kind.TIMEOUT, 124, "virtual timeout", 1, 1);
         assertEquals("hangs", MatrixRunner.classify(to, "").kind());
