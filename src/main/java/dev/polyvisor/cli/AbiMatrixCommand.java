@@ -34,9 +34,9 @@ import java.util.concurrent.Callable;
  * {@code --out}, and with {@code --compare A.json B.json} diffs two matrices instead of booting.
  */
 @Command(name = "matrix", mixinStandardHelpOptions = true,
-        description = {"The ABI coupling matrix: for each personality a baseline boot and one boot per ABI element switched off,",
-                "plus the bare and unknown-hypervisor references; what the kernel bound (read from its memory), how much it used",
-                "each element, and how it ended. Writes matrix.json, matrix.md and matrix.html (see docs/MATRIX.md)."})
+        description = "The ABI coupling matrix: for each personality a baseline boot and one boot per ABI element switched off, "
+                + "plus the bare and unknown-hypervisor references; what the kernel bound (read from its memory), how much it used "
+                + "each element, and how it ended. Writes matrix.json, matrix.md and matrix.html (see docs/MATRIX.md).")
 final class AbiMatrixCommand implements Callable<Integer> {
     @Option(names = "--personality", split = ",", paramLabel = "NAME",
             description = "Personalities (comma separated; a stack such as hyperv+kvm is one). Default: kvm, hyperv, xen, vmware.")
