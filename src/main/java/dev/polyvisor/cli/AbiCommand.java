@@ -9,9 +9,10 @@ import java.util.concurrent.Callable;
 /**
  * {@code polyvisor abi list [--personality P]}: the ABI contracts as data — every CPUID bit, MSR,
  * hypercall and shared structure each personality offers, with its id (the name {@code run
- * --abi-disable} takes), its numbers, and the Linux behaviour it enables.
+ * --abi-disable} takes), its numbers, and the Linux behaviour it enables. {@code polyvisor abi matrix}
+ * ({@link AbiMatrixCommand}) measures which kernel behaviours depend on which element.
  */
-@Command(name = "abi", mixinStandardHelpOptions = true, subcommands = {AbiCommand.ListContracts.class},
+@Command(name = "abi", mixinStandardHelpOptions = true, subcommands = {AbiCommand.ListContracts.class, AbiMatrixCommand.class},
         description = "The hypervisor ABI contracts: what each personality offers the guest.")
 public final class AbiCommand implements Runnable {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
@@ -22,7 +23,7 @@ public final class AbiCommand implements Runnable {
     @Command(name = "list", mixinStandardHelpOptions = true,
             description = "List the ABI elements of every personality, or of one.")
     static final class ListContracts implements Callable<Integer> {
-        @Option(names = "--personality", paramLabel = "NAME", description = "Only this personality (bare, kvm, hyperv, xen, vmware).")
+        @Option(names = "--personality", paramLabel = "NAME", description = "Only this personality (bare, kvm, hyperv, xen, vmware, unknown).")
         String personality;
 
         @Override

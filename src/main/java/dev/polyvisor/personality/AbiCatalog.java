@@ -5,6 +5,7 @@ import dev.polyvisor.personality.core.AbiContract;
 import dev.polyvisor.personality.core.AbiElement;
 import dev.polyvisor.personality.hyperv.HvAbi;
 import dev.polyvisor.personality.kvm.KvmAbi;
+import dev.polyvisor.personality.unknown.UnknownAbi;
 import dev.polyvisor.personality.vmware.VmwareAbi;
 import dev.polyvisor.personality.xen.XenAbi;
 
@@ -27,7 +28,14 @@ public final class AbiCatalog {
         CONTRACTS.put("hyperv", HvAbi.CONTRACT);
         CONTRACTS.put("xen", XenAbi.CONTRACT);
         CONTRACTS.put("vmware", VmwareAbi.CONTRACT);
+        CONTRACTS.put("unknown", UnknownAbi.CONTRACT);
     }
+
+    /** What a personality without elements presents, for the listing. */
+    private static final Map<String, String> NO_ELEMENTS = Map.of(
+            "bare", "no paravirtual ABI: hypervisor bit clear, no CPUID leaves",
+            "unknown", "no paravirtual ABI: hypervisor bit set, signature '" + UnknownAbi.SIGNATURE
+                    + "' at 0x40000000 that no kernel knows, no other leaf, MSR or hypercall");
 
     public static List<String> names() { return List.copyOf(CONTRACTS.keySet()); }
 
@@ -61,7 +69,7 @@ public final class AbiCatalog {
         StringBuilder sb = new StringBuilder();
         for (AbiContract c : list) {
             sb.append(c.personality()).append(" (").append(c.elements().size()).append(" elements)\n");
-            if (c.elements().isEmpty()) sb.append("  (no paravirtual ABI: hypervisor bit clear, no CPUID leaves)\n");
+            if (c.elements().isEmpty()) sb.append("  (").append(NO_ELEMENTS.getOrDefault(c.personality(), "no elements")).append(")\n");
             int w = c.elements().stream().mapToInt(e -> e.id().length()).max().orElse(0);
             for (AbiElement e : c.elements()) {
                 sb.append(String.format(Locale.ROOT, "  %-" + w + "s  %-16s  %s%n", e.id(),

@@ -2,6 +2,8 @@ package dev.polyvisor.personality;
 
 import dev.polyvisor.cpu.model.CpuFeature;
 import dev.polyvisor.cpu.model.CpuModel;
+import dev.polyvisor.personality.core.AbiElement;
+import dev.polyvisor.personality.core.AbiUsage;
 
 import java.util.Comparator;
 import java.util.List;
@@ -27,8 +29,13 @@ public final class CpuidTable {
     private final List<Personality> personalities;
     private final int vcpus;
     private final boolean hypervisorBit;
+    private final AbiUsage usage;
 
-    public CpuidTable(CpuModel base, List<Personality> personalities, int vcpus) {
+    public CpuidTable(CpuModel base, List<Personality> personalities, int vcpus) { this(base, personalities, vcpus, null); }
+
+    /** As above, counting every hypervisor-range leaf the guest reads in {@code usage} (null: not counted). */
+    public CpuidTable(CpuModel base, List<Personality> personalities, int vcpus, AbiUsage usage) {
+        this.usage = usage;
         this.personalities = List.copyOf(personalities);
         this.vcpus = vcpus;
         this.hypervisorBit = personalities.stream().anyMatch(Personality::setsHypervisorBit);
@@ -44,12 +51,23 @@ public final class CpuidTable {
 
     public boolean hypervisorBit() { return hypervisorBit; }
 
+    /** The one element with CPUID bits in the personality's leaf at {@code offset}, or null (none, or several share it). */
+    private static String leafElement(Personality p, int offset) {
+        List<String> ids = p.contract().elements().stream()
+                .filter(e -> e.cpuidBits().stream().anyMatch(b -> b.leafOffset() == offset)).map(AbiElement::id).toList();
+        return ids.size() == 1 ? ids.getFirst() : null;
+    }
+
     /** CPUID for {@code vcpu}: returns {eax, ebx, ecx, edx}. Never throws for any leaf/subleaf. */
     public int[] cpuid(int vcpu, int leaf, int subleaf) {
         if (Integer.compareUnsigned(leaf, HV_FIRST) >= 0 && Integer.compareUnsigned(leaf, HV_LAST) <= 0) {
             for (Personality p : personalities)
-                if (p.leafCount() > 0 && leaf - p.base() >= 0 && leaf - p.base() < p.leafCount())
+                if (p.leafCount() > 0 && leaf - p.base() >= 0 && leaf - p.base() < p.leafCount()) {
+                    if (usage != null) usage.add(p.name(), AbiUsage.Kind.CPUID, Integer.toUnsignedLong(leaf), AbiUsage.ANY, leafElement(p, leaf - p.base()));
                     return p.cpuid(leaf, subleaf, vcpu);
+                }
+            // Linux probes the signature leaf at all 256 bases: counted per offset within a base, not per leaf.
+            if (usage != null) usage.add(AbiUsage.NONE, AbiUsage.Kind.CPUID, leaf & 0xFF, AbiUsage.ANY, null);
             return new int[4];
         }
         int[] r = model.leaf(leaf, subleaf, vcpu, vcpus);

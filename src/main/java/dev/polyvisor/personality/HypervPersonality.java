@@ -5,6 +5,7 @@ import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.personality.core.AbiElement;
 import dev.polyvisor.personality.core.AbiGate;
+import dev.polyvisor.personality.core.AbiUsage;
 import dev.polyvisor.personality.core.MsrAccess;
 import dev.polyvisor.personality.core.PersonalityEnv;
 import dev.polyvisor.personality.hyperv.ReferenceTscPage;
@@ -315,6 +316,12 @@ public final class HypervPersonality implements Personality {
     @Override
     public int hypercallClaim(int vcpu) {
         return guestOsId != 0 && gate.enabled("hyperv.hypercall") ? CLAIM_ENABLED : CLAIM_NONE;
+    }
+
+    /** The call code: bits 15:0 of the control word (RCX, or EAX in 32-bit mode). */
+    @Override
+    public AbiUsage.Call abiCall(GuestContext c) {
+        return AbiUsage.Call.of((c.longMode() ? c.reg(1) : c.reg(0)) & 0xFFFF);
     }
 
     /**

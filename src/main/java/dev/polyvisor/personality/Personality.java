@@ -1,9 +1,11 @@
 package dev.polyvisor.personality;
 
+import dev.polyvisor.cpu.GuestContext;
 import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.cpu.model.CpuModel;
 import dev.polyvisor.personality.core.AbiContract;
 import dev.polyvisor.personality.core.AbiGate;
+import dev.polyvisor.personality.core.AbiUsage;
 import dev.polyvisor.personality.core.GuestPortIo;
 import dev.polyvisor.personality.core.MsrAccess;
 
@@ -15,7 +17,7 @@ import java.util.Optional;
  * {@link dev.polyvisor.personality.core.PersonalityEnv}; it holds the per-vCPU state the ABI needs
  * (registered shared-structure addresses, timers, steal counters, kick flags).
  *
- * <p>Sealed over the five personalities; they live in this package because a sealed hierarchy in the
+ * <p>Sealed over the six personalities (the five ABIs and the unknown hypervisor); they live in this package because a sealed hierarchy in the
  * unnamed module must, while their ABI numbers and contracts live in the {@code bare}, {@code kvm},
  * {@code hyperv}, {@code xen} and {@code vmware} subpackages.
  *
@@ -24,7 +26,7 @@ import java.util.Optional;
  * synchronize on the instance where state is shared.
  */
 public sealed interface Personality
-        permits BarePersonality, KvmPersonality, HypervPersonality, XenPersonality, VmwarePersonality {
+        permits BarePersonality, KvmPersonality, HypervPersonality, XenPersonality, VmwarePersonality, UnknownPersonality {
 
     /** Hypercall claim strengths for {@link #hypercallClaim}. */
     int CLAIM_NONE = 0, CLAIM_DEFAULT = 1, CLAIM_ENABLED = 2;
@@ -63,6 +65,15 @@ public sealed interface Personality
 
     /** Handles a hypercall (registers through its context). False makes the CPU raise #UD. Never throws. */
     boolean hypercall(VcpuExit.Hypercall call);
+
+    /**
+     * The call a VMCALL/VMMCALL (or a backdoor port access) is making, read from the registers before it is
+     * handled, for {@link dev.polyvisor.personality.core.AbiUsage}: its number and, where the ABI has one, a
+     * sub-operation that the contract's {@code HypercallRef}s can be matched against. Default: RAX.
+     */
+    default AbiUsage.Call abiCall(GuestContext c) {
+        return AbiUsage.Call.of(c.longMode() ? c.reg(0) : c.reg(0) & 0xFFFF_FFFFL);
+    }
 
     /** Port I/O the personality owns (the VMware backdoor). */
     default Optional<GuestPortIo> portIo() { return Optional.empty(); }

@@ -1,9 +1,13 @@
 package dev.polyvisor.personality;
 
+import dev.polyvisor.cpu.GuestContext;
 import dev.polyvisor.cpu.InterruptSource;
 import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.cpu.model.CpuModel;
+import dev.polyvisor.personality.core.AbiElement;
+import dev.polyvisor.personality.core.AbiUsage;
 import dev.polyvisor.personality.core.GuestPortIo;
+import dev.polyvisor.personality.core.InterruptInjector;
 import dev.polyvisor.personality.core.MsrAccess;
 import dev.polyvisor.personality.core.PersonalityEnv;
 
@@ -21,20 +25,39 @@ import java.util.TreeSet;
  * The personalities of one VM, stacked at successive CPUID bases: {@code hyperv+kvm} puts Hyper-V at
  * 0x40000000 and KVM at 0x40000100, as QEMU/KVM does with Hyper-V enlightenments (pv-abi.md 9).
  *
- * <p>Spec grammar: {@code name[:key=value[,key=value]]('+' ...)}, names bare, kvm, hyperv, xen, vmware;
+ * <p>Spec grammar: {@code name[:key=value[,key=value]]('+' ...)}, names bare, kvm, hyperv, xen, vmware, unknown;
  * option {@code base=0x40000100} places a personality explicitly (otherwise the n-th gets
  * 0x40000000 + 0x100·n). Errors are one line each.
  *
  * <p>The stack routes the VMM's requests: MSRs go to the first personality that owns them; VMCALL/VMMCALL
  * goes to the personality with the strongest claim (a Hyper-V hypercall page the guest enabled beats the
- * default), ties going to the highest base - the personality Linux selected.
+ * default), ties going to the highest base - the personality Linux selected. Every routed request is
+ * counted in {@link #usage()}.
  */
 public final class PersonalityStack {
     private final List<Personality> personalities;
+    private final AbiUsage usage;
+    /**
+     * The ABI element whose hypercall or MSR write is being handled, so that the interrupts, wake-ups and
+     * flushes it asks for are attributed to it (null outside one). The vCPUs of a VM share one host
+     * thread; with several threads an attribution could be wrong, never a count.
+     */
+    private String cause;
 
-    private PersonalityStack(List<Personality> personalities) { this.personalities = List.copyOf(personalities); }
+    private PersonalityStack(List<Personality> personalities, AbiUsage usage) {
+        this.personalities = List.copyOf(personalities);
+        this.usage = usage;
+    }
 
     public List<Personality> personalities() { return personalities; }
+
+    /**
+     * What the guest used of each personality's ABI so far (VMM-side counters, see {@link AbiUsage}):
+     * hypervisor-range CPUID leaves, the MSRs a personality handled or refused, hypercalls and backdoor
+     * commands by number, personality port I/O, and the interrupts, wake-ups and TLB flushes personalities
+     * asked the VMM for, each attributed to an ABI element id through the contracts where one owns it.
+     */
+    public AbiUsage usage() { return usage; }
 
     /** Parses a spec and the {@code --abi-disable} ids (each entry may hold several, comma separated). */
     public static List<PersonalityConfig> parse(String spec, Collection<String> abiDisable) {
@@ -113,9 +136,17 @@ public final class PersonalityStack {
     }
 
     public static PersonalityStack build(List<PersonalityConfig> configs, PersonalityEnv env) {
+        AbiUsage usage = new AbiUsage();
         List<Personality> ps = new ArrayList<>();
-        for (PersonalityConfig c : configs) ps.add(create(c, env));
-        return new PersonalityStack(ps);
+        PersonalityStack[] self = new PersonalityStack[1];
+        for (PersonalityConfig c : configs) {
+            PersonalityEnv counted = new PersonalityEnv(env.memory(), env.clock(),
+                    new CountingInjector(env.injector(), c.name(), usage, () -> self[0] == null ? null : self[0].cause),
+                    env.vcpus(), env.amdVendor(), env.apicBusHz(), env.utcNanos());
+            ps.add(create(c, counted));
+        }
+        self[0] = new PersonalityStack(ps, usage);
+        return self[0];
     }
 
     public static PersonalityStack of(String spec, Collection<String> abiDisable, PersonalityEnv env) {
@@ -129,11 +160,12 @@ public final class PersonalityStack {
             case "hyperv" -> new HypervPersonality(c, env);
             case "xen" -> new XenPersonality(c, env);
             case "vmware" -> new VmwarePersonality(c, env);
+            case "unknown" -> new UnknownPersonality(c);
             default -> throw new IllegalArgumentException(AbiCatalog.unknownPersonality(c.name()));
         };
     }
 
-    public CpuidTable cpuidTable(CpuModel base, int vcpus) { return new CpuidTable(base, personalities, vcpus); }
+    public CpuidTable cpuidTable(CpuModel base, int vcpus) { return new CpuidTable(base, personalities, vcpus, usage); }
 
     public <T extends Personality> Optional<T> find(Class<T> type) {
         return personalities.stream().filter(type::isInstance).map(type::cast).findFirst();
@@ -142,17 +174,47 @@ public final class PersonalityStack {
     public MsrAccess rdmsr(int vcpu, int index) {
         for (Personality p : personalities) {
             MsrAccess a = p.rdmsr(vcpu, index);
-            if (!(a instanceof MsrAccess.NotHandled)) return a;
+            if (!(a instanceof MsrAccess.NotHandled)) {
+                usage.add(p.name(), a instanceof MsrAccess.Gp ? AbiUsage.Kind.RDMSR_GP : AbiUsage.Kind.RDMSR,
+                        Integer.toUnsignedLong(index), AbiUsage.ANY, msrElement(p, index));
+                return a;
+            }
         }
         return MsrAccess.NOT_HANDLED;
     }
 
     public MsrAccess wrmsr(int vcpu, int index, long value) {
         for (Personality p : personalities) {
-            MsrAccess a = p.wrmsr(vcpu, index, value);
-            if (!(a instanceof MsrAccess.NotHandled)) return a;
+            String element = msrElement(p, index);
+            String outer = cause;
+            cause = element;
+            MsrAccess a;
+            try {
+                a = p.wrmsr(vcpu, index, value);
+            } finally {
+                cause = outer;
+            }
+            if (!(a instanceof MsrAccess.NotHandled)) {
+                usage.add(p.name(), a instanceof MsrAccess.Gp ? AbiUsage.Kind.WRMSR_GP : AbiUsage.Kind.WRMSR,
+                        Integer.toUnsignedLong(index), AbiUsage.ANY, element);
+                return a;
+            }
         }
         return MsrAccess.NOT_HANDLED;
+    }
+
+    /** The element of {@code p}'s contract that owns MSR {@code index}, or null. */
+    static String msrElement(Personality p, int index) {
+        for (AbiElement e : p.contract().elements()) if (e.msrs().contains(index)) return e.id();
+        return null;
+    }
+
+    /** The element of {@code p}'s contract whose hypercall list covers {@code call}, or null. */
+    static String callElement(Personality p, AbiUsage.Call call) {
+        for (AbiElement e : p.contract().elements())
+            for (AbiElement.HypercallRef h : e.hypercalls())
+                if (call.number() >= 0 && call.number() <= Integer.MAX_VALUE && h.covers((int) call.number(), call.subop())) return e.id();
+        return null;
     }
 
     /** Routes VMCALL/VMMCALL; false (no claimant) means #UD. */
@@ -167,16 +229,88 @@ public final class PersonalityStack {
                 bestClaim = claim;
             }
         }
-        return best != null && best.hypercall(call);
+        if (best == null) {
+            usage.add(AbiUsage.NONE, AbiUsage.Kind.HYPERCALL, call.context().reg(0), AbiUsage.ANY, null);
+            return false;
+        }
+        AbiUsage.Call c = best.abiCall(call.context());
+        String element = callElement(best, c);
+        usage.add(best.name(), AbiUsage.Kind.HYPERCALL, c.number(), c.subop(), element);
+        String outer = cause;
+        cause = element;
+        try {
+            return best.hypercall(call);
+        } finally {
+            cause = outer;
+        }
     }
 
-    /** The personality port handler claiming {@code port}, if any (the VMware backdoor 0x5658). */
+    /**
+     * The personality port handler claiming {@code port}, if any (the VMware backdoor 0x5658, Xen's
+     * platform ports), wrapped so that each access is counted: a backdoor IN as the command it carries.
+     */
     public Optional<GuestPortIo> portIo(int port) {
         for (Personality p : personalities) {
             Optional<GuestPortIo> io = p.portIo();
-            if (io.isPresent() && io.get().claims(port)) return io;
+            if (io.isPresent() && io.get().claims(port)) return Optional.of(new CountingPortIo(p, io.get()));
         }
         return Optional.empty();
+    }
+
+    private final class CountingPortIo implements GuestPortIo {
+        private final Personality owner;
+        private final GuestPortIo io;
+
+        CountingPortIo(Personality owner, GuestPortIo io) { this.owner = owner; this.io = io; }
+
+        @Override public boolean claims(int port) { return io.claims(port); }
+
+        @Override
+        public long in(GuestContext ctx, int port, int size) {
+            if (owner instanceof VmwarePersonality) {
+                AbiUsage.Call c = owner.abiCall(ctx);
+                usage.add(owner.name(), AbiUsage.Kind.BACKDOOR, c.number(), c.subop(), callElement(owner, c));
+            } else {
+                usage.add(owner.name(), AbiUsage.Kind.PORT_IN, port, AbiUsage.ANY, portElement(owner));
+            }
+            return io.in(ctx, port, size);
+        }
+
+        @Override
+        public void out(GuestContext ctx, int port, int size, long value) {
+            usage.add(owner.name(), AbiUsage.Kind.PORT_OUT, port, AbiUsage.ANY, portElement(owner));
+            io.out(ctx, port, size, value);
+        }
+    }
+
+    /** The contract's element of kind PORT when there is exactly one, else null. */
+    private static String portElement(Personality p) {
+        List<AbiElement> ports = p.contract().elements().stream().filter(e -> e.kind() == AbiElement.Kind.PORT).toList();
+        return ports.size() == 1 ? ports.getFirst().id() : null;
+    }
+
+    /** The VMM callbacks of one personality, counted (kind, vector) and attributed to the element being handled. */
+    private record CountingInjector(InterruptInjector inner, String personality, AbiUsage usage,
+                                    java.util.function.Supplier<String> cause) implements InterruptInjector {
+        @Override public void fixed(int vcpu, int vector) { count(AbiUsage.Kind.INJECT_FIXED, vector & 0xFF); inner.fixed(vcpu, vector); }
+
+        @Override public void nmi(int vcpu) { count(AbiUsage.Kind.INJECT_NMI, 2); inner.nmi(vcpu); }
+
+        @Override public void upcall(int vcpu, int vector) { count(AbiUsage.Kind.UPCALL, vector & 0xFF); inner.upcall(vcpu, vector); }
+
+        @Override public void wake(int vcpu) { count(AbiUsage.Kind.WAKE, 0); inner.wake(vcpu); }
+
+        @Override public void flushTlb(int vcpu) { count(AbiUsage.Kind.FLUSH_TLB, 0); inner.flushTlb(vcpu); }
+
+        @Override
+        public void block(int vcpu, boolean ignoreIf, java.util.function.BooleanSupplier until, long deadlineNs) {
+            count(AbiUsage.Kind.BLOCK, 0);
+            inner.block(vcpu, ignoreIf, until, deadlineNs);
+        }
+
+        @Override public void shutdown(String reason) { inner.shutdown(reason); }
+
+        private void count(AbiUsage.Kind kind, long number) { usage.add(personality, kind, number, AbiUsage.ANY, cause.get()); }
     }
 
     public void onTick(long nowNs) { for (Personality p : personalities) p.onTick(nowNs); }

@@ -4,6 +4,7 @@ import dev.polyvisor.cpu.GuestContext;
 import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.personality.core.AbiElement;
 import dev.polyvisor.personality.core.AbiGate;
+import dev.polyvisor.personality.core.AbiUsage;
 import dev.polyvisor.personality.core.GuestPortIo;
 import dev.polyvisor.personality.core.MsrAccess;
 import dev.polyvisor.personality.core.PersonalityEnv;
@@ -82,6 +83,10 @@ public final class VmwarePersonality implements Personality {
         c.setReg(0, eax & 0xFFFF_FFFFL);
         return true;
     }
+
+    /** The backdoor command: the low 16 bits of ECX, for the port and the VMCALL/VMMCALL form alike. */
+    @Override
+    public AbiUsage.Call abiCall(GuestContext c) { return AbiUsage.Call.of(c.reg(1) & 0xFFFF); }
 
     @Override public Optional<GuestPortIo> portIo() { return Optional.of(backdoor); }
 

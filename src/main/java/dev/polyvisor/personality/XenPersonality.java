@@ -4,6 +4,7 @@ import dev.polyvisor.cpu.GuestContext;
 import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.personality.core.AbiGate;
+import dev.polyvisor.personality.core.AbiUsage;
 import dev.polyvisor.personality.core.GuestPortIo;
 import dev.polyvisor.personality.core.GuestVirtual;
 import dev.polyvisor.personality.core.MsrAccess;
@@ -185,6 +186,20 @@ public final class XenPersonality implements Personality {
         }
         c.setReg(0, lm ? ret : ret & 0xFFFF_FFFFL);
         return true;
+    }
+
+    /**
+     * The hypercall number (RAX) and, for the multiplexed calls whose first argument is a command
+     * (xen_version, memory_op, vm_assist, vcpu_op, sched_op, event_channel_op, hvm_op), that command.
+     */
+    @Override
+    public AbiUsage.Call abiCall(GuestContext c) {
+        boolean lm = c.longMode();
+        long nr = lm ? c.reg(0) : c.reg(0) & 0xFFFF_FFFFL;
+        long a0 = lm ? c.reg(7) : c.reg(3) & 0xFFFF_FFFFL;
+        boolean command = nr == HC_XEN_VERSION || nr == HC_MEMORY_OP || nr == HC_VM_ASSIST || nr == HC_VCPU_OP
+                || nr == HC_SCHED_OP || nr == HC_EVENT_CHANNEL_OP || nr == HC_HVM_OP;
+        return new AbiUsage.Call(nr, command && a0 >= 0 && a0 < 256 ? (int) a0 : AbiUsage.ANY);
     }
 
     private long dispatch(GuestContext c, long nr, long[] a) throws GuestVirtual.Fault {
