@@ -5,6 +5,7 @@ import dev.polyvisor.guest.GuestImageException;
 import dev.polyvisor.guest.GuestImages;
 import dev.polyvisor.matrix.CellResult;
 import dev.polyvisor.matrix.CellWorkload;
+import dev.polyvisor.matrix.PvWorkloads;
 import dev.polyvisor.matrix.MatrixCompare;
 import dev.polyvisor.matrix.MatrixHtml;
 import dev.polyvisor.matrix.MatrixJson;
@@ -71,6 +72,9 @@ final class AbiMatrixCommand implements Callable<Integer> {
             description = "The initramfs to boot with --kernel; its /init must run the pv.exec command and power off, as the default guest's does.")
     Path initrd;
 
+    @Option(names = "--no-workloads", description = "Boot and read the tables only: leave out the micro-workloads (pv-workloads, built with the host gcc).")
+    boolean noWorkloads;
+
     @Option(names = "--compare", arity = "2", paramLabel = "MATRIX.json",
             description = "Compare two matrix.json files (e.g. two kernels' matrices): couplings that appeared, disappeared or moved. Boots nothing.")
     List<Path> compare;
@@ -107,8 +111,19 @@ final class AbiMatrixCommand implements Callable<Integer> {
             System.err.println("polyvisor: the default guest: " + e.getMessage());
             return 1;
         }
+        CellWorkload workload = CellWorkload.NONE;
+        if (!noWorkloads) {
+            try {
+                PvWorkloads.Prepared p = PvWorkloads.prepare(image);
+                workload = p.workload();
+                image = p.image();
+            } catch (GuestImageException e) {
+                System.err.println("polyvisor: " + e.getMessage() + " (--no-workloads runs the matrix without them)");
+                return RunCommand.USAGE;
+            }
+        }
         try {
-            MatrixRunner runner = new MatrixRunner(image, settings, CellWorkload.NONE, RunCommand::linuxCommandLine, out,
+            MatrixRunner runner = new MatrixRunner(image, settings, workload, RunCommand::linuxCommandLine, out,
                     System.err, stderrIsTerminal());
             System.err.printf("polyvisor: %d cells, %d at a time, kernel %s%n", plan.cells().size(), settings.jobs(), image.kernelRelease());
             MatrixResult m = runner.run(plan);
