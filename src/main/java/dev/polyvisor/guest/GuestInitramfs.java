@@ -22,7 +22,7 @@ public final class GuestInitramfs {
         for (String applet : GuestInit.APPLETS) b.symlink("/bin/" + applet, "busybox");
         b.symlink("/sbin/poweroff", "../bin/busybox");
 
-        List<KernelModule> modules = ModuleSet.closure(kernel.modules(), moduleRoots);
+        List<KernelModule> modules = ModuleSet.closure(kernel.modules(), moduleRoots, kernel.builtin());
         String base = "/lib/modules/" + kernel.release() + "/";
         StringBuilder order = new StringBuilder();
         for (KernelModule m : modules) {

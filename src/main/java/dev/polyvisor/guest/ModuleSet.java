@@ -22,7 +22,18 @@ public final class ModuleSet {
 
     /** The modules named in {@code roots} plus everything they depend on, dependencies first. */
     public static List<KernelModule> closure(Map<String, KernelModule> byName, List<String> roots) throws GuestImageException {
+        return closure(byName, roots, Set.of());
+    }
+
+    /**
+     * As {@link #closure(Map, List)}, where a name in {@code builtin} (the kernel's modules.builtin:
+     * compiled into the image, e.g. virtio_pci and virtio_console in Debian's 7.x cloud kernel) is
+     * already present and is neither loaded nor required to exist as a file.
+     */
+    public static List<KernelModule> closure(Map<String, KernelModule> byName, List<String> roots, Set<String> builtin)
+            throws GuestImageException {
         Set<String> done = new LinkedHashSet<>();
+        for (String b : builtin) if (!byName.containsKey(b)) done.add(b);
         List<KernelModule> order = new ArrayList<>();
         for (String root : roots) visit(byName, root, null, done, new HashSet<>(), order);
         return order;
