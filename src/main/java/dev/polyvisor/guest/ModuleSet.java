@@ -59,7 +59,7 @@ public final class ModuleSet {
         for (KernelModule m : modules) byName.put(m.name(), m);
         StringBuilder sb = new StringBuilder();
         for (KernelModule m : modules) {
-            sb.append(m.path()).append(':');
+            sb.append(m.installedPath()).append(':');
             // depmod lists the full transitive closure, nearest first.
             List<String> all = new ArrayList<>();
             collect(byName, m, new LinkedHashSet<>(), all);
@@ -73,7 +73,7 @@ public final class ModuleSet {
         for (String d : m.depends()) {
             KernelModule dm = byName.get(d);
             if (dm != null && seen.add(d)) {
-                out.add(dm.path());
+                out.add(dm.installedPath());
                 collect(byName, dm, seen, out);
             }
         }
