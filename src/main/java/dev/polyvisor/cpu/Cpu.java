@@ -99,6 +99,9 @@ public final class Cpu implements GuestContext {
     public long instructionsRetired;
     /** An exit an instruction raised (HLT, shutdown); run() returns it after the instruction retires. */
     public VcpuExit pendingExit;
+    /** {@link PauseFilter}: PAUSEs left before the spin loop yields, and when the last PAUSE ran. */
+    int pauseCountdown = PauseFilter.COUNT;
+    long lastPause;
 
     final CpuFault fault = new CpuFault();
 

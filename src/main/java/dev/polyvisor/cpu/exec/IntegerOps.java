@@ -3,6 +3,7 @@ package dev.polyvisor.cpu.exec;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Exceptions;
 import dev.polyvisor.cpu.Flags;
+import dev.polyvisor.cpu.PauseFilter;
 import dev.polyvisor.cpu.decode.Decoded;
 import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
@@ -543,9 +544,10 @@ public final class IntegerOps {
                 d -> d.isMem() ? new XchgM(1, d.ea, d.regOp()) : new XchgRR(1, d.rmOp(), d.regOp()));
         t.add("XCHG Ev,Gv", MAP_1BYTE, 0x87, MODRM | LOCKABLE | ORACLE, Imm.NONE,
                 d -> d.isMem() ? new XchgM(d.opSize, d.ea, d.regOp()) : new XchgRR(d.opSize, d.rmOp(), d.regOp()));
-        // 90 without REX.B is NOP (not XCHG eAX,eAX: it must not zero-extend RAX); F3 90 is PAUSE.
+        // 90 without REX.B is NOP (not XCHG eAX,eAX: it must not zero-extend RAX); F3 90 is PAUSE, a NOP
+        // that also counts towards the VMM's pause filter (PauseFilter).
         t.add("NOP/PAUSE/XCHG r,rAX", MAP_1BYTE, 0x90, ORACLE, Imm.NONE,
-                d -> (d.rex & 1) != 0 ? new XchgRR(d.opSize, 8, Cpu.RAX) : new Nop());
+                d -> (d.rex & 1) != 0 ? new XchgRR(d.opSize, 8, Cpu.RAX) : d.rep ? new PauseFilter.Pause() : new Nop());
         for (int r = 1; r < 8; r++) {
             final int reg = r;
             t.add("XCHG r,rAX", MAP_1BYTE, 0x90 + r, ORACLE, Imm.NONE, d -> new XchgRR(d.opSize, reg | rexB(d), Cpu.RAX));
