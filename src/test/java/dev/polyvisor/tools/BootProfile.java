@@ -25,6 +25,10 @@ import java.util.concurrent.locks.LockSupport;
  * symbolized with the kernel's own kallsyms ({@code dev.polyvisor.kernel}).
  *
  * <pre>java -cp target/classes:target/test-classes:target/lib/* dev.polyvisor.tools.BootProfile GUESTDIR PERSONALITY [APPEND]</pre>
+ *
+ * For a kernel whose kallsyms tables dev.polyvisor.kernel cannot read (7.x), take the symbols from the guest:
+ * {@code polyvisor run --kernel-package ... --append nokaslr --exec 'cat /proc/kallsyms' > syms} and pass
+ * {@code -Dprofile.symbols=syms}.
  */
 public final class BootProfile {
     public static void main(String[] args) throws Exception {
@@ -33,7 +37,11 @@ public final class BootProfile {
         String append = "console=ttyS0 panic=-1 cryptomgr.notests nokaslr " + (args.length > 2 ? args[2] : "")
                 + " pv.exec=dHJ1ZQ==";
         byte[] bz = Files.readAllBytes(dir.resolve("vmlinuz"));
-        KernelSymbols syms = KernelImage.of(vmlinux(bz)).symbols();
+        // -Dprofile.symbols=FILE: a /proc/kallsyms taken from the same kernel booted with nokaslr, for kernels
+        // whose in-image kallsyms tables dev.polyvisor.kernel cannot read yet.
+        String symFile = System.getProperty("profile.symbols");
+        KernelSymbols syms = symFile != null ? KernelSymbols.fromSystemMap(Files.readString(Path.of(symFile)))
+                : KernelImage.of(vmlinux(bz)).symbols();
         VmConfig cfg = VmConfig.of(dir.resolve("vmlinuz"), VmConfig.BootKind.LINUX).withInitrd(dir.resolve("initramfs.cpio"))
                 .withAppend(append).withSmp(1).withPersonalities(List.of(personality.split("\\+")), List.of());
         ByteArrayOutputStream console = new ByteArrayOutputStream();
