@@ -248,9 +248,14 @@ public final class DebianPackages {
                 apt.markUpdated();
                 return;
             }
+            // apt's own words: an error, else the first "Failed to fetch URL  reason", else "Err:" and its reason line.
             String why = aptError(r, "apt-get update failed");
-            for (String x : r.lines()) if (x.startsWith("Err:") || x.startsWith("W: Failed")) { why = x; break; }
-            for (String x : r.lines()) if (x.startsWith("E: ")) { why = x.substring(3); break; }
+            List<String> out = r.lines();
+            for (int i = out.size() - 1; i >= 0; i--)
+                if (out.get(i).startsWith("Err:")) why = out.get(i) + (i + 1 < out.size() ? ":" + out.get(i + 1) : "");
+            for (int i = out.size() - 1; i >= 0; i--)
+                if (out.get(i).startsWith("W: Failed to fetch ")) why = out.get(i).substring(3).replaceAll("\\s+", " ");
+            for (String x : out) if (x.startsWith("E: ")) { why = x.substring(3); break; }
             if (apt.hasLists()) {
                 System.err.println("polyvisor: cannot refresh the " + apt.suite() + " lists (" + why + "); using the lists from before");
                 return;
