@@ -22,6 +22,11 @@ import java.util.stream.Stream;
  * {@code linux-image-<abi>-cloud-amd64}) and {@code busybox-static}. {@code apt-get download} needs
  * no root; only refreshing missing package lists ({@code apt-get update}) does. Downloads land in
  * the cache's {@code debs/} directory and are reused; apt's progress goes to stderr.
+ *
+ * <p>Any other kernel ({@link KernelSource}: a package, optional version and suite) is fetched through
+ * the suite's private apt configuration ({@link PrivateApt}) instead, which needs no root and leaves the
+ * host's sources and lists alone: {@link #resolve} follows the request's Depends to every package that
+ * carries a part of the kernel ({@link #KERNEL_PART}), {@link #fetch(ResolvedKernel)} downloads them.
  */
 public final class DebianPackages {
     public static final String KERNEL_METAPACKAGE = "linux-image-cloud-amd64";
