@@ -2,7 +2,6 @@ package dev.polyvisor.cli;
 
 import dev.polyvisor.guest.GuestImage;
 import dev.polyvisor.guest.GuestImageException;
-import dev.polyvisor.guest.GuestImages;
 import dev.polyvisor.guest.GuestInit;
 import dev.polyvisor.guest.GuestProbe;
 import dev.polyvisor.personality.PersonalityStack;
@@ -19,6 +18,7 @@ import dev.polyvisor.vmm.boot.ImageFile;
 import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.vmm.boot.Multiboot;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -68,6 +68,8 @@ public final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--append", paramLabel = "STRING", description = "Kernel command line.")
     String append = "";
+
+    @Mixin KernelPackageOptions kernelPackage = new KernelPackageOptions();
 
     @Option(names = "--memory", paramLabel = "MiB", description = "Guest RAM in MiB; a G or M suffix is accepted (default: ${DEFAULT-VALUE}).")
     String memory = "128";
@@ -155,6 +157,13 @@ public final class RunCommand implements Callable<Integer> {
         if ((flatAddress != null || flatMode != null) && kind != BootKind.FLAT)
             throw usage("--flat-address and --flat-mode need --boot flat");
         boolean wantsCommand = exec != null || probe;
+        try {
+            kernelPackage.source(); // a bad --suite or --kernel-package is a usage error before anything is fetched
+        } catch (IllegalArgumentException e) {
+            throw usage(e.getMessage());
+        }
+        if (kernelPackage.given() && (kernel != null || kind == BootKind.MULTIBOOT || kind == BootKind.FLAT))
+            throw usage("--kernel-package and --suite choose the Linux guest's kernel: drop --kernel and --boot multiboot/flat");
         Path k = kernel, rd = initrd;
         String cmdline = append;
         if (k == null) {
@@ -170,9 +179,11 @@ public final class RunCommand implements Callable<Integer> {
             } else {
                 GuestImage g;
                 try {
-                    g = GuestImages.defaultGuest();
+                    g = kernelPackage.guest();
                 } catch (GuestImageException e) {
-                    throw new LoadException("cannot prepare the default Linux guest: " + e.getMessage()
+                    throw new LoadException(kernelPackage.given()
+                            ? "cannot prepare the Linux guest for " + kernelPackage.source() + ": " + e.getMessage()
+                            : "cannot prepare the default Linux guest: " + e.getMessage()
                             + " (--boot multiboot runs the bundled freestanding guest instead)");
                 }
                 k = g.kernel();

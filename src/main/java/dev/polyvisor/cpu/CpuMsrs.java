@@ -102,6 +102,7 @@ public final class CpuMsrs {
         if (msr >= MTRR_PHYSBASE0 && msr <= MTRR_PHYSMASK7) return m.mtrrVar[msr - MTRR_PHYSBASE0];
         int fi = fixedIndex(msr);
         if (fi >= 0) return m.mtrrFixed[fi];
+        if (PatchLevelMsr.owns(msr)) return PatchLevelMsr.read();
         Platform.MsrResult r = c.platform.rdmsr(c.id, msr);
         if (!r.ok()) throw c.gp0();
         return r.value();
@@ -170,6 +171,10 @@ public final class CpuMsrs {
         if (fi >= 0) {
             if (!validTypes(v, false)) throw c.gp0();
             m.mtrrFixed[fi] = v;
+            return;
+        }
+        if (PatchLevelMsr.owns(msr)) {
+            PatchLevelMsr.write(v);
             return;
         }
         if (!c.platform.wrmsr(c.id, msr, v)) throw c.gp0();

@@ -52,13 +52,40 @@ public final class GuestImages {
         return build(DebPackage.of(kernelDeb), DebianPackages.fetch(DebianPackages.BUSYBOX));
     }
 
+    /** Where the busybox-static of {@link #build(KernelSource)} guests comes from: one userland for every kernel. */
+    public static final String USERLAND_SUITE = "bookworm";
+
+    /**
+     * The guest built around any Debian kernel package from any suite ({@link KernelSource}), fetched
+     * through that suite's private apt configuration ({@link PrivateApt}), with busybox-static from
+     * {@value #USERLAND_SUITE} so that only the kernel differs between guests. Cached like the default guest,
+     * keyed by the concrete linux-image package and version.
+     */
+    public static GuestImage build(KernelSource src) throws GuestImageException {
+        DebianPackages.ResolvedKernel k = DebianPackages.resolve(src);
+        DebPackage busybox = DebianPackages.fetch(DebianPackages.BUSYBOX, null, USERLAND_SUITE);
+        GuestImage cached = load(guestsDir().resolve(key(k.image().name(), k.image().version(), busybox.version())));
+        if (cached != null) return cached;
+        return build(k.image().name(), k.image().version(), DebianPackages.fetch(k), busybox);
+    }
+
     /** Builds (or reuses) the guest made from two given packages, e.g. user-supplied .deb files. */
     public static GuestImage build(DebPackage kernelDeb, DebPackage busyboxDeb) throws GuestImageException {
-        Path dir = guestsDir().resolve(key(kernelDeb.name(), kernelDeb.version(), busyboxDeb.version()));
+        return build(kernelDeb.name(), kernelDeb.version(), List.of(kernelDeb), busyboxDeb);
+    }
+
+    /**
+     * Builds (or reuses) the guest of a kernel spread over several packages (the split layout of
+     * {@link KernelPackage}), named by its linux-image package {@code kernelName} at {@code kernelVersion}.
+     */
+    public static GuestImage build(String kernelName, String kernelVersion, List<DebPackage> kernelDebs, DebPackage busyboxDeb)
+            throws GuestImageException {
+        Path dir = guestsDir().resolve(key(kernelName, kernelVersion, busyboxDeb.version()));
         GuestImage cached = load(dir);
         if (cached != null) return cached;
-        System.err.println("polyvisor: building guest image from " + kernelDeb.file().getFileName() + " and " + busyboxDeb.file().getFileName());
-        KernelPackage kernel = KernelPackage.read(kernelDeb.file());
+        System.err.println("polyvisor: building guest image from "
+                + kernelDebs.stream().map(d -> d.file().getFileName().toString()).toList() + " and " + busyboxDeb.file().getFileName());
+        KernelPackage kernel = KernelPackage.read(kernelDebs.stream().map(DebPackage::file).toList());
         byte[] busybox = DebExtractor.dataFiles(busyboxDeb.file(), "bin/busybox"::equals).get("bin/busybox");
         if (busybox == null) throw new GuestImageException(busyboxDeb.file() + ": has no bin/busybox (is it busybox-static?)");
         byte[] initramfs = GuestInitramfs.build(kernel, busybox, ModuleSet.VIRTIO_ROOTS);
@@ -73,8 +100,8 @@ public final class GuestImages {
             Files.write(tmp.resolve(KERNEL_FILE), kernel.vmlinuz());
             Files.write(tmp.resolve(INITRAMFS_FILE), initramfs);
             Files.writeString(tmp.resolve(INFO_FILE), String.join("\n",
-                    "release=" + kernel.release(), "kernelPackage=" + kernelDeb.name(),
-                    "kernelVersion=" + kernelDeb.version(), "busyboxVersion=" + busyboxDeb.version(), ""), StandardCharsets.UTF_8);
+                    "release=" + kernel.release(), "kernelPackage=" + kernelName,
+                    "kernelVersion=" + kernelVersion, "busyboxVersion=" + busyboxDeb.version(), ""), StandardCharsets.UTF_8);
             try {
                 Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException raced) {

@@ -33,7 +33,7 @@ public final class GuestInit {
     public static final String STARTED_MARKER = "polyvisor: init started";
     public static final String EXIT_MARKER_PREFIX = "polyvisor: exit status ";
     /** Changes whenever the script or the image layout changes, so cached images are rebuilt. */
-    public static final int REVISION = 5;
+    public static final int REVISION = 6;
     /** The interactive shell's start-up file: poweroff, halt and reboot as an init would carry them out. */
     public static final String SHELL_RC = "/etc/polyvisor-shrc";
     /** Kernel parameter that sends the command's stdout to the second serial port ({@code pv.stdout=ttyS1}). */

@@ -22,12 +22,12 @@ public final class GuestInitramfs {
         for (String applet : GuestInit.APPLETS) b.symlink("/bin/" + applet, "busybox");
         b.symlink("/sbin/poweroff", "../bin/busybox");
 
-        List<KernelModule> modules = ModuleSet.closure(kernel.modules(), moduleRoots);
+        List<KernelModule> modules = ModuleSet.closure(kernel.modules(), moduleRoots, kernel.builtin());
         String base = "/lib/modules/" + kernel.release() + "/";
         StringBuilder order = new StringBuilder();
         for (KernelModule m : modules) {
-            b.file(base + m.path(), 0644, m.data());
-            order.append(m.path()).append('\n');
+            b.file(base + m.installedPath(), 0644, m.elf());
+            order.append(m.installedPath()).append('\n');
         }
         b.file(base + "modules.dep", 0644, ModuleSet.modulesDep(modules));
         b.file(base + "load-order", 0644, order.toString());

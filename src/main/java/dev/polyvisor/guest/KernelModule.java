@@ -41,6 +41,27 @@ public record KernelModule(String name, String path, byte[] data, List<String> d
         return new KernelModule(name, path, data, depends);
     }
 
+    /**
+     * The module as the initramfs carries it: an uncompressed ELF object. Debian compresses modules with
+     * xz from 6.12 on; busybox insmod hands the file to finit_module(2) first, which a kernel only
+     * decompresses when asked with MODULE_INIT_COMPRESSED_FILE (kernel/module/main.c), so every module
+     * would first be refused ("Invalid ELF header magic") and then decompressed by busybox inside the
+     * guest, seconds of emulated xz. Decompressing once on the host avoids both.
+     */
+    public byte[] elf() throws GuestImageException {
+        if (!path.endsWith(".xz")) return data;
+        try (var in = new XZInputStream(new ByteArrayInputStream(data))) {
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new GuestImageException(path + ": corrupt xz-compressed module: " + DebExtractor.oneLine(e), e);
+        }
+    }
+
+    /** Where {@link #elf()} is installed under lib/modules/&lt;release&gt;/: the path without ".xz". */
+    public String installedPath() {
+        return path.endsWith(".xz") ? path.substring(0, path.length() - 3) : path;
+    }
+
     /** "kernel/drivers/char/hw_random/virtio-rng.ko" to "virtio_rng", as kmod normalizes names. */
     public static String moduleNameOf(String path) {
         String file = path.substring(path.lastIndexOf('/') + 1);

@@ -22,7 +22,18 @@ public final class ModuleSet {
 
     /** The modules named in {@code roots} plus everything they depend on, dependencies first. */
     public static List<KernelModule> closure(Map<String, KernelModule> byName, List<String> roots) throws GuestImageException {
+        return closure(byName, roots, Set.of());
+    }
+
+    /**
+     * As {@link #closure(Map, List)}, where a name in {@code builtin} (the kernel's modules.builtin:
+     * compiled into the image, e.g. virtio_pci and virtio_console in Debian's 7.x cloud kernel) is
+     * already present and is neither loaded nor required to exist as a file.
+     */
+    public static List<KernelModule> closure(Map<String, KernelModule> byName, List<String> roots, Set<String> builtin)
+            throws GuestImageException {
         Set<String> done = new LinkedHashSet<>();
+        for (String b : builtin) if (!byName.containsKey(b)) done.add(b);
         List<KernelModule> order = new ArrayList<>();
         for (String root : roots) visit(byName, root, null, done, new HashSet<>(), order);
         return order;
@@ -48,7 +59,7 @@ public final class ModuleSet {
         for (KernelModule m : modules) byName.put(m.name(), m);
         StringBuilder sb = new StringBuilder();
         for (KernelModule m : modules) {
-            sb.append(m.path()).append(':');
+            sb.append(m.installedPath()).append(':');
             // depmod lists the full transitive closure, nearest first.
             List<String> all = new ArrayList<>();
             collect(byName, m, new LinkedHashSet<>(), all);
@@ -62,7 +73,7 @@ public final class ModuleSet {
         for (String d : m.depends()) {
             KernelModule dm = byName.get(d);
             if (dm != null && seen.add(d)) {
-                out.add(dm.path());
+                out.add(dm.installedPath());
                 collect(byName, dm, seen, out);
             }
         }

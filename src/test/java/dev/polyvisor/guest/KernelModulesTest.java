@@ -86,7 +86,7 @@ class KernelModulesTest {
         assertEquals(java.util.Set.of("virtio", "virtio_ring"), k.modules().keySet());
         assertEquals("kernel/drivers/virtio/virtio.ko", k.modules().get("virtio").path());
         Path notKernel = SyntheticDebs.deb(dir, "busybox-static", "1", Map.of("bin/busybox", new byte[1]), "xz");
-        assertEquals(notKernel + ": not a kernel package (no boot/vmlinuz-*)",
+        assertEquals(notKernel + ": not a kernel package (no boot/vmlinuz-* or usr/lib/modules/*/vmlinuz)",
                 assertThrows(GuestImageException.class, () -> KernelPackage.read(notKernel)).getMessage());
     }
 }

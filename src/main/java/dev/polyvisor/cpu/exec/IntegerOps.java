@@ -543,7 +543,8 @@ public final class IntegerOps {
                 d -> d.isMem() ? new XchgM(1, d.ea, d.regOp()) : new XchgRR(1, d.rmOp(), d.regOp()));
         t.add("XCHG Ev,Gv", MAP_1BYTE, 0x87, MODRM | LOCKABLE | ORACLE, Imm.NONE,
                 d -> d.isMem() ? new XchgM(d.opSize, d.ea, d.regOp()) : new XchgRR(d.opSize, d.rmOp(), d.regOp()));
-        // 90 without REX.B is NOP (not XCHG eAX,eAX: it must not zero-extend RAX); F3 90 is PAUSE.
+        // 90 without REX.B is NOP (not XCHG eAX,eAX: it must not zero-extend RAX); F3 90 is PAUSE, a NOP
+        // that the VMM takes as a chance to run another vCPU (Platform.pause).
         t.add("NOP/PAUSE/XCHG r,rAX", MAP_1BYTE, 0x90, ORACLE, Imm.NONE,
                 d -> (d.rex & 1) != 0 ? new XchgRR(d.opSize, 8, Cpu.RAX) : d.rep ? new Pause() : new Nop());
         for (int r = 1; r < 8; r++) {
