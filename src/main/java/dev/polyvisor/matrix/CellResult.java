@@ -31,6 +31,11 @@ public record CellResult(String id, String personality, List<String> disabled, S
     /** Outcome kinds. */
     public static final String BOOTS = "boots", WARNINGS = "warnings", PANICS = "panics", HANGS = "hangs",
             FAILS = "fails", ERROR = "error";
+    /** The one {@link #tables} key of a cell whose tables could not be read; its value says why. */
+    public static final String TABLES_UNREAD = "tables";
+
+    /** True when the VMM could not read this cell's dispatch tables (e.g. a kernel payload it cannot unpack). */
+    public boolean tablesUnread() { return tables.size() == 1 && tables.containsKey(TABLES_UNREAD); }
 
     public CellResult {
         disabled = List.copyOf(disabled);

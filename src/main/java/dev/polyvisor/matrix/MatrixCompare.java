@@ -12,7 +12,9 @@ import java.util.Set;
  * compared coupling by coupling. For each cell present in both, a coupling (see {@link MatrixDiff}) that
  * only B has <em>appeared</em>, one only A has <em>disappeared</em>, and one both have with different
  * values <em>moved</em> (e.g. the element now switches a table entry to another function). Cells only
- * one matrix has, and cells whose own outcome differs, are listed too.
+ * one matrix has, and cells whose own outcome differs, are listed too. Where one side's dispatch tables
+ * could not be read, its table couplings were not measured: they are counted as such, never reported as
+ * appeared or disappeared.
  */
 public final class MatrixCompare {
     private MatrixCompare() {}
@@ -24,7 +26,12 @@ public final class MatrixCompare {
     /** One difference: in {@code cell}, {@code observable} went from A's (reference → value) to B's. */
     public record Entry(String cell, Change change, String observable, String a, String b) {}
 
-    public record Result(List<Entry> entries, List<String> onlyInA, List<String> onlyInB, List<String> outcomes) {
+    /**
+     * @param unmeasured table couplings left out because one side's tables could not be read, by cell
+     * @param unreadWhy  why the tables could not be read ("A: ...", "B: ...")
+     */
+    public record Result(List<Entry> entries, List<String> onlyInA, List<String> onlyInB, List<String> outcomes,
+                         Map<String, Integer> unmeasured, Set<String> unreadWhy) {
         public int count(Change c) { return (int) entries.stream().filter(e -> e.change() == c).count(); }
     }
 
@@ -32,6 +39,8 @@ public final class MatrixCompare {
         Map<CellResult, List<MatrixDiff.Change>> da = MatrixDiff.all(a), db = MatrixDiff.all(b);
         List<Entry> entries = new ArrayList<>();
         List<String> onlyA = new ArrayList<>(), onlyB = new ArrayList<>(), outcomes = new ArrayList<>();
+        Map<String, Integer> unmeasured = new java.util.LinkedHashMap<>();
+        Set<String> why = new LinkedHashSet<>();
         for (CellResult ca : a.cells()) if (b.cell(ca.id()).isEmpty()) onlyA.add(ca.id());
         for (CellResult cb : b.cells()) {
             var ca = a.cell(cb.id());
@@ -42,14 +51,22 @@ public final class MatrixCompare {
             Map<String, MatrixDiff.Change> kb = MatrixDiff.couplings(db.getOrDefault(cb, List.of()));
             Set<String> obs = new LinkedHashSet<>(ka.keySet());
             obs.addAll(kb.keySet());
+            boolean unreadA = ca.get().tablesUnread(), unreadB = cb.tablesUnread();
+            if (unreadA) why.add("A: " + ca.get().tables().get(CellResult.TABLES_UNREAD));
+            if (unreadB) why.add("B: " + cb.tables().get(CellResult.TABLES_UNREAD));
             for (String o : obs) {
                 MatrixDiff.Change x = ka.get(o), y = kb.get(o);
+                MatrixDiff.Change any = x != null ? x : y;
+                if ((unreadA || unreadB) && any.group() == MatrixDiff.Group.TABLE) {
+                    unmeasured.merge(cb.id(), 1, Integer::sum);
+                    continue;
+                }
                 if (x == null) entries.add(new Entry(cb.id(), Change.APPEARED, o, null, arrow(y)));
                 else if (y == null) entries.add(new Entry(cb.id(), Change.DISAPPEARED, o, arrow(x), null));
                 else if (!Objects.equals(arrow(x), arrow(y))) entries.add(new Entry(cb.id(), Change.MOVED, o, arrow(x), arrow(y)));
             }
         }
-        return new Result(entries, onlyA, onlyB, outcomes);
+        return new Result(entries, onlyA, onlyB, outcomes, unmeasured, why);
     }
 
     private static String arrow(MatrixDiff.Change c) { return c.reference() + " → " + c.value(); }
@@ -64,6 +81,11 @@ public final class MatrixCompare {
         s.append(String.format("%d couplings appeared, %d disappeared, %d moved; %d cells only in A, %d only in B; %d cells changed outcome.%n",
                 r.count(Change.APPEARED), r.count(Change.DISAPPEARED), r.count(Change.MOVED), r.onlyInA().size(), r.onlyInB().size(),
                 r.outcomes().size()));
+        if (!r.unmeasured().isEmpty()) {
+            int n = r.unmeasured().values().stream().mapToInt(Integer::intValue).sum();
+            s.append(String.format("%nNot compared: %d table couplings in %d cells, whose dispatch tables could not be read (%s).%n",
+                    n, r.unmeasured().size(), MatrixMarkdown.md(String.join("; ", r.unreadWhy()))));
+        }
         if (!r.outcomes().isEmpty()) {
             s.append("\n## Outcomes\n\n");
             for (String o : r.outcomes()) s.append("- ").append(MatrixMarkdown.md(o)).append('\n');

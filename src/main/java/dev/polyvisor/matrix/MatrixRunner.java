@@ -224,7 +224,7 @@ public final class MatrixRunner {
         KernelImage k = kernelImage();
         Map<String, String> t = new LinkedHashMap<>();
         if (k == null) {
-            t.put("tables", "<" + kernelImageError + ">");
+            t.put(CellResult.TABLES_UNREAD, "<" + kernelImageError + ">");
             return t;
         }
         DispatchTables tables;

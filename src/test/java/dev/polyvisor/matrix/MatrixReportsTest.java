@@ -84,6 +84,25 @@ class MatrixReportsTest {
     }
 
     @Test
+    void compareCountsTableCouplingsAsNotMeasuredWhereOneKernelsTablesCouldNotBeRead() {
+        MatrixResult a = Cells.matrix(false, "aaaa");
+        MatrixResult m = Cells.matrix(false, "bbbb");
+        Map<String, String> unread = Map.of(CellResult.TABLES_UNREAD, "<cannot read the kernel's symbols and BTF: zstd>");
+        List<CellResult> cells = m.cells().stream().map(c -> new CellResult(c.id(), c.personality(), c.disabled(), c.role(),
+                c.reference(), c.outcome(), null, null, c.instructions(), c.virtualNanos(), unread, c.usage(), c.workloads(),
+                c.host())).toList();
+        MatrixResult b = new MatrixResult(m.schema(), m.planVersion(), m.kernel(), m.settings(), cells, m.host());
+        assertTrue(b.cells().get(1).tablesUnread());
+        MatrixCompare.Result r = MatrixCompare.compare(a, b);
+        assertTrue(r.entries().stream().noneMatch(e -> e.observable().startsWith("static_call.") || e.observable().startsWith("apic.")
+                || e.observable().startsWith("pv_ops.")), "no table coupling reported as gone: " + r.entries());
+        assertEquals(2, r.unmeasured().get("kvm -kvm.clocksource"), r.toString()); // pv_sched_clock and clocksource.name
+        assertEquals(java.util.Set.of("B: <cannot read the kernel's symbols and BTF: zstd>"), r.unreadWhy());
+        String text = MatrixCompare.render(a, b, "a.json", "b.json");
+        assertTrue(text.contains("Not compared: "), text);
+    }
+
+    @Test
     void compareFindsCouplingsThatAppearedDisappearedOrMoved() {
         MatrixResult b = Cells.matrix(true, "cd".repeat(32));
         CellResult noClock = b.cell("kvm -kvm.clocksource").orElseThrow();
