@@ -9,7 +9,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * The root bridge's 32-bit memory window (the PC's PCI hole, as the DSDT's PCI0 _CRS describes it):
  * one MMIO region whose accesses go to whichever function's BAR decodes the address at the moment,
  * so that BARs move when the guest reprograms them. Addresses no BAR claims read all-ones and drop
- * writes (master abort).
+ * writes: the host bridge ends a transaction no target claims with a Master-Abort, which returns
+ * all ones on reads and discards writes (PCI Local Bus Specification 3.0, 3.3.3.1).
  */
 public final class PciMmioWindow implements MmioHandler {
     private final long base;

@@ -67,12 +67,7 @@ public final class DebianPackages {
         Path cached = findCached(dir, pkg, version);
         if (cached != null) return new DebPackage(pkg, version, cached);
         System.err.println("polyvisor: downloading " + pkg + " " + version + " with apt-get into " + dir);
-        Path tmp;
-        try {
-            tmp = Files.createTempDirectory(dir, ".download-");
-        } catch (IOException e) {
-            throw new GuestImageException("cannot write to " + dir + ": " + e.getMessage(), e);
-        }
+        Path tmp = downloadDirectory(dir);
         try {
             run(tmp, DOWNLOAD_TIMEOUT_S, true, "apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", pkg + "=" + version);
             Path got = findCached(tmp, pkg, version);
@@ -289,6 +284,15 @@ public final class DebianPackages {
         return download(PrivateApt.forSuite(k.source().suite()), k.packages());
     }
 
+    /** A fresh directory under {@code dir} for apt-get download to write into (moved into place after). */
+    private static Path downloadDirectory(Path dir) throws GuestImageException {
+        try {
+            return Files.createTempDirectory(dir, ".download-");
+        } catch (IOException e) {
+            throw new GuestImageException("cannot write to " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Downloads the packages the cache lacks with one apt-get download, into the shared debs/ directory. */
     private static List<DebPackage> download(PrivateApt apt, List<AptPackage> pkgs) throws GuestImageException {
         Path dir = GuestCache.subdirectory("debs");
@@ -296,12 +300,7 @@ public final class DebianPackages {
         for (AptPackage p : pkgs) if (findCached(dir, p.name(), p.version()) == null) missing.add(p);
         if (!missing.isEmpty()) {
             System.err.println("polyvisor: downloading " + missing + " from " + apt.suite() + " into " + dir);
-            Path tmp;
-            try {
-                tmp = Files.createTempDirectory(dir, ".download-");
-            } catch (IOException e) {
-                throw new GuestImageException("cannot write to " + dir + ": " + e.getMessage(), e);
-            }
+            Path tmp = downloadDirectory(dir);
             try {
                 apt.write();
                 List<String> args = new ArrayList<>(List.of("download", "-q"));

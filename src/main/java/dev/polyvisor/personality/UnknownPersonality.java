@@ -9,7 +9,10 @@ import static dev.polyvisor.personality.unknown.UnknownAbi.*;
 /**
  * A hypervisor the guest cannot identify ({@link dev.polyvisor.personality.unknown.UnknownAbi}): the
  * hypervisor bit and the "FoobieVisor!" signature leaf, nothing else. VMCALL/VMMCALL raise #UD and no
- * MSR is its business, as on bare hardware.
+ * MSR is its business, as on bare hardware. Linux probes the leaf at 0x40000000 for each hypervisor it
+ * knows (arch/x86/kernel/cpu/hypervisor.c, detect_hypervisor_vendor); none matches, so the kernel runs
+ * its native paths with only X86_FEATURE_HYPERVISOR set (which, e.g., turns on virt_spin_lock_key in
+ * arch/x86/kernel/paravirt.c).
  */
 public final class UnknownPersonality implements Personality {
     private final PersonalityConfig config;

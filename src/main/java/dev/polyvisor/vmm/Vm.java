@@ -25,6 +25,10 @@ import dev.polyvisor.vmm.boot.linux.InitrdImage;
 import dev.polyvisor.vmm.boot.Multiboot;
 
 import dev.polyvisor.cpu.model.CpuModel;
+import dev.polyvisor.devices.Lapic;
+import dev.polyvisor.vmm.pc.VirtioSlots;
+import dev.polyvisor.cpu.exec.SystemOps;
+import dev.polyvisor.cpu.model.CpuFeature;
 import dev.polyvisor.cpu.model.ModelMsrs;
 import dev.polyvisor.personality.PersonalityStack;
 import dev.polyvisor.personality.core.GuestPortIo;
@@ -91,7 +95,7 @@ public final class Vm implements Platform, AutoCloseable {
     /** The PC's devices, ACPI tables and e820 map. */
     public final PcBoard board;
     /** The virtio devices on the board's PCI bus (entropy, disks). */
-    private dev.polyvisor.vmm.pc.VirtioSlots virtio;
+    private VirtioSlots virtio;
     private final TimerQueue.Timer personalityTick;
 
     /** Exits to the VMM so far (port I/O, CPUID, MSRs, hypercalls, HLT; MMIO is counted per vCPU); see {@link #exits()}. */
@@ -123,7 +127,7 @@ public final class Vm implements Platform, AutoCloseable {
             this.board = new PcBoard(clock, config.smp(), io, memory, rtcEpoch,
                     new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
-            this.virtio = dev.polyvisor.vmm.pc.VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
+            this.virtio = VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
                     config.disks(), line -> System.err.println("polyvisor: " + line), icount);
             for (Vcpu v : vcpus) board.attach(v.cpu);
             attachTestDevices();
@@ -132,9 +136,9 @@ public final class Vm implements Platform, AutoCloseable {
             this.cpuModel = config.cpuModel();
             for (Vcpu v : vcpus) {
                 v.cpu.cr4Reserved = cr4Reserved(cpuModel);
-                v.cpu.invpcid = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.INVPCID);
-                v.cpu.msrs.hasTscAdjust = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.TSC_ADJUST);
-                v.cpu.msrs.hasX2apic = cpuModel.has(dev.polyvisor.cpu.model.CpuFeature.X2APIC);
+                v.cpu.invpcid = cpuModel.has(CpuFeature.INVPCID);
+                v.cpu.msrs.hasTscAdjust = cpuModel.has(CpuFeature.TSC_ADJUST);
+                v.cpu.msrs.hasX2apic = cpuModel.has(CpuFeature.X2APIC);
             }
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
@@ -186,9 +190,9 @@ public final class Vm implements Platform, AutoCloseable {
      * never offered.
      */
     static long cr4Reserved(CpuModel m) {
-        long r = dev.polyvisor.cpu.exec.SystemOps.CR4_OSXSAVE | dev.polyvisor.cpu.exec.SystemOps.CR4_FSGSBASE;
-        if (!m.has(dev.polyvisor.cpu.model.CpuFeature.UMIP)) r |= dev.polyvisor.cpu.exec.SystemOps.CR4_UMIP;
-        if (!m.has(dev.polyvisor.cpu.model.CpuFeature.PCID)) r |= Cpu.CR4_PCIDE;
+        long r = SystemOps.CR4_OSXSAVE | SystemOps.CR4_FSGSBASE;
+        if (!m.has(CpuFeature.UMIP)) r |= SystemOps.CR4_UMIP;
+        if (!m.has(CpuFeature.PCID)) r |= Cpu.CR4_PCIDE;
         return r;
     }
 
@@ -403,7 +407,7 @@ public final class Vm implements Platform, AutoCloseable {
     public void setMsrSource(MsrSource s) { this.msrs = s; }
     public void setHypercallHandler(Predicate<VcpuExit.Hypercall> h) { this.hypercalls = h; }
 
-    public dev.polyvisor.vmm.pc.VirtioSlots virtio() { return virtio; }
+    public VirtioSlots virtio() { return virtio; }
 
     public Cpu bsp() { return vcpus.getFirst().cpu; }
 
@@ -584,7 +588,7 @@ public final class Vm implements Platform, AutoCloseable {
     public int[] cpuid(int vcpuId, int leaf, int subleaf) {
         platformExits++;
         int[] r = cpuid.cpuid(vcpuId, leaf, subleaf);
-        if (leaf == 1 && (vcpus.get(vcpuId).cpu.apicBase & dev.polyvisor.devices.Lapic.APIC_BASE_ENABLE) == 0) {
+        if (leaf == 1 && (vcpus.get(vcpuId).cpu.apicBase & Lapic.APIC_BASE_ENABLE) == 0) {
             r = r.clone();
             r[3] &= ~(1 << 9);
         }
@@ -633,6 +637,7 @@ public final class Vm implements Platform, AutoCloseable {
         if (vcpus.size() > 1 && anotherVcpuRunnable(vcpuId)) vcpus.get(vcpuId).interrupt();
     }
 
+    /** Some other started vCPU can run: it is not halted, or an interrupt it will take is pending. */
     private boolean anotherVcpuRunnable(int vcpu) {
         for (int j = 0; j < vcpus.size(); j++) {
             if (j == vcpu || !started[j]) continue;
@@ -685,7 +690,7 @@ public final class Vm implements Platform, AutoCloseable {
             // The vCPUs share this thread: while another one can run, waiting here would only stall the one
             // that will release what we wait for (Xen SCHEDOP_poll, Hyper-V GUEST_IDLE in PV spinlocks). End
             // this vCPU's quantum instead and return at once; the guest treats it as a spurious wakeup.
-            if (anotherRunnable(vcpu)) { vcpus.get(vcpu).interrupt(); return; }
+            if (anotherVcpuRunnable(vcpu)) { vcpus.get(vcpu).interrupt(); return; }
             // Spurious returns are allowed: bound each wait, by host time in realtime mode and by virtual
             // time in icount mode (a host-time bound would make an icount run depend on host speed).
             boolean icount = clock.mode() == VirtualClock.Mode.ICOUNT;
@@ -694,22 +699,13 @@ public final class Vm implements Platform, AutoCloseable {
             while (endKind == null && !until.getAsBoolean() && clock.nanos() < deadlineNs
                     && (icount ? clock.nanos() < virtLimit : System.nanoTime() < wallLimit)) {
                 if (c.interrupts.hasPending() && (ignoreIf || c.interruptsEnabled())) return;
-                if (clock.mode() == VirtualClock.Mode.ICOUNT) {
+                if (icount) {
                     if (clock.warpToNextDeadline() == 0) return; // nothing scheduled: let the guest go on
                 } else {
                     LockSupport.parkNanos(50_000);
                 }
                 if (clock.hasExpiredTimers()) clock.timers().runExpired();
             }
-        }
-
-        private boolean anotherRunnable(int vcpu) {
-            for (int j = 0; j < vcpus.size(); j++) {
-                if (j == vcpu || !started[j]) continue;
-                Cpu o = vcpus.get(j).cpu;
-                if (!o.halted || (o.interruptsEnabled() && o.interrupts.hasPending())) return true;
-            }
-            return false;
         }
 
         @Override
