@@ -66,6 +66,13 @@ public final class Lapic implements InterruptSource {
     private int tpr, ldr, dfr, svr, esr, esrPending, icrLow, icrHigh;
     private final int[] lvt = new int[6];
     private final long[] irr = new long[4], isr = new long[4], tmr = new long[4];
+    /**
+     * Vectors acknowledged without entering ISR, so the guest sends no EOI for them: the hypervisor's
+     * Hyper-V SynIC AutoEOI (TLFS "SINTx Registers", AutoEOI bit 17; KVM kvm_get_apic_interrupt skips
+     * apic_set_isr for synic->auto_eoi_bitmap). Empty unless a personality sets it; INIT keeps it (it is
+     * hypervisor state, not APIC state).
+     */
+    private final long[] autoEoi = new long[4];
     private int divideConfig;
     private long initialCount;
     private long timerStartNs;
@@ -244,7 +251,7 @@ public final class Lapic implements InterruptSource {
             int v = deliverable();
             if (v >= 0) {
                 clear(irr, v);
-                set(isr, v);
+                if (!test(autoEoi, v)) set(isr, v);
                 refreshHints();
                 return v;
             }
@@ -252,6 +259,11 @@ public final class Lapic implements InterruptSource {
             if (!tryExt) return highest(irr) >= 0 && hwEnabled() && swEnabled() ? svr & 0xFF : -1;
         }
         return extInt.hasPending() ? extInt.acknowledge() : -1;
+    }
+
+    /** Replaces the AutoEOI vector set (256 bits, vector v at bit v % 64 of word v / 64); see {@link #autoEoi}. */
+    public synchronized void setAutoEoiVectors(long[] vectors) {
+        System.arraycopy(vectors, 0, autoEoi, 0, 4);
     }
 
     /** The highest pending vector in IRR, for inspection (-1 if none). */

@@ -9,9 +9,14 @@ import dev.polyvisor.personality.core.AbiUsage;
 import dev.polyvisor.personality.core.MsrAccess;
 import dev.polyvisor.personality.core.PersonalityEnv;
 import dev.polyvisor.personality.hyperv.ReferenceTscPage;
+import dev.polyvisor.personality.hyperv.SynicHost;
 import dev.polyvisor.personality.hyperv.SyntheticTimer;
 
 import java.util.BitSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 import static dev.polyvisor.personality.hyperv.HvAbi.*;
 
@@ -21,9 +26,11 @@ import static dev.polyvisor.personality.hyperv.HvAbi.*;
  * Linux issues, with HV_STATUS results. Host-side behaviour follows KVM's emulation
  * (arch/x86/kvm/hyperv.c) where the TLFS copy in Linux is silent.
  *
- * <p>The VP index equals the vCPU index.
+ * <p>The VP index equals the vCPU index. The SynIC's host side ({@link SynicHost}: SINT routes,
+ * message posting, event flags, the connections HvPostMessage/HvSignalEvent reach) is what the VMM's
+ * Hyper-V devices use; without any, those hypercalls answer HV_STATUS_INVALID_CONNECTION_ID.
  */
-public final class HypervPersonality implements Personality {
+public final class HypervPersonality implements Personality, SynicHost {
     private static final long CONTROL_RESERVED = 0xF000_0000_0000_0000L | 0x0000_F000_0000_0000L | 0xF800_0000L;
 
     private final PersonalityConfig config;
@@ -38,6 +45,10 @@ public final class HypervPersonality implements Personality {
     private final long[] vpAssist, scontrol, siefp, simp;
     private final long[][] sint;
     private final SyntheticTimer[][] timers;
+    // host-side connections (SynicHost)
+    private final Map<Integer, MessageHandler> messageHandlers = new HashMap<>();
+    private final Map<Integer, Runnable> eventHandlers = new HashMap<>();
+    private final List<SintAckListener> ackListeners = new CopyOnWriteArrayList<>();
 
     public HypervPersonality(PersonalityConfig config, PersonalityEnv env) {
         this.config = config;
@@ -77,9 +88,11 @@ public final class HypervPersonality implements Personality {
             case LEAF_INTERFACE -> r[0] = INTERFACE_HV1;
             // Build 14393, version 10.0, as KVM reports (printed as 'Hyper-V: Host Build').
             case LEAF_VERSION -> { r[0] = 14393; r[1] = 10 << 16; }
-            // Privileges: group A in EAX, group B (EBX) stays 0 - B.1 would make a non-root 6.1 guest oops.
+            // Privileges: group A in EAX; group B (EBX) only PostMessages/SignalEvents - B.0 CreatePartitions
+            // would make a 6.1 guest believe it is the root partition.
             case LEAF_FEATURES -> {
                 r[0] = bitsAt(LEAF_FEATURES, dev.polyvisor.cpu.model.CpuidReg.EAX);
+                r[1] = bitsAt(LEAF_FEATURES, dev.polyvisor.cpu.model.CpuidReg.EBX);
                 r[3] = bitsAt(LEAF_FEATURES, dev.polyvisor.cpu.model.CpuidReg.EDX);
             }
             case LEAF_ENLIGHTENMENTS -> {
@@ -133,7 +146,10 @@ public final class HypervPersonality implements Personality {
         if (index >= MSR_SINT0 && index <= MSR_SINT15) {
             // KVM synic_set_sint: an unmasked SINT needs a vector >= 16.
             if ((value & SINT_MASKED) == 0 && (value & 0xFF) < 16) return MsrAccess.GP;
-            sint[vcpu][index - MSR_SINT0] = value & (0xFF | SINT_MASKED | SINT_AUTO_EOI | 1L << 18);
+            synchronized (this) {
+                sint[vcpu][index - MSR_SINT0] = value & (0xFF | SINT_MASKED | SINT_AUTO_EOI | 1L << 18);
+                updateAutoEoi(vcpu);
+            }
             return MsrAccess.OK;
         }
         if (index >= MSR_STIMER0_CONFIG && index <= MSR_STIMER3_COUNT) {
@@ -161,7 +177,11 @@ public final class HypervPersonality implements Personality {
                 }
                 if (index == MSR_SIEFP) siefp[vcpu] = value; else simp[vcpu] = value;
             }
-            case MSR_EOM -> retryMessages(vcpu);
+            case MSR_EOM -> {
+                retryMessages(vcpu);
+                // KVM kvm_hv_notify_acked_sint for every SINT: host senders retry what a busy slot held back.
+                for (SintAckListener l : ackListeners) for (int i = 0; i < SINTS; i++) l.acked(vcpu, i);
+            }
             // Read-only: VP_INDEX (host-set only), SVERSION, frequencies, reference counter, GUEST_IDLE.
             default -> { return MsrAccess.GP; }
         }
@@ -258,30 +278,135 @@ public final class HypervPersonality implements Personality {
     }
 
     /**
-     * Writes an HVMSG_TIMER_EXPIRED message into the SIMP slot of {@code sintx} (struct hv_message: type
-     * u32 @0, payload_size u8 @4, flags u8 @5 (bit0 msg_pending), payload @16: timer_index u32,
-     * expiration_time u64 @8, delivery_time u64 @16) and raises the SINT's vector. A busy slot gets its
-     * msg_pending flag set and the message is retried on EOM, as KVM's synic_deliver_msg does.
+     * An HVMSG_TIMER_EXPIRED message (struct hv_timer_message_payload: timer_index u32, reserved u32,
+     * expiration_time u64, delivery_time u64) into the SINT's slot; a busy slot keeps the timer pending
+     * until EOM, as KVM's stimer_send_msg / synic_deliver_msg do.
      */
     private boolean postTimerMessage(int vcpu, int n, int sintx, long expiration, long now) {
-        if ((simp[vcpu] & 1) == 0 || (scontrol[vcpu] & 1) == 0) return false;
-        long slot = (simp[vcpu] & ~0xFFFL) + (long) sintx * MESSAGE_SIZE;
+        if ((scontrol[vcpu] & 1) == 0) return false;
+        byte[] p = new byte[TIMER_PAYLOAD_SIZE];
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(p).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putInt(0, n).putLong(8, expiration).putLong(16, now);
+        return postMessage(vcpu, sintx, HVMSG_TIMER_EXPIRED, p) == PostResult.POSTED;
+    }
+
+    // ---- SynIC host side (SynicHost; QEMU hw/hyperv/hyperv.c, KVM arch/x86/kvm/hyperv.c) ----
+
+    /**
+     * The vCPU's AutoEOI vectors: those of unmasked SINTs with AutoEOI set (KVM synic_update_vector /
+     * synic_has_vector_auto_eoi), so their interrupts leave no ISR bit and the guest skips the EOI.
+     */
+    private void updateAutoEoi(int vcpu) {
+        long[] set = new long[4];
+        for (long s : sint[vcpu])
+            if ((s & SINT_MASKED) == 0 && (s & SINT_AUTO_EOI) != 0) set[(int) (s & 0xFF) >> 6] |= 1L << (s & 63);
+        env.injector().setAutoEoiVectors(vcpu, set);
+    }
+
+    @Override
+    public boolean routable(int vp, int sintx) { return vp >= 0 && vp < env.vcpus() && sintx >= 0 && sintx < SINTS; }
+
+    @Override
+    public synchronized boolean raiseSint(int vp, int sintx) {
+        if (!routable(vp, sintx)) return false;
+        long s = sint[vp][sintx];
+        if ((s & SINT_MASKED) != 0) return false;
+        env.injector().fixed(vp, (int) (s & 0xFF));
+        return true;
+    }
+
+    /**
+     * struct hv_message into SIMP slot {@code sintx}: type u32 @0, payload_size u8 @4, message_flags u8 @5,
+     * reserved u16, sender u64 @8, payload @16. A slot whose type is not HVMSG_NONE is busy: its
+     * msg_pending flag is set so the guest writes EOM when it frees it (TLFS "SIM Page"; QEMU cpu_post_msg).
+     * The type is written last: the guest polls it.
+     */
+    @Override
+    public synchronized PostResult postMessage(int vp, int sintx, int type, byte[] payload) {
+        if (!routable(vp, sintx) || payload.length > MESSAGE_PAYLOAD_MAX) return PostResult.NO_MESSAGE_PAGE;
+        if ((simp[vp] & 1) == 0) return PostResult.NO_MESSAGE_PAGE;
+        long slot = (simp[vp] & ~0xFFFL) + (long) sintx * MESSAGE_SIZE;
+        if (!env.isRam(slot, MESSAGE_SIZE)) return PostResult.NO_MESSAGE_PAGE;
         if (mem.ld32(slot) != HVMSG_NONE) {
-            mem.st8(slot + 5, mem.ld8(slot + 5) | 1);
-            return false;
+            mem.st8(slot + MESSAGE_FLAGS_OFFSET, mem.ld8(slot + MESSAGE_FLAGS_OFFSET) | MESSAGE_FLAG_PENDING);
+            return PostResult.SLOT_BUSY;
         }
-        mem.st8(slot + 4, TIMER_PAYLOAD_SIZE);
-        mem.st8(slot + 5, 0);
+        mem.st8(slot + 4, payload.length);
+        mem.st8(slot + MESSAGE_FLAGS_OFFSET, 0);
         mem.st16(slot + 6, 0);
         mem.st64(slot + 8, 0);
-        mem.st32(slot + 16, n);
-        mem.st32(slot + 20, 0);
-        mem.st64(slot + 24, expiration);
-        mem.st64(slot + 32, now);
-        mem.st32(slot, HVMSG_TIMER_EXPIRED); // type last: the guest polls it
-        long s = sint[vcpu][sintx];
-        if ((s & SINT_MASKED) == 0) env.injector().fixed(vcpu, (int) (s & 0xFF));
+        for (int i = 0; i < MESSAGE_PAYLOAD_MAX; i++) mem.st8(slot + MESSAGE_PAYLOAD_OFFSET + i, i < payload.length ? payload[i] : 0);
+        mem.st32(slot, type);
+        raiseSint(vp, sintx);
+        return PostResult.POSTED;
+    }
+
+    @Override
+    public synchronized boolean setEventFlag(int vp, int sintx, int flag) {
+        if (!routable(vp, sintx) || flag < 0 || flag >= EVENT_FLAGS_COUNT) return false;
+        if ((scontrol[vp] & 1) == 0 || (siefp[vp] & 1) == 0) return false;
+        long word = (siefp[vp] & ~0xFFFL) + (long) sintx * EVENT_FLAGS_SLOT_SIZE + (flag >>> 6) * 8L;
+        if (!env.isRam(word, 8)) return false;
+        long old = mem.ld64(word), bit = 1L << (flag & 63);
+        if ((old & bit) != 0) return true; // already signalled: no second interrupt
+        mem.st64(word, old | bit);
+        raiseSint(vp, sintx);
         return true;
+    }
+
+    @Override
+    public synchronized boolean setMessageHandler(int connId, MessageHandler handler) {
+        return setHandler(messageHandlers, connId, handler);
+    }
+
+    @Override
+    public synchronized boolean setEventHandler(int connId, Runnable handler) {
+        return setHandler(eventHandlers, connId, handler);
+    }
+
+    private static <H> boolean setHandler(Map<Integer, H> map, int connId, H handler) {
+        if ((connId & ~CONNECTION_ID_MASK) != 0) return false;
+        if (handler == null) return map.remove(connId) != null;
+        return map.putIfAbsent(connId, handler) == null;
+    }
+
+    @Override
+    public void addSintAckListener(SintAckListener listener) { ackListeners.add(listener); }
+
+    /**
+     * HvPostMessage (QEMU hyperv_hcall_post_message; KVM forwards it to the VMM): input is struct
+     * hv_input_post_message at an 8-byte-aligned GPA; no fast form.
+     */
+    private long postMessageCall(boolean fast, long in) {
+        if (fast) return status(STATUS_INVALID_HYPERCALL_CODE);
+        if (!env.isRam(in, POST_MESSAGE_INPUT_SIZE)) return status(STATUS_INSUFFICIENT_MEMORY);
+        int connId = mem.ld32(in) & CONNECTION_ID_MASK;
+        int type = mem.ld32(in + 8);
+        long size = mem.ld32(in + 12) & 0xFFFF_FFFFL;
+        if (size > MESSAGE_PAYLOAD_MAX) return status(STATUS_INVALID_HYPERCALL_INPUT);
+        MessageHandler h;
+        synchronized (this) { h = messageHandlers.get(connId); }
+        if (h == null) return status(STATUS_INVALID_CONNECTION_ID);
+        return status(h.onMessage(type, mem.readBytes(in + 16, (int) size)));
+    }
+
+    /**
+     * HvSignalEvent (QEMU hyperv_hcall_signal_event): the connection id in the fast input or the u64 at the
+     * GPA; bits 47:32 (flag number) must be 0 (HV_STATUS_INVALID_PORT_ID), the rest above bit 23 reserved.
+     */
+    private long signalEventCall(boolean fast, long in) {
+        long param = in;
+        if (!fast) {
+            if (!env.isRam(in, 8)) return status(STATUS_INSUFFICIENT_MEMORY);
+            param = mem.ld64(in);
+        }
+        if ((param & 0xFFFF_0000_0000L) != 0) return status(STATUS_INVALID_PORT_ID);
+        if ((param & ~(long) CONNECTION_ID_MASK) != 0) return status(STATUS_INVALID_HYPERCALL_INPUT);
+        Runnable h;
+        synchronized (this) { h = eventHandlers.get((int) param); }
+        if (h == null) return status(STATUS_INVALID_CONNECTION_ID);
+        h.run();
+        return status(STATUS_SUCCESS);
     }
 
     private synchronized void retryMessages(int vcpu) {
@@ -358,7 +483,8 @@ public final class HypervPersonality implements Personality {
         if ((control & CONTROL_RESERVED) != 0) return status(STATUS_INVALID_HYPERCALL_INPUT);
         boolean rep = code == CALL_FLUSH_VA_LIST || code == CALL_FLUSH_VA_LIST_EX;
         boolean ex = code == CALL_FLUSH_VA_SPACE_EX || code == CALL_FLUSH_VA_LIST_EX || code == CALL_SEND_IPI_EX;
-        boolean known = code == CALL_FLUSH_VA_SPACE || code == CALL_NOTIFY_LONG_SPIN_WAIT || code == CALL_SEND_IPI || rep || ex;
+        boolean known = code == CALL_FLUSH_VA_SPACE || code == CALL_NOTIFY_LONG_SPIN_WAIT || code == CALL_SEND_IPI || rep || ex
+                || code == CALL_POST_MESSAGE || code == CALL_SIGNAL_EVENT;
         if (!known || !gate.hypercallEnabled(code, AbiElement.HypercallRef.ANY)) return status(STATUS_INVALID_HYPERCALL_CODE);
         if (rep ? (repCount == 0 || repStart > repCount) : (repCount != 0 || repStart != 0))
             return status(STATUS_INVALID_HYPERCALL_INPUT);
@@ -367,6 +493,8 @@ public final class HypervPersonality implements Personality {
         long ok = rep ? (long) repCount << 32 : 0;
         return switch (code) {
             case CALL_NOTIFY_LONG_SPIN_WAIT -> fast ? ok : status(STATUS_INVALID_HYPERCALL_INPUT);
+            case CALL_POST_MESSAGE -> postMessageCall(fast, in);
+            case CALL_SIGNAL_EVENT -> signalEventCall(fast, in);
             case CALL_SEND_IPI -> {
                 long vector, mask;
                 if (fast) { vector = in & 0xFFFF_FFFFL; mask = out; }

@@ -296,6 +296,8 @@ public final class PersonalityStack {
 
         @Override public void nmi(int vcpu) { count(AbiUsage.Kind.INJECT_NMI, 2); inner.nmi(vcpu); }
 
+        @Override public void setAutoEoiVectors(int vcpu, long[] vectors) { inner.setAutoEoiVectors(vcpu, vectors); }
+
         @Override public void upcall(int vcpu, int vector) { count(AbiUsage.Kind.UPCALL, vector & 0xFF); inner.upcall(vcpu, vector); }
 
         @Override public void wake(int vcpu) { count(AbiUsage.Kind.WAKE, 0); inner.wake(vcpu); }

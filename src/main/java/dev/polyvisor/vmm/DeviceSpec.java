@@ -10,12 +10,14 @@ import java.util.Map;
  * <ul>
  * <li>{@code isa-debug-exit[,iobase=PORT][,iosize=N]} (hw/misc/debugexit.c; defaults 0x501 and 2 in QEMU):
  *     moves Polyvisor's exit port, which sits at 0xf4 with 4 bytes when no {@code isa-debug-exit} is given;</li>
- * <li>{@code pc-testdev} (hw/misc/pc-testdev.c).</li>
+ * <li>{@code pc-testdev} (hw/misc/pc-testdev.c);</li>
+ * <li>{@code hyperv-testdev} (hw/misc/hyperv_testdev.c): SynIC routes and connections at port 0x3000, for
+ *     a VM whose personality stack has Hyper-V.</li>
  * </ul>
  * Anything else is a one-line {@link IllegalArgumentException}.
  */
 public record DeviceSpec(String name, Map<String, String> options) {
-    public static final String DEBUG_EXIT = "isa-debug-exit", PC_TESTDEV = "pc-testdev";
+    public static final String DEBUG_EXIT = "isa-debug-exit", PC_TESTDEV = "pc-testdev", HYPERV_TESTDEV = "hyperv-testdev";
 
     public static DeviceSpec parse(String spec) {
         String[] parts = spec.trim().split(",");
@@ -36,11 +38,11 @@ public record DeviceSpec(String name, Map<String, String> options) {
                 if (base < 0 || base > 0xFFFF || size < 1 || size > 4 || base + size > 0x10000)
                     throw new IllegalArgumentException("--device " + spec + ": iobase must be a port and iosize 1 to 4");
             }
-            case PC_TESTDEV -> {
-                if (!opts.isEmpty()) throw new IllegalArgumentException("--device " + spec + ": pc-testdev has no properties");
+            case PC_TESTDEV, HYPERV_TESTDEV -> {
+                if (!opts.isEmpty()) throw new IllegalArgumentException("--device " + spec + ": " + name + " has no properties");
             }
             default -> throw new IllegalArgumentException("device '" + parts[0] + "' is not offered (Polyvisor offers "
-                    + DEBUG_EXIT + " and " + PC_TESTDEV + ")");
+                    + DEBUG_EXIT + ", " + PC_TESTDEV + " and " + HYPERV_TESTDEV + ")");
         }
         return d;
     }

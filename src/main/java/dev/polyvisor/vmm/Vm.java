@@ -30,7 +30,10 @@ import dev.polyvisor.vmm.pc.VirtioSlots;
 import dev.polyvisor.cpu.exec.SystemOps;
 import dev.polyvisor.cpu.model.CpuFeature;
 import dev.polyvisor.cpu.model.ModelMsrs;
+import dev.polyvisor.devices.PortIoDevice;
+import dev.polyvisor.personality.HypervPersonality;
 import dev.polyvisor.personality.PersonalityStack;
+import dev.polyvisor.personality.hyperv.HypervTestdev;
 import dev.polyvisor.personality.core.GuestPortIo;
 import dev.polyvisor.personality.core.InterruptInjector;
 import dev.polyvisor.personality.core.MsrAccess;
@@ -132,6 +135,7 @@ public final class Vm implements Platform, AutoCloseable {
             for (Vcpu v : vcpus) board.attach(v.cpu);
             attachTestDevices();
             this.personalities = buildPersonalities();
+            attachHypervTestdev();
             routePersonalityInterrupts();
             this.cpuModel = config.cpuModel();
             for (Vcpu v : vcpus) {
@@ -178,10 +182,27 @@ public final class Vm implements Platform, AutoCloseable {
                     exitPlaced = true;
                 }
                 case DeviceSpec.PC_TESTDEV -> new PcTestdev(board.devices::isaIrq).register(io, memory);
+                case DeviceSpec.HYPERV_TESTDEV -> { } // after the personalities: it uses Hyper-V's SynIC
                 default -> throw new IllegalStateException("unvalidated device " + d.name());
             }
         }
         if (!exitPlaced) io.register(DebugExit.PORT, 4, new DebugExit(this::debugExit));
+    }
+
+    /**
+     * {@code --device hyperv-testdev}: QEMU's device talks to the SynIC of the Hyper-V personality (QEMU
+     * needs hv-synic for it too); without one it is a one-line error.
+     */
+    private void attachHypervTestdev() throws LoadException {
+        if (config.deviceSpecs().stream().noneMatch(d -> d.name().equals(DeviceSpec.HYPERV_TESTDEV))) return;
+        HypervPersonality hv = personalities.find(HypervPersonality.class).orElseThrow(() -> new LoadException(
+                "--device " + DeviceSpec.HYPERV_TESTDEV + " needs the hyperv personality (its SynIC): add --personality hyperv"));
+        HypervTestdev testdev = new HypervTestdev(hv);
+        io.register(HypervTestdev.PORT, 4, new PortIoDevice() {
+            @Override public long in(int port, int size) { return testdev.read(size); }
+
+            @Override public void out(int port, int size, long value) { if (port == HypervTestdev.PORT) testdev.write(size, value); }
+        });
     }
 
     /**
@@ -672,6 +693,11 @@ public final class Vm implements Platform, AutoCloseable {
         }
 
         @Override public void nmi(int vcpu) { postNmi(vcpu); }
+
+        @Override
+        public void setAutoEoiVectors(int vcpu, long[] vectors) {
+            if (vcpu >= 0 && vcpu < vcpus.size()) board.devices.lapic(vcpu).setAutoEoiVectors(vectors);
+        }
 
         /**
          * Xen's callback vector bypasses the LAPIC's IRR/ISR: the vCPU's interrupt source polls the

@@ -16,6 +16,16 @@ final class RecordingInjector implements InterruptInjector {
 
     @Override public void nmi(int vcpu) { events.add("nmi " + vcpu); }
 
+    /** The AutoEOI vectors last set per vCPU, as a sorted list of vector numbers. */
+    final java.util.Map<Integer, List<Integer>> autoEoi = new java.util.HashMap<>();
+
+    @Override
+    public void setAutoEoiVectors(int vcpu, long[] vectors) {
+        List<Integer> l = new ArrayList<>();
+        for (int v = 0; v < 256; v++) if ((vectors[v >> 6] >>> (v & 63) & 1) != 0) l.add(v);
+        autoEoi.put(vcpu, l);
+    }
+
     @Override public void upcall(int vcpu, int vector) { events.add("upcall " + vcpu + " 0x" + Integer.toHexString(vector)); }
 
     @Override public void wake(int vcpu) { events.add("wake " + vcpu); }

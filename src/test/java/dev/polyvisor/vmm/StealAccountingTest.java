@@ -76,6 +76,7 @@ class StealAccountingTest {
     private static final class NoInjector implements dev.polyvisor.personality.core.InterruptInjector {
         @Override public void fixed(int vcpu, int vector) {}
         @Override public void nmi(int vcpu) {}
+        @Override public void setAutoEoiVectors(int vcpu, long[] vectors) {}
         @Override public void upcall(int vcpu, int vector) {}
         @Override public void wake(int vcpu) {}
         @Override public void flushTlb(int vcpu) {}

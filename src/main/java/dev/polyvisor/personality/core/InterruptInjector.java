@@ -11,6 +11,13 @@ public interface InterruptInjector {
     /** A fixed, edge-triggered interrupt into the vCPU's LAPIC IRR (Hyper-V stimer direct mode, SINTs, IPIs). */
     void fixed(int vcpu, int vector);
 
+    /**
+     * The vectors the vCPU's LAPIC acknowledges without setting their ISR bit, so they need no EOI
+     * (Hyper-V SINT AutoEOI, TLFS "SINTx Registers"; KVM's synic auto_eoi_bitmap): 256 bits, vector v
+     * at bit v % 64 of {@code vectors[v / 64]}. Replaces the previous set.
+     */
+    void setAutoEoiVectors(int vcpu, long[] vectors);
+
     /** An NMI to the vCPU (KVM PV send-IPI with delivery mode NMI). */
     void nmi(int vcpu);
 

@@ -19,6 +19,8 @@ public final class HvAbi {
     // 0x40000003.EAX ("group A", HV_MSR_*_AVAILABLE)
     public static final int A_TIME_REF_COUNT = 1, A_SYNIC = 2, A_SYNTIMER = 3, A_HYPERCALL = 5, A_VP_INDEX = 6,
             A_REFERENCE_TSC = 9, A_GUEST_IDLE = 10, A_ACCESS_FREQUENCY = 11;
+    // 0x40000003.EBX ("group B", partition privileges HV_POST_MESSAGES, HV_SIGNAL_EVENTS)
+    public static final int B_POST_MESSAGES = 4, B_SIGNAL_EVENTS = 5;
     // 0x40000003.EDX ("group D")
     public static final int D_FREQUENCY_MSRS = 8, D_STIMER_DIRECT = 19;
     // 0x40000004.EAX recommendations
@@ -37,14 +39,25 @@ public final class HvAbi {
     public static final long SINT_MASKED = 1L << 16, SINT_AUTO_EOI = 1L << 17;
     /** SynIC message type for a synthetic timer expiry, and the message slot size in the SIMP page. */
     public static final int HVMSG_NONE = 0, HVMSG_TIMER_EXPIRED = 0x80000010, MESSAGE_SIZE = 256, TIMER_PAYLOAD_SIZE = 24;
+    /** struct hv_message: payload at byte 16, at most 240 bytes; message_flags bit 0 msg_pending at byte 5. */
+    public static final int MESSAGE_PAYLOAD_OFFSET = 16, MESSAGE_PAYLOAD_MAX = 240, MESSAGE_FLAGS_OFFSET = 5,
+            MESSAGE_FLAG_PENDING = 1;
+    /** struct hv_event_flags: one 2048-bit (256-byte) slot per SINT in the SIEFP page. */
+    public static final int EVENT_FLAGS_SLOT_SIZE = 256, EVENT_FLAGS_COUNT = 2048;
+    /** struct hv_input_post_message: connection_id u32 @0, message_type u32 @8, payload_size u32 @12, payload @16. */
+    public static final int POST_MESSAGE_INPUT_SIZE = 256;
+    /** Connection ids are 24 bits (HV_CONNECTION_ID_MASK in QEMU's hw/hyperv/hyperv.c). */
+    public static final int CONNECTION_ID_MASK = 0xFF_FFFF;
 
     // Hypercall codes
     public static final int CALL_FLUSH_VA_SPACE = 0x0002, CALL_FLUSH_VA_LIST = 0x0003, CALL_NOTIFY_LONG_SPIN_WAIT = 0x0008,
             CALL_SEND_IPI = 0x000B, CALL_FLUSH_VA_SPACE_EX = 0x0013, CALL_FLUSH_VA_LIST_EX = 0x0014,
-            CALL_SEND_IPI_EX = 0x0015;
+            CALL_SEND_IPI_EX = 0x0015, CALL_POST_MESSAGE = 0x005C, CALL_SIGNAL_EVENT = 0x005D;
     // HV_STATUS values
     public static final int STATUS_SUCCESS = 0, STATUS_INVALID_HYPERCALL_CODE = 2, STATUS_INVALID_HYPERCALL_INPUT = 3,
-            STATUS_INVALID_ALIGNMENT = 4, STATUS_INVALID_PARAMETER = 5, STATUS_ACCESS_DENIED = 6;
+            STATUS_INVALID_ALIGNMENT = 4, STATUS_INVALID_PARAMETER = 5, STATUS_ACCESS_DENIED = 6,
+            STATUS_INSUFFICIENT_MEMORY = 0xB, STATUS_INVALID_PORT_ID = 0x11, STATUS_INVALID_CONNECTION_ID = 0x12,
+            STATUS_INSUFFICIENT_BUFFERS = 0x13;
     /** HV_FLUSH_* flags of the flush hypercalls' input. */
     public static final long FLUSH_ALL_PROCESSORS = 1, FLUSH_ALL_VIRTUAL_ADDRESS_SPACES = 2, FLUSH_NON_GLOBAL_MAPPINGS_ONLY = 4;
     /** hv_vpset.format */
@@ -87,6 +100,12 @@ public final class HvAbi {
                     .enables("SynIC message delivery for non-direct stimers and VMBus (hv_synic_enable_regs)")
                     .source("drivers/hv/hv.c, include/asm-generic/hyperv-tlfs.h")
                     .cpuid(LEAF_FEATURES, CpuidReg.EAX, A_SYNIC).msrRange(MSR_SCONTROL, MSR_EOM).msrRange(MSR_SINT0, MSR_SINT15).build(),
+            AbiElement.of("hyperv.synic-connections", Kind.HYPERCALL)
+                    .numbers("0x40000003.EBX bits 4 PostMessages + 5 SignalEvents; hypercalls 0x005C HvPostMessage, 0x005D HvSignalEvent")
+                    .enables("messages and event flags to host-side connections (VMBus channels; QEMU's hyperv-testdev)")
+                    .source("include/asm-generic/hyperv-tlfs.h HVCALL_POST_MESSAGE/HVCALL_SIGNAL_EVENT, drivers/hv/connection.c vmbus_set_event")
+                    .cpuid(LEAF_FEATURES, CpuidReg.EBX, B_POST_MESSAGES).cpuid(LEAF_FEATURES, CpuidReg.EBX, B_SIGNAL_EVENTS)
+                    .hypercall(CALL_POST_MESSAGE).hypercall(CALL_SIGNAL_EVENT).build(),
             AbiElement.of("hyperv.stimer", Kind.MSR)
                     .numbers("0x40000003.EAX bit 3 + EDX bit 19; MSRs 0x400000B0-0x400000B7 STIMER0-3 CONFIG/COUNT")
                     .enables("'Hyper-V clockevent' (stimer0 direct mode, vector 0xED, rating 1000)")
