@@ -126,7 +126,7 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--cpu", paramLabel = "MODEL", description = "CPU model as QEMU spells it: qemu64 (default) or max, then ,+FEATURE ,-FEATURE ,vendor=VENDOR; a feature Polyvisor does not implement is an error.")
     String cpu;
 
-    @Option(names = "--device", paramLabel = "NAME[,OPTS]", description = "Add a test device, as QEMU's -device: pc-testdev, or isa-debug-exit[,iobase=PORT][,iosize=N] to move the exit port from 0xf4 (repeatable).")
+    @Option(names = "--device", paramLabel = "NAME[,OPTS]", description = "Add a test device, as QEMU's -device: pc-testdev, hyperv-testdev (with --personality hyperv), or isa-debug-exit[,iobase=PORT][,iosize=N] to move the exit port from 0xf4 (repeatable).")
     List<String> devices = new ArrayList<>();
 
     private ParameterException usage(String msg) { return new ParameterException(spec.commandLine(), msg); }

@@ -55,6 +55,26 @@ class LapicTest {
     }
 
     @Test
+    void autoEoiVectorsAreAcknowledgedWithoutEnteringIsr() {
+        enable(1);
+        long[] set = new long[4];
+        set[0xF2 >> 6] |= 1L << (0xF2 & 63);
+        a1.setAutoEoiVectors(set);
+        a1.accept(0xF2, false);
+        assertEquals(0xF2, a1.acknowledge());
+        assertFalse(a1.inService(0xF2), "Hyper-V AutoEOI: no ISR bit, so no EOI is owed");
+        assertEquals(0, rd(1, 0xA0), "PPR stays 0: an equal-class vector is still deliverable");
+        a1.accept(0xF1, false);
+        assertEquals(0xF1, a1.acknowledge());
+        assertTrue(a1.inService(0xF1), "other vectors enter ISR as usual");
+        a1.setAutoEoiVectors(new long[4]);
+        wr(1, 0xB0, 0);
+        a1.accept(0xF2, false);
+        assertEquals(0xF2, a1.acknowledge());
+        assertTrue(a1.inService(0xF2), "the set was replaced");
+    }
+
+    @Test
     void tprMasksInterruptsAtOrBelowItsClass() {
         enable(1);
         wr(1, 0x80, 0x50);

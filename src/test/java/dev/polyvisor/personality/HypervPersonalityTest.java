@@ -3,6 +3,7 @@ package dev.polyvisor.personality;
 import dev.polyvisor.cpu.model.CpuModel;
 import dev.polyvisor.personality.core.MsrAccess;
 import dev.polyvisor.personality.hyperv.ReferenceTscPage;
+import dev.polyvisor.personality.hyperv.SynicHost;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -36,7 +37,7 @@ class HypervPersonalityTest {
         int[] f = t.cpuid(0, 0x40000003, 0);
         assertEquals(0x60, f[0] & 0x60, "HYPERCALL (5) and VP_INDEX (6) available: required");
         assertEquals(1 << 1 | 1 << 2 | 1 << 3 | 1 << 5 | 1 << 6 | 1 << 9 | 1 << 10 | 1 << 11, f[0]);
-        assertEquals(0, f[1], "group B: never ACCESS_PARTITION_ID");
+        assertEquals(1 << B_POST_MESSAGES | 1 << B_SIGNAL_EVENTS, f[1], "group B: PostMessages, SignalEvents; never CREATE_PARTITIONS");
         assertEquals(0, f[0] & 1 << 15, "no ACCESS_TSC_INVARIANT: keep the TSC page clocksource");
         assertEquals(1 << 8 | 1 << 19, f[3]);
         assertEquals(1 << 2 | 1 << 10 | 1 << 11, t.cpuid(0, 0x40000004, 0)[0]);
@@ -285,5 +286,157 @@ class HypervPersonalityTest {
         assertTrue(h.hypercall(c.vmcall()));
         assertEquals(0, c.rax());
         assertEquals(5, c.reg(RDX), "reps completed in EDX bits 11:0");
+    }
+
+    // ---- SynIC host side: AutoEOI, messages, event flags, HvPostMessage / HvSignalEvent ----
+
+    @Test
+    void autoEoiVectorsFollowTheUnmaskedSintsWithAutoEoi() {
+        HypervPersonality h = hv();
+        h.wrmsr(1, MSR_SINT0 + 3, 0xB3 | SINT_AUTO_EOI);
+        assertEquals(List.of(0xB3), vm.injector.autoEoi.get(1));
+        h.wrmsr(1, MSR_SINT0 + 4, 0xB4);
+        h.wrmsr(1, MSR_SINT0 + 5, 0xB5 | SINT_AUTO_EOI | SINT_MASKED);
+        assertEquals(List.of(0xB3), vm.injector.autoEoi.get(1), "plain and masked SINTs add nothing");
+        h.wrmsr(1, MSR_SINT0 + 3, 0xB3 | SINT_MASKED);
+        assertEquals(List.of(), vm.injector.autoEoi.get(1), "masking removes it (KVM synic_update_vector)");
+        assertNull(vm.injector.autoEoi.get(0), "per vCPU");
+    }
+
+    @Test
+    void raisedSintDeliversItsVectorUnlessMasked() {
+        HypervPersonality h = hv();
+        assertFalse(h.raiseSint(0, 2), "SINTs start masked");
+        h.wrmsr(0, MSR_SINT0 + 2, 0x60);
+        assertTrue(h.raiseSint(0, 2));
+        assertEquals(List.of("fixed 0 0x60"), vm.injector.events);
+        assertFalse(h.raiseSint(3, 0), "no VP 3");
+        assertFalse(h.raiseSint(0, 16), "no SINT 16");
+        assertFalse(h.routable(-1, 0));
+    }
+
+    @Test
+    void postedMessageFillsTheSlotAndABusySlotGetsMsgPending() {
+        HypervPersonality h = hv();
+        byte[] payload = {1, 2, 3, 4, 5, 6, 7, 8};
+        assertEquals(SynicHost.PostResult.NO_MESSAGE_PAGE, h.postMessage(1, 8, 0x1234, payload));
+        h.wrmsr(1, MSR_SIMP, 0xC000 | 1);
+        h.wrmsr(1, MSR_SINT0 + 8, 0xB0 | SINT_AUTO_EOI);
+        long slot = 0xC000 + 8 * MESSAGE_SIZE;
+        vm.mem.st64(slot + 16 + 8, -1); // stale payload beyond the new one is cleared
+        assertEquals(SynicHost.PostResult.POSTED, h.postMessage(1, 8, 0x1234, payload));
+        assertEquals(0x1234, vm.mem.ld32(slot));
+        assertEquals(8, vm.mem.ld8(slot + 4), "payload_size");
+        assertEquals(0x0807060504030201L, vm.mem.ld64(slot + 16));
+        assertEquals(0, vm.mem.ld64(slot + 24));
+        assertEquals(List.of("fixed 1 0xb0"), vm.injector.events);
+        assertEquals(SynicHost.PostResult.SLOT_BUSY, h.postMessage(1, 8, 0x9999, new byte[8]));
+        assertEquals(0x1234, vm.mem.ld32(slot), "the busy slot keeps its message");
+        assertEquals(MESSAGE_FLAG_PENDING, vm.mem.ld8(slot + 5));
+        assertEquals(1, vm.injector.events.size(), "no interrupt for a message not posted");
+        assertEquals(SynicHost.PostResult.NO_MESSAGE_PAGE, h.postMessage(1, 8, 1, new byte[241]), "payload over 240 bytes");
+    }
+
+    @Test
+    void eomTellsAckListenersOfEverySintOfThatVp() {
+        HypervPersonality h = hv();
+        List<String> acks = new java.util.ArrayList<>();
+        h.addSintAckListener((vp, sint) -> acks.add(vp + ":" + sint));
+        h.wrmsr(2, MSR_EOM, 0);
+        assertEquals(SINTS, acks.size());
+        assertEquals("2:0", acks.getFirst());
+        assertEquals("2:15", acks.getLast());
+    }
+
+    @Test
+    void eventFlagIsSetOnceAndRaisesTheSintOnlyWhenNew() {
+        HypervPersonality h = hv();
+        assertFalse(h.setEventFlag(0, 9, 0x20), "no SIEFP page yet");
+        h.wrmsr(0, MSR_SIEFP, 0xD000 | 1);
+        assertFalse(h.setEventFlag(0, 9, 0x20), "SCONTROL disabled");
+        h.wrmsr(0, MSR_SCONTROL, 1);
+        h.wrmsr(0, MSR_SINT0 + 9, 0xB1 | SINT_AUTO_EOI);
+        assertTrue(h.setEventFlag(0, 9, 0x41));
+        assertEquals(1L << 1, vm.mem.ld64(0xD000 + 9 * EVENT_FLAGS_SLOT_SIZE + 8), "flag 0x41: word 1, bit 1");
+        assertTrue(h.setEventFlag(0, 9, 0x41));
+        assertEquals(List.of("fixed 0 0xb1"), vm.injector.events, "an already-set flag raises nothing");
+        assertFalse(h.setEventFlag(0, 9, EVENT_FLAGS_COUNT));
+    }
+
+    @Test
+    void postMessageHypercallReachesTheConnectionHandler() {
+        HypervPersonality h = initialised();
+        List<String> got = new java.util.ArrayList<>();
+        assertTrue(h.setMessageHandler(0x10, (type, payload) -> {
+            got.add(Integer.toHexString(type) + " " + payload.length + " " + payload[0]);
+            return STATUS_SUCCESS;
+        }));
+        assertFalse(h.setMessageHandler(0x10, (t, p) -> 0), "connection id taken");
+        vm.mem.st32(0xE000, 0x7F00_0010); // bits above 23 are not part of the connection id
+        vm.mem.st32(0xE008, 0x12345678);
+        vm.mem.st32(0xE00C, 8);
+        vm.mem.st8(0xE010, 42);
+        assertEquals(STATUS_SUCCESS, call(h, CALL_POST_MESSAGE, 0xE000, 0));
+        assertEquals(List.of("12345678 8 42"), got);
+        vm.mem.st32(0xE00C, 241);
+        assertEquals(STATUS_INVALID_HYPERCALL_INPUT, call(h, CALL_POST_MESSAGE, 0xE000, 0), "payload over 240 bytes");
+        vm.mem.st32(0xE00C, 8);
+        vm.mem.st32(0xE000, 0x11);
+        assertEquals(STATUS_INVALID_CONNECTION_ID, call(h, CALL_POST_MESSAGE, 0xE000, 0));
+        assertEquals(STATUS_INVALID_HYPERCALL_CODE, call(h, CALL_POST_MESSAGE | 1 << 16, 0xE000, 0), "no fast form");
+        assertEquals(STATUS_INVALID_ALIGNMENT, call(h, CALL_POST_MESSAGE, 0xE004, 0));
+        assertEquals(STATUS_INSUFFICIENT_MEMORY, call(h, CALL_POST_MESSAGE, 0x7FFF_FF00L, 0), "input outside RAM");
+        assertTrue(h.setMessageHandler(0x10, null));
+        vm.mem.st32(0xE000, 0x10);
+        assertEquals(STATUS_INVALID_CONNECTION_ID, call(h, CALL_POST_MESSAGE, 0xE000, 0), "handler removed");
+    }
+
+    @Test
+    void signalEventHypercallFastAndSlow() {
+        HypervPersonality h = initialised();
+        int[] runs = {0};
+        assertTrue(h.setEventHandler(0x21, () -> runs[0]++));
+        assertEquals(STATUS_SUCCESS, call(h, CALL_SIGNAL_EVENT | 1 << 16, 0x21, 0));
+        vm.mem.st64(0xE000, 0x21);
+        assertEquals(STATUS_SUCCESS, call(h, CALL_SIGNAL_EVENT, 0xE000, 0));
+        assertEquals(2, runs[0]);
+        assertEquals(STATUS_INVALID_CONNECTION_ID, call(h, CALL_SIGNAL_EVENT | 1 << 16, 0x1234, 0),
+                "what kvm-unit-tests probes: anything but INVALID_HYPERCALL_CODE means the call exists");
+        assertEquals(STATUS_INVALID_PORT_ID, call(h, CALL_SIGNAL_EVENT | 1 << 16, 0x1_0000_0021L, 0), "flag number bits 47:32");
+        assertEquals(STATUS_INVALID_HYPERCALL_INPUT, call(h, CALL_SIGNAL_EVENT | 1 << 16, 0x100_0021L, 0), "reserved bits 31:24");
+        assertEquals(STATUS_INVALID_HYPERCALL_INPUT, call(h, CALL_SIGNAL_EVENT | 1 << 16 | 1L << 32, 0x21, 0), "rep count");
+        assertEquals(2, runs[0]);
+        HypervPersonality off = hv("hyperv.synic-connections");
+        off.wrmsr(0, MSR_GUEST_OS_ID, 1);
+        assertEquals(STATUS_INVALID_HYPERCALL_CODE, call(off, CALL_SIGNAL_EVENT | 1 << 16, 0x21, 0), "disabled element");
+        assertEquals(0, vm.stack("hyperv", "hyperv.synic-connections").cpuidTable(CpuModel.qemu64(), 3).cpuid(0, 0x40000003, 0)[1]);
+    }
+
+    @Test
+    void hypervTestdevMessageToABusySlotArrivesAfterEom() {
+        HypervPersonality h = initialised();
+        var dev = new dev.polyvisor.personality.hyperv.HypervTestdev(h);
+        h.wrmsr(1, MSR_SIMP, 0xC000 | 1);
+        h.wrmsr(1, MSR_SCONTROL, 1);
+        dev.write(4, 0x10L << 24 | 4 << 16 | 1 << 8 | 8);   // MSG_CONN_CREATE vp 1, SINT 8, connection 0x10
+        h.wrmsr(1, MSR_SINT0 + 8, 0xB0 | SINT_AUTO_EOI);
+        vm.mem.st32(0xE000, 0x10);
+        vm.mem.st32(0xE008, 0x12345678);
+        vm.mem.st32(0xE00C, 8);
+        vm.mem.st64(0xE010, 1);
+        assertEquals(STATUS_SUCCESS, call(h, CALL_POST_MESSAGE, 0xE000, 0)); // from vCPU 0 to VP 1
+        long slot = 0xC000 + 8 * MESSAGE_SIZE;
+        assertEquals(1, vm.mem.ld64(slot + 16));
+        vm.mem.st64(0xE010, 2);
+        assertEquals(STATUS_SUCCESS, call(h, CALL_POST_MESSAGE, 0xE000, 0));
+        assertEquals(1, vm.mem.ld64(slot + 16), "slot busy: the old message stays");
+        assertEquals(MESSAGE_FLAG_PENDING, vm.mem.ld8(slot + 5));
+        assertEquals(STATUS_INSUFFICIENT_BUFFERS, call(h, CALL_POST_MESSAGE, 0xE000, 0));
+        vm.mem.st32(slot, HVMSG_NONE);
+        h.wrmsr(1, MSR_EOM, 0);
+        assertEquals(0x12345678, vm.mem.ld32(slot));
+        assertEquals(2, vm.mem.ld64(slot + 16), "the staged message is delivered on EOM");
+        assertEquals(0, vm.mem.ld8(slot + 5), "msg_pending cleared");
+        assertEquals(List.of("fixed 1 0xb0", "fixed 1 0xb0"), vm.injector.events);
     }
 }

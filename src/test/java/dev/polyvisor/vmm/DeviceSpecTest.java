@@ -13,11 +13,12 @@ class DeviceSpecTest {
         assertEquals(4, d.number("iosize", 0));
         assertEquals(0x501, DeviceSpec.parse("isa-debug-exit").number("iobase", 0x501), "QEMU's default iobase");
         assertEquals("pc-testdev", DeviceSpec.parse("pc-testdev").name());
+        assertEquals("hyperv-testdev", DeviceSpec.parse("hyperv-testdev").name());
     }
 
     @Test
     void otherDevicesAndPropertiesAreOneLineErrors() {
-        for (String bad : new String[] {"hyperv-testdev", "pci-testdev", "edu", "isa-debug-exit,foo=1", "isa-debug-exit,iosize=9",
+        for (String bad : new String[] {"hyperv-testdev,x=1", "pci-testdev", "edu", "isa-debug-exit,foo=1", "isa-debug-exit,iosize=9",
                 "pc-testdev,x=1"})
             assertThrows(IllegalArgumentException.class, () -> DeviceSpec.parse(bad), bad);
     }
