@@ -309,7 +309,8 @@ static void test_hyperv(void) {
         {6, "hyperv: privilege AccessVpIndex"}, {10, "hyperv: privilege AccessGuestIdleReg"}, {9, "hyperv: privilege AccessPartitionReferenceTsc"},
         {11, "hyperv: privilege AccessFrequencyMsrs"}};
     for (unsigned i = 0; i < sizeof privs / sizeof privs[0]; i++) check((feat >> privs[i].bit) & 1, privs[i].name);
-    check(r[1] == 0, "hyperv: no group B privileges (not the root partition)");
+    _what = "hyperv: group B privileges PostMessages (4) and SignalEvents (5) only, never CreatePartitions (root)";
+    CHECKF(r[1] == (1u << 4 | 1u << 5), "ebx %x\n", r[1]);
     check((r[3] >> 8) & 1, "hyperv: frequency MSRs available (EDX bit 8)");
     cpuid(0x40000004, 0, r);
     check(r[1] == 0xFFFFFFFF, "hyperv: spinlock retries never (EBX = -1)");
@@ -362,6 +363,20 @@ static void test_hyperv(void) {
     s = hv_call_page(0x0003 | 3ULL << 32, (u64)in, 0);
     _what = "hyperv: rep hypercall reports 3 reps completed (RAX bits 43:32)";
     CHECKF((s & 0xFFFF) == 0 && ((s >> 32) & 0xFFF) == 3, "status %llx\n", s);
+    s = hv_call_page(0x005D | 1ULL << 16, 0x1234, 0);
+    _what = "hyperv: HvSignalEvent (fast) to no connection -> HV_STATUS_INVALID_CONNECTION_ID (0x12)";
+    CHECKF((s & 0xFFFF) == 0x12, "status %llx\n", s);
+    s = hv_call_page(0x005D | 1ULL << 16, 0x100001234ULL, 0);
+    _what = "hyperv: HvSignalEvent with a flag number -> HV_STATUS_INVALID_PORT_ID (0x11)";
+    CHECKF((s & 0xFFFF) == 0x11, "status %llx\n", s);
+    in[0] = 0x77; in[1] = 1ULL | 300ULL << 32; /* hv_input_post_message: connection 0x77, type 1, payload_size 300 */
+    s = hv_call_page(0x005C, (u64)in, 0);
+    _what = "hyperv: HvPostMessage with a payload over 240 bytes -> HV_STATUS_INVALID_HYPERCALL_INPUT (3)";
+    CHECKF((s & 0xFFFF) == 3, "status %llx\n", s);
+    in[1] = 1ULL | 8ULL << 32;
+    s = hv_call_page(0x005C, (u64)in, 0);
+    _what = "hyperv: HvPostMessage to no connection -> HV_STATUS_INVALID_CONNECTION_ID (0x12)";
+    CHECKF((s & 0xFFFF) == 0x12, "status %llx\n", s);
     s = hv_call_direct(0x0008 | 1ULL << 16, 1, 0);
     check(s == 0 && trapped < 0, "hyperv: direct VMMCALL hypercall -> HV_STATUS_SUCCESS");
 
