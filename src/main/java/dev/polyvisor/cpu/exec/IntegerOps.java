@@ -565,9 +565,18 @@ public final class IntegerOps {
         @Override public void exec(Cpu c) { }
     }
 
-    /** PAUSE: architecturally a NOP (SDM Vol. 2B); the platform hears of it, as a VMM's pause-loop exit does. */
+    /**
+     * PAUSE: architecturally a NOP (SDM Vol. 2B); the platform hears of it, as a VMM's pause-loop exit does.
+     * If the platform gives the host CPU away, the vCPU stops right after the PAUSE, as a pause-loop exit
+     * happens at the PAUSE (SDM Vol. 3C 26.1.3): running the rest of the trace first could carry the guest
+     * into the critical section it was about to enter and leave it preempted there, holding the lock that
+     * the next vCPU then spins on for its whole quantum.
+     */
     static final class Pause extends Insn {
-        @Override public void exec(Cpu c) { c.platform.pause(c.id); }
+        @Override public void exec(Cpu c) {
+            c.platform.pause(c.id);
+            if (c.stopRequested) c.traceExit = true;
+        }
     }
 
     static final class XchgRR extends Insn {
