@@ -393,6 +393,8 @@ public final class Vm implements Platform, AutoCloseable {
             case MULTIBOOT -> {
                 List<Multiboot.Module> mods = config.initrd() == null ? List.of()
                         : List.of(new Multiboot.Module(config.initrd(), config.initrd().getFileName().toString()));
+                // QEMU's -kernel runs SeaBIOS first: the image finds the BIOS's IVT, PIC and PIT set up.
+                dev.polyvisor.vmm.boot.BiosHandover.apply(memory, io, Multiboot.LOW_RAM_END);
                 Multiboot.load(memory, bsp, config.kernel(), config.append(), mods);
             }
             case FLAT -> {

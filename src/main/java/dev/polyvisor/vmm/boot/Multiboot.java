@@ -153,7 +153,7 @@ public final class Multiboot {
     }
 
     /** Conventional memory ends where the EBDA starts (as QEMU's BIOS reports: 639 KiB). */
-    static final long LOW_RAM_END = 0x9FC00;
+    public static final long LOW_RAM_END = 0x9FC00;
 
     /** BIOS e820-style map (3.3, "mmap_*"): entries of size(4)=20, base(8), length(8), type(4). */
     static int writeMemoryMap(GuestMemory mem, long at) {
