@@ -14,16 +14,21 @@ import dev.polyvisor.clock.VirtualClock;
  * </pre>
  * The FADT built by {@code vmm.acpi.Fadt} points at these addresses. The FADT has no SMI_CMD, so the
  * platform is always in ACPI mode and SCI_EN reads 1. Writing SLP_EN with SLP_TYP = 5 (the value of
- * the DSDT's \_S5 package) enters S5: the power-off callback runs. SCI (IRQ9, level, active high) is
+ * the DSDT's \_S5 package) enters S5: the power-off callback runs. SLP_TYP = 1 enters S3 (suspend to
+ * RAM), the value QEMU's PM1 control gives it (hw/acpi/core.c acpi_pm1_cnt_write): the suspend
+ * callback runs and the machine sleeps until a wake event, the RTC alarm while RTC_EN is set (ACPI 6.5
+ * 4.8.3.1.1 "RTC_STS"; QEMU wakes on it only when enabled), which sets WAK_STS and RTC_STS and runs
+ * the wake callback. The DSDT does not advertise \_S3, so an OS that follows it never asks for S3.
+ * Other SLP_TYP values wake at once (S1, S2, S4 are not implemented). SCI (IRQ9, level, active high) is
  * asserted while any enabled status bit is set; TMR_STS sets whenever timer bit 23 (or 31) toggles.
  */
 public final class AcpiPm implements PortIoDevice {
     public static final int DEFAULT_BASE = 0x600;
     public static final long TIMER_HZ = 3_579_545L;
-    public static final int SLP_TYP_S5 = 5;
+    public static final int SLP_TYP_S5 = 5, SLP_TYP_S3 = 1;
     public static final int EVT_LEN = 4, CNT_LEN = 2, TMR_LEN = 4, BLOCK_LEN = 12;
 
-    static final int TMR_STS = 0x0001, PWRBTN_STS = 0x0100, WAK_STS = 0x8000;
+    static final int TMR_STS = 0x0001, PWRBTN_STS = 0x0100, RTC_STS = 0x0400, WAK_STS = 0x8000, RTC_EN = 0x0400;
     static final int SCI_EN = 0x0001, SLP_EN = 0x2000;
     private static final int STS_MASK = 0x8F31, EN_MASK = 0x0721;
 
@@ -37,6 +42,9 @@ public final class AcpiPm implements PortIoDevice {
     /** Number of timer-MSB toggles already reflected in TMR_STS. */
     private long togglesSeen;
     private boolean sciLevel;
+    /** In S3: set by SLP_EN with SLP_TYP_S3, cleared by the wake event. */
+    private boolean sleeping;
+    private Runnable suspend = () -> {}, wake = () -> {};
 
     public AcpiPm(VirtualClock clock, int base, boolean timer32, IrqLine sci, Runnable powerOff) {
         this.clock = clock;
@@ -48,6 +56,28 @@ public final class AcpiPm implements PortIoDevice {
     }
 
     public void register(IoBus bus) { bus.register(base, BLOCK_LEN, this); }
+
+    /** What the platform does when the guest enters S3, and when a wake event ends it. */
+    public void setSleepHandlers(Runnable suspend, Runnable wake) {
+        this.suspend = suspend == null ? () -> {} : suspend;
+        this.wake = wake == null ? () -> {} : wake;
+    }
+
+    public synchronized boolean sleeping() { return sleeping; }
+
+    /**
+     * The RTC raised its alarm (its IRQ8 output, wired to the chipset's wake logic). In S3 with RTC_EN
+     * set it wakes the machine: WAK_STS and RTC_STS are set and the wake callback runs.
+     */
+    public void rtcAlarm() {
+        synchronized (this) {
+            if (!sleeping || (en & RTC_EN) == 0) return;
+            sleeping = false;
+            sts |= WAK_STS | RTC_STS;
+        }
+        updateSci();
+        wake.run();
+    }
 
     public int base() { return base; }
     public int pm1aEventBlock() { return base; }
@@ -94,7 +124,7 @@ public final class AcpiPm implements PortIoDevice {
     @Override
     public void out(int port, int size, long value) {
         int off = port - base;
-        boolean off5 = false;
+        boolean off5 = false, s3 = false;
         synchronized (this) {
             refreshTimerStatus(clock.nanos());
             // Split the access into 16-bit registers so that a dword write to PM1a_EVT sets both halves.
@@ -108,8 +138,10 @@ public final class AcpiPm implements PortIoDevice {
                         int v = cnt & ~(0xFF << shift) | b << shift;
                         if ((o & 1) == 1 && (v & SLP_EN) != 0) { // SLP_EN and SLP_TYP sit in the high byte
                             // SLP_EN: enter the sleep state SLP_TYP selects.
-                            if ((v >> 10 & 7) == SLP_TYP_S5) off5 = true;
-                            else sts |= WAK_STS; // S1-S4 are not implemented: wake at once
+                            int typ = v >> 10 & 7;
+                            if (typ == SLP_TYP_S5) off5 = true;
+                            else if (typ == SLP_TYP_S3 && !sleeping) s3 = sleeping = true;
+                            else sts |= WAK_STS; // S1, S2, S4 are not implemented: wake at once
                         }
                         cnt = v & ~SLP_EN | SCI_EN; // SLP_EN is write-only; SCI_EN is fixed (no SMI_CMD)
                     }
@@ -120,6 +152,7 @@ public final class AcpiPm implements PortIoDevice {
         }
         updateSci();
         if (off5) powerOff.run();
+        if (s3) suspend.run();
     }
 
     private void armCarry() {

@@ -43,6 +43,7 @@ public final class CmosRtc implements PortIoDevice {
     /** Virtual ns up to which the flags in register C have been brought. */
     private long flagsCheckedNs;
     private int regC;
+    private Runnable alarmListener = () -> {};
 
     public CmosRtc(VirtualClock clock, long startEpochSeconds, IrqLine irq8) {
         this.clock = clock;
@@ -57,6 +58,12 @@ public final class CmosRtc implements PortIoDevice {
     }
 
     public void register(IoBus bus) { bus.register(0x70, 2, this); }
+
+    /**
+     * Told when the alarm fires with AIE set, i.e. when the alarm drives IRQ8: on a PC that output also
+     * reaches the chipset's wake logic (ACPI RTC_STS), which is how an RTC alarm resumes from S3.
+     */
+    public void setAlarmListener(Runnable listener) { alarmListener = listener == null ? () -> {} : listener; }
 
     /** PC BIOS memory-size bytes (IBM AT BIOS; QEMU/SeaBIOS use the same layout). */
     public synchronized void setMemorySize(long ramBytes) {
@@ -284,13 +291,15 @@ public final class CmosRtc implements PortIoDevice {
 
     private void timerFired() {
         long now = clock.nanos();
-        boolean raise;
+        boolean raise, alarm;
         synchronized (this) {
-            boolean was = (regC & C_IRQF) != 0;
+            boolean was = (regC & C_IRQF) != 0, alarmWas = (regC & C_AF) != 0;
             bringFlagsTo(now);
             raise = !was && (regC & C_IRQF) != 0;
+            alarm = !alarmWas && (regC & C_AF) != 0 && (cmos[REG_B] & B_AIE) != 0;
             rearm(now);
         }
         if (raise) irq8.set(true);
+        if (alarm) alarmListener.run();
     }
 }

@@ -87,6 +87,7 @@ public final class PcPlatformDevices {
         post = new PostPort();
         pci = new PciHostBridge();
         pm = new AcpiPm(clock, AcpiPm.DEFAULT_BASE, false, isaIrq(SCI_IRQ), hooks.powerOff());
+        rtc.setAlarmListener(pm::rtcAlarm); // the PIIX4's RTC alarm wake (ACPI RTC_STS)
     }
 
     /**

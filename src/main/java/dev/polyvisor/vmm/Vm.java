@@ -110,6 +110,10 @@ public final class Vm implements Platform, AutoCloseable {
     private volatile int endStatus;
     private volatile String endMessage = "";
     private volatile Vcpu running;
+    /** ACPI S3: the guest is suspended to RAM; set by the PM's SLP_EN, cleared on resume. */
+    private volatile boolean suspended;
+    /** A wake event came while suspended: resume at the next turn of the run loop. */
+    private volatile boolean wakePending;
 
     /** Builds the machine and loads the kernel per {@code config.boot()}. */
     public Vm(VmConfig config, OutputStream console) throws LoadException {
@@ -130,6 +134,7 @@ public final class Vm implements Platform, AutoCloseable {
             this.board = new PcBoard(clock, config.smp(), io, memory, rtcEpoch,
                     new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
+            board.devices.pm.setSleepHandlers(this::suspendToRam, () -> wakePending = true);
             this.virtio = VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
                     config.disks(), line -> System.err.println("polyvisor: " + line), icount);
             for (Vcpu v : vcpus) board.attach(v.cpu);
@@ -479,8 +484,12 @@ public final class Vm implements Platform, AutoCloseable {
         StealAccounting steal = new StealAccounting(vcpus.size(), personalities::addSteal);
         try {
             while (endKind == null) {
+                if (suspended) {
+                    if (!sleepUntilWake(deadline)) break;
+                    continue;
+                }
                 boolean anyRunnable = false, allHalted = true;
-                for (int i = 0; i < vcpus.size() && endKind == null; i++) {
+                for (int i = 0; i < vcpus.size() && endKind == null && !suspended; i++) {
                     if (!started[i]) continue;
                     Vcpu v = vcpus.get(i);
                     unhalt(i);
@@ -533,6 +542,81 @@ public final class Vm implements Platform, AutoCloseable {
             flushConsole();
         }
         return new Outcome(endKind, endStatus, endMessage, instructionsRetired(), System.nanoTime() - t0);
+    }
+
+    // ---- ACPI S3 (suspend to RAM) ----
+
+    /**
+     * SLP_EN with SLP_TYP = S3: every vCPU stops where it is, RAM keeps its contents. The CMOS shutdown
+     * status becomes 0xFE, as QEMU's RTC sets it on suspend (hw/rtc/mc146818rtc.c rtc_notify_suspend) for
+     * the BIOS to recognise the S3 resume.
+     */
+    private void suspendToRam() {
+        suspended = true;
+        wakePending = false;
+        board.devices.rtc.setCmosByte(CMOS_SHUTDOWN_STATUS, CMOS_SHUTDOWN_S3_RESUME);
+        Vcpu r = running;
+        if (r != null) r.interrupt();
+    }
+
+    static final int CMOS_SHUTDOWN_STATUS = 0x0F, CMOS_SHUTDOWN_S3_RESUME = 0xFE;
+    /** FACS field offsets (ACPI 6.5 5.2.10, Table 5.14): the 32-bit Firmware_Waking_Vector. */
+    static final int FACS_WAKING_VECTOR = 12;
+
+    /**
+     * While suspended no vCPU runs; virtual time and the timers go on (the RTC alarm is a wake event).
+     * Returns false when the run ends: the timeout passed, or nothing armed can ever wake the machine.
+     */
+    private boolean sleepUntilWake(long wallDeadline) {
+        if (wakePending) {
+            wakePending = false;
+            suspended = false;
+            resumeFromS3();
+            return true;
+        }
+        if (System.nanoTime() >= wallDeadline) {
+            requestEnd(Outcome.Kind.TIMEOUT, Outcome.TIMEOUT_STATUS,
+                    "timeout: the guest ran for " + config.timeout().toSeconds() + " s without exiting (suspended to RAM)");
+            return false;
+        }
+        long next = clock.timers().nextDeadline();
+        if (next == Long.MAX_VALUE) {
+            requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, "guest stopped: suspended to RAM (S3) with no wake event armed");
+            return false;
+        }
+        if (clock.mode() == VirtualClock.Mode.ICOUNT) clock.warpToNextDeadline();
+        else {
+            long wait = Math.min(Math.min(next - clock.nanos(), clock.maxParkNanos()), wallDeadline - System.nanoTime());
+            if (wait > 0) LockSupport.parkNanos(wait);
+        }
+        if (clock.hasExpiredTimers()) clock.timers().runExpired();
+        return true;
+    }
+
+    /**
+     * Resume from S3 as the firmware does it (ACPI 6.5 16.3.2 / 5.2.10; SeaBIOS s3_resume): the processors
+     * lost their context, so the BSP starts in real mode at the FACS Firmware_Waking_Vector, CS = vector >> 4,
+     * IP = vector & 0xF, other segments 0 (SeaBIOS farcall16big with zeroed registers), IF = 0; the APs wait
+     * for INIT/SIPI. With no waking vector the firmware boots afresh: the run ends with a reset. Devices keep
+     * their state (Polyvisor has no in-place device reset).
+     */
+    private void resumeFromS3() {
+        long facs = board.acpi.blob("FACS").address();
+        long vector = memory.ld32(facs + FACS_WAKING_VECTOR) & 0xFFFF_FFFFL;
+        if (vector == 0 || vector >= 0x10_0000) {
+            requestEnd(Outcome.Kind.RESET, Outcome.SHUTDOWN_STATUS, "guest woke from S3 with no real-mode waking vector: reset");
+            return;
+        }
+        Cpu bsp = bsp();
+        BootCpu.enterReal(bsp, 0, 0);
+        bsp.setRealSegment(Cpu.CS, (int) (vector >>> 4));
+        bsp.rip = vector & 0xF;
+        bsp.halted = false;
+        for (int i = 1; i < vcpus.size(); i++) {
+            vcpus.get(i).cpu.reset();
+            started[i] = false;
+        }
+        traces.flush();
     }
 
     /**
