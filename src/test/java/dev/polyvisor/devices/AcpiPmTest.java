@@ -62,9 +62,33 @@ class AcpiPmTest {
 
     @Test
     void otherSleepStatesWakeImmediately() {
-        io.out(B + 4, 2, 1 << 10 | 1 << 13);
+        io.out(B + 4, 2, 2 << 10 | 1 << 13);
         assertEquals(0, powerOffs);
         assertEquals(0x8000, io.in(B, 2) & 0x8000);
+        assertFalse(pm.sleeping());
+    }
+
+    @Test
+    void slpTyp1EntersS3AndAnRtcAlarmWakesOnlyWithRtcEn() {
+        int[] suspends = {0}, wakes = {0};
+        pm.setSleepHandlers(() -> suspends[0]++, () -> wakes[0]++);
+        pm.rtcAlarm();
+        assertEquals(0, wakes[0], "an alarm while awake is no wake event");
+        io.out(B + 4, 2, 1 << 10 | 1 << 13);   // the s3 write: SLP_TYP 1 (QEMU's S3) with SLP_EN
+        assertEquals(1, suspends[0]);
+        assertTrue(pm.sleeping());
+        assertEquals(0, io.in(B, 2) & 0x8000, "no WAK_STS yet");
+        pm.rtcAlarm();
+        assertEquals(0, wakes[0], "RTC_EN clear: the alarm does not wake");
+        io.out(B + 2, 2, 0x400);                // RTC_EN
+        pm.rtcAlarm();
+        assertEquals(1, wakes[0]);
+        assertFalse(pm.sleeping());
+        assertEquals(0x8400, io.in(B, 2) & 0x8400, "WAK_STS and RTC_STS");
+        assertTrue(sci, "RTC_STS with RTC_EN asserts SCI");
+        io.out(B, 2, 0x8400);
+        assertFalse(sci);
+        assertEquals(0, powerOffs);
     }
 
     @Test

@@ -129,6 +129,27 @@ class CmosRtcTest {
     }
 
     @Test
+    void alarmWithAieTellsTheWakeLogicAtTheSecondItMatches() {
+        int[] alarms = {0};
+        rtc.setAlarmListener(() -> alarms[0]++);
+        write(1, 0xC0);              // every second
+        write(3, 0xC0);
+        write(5, 0xC0);
+        reg(CmosRtc.REG_C);
+        clock.warpToNextDeadline();  // nothing armed without AIE
+        assertEquals(0, alarms[0]);
+        write(CmosRtc.REG_B, 0x22);  // AIE
+        clock.warpToNextDeadline();
+        clock.timers().runExpired();
+        assertEquals(1_000_000_000L, clock.nanos(), "at the next second boundary");
+        assertEquals(1, alarms[0]);
+        assertTrue(irq8);
+        clock.warpToNextDeadline();  // IRQF pending until C is read: no second alarm
+        clock.timers().runExpired();
+        assertEquals(1, alarms[0]);
+    }
+
+    @Test
     void memorySizeBytesFollowTheBiosLayout() {
         rtc.setMemorySize(512L << 20);
         assertEquals(640, rtc.cmosByte(0x15) | rtc.cmosByte(0x16) << 8);

@@ -144,6 +144,74 @@ class VmTest {
         assertEquals(Outcome.Kind.DEBUG_EXIT, run(cfg, new ByteArrayOutputStream()).kind());
     }
 
+    /**
+     * ACPI S3 as kvm-unit-tests' s3 drives it: waking vector in the FACS, RTC_EN, an RTC alarm every
+     * second with AIE, then SLP_TYP 1 | SLP_EN. The write suspends; the alarm wakes the machine and the
+     * BSP resumes in real mode at the waking vector (CS = 0x100, IP = 0, DS = 0), whose code exits with 0x2A.
+     */
+    @Test
+    void s3SuspendResumesAtTheFacsWakingVectorOnAnRtcAlarm() throws Exception {
+        long facs;
+        try (Vm probe = new Vm(flat(new byte[] {(byte) 0xF4}, 0x100000, FlatMode.PROTECTED32), new ByteArrayOutputStream())) {
+            facs = probe.board.acpi.blob("FACS").address();
+        }
+        byte[] code = dev.polyvisor.cpu.Asm.assemble(32, """
+                mov dword ptr [0x%x], 0x1000
+                mov dword ptr [0x1000], 0xF4E62AB0
+                mov byte ptr [0x1004], 0xF4
+                mov dx, 0x602
+                mov ax, 0x400
+                out dx, ax
+                mov al, 1
+                out 0x70, al
+                mov al, 0xC0
+                out 0x71, al
+                mov al, 3
+                out 0x70, al
+                mov al, 0xC0
+                out 0x71, al
+                mov al, 5
+                out 0x70, al
+                mov al, 0xC0
+                out 0x71, al
+                mov al, 0x0C
+                out 0x70, al
+                in al, 0x71
+                mov al, 0x0B
+                out 0x70, al
+                mov al, 0x22
+                out 0x71, al
+                mov dx, 0x604
+                mov ax, 0x2400
+                out dx, ax
+                mov al, 0x55
+                out 0xf4, al
+                """.formatted(facs + 12));
+        VmConfig cfg = flat(code, 0x100000, FlatMode.PROTECTED32).withClock(VmConfig.ClockMode.ICOUNT);
+        try (Vm vm = new Vm(cfg, new ByteArrayOutputStream())) {
+            Outcome o = vm.run();
+            assertEquals(Outcome.Kind.DEBUG_EXIT, o.kind(), o.message());
+            assertEquals((0x2A << 1) | 1, o.status(), "resumed at the waking vector, not after the SLP_EN write");
+            assertEquals(0x100, vm.bsp().segSel[dev.polyvisor.cpu.Cpu.CS], "CS = vector >> 4");
+            assertEquals(0xFE, vm.board.devices.rtc.cmosByte(0x0F), "CMOS shutdown status: S3 resume");
+            assertEquals(0x8400, vm.board.devices.pm.in(0x600, 2) & 0x8400, "WAK_STS and RTC_STS");
+        }
+    }
+
+    @Test
+    void s3WithNoWakeEventArmedStopsTheVm() throws Exception {
+        byte[] code = dev.polyvisor.cpu.Asm.assemble(32, """
+                mov dx, 0x604
+                mov ax, 0x2400
+                out dx, ax
+                mov al, 0x55
+                out 0xf4, al
+                """);
+        Outcome o = run(flat(code, 0x100000, FlatMode.PROTECTED32).withClock(VmConfig.ClockMode.ICOUNT), new ByteArrayOutputStream());
+        assertEquals(Outcome.Kind.STOPPED, o.kind(), o.message());
+        assertTrue(o.message().contains("suspended to RAM"), o.message());
+    }
+
     @Test
     void haltWithInterruptsDisabledStopsTheVmWithAMessage() throws Exception {
         Outcome o = run(flat(new byte[] {(byte) 0x90, (byte) 0xF4}, 0x100000, FlatMode.PROTECTED32), new ByteArrayOutputStream());
