@@ -213,6 +213,32 @@ class VmTest {
     }
 
     @Test
+    void hypervTestdevAtPort3000RaisesARoutedSintInTheLapic() throws Exception {
+        // SINT2 -> vector 0x60; SINT_ROUTE_CREATE (vp 0, SINT 2), SINT_ROUTE_SET_SINT; then IRR bit 0x60
+        // (IRR word 3 at 0xFEE00230, bit 0) goes out of the debug port (IF=0: it stays requested).
+        byte[] code = dev.polyvisor.cpu.Asm.assemble(32, """
+                mov ecx, 0x40000092
+                mov eax, 0x60
+                xor edx, edx
+                wrmsr
+                mov dx, 0x3000
+                mov eax, 0x10002
+                out dx, eax
+                mov eax, 0x30002
+                out dx, eax
+                mov eax, dword ptr [0xFEE00230]
+                and eax, 1
+                out 0xf4, al
+                """);
+        VmConfig cfg = flat(code, 0x100000, FlatMode.PROTECTED32).withDevices(java.util.List.of("hyperv-testdev"));
+        Outcome o = run(cfg.withPersonalities(java.util.List.of("hyperv"), java.util.List.of()), new ByteArrayOutputStream());
+        assertEquals(Outcome.Kind.DEBUG_EXIT, o.kind(), o.message());
+        assertEquals((1 << 1) | 1, o.status(), "vector 0x60 requested in the LAPIC");
+        LoadException e = assertThrows(LoadException.class, () -> run(cfg, new ByteArrayOutputStream()));
+        assertTrue(e.getMessage().contains("needs the hyperv personality"), e.getMessage());
+    }
+
+    @Test
     void haltWithInterruptsDisabledStopsTheVmWithAMessage() throws Exception {
         Outcome o = run(flat(new byte[] {(byte) 0x90, (byte) 0xF4}, 0x100000, FlatMode.PROTECTED32), new ByteArrayOutputStream());
         assertEquals(Outcome.Kind.STOPPED, o.kind());
