@@ -18,7 +18,8 @@ import dev.polyvisor.cpu.Platform;
  * <p>Interrupt acceptance follows SDM 11.8.3: a vector in IRR is delivered when its priority class
  * (vector[7:4]) exceeds PPR[7:4], PPR being the higher of TPR and the highest in-service class (11.8.3.1).
  * EOI retires the highest ISR bit and, for a level-triggered vector (TMR set), broadcasts the EOI to
- * the IOAPIC (11.8.5). LINT0 programmed as ExtINT passes the 8259's INTR through (virtual wire mode,
+ * the IOAPIC (11.8.5). Vectors the hypervisor marks AutoEOI (Hyper-V SINTs, {@link #setAutoEoiVectors})
+ * skip ISR when acknowledged. LINT0 programmed as ExtINT passes the 8259's INTR through (virtual wire mode,
  * SDM 11.5.1), and a hardware-disabled APIC (IA32_APIC_BASE bit 11 clear) connects the 8259 straight
  * to the core, so this one object is the vCPU's {@link InterruptSource} in every mode.
  *
