@@ -58,12 +58,13 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
      * Polyvisor's {@code max}: qemu64 plus every further feature the emulated CPU implements (QEMU's
      * {@code max} under TCG is likewise "all the accelerator can do", AuthenticAMD): RDTSCP with
      * IA32_TSC_AUX, RDPID, UMIP, PCID and INVPCID, IA32_TSC_ADJUST, the LAPIC's TSC-deadline mode and x2APIC mode,
-     * 1 GiB pages, ERMS and FSRM.
+     * 1 GiB pages, ERMS and FSRM, SMEP and SMAP (with STAC/CLAC), user and supervisor protection keys
+     * (PKU with RDPKRU/WRPKRU, PKS with IA32_PKRS).
      */
     public static CpuModel max() {
         Set<CpuFeature> f = EnumSet.copyOf(qemu64().features());
         f.addAll(List.of(CpuFeature.RDTSCP, CpuFeature.RDPID, CpuFeature.UMIP, CpuFeature.PCID, CpuFeature.INVPCID, CpuFeature.TSC_ADJUST, CpuFeature.TSC_DEADLINE, CpuFeature.X2APIC, CpuFeature.PDPE1GB,
-                CpuFeature.ERMS, CpuFeature.FSRM));
+                CpuFeature.ERMS, CpuFeature.FSRM, CpuFeature.SMEP, CpuFeature.SMAP, CpuFeature.PKU, CpuFeature.PKS));
         return new CpuModel("AuthenticAMD", 6, 6, 3, f, "Polyvisor Virtual CPU (max)",
                 CacheLeaves.qemuLegacy(), 40, 48, 7, 0x8000_0008);
     }

@@ -35,6 +35,7 @@ public final class CpuModels {
         m.put("pdpe1gb", CpuFeature.PDPE1GB); m.put("erms", CpuFeature.ERMS); m.put("fsrm", CpuFeature.FSRM);
         m.put("rdpid", CpuFeature.RDPID); m.put("pcid", CpuFeature.PCID); m.put("invpcid", CpuFeature.INVPCID);
         m.put("x2apic", CpuFeature.X2APIC);
+        m.put("smep", CpuFeature.SMEP); m.put("smap", CpuFeature.SMAP); m.put("pku", CpuFeature.PKU); m.put("pks", CpuFeature.PKS);
         m.put("tsc-adjust", CpuFeature.TSC_ADJUST); m.put("tsc_adjust", CpuFeature.TSC_ADJUST);
         return m;
     }
