@@ -106,6 +106,22 @@ public final class Cpu implements GuestContext {
     public boolean halted;
     /** Interrupts are inhibited for one instruction after STI / MOV SS / POP SS. */
     public boolean interruptShadow;
+    /** A DR0-DR3 breakpoint is enabled in DR7: the run loop goes one instruction at a time (see {@link Breakpoints}). */
+    public boolean breakpointsArmed;
+    /** The enabled execute breakpoints, one bit per DRn. */
+    public int execBreakpoints;
+    /** Set by MOV SS / POP SS: the debug traps of that instruction wait for the end of the next one (SDM 6.8.3). */
+    public boolean movSsShadow;
+    /** DR6 bits of debug traps held back by a MOV SS / POP SS, delivered after the next instruction. */
+    public long pendingDebugTraps;
+    /**
+     * Set by SYSCALL and SYSRET: their single-step trap follows TF at the end of the instruction, not at its
+     * start (QEMU raises it from RFLAGS after the instruction, helper_rechecking_single_step; kvm-unit-tests
+     * x86/syscall.c checks it), so SYSRET into TF=1 code traps at once and SYSCALL that masks TF does not.
+     */
+    public boolean stepTrapAtEnd;
+    /** Counts #DB exceptions delivered (not INT 1): a #DB absorbs debug traps held back by MOV SS. */
+    public long debugDeliveries;
     /** Counts completed event deliveries (exceptions, interrupts, INT n): lets single-step see that an instruction delivered one. */
     public long deliveries;
     public boolean nmiBlocked;
@@ -153,6 +169,11 @@ public final class Cpu implements GuestContext {
         cr0 = CR0_ET | CR0_CD | CR0_NW;
         cr2 = cr3 = cr4 = cr8 = efer = 0;
         pkru = pkrs = 0;
+        java.util.Arrays.fill(dr, 0);
+        dr[6] = 0xFFFF0FF0L;
+        dr[7] = Breakpoints.DR7_FIXED;
+        pendingDebugTraps = 0;
+        movSsShadow = stepTrapAtEnd = false;
         r[RDX] = 0x663;
         mxcsr = 0x1F80;
         fcw = 0x037F;
@@ -162,6 +183,7 @@ public final class Cpu implements GuestContext {
         halted = false;
         interruptShadow = nmiBlocked = nmiPending = nmiSecondPending = false;
         updateMode();
+        Breakpoints.update(this);
         mmu.flushAll();
     }
 

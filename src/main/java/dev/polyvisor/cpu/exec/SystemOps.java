@@ -1,5 +1,6 @@
 package dev.polyvisor.cpu.exec;
 
+import dev.polyvisor.cpu.Breakpoints;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.CpuMsrs;
 import dev.polyvisor.cpu.Exceptions;
@@ -56,7 +57,7 @@ public final class SystemOps {
         t.add("MOV r, CRn", MAP_0F, 0x20, MODRM | PRIV, Imm.NONE, d -> validCr(d.reg) ? new MovFromCr(d.reg, d.rm) : null);
         t.add("MOV CRn, r", MAP_0F, 0x22, MODRM | PRIV | ENDS, Imm.NONE, d -> validCr(d.reg) ? new MovToCr(d.reg, d.rm) : null);
         t.add("MOV r, DRn", MAP_0F, 0x21, MODRM | PRIV, Imm.NONE, d -> d.reg < 8 ? new MovFromDr(d.reg, d.rm) : null);
-        t.add("MOV DRn, r", MAP_0F, 0x23, MODRM | PRIV, Imm.NONE, d -> d.reg < 8 ? new MovToDr(d.reg, d.rm) : null);
+        t.add("MOV DRn, r", MAP_0F, 0x23, MODRM | PRIV | ENDS, Imm.NONE, d -> d.reg < 8 ? new MovToDr(d.reg, d.rm) : null);
         t.add("WRMSR", MAP_0F, 0x30, PRIV | ENDS, Imm.NONE, d -> new Wrmsr());
         t.add("RDTSC", MAP_0F, 0x31, 0, Imm.NONE, d -> new Rdtsc(false));
         t.add("RDMSR", MAP_0F, 0x32, PRIV, Imm.NONE, d -> new Rdmsr());
@@ -348,12 +349,24 @@ public final class SystemOps {
         return n;
     }
 
+    /**
+     * General detect (SDM Vol. 3A 18.2.4): with DR7.GD set, any MOV to or from a debug register is a #DB fault
+     * with DR6.BD; the processor clears GD so that the handler can use the debug registers.
+     */
+    static void generalDetect(Cpu c) {
+        if ((c.dr[7] & Breakpoints.DR7_GD) == 0) return;
+        c.dr[7] &= ~Breakpoints.DR7_GD;
+        c.dr[6] |= Breakpoints.DR6_BD;
+        throw c.fault(Exceptions.DB);
+    }
+
     static final class MovFromDr extends Insn {
         final int dr, reg;
         MovFromDr(int dr, int reg) { this.dr = dr; this.reg = reg; }
         @Override public void exec(Cpu c) {
             requireCpl0(c);
             int n = drIndex(c, dr);
+            generalDetect(c);
             long v = switch (n) {
                 case 6 -> (c.dr[6] & 0x1E00FL) | 0xFFFF0FF0L;
                 case 7 -> (c.dr[7] & 0xFFFF_23FFL) | 0x400;
@@ -369,9 +382,11 @@ public final class SystemOps {
         @Override public void exec(Cpu c) {
             requireCpl0(c);
             int n = drIndex(c, dr);
+            generalDetect(c);
             long v = c.long64 ? c.r[reg] : c.r[reg] & 0xFFFF_FFFFL;
             if ((n == 6 || n == 7) && (v >>> 32) != 0) throw c.gp0();
             c.dr[n] = v;
+            if (n != 6) Breakpoints.update(c);
         }
     }
 
@@ -604,6 +619,7 @@ public final class SystemOps {
             c.r[Cpu.RCX] = c.rip;
             c.r[11] = flags;
             c.setRflags(flags & ~c.sfmask);
+            c.stepTrapAtEnd = true;
             Segments.loadFlat(c, Cpu.CS, sel & 0xFFFC, true, 0, true);
             Segments.loadFlat(c, Cpu.SS, (sel + 8) & 0xFFFC, false, 0, false);
             c.updateMode();
@@ -625,6 +641,7 @@ public final class SystemOps {
             if (to64 && !Segments.canonical(rcx)) throw c.gp0();
             int base = (int) (c.star >>> 48) & 0xFFFF;
             c.setRflags((c.r[11] & 0x3C7FD7L) | 2);
+            c.stepTrapAtEnd = true;
             Segments.loadFlat(c, Cpu.CS, ((to64 ? base + 16 : base) | 3) & 0xFFFF, true, 3, to64);
             Segments.loadFlat(c, Cpu.SS, ((base + 8) | 3) & 0xFFFF, false, 3, false);
             c.updateMode();

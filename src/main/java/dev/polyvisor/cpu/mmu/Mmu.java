@@ -234,6 +234,40 @@ public final class Mmu {
         }
     }
 
+    // Data breakpoints (see dev.polyvisor.cpu.Breakpoints): DRn enabled for data (bit n), write-only ones,
+    // and each one's first and last linear byte. Pages holding one are never entered in the TLB.
+    private int dataBreakpoints, writeOnlyBreakpoints;
+    private final long[] bpStart = new long[4], bpEnd = new long[4];
+    /** The data breakpoints (bit n = DRn) that accesses hit since the run loop last cleared this. */
+    public int dataBreakpointHits;
+
+    /** Installs the enabled data breakpoints; drops the TLB so that their pages are no longer cached. */
+    public void setDataBreakpoints(int enabled, int writeOnly, long[] start, long[] end) {
+        if (enabled == 0 && dataBreakpoints == 0) return;
+        dataBreakpoints = enabled;
+        writeOnlyBreakpoints = writeOnly;
+        System.arraycopy(start, 0, bpStart, 0, 4);
+        System.arraycopy(end, 0, bpEnd, 0, 4);
+        flushAll();
+    }
+
+    /** Whether a data breakpoint lies on the 4 KiB linear page {@code page}. */
+    private boolean breakpointOnPage(long page) {
+        for (int n = 0; n < 4; n++)
+            if ((dataBreakpoints & (1 << n)) != 0 && bpStart[n] <= page + 0xFFF && bpEnd[n] >= page) return true;
+        return false;
+    }
+
+    /** Records the data breakpoints an access of {@code size} bytes at {@code la} matches (SDM 18.3.1.2). */
+    private void checkDataBreakpoints(long la, int size, boolean write) {
+        long last = la + size - 1;
+        for (int n = 0; n < 4; n++) {
+            int bit = 1 << n;
+            if ((dataBreakpoints & bit) == 0 || (!write && (writeOnlyBreakpoints & bit) != 0)) continue;
+            if (la <= bpEnd[n] && last >= bpStart[n]) dataBreakpointHits |= bit;
+        }
+    }
+
     /** Set during {@link #probe}: only the paging-structure rights apply. */
     private boolean probing;
 
@@ -248,6 +282,7 @@ public final class Mmu {
     }
 
     private long readSlow(long la, int size) {
+        if (dataBreakpoints != 0) checkDataBreakpoints(la, size, false);
         if (((la & 0xFFF) + size) > 0x1000) {
             canonicalEnd(la + size - 1);
             long pa1 = translateFill(la, READ);
@@ -264,6 +299,7 @@ public final class Mmu {
     }
 
     private void writeSlow(long la, int size, long v) {
+        if (dataBreakpoints != 0) checkDataBreakpoints(la, size, true);
         if (((la & 0xFFF) + size) > 0x1000) {
             // Translate both pages before writing a byte, so a #PF on the second leaves memory unchanged.
             canonicalEnd(la + size - 1);
@@ -321,7 +357,8 @@ public final class Mmu {
                     && (walkKeyRights & KEY_WD) == 0;
             // Under SMAP a supervisor data access to a user page depends on EFLAGS.AC and on whether the access
             // is implicit, neither of which flushes the TLB: such entries are not cached, each access is checked.
-            boolean dataCached = user || (flags & PG_US) == 0 || (cpu.cr4 & Cpu.CR4_SMAP) == 0;
+            boolean dataCached = (user || (flags & PG_US) == 0 || (cpu.cr4 & Cpu.CR4_SMAP) == 0)
+                    && (dataBreakpoints == 0 || !breakpointOnPage(page));
             switch (acc) {
                 case READ, WRITE -> { if (dataCached) { rd[i] = page; if (canWrite) wr[i] = page; } }
                 default -> ex[i] = page;

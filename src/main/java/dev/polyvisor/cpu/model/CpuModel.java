@@ -69,6 +69,21 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
                 CacheLeaves.qemuLegacy(), 40, 48, 7, 0x8000_0008);
     }
 
+    /**
+     * QEMU's {@code Opteron_G1} (target/i386/cpu.c builtin_x86_defs: AuthenticAMD, family 15 model 6
+     * stepping 1, basic leaves to 5, extended to 0x80000008, "AMD Opteron 240 (Gen 1 Class Opteron)") with
+     * the features Polyvisor implements; QEMU's VME, MCE, MCA and SSE3 are left out.
+     */
+    public static CpuModel opteronG1() {
+        Set<CpuFeature> f = EnumSet.of(
+                CpuFeature.FPU, CpuFeature.DE, CpuFeature.PSE, CpuFeature.TSC, CpuFeature.MSR, CpuFeature.PAE,
+                CpuFeature.CX8, CpuFeature.APIC, CpuFeature.SEP, CpuFeature.MTRR, CpuFeature.PGE, CpuFeature.CMOV,
+                CpuFeature.PAT, CpuFeature.PSE36, CpuFeature.CLFSH, CpuFeature.MMX, CpuFeature.FXSR,
+                CpuFeature.SSE, CpuFeature.SSE2, CpuFeature.SYSCALL, CpuFeature.NX, CpuFeature.LM);
+        return new CpuModel("AuthenticAMD", 15, 6, 1, f, "AMD Opteron 240 (Gen 1 Class Opteron)",
+                CacheLeaves.qemuLegacy(), 40, 48, 5, 0x8000_0008);
+    }
+
     /** The same model with another CPUID vendor string (QEMU's {@code vendor=} property). */
     public CpuModel withVendor(String v) {
         return new CpuModel(v, family, model, stepping, features, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf);

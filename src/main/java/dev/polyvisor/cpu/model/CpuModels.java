@@ -6,8 +6,8 @@ import java.util.TreeMap;
 
 /**
  * The CPU models Polyvisor offers, chosen as QEMU spells them ({@code -cpu MODEL[,+FEATURE][,-FEATURE]
- * [,FEATURE=on|off][,vendor=VENDOR]}, QEMU docs "x86 CPU models"): {@code qemu64} (the default) and
- * {@code max}. A feature is added only if the emulated CPU implements it; any other request is a
+ * [,FEATURE=on|off][,vendor=VENDOR]}, QEMU docs "x86 CPU models"): {@code qemu64} (the default),
+ * {@code max} and the named model {@code Opteron_G1}. A feature is added only if the emulated CPU implements it; any other request is a
  * one-line {@link IllegalArgumentException}, since a guest that is told about a feature will use it.
  * Removing a feature the model does not have is allowed whatever its name (it is already absent).
  */
@@ -47,9 +47,10 @@ public final class CpuModels {
         CpuModel m = switch (parts[0].toLowerCase(Locale.ROOT)) {
             case "qemu64" -> CpuModel.qemu64();
             case "max" -> CpuModel.max();
+            case "opteron_g1" -> CpuModel.opteronG1();
             case "host" -> throw new IllegalArgumentException(
                     "CPU model 'host' passes the host CPU through a hardware accelerator; Polyvisor emulates the CPU (use max)");
-            default -> throw new IllegalArgumentException("unknown CPU model '" + parts[0] + "' (Polyvisor offers qemu64 and max)");
+            default -> throw new IllegalArgumentException("unknown CPU model '" + parts[0] + "' (Polyvisor offers qemu64, max and Opteron_G1)");
         };
         for (int i = 1; i < parts.length; i++) {
             String p = parts[i].trim();
