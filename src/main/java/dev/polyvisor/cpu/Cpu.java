@@ -76,6 +76,11 @@ public final class Cpu implements GuestContext {
     public int pkru;
     /** IA32_PKRS (MSR 6E1H), the supervisor-mode protection-key rights, laid out like PKRU. */
     public int pkrs;
+    /**
+     * KVM's forced-emulation prefix (0F 0B 6B 76 6D) is skipped instead of being #UD (set by the VMM from the
+     * {@code force-emulation-prefix=on} CPU property, KVM's module parameter of that name).
+     */
+    public boolean forceEmulationPrefix;
     /** INVPCID is #UD unless the model advertises it (CPUID.(EAX=07H,ECX=0):EBX.INVPCID[bit 10]); set by the VMM. */
     public boolean invpcid;
     /** MSR storage the CPU owns beyond the fields above (MTRRs, TSC offset). */

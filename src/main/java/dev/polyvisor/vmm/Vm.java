@@ -141,6 +141,7 @@ public final class Vm implements Platform, AutoCloseable {
                 v.cpu.msrs.hasX2apic = cpuModel.has(CpuFeature.X2APIC);
                 v.cpu.msrs.hasPks = cpuModel.has(CpuFeature.PKS);
                 v.cpu.smap = cpuModel.has(CpuFeature.SMAP);
+                v.cpu.forceEmulationPrefix = cpuModel.forceEmulationPrefix();
             }
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;

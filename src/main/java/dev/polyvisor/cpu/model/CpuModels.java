@@ -59,7 +59,11 @@ public final class CpuModels {
             else if (p.startsWith("-")) m = remove(m, p.substring(1));
             else if (p.contains("=")) {
                 String k = p.substring(0, p.indexOf('=')), v = p.substring(p.indexOf('=') + 1);
-                if (k.equals("vendor")) {
+                if (k.equals("force-emulation-prefix")) {
+                    // Not a CPUID feature: KVM's module parameter force_emulation_prefix, offered per VM here.
+                    if (!v.equals("on") && !v.equals("off")) throw new IllegalArgumentException("force-emulation-prefix must be on or off, got '" + v + "'");
+                    m = m.withForceEmulationPrefix(v.equals("on"));
+                } else if (k.equals("vendor")) {
                     if (v.length() != 12) throw new IllegalArgumentException("vendor must be 12 characters, got '" + v + "'");
                     m = m.withVendor(v);
                 } else if (v.equals("on") || v.equals("true")) m = add(m, k);

@@ -16,10 +16,11 @@ class CpuModelsTest {
             assertTrue(max.has(f), f.name());
         assertTrue(max.features().containsAll(CpuModel.qemu64().features()));
         assertEquals("AuthenticAMD", max.vendor());
-        // CPUID.7.0:ECX carries UMIP (bit 2), PKU (3), RDPID (22) and PKS (31); EBX TSC_ADJUST (1), SMEP (7),
+        // CPUID.7.0:ECX carries UMIP (bit 2), RDPID (22) and PKS (31); EBX TSC_ADJUST (1), SMEP (7),
         // ERMS (9), INVPCID (10), SMAP (20); CPUID.1:ECX PCID (17); CPUID.80000001H:EDX RDTSCP (bit 27).
-        // OSPKE (ECX bit 4) is never the model's: the CPU sets it from CR4.PKE.
-        assertEquals((1 << 2) | (1 << 3) | (1 << 22) | (1 << 31), max.leaf(7, 0, 0, 1)[2]);
+        // PKU (ECX bit 3) only with +pku; OSPKE (ECX bit 4) is never the model's: the CPU sets it from CR4.PKE.
+        assertEquals((1 << 2) | (1 << 22) | (1 << 31), max.leaf(7, 0, 0, 1)[2]);
+        assertEquals(1 << 3, CpuModels.parse("max,+pku").leaf(7, 0, 0, 1)[2] & (1 << 3));
         assertEquals((1 << 1) | (1 << 7) | (1 << 9) | (1 << 10) | (1 << 20), max.leaf(7, 0, 0, 1)[1]);
         assertNotEquals(0, max.leaf(1, 0, 0, 1)[2] & (1 << 17));
         assertNotEquals(0, max.leaf(0x80000001, 0, 0, 1)[3] & (1 << 27));
@@ -42,6 +43,9 @@ class CpuModelsTest {
         assertEquals(CpuModel.qemu64(), CpuModels.parse("qemu64,-x2apic,-pcid,-invpcid"), "removing an absent feature is a no-op");
         assertTrue(CpuModels.parse("qemu64,+x2apic").has(CpuFeature.X2APIC));
         assertEquals("GenuineIntel", CpuModels.parse("max,vendor=GenuineIntel").vendor());
+        assertTrue(CpuModels.parse("qemu64,force-emulation-prefix=on").forceEmulationPrefix());
+        assertFalse(CpuModels.parse("qemu64").forceEmulationPrefix(), "KVM's prefix is opt-in");
+        assertEquals(CpuModel.qemu64(), CpuModels.parse("qemu64,force-emulation-prefix=off"));
     }
 
     @Test
