@@ -227,6 +227,19 @@ class AccessProtectionTest {
     }
 
     @Test
+    void cpuidOspkeFollowsCr4Pke() {
+        c.r[Cpu.RAX] = 7;
+        c.r[Cpu.RCX] = 0;
+        assertNull(step("cpuid"));
+        assertEquals(0, c.r[Cpu.RCX] & (1 << 4));
+        c.cr4 |= Cpu.CR4_PKE;
+        c.r[Cpu.RAX] = 7;
+        c.r[Cpu.RCX] = 0;
+        assertNull(step("cpuid"));
+        assertEquals(1 << 4, c.r[Cpu.RCX] & (1 << 4), "CPUID.(EAX=07H,ECX=0):ECX.OSPKE");
+    }
+
+    @Test
     void pkrsIsGpWithoutPksOrWithHighBits() {
         assertThrows(CpuFault.class, () -> CpuMsrs.write(c, CpuMsrs.PKRS, 1L << 32));
         c.msrs.hasPks = false;
