@@ -10,6 +10,8 @@
 #   - arch other than x86_64: SKIP ("i386 only"); accel = kvm: SKIP (Polyvisor is not KVM's accelerator).
 #   - check = PATH=VALUE lines ask about the host's KVM module; they are answered for the VMM that runs the
 #     test instead, by translate_check below (unknown ones SKIP).
+#   - Every machine gets --cpu ...,force-emulation-prefix=on, as on a KVM host with force_emulation_prefix=1
+#     (KUT_FEP=off: as on one without).
 #   - qemu_params are translated to Polyvisor flags (translate_qemu_params); an option Polyvisor has no
 #     equivalent for is SKIP with the option as the reason. The machine is booted as QEMU's -kernel does:
 #     multiboot, with the test devices x86/run always adds, the entry's smp (--smp), test_args as the command line
@@ -53,6 +55,11 @@ envfile="$logs/environ"
 
 skip_reason=""
 pv_args=()
+# The host this script stands for is a KVM host loaded with kvm.force_emulation_prefix=1, the setting without
+# which access_fep and the FEP cases of emulator, msr, la57 and xsave skip: every machine accepts KVM's
+# forced-emulation prefix (Polyvisor's --cpu property force-emulation-prefix). KUT_FEP=off runs as a host
+# without it.
+fep="force-emulation-prefix=${KUT_FEP:-on}"
 
 # check = PATH=VALUE: the host-module condition, answered for Polyvisor (which does not use the host's KVM).
 translate_check() {
@@ -72,7 +79,7 @@ translate_check() {
 # qemu_params -> Polyvisor flags (pv_args), or skip_reason.
 translate_qemu_params() {
   local -a w; read -r -a w <<<"$1"
-  local i=0 personality=kvm
+  local i=0 personality=kvm cpu_seen=0
   while [ $i -lt ${#w[@]} ]; do
     local o="${w[$i]}" v="${w[$((i + 1))]:-}"
     case "$o" in
@@ -89,7 +96,8 @@ translate_qemu_params() {
             *) out+=("$p") ;;
           esac
         done
-        pv_args+=(--cpu "$(IFS=,; echo "${out[*]}")"); i=$((i + 2)) ;;
+        out+=("$fep")
+        pv_args+=(--cpu "$(IFS=,; echo "${out[*]}")"); cpu_seen=1; i=$((i + 2)) ;;
       -m) pv_args+=(--memory "$v"); i=$((i + 2)) ;;
       -device) pv_args+=(--device "$v"); i=$((i + 2)) ;;
       -machine)
@@ -103,6 +111,7 @@ translate_qemu_params() {
       *) skip_reason="$o $v is not offered"; return 1 ;;
     esac
   done
+  [ $cpu_seen = 1 ] || pv_args+=(--cpu "qemu64,$fep")
   pv_args+=(--personality "$personality")
 }
 

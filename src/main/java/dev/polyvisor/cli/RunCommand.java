@@ -123,7 +123,7 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
     boolean stats;
 
-    @Option(names = "--cpu", paramLabel = "MODEL", description = "CPU model as QEMU spells it: qemu64 (default) or max, then ,+FEATURE ,-FEATURE ,vendor=VENDOR; a feature Polyvisor does not implement is an error.")
+    @Option(names = "--cpu", paramLabel = "MODEL", description = "CPU model as QEMU spells it: qemu64 (default), max or Opteron_G1, then ,+FEATURE ,-FEATURE ,vendor=VENDOR; a feature Polyvisor does not implement is an error. ,force-emulation-prefix=on accepts KVM's forced-emulation prefix (ud2; .ascii \"kvm\") before an instruction, as KVM's module parameter force_emulation_prefix=1 does; without it the prefix is #UD.")
     String cpu;
 
     @Option(names = "--device", paramLabel = "NAME[,OPTS]", description = "Add a test device, as QEMU's -device: pc-testdev, hyperv-testdev (with --personality hyperv), or isa-debug-exit[,iobase=PORT][,iosize=N] to move the exit port from 0xf4 (repeatable).")

@@ -22,7 +22,9 @@ public final class Cpu implements GuestContext {
             CR0_WP = 1L << 16, CR0_AM = 1L << 18, CR0_NW = 1L << 29, CR0_CD = 1L << 30, CR0_PG = 1L << 31;
     public static final long CR4_VME = 1, CR4_PVI = 2, CR4_TSD = 4, CR4_DE = 8, CR4_PSE = 0x10, CR4_PAE = 0x20,
             CR4_MCE = 0x40, CR4_PGE = 0x80, CR4_PCE = 0x100, CR4_OSFXSR = 0x200, CR4_OSXMMEXCPT = 0x400,
-            CR4_PCIDE = 1L << 17;
+            CR4_PCIDE = 1L << 17,
+            /** Supervisor-mode execution and access prevention, user and supervisor protection keys (SDM Vol. 3A 2.5, 4.6). */
+            CR4_SMEP = 1L << 20, CR4_SMAP = 1L << 21, CR4_PKE = 1L << 22, CR4_PKS = 1L << 24;
     public static final long EFER_SCE = 1, EFER_LME = 1 << 8, EFER_LMA = 1 << 10, EFER_NXE = 1 << 11;
 
     public final int id;
@@ -65,6 +67,20 @@ public final class Cpu implements GuestContext {
      * reserved bit (set by the VMM from the model; 0 lets everything implemented through).
      */
     public long cr4Reserved;
+    /** STAC/CLAC are #UD unless the model advertises SMAP (CPUID.(EAX=07H,ECX=0):EBX.SMAP[bit 20]); set by the VMM. */
+    public boolean smap;
+    /**
+     * PKRU, the user-mode protection-key rights (SDM Vol. 3A 4.6.2): bits 2i and 2i+1 are AD and WD of key i.
+     * Read and written by RDPKRU/WRPKRU; a change drops the data translations the TLB cached under the old rights.
+     */
+    public int pkru;
+    /** IA32_PKRS (MSR 6E1H), the supervisor-mode protection-key rights, laid out like PKRU. */
+    public int pkrs;
+    /**
+     * KVM's forced-emulation prefix (0F 0B 6B 76 6D) is skipped instead of being #UD (set by the VMM from the
+     * {@code force-emulation-prefix=on} CPU property, KVM's module parameter of that name).
+     */
+    public boolean forceEmulationPrefix;
     /** INVPCID is #UD unless the model advertises it (CPUID.(EAX=07H,ECX=0):EBX.INVPCID[bit 10]); set by the VMM. */
     public boolean invpcid;
     /** MSR storage the CPU owns beyond the fields above (MTRRs, TSC offset). */
@@ -95,6 +111,22 @@ public final class Cpu implements GuestContext {
     public boolean halted;
     /** Interrupts are inhibited for one instruction after STI / MOV SS / POP SS. */
     public boolean interruptShadow;
+    /** A DR0-DR3 breakpoint is enabled in DR7: the run loop goes one instruction at a time (see {@link Breakpoints}). */
+    public boolean breakpointsArmed;
+    /** The enabled execute breakpoints, one bit per DRn. */
+    public int execBreakpoints;
+    /** Set by MOV SS / POP SS: the debug traps of that instruction wait for the end of the next one (SDM 6.8.3). */
+    public boolean movSsShadow;
+    /** DR6 bits of debug traps held back by a MOV SS / POP SS, delivered after the next instruction. */
+    public long pendingDebugTraps;
+    /**
+     * Set by SYSCALL and SYSRET: their single-step trap follows TF at the end of the instruction, not at its
+     * start (QEMU raises it from RFLAGS after the instruction, helper_rechecking_single_step; kvm-unit-tests
+     * x86/syscall.c checks it), so SYSRET into TF=1 code traps at once and SYSCALL that masks TF does not.
+     */
+    public boolean stepTrapAtEnd;
+    /** Counts #DB exceptions delivered (not INT 1): a #DB absorbs debug traps held back by MOV SS. */
+    public long debugDeliveries;
     /** Counts completed event deliveries (exceptions, interrupts, INT n): lets single-step see that an instruction delivered one. */
     public long deliveries;
     public boolean nmiBlocked;
@@ -141,6 +173,12 @@ public final class Cpu implements GuestContext {
         gdtLimit = idtLimit = 0xFFFF;
         cr0 = CR0_ET | CR0_CD | CR0_NW;
         cr2 = cr3 = cr4 = cr8 = efer = 0;
+        pkru = pkrs = 0;
+        java.util.Arrays.fill(dr, 0);
+        dr[6] = 0xFFFF0FF0L;
+        dr[7] = Breakpoints.DR7_FIXED;
+        pendingDebugTraps = 0;
+        movSsShadow = stepTrapAtEnd = false;
         r[RDX] = 0x663;
         mxcsr = 0x1F80;
         fcw = 0x037F;
@@ -150,6 +188,7 @@ public final class Cpu implements GuestContext {
         halted = false;
         interruptShadow = nmiBlocked = nmiPending = nmiSecondPending = false;
         updateMode();
+        Breakpoints.update(this);
         mmu.flushAll();
     }
 

@@ -9,7 +9,7 @@ public final class CpuMsrs {
     public static final int TSC = 0x10, TSC_ADJUST = 0x3B, APIC_BASE = 0x1B, MTRRCAP = 0xFE, SYSENTER_CS = 0x174, SYSENTER_ESP = 0x175,
             SYSENTER_EIP = 0x176, MTRR_PHYSBASE0 = 0x200, MTRR_PHYSMASK7 = 0x20F, MTRR_FIX64K = 0x250,
             MTRR_FIX16K_80000 = 0x258, MTRR_FIX16K_A0000 = 0x259, MTRR_FIX4K_C0000 = 0x268, MTRR_FIX4K_F8000 = 0x26F,
-            PAT = 0x277, MTRR_DEF_TYPE = 0x2FF,
+            PAT = 0x277, MTRR_DEF_TYPE = 0x2FF, PKRS = 0x6E1,
             EFER = 0xC0000080, STAR = 0xC0000081, LSTAR = 0xC0000082, CSTAR = 0xC0000083, SFMASK = 0xC0000084,
             FS_BASE = 0xC0000100, GS_BASE = 0xC0000101, KERNEL_GS_BASE = 0xC0000102, TSC_AUX = 0xC0000103;
 
@@ -30,6 +30,8 @@ public final class CpuMsrs {
     public boolean hasTscAdjust;
     /** CPUID.1:ECX.x2APIC[bit 21] is advertised: IA32_APIC_BASE.EXTD (bit 10) is writable (SDM Vol. 3A 11.12.1). */
     public boolean hasX2apic;
+    /** CPUID.(EAX=07H,ECX=0):ECX.PKS[bit 31] is advertised: IA32_PKRS exists (SDM Vol. 4 Table 2-2); else it is #GP. */
+    public boolean hasPks;
     public long tscAdjust;
     public long mtrrDefType;
     public final long[] mtrrVar = new long[16];
@@ -97,6 +99,7 @@ public final class CpuMsrs {
             case GS_BASE: return c.segBase[Cpu.GS];
             case KERNEL_GS_BASE: return c.kernelGsBase;
             case TSC_AUX: return c.tscAux;
+            case PKRS: if (m.hasPks) return c.pkrs & 0xFFFF_FFFFL; break;
             default: break;
         }
         if (msr >= MTRR_PHYSBASE0 && msr <= MTRR_PHYSMASK7) return m.mtrrVar[msr - MTRR_PHYSBASE0];
@@ -153,6 +156,11 @@ public final class CpuMsrs {
             case TSC_AUX -> {
                 if ((v >>> 32) != 0) throw c.gp0();
                 c.tscAux = v;
+            }
+            case PKRS -> {
+                // Bits 63:32 are reserved. The TLB's data entries were cached under the old rights.
+                if (!m.hasPks || (v >>> 32) != 0) throw c.gp0();
+                if ((int) v != c.pkrs) { c.pkrs = (int) v; c.mmu.flushData(); }
             }
             default -> writeOther(c, msr, v);
         }

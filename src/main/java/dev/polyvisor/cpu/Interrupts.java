@@ -39,6 +39,7 @@ public final class Interrupts {
                 deliverOnce(c, vector, errorCode, kind);
                 c.halted = false;
                 c.deliveries++;
+                if (vector == Exceptions.DB && kind != SOFTWARE) c.debugDeliveries++;
                 return;
             } catch (CpuFault f) {
                 c.mmu.setPrivilege(c.cpl == 3);

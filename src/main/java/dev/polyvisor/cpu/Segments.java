@@ -53,25 +53,34 @@ public final class Segments {
     /** Linear address of a system structure: 32-bit outside IA-32e mode. */
     static long sysLinear(Cpu c, long la) { return (c.efer & Cpu.EFER_LMA) != 0 ? la : la & 0xFFFF_FFFFL; }
 
+    /**
+     * Reads a system structure: a supervisor-mode access whatever the CPL, and an implicit one, which SMAP
+     * denies on a user-mode page even with EFLAGS.AC = 1 (SDM Vol. 3A 4.6.1).
+     */
     public static long sysRead(Cpu c, long la, int size) {
         la = sysLinear(c, la);
-        if (c.cpl != 3) return c.mmu.read(la, size);
-        c.mmu.setPrivilege(false);
+        boolean user = c.cpl == 3;
+        if (user) c.mmu.setPrivilege(false);
+        c.mmu.implicitSupervisor = true;
         try {
             return c.mmu.read(la, size);
         } finally {
-            c.mmu.setPrivilege(true);
+            c.mmu.implicitSupervisor = false;
+            if (user) c.mmu.setPrivilege(true);
         }
     }
 
+    /** Writes a system structure (descriptor accessed and busy bits), as {@link #sysRead} reads one. */
     public static void sysWrite(Cpu c, long la, int size, long v) {
         la = sysLinear(c, la);
-        if (c.cpl != 3) { c.mmu.write(la, size, v); return; }
-        c.mmu.setPrivilege(false);
+        boolean user = c.cpl == 3;
+        if (user) c.mmu.setPrivilege(false);
+        c.mmu.implicitSupervisor = true;
         try {
             c.mmu.write(la, size, v);
         } finally {
-            c.mmu.setPrivilege(true);
+            c.mmu.implicitSupervisor = false;
+            if (user) c.mmu.setPrivilege(true);
         }
     }
 

@@ -82,13 +82,12 @@ public final class Vcpu {
                     ifWasSet = false;
                 }
                 if (c.halted) return HALT;
-                if ((c.rflags & (Flags.TF | Flags.RF)) != 0) {
-                    // RF (set by IRET from a fault frame) lasts for one instruction: the processor clears it
-                    // when an instruction completes (SDM Vol. 3A 18.3.1.1). Nothing here reads it while the
-                    // instruction runs (no instruction breakpoints), so it is cleared before the instruction.
-                    c.rflags &= ~Flags.RF;
+                if ((c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed || c.pendingDebugTraps != 0) {
                     singleStep(c);
-                } else runTrace(c);
+                } else {
+                    runTrace(c);
+                    if (c.stepTrapAtEnd) stepTrapAtEnd(c);
+                }
                 if (c.pendingExit != null) { VcpuExit e = c.pendingExit; c.pendingExit = null; return e; }
             }
             return INTERRUPTED;
@@ -164,22 +163,65 @@ public final class Vcpu {
     }
 
     /** DR6.BS: the #DB was a single-step trap (SDM Vol. 3A 18.2.3). */
-    static final long DR6_BS = 1L << 14;
+    static final long DR6_BS = Breakpoints.DR6_BS;
 
     /**
-     * One instruction, then the single-step trap if TF was set when it began (SDM Vol. 3A 18.3.1.4): #DB
-     * with DR6.BS after the instruction, so POPF/IRET that clear TF still trap and ones that set it do not
-     * (TF=0 at their start). No trap follows an instruction that delivered an event (a fault, or INT n,
-     * whose delivery clears TF). Not modelled: the MOV SS/POP SS shadow suppressing the trap, RF.
+     * One instruction with the debug checks around it (SDM Vol. 3A 18.3): an execute breakpoint at CS:RIP is
+     * a #DB fault before the instruction unless RFLAGS.RF is set; after it, the single-step trap (DR6.BS) if
+     * TF was set when it began, so POPF/IRET that clear TF still trap and ones that set it do not, and the
+     * data breakpoints its accesses hit (DR6.B0-B3), both as one #DB trap. No trap follows an instruction
+     * that delivered an event (a fault, or INT n, whose delivery clears TF). A MOV SS / POP SS holds its traps
+     * back until the next instruction has run (SDM 6.8.3), where a #DB that instruction delivers itself
+     * (ICEBP, a fault) absorbs them and anything else (INT n, INT3) is followed by them.
      */
     private void singleStep(Cpu c) {
+        long rf = c.rflags & Flags.RF;
+        // RF lasts for one instruction: the processor clears it when an instruction completes (SDM 18.3.1.1).
+        c.rflags &= ~Flags.RF;
+        if (c.execBreakpoints != 0 && rf == 0) {
+            int hits;
+            try {
+                hits = Breakpoints.instructionHits(c, c.linear(Cpu.CS, c.rip));
+            } catch (CpuFault f) {
+                hits = 0; // the fetch faults and reports it
+            }
+            if (hits != 0) {
+                // A fault: RIP stays at the instruction; the handler sets RF in the frame to step over it.
+                Breakpoints.reportInDr6(c, hits);
+                c.pendingDebugTraps = 0;
+                deliver(c, Exceptions.DB, -1, Interrupts.EXCEPTION);
+                return;
+            }
+        }
         boolean trap = (c.rflags & Flags.TF) != 0;
-        long events = c.deliveries;
+        long events = c.deliveries, debugEvents = c.debugDeliveries;
+        c.movSsShadow = c.stepTrapAtEnd = false;
+        c.mmu.dataBreakpointHits = 0;
         stepOne(c);
-        if (trap && c.deliveries == events) {
-            c.dr[6] |= DR6_BS;
+        if (c.stepTrapAtEnd) { c.stepTrapAtEnd = false; trap = (c.rflags & Flags.TF) != 0; }
+        long bits = 0;
+        if (c.deliveries == events) bits = (trap ? DR6_BS : 0) | c.mmu.dataBreakpointHits;
+        if (c.movSsShadow) {
+            c.movSsShadow = false;
+            c.pendingDebugTraps |= bits;
+            return;
+        }
+        if (c.pendingDebugTraps != 0) {
+            if (c.debugDeliveries == debugEvents) bits |= c.pendingDebugTraps;
+            c.pendingDebugTraps = 0;
+        }
+        if (bits != 0) {
+            Breakpoints.reportInDr6(c, bits);
             deliver(c, Exceptions.DB, -1, Interrupts.EXCEPTION);
         }
+    }
+
+    /** After a trace that ended with SYSCALL/SYSRET, which began with TF clear: the trap follows TF at its end. */
+    private static void stepTrapAtEnd(Cpu c) {
+        c.stepTrapAtEnd = false;
+        if ((c.rflags & Flags.TF) == 0) return;
+        Breakpoints.reportInDr6(c, DR6_BS);
+        deliver(c, Exceptions.DB, -1, Interrupts.EXCEPTION);
     }
 
     /** Executes exactly one instruction (interrupt shadow, single-step). */

@@ -1,6 +1,7 @@
 /**
  * The x86-64 vCPU: architectural state ({@link dev.polyvisor.cpu.Cpu}), the run loop ({@link
- * dev.polyvisor.cpu.Vcpu}) and its exits, lazy flags, exception delivery and the trace cache.
+ * dev.polyvisor.cpu.Vcpu}) and its exits, lazy flags, exception delivery, the debug-register breakpoints
+ * ({@link dev.polyvisor.cpu.Breakpoints}) and the trace cache.
  * Subpackages: {@code decode} (opcode table, decoder), {@code exec} (instruction handlers),
  * {@code mmu} (paging, TLB), {@code model} (the CPUID model).
  *

@@ -148,6 +148,9 @@ public final class Vm implements Platform, AutoCloseable {
                 v.cpu.invpcid = cpuModel.has(CpuFeature.INVPCID);
                 v.cpu.msrs.hasTscAdjust = cpuModel.has(CpuFeature.TSC_ADJUST);
                 v.cpu.msrs.hasX2apic = cpuModel.has(CpuFeature.X2APIC);
+                v.cpu.msrs.hasPks = cpuModel.has(CpuFeature.PKS);
+                v.cpu.smap = cpuModel.has(CpuFeature.SMAP);
+                v.cpu.forceEmulationPrefix = cpuModel.forceEmulationPrefix();
             }
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
@@ -219,6 +222,10 @@ public final class Vm implements Platform, AutoCloseable {
         long r = SystemOps.CR4_OSXSAVE | SystemOps.CR4_FSGSBASE;
         if (!m.has(CpuFeature.UMIP)) r |= SystemOps.CR4_UMIP;
         if (!m.has(CpuFeature.PCID)) r |= Cpu.CR4_PCIDE;
+        if (!m.has(CpuFeature.SMEP)) r |= Cpu.CR4_SMEP;
+        if (!m.has(CpuFeature.SMAP)) r |= Cpu.CR4_SMAP;
+        if (!m.has(CpuFeature.PKU)) r |= Cpu.CR4_PKE;
+        if (!m.has(CpuFeature.PKS)) r |= Cpu.CR4_PKS;
         return r;
     }
 

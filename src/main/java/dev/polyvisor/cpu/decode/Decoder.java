@@ -32,6 +32,12 @@ public final class Decoder {
         TooLong() { super(null, null, false, false); }
     }
 
+    /** Whether the instruction starts with UD2 (0F 0B); reads without consuming. */
+    private boolean peekUd2(Cpu c) {
+        long ip = d.ip;
+        return c.mmu.fetch8(c.long64 ? ip : ip & 0xFFFF_FFFFL) == 0x0F && c.mmu.fetch8(c.long64 ? ip + 1 : (ip + 1) & 0xFFFF_FFFFL) == 0x0B;
+    }
+
     /** Decodes the instruction at linear address {@code ip} for the CPU's current mode. */
     public Insn decode(Cpu c, long ip) {
         this.cpu = c;
@@ -46,8 +52,37 @@ public final class Decoder {
         }
     }
 
+    /** KVM's forced-emulation prefix: UD2 followed by the ASCII bytes "kvm" (kvm-unit-tests lib/x86/desc.h KVM_FEP). */
+    private static final int[] FEP = {0x0F, 0x0B, 'k', 'v', 'm'};
+
+    /**
+     * Whether the forced-emulation prefix is at the decode position. Only called after its first two bytes
+     * (UD2) were seen, so a fetch fault on the rest is a fault of an instruction that would have been #UD
+     * anyway; it is then taken as not the prefix.
+     */
+    private boolean forcedEmulationPrefix(Cpu c, long ip) {
+        try {
+            for (int i = 2; i < FEP.length; i++)
+                if (c.mmu.fetch8(c.long64 ? ip + i : (ip + i) & 0xFFFF_FFFFL) != FEP[i]) return false;
+            return true;
+        } catch (dev.polyvisor.cpu.CpuFault f) {
+            return false;
+        }
+    }
+
+    /** Skips the forced-emulation prefix: the next instruction runs as its own, which is what KVM makes of it. */
+    private static final class ForcedEmulationPrefix extends Insn {
+        @Override public void exec(Cpu c) { }
+    }
+
     private Insn decode0(Cpu c) {
         int b;
+        if (c.forceEmulationPrefix && peekUd2(c) && forcedEmulationPrefix(c, d.ip)) {
+            for (int i = 0; i < FEP.length; i++) next();
+            Insn i = new ForcedEmulationPrefix();
+            i.len = FEP.length;
+            return i;
+        }
         // 1. Legacy prefixes, then REX (which counts only directly before the opcode).
         for (;;) {
             b = next();

@@ -107,7 +107,7 @@ public final class SegmentOps {
         MovToSreg(int seg, Src16 src) { this.seg = seg; this.src = src; }
         @Override public void exec(Cpu c) {
             load(c, seg, src.get(c));
-            if (seg == Cpu.SS) c.interruptShadow = true;
+            if (seg == Cpu.SS) c.interruptShadow = c.movSsShadow = true;
         }
     }
 
@@ -130,7 +130,7 @@ public final class SegmentOps {
             c.r[Cpu.RSP] = old;
             load(c, seg, sel);
             c.r[Cpu.RSP] = after;
-            if (seg == Cpu.SS) c.interruptShadow = true;
+            if (seg == Cpu.SS) c.interruptShadow = c.movSsShadow = true;
         }
     }
 

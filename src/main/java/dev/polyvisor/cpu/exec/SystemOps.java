@@ -1,5 +1,6 @@
 package dev.polyvisor.cpu.exec;
 
+import dev.polyvisor.cpu.Breakpoints;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.CpuMsrs;
 import dev.polyvisor.cpu.Exceptions;
@@ -28,10 +29,14 @@ public final class SystemOps {
 
     public static final long CR4_UMIP = 1L << 11, CR4_FSGSBASE = 1L << 16, CR4_OSXSAVE = 1L << 18;
     /**
-     * CR4 bits this CPU accepts. Others (LA57, VMXE, PCIDE, SMEP, SMAP, PKE, ...) are #GP(0): their
-     * features are not implemented, so CPUID must not advertise them.
+     * CR4 bits this CPU accepts. Others (LA57, VMXE, CET, ...) are #GP(0): their features are not
+     * implemented, so CPUID must not advertise them.
      */
-    static final long CR4_VALID = 0x7FF | CR4_UMIP | CR4_FSGSBASE | Cpu.CR4_PCIDE | CR4_OSXSAVE;
+    static final long CR4_VALID = 0x7FF | CR4_UMIP | CR4_FSGSBASE | Cpu.CR4_PCIDE | CR4_OSXSAVE
+            | Cpu.CR4_SMEP | Cpu.CR4_SMAP | Cpu.CR4_PKE | Cpu.CR4_PKS;
+    /** CR4 bits that change how translations are formed or checked: a change flushes the TLB (SDM Vol. 3A 4.10.4.1). */
+    static final long CR4_PAGING = Cpu.CR4_PSE | Cpu.CR4_PAE | Cpu.CR4_PGE | Cpu.CR4_PCIDE
+            | Cpu.CR4_SMEP | Cpu.CR4_SMAP | Cpu.CR4_PKE | Cpu.CR4_PKS;
     static final long CR0_VALID = Cpu.CR0_PE | Cpu.CR0_MP | Cpu.CR0_EM | Cpu.CR0_TS | Cpu.CR0_ET | Cpu.CR0_NE
             | Cpu.CR0_WP | Cpu.CR0_AM | Cpu.CR0_NW | Cpu.CR0_CD | Cpu.CR0_PG;
 
@@ -52,7 +57,7 @@ public final class SystemOps {
         t.add("MOV r, CRn", MAP_0F, 0x20, MODRM | PRIV, Imm.NONE, d -> validCr(d.reg) ? new MovFromCr(d.reg, d.rm) : null);
         t.add("MOV CRn, r", MAP_0F, 0x22, MODRM | PRIV | ENDS, Imm.NONE, d -> validCr(d.reg) ? new MovToCr(d.reg, d.rm) : null);
         t.add("MOV r, DRn", MAP_0F, 0x21, MODRM | PRIV, Imm.NONE, d -> d.reg < 8 ? new MovFromDr(d.reg, d.rm) : null);
-        t.add("MOV DRn, r", MAP_0F, 0x23, MODRM | PRIV, Imm.NONE, d -> d.reg < 8 ? new MovToDr(d.reg, d.rm) : null);
+        t.add("MOV DRn, r", MAP_0F, 0x23, MODRM | PRIV | ENDS, Imm.NONE, d -> d.reg < 8 ? new MovToDr(d.reg, d.rm) : null);
         t.add("WRMSR", MAP_0F, 0x30, PRIV | ENDS, Imm.NONE, d -> new Wrmsr());
         t.add("RDTSC", MAP_0F, 0x31, 0, Imm.NONE, d -> new Rdtsc(false));
         t.add("RDMSR", MAP_0F, 0x32, PRIV, Imm.NONE, d -> new Rdmsr());
@@ -70,7 +75,10 @@ public final class SystemOps {
         // 0F 01: descriptor tables, MSW, INVLPG; the mod == 3 encodings are separate instructions.
         t.addGroup("SGDT / VMCALL", MAP_0F, 0x01, 0, 0, Imm.NONE,
                 d -> d.isMem() ? new StoreDtr(d.ea, false) : rm(d) == 1 ? new Hypercall(false) : null);
-        t.addGroup("SIDT", MAP_0F, 0x01, 1, 0, Imm.NONE, d -> d.isMem() ? new StoreDtr(d.ea, true) : null);
+        t.addGroup("SIDT / CLAC / STAC", MAP_0F, 0x01, 1, 0, Imm.NONE,
+                d -> d.isMem() ? new StoreDtr(d.ea, true) : ssePrefixed(d) ? null : rm(d) == 2 ? new SetAc(false) : rm(d) == 3 ? new SetAc(true) : null);
+        t.addGroup("RDPKRU / WRPKRU", MAP_0F, 0x01, 5, REG_ONLY, Imm.NONE,
+                d -> ssePrefixed(d) ? null : rm(d) == 6 ? new Rdpkru() : rm(d) == 7 ? new Wrpkru() : null);
         t.addGroup("LGDT / XGETBV / XSETBV", MAP_0F, 0x01, 2, 0, Imm.NONE,
                 d -> d.isMem() ? new LoadDtr(d.ea, false, d.opSize) : rm(d) == 0 ? new Xgetbv() : rm(d) == 1 ? new Xsetbv() : null);
         t.addGroup("LIDT / VMMCALL", MAP_0F, 0x01, 3, PRIV, Imm.NONE,
@@ -191,6 +199,43 @@ public final class SystemOps {
         @Override public void exec(Cpu c) { throw c.ud(); }
     }
 
+    /**
+     * CLAC / STAC (SDM Vol. 2A "CLAC", Vol. 2B "STAC"): clear or set EFLAGS.AC, which lets explicit
+     * supervisor accesses reach user pages under SMAP; #UD without SMAP in CPUID or at CPL > 0.
+     */
+    static final class SetAc extends Insn {
+        final boolean set;
+        SetAc(boolean set) { this.set = set; }
+        @Override public void exec(Cpu c) {
+            if (!c.smap || c.cpl != 0) throw c.ud();
+            if (set) c.rflags |= Flags.AC;
+            else c.rflags &= ~(long) Flags.AC;
+        }
+    }
+
+    /** RDPKRU (SDM Vol. 2B): #UD unless CR4.PKE, #GP(0) unless ECX = 0; EAX = PKRU, EDX = 0, at any CPL. */
+    static final class Rdpkru extends Insn {
+        @Override public void exec(Cpu c) {
+            if ((c.cr4 & Cpu.CR4_PKE) == 0) throw c.ud();
+            if ((int) c.r[Cpu.RCX] != 0) throw c.gp0();
+            c.r[Cpu.RAX] = c.pkru & 0xFFFF_FFFFL;
+            c.r[Cpu.RDX] = 0;
+        }
+    }
+
+    /**
+     * WRPKRU (SDM Vol. 2C): #UD unless CR4.PKE, #GP(0) unless ECX = EDX = 0; PKRU = EAX at any CPL. The
+     * TLB's data entries were cached under the old rights, so a change drops them.
+     */
+    static final class Wrpkru extends Insn {
+        @Override public void exec(Cpu c) {
+            if ((c.cr4 & Cpu.CR4_PKE) == 0) throw c.ud();
+            if ((int) c.r[Cpu.RCX] != 0 || (int) c.r[Cpu.RDX] != 0) throw c.gp0();
+            int v = (int) c.r[Cpu.RAX];
+            if (v != c.pkru) { c.pkru = v; c.mmu.flushData(); }
+        }
+    }
+
     // ------------------------------------------------------------------ control and debug registers
 
     static final class Clts extends Insn {
@@ -291,7 +336,7 @@ public final class SystemOps {
         // SDM Vol. 2B MOV CR: setting PCIDE needs IA-32e mode and CR3[11:0] = 0.
         if ((v & ~old & Cpu.CR4_PCIDE) != 0 && ((c.efer & Cpu.EFER_LMA) == 0 || (c.cr3 & 0xFFF) != 0)) throw c.gp0();
         c.cr4 = v;
-        if (((old ^ v) & (Cpu.CR4_PSE | Cpu.CR4_PAE | Cpu.CR4_PGE | Cpu.CR4_PCIDE)) != 0) c.mmu.flushAll();
+        if (((old ^ v) & CR4_PAGING) != 0) c.mmu.flushAll();
         c.updateMode();
     }
 
@@ -304,12 +349,24 @@ public final class SystemOps {
         return n;
     }
 
+    /**
+     * General detect (SDM Vol. 3A 18.2.4): with DR7.GD set, any MOV to or from a debug register is a #DB fault
+     * with DR6.BD; the processor clears GD so that the handler can use the debug registers.
+     */
+    static void generalDetect(Cpu c) {
+        if ((c.dr[7] & Breakpoints.DR7_GD) == 0) return;
+        c.dr[7] &= ~Breakpoints.DR7_GD;
+        c.dr[6] |= Breakpoints.DR6_BD;
+        throw c.fault(Exceptions.DB);
+    }
+
     static final class MovFromDr extends Insn {
         final int dr, reg;
         MovFromDr(int dr, int reg) { this.dr = dr; this.reg = reg; }
         @Override public void exec(Cpu c) {
             requireCpl0(c);
             int n = drIndex(c, dr);
+            generalDetect(c);
             long v = switch (n) {
                 case 6 -> (c.dr[6] & 0x1E00FL) | 0xFFFF0FF0L;
                 case 7 -> (c.dr[7] & 0xFFFF_23FFL) | 0x400;
@@ -325,9 +382,11 @@ public final class SystemOps {
         @Override public void exec(Cpu c) {
             requireCpl0(c);
             int n = drIndex(c, dr);
+            generalDetect(c);
             long v = c.long64 ? c.r[reg] : c.r[reg] & 0xFFFF_FFFFL;
             if ((n == 6 || n == 7) && (v >>> 32) != 0) throw c.gp0();
             c.dr[n] = v;
+            if (n != 6) Breakpoints.update(c);
         }
     }
 
@@ -487,11 +546,15 @@ public final class SystemOps {
     }
 
     static final class Cpuid extends Insn {
+        static final int OSPKE = 1 << 4;
         @Override public void exec(Cpu c) {
-            int[] r = c.platform.cpuid(c.id, (int) c.r[Cpu.RAX], (int) c.r[Cpu.RCX]);
+            int leaf = (int) c.r[Cpu.RAX], subleaf = (int) c.r[Cpu.RCX];
+            int[] r = c.platform.cpuid(c.id, leaf, subleaf);
             c.r[Cpu.RAX] = r[0] & 0xFFFF_FFFFL;
             c.r[Cpu.RBX] = r[1] & 0xFFFF_FFFFL;
-            c.r[Cpu.RCX] = r[2] & 0xFFFF_FFFFL;
+            // CPUID.(EAX=07H,ECX=0):ECX.OSPKE[bit 4] reflects CR4.PKE (SDM Vol. 2A Table 3-8).
+            int ospke = leaf == 7 && subleaf == 0 && (c.cr4 & Cpu.CR4_PKE) != 0 ? OSPKE : 0;
+            c.r[Cpu.RCX] = (r[2] | ospke) & 0xFFFF_FFFFL;
             c.r[Cpu.RDX] = r[3] & 0xFFFF_FFFFL;
         }
     }
@@ -556,6 +619,7 @@ public final class SystemOps {
             c.r[Cpu.RCX] = c.rip;
             c.r[11] = flags;
             c.setRflags(flags & ~c.sfmask);
+            c.stepTrapAtEnd = true;
             Segments.loadFlat(c, Cpu.CS, sel & 0xFFFC, true, 0, true);
             Segments.loadFlat(c, Cpu.SS, (sel + 8) & 0xFFFC, false, 0, false);
             c.updateMode();
@@ -577,6 +641,7 @@ public final class SystemOps {
             if (to64 && !Segments.canonical(rcx)) throw c.gp0();
             int base = (int) (c.star >>> 48) & 0xFFFF;
             c.setRflags((c.r[11] & 0x3C7FD7L) | 2);
+            c.stepTrapAtEnd = true;
             Segments.loadFlat(c, Cpu.CS, ((to64 ? base + 16 : base) | 3) & 0xFFFF, true, 3, to64);
             Segments.loadFlat(c, Cpu.SS, ((base + 8) | 3) & 0xFFFF, false, 3, false);
             c.updateMode();

@@ -2,6 +2,7 @@ package dev.polyvisor.cpu.mmu;
 
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Exceptions;
+import dev.polyvisor.cpu.Flags;
 import dev.polyvisor.cpu.Platform;
 import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.memory.GuestMemory;
@@ -31,6 +32,8 @@ public final class Mmu {
     private static final long INVALID = 1;
     private static final long PG_P = 1, PG_RW = 2, PG_US = 4, PG_A = 0x20, PG_D = 0x40, PG_PS = 0x80, PG_G = 0x100;
     private static final long PG_NX = 1L << 63;
+    /** Protection-key rights bits (SDM Vol. 3A 4.6.2) and the #PF error code's PK flag (bit 5, SDM 4.7). */
+    private static final int KEY_AD = 1, KEY_WD = 2, PFEC_PK = 0x20;
     /** MAXPHYADDR is 40 (CPUID 0x80000008); bits 51:40 of a paging entry are reserved. */
     private static final long ADDR_MASK = 0x000F_FFFF_FFFF_F000L & ((1L << 40) - 1);
     private static final long RSVD_HIGH = 0x000F_FF00_0000_0000L;
@@ -59,6 +62,13 @@ public final class Mmu {
     // Result of the last translation (slow path).
     private long walkFlags;
     private boolean walkLarge;
+    /** The leaf's protection-key rights (AD in bit 0, WD in bit 1) that applied to the last walk; 0 without keys. */
+    private int walkKeyRights;
+    /**
+     * Set while the CPU makes an implicit supervisor-mode access (descriptor tables, IDT, TSS): SMAP denies
+     * those to user-mode pages whatever EFLAGS.AC says (SDM Vol. 3A 4.6.1).
+     */
+    public boolean implicitSupervisor;
 
     public Mmu(Cpu cpu, GuestMemory mem) {
         this.cpu = cpu;
@@ -98,6 +108,15 @@ public final class Mmu {
         largePagesCached = false;
         fetchEpoch = EPOCHS.incrementAndGet();
         codeGeneration = codePages == null ? 0 : codePages.generation();
+    }
+
+    /**
+     * Drops every read and write entry, keeping the fetch entries: the data permissions changed without a
+     * paging-structure change (WRPKRU, WRMSR IA32_PKRS), which affects no instruction fetch (protection keys
+     * govern data accesses only, SDM Vol. 3A 4.6.2).
+     */
+    public void flushData() {
+        for (long[] t : new long[][] {sRd, sWr, uRd, uWr}) Arrays.fill(t, INVALID);
     }
 
     /** INVLPG: drops the page in every set, global or not (SDM Vol. 3A, 4.10.4.1). */
@@ -199,15 +218,58 @@ public final class Mmu {
      */
     public long translate(long la, int acc) { return translateFill(la, acc); }
 
-    /** Supervisor read translation without side effects or faults; -1 when not mapped. */
+    /**
+     * Supervisor read translation without side effects or faults; -1 when not mapped. The VMM reading guest
+     * memory is no guest access: SMAP and protection keys do not apply.
+     */
     public long probe(long la) {
         if ((cpu.efer & Cpu.EFER_LMA) != 0 && ((la << 16) >> 16) != la) return -1;
+        probing = true;
         try {
             return walk(la, READ, false, false);
         } catch (PageFault pf) {
             return -1;
+        } finally {
+            probing = false;
         }
     }
+
+    // Data breakpoints (see dev.polyvisor.cpu.Breakpoints): DRn enabled for data (bit n), write-only ones,
+    // and each one's first and last linear byte. Pages holding one are never entered in the TLB.
+    private int dataBreakpoints, writeOnlyBreakpoints;
+    private final long[] bpStart = new long[4], bpEnd = new long[4];
+    /** The data breakpoints (bit n = DRn) that accesses hit since the run loop last cleared this. */
+    public int dataBreakpointHits;
+
+    /** Installs the enabled data breakpoints; drops the TLB so that their pages are no longer cached. */
+    public void setDataBreakpoints(int enabled, int writeOnly, long[] start, long[] end) {
+        if (enabled == 0 && dataBreakpoints == 0) return;
+        dataBreakpoints = enabled;
+        writeOnlyBreakpoints = writeOnly;
+        System.arraycopy(start, 0, bpStart, 0, 4);
+        System.arraycopy(end, 0, bpEnd, 0, 4);
+        flushAll();
+    }
+
+    /** Whether a data breakpoint lies on the 4 KiB linear page {@code page}. */
+    private boolean breakpointOnPage(long page) {
+        for (int n = 0; n < 4; n++)
+            if ((dataBreakpoints & (1 << n)) != 0 && bpStart[n] <= page + 0xFFF && bpEnd[n] >= page) return true;
+        return false;
+    }
+
+    /** Records the data breakpoints an access of {@code size} bytes at {@code la} matches (SDM 18.3.1.2). */
+    private void checkDataBreakpoints(long la, int size, boolean write) {
+        long last = la + size - 1;
+        for (int n = 0; n < 4; n++) {
+            int bit = 1 << n;
+            if ((dataBreakpoints & bit) == 0 || (!write && (writeOnlyBreakpoints & bit) != 0)) continue;
+            if (la <= bpEnd[n] && last >= bpStart[n]) dataBreakpointHits |= bit;
+        }
+    }
+
+    /** Set during {@link #probe}: only the paging-structure rights apply. */
+    private boolean probing;
 
     // ------------------------------------------------------------------ slow paths
 
@@ -220,6 +282,7 @@ public final class Mmu {
     }
 
     private long readSlow(long la, int size) {
+        if (dataBreakpoints != 0) checkDataBreakpoints(la, size, false);
         if (((la & 0xFFF) + size) > 0x1000) {
             canonicalEnd(la + size - 1);
             long pa1 = translateFill(la, READ);
@@ -236,6 +299,7 @@ public final class Mmu {
     }
 
     private void writeSlow(long la, int size, long v) {
+        if (dataBreakpoints != 0) checkDataBreakpoints(la, size, true);
         if (((la & 0xFFF) + size) > 0x1000) {
             // Translate both pages before writing a byte, so a #PF on the second leaves memory unchanged.
             canonicalEnd(la + size - 1);
@@ -289,10 +353,14 @@ public final class Mmu {
             // A single entry caches one access kind's permission; keep the others if they map the same frame.
             if (add[i] != ppage - page) { rd[i] = INVALID; wr[i] = INVALID; ex[i] = INVALID; }
             add[i] = ppage - page;
-            boolean canWrite = (flags & PG_RW) != 0 && (flags & PG_D) != 0 && !codePages.isCode(ppage);
+            boolean canWrite = (flags & PG_RW) != 0 && (flags & PG_D) != 0 && !codePages.isCode(ppage)
+                    && (walkKeyRights & KEY_WD) == 0;
+            // Under SMAP a supervisor data access to a user page depends on EFLAGS.AC and on whether the access
+            // is implicit, neither of which flushes the TLB: such entries are not cached, each access is checked.
+            boolean dataCached = (user || (flags & PG_US) == 0 || (cpu.cr4 & Cpu.CR4_SMAP) == 0)
+                    && (dataBreakpoints == 0 || !breakpointOnPage(page));
             switch (acc) {
-                case READ -> { rd[i] = page; if (canWrite) wr[i] = page; }
-                case WRITE -> { rd[i] = page; if (canWrite) wr[i] = page; }
+                case READ, WRITE -> { if (dataCached) { rd[i] = page; if (canWrite) wr[i] = page; } }
                 default -> ex[i] = page;
             }
             if (large) largePagesCached = true;
@@ -316,11 +384,14 @@ public final class Mmu {
         if ((cr0 & Cpu.CR0_PG) == 0) {
             walkFlags = PG_RW | PG_US | PG_D;
             walkLarge = false;
+            walkKeyRights = 0;
             return cpu.long64 ? la : la & 0xFFFF_FFFFL;
         }
         long cr4 = cpu.cr4;
         boolean nxe = (cpu.efer & Cpu.EFER_NXE) != 0;
-        int ecBase = (acc == WRITE ? 2 : 0) | (usr ? 4 : 0) | (acc == FETCH && nxe ? 0x10 : 0);
+        // I/D (bit 4) for a fetch with NXE under PAE/4-level paging, or with SMEP in any paging mode (SDM Vol. 3A 4.7).
+        boolean idFlag = ((cr4 & Cpu.CR4_PAE) != 0 && nxe) || (cr4 & Cpu.CR4_SMEP) != 0;
+        int ecBase = (acc == WRITE ? 2 : 0) | (usr ? 4 : 0) | (acc == FETCH && idFlag ? 0x10 : 0);
         long rw = PG_RW, us = PG_US, nx = 0;
         long pa, entry, entryAddr;
         long size;
@@ -333,7 +404,7 @@ public final class Mmu {
             if ((pde & PG_PS) != 0 && (cr4 & Cpu.CR4_PSE) != 0) {
                 long base = (pde & 0xFFC00000L) | ((pde & 0x1FE000L) << 19);
                 if ((pde & 0x200000L) != 0) throw new PageFault(ecBase | 9);
-                checkAccess(acc, usr, rw, us, 0, ecBase);
+                checkAccess(acc, usr, rw, us, 0, ecBase, -1);
                 setAccessed(pdeAddr, pde, acc == WRITE, setAD, 4);
                 walkFlags = rw | us | (acc == WRITE || (pde & PG_D) != 0 ? PG_D : 0);
                 walkLarge = true;
@@ -344,7 +415,7 @@ public final class Mmu {
             entry = mem.readPhys(entryAddr, 4);
             if ((entry & PG_P) == 0) throw new PageFault(ecBase);
             rw &= entry; us &= entry;
-            checkAccess(acc, usr, rw, us, 0, ecBase);
+            checkAccess(acc, usr, rw, us, 0, ecBase, -1);
             setAccessed(entryAddr, entry, acc == WRITE, setAD, 4);
             walkFlags = rw | us | (acc == WRITE || (entry & PG_D) != 0 ? PG_D : 0);
             walkLarge = false;
@@ -382,7 +453,8 @@ public final class Mmu {
             rw &= entry; us &= entry; nx |= entry & PG_NX;
             if (level == 1 || ps) {
                 size = 1L << shift;
-                checkAccess(acc, usr, rw, us, nx, ecBase);
+                // Protection keys exist only with IA-32e paging: the leaf's bits 62:59 (SDM Vol. 3A 4.6.2, Table 4-19).
+                checkAccess(acc, usr, rw, us, nx, ecBase, (cpu.efer & Cpu.EFER_LMA) != 0 ? (int) (entry >>> 59) & 0xF : -1);
                 setAccessed(entryAddr, entry, acc == WRITE, setAD, 8);
                 walkFlags = rw | us | nx | (acc == WRITE || (entry & PG_D) != 0 ? PG_D : 0);
                 walkLarge = ps;
@@ -395,11 +467,38 @@ public final class Mmu {
         }
     }
 
-    private void checkAccess(int acc, boolean usr, long rw, long us, long nx, int ecBase) {
-        int p = ecBase | 1;
-        if (usr && us == 0) throw new PageFault(p);
-        if (acc == WRITE && rw == 0 && (usr || (cpu.cr0 & Cpu.CR0_WP) != 0)) throw new PageFault(p);
-        if (acc == FETCH && nx != 0) throw new PageFault(p);
+    /**
+     * Access rights of a present translation (SDM Vol. 3A 4.6): U/S, R/W with CR0.WP, NX, SMEP, SMAP and the
+     * protection keys. {@code pkey} is the leaf's key under IA-32e paging, -1 otherwise. Leaves the key's
+     * rights that applied in {@link #walkKeyRights}; a fault that the keys cause sets the PK flag, whether or
+     * not another rule also denies the access (SDM 4.7, PK flag).
+     */
+    private void checkAccess(int acc, boolean usr, long rw, long us, long nx, int ecBase, int pkey) {
+        long cr4 = cpu.cr4;
+        boolean wp = (cpu.cr0 & Cpu.CR0_WP) != 0, userPage = us != 0;
+        if (probing) return;
+        boolean deny = acc == FETCH && nx != 0;
+        if (usr) {
+            deny |= !userPage || (acc == WRITE && rw == 0);
+        } else {
+            deny |= acc == WRITE && rw == 0 && wp;
+            if (userPage) {
+                // SMEP: no supervisor fetch from a user page; SMAP: no supervisor data access to one unless it is
+                // explicit and EFLAGS.AC = 1 (SDM 4.6.1).
+                if (acc == FETCH) deny |= (cr4 & Cpu.CR4_SMEP) != 0;
+                else deny |= (cr4 & Cpu.CR4_SMAP) != 0 && (implicitSupervisor || (cpu.rflags & Flags.AC) == 0);
+            }
+        }
+        int keyRights = 0;
+        if (pkey >= 0 && acc != FETCH) {
+            // PKRU governs user-mode pages with CR4.PKE, IA32_PKRS supervisor-mode pages with CR4.PKS (SDM 4.6.2).
+            int rights = userPage ? ((cr4 & Cpu.CR4_PKE) != 0 ? cpu.pkru : 0) : ((cr4 & Cpu.CR4_PKS) != 0 ? cpu.pkrs : 0);
+            keyRights = (rights >>> (2 * pkey)) & 3;
+        }
+        walkKeyRights = keyRights;
+        boolean keyDeny = (keyRights & KEY_AD) != 0 || ((keyRights & KEY_WD) != 0 && acc == WRITE && (usr || wp));
+        if (keyDeny) throw new PageFault(ecBase | 1 | PFEC_PK);
+        if (deny) throw new PageFault(ecBase | 1);
     }
 
     private void setAccessed(long addr, long entry, boolean write, boolean setAD, int size) {

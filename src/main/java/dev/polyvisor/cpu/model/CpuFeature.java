@@ -21,7 +21,9 @@ public enum CpuFeature {
     /** Set by {@code CpuidTable} when a personality other than bare is present, never by the model. */
     HYPERVISOR(1, CpuidReg.ECX, 31),
     // CPUID.7.0:EBX/ECX/EDX (SDM Vol. 2A, Table 3-8)
-    TSC_ADJUST(7, CpuidReg.EBX, 1), ERMS(7, CpuidReg.EBX, 9), INVPCID(7, CpuidReg.EBX, 10), FSRM(7, CpuidReg.EDX, 4), UMIP(7, CpuidReg.ECX, 2), RDPID(7, CpuidReg.ECX, 22),
+    TSC_ADJUST(7, CpuidReg.EBX, 1), SMEP(7, CpuidReg.EBX, 7), ERMS(7, CpuidReg.EBX, 9), INVPCID(7, CpuidReg.EBX, 10),
+    SMAP(7, CpuidReg.EBX, 20), FSRM(7, CpuidReg.EDX, 4), UMIP(7, CpuidReg.ECX, 2), PKU(7, CpuidReg.ECX, 3),
+    RDPID(7, CpuidReg.ECX, 22), PKS(7, CpuidReg.ECX, 31),
     // CPUID.80000001H:EDX / ECX (AMD APM Vol. 3, E.4.2)
     SYSCALL(0x8000_0001, CpuidReg.EDX, 11), NX(0x8000_0001, CpuidReg.EDX, 20),
     PDPE1GB(0x8000_0001, CpuidReg.EDX, 26), RDTSCP(0x8000_0001, CpuidReg.EDX, 27), LM(0x8000_0001, CpuidReg.EDX, 29),

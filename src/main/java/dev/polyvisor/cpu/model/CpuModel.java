@@ -21,13 +21,19 @@ import java.util.Set;
  */
 public record CpuModel(String vendor, int family, int model, int stepping, Set<CpuFeature> features,
                        String brand, CacheLeaves caches, int physAddrBits, int virtAddrBits,
-                       int maxBasicLeaf, int maxExtendedLeaf) {
+                       int maxBasicLeaf, int maxExtendedLeaf, boolean forceEmulationPrefix) {
 
     /**
      * AMD APM Vol. 3, E.4.2: 0x80000001 EDX bits 0-9, 12-17, 23, 24 mirror CPUID.1:EDX on AMD parts;
      * QEMU's CPUID_EXT2_AMD_ALIASES (target/i386/cpu.c) copies them the same way.
      */
     public static final int AMD_EDX_ALIASES = 0x0183_F3FF;
+
+    /** A model without the forced-emulation prefix. */
+    public CpuModel(String vendor, int family, int model, int stepping, Set<CpuFeature> features, String brand,
+                    CacheLeaves caches, int physAddrBits, int virtAddrBits, int maxBasicLeaf, int maxExtendedLeaf) {
+        this(vendor, family, model, stepping, features, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf, false);
+    }
 
     public CpuModel {
         Objects.requireNonNull(vendor);
@@ -58,19 +64,47 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
      * Polyvisor's {@code max}: qemu64 plus every further feature the emulated CPU implements (QEMU's
      * {@code max} under TCG is likewise "all the accelerator can do", AuthenticAMD): RDTSCP with
      * IA32_TSC_AUX, RDPID, UMIP, PCID and INVPCID, IA32_TSC_ADJUST, the LAPIC's TSC-deadline mode and x2APIC mode,
-     * 1 GiB pages, ERMS and FSRM.
+     * 1 GiB pages, ERMS and FSRM, SMEP and SMAP (with STAC/CLAC), supervisor protection keys (PKS with
+     * IA32_PKRS). User protection keys (PKU, RDPKRU/WRPKRU) are implemented but offered only as {@code +pku}:
+     * with PKU, kvm-unit-tests' access test (which runs on {@code max}) checks ten times as many combinations
+     * (19.2 million accesses, about 170 s of interpreter time against its 90 s limit).
      */
     public static CpuModel max() {
         Set<CpuFeature> f = EnumSet.copyOf(qemu64().features());
         f.addAll(List.of(CpuFeature.RDTSCP, CpuFeature.RDPID, CpuFeature.UMIP, CpuFeature.PCID, CpuFeature.INVPCID, CpuFeature.TSC_ADJUST, CpuFeature.TSC_DEADLINE, CpuFeature.X2APIC, CpuFeature.PDPE1GB,
-                CpuFeature.ERMS, CpuFeature.FSRM));
+                CpuFeature.ERMS, CpuFeature.FSRM, CpuFeature.SMEP, CpuFeature.SMAP, CpuFeature.PKS));
         return new CpuModel("AuthenticAMD", 6, 6, 3, f, "Polyvisor Virtual CPU (max)",
                 CacheLeaves.qemuLegacy(), 40, 48, 7, 0x8000_0008);
     }
 
+    /**
+     * QEMU's {@code Opteron_G1} (target/i386/cpu.c builtin_x86_defs: AuthenticAMD, family 15 model 6
+     * stepping 1, basic leaves to 5, extended to 0x80000008, "AMD Opteron 240 (Gen 1 Class Opteron)") with
+     * the features Polyvisor implements; QEMU's VME, MCE, MCA and SSE3 are left out.
+     */
+    public static CpuModel opteronG1() {
+        Set<CpuFeature> f = EnumSet.of(
+                CpuFeature.FPU, CpuFeature.DE, CpuFeature.PSE, CpuFeature.TSC, CpuFeature.MSR, CpuFeature.PAE,
+                CpuFeature.CX8, CpuFeature.APIC, CpuFeature.SEP, CpuFeature.MTRR, CpuFeature.PGE, CpuFeature.CMOV,
+                CpuFeature.PAT, CpuFeature.PSE36, CpuFeature.CLFSH, CpuFeature.MMX, CpuFeature.FXSR,
+                CpuFeature.SSE, CpuFeature.SSE2, CpuFeature.SYSCALL, CpuFeature.NX, CpuFeature.LM);
+        return new CpuModel("AuthenticAMD", 15, 6, 1, f, "AMD Opteron 240 (Gen 1 Class Opteron)",
+                CacheLeaves.qemuLegacy(), 40, 48, 5, 0x8000_0008);
+    }
+
     /** The same model with another CPUID vendor string (QEMU's {@code vendor=} property). */
     public CpuModel withVendor(String v) {
-        return new CpuModel(v, family, model, stepping, features, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf);
+        return new CpuModel(v, family, model, stepping, features, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf, forceEmulationPrefix);
+    }
+
+    /**
+     * The same model with KVM's forced-emulation prefix on or off: {@code ud2; .ascii "kvm"} (0F 0B 6B 76 6D)
+     * before an instruction is skipped instead of raising #UD, as KVM does with its module parameter
+     * {@code force_emulation_prefix=1} (arch/x86/kvm/x86.c, handle_ud), which test suites use to reach the
+     * emulator. Every instruction is emulated here, so the prefix only marks the next one.
+     */
+    public CpuModel withForceEmulationPrefix(boolean on) {
+        return new CpuModel(vendor, family, model, stepping, features, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf, on);
     }
 
     public boolean has(CpuFeature f) { return features.contains(f); }
@@ -82,14 +116,14 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
         EnumSet<CpuFeature> s = EnumSet.noneOf(CpuFeature.class);
         s.addAll(features);
         s.add(f);
-        return new CpuModel(vendor, family, model, stepping, s, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf);
+        return new CpuModel(vendor, family, model, stepping, s, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf, forceEmulationPrefix);
     }
 
     public CpuModel without(CpuFeature f) {
         EnumSet<CpuFeature> s = EnumSet.noneOf(CpuFeature.class);
         s.addAll(features);
         s.remove(f);
-        return new CpuModel(vendor, family, model, stepping, s, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf);
+        return new CpuModel(vendor, family, model, stepping, s, brand, caches, physAddrBits, virtAddrBits, maxBasicLeaf, maxExtendedLeaf, forceEmulationPrefix);
     }
 
     public boolean isAmd() { return vendor.equals("AuthenticAMD") || vendor.equals("HygonGenuine"); }

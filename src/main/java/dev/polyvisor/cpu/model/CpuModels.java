@@ -6,8 +6,8 @@ import java.util.TreeMap;
 
 /**
  * The CPU models Polyvisor offers, chosen as QEMU spells them ({@code -cpu MODEL[,+FEATURE][,-FEATURE]
- * [,FEATURE=on|off][,vendor=VENDOR]}, QEMU docs "x86 CPU models"): {@code qemu64} (the default) and
- * {@code max}. A feature is added only if the emulated CPU implements it; any other request is a
+ * [,FEATURE=on|off][,vendor=VENDOR]}, QEMU docs "x86 CPU models"): {@code qemu64} (the default),
+ * {@code max} and the named model {@code Opteron_G1}. A feature is added only if the emulated CPU implements it; any other request is a
  * one-line {@link IllegalArgumentException}, since a guest that is told about a feature will use it.
  * Removing a feature the model does not have is allowed whatever its name (it is already absent).
  */
@@ -35,6 +35,7 @@ public final class CpuModels {
         m.put("pdpe1gb", CpuFeature.PDPE1GB); m.put("erms", CpuFeature.ERMS); m.put("fsrm", CpuFeature.FSRM);
         m.put("rdpid", CpuFeature.RDPID); m.put("pcid", CpuFeature.PCID); m.put("invpcid", CpuFeature.INVPCID);
         m.put("x2apic", CpuFeature.X2APIC);
+        m.put("smep", CpuFeature.SMEP); m.put("smap", CpuFeature.SMAP); m.put("pku", CpuFeature.PKU); m.put("pks", CpuFeature.PKS);
         m.put("tsc-adjust", CpuFeature.TSC_ADJUST); m.put("tsc_adjust", CpuFeature.TSC_ADJUST);
         return m;
     }
@@ -46,9 +47,10 @@ public final class CpuModels {
         CpuModel m = switch (parts[0].toLowerCase(Locale.ROOT)) {
             case "qemu64" -> CpuModel.qemu64();
             case "max" -> CpuModel.max();
+            case "opteron_g1" -> CpuModel.opteronG1();
             case "host" -> throw new IllegalArgumentException(
                     "CPU model 'host' passes the host CPU through a hardware accelerator; Polyvisor emulates the CPU (use max)");
-            default -> throw new IllegalArgumentException("unknown CPU model '" + parts[0] + "' (Polyvisor offers qemu64 and max)");
+            default -> throw new IllegalArgumentException("unknown CPU model '" + parts[0] + "' (Polyvisor offers qemu64, max and Opteron_G1)");
         };
         for (int i = 1; i < parts.length; i++) {
             String p = parts[i].trim();
@@ -57,7 +59,11 @@ public final class CpuModels {
             else if (p.startsWith("-")) m = remove(m, p.substring(1));
             else if (p.contains("=")) {
                 String k = p.substring(0, p.indexOf('=')), v = p.substring(p.indexOf('=') + 1);
-                if (k.equals("vendor")) {
+                if (k.equals("force-emulation-prefix")) {
+                    // Not a CPUID feature: KVM's module parameter force_emulation_prefix, offered per VM here.
+                    if (!v.equals("on") && !v.equals("off")) throw new IllegalArgumentException("force-emulation-prefix must be on or off, got '" + v + "'");
+                    m = m.withForceEmulationPrefix(v.equals("on"));
+                } else if (k.equals("vendor")) {
                     if (v.length() != 12) throw new IllegalArgumentException("vendor must be 12 characters, got '" + v + "'");
                     m = m.withVendor(v);
                 } else if (v.equals("on") || v.equals("true")) m = add(m, k);

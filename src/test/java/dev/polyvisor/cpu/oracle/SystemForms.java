@@ -109,7 +109,7 @@ final class SystemForms {
                 case 0xC7 -> { if (e.reg() == 7) return Kind.EXCLUDED; } // RDPID
                 case 0x01 -> {
                     if (e.reg() == 2 || e.reg() == 7) return Kind.CPL3; // LGDT; INVLPG / SWAPGS
-                    if (e.reg() == 0 || e.reg() == 1 || e.reg() == 4) return Kind.EXCLUDED;
+                    if (e.reg() == 0 || e.reg() == 1 || e.reg() == 4 || e.reg() == 5) return Kind.EXCLUDED;
                 }
                 default -> { }
             }
@@ -167,7 +167,10 @@ final class SystemForms {
                 case 0x01 -> {
                     return switch (e.reg()) {
                         case 0 -> "SGDT: " + host.umip().reason() + " / VMCALL: handled by the host's hypervisor";
-                        case 1 -> "SIDT: " + host.umip().reason();
+                        case 1 -> "SIDT: " + host.umip().reason() + " / CLAC, STAC: #UD at CPL 3 whatever the CPU, and at CPL 0"
+                                + " they only change EFLAGS.AC";
+                        case 5 -> "RDPKRU/WRPKRU: #UD or not follows the host kernel's CR4.PKE (set when the host CPU has PKU),"
+                                + " not the model, and WRPKRU would change the host process's own protection-key rights";
                         default -> "SMSW: " + host.umip().reason();
                     };
                 }
