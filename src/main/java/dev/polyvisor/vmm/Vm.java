@@ -128,7 +128,7 @@ public final class Vm implements Platform, AutoCloseable {
                     new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
             this.virtio = VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
-                    config.disks(), line -> System.err.println("polyvisor: " + line), icount);
+                    config.disks(), config.links(), line -> System.err.println("polyvisor: " + line), icount, this::wakeForHostData);
             for (Vcpu v : vcpus) board.attach(v.cpu);
             attachTestDevices();
             this.personalities = buildPersonalities();
@@ -249,6 +249,21 @@ public final class Vm implements Platform, AutoCloseable {
             inputBytes.addAndGet(-b.length);
             com1.feed(b);
         }
+    }
+
+    /** The thread in {@link #run()}, which a device's host side unparks when data for the guest arrives. */
+    private volatile Thread vmThread;
+
+    /**
+     * A virtio device's host side has data for the guest (any thread): end the running quantum so the VM
+     * thread delivers it soon, and wake the VM thread if every vCPU idles (KVM's vcpu kick from an I/O
+     * thread, virt/kvm/kvm_main.c kvm_vcpu_kick).
+     */
+    private void wakeForHostData() {
+        Vcpu r = running;
+        if (r != null) r.interrupt();
+        Thread t = vmThread;
+        if (t != null) LockSupport.unpark(t);
     }
 
     /** The guest reset the machine: the run ends with {@link Outcome.Kind#RESET}; the caller may boot it again. */
@@ -454,6 +469,7 @@ public final class Vm implements Platform, AutoCloseable {
         long t0 = System.nanoTime();
         long deadline = config.timeout() == null ? Long.MAX_VALUE : t0 + config.timeout().toNanos();
         StealAccounting steal = new StealAccounting(vcpus.size(), personalities::addSteal);
+        vmThread = Thread.currentThread();
         try {
             while (endKind == null) {
                 boolean anyRunnable = false, allHalted = true;
@@ -484,6 +500,7 @@ public final class Vm implements Platform, AutoCloseable {
                 }
                 if (clock.hasExpiredTimers()) clock.timers().runExpired();
                 drainInput();
+                virtio.serviceHost();
                 if (endKind != null) break;
                 if (!anyRunnable) {
                     requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, "guest stopped: no vCPU is running");
@@ -507,6 +524,7 @@ public final class Vm implements Platform, AutoCloseable {
                     "emulator error at RIP 0x%x: %s", c.rip, e));
         } finally {
             running = null;
+            vmThread = null;
             flushConsole();
         }
         return new Outcome(endKind, endStatus, endMessage, instructionsRetired(), System.nanoTime() - t0);
@@ -519,10 +537,11 @@ public final class Vm implements Platform, AutoCloseable {
      */
     private boolean idle(long wallDeadline) {
         drainInput();
+        virtio.serviceHost();
         if (anyPending()) return true;
         long next = clock.timers().nextDeadline();
         if (next == Long.MAX_VALUE) {
-            if (!inputOpen && input.isEmpty()) return false;
+            if (!inputOpen && input.isEmpty() && !virtio.hasHostEnds()) return false;
             LockSupport.parkNanos(Math.min(clock.maxParkNanos(), Math.max(0, wallDeadline - System.nanoTime())));
             return true;
         }
