@@ -76,8 +76,11 @@ public final class PasstNetwork implements AutoCloseable {
      *
      * @throws IOException with a one-line message when passt is missing, does not start, or refuses a forward
      */
-    public static PasstNetwork start(List<Forward> forwards) throws IOException {
-        Path passt = findPasst(System.getenv("PATH"));
+    public static PasstNetwork start(List<Forward> forwards) throws IOException { return start(forwards, System.getenv("PATH")); }
+
+    /** As {@link #start(List)}, looking for passt in {@code pathVariable}'s directories. */
+    static PasstNetwork start(List<Forward> forwards, String pathVariable) throws IOException {
+        Path passt = findPasst(pathVariable);
         if (passt == null)
             throw new IOException("passt is not installed (it is Debian's package passt: apt-get install passt)");
         Path dir = Files.createTempDirectory("polyvisor-passt-");
