@@ -204,6 +204,8 @@ public final class RunCommand implements Callable<Integer> {
                 rd = g.initramfs();
                 if (kind == null) kind = BootKind.LINUX;
                 cmdline = linuxCommandLine(append, guestCommand(), splitConsole());
+                // The interactive shell follows the keyboard to the virtio console.
+                if (!wantsCommand && devices.stream().anyMatch(RunCommand::isVirtconsole)) cmdline += " " + GuestInit.SHELL_ON_HVC0;
             }
         } else {
             if (kind == null) kind = detect(k);

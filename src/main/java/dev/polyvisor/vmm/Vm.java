@@ -128,7 +128,8 @@ public final class Vm implements Platform, AutoCloseable {
                     new PcPlatformDevices.Hooks(this::serialOut, this::guestReset, this::powerOff, new Signals()));
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
             this.virtio = VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
-                    config.disks(), config.links(), line -> System.err.println("polyvisor: " + line), icount, this::wakeForHostData);
+                    config.disks(), config.links(), line -> System.err.println("polyvisor: " + line), icount, this::wakeForHostData,
+                    this::virtioConsoleOut);
             for (Vcpu v : vcpus) board.attach(v.cpu);
             attachTestDevices();
             this.personalities = buildPersonalities();
@@ -207,6 +208,16 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
+    /** Bytes the guest wrote to the virtio console (hvc0): the same console as COM1's. */
+    private void virtioConsoleOut(byte[] bytes) {
+        try {
+            console.write(bytes);
+            console.flush();
+        } catch (IOException ignored) {
+            // the console went away (closed pipe): the guest keeps running, its output is dropped
+        }
+    }
+
     /**
      * Host input for the guest's console; any thread. It reaches COM1's receive FIFO on the VM thread, at
      * the pace the guest's UART accepts it (see {@link Uart16550}); {@link #consoleInputBacklog()} tells a
@@ -219,7 +230,10 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     /** Console input bytes not yet received by the guest (queued here or waiting in COM1's host queue). */
-    public int consoleInputBacklog() { return inputBytes.get() + board.devices.com1.pendingInput(); }
+    public int consoleInputBacklog() {
+        var hvc = virtio.console();
+        return inputBytes.get() + board.devices.com1.pendingInput() + (hvc == null ? 0 : hvc.pendingInput());
+    }
 
     /**
      * Takes the console input this VM has not delivered, for the machine that replaces it after a reboot
@@ -243,7 +257,16 @@ public final class Vm implements Platform, AutoCloseable {
     /** Tells the VM whether console input may still arrive ({@link #consoleInput}); false at end of input. */
     public void setConsoleInputOpen(boolean open) { inputOpen = open; }
 
+    /** Moves console input to the guest: to the virtio console when there is one ({@code --device virtconsole}), else COM1. */
     private void drainInput() {
+        var hvc = virtio.console();
+        if (hvc != null) {
+            for (byte[] b; hvc.pendingInput() < UART_BACKLOG && (b = input.poll()) != null; ) {
+                inputBytes.addAndGet(-b.length);
+                hvc.feed(b);
+            }
+            return;
+        }
         var com1 = board.devices.com1;
         for (byte[] b; com1.pendingInput() < UART_BACKLOG && (b = input.poll()) != null; ) {
             inputBytes.addAndGet(-b.length);

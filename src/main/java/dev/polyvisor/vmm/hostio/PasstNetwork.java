@@ -98,9 +98,19 @@ public final class PasstNetwork implements AutoCloseable {
                 if (System.currentTimeMillis() > deadline) throw new IOException("passt did not create its socket in " + START_TIMEOUT_MS / 1000 + " s");
                 Thread.sleep(10);
             }
-            SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
-            ch.connect(UnixDomainSocketAddress.of(socket));
-            return new PasstNetwork(p, dir, ch);
+            // The socket file appears at bind(); passt listens a moment later (passt tap.c tap_sock_unix_init).
+            for (;;) {
+                SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+                try {
+                    ch.connect(UnixDomainSocketAddress.of(socket));
+                    return new PasstNetwork(p, dir, ch);
+                } catch (java.net.ConnectException e) {
+                    ch.close();
+                    if (!p.isAlive()) throw new IOException("passt exited with status " + p.exitValue() + ": " + lastLine(log));
+                    if (System.currentTimeMillis() > deadline) throw new IOException("passt does not accept connections: " + e.getMessage());
+                    Thread.sleep(10);
+                }
+            }
         } catch (IOException | InterruptedException | RuntimeException e) {
             p.destroyForcibly();
             deleteTree(dir);

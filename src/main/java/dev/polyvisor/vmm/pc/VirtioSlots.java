@@ -3,6 +3,7 @@ package dev.polyvisor.vmm.pc;
 import dev.polyvisor.devices.PcPlatformDevices;
 import dev.polyvisor.devices.virtio.GuestDma;
 import dev.polyvisor.devices.virtio.VirtioBlk;
+import dev.polyvisor.devices.virtio.VirtioConsole;
 import dev.polyvisor.devices.virtio.VirtioDevice;
 import dev.polyvisor.devices.virtio.VirtioNet;
 import dev.polyvisor.devices.virtio.VirtioPciFunction;
@@ -52,6 +53,7 @@ public final class VirtioSlots implements AutoCloseable {
     /** Set by a host thread when a device has host data for the guest; the VM thread then runs {@link #serviceHost}. */
     private final AtomicBoolean hostWork = new AtomicBoolean();
     private final Runnable wakeVm;
+    private VirtioConsole console;
 
     private VirtioSlots(Runnable wakeVm) { this.wakeVm = wakeVm; }
 
@@ -68,7 +70,7 @@ public final class VirtioSlots implements AutoCloseable {
     }
 
     /** Whether a device can receive host data at any time (then a guest idling with no timer armed is waiting for it). */
-    public boolean hasHostEnds() { return !hostEnds.isEmpty(); }
+    public boolean hasHostEnds() { return !hostEnds.isEmpty() || console != null; }
 
     /**
      * Opens the disks and attaches every device.
@@ -89,6 +91,15 @@ public final class VirtioSlots implements AutoCloseable {
      */
     public static VirtioSlots attach(PcPlatformDevices devices, GuestMemory mem, LongConsumer codeWritten, List<VmConfig.Disk> disks,
                                      VmConfig.Links links, Consumer<String> log, boolean reproducible, Runnable wakeVm) throws LoadException {
+        return attach(devices, mem, codeWritten, disks, links, log, reproducible, wakeVm, b -> {});
+    }
+
+    /**
+     * As above, with the virtio console's output going to {@code consoleOut} (VM thread).
+     */
+    public static VirtioSlots attach(PcPlatformDevices devices, GuestMemory mem, LongConsumer codeWritten, List<VmConfig.Disk> disks,
+                                     VmConfig.Links links, Consumer<String> log, boolean reproducible, Runnable wakeVm,
+                                     Consumer<byte[]> consoleOut) throws LoadException {
         VirtioSlots s = new VirtioSlots(wakeVm);
         GuestDma dma = new GuestDma(mem, codeWritten);
         try {
@@ -112,6 +123,11 @@ public final class VirtioSlots implements AutoCloseable {
             }
             int slot = FIRST_DISK_SLOT + disks.size();
             for (int i = 0; i < links.nets().size(); i++) s.addNet(devices, dma, slot++, links.nets().get(i), i, log);
+            if (links.virtconsole()) {
+                checkSlot(slot, "--device virtconsole");
+                s.console = new VirtioConsole(consoleOut, s::signalHost);
+                s.add(devices, dma, slot++, s.console, log);
+            }
         } catch (LoadException | RuntimeException e) {
             s.close();
             throw e;
@@ -171,6 +187,9 @@ public final class VirtioSlots implements AutoCloseable {
         devices.pci.registerWithBars(0, slot, 0, f);
         functions.add(f);
     }
+
+    /** The virtio console ({@code --device virtconsole}), or null. */
+    public VirtioConsole console() { return console; }
 
     public List<VirtioPciFunction> functions() { return List.copyOf(functions); }
 
