@@ -25,4 +25,7 @@ public interface DeviceQueues {
      * for one. Returns true when the driver posted more buffers meanwhile.
      */
     boolean flush(int queue);
+
+    /** The driver broke the device type's rules (a receive buffer too small for any packet): NEEDS_RESET and one log line. */
+    void broken(String why);
 }

@@ -417,6 +417,9 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
     }
 
     @Override
+    public void broken(String why) { fail(why); }
+
+    @Override
     public void putBack(int q) { queues[q].unpop(); }
 
     @Override

@@ -8,10 +8,12 @@ import dev.polyvisor.devices.virtio.VirtioDevice;
 import dev.polyvisor.devices.virtio.VirtioNet;
 import dev.polyvisor.devices.virtio.VirtioPciFunction;
 import dev.polyvisor.devices.virtio.VirtioRng;
+import dev.polyvisor.devices.virtio.VirtioVsock;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.vmm.VmConfig;
 import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.vmm.hostio.PasstNetwork;
+import dev.polyvisor.vmm.hostio.UnixVsockHost;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -127,6 +129,16 @@ public final class VirtioSlots implements AutoCloseable {
                 checkSlot(slot, "--device virtconsole");
                 s.console = new VirtioConsole(consoleOut, s::signalHost);
                 s.add(devices, dma, slot++, s.console, log);
+            }
+            if (links.vsock() != null) {
+                checkSlot(slot, "--vsock");
+                VirtioVsock v = new VirtioVsock(links.vsock().cid(), s::signalHost);
+                try {
+                    s.hostEnds.add(UnixVsockHost.start(links.vsock().uds(), v));
+                } catch (IOException e) {
+                    throw new LoadException("--vsock " + links.vsock().uds() + ": " + e.getMessage());
+                }
+                s.add(devices, dma, slot++, v, log);
             }
         } catch (LoadException | RuntimeException e) {
             s.close();
