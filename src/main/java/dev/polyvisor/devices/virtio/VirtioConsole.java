@@ -9,7 +9,11 @@ import java.util.function.Consumer;
  * or EMERG_WRITE: the configuration space reads as zeros (5.3.4).
  *
  * <p>Input is fed on the VM thread ({@link #feed}) and waits in a byte queue until the driver posts
- * receive buffers; {@link #pendingInput} lets the feeder hold back, as it does for a UART.
+ * receive buffers; {@link #pendingInput} lets the feeder hold back, as it does for a UART. It also waits
+ * until the guest has written to the console once: without VIRTIO_CONSOLE_F_MULTIPORT the device is not
+ * told when a program opens hvc0 (the PORT_OPEN control message, 5.3.6.2.1), and bytes that reach the
+ * port before then are lost to the program that opens it later (Debian 6.1 drops such typeahead). A
+ * shell or getty writes its prompt first, so its first output is the sign that someone reads.
  */
 public final class VirtioConsole implements VirtioDevice {
     public static final int TYPE = 3;
@@ -23,6 +27,7 @@ public final class VirtioConsole implements VirtioDevice {
     private byte[] pending = new byte[256];
     private int head, count;
     private DeviceQueues queues;
+    private boolean guestWrote;
 
     /**
      * @param output     receives the guest's output (VM thread)
@@ -64,6 +69,10 @@ public final class VirtioConsole implements VirtioDevice {
     @Override
     public long handle(int queue, DescriptorChain c) {
         if (queue != TX) return 0;
+        if (c.readableBytes() > 0 && !guestWrote) {
+            guestWrote = true;
+            hostSignal.run(); // input that waited for a reader can go now
+        }
         for (long off = 0; off < c.readableBytes(); ) {
             int n = (int) Math.min(CHUNK, c.readableBytes() - off);
             byte[] b = new byte[n];
@@ -77,7 +86,7 @@ public final class VirtioConsole implements VirtioDevice {
     /** Moves waiting input into receive buffers, as much as each holds. */
     @Override
     public void serviceHost() {
-        if (queues == null) return;
+        if (queues == null || !guestWrote) return;
         do {
             while (count > 0) {
                 DescriptorChain c = queues.next(RX);
@@ -93,8 +102,7 @@ public final class VirtioConsole implements VirtioDevice {
         } while (queues.flush(RX) && count > 0);
     }
 
+    /** Input typed before the driver came back is kept (a serial line keeps its bytes too); it waits for new output. */
     @Override
-    public void reset() {
-        // Input typed before the driver came back is kept: a serial line keeps its bytes too.
-    }
+    public void reset() { guestWrote = false; }
 }
