@@ -65,13 +65,21 @@ class NetBootTest {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) { return s.getLocalPort(); }
     }
 
-    /** Connects to the forwarded port until the guest's server answers (passt accepts before the guest listens). */
+    /**
+     * Connects to the forwarded port until the guest's server answers with a line (passt accepts before the
+     * guest listens, then closes the connection the guest refused). The guest's nc keeps the connection open
+     * after its line, so the host reads one line and closes.
+     */
     private static String readForwarded(int port, long deadlineMs) throws Exception {
         while (System.currentTimeMillis() < deadlineMs) {
             try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
-                s.setSoTimeout(5000);
-                String got = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
-                if (!got.isEmpty()) return got;
+                s.setSoTimeout(20_000);
+                StringBuilder line = new StringBuilder();
+                var in = s.getInputStream();
+                for (int b; (b = in.read()) >= 0; ) {
+                    line.append((char) b);
+                    if (b == '\n') return line.toString();
+                }
             } catch (java.io.IOException e) {
                 // not forwarded yet, or the guest is not listening yet
             }
