@@ -28,6 +28,8 @@ import java.util.stream.Stream;
  * {@link #close} stops it at once.
  */
 public final class PasstNetwork implements AutoCloseable {
+    /** Set to a file name, passt captures the guest's frames there (passt's --pcap): for debugging. */
+    public static final String PCAP_VARIABLE = "POLYVISOR_PASST_PCAP";
     /** How long passt has to create its socket. */
     static final long START_TIMEOUT_MS = 10_000;
     private final Process process;
@@ -52,6 +54,8 @@ public final class PasstNetwork implements AutoCloseable {
     /** The passt command line: foreground, one client, quiet, the socket, and the forwards (none by default). */
     static List<String> command(String passt, Path socket, List<Forward> forwards) {
         List<String> cmd = new ArrayList<>(List.of(passt, "--foreground", "--one-off", "--quiet", "--socket", socket.toString()));
+        String pcap = System.getenv(PCAP_VARIABLE);
+        if (pcap != null && !pcap.isEmpty()) { cmd.add("--pcap"); cmd.add(pcap); }
         for (boolean udp : new boolean[] {false, true}) {
             List<String> specs = forwards.stream().filter(f -> f.udp() == udp).map(Forward::passtSpec).toList();
             cmd.add(udp ? "--udp-ports" : "--tcp-ports");
