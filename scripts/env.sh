@@ -40,4 +40,6 @@ pv_setup() {
   command -v make >/dev/null 2>&1 || pv_apt_install make
   # static glibc for the guest-side programs (pv-workloads, the coupling matrix's micro-workloads)
   [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || pv_apt_install libc6-dev
+  # user-mode networking for --net user (the VMM starts passt and speaks its qemu stream protocol)
+  command -v passt >/dev/null 2>&1 || pv_apt_install passt
 }

@@ -120,13 +120,28 @@ public final class RunCommand implements Callable<Integer> {
             + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes.")
     List<String> disks = new ArrayList<>();
 
+    @Option(names = "--net", paramLabel = "user[,hostfwd=tcp:ADDR:HOSTPORT-:GUESTPORT]", description = "A virtio-net device "
+            + "with user-mode networking through passt (Debian package passt), as QEMU's -nic user: the guest gets its "
+            + "address by DHCP (udhcpc in the default guest), the gateway address reaches the host's loopback, and each "
+            + "hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT forwards a host port to the guest (repeatable).")
+    List<String> nets = new ArrayList<>();
+
+    @Option(names = "--vsock", paramLabel = "cid=N,uds=PATH", description = "A virtio-vsock device with guest context ID N "
+            + "and Firecracker's host convention: the guest's connections to CID 2 port P go to the Unix socket PATH_P; "
+            + "a host program connects to PATH and writes 'CONNECT P\\n' to reach guest port P (answer 'OK HOSTPORT\\n').")
+    String vsock;
+
     @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
     boolean stats;
 
     @Option(names = "--cpu", paramLabel = "MODEL", description = "CPU model as QEMU spells it: qemu64 (default), max or Opteron_G1, then ,+FEATURE ,-FEATURE ,vendor=VENDOR; a feature Polyvisor does not implement is an error. ,force-emulation-prefix=on accepts KVM's forced-emulation prefix (ud2; .ascii \"kvm\") before an instruction, as KVM's module parameter force_emulation_prefix=1 does; without it the prefix is #UD.")
     String cpu;
 
-    @Option(names = "--device", paramLabel = "NAME[,OPTS]", description = "Add a test device, as QEMU's -device: pc-testdev, hyperv-testdev (with --personality hyperv), or isa-debug-exit[,iobase=PORT][,iosize=N] to move the exit port from 0xf4 (repeatable).")
+    @Option(names = "--device", paramLabel = "NAME[,OPTS]", description = "Add a device, as QEMU's -device: virtconsole (a "
+            + "virtio console, the guest's hvc0, whose host end is this console: its output goes to stdout and the "
+            + "keyboard goes to it instead of the serial port; the default guest then runs its shell on hvc0), "
+            + "pc-testdev, hyperv-testdev (with --personality hyperv), or isa-debug-exit[,iobase=PORT][,iosize=N] "
+            + "to move the exit port from 0xf4 (repeatable).")
     List<String> devices = new ArrayList<>();
 
     private ParameterException usage(String msg) { return new ParameterException(spec.commandLine(), msg); }
@@ -190,6 +205,8 @@ public final class RunCommand implements Callable<Integer> {
                 rd = g.initramfs();
                 if (kind == null) kind = BootKind.LINUX;
                 cmdline = linuxCommandLine(append, guestCommand(), splitConsole());
+                // The interactive shell follows the keyboard to the virtio console.
+                if (!wantsCommand && devices.stream().anyMatch(RunCommand::isVirtconsole)) cmdline += " " + GuestInit.SHELL_ON_HVC0;
             }
         } else {
             if (kind == null) kind = detect(k);
@@ -207,7 +224,10 @@ public final class RunCommand implements Callable<Integer> {
         List<String> parts = List.of(personality.trim().split("\\+"));
         try {
             // The console log is opened here, once for all the boots of a run (a reboot appends to it).
-            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, null, parts, flat, abiDisable, cpu, devices, parseDisks());
+            VmConfig.Links links = links();
+            List<String> testDevices = devices.stream().filter(d -> !isVirtconsole(d)).toList();
+            return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, null, parts, flat, abiDisable, cpu, testDevices,
+                    parseDisks(), links);
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
@@ -276,6 +296,22 @@ public final class RunCommand implements Callable<Integer> {
             return BootKind.LINUX;
         if (Multiboot.isMultiboot(img)) return BootKind.MULTIBOOT;
         throw usage("cannot tell how to boot " + k + " (no bzImage or multiboot header): give --boot");
+    }
+
+    static boolean isVirtconsole(String device) {
+        String n = device.split(",")[0].trim().toLowerCase(Locale.ROOT);
+        return n.equals("virtconsole") || n.equals("virtio-console");
+    }
+
+    /** --net, --vsock and --device virtconsole (IllegalArgumentException for a bad one). */
+    private VmConfig.Links links() {
+        List<VmConfig.Net> n = new ArrayList<>();
+        for (String s : nets) n.add(LinkFlags.net(s));
+        long consoles = devices.stream().filter(RunCommand::isVirtconsole).count();
+        for (String d : devices)
+            if (isVirtconsole(d) && d.contains(",")) throw new IllegalArgumentException("--device " + d + ": virtconsole has no properties");
+        if (consoles > 1) throw new IllegalArgumentException("--device virtconsole: only one virtio console is offered");
+        return new VmConfig.Links(n, consoles == 1, vsock == null ? null : LinkFlags.vsock(vsock));
     }
 
     /** --disk FILE[,readonly=on|off]: the file must exist and be readable, and writable unless read-only. */

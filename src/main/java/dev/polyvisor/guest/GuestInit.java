@@ -20,6 +20,12 @@ import java.util.Base64;
  * standard error, the kernel log and these marker lines stay on the console. The command's stdin is
  * /dev/null, as for a container started without {@code -i}: nothing feeds the console during --exec.
  *
+ * <p>When the machine has a network interface (eth0, a virtio-net device), /init brings up lo and asks
+ * for eth0's address with busybox's udhcpc, whose event script {@value #DHCP_SCRIPT} sets the address,
+ * the default route and /etc/resolv.conf (busybox networking/udhcp/dhcpc.c passes ip, mask, router and
+ * dns in the environment). With {@code pv.console=hvc0} the interactive shell runs on that terminal (a
+ * virtio console) instead of /dev/console.
+ *
  * <p>busybox's {@code poweroff}, {@code halt} and {@code reboot} ask PID 1 by signal (SIGUSR2, SIGUSR1,
  * SIGTERM: busybox init/halt.c), but a shell script as PID 1 runs its traps only after the foreground
  * shell has exited; running that shell in the background instead would leave SIGINT ignored in it for
@@ -33,11 +39,15 @@ public final class GuestInit {
     public static final String STARTED_MARKER = "polyvisor: init started";
     public static final String EXIT_MARKER_PREFIX = "polyvisor: exit status ";
     /** Changes whenever the script or the image layout changes, so cached images are rebuilt. */
-    public static final int REVISION = 6;
+    public static final int REVISION = 7;
     /** The interactive shell's start-up file: poweroff, halt and reboot as an init would carry them out. */
     public static final String SHELL_RC = "/etc/polyvisor-shrc";
     /** Kernel parameter that sends the command's stdout to the second serial port ({@code pv.stdout=ttyS1}). */
     public static final String STDOUT_ON_COM2 = "pv.stdout=ttyS1";
+    /** udhcpc's default event script (CONFIG_UDHCPC_DEFAULT_SCRIPT of Debian's busybox-static). */
+    public static final String DHCP_SCRIPT = "/etc/udhcpc/default.script";
+    /** Kernel parameter that moves the interactive shell to the virtio console ({@code pv.console=hvc0}). */
+    public static final String SHELL_ON_HVC0 = "pv.console=hvc0";
     /** Kernel parameter that skips module loading ({@code pv.modules=0}). */
     public static final String NO_MODULES = "pv.modules=0";
 
@@ -50,6 +60,28 @@ public final class GuestInit {
     /** The kernel parameter that makes /init run {@code command} with sh and power off. */
     public static String execParameter(String command) {
         return "pv.exec=" + Base64.getEncoder().encodeToString(command.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** udhcpc's event script: deconfig, bound, renew (busybox examples/udhcp/simple.script does the same with ifconfig). */
+    public static String dhcpScript() {
+        return """
+                #!/bin/sh
+                # Polyvisor guest: udhcpc event script (dev.polyvisor.guest.GuestInit).
+                case "$1" in
+                  deconfig)
+                    ip addr flush dev "$interface"
+                    ip link set "$interface" up
+                    ;;
+                  bound|renew)
+                    ip addr flush dev "$interface"
+                    ip addr add "$ip/${mask:-24}" dev "$interface"
+                    for r in $router; do ip route add default via "$r" dev "$interface"; break; done
+                    : > /etc/resolv.conf
+                    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+                    ;;
+                esac
+                exit 0
+                """;
     }
 
     /** The /init script. */
@@ -68,12 +100,14 @@ public final class GuestInit {
                 release=$(uname -r)
                 cmd=
                 out=
+                con=
                 modules=1
                 set -f
                 for arg in $(cat /proc/cmdline); do
                   case "$arg" in
                     pv.exec=*) cmd="${arg#pv.exec=}" ;;
                     pv.stdout=*) out="${arg#pv.stdout=}" ;;
+                    pv.console=*) con="${arg#pv.console=}" ;;
                     %s) modules=0 ;;
                   esac
                 done
@@ -82,6 +116,11 @@ public final class GuestInit {
                   while read -r m; do
                     insmod "/lib/modules/$release/$m" || echo "polyvisor: insmod $m failed"
                   done < "/lib/modules/$release/load-order"
+                fi
+                ip link set lo up 2>/dev/null
+                if [ -e /sys/class/net/eth0 ]; then
+                  ip link set eth0 up
+                  timeout 20 udhcpc -i eth0 -q -n -t 5 -T 1 >/dev/null 2>&1 || echo "polyvisor: no DHCP answer on eth0"
                 fi
                 if [ -n "$cmd" ]; then
                   if echo "$cmd" | base64 -d > /tmp/pv-exec.sh 2>/dev/null; then
@@ -106,12 +145,16 @@ public final class GuestInit {
                 halt() { sync; /bin/busybox poweroff -f; }
                 reboot() { sync; /bin/busybox reboot -f; }
                 EOF
-                  ENV=%s setsid cttyhack sh
+                  if [ -n "$con" ] && [ -c "/dev/$con" ]; then
+                    ENV=%s setsid sh -c "exec sh -i <>/dev/$con >&0 2>&0"
+                  else
+                    ENV=%s setsid cttyhack sh
+                  fi
                   sync
                   if [ "$action" = reboot ]; then reboot -f; fi
                 fi
                 sync
                 poweroff -f
-                """.formatted(REVISION, STARTED_MARKER, NO_MODULES, EXIT_MARKER_PREFIX, SHELL_RC, SHELL_RC);
+                """.formatted(REVISION, STARTED_MARKER, NO_MODULES, EXIT_MARKER_PREFIX, SHELL_RC, SHELL_RC, SHELL_RC);
     }
 }

@@ -5,7 +5,7 @@ import java.util.List;
 /**
  * Assembles the default guest's initramfs: the directory skeleton, the /dev/console node
  * (character device 5:1, which the kernel opens before running /init), busybox-static with its
- * applet links, the guest probe, the chosen kernel modules with a modules.dep and a load-order list, and /init.
+ * applet links, the guest probe, udhcpc's event script, the chosen kernel modules with a modules.dep and a load-order list, and /init.
  */
 public final class GuestInitramfs {
     private GuestInitramfs() {}
@@ -33,6 +33,7 @@ public final class GuestInitramfs {
         b.file(base + "load-order", 0644, order.toString());
         b.file("/init", 0755, GuestInit.script());
         b.file(GuestProbe.PATH, 0755, GuestProbe.script());
+        b.file(GuestInit.DHCP_SCRIPT, 0755, GuestInit.dhcpScript());
         return b.build();
     }
 }

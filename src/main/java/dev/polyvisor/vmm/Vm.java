@@ -136,7 +136,8 @@ public final class Vm implements Platform, AutoCloseable {
             board.devices.apics.setCurrentVcpuSupplier(() -> current().id);
             board.devices.pm.setSleepHandlers(this::suspendToRam, () -> wakePending = true);
             this.virtio = VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
-                    config.disks(), line -> System.err.println("polyvisor: " + line), icount);
+                    config.disks(), config.links(), line -> System.err.println("polyvisor: " + line), icount, this::wakeForHostData,
+                    this::virtioConsoleOut);
             for (Vcpu v : vcpus) board.attach(v.cpu);
             attachTestDevices();
             this.personalities = buildPersonalities();
@@ -240,6 +241,16 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
+    /** Bytes the guest wrote to the virtio console (hvc0): the same console as COM1's. */
+    private void virtioConsoleOut(byte[] bytes) {
+        try {
+            console.write(bytes);
+            console.flush();
+        } catch (IOException ignored) {
+            // the console went away (closed pipe): the guest keeps running, its output is dropped
+        }
+    }
+
     /**
      * Host input for the guest's console; any thread. It reaches COM1's receive FIFO on the VM thread, at
      * the pace the guest's UART accepts it (see {@link Uart16550}); {@link #consoleInputBacklog()} tells a
@@ -252,7 +263,10 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     /** Console input bytes not yet received by the guest (queued here or waiting in COM1's host queue). */
-    public int consoleInputBacklog() { return inputBytes.get() + board.devices.com1.pendingInput(); }
+    public int consoleInputBacklog() {
+        var hvc = virtio.console();
+        return inputBytes.get() + board.devices.com1.pendingInput() + (hvc == null ? 0 : hvc.pendingInput());
+    }
 
     /**
      * Takes the console input this VM has not delivered, for the machine that replaces it after a reboot
@@ -276,12 +290,36 @@ public final class Vm implements Platform, AutoCloseable {
     /** Tells the VM whether console input may still arrive ({@link #consoleInput}); false at end of input. */
     public void setConsoleInputOpen(boolean open) { inputOpen = open; }
 
+    /** Moves console input to the guest: to the virtio console when there is one ({@code --device virtconsole}), else COM1. */
     private void drainInput() {
+        var hvc = virtio.console();
+        if (hvc != null) {
+            for (byte[] b; hvc.pendingInput() < UART_BACKLOG && (b = input.poll()) != null; ) {
+                inputBytes.addAndGet(-b.length);
+                hvc.feed(b);
+            }
+            return;
+        }
         var com1 = board.devices.com1;
         for (byte[] b; com1.pendingInput() < UART_BACKLOG && (b = input.poll()) != null; ) {
             inputBytes.addAndGet(-b.length);
             com1.feed(b);
         }
+    }
+
+    /** The thread in {@link #run()}, which a device's host side unparks when data for the guest arrives. */
+    private volatile Thread vmThread;
+
+    /**
+     * A virtio device's host side has data for the guest (any thread): end the running quantum so the VM
+     * thread delivers it soon, and wake the VM thread if every vCPU idles (KVM's vcpu kick from an I/O
+     * thread, virt/kvm/kvm_main.c kvm_vcpu_kick).
+     */
+    private void wakeForHostData() {
+        Vcpu r = running;
+        if (r != null) r.interrupt();
+        Thread t = vmThread;
+        if (t != null) LockSupport.unpark(t);
     }
 
     /** The guest reset the machine: the run ends with {@link Outcome.Kind#RESET}; the caller may boot it again. */
@@ -489,6 +527,7 @@ public final class Vm implements Platform, AutoCloseable {
         long t0 = System.nanoTime();
         long deadline = config.timeout() == null ? Long.MAX_VALUE : t0 + config.timeout().toNanos();
         StealAccounting steal = new StealAccounting(vcpus.size(), personalities::addSteal);
+        vmThread = Thread.currentThread();
         try {
             while (endKind == null) {
                 if (suspended) {
@@ -523,6 +562,7 @@ public final class Vm implements Platform, AutoCloseable {
                 }
                 if (clock.hasExpiredTimers()) clock.timers().runExpired();
                 drainInput();
+                virtio.serviceHost();
                 if (endKind != null) break;
                 if (!anyRunnable) {
                     requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, "guest stopped: no vCPU is running");
@@ -546,6 +586,7 @@ public final class Vm implements Platform, AutoCloseable {
                     "emulator error at RIP 0x%x: %s", c.rip, e));
         } finally {
             running = null;
+            vmThread = null;
             flushConsole();
         }
         return new Outcome(endKind, endStatus, endMessage, instructionsRetired(), System.nanoTime() - t0);
@@ -633,10 +674,11 @@ public final class Vm implements Platform, AutoCloseable {
      */
     private boolean idle(long wallDeadline) {
         drainInput();
+        virtio.serviceHost();
         if (anyPending()) return true;
         long next = clock.timers().nextDeadline();
         if (next == Long.MAX_VALUE) {
-            if (!inputOpen && input.isEmpty()) return false;
+            if (!inputOpen && input.isEmpty() && !virtio.hasHostEnds()) return false;
             LockSupport.parkNanos(Math.min(clock.maxParkNanos(), Math.max(0, wallDeadline - System.nanoTime())));
             return true;
         }

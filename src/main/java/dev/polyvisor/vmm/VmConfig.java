@@ -24,11 +24,13 @@ import java.util.List;
  * @param cpu           the CPU model as QEMU spells it ({@code --cpu}: MODEL[,+FEATURE][,-FEATURE][,vendor=...])
  * @param devices       test devices asked for ({@code --device}), each as in {@link DeviceSpec#parse}
  * @param disks         virtio-blk disks in PCI slot order ({@code --disk}); the first is the guest's /dev/vda
+ * @param links         the virtio devices with a host end: network, console, vsock ({@code --net},
+ *                      {@code --device virtconsole}, {@code --vsock})
  */
 public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot,
                        ClockMode clock, Duration timeout, Path consoleLog, List<String> personalities,
                        FlatEntry flat, List<String> abiDisable, String cpu, List<String> devices,
-                       List<Disk> disks) {
+                       List<Disk> disks, Links links) {
     public enum BootKind { LINUX, PVH, MULTIBOOT, FLAT }
 
     public enum ClockMode { REALTIME, ICOUNT }
@@ -43,6 +45,30 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
 
     /** A disk image ({@code --disk FILE[,readonly=on]}). */
     public record Disk(Path path, boolean readOnly) {}
+
+    /**
+     * The virtio devices whose other end is on the host: user-mode networks through passt ({@code --net
+     * user}), a virtio console whose host end is the VM's console ({@code --device virtconsole}), and a
+     * vsock device ({@code --vsock}).
+     */
+    public record Links(List<Net> nets, boolean virtconsole, Vsock vsock) {
+        public static final Links NONE = new Links(List.of(), false, null);
+
+        public Links {
+            nets = nets == null ? List.of() : List.copyOf(nets);
+        }
+    }
+
+    /** {@code --net user[,hostfwd=...]}: the host ports forwarded to the guest. */
+    public record Net(List<HostForward> forwards) {
+        public Net { forwards = List.copyOf(forwards); }
+    }
+
+    /** {@code hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT} (QEMU's slirp spelling). */
+    public record HostForward(boolean udp, String hostAddress, int hostPort, int guestPort) {}
+
+    /** {@code --vsock cid=N,uds=PATH}: the guest's context ID and the host's Unix socket (Firecracker's convention). */
+    public record Vsock(long cid, Path uds) {}
 
     /** The most --disk flags: one PCI slot each, after the entropy device (slots 2-31 of bus 0). */
     public static final int MAX_DISKS = 30;
@@ -73,11 +99,12 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         for (String d : devices) DeviceSpec.parse(d);
         disks = disks == null ? List.of() : List.copyOf(disks);
         if (disks.size() > MAX_DISKS) throw new IllegalArgumentException("at most " + MAX_DISKS + " disks, got " + disks.size());
+        if (links == null) links = Links.NONE;
     }
 
     public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
                     Duration timeout, Path consoleLog, List<String> personalities, FlatEntry flat, List<String> abiDisable) {
-        this(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, null, null, List.of());
+        this(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, null, null, List.of(), null);
     }
 
     public VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot, ClockMode clock,
@@ -93,18 +120,18 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         return new VmConfig(128, 1, kernel, null, "", boot, ClockMode.REALTIME, null, null, List.of(), null);
     }
 
-    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
-    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
-    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
-    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
-    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
-    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks); }
-    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable, cpu, devices, disks); }
+    public VmConfig withMemory(int mib) { return new VmConfig(mib, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks, links); }
+    public VmConfig withSmp(int n) { return new VmConfig(memoryMiB, n, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks, links); }
+    public VmConfig withTimeout(Duration t) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, t, consoleLog, personalities, flat, abiDisable, cpu, devices, disks, links); }
+    public VmConfig withAppend(String a) { return new VmConfig(memoryMiB, smp, kernel, initrd, a, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks, links); }
+    public VmConfig withInitrd(Path p) { return new VmConfig(memoryMiB, smp, kernel, p, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks, links); }
+    public VmConfig withClock(ClockMode c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, c, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks, links); }
+    public VmConfig withFlat(FlatEntry f) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, f, abiDisable, cpu, devices, disks, links); }
 
-    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable, cpu, devices, disks); }
+    public VmConfig withPersonalities(List<String> p, List<String> disable) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, p, flat, disable, cpu, devices, disks, links); }
 
-    public VmConfig withCpu(String c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, c, devices, disks); }
-    public VmConfig withDevices(List<String> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, d, disks); }
+    public VmConfig withCpu(String c) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, c, devices, disks, links); }
+    public VmConfig withDevices(List<String> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, d, disks, links); }
 
     /** The CPU model {@link #cpu} names. */
     public dev.polyvisor.cpu.model.CpuModel cpuModel() { return dev.polyvisor.cpu.model.CpuModels.parse(cpu); }
@@ -112,7 +139,8 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
     /** The parsed {@link #devices}. */
     public List<DeviceSpec> deviceSpecs() { return devices.stream().map(DeviceSpec::parse).toList(); }
 
-    public VmConfig withDisks(List<Disk> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, d); }
+    public VmConfig withDisks(List<Disk> d) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, d, links); }
+    public VmConfig withLinks(Links l) { return new VmConfig(memoryMiB, smp, kernel, initrd, append, boot, clock, timeout, consoleLog, personalities, flat, abiDisable, cpu, devices, disks, l); }
 
     public long memoryBytes() { return (long) memoryMiB << 20; }
 }

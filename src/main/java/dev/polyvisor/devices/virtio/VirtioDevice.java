@@ -41,4 +41,22 @@ public interface VirtioDevice {
 
     /** Device reset (status 0): forget negotiated state. */
     default void reset() {}
+
+    /**
+     * Whether {@code queue} is a receive queue the device fills when host data arrives: a notify on it
+     * runs {@link #serviceHost} instead of taking every posted buffer through {@link #handle}.
+     */
+    default boolean hostDriven(int queue) { return false; }
+
+    /** The transport's queues, given once when the device is plugged in (devices with receive queues keep them). */
+    default void attach(DeviceQueues queues) {}
+
+    /**
+     * Moves host data that waits into the buffers the driver posted (VM thread; called after a notify on
+     * a {@link #hostDriven} queue and whenever the device's host side signalled new data).
+     */
+    default void serviceHost() {}
+
+    /** Frees host resources (sockets, processes, threads) when the VM ends. */
+    default void close() {}
 }

@@ -27,7 +27,7 @@ import java.util.function.Consumer;
  * breaks the ring rules gets DEVICE_NEEDS_RESET and a configuration-change interrupt, one log line,
  * and a device that ignores its queues until reset (4.1.4.3, 2.1.2).
  */
-public final class VirtioPciFunction extends PciConfigSpace implements PciMemoryDecoder {
+public final class VirtioPciFunction extends PciConfigSpace implements PciMemoryDecoder, DeviceQueues {
     public static final int VENDOR = 0x1AF4, DEVICE_BASE = 0x1040, SUBSYSTEM_ID = 0x1100;
     public static final long F_INDIRECT_DESC = 1L << 28, F_EVENT_IDX = 1L << 29, F_VERSION_1 = 1L << 32;
     public static final int S_ACKNOWLEDGE = 1, S_DRIVER = 2, S_DRIVER_OK = 4, S_FEATURES_OK = 8,
@@ -105,6 +105,7 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         virtioCap(CAP_PCI_CFG_AT, 0, 20, CAP_PCI_CFG, 0, 0);
         setWritable(CAP_PCI_CFG_AT + 4, 1, 0xFF);      // bar
         setWritable(CAP_PCI_CFG_AT + 8, 8, -1L);       // offset, length
+        device.attach(this);
     }
 
     /** struct virtio_pci_cap (4.1.4): vendor cap 0x09, next, length, cfg_type, bar, id, padding, offset, length. */
@@ -366,10 +367,14 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
 
     // ---- queues and interrupts ----
 
-    /** The driver wrote queue {@code q}'s notify register: serve every request it posted. */
+    /**
+     * The driver wrote queue {@code q}'s notify register: serve every request it posted, or, on a
+     * receive queue, let the device fill the buffers it posted with host data that waits.
+     */
     public void notifyQueue(int q) {
         Virtqueue vq = queues[q];
         if ((status & S_NEEDS_RESET) != 0 || !busMaster() || !vq.enabled()) return;
+        if (device.hostDriven(q)) { serviceHost(); return; }
         int oldUsed = vq.usedIndex();
         try {
             do {
@@ -383,6 +388,53 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
             if (!msixEnabled()) isr |= 1;
             signal(vq.msixVector());
         }
+    }
+
+    /** The device's host side has data: deliver it (VM thread). */
+    public void serviceHost() {
+        if ((status & (S_NEEDS_RESET | S_DRIVER_OK)) == S_DRIVER_OK && busMaster()) device.serviceHost();
+    }
+
+    // ---- DeviceQueues: receive queues the device fills (2.7.13, "Receiving Used Buffers From The Device") ----
+
+    /** No buffer is used before DRIVER_OK (3.1.2) or while the device needs a reset. */
+    private Virtqueue live(int q) {
+        if (q < 0 || q >= queues.length) return null;
+        Virtqueue vq = queues[q];
+        return (status & (S_NEEDS_RESET | S_DRIVER_OK)) == S_DRIVER_OK && busMaster() && vq.enabled() ? vq : null;
+    }
+
+    @Override
+    public DescriptorChain next(int q) {
+        Virtqueue vq = live(q);
+        if (vq == null) return null;
+        try {
+            return vq.pop();
+        } catch (VirtqueueException e) {
+            fail("queue " + q + ": " + e.getMessage());
+            return null;
+        }
+    }
+
+    @Override
+    public void broken(String why) { fail(why); }
+
+    @Override
+    public void putBack(int q) { queues[q].unpop(); }
+
+    @Override
+    public void complete(int q, DescriptorChain c, long written) { queues[q].push(c, written); }
+
+    @Override
+    public boolean flush(int q) {
+        Virtqueue vq = live(q);
+        if (vq == null) return false;
+        boolean more = vq.publishAvailEvent();
+        if (vq.takeInterrupt()) {
+            if (!msixEnabled()) isr |= 1;
+            signal(vq.msixVector());
+        }
+        return more;
     }
 
     /** Sends MSI-X vector {@code v}, or latches it in the PBA while masked (PCI 3.0 6.8.2.9). */

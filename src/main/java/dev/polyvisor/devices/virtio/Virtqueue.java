@@ -25,6 +25,8 @@ public final class Virtqueue {
     private int msixVector = NO_VECTOR;
     private boolean eventIdx, indirect;
     private int lastAvail, usedIdx;
+    /** The used index when the device last decided about an interrupt ({@link #takeInterrupt}). */
+    private int flushedUsed;
 
     public Virtqueue(GuestDma dma, int maxSize) {
         if (maxSize < 1 || maxSize > 32768 || Integer.bitCount(maxSize) != 1)
@@ -40,7 +42,7 @@ public final class Virtqueue {
         desc = avail = used = 0;
         enabled = false;
         msixVector = NO_VECTOR;
-        lastAvail = usedIdx = 0;
+        lastAvail = usedIdx = flushedUsed = 0;
     }
 
     /** The negotiated ring features (VIRTIO_F_RING_EVENT_IDX, VIRTIO_F_INDIRECT_DESC). */
@@ -72,7 +74,7 @@ public final class Virtqueue {
                     desc, avail, used, size));
         // The driver zeroes the rings before enabling them; the device starts where the used index stands.
         usedIdx = dma.read16(used + 2);
-        lastAvail = usedIdx;
+        lastAvail = flushedUsed = usedIdx;
         enabled = true;
     }
 
@@ -127,6 +129,12 @@ public final class Virtqueue {
         }
     }
 
+    /**
+     * Hands the request {@link #pop} returned last back to the available ring unused: a device that takes
+     * a buffer before knowing whether it has data for it (a receive queue) returns it this way.
+     */
+    public void unpop() { lastAvail = lastAvail - 1 & 0xFFFF; }
+
     /** Returns a request to the driver: {@code written} bytes were written into its writable buffers. */
     public void push(DescriptorChain c, long written) {
         long e = used + 4 + 8L * (usedIdx & size - 1);
@@ -157,5 +165,15 @@ public final class Virtqueue {
             return (usedIdx - usedEvent - 1 & 0xFFFF) < (usedIdx - oldUsed & 0xFFFF);
         }
         return (dma.read16(avail) & AVAIL_F_NO_INTERRUPT) == 0;
+    }
+
+    /**
+     * {@link #needsInterrupt} for the used entries added since the previous call: for queues the device
+     * fills in batches of its own (host data arriving), where no single notify brackets the work.
+     */
+    public boolean takeInterrupt() {
+        boolean r = needsInterrupt(flushedUsed);
+        flushedUsed = usedIdx;
+        return r;
     }
 }

@@ -3,12 +3,17 @@ package dev.polyvisor.vmm.pc;
 import dev.polyvisor.devices.PcPlatformDevices;
 import dev.polyvisor.devices.virtio.GuestDma;
 import dev.polyvisor.devices.virtio.VirtioBlk;
+import dev.polyvisor.devices.virtio.VirtioConsole;
 import dev.polyvisor.devices.virtio.VirtioDevice;
+import dev.polyvisor.devices.virtio.VirtioNet;
 import dev.polyvisor.devices.virtio.VirtioPciFunction;
 import dev.polyvisor.devices.virtio.VirtioRng;
+import dev.polyvisor.devices.virtio.VirtioVsock;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.vmm.VmConfig;
 import dev.polyvisor.vmm.boot.LoadException;
+import dev.polyvisor.vmm.hostio.PasstNetwork;
+import dev.polyvisor.vmm.hostio.UnixVsockHost;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -16,12 +21,15 @@ import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.function.LongConsumer;
 
 /**
  * The virtio devices of a PC, on PCI bus 0: the entropy device at 00:01.0 (always present), then one
- * virtio-blk per {@code --disk} from 00:02.0, in order (so the first disk is the guest's /dev/vda).
+ * virtio-blk per {@code --disk} from 00:02.0, in order (so the first disk is the guest's /dev/vda), then
+ * the devices with a host end: one virtio-net per {@code --net} (eth0, eth1, ...; MAC 52:54:00:12:34:56
+ * and up, QEMU's first address), the virtio console, the vsock device.
  *
  * <p>BARs are assigned here, as Firecracker and cloud-hypervisor do (there is no firmware): slot n's
  * 32 KiB BAR at {@link #BAR_BASE} + n * 32 KiB, inside the root bridge's window. Linux 6.1 claims
@@ -38,10 +46,33 @@ public final class VirtioSlots implements AutoCloseable {
     public static final long BAR_BASE = 0xFE00_0000L;
     public static final int RNG_SLOT = 1, FIRST_DISK_SLOT = 2;
 
+    /** QEMU's default MAC for the first NIC (52:54:00 is QEMU's locally administered prefix); later NICs count up. */
+    static final byte[] FIRST_MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
     private final List<FileChannel> files = new ArrayList<>();
     private final List<VirtioPciFunction> functions = new ArrayList<>();
+    private final List<AutoCloseable> hostEnds = new ArrayList<>();
+    /** Set by a host thread when a device has host data for the guest; the VM thread then runs {@link #serviceHost}. */
+    private final AtomicBoolean hostWork = new AtomicBoolean();
+    private final Runnable wakeVm;
+    private VirtioConsole console;
 
-    private VirtioSlots() {}
+    private VirtioSlots(Runnable wakeVm) { this.wakeVm = wakeVm; }
+
+    /** A device's host side has data: note it and wake the VM thread (any thread). */
+    private void signalHost() {
+        hostWork.set(true);
+        wakeVm.run();
+    }
+
+    /** Delivers host data that arrived since the last call to the devices' receive queues (VM thread). */
+    public void serviceHost() {
+        if (!hostWork.getAndSet(false)) return;
+        for (VirtioPciFunction f : functions) f.serviceHost();
+    }
+
+    /** Whether a device can receive host data at any time (then a guest idling with no timer armed is waiting for it). */
+    public boolean hasHostEnds() { return !hostEnds.isEmpty() || console != null; }
 
     /**
      * Opens the disks and attaches every device.
@@ -52,7 +83,26 @@ public final class VirtioSlots implements AutoCloseable {
      */
     public static VirtioSlots attach(PcPlatformDevices devices, GuestMemory mem, LongConsumer codeWritten,
                                      List<VmConfig.Disk> disks, Consumer<String> log, boolean reproducible) throws LoadException {
-        VirtioSlots s = new VirtioSlots();
+        return attach(devices, mem, codeWritten, disks, VmConfig.Links.NONE, log, reproducible, () -> {});
+    }
+
+    /**
+     * As above, with the devices that have a host end.
+     *
+     * @param wakeVm makes the VM thread call {@link #serviceHost} soon (any thread)
+     */
+    public static VirtioSlots attach(PcPlatformDevices devices, GuestMemory mem, LongConsumer codeWritten, List<VmConfig.Disk> disks,
+                                     VmConfig.Links links, Consumer<String> log, boolean reproducible, Runnable wakeVm) throws LoadException {
+        return attach(devices, mem, codeWritten, disks, links, log, reproducible, wakeVm, b -> {});
+    }
+
+    /**
+     * As above, with the virtio console's output going to {@code consoleOut} (VM thread).
+     */
+    public static VirtioSlots attach(PcPlatformDevices devices, GuestMemory mem, LongConsumer codeWritten, List<VmConfig.Disk> disks,
+                                     VmConfig.Links links, Consumer<String> log, boolean reproducible, Runnable wakeVm,
+                                     Consumer<byte[]> consoleOut) throws LoadException {
+        VirtioSlots s = new VirtioSlots(wakeVm);
         GuestDma dma = new GuestDma(mem, codeWritten);
         try {
             s.add(devices, dma, RNG_SLOT, new VirtioRng(dma, entropy(reproducible)), log);
@@ -72,6 +122,23 @@ public final class VirtioSlots implements AutoCloseable {
                 } catch (IOException e) {
                     throw new LoadException("--disk " + d.path() + ": " + e.getMessage());
                 }
+            }
+            int slot = FIRST_DISK_SLOT + disks.size();
+            for (int i = 0; i < links.nets().size(); i++) s.addNet(devices, dma, slot++, links.nets().get(i), i, log);
+            if (links.virtconsole()) {
+                checkSlot(slot, "--device virtconsole");
+                s.console = new VirtioConsole(consoleOut, s::signalHost);
+                s.add(devices, dma, slot++, s.console, log);
+            }
+            if (links.vsock() != null) {
+                checkSlot(slot, "--vsock");
+                VirtioVsock v = new VirtioVsock(links.vsock().cid(), s::signalHost);
+                try {
+                    s.hostEnds.add(UnixVsockHost.start(links.vsock().uds(), v));
+                } catch (IOException e) {
+                    throw new LoadException("--vsock " + links.vsock().uds() + ": " + e.getMessage());
+                }
+                s.add(devices, dma, slot++, v, log);
             }
         } catch (LoadException | RuntimeException e) {
             s.close();
@@ -97,6 +164,34 @@ public final class VirtioSlots implements AutoCloseable {
         return n.length() > 20 ? n.substring(0, 20) : n;
     }
 
+    /** A virtio-net device on a passt process that this VM starts and stops. */
+    private void addNet(PcPlatformDevices devices, GuestDma dma, int slot, VmConfig.Net net, int index, Consumer<String> log) throws LoadException {
+        checkSlot(slot, "--net");
+        PasstNetwork passt;
+        try {
+            passt = PasstNetwork.start(net.forwards().stream()
+                    .map(f -> new PasstNetwork.Forward(f.udp(), f.hostAddress(), f.hostPort(), f.guestPort())).toList());
+        } catch (java.io.IOException e) {
+            throw new LoadException("--net user: " + e.getMessage());
+        }
+        hostEnds.add(passt);
+        byte[] mac = FIRST_MAC.clone();
+        mac[5] += (byte) index;
+        VirtioNet nic = new VirtioNet(mac, passt::send, this::signalHost);
+        add(devices, dma, slot, nic, log);
+        passt.startReceiving("polyvisor-passt-" + index, frame -> {
+            try {
+                return nic.receive(frame);
+            } catch (InterruptedException e) {
+                return false;
+            }
+        });
+    }
+
+    private static void checkSlot(int slot, String flag) throws LoadException {
+        if (slot > 31) throw new LoadException(flag + ": no PCI slot left on bus 0 (32 slots, one per device)");
+    }
+
     private void add(PcPlatformDevices devices, GuestDma dma, int slot, VirtioDevice dev, Consumer<String> log) {
         String label = String.format("00:%02x.0", slot);
         VirtioPciFunction f = new VirtioPciFunction(dev, dma, devices.apics::deliverMsi,
@@ -105,10 +200,21 @@ public final class VirtioSlots implements AutoCloseable {
         functions.add(f);
     }
 
+    /** The virtio console ({@code --device virtconsole}), or null. */
+    public VirtioConsole console() { return console; }
+
     public List<VirtioPciFunction> functions() { return List.copyOf(functions); }
 
     @Override
     public void close() {
+        for (VirtioPciFunction f : functions) f.device().close();
+        for (AutoCloseable h : hostEnds) {
+            try {
+                h.close();
+            } catch (Exception ignored) {
+                // a host end that fails to close on teardown: nothing left to do
+            }
+        }
         for (FileChannel f : files) {
             try {
                 f.close();

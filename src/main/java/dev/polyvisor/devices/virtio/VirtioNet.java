@@ -1,0 +1,139 @@
+package dev.polyvisor.devices.virtio;
+
+import java.io.IOException;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * virtio network device (virtio 1.2, 5.1): one receive queue (0) and one transmit queue (1), no control
+ * queue, no offloads. Features: VIRTIO_NET_F_MAC (the address in configuration space) and
+ * VIRTIO_NET_F_STATUS (link up). Every buffer starts with the 12-byte {@code struct virtio_net_hdr}
+ * (VERSION_1 always includes num_buffers, 5.1.6); without VIRTIO_NET_F_MRG_RXBUF Linux's virtio_net posts
+ * one buffer of header plus 1518 bytes per frame (drivers/net/virtio_net.c, add_recvbuf_small), which is
+ * what this device fills, one frame each, num_buffers = 1 (5.1.6.4.2).
+ *
+ * <p>The host side is a {@link FrameSink} for the frames the guest sends and {@link #receive} for the
+ * frames that reach the guest. {@link #receive} may be called from any thread: frames wait in a bounded
+ * queue (the caller blocks while it is full, which slows a TCP sender down instead of dropping), and the
+ * {@code hostSignal} given at construction makes the VM thread call {@link #serviceHost}. A frame larger
+ * than the buffer the guest posted is dropped and counted (a NIC would count a length error too).
+ */
+public final class VirtioNet implements VirtioDevice {
+    public static final int TYPE = 1;
+    public static final long F_MAC = 1L << 5, F_STATUS = 1L << 16;
+    public static final int RX = 0, TX = 1, QUEUE_SIZE = 256, HEADER = 12;
+    public static final int S_LINK_UP = 1;
+    /** Frames waiting for receive buffers before {@link #receive} blocks its caller. */
+    static final int BACKLOG = 512;
+    /** The largest frame taken from the guest: a 64 KiB IP packet plus Ethernet and VLAN headers. */
+    public static final int MAX_FRAME = 65535 + 18;
+    static final int CONFIG_SIZE = 8;
+
+    /** Where the frames the guest transmits go (the passt socket, a TAP device, a test). */
+    @FunctionalInterface
+    public interface FrameSink { void send(byte[] frame, int length) throws IOException; }
+
+    private final byte[] mac;
+    private final FrameSink sink;
+    private final Runnable hostSignal;
+    private final BlockingQueue<byte[]> backlog = new ArrayBlockingQueue<>(BACKLOG);
+    private DeviceQueues queues;
+    private volatile boolean closed;
+    private long rxFrames, rxDropped, txFrames, txDropped;
+
+    /**
+     * @param mac        the 6-byte MAC address offered in configuration space
+     * @param hostSignal tells the VM thread to call {@link #serviceHost} soon (any thread)
+     */
+    public VirtioNet(byte[] mac, FrameSink sink, Runnable hostSignal) {
+        if (mac.length != 6) throw new IllegalArgumentException("a MAC address has 6 bytes");
+        this.mac = mac.clone();
+        this.sink = sink;
+        this.hostSignal = hostSignal;
+    }
+
+    @Override public int deviceType() { return TYPE; }
+    @Override public String name() { return "virtio-net"; }
+    @Override public int pciClass() { return 0x020000; } // network controller, Ethernet (QEMU's virtio-net-pci)
+    @Override public long features() { return F_MAC | F_STATUS; }
+    @Override public int queueCount() { return 2; }
+    @Override public int queueMaxSize(int queue) { return QUEUE_SIZE; }
+    @Override public int configSize() { return CONFIG_SIZE; }
+    @Override public boolean hostDriven(int queue) { return queue == RX; }
+    @Override public void attach(DeviceQueues q) { queues = q; }
+
+    /** struct virtio_net_config: mac[6], le16 status (5.1.4). */
+    @Override
+    public long configRead(int offset, int size) {
+        long v = 0;
+        for (int i = 0; i < size; i++) {
+            int o = offset + i;
+            int b = o < 6 ? mac[o] & 0xFF : o == 6 ? S_LINK_UP : 0;
+            v |= (long) b << 8 * i;
+        }
+        return v;
+    }
+
+    /** A frame for the guest (any thread): waits while {@link #BACKLOG} frames are queued; false once closed. */
+    public boolean receive(byte[] frame) throws InterruptedException {
+        while (!closed) {
+            if (backlog.offer(frame, 100, TimeUnit.MILLISECONDS)) {
+                hostSignal.run();
+                return true;
+            }
+            hostSignal.run(); // the queue is full: make sure the VM thread is draining it
+        }
+        return false;
+    }
+
+    /** Transmit queue: header, then the frame, all device-readable (5.1.6.2). */
+    @Override
+    public long handle(int queue, DescriptorChain c) throws VirtqueueException {
+        if (queue != TX) return 0;
+        long n = c.readableBytes() - HEADER;
+        if (n < 0) throw new VirtqueueException("transmit buffer without its " + HEADER + "-byte virtio_net_hdr");
+        if (n == 0 || n > MAX_FRAME) { txDropped++; return 0; }
+        byte[] frame = new byte[(int) n];
+        c.read(HEADER, frame, 0, (int) n);
+        try {
+            sink.send(frame, frame.length);
+            txFrames++;
+        } catch (IOException e) {
+            txDropped++; // the host side went away: the wire is cut, the guest's stack retransmits or gives up
+        }
+        return 0;
+    }
+
+    /** Fills receive buffers with waiting frames, one frame per buffer, then interrupts once. */
+    @Override
+    public void serviceHost() {
+        if (queues == null) return;
+        do {
+            for (byte[] f; (f = backlog.peek()) != null; ) {
+                DescriptorChain c = queues.next(RX);
+                if (c == null) break;
+                backlog.poll();
+                if (c.writableBytes() < HEADER + f.length) {
+                    rxDropped++;
+                    queues.putBack(RX);
+                    continue;
+                }
+                byte[] h = new byte[HEADER];
+                h[10] = 1; // num_buffers (le16)
+                c.write(0, h, 0, HEADER);
+                c.write(HEADER, f, 0, f.length);
+                queues.complete(RX, c, HEADER + f.length);
+                rxFrames++;
+            }
+        } while (queues.flush(RX) && !backlog.isEmpty());
+    }
+
+    public long rxFrames() { return rxFrames; }
+    public long rxDropped() { return rxDropped; }
+    public long txFrames() { return txFrames; }
+    public long txDropped() { return txDropped; }
+
+    @Override
+    public void close() { closed = true; }
+}

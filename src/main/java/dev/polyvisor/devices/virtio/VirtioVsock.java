@@ -1,0 +1,341 @@
+package dev.polyvisor.devices.virtio;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * virtio socket device (virtio 1.2, 5.10), stream sockets only: rx (0), tx (1) and event (2) queues,
+ * no feature bits, configuration {@code le64 guest_cid}. Every packet starts with the 44-byte
+ * {@code struct virtio_vsock_hdr} (src_cid, dst_cid, src_port, dst_port, len, type, op, flags, buf_alloc,
+ * fwd_cnt); the host is CID 2. Flow control is credit based (5.10.6.3): a side sends at most
+ * {@code peer buf_alloc - (bytes sent - peer fwd_cnt)} bytes; every packet carries the sender's
+ * buf_alloc and fwd_cnt, and CREDIT_UPDATE announces them on their own.
+ *
+ * <p>The host end is a {@link Host}: the guest's REQUEST to CID 2 port P asks it for a {@link Peer}
+ * (refused: RST); {@link #connectFromHost} starts a connection the other way (REQUEST to the guest, the
+ * peer learns the local port on RESPONSE). Host data and end-of-stream arrive from any thread through
+ * {@link #dataFromHost} and {@link #eofFromHost} and are sent on the VM thread as the guest's credit
+ * allows. The guest's data is written to the peer on the VM thread before it is credited back, so the
+ * device never holds more than it advertised. Packets for unknown connections get RST (5.10.6.4).
+ */
+public final class VirtioVsock implements VirtioDevice {
+    public static final int TYPE = 19;
+    public static final int RX = 0, TX = 1, EVENT = 2, QUEUE_SIZE = 128;
+    public static final int HEADER = 44;
+    public static final long HOST_CID = 2;
+    public static final int OP_REQUEST = 1, OP_RESPONSE = 2, OP_RST = 3, OP_SHUTDOWN = 4, OP_RW = 5,
+            OP_CREDIT_UPDATE = 6, OP_CREDIT_REQUEST = 7;
+    public static final int TYPE_STREAM = 1;
+    public static final int SHUTDOWN_RCV = 1, SHUTDOWN_SEND = 2;
+    /** What the device advertises as its receive buffer per connection. */
+    public static final int BUF_ALLOC = 256 * 1024;
+    /** Host bytes a connection may have waiting for guest credit before {@link #dataFromHost} holds its caller. */
+    static final int HOST_BACKLOG = 256 * 1024;
+    /** The largest payload taken from the guest in one packet (Linux sends at most 64 KiB, VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */
+    static final int MAX_PAYLOAD = 64 * 1024;
+    /** First local port of host-initiated connections (Firecracker's convention, 1 << 30 and up). */
+    static final int FIRST_LOCAL_PORT = 1 << 30;
+
+    /** The host's end of one connection. Called on the VM thread. */
+    public interface Peer {
+        void write(byte[] b, int off, int len) throws IOException;
+
+        /** The guest accepted a connection the host started; {@code localPort} is the host-side port. */
+        default void accepted(int localPort) {}
+
+        /** The guest will send nothing more. */
+        void shutdownOutput();
+
+        /** The connection is over (reset, refused or closed by both sides). */
+        void close();
+    }
+
+    /** Host services the guest can connect to. */
+    @FunctionalInterface
+    public interface Host {
+        /** The guest connects to host port {@code port} (VM thread); null refuses (RST). */
+        Peer connect(int port);
+    }
+
+    private final long guestCid;
+    private final Runnable hostSignal;
+    private Host host = port -> null;
+    private DeviceQueues queues;
+    private final ConcurrentLinkedQueue<Runnable> hostEvents = new ConcurrentLinkedQueue<>();
+    private final ArrayDeque<byte[]> control = new ArrayDeque<>();
+    private final Map<Long, Conn> conns = new HashMap<>();
+    private final Map<Peer, Conn> byPeer = new HashMap<>();
+    private int nextLocalPort = FIRST_LOCAL_PORT;
+
+    /** One stream: host port (CID 2 side) and guest port. VM thread only, except {@link #backlog}. */
+    private static final class Conn {
+        final int hostPort, guestPort;
+        final Peer peer;
+        boolean established, hostEof, eofSent;
+        final ArrayDeque<byte[]> toGuest = new ArrayDeque<>();
+        int headOffset;
+        final AtomicInteger backlog = new AtomicInteger();
+        long txCnt;            // bytes sent to the guest
+        long peerBufAlloc, peerFwdCnt;
+        long fwdCnt, fwdReported; // guest bytes handed to the host
+
+        Conn(int hostPort, int guestPort, Peer peer) { this.hostPort = hostPort; this.guestPort = guestPort; this.peer = peer; }
+
+        long key() { return (long) hostPort << 32 | guestPort & 0xFFFF_FFFFL; }
+
+        long credit() { return peerBufAlloc - (txCnt - peerFwdCnt); }
+    }
+
+    public VirtioVsock(long guestCid, Runnable hostSignal) {
+        this.guestCid = guestCid;
+        this.hostSignal = hostSignal;
+    }
+
+    public void setHost(Host h) { host = h; }
+
+    @Override public int deviceType() { return TYPE; }
+    @Override public String name() { return "virtio-vsock"; }
+    @Override public int pciClass() { return 0xFF0000; } // QEMU's vhost-vsock-pci: unclassified
+    @Override public long features() { return 0; }
+    @Override public int queueCount() { return 3; }
+    @Override public int queueMaxSize(int queue) { return QUEUE_SIZE; }
+    @Override public int configSize() { return 8; }
+    @Override public long configRead(int offset, int size) { return guestCid >>> 8 * offset & (size == 8 ? -1L : (1L << 8 * size) - 1); }
+    @Override public boolean hostDriven(int queue) { return queue != TX; }
+    @Override public void attach(DeviceQueues q) { queues = q; }
+
+    // ---- from host threads ----
+
+    /** Host bytes waiting per connection, for the backpressure of {@link #dataFromHost}; removed when the connection ends. */
+    private final java.util.concurrent.ConcurrentHashMap<Peer, AtomicInteger> backlogs = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** A host program wants guest port {@code guestPort} (any thread). */
+    public void connectFromHost(int guestPort, Peer peer) {
+        backlogs.put(peer, new AtomicInteger());
+        hostEvents.add(() -> {
+            int local = nextLocalPort++;
+            if (nextLocalPort < FIRST_LOCAL_PORT) nextLocalPort = FIRST_LOCAL_PORT;
+            Conn c = new Conn(local, guestPort, peer);
+            add(c);
+            control.add(packet(c, OP_REQUEST, 0, 0));
+        });
+        hostSignal.run();
+    }
+
+    /** Host bytes for the guest (any thread); waits while the connection has {@link #HOST_BACKLOG} bytes queued. */
+    public void dataFromHost(Peer peer, byte[] data) throws InterruptedException {
+        if (data.length == 0) return;
+        // A guest-initiated connection's reader may run before the VM thread has registered the connection.
+        AtomicInteger b = backlogs.computeIfAbsent(peer, k -> new AtomicInteger());
+        b.addAndGet(data.length);
+        hostEvents.add(() -> {
+            Conn x = byPeer.get(peer);
+            if (x != null) x.toGuest.add(data);
+        });
+        hostSignal.run();
+        while (b.get() > HOST_BACKLOG && backlogs.get(peer) == b) Thread.sleep(1);
+    }
+
+    /** The host side closed its end (any thread). */
+    public void eofFromHost(Peer peer) {
+        hostEvents.add(() -> {
+            Conn x = byPeer.get(peer);
+            if (x != null) x.hostEof = true;
+        });
+        hostSignal.run();
+    }
+
+    // ---- VM thread ----
+
+    private void add(Conn c) {
+        conns.put(c.key(), c);
+        byPeer.put(c.peer, c);
+        backlogs.putIfAbsent(c.peer, new AtomicInteger());
+    }
+
+    private void remove(Conn c) {
+        conns.remove(c.key());
+        byPeer.remove(c.peer);
+        backlogs.remove(c.peer);
+        c.peer.close();
+    }
+
+    /** A packet from the host (src CID 2) to the guest for connection {@code c}. */
+    private byte[] packet(Conn c, int op, int flags, int len) {
+        return header(c.hostPort, c.guestPort, op, flags, len, c.fwdCnt);
+    }
+
+    private byte[] header(int hostPort, int guestPort, int op, int flags, int len, long fwdCnt) {
+        ByteBuffer h = ByteBuffer.allocate(HEADER + len).order(ByteOrder.LITTLE_ENDIAN);
+        h.putLong(HOST_CID).putLong(guestCid).putInt(hostPort).putInt(guestPort).putInt(len)
+                .putShort((short) TYPE_STREAM).putShort((short) op).putInt(flags).putInt(BUF_ALLOC).putInt((int) fwdCnt);
+        return h.array();
+    }
+
+    /** Transmit queue: one packet per chain, header then payload, all device-readable. */
+    @Override
+    public long handle(int queue, DescriptorChain c) throws VirtqueueException {
+        if (queue != TX) return 0;
+        if (c.readableBytes() < HEADER) throw new VirtqueueException("vsock packet without its " + HEADER + "-byte header");
+        byte[] hb = new byte[HEADER];
+        c.read(0, hb, 0, HEADER);
+        ByteBuffer h = ByteBuffer.wrap(hb).order(ByteOrder.LITTLE_ENDIAN);
+        long src = h.getLong(0), dst = h.getLong(8);
+        int srcPort = h.getInt(16), dstPort = h.getInt(20);
+        long len = Integer.toUnsignedLong(h.getInt(24));
+        int type = h.getShort(28) & 0xFFFF, op = h.getShort(30) & 0xFFFF, flags = h.getInt(32);
+        long bufAlloc = Integer.toUnsignedLong(h.getInt(36)), fwd = Integer.toUnsignedLong(h.getInt(40));
+        if (len > MAX_PAYLOAD || len > c.readableBytes() - HEADER)
+            throw new VirtqueueException("vsock packet claims " + len + " payload bytes, has " + (c.readableBytes() - HEADER));
+        // Packets not from this guest to the host, or not streams, are answered with RST (5.10.6.4, 5.10.6.6).
+        if (src != guestCid || dst != HOST_CID || type != TYPE_STREAM) {
+            if (op != OP_RST) control.add(header(dstPort, srcPort, OP_RST, 0, 0, 0));
+            serviceHost();
+            return 0;
+        }
+        Conn conn = conns.get((long) dstPort << 32 | srcPort & 0xFFFF_FFFFL);
+        if (conn != null) { conn.peerBufAlloc = bufAlloc; conn.peerFwdCnt = fwd; }
+        switch (op) {
+            case OP_REQUEST -> {
+                if (conn != null) { reset(conn); break; }
+                Peer p = host.connect(dstPort);
+                if (p == null) { control.add(header(dstPort, srcPort, OP_RST, 0, 0, 0)); break; }
+                Conn n = new Conn(dstPort, srcPort, p);
+                n.peerBufAlloc = bufAlloc;
+                n.peerFwdCnt = fwd;
+                n.established = true;
+                add(n);
+                control.add(packet(n, OP_RESPONSE, 0, 0));
+            }
+            case OP_RESPONSE -> {
+                if (conn == null || conn.established) { if (conn != null) reset(conn); else rstTo(dstPort, srcPort); break; }
+                conn.established = true;
+                conn.peer.accepted(conn.hostPort);
+            }
+            case OP_RW -> {
+                if (conn == null || !conn.established) { rstTo(dstPort, srcPort); break; }
+                byte[] data = new byte[(int) len];
+                c.read(HEADER, data, 0, (int) len);
+                try {
+                    conn.peer.write(data, 0, data.length);
+                    conn.fwdCnt += len;
+                } catch (IOException e) {
+                    reset(conn);
+                    break;
+                }
+                // Half the buffer consumed since the guest last heard: tell it (Linux does the same, virtio_transport_do_credit_update).
+                if (conn.fwdCnt - conn.fwdReported >= BUF_ALLOC / 2) creditUpdate(conn);
+            }
+            case OP_CREDIT_REQUEST -> { if (conn != null) creditUpdate(conn); else rstTo(dstPort, srcPort); }
+            case OP_CREDIT_UPDATE -> { if (conn == null) rstTo(dstPort, srcPort); }
+            case OP_SHUTDOWN -> {
+                if (conn == null) { rstTo(dstPort, srcPort); break; }
+                if ((flags & SHUTDOWN_SEND) != 0) conn.peer.shutdownOutput();
+                if ((flags & (SHUTDOWN_SEND | SHUTDOWN_RCV)) == (SHUTDOWN_SEND | SHUTDOWN_RCV)) reset(conn);
+            }
+            case OP_RST -> { if (conn != null) remove(conn); }
+            default -> { if (conn != null) reset(conn); else rstTo(dstPort, srcPort); }
+        }
+        serviceHost();
+        return 0;
+    }
+
+    private void rstTo(int hostPort, int guestPort) { control.add(header(hostPort, guestPort, OP_RST, 0, 0, 0)); }
+
+    /** Ends a connection: RST to the guest, the host end closed. */
+    private void reset(Conn c) {
+        control.add(packet(c, OP_RST, 0, 0));
+        remove(c);
+    }
+
+    private void creditUpdate(Conn c) {
+        control.add(packet(c, OP_CREDIT_UPDATE, 0, 0));
+        c.fwdReported = c.fwdCnt;
+    }
+
+    /** Runs host events, then sends control packets and host data into the receive queue as credit allows. */
+    @Override
+    public void serviceHost() {
+        for (Runnable r; (r = hostEvents.poll()) != null; ) r.run();
+        if (queues == null) return;
+        boolean sent = false;
+        while (!control.isEmpty()) {
+            DescriptorChain c = queues.next(RX);
+            if (c == null) break;
+            byte[] p = control.peek();
+            if (c.writableBytes() < p.length) {
+                queues.broken("queue " + RX + ": receive buffer of " + c.writableBytes() + " bytes, less than a " + HEADER + "-byte header");
+                return;
+            }
+            control.poll();
+            c.write(0, p, 0, p.length);
+            queues.complete(RX, c, p.length);
+            sent = true;
+        }
+        if (control.isEmpty()) sent |= sendData();
+        if (sent || !control.isEmpty()) queues.flush(RX);
+    }
+
+    /** RW packets from each connection's host bytes, then SHUTDOWN once the host end is drained. */
+    private boolean sendData() {
+        boolean sent = false;
+        for (Conn c : conns.values()) {
+            if (!c.established) continue;
+            while (!c.toGuest.isEmpty() && c.credit() > 0) {
+                DescriptorChain d = queues.next(RX);
+                if (d == null) return sent;
+                long room = d.writableBytes() - HEADER;
+                if (room <= 0) {
+                    queues.broken("queue " + RX + ": receive buffer of " + d.writableBytes() + " bytes, no room after the header");
+                    return sent;
+                }
+                byte[] b = c.toGuest.peek();
+                int n = (int) Math.min(Math.min(room, c.credit()), b.length - c.headOffset);
+                byte[] h = packet(c, OP_RW, 0, 0);
+                ByteBuffer.wrap(h).order(ByteOrder.LITTLE_ENDIAN).putInt(24, n);
+                d.write(0, h, 0, HEADER);
+                d.write(HEADER, b, c.headOffset, n);
+                queues.complete(RX, d, HEADER + n);
+                c.fwdReported = c.fwdCnt;
+                c.txCnt += n;
+                c.headOffset += n;
+                if (c.headOffset == b.length) { c.toGuest.poll(); c.headOffset = 0; }
+                AtomicInteger bl = backlogs.get(c.peer);
+                if (bl != null) bl.addAndGet(-n);
+                sent = true;
+            }
+            if (c.hostEof && !c.eofSent && c.toGuest.isEmpty()) {
+                DescriptorChain d = queues.next(RX);
+                if (d == null) return sent;
+                if (d.writableBytes() < HEADER) {
+                    queues.broken("queue " + RX + ": receive buffer of " + d.writableBytes() + " bytes, less than a " + HEADER + "-byte header");
+                    return sent;
+                }
+                byte[] p = packet(c, OP_SHUTDOWN, SHUTDOWN_RCV | SHUTDOWN_SEND, 0);
+                d.write(0, p, 0, p.length);
+                queues.complete(RX, d, p.length);
+                c.eofSent = true;
+                sent = true;
+            }
+        }
+        return sent;
+    }
+
+    /** Device reset: every connection is gone (5.10.6.7 after a transport reset the driver drops them too). */
+    @Override
+    public void reset() {
+        for (Conn c : conns.values().toArray(Conn[]::new)) remove(c);
+        control.clear();
+    }
+
+    @Override
+    public void close() {
+        for (Conn c : conns.values().toArray(Conn[]::new)) remove(c);
+    }
+}

@@ -1,0 +1,164 @@
+package dev.polyvisor.devices.virtio;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.polyvisor.devices.virtio.VirtioVsock.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** virtio-vsock (virtio 1.2, 5.10) stream connections both ways, with credit-based flow control. */
+class VirtioVsockTest {
+    static final long CID = 42;
+    private VirtioVsock vs;
+    private final TestDriver d = new TestDriver(dma -> vs = new VirtioVsock(CID, () -> {}));
+    private final List<TestPeer> peers = new ArrayList<>();
+
+    /** A host end that records what it gets. */
+    static final class TestPeer implements Peer {
+        final ByteArrayOutputStream got = new ByteArrayOutputStream();
+        int accepted = -1;
+        boolean shut, closed;
+
+        @Override public void write(byte[] b, int off, int len) { got.write(b, off, len); }
+        @Override public void accepted(int localPort) { accepted = localPort; }
+        @Override public void shutdownOutput() { shut = true; }
+        @Override public void close() { closed = true; }
+    }
+
+    record Pkt(long src, long dst, int srcPort, int dstPort, int op, int flags, long bufAlloc, long fwdCnt, byte[] data) {}
+
+    static byte[] guestPacket(int srcPort, int dstPort, int op, int flags, int bufAlloc, int fwd, byte[] data) {
+        ByteBuffer b = ByteBuffer.allocate(HEADER + data.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(CID).putLong(HOST_CID).putInt(srcPort).putInt(dstPort).putInt(data.length).putShort((short) TYPE_STREAM)
+                .putShort((short) op).putInt(flags).putInt(bufAlloc).putInt(fwd).put(data);
+        return b.array();
+    }
+
+    private void send(int srcPort, int dstPort, int op, int flags, int bufAlloc, int fwd, byte[] data) {
+        d.postReadable(TX, guestPacket(srcPort, dstPort, op, flags, bufAlloc, fwd, data));
+    }
+
+    private Pkt received() {
+        byte[] b = d.takeUsed(RX);
+        if (b == null) return null;
+        ByteBuffer h = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+        int len = h.getInt(24);
+        assertEquals(HEADER + len, b.length);
+        assertEquals(TYPE_STREAM, h.getShort(28));
+        byte[] data = new byte[len];
+        h.get(HEADER, data);
+        return new Pkt(h.getLong(0), h.getLong(8), h.getInt(16), h.getInt(20), h.getShort(30), h.getInt(32),
+                Integer.toUnsignedLong(h.getInt(36)), Integer.toUnsignedLong(h.getInt(40)), data);
+    }
+
+    private void rxBuffers(int n) { for (int i = 0; i < n; i++) d.post(RX, HEADER + 4096, null, i == n - 1); }
+
+    private static byte[] ascii(String s) { return s.getBytes(StandardCharsets.US_ASCII); }
+
+    @Test
+    void configurationHoldsTheGuestCid() {
+        assertEquals(0x1040 + 19, d.f.configRead(0x02, 2));
+        assertEquals(3, d.common(0x12, 2), "rx, tx, event");
+        assertEquals(CID, d.f.barRead(VirtioPciFunction.BAR, VirtioPciFunction.DEVICE, 4));
+        assertEquals(0, d.f.barRead(VirtioPciFunction.BAR, VirtioPciFunction.DEVICE + 4, 4));
+    }
+
+    @Test
+    void aRefusedConnectionIsReset() {
+        d.start(0);
+        rxBuffers(4);
+        send(1000, 5000, OP_REQUEST, 0, 65536, 0, new byte[0]);
+        Pkt p = received();
+        assertEquals(OP_RST, p.op());
+        assertEquals(HOST_CID, p.src());
+        assertEquals(CID, p.dst());
+        assertEquals(5000, p.srcPort());
+        assertEquals(1000, p.dstPort());
+    }
+
+    @Test
+    void guestConnectsSendsAndReceivesWithinCredit() throws Exception {
+        d.start(0);
+        TestPeer peer = new TestPeer();
+        vs.setHost(port -> port == 5000 ? peer : null);
+        rxBuffers(8);
+        send(1000, 5000, OP_REQUEST, 0, 10, 0, new byte[0]); // the guest can take 10 bytes
+        Pkt r = received();
+        assertEquals(OP_RESPONSE, r.op());
+        assertEquals(BUF_ALLOC, r.bufAlloc());
+        send(1000, 5000, OP_RW, 0, 10, 0, ascii("hello host"));
+        assertEquals("hello host", peer.got.toString(StandardCharsets.US_ASCII));
+        vs.dataFromHost(peer, ascii("0123456789abcdef"));
+        d.f.serviceHost();
+        Pkt data = received();
+        assertEquals(OP_RW, data.op());
+        assertEquals("0123456789", new String(data.data(), StandardCharsets.US_ASCII), "no more than the guest's credit");
+        assertEquals(10, data.fwdCnt(), "the device reports the 10 bytes it forwarded");
+        assertNull(received());
+        send(1000, 5000, OP_CREDIT_UPDATE, 0, 10, 10, new byte[0]); // the guest read them
+        Pkt rest = received();
+        assertEquals("abcdef", new String(rest.data(), StandardCharsets.US_ASCII));
+        vs.eofFromHost(peer);
+        d.f.serviceHost();
+        Pkt shut = received();
+        assertEquals(OP_SHUTDOWN, shut.op());
+        assertEquals(SHUTDOWN_RCV | SHUTDOWN_SEND, shut.flags());
+        send(1000, 5000, OP_RST, 0, 10, 16, new byte[0]);
+        assertTrue(peer.closed);
+    }
+
+    @Test
+    void hostConnectsAndLearnsItsPortWhenTheGuestAccepts() {
+        d.start(0);
+        rxBuffers(4);
+        TestPeer peer = new TestPeer();
+        vs.connectFromHost(6000, peer);
+        d.f.serviceHost();
+        Pkt req = received();
+        assertEquals(OP_REQUEST, req.op());
+        assertEquals(6000, req.dstPort());
+        assertEquals(FIRST_LOCAL_PORT, req.srcPort());
+        assertEquals(-1, peer.accepted);
+        send(6000, FIRST_LOCAL_PORT, OP_RESPONSE, 0, 65536, 0, new byte[0]);
+        assertEquals(FIRST_LOCAL_PORT, peer.accepted);
+        send(6000, FIRST_LOCAL_PORT, OP_SHUTDOWN, SHUTDOWN_SEND, 65536, 0, new byte[0]);
+        assertTrue(peer.shut);
+        assertFalse(peer.closed);
+        send(6000, FIRST_LOCAL_PORT, OP_SHUTDOWN, SHUTDOWN_SEND | SHUTDOWN_RCV, 65536, 0, new byte[0]);
+        assertEquals(OP_RST, received().op(), "both directions shut: the device resets the connection");
+        assertTrue(peer.closed);
+    }
+
+    @Test
+    void packetsForUnknownConnectionsAreReset() {
+        d.start(0);
+        rxBuffers(2);
+        send(7, 8, OP_RW, 0, 100, 0, ascii("x"));
+        assertEquals(OP_RST, received().op());
+        send(7, 8, OP_RST, 0, 100, 0, new byte[0]);
+        assertNull(received(), "an RST is never answered");
+    }
+
+    @Test
+    void aPacketShorterThanItsHeaderBreaksTheDevice() {
+        d.start(0);
+        d.postReadable(TX, new byte[20]);
+        assertEquals(VirtioPciFunction.S_NEEDS_RESET, d.status() & VirtioPciFunction.S_NEEDS_RESET);
+        assertEquals(1, d.log.size());
+    }
+
+    @Test
+    void aPayloadLongerThanTheBufferBreaksTheDevice() {
+        d.start(0);
+        byte[] p = guestPacket(1, 2, OP_RW, 0, 0, 0, new byte[4]);
+        ByteBuffer.wrap(p).order(ByteOrder.LITTLE_ENDIAN).putInt(24, 4096);
+        d.postReadable(TX, p);
+        assertEquals(VirtioPciFunction.S_NEEDS_RESET, d.status() & VirtioPciFunction.S_NEEDS_RESET);
+    }
+}
