@@ -9,6 +9,7 @@ import dev.polyvisor.personality.PersonalityConfig;
 import dev.polyvisor.vmm.Outcome;
 import dev.polyvisor.vmm.TeeOutputStream;
 import dev.polyvisor.vmm.Vm;
+import dev.polyvisor.cpu.jit.JitMode;
 import dev.polyvisor.vmm.VmConfig;
 import dev.polyvisor.vmm.VmConfig.BootKind;
 import dev.polyvisor.vmm.VmConfig.ClockMode;
@@ -120,6 +121,11 @@ public final class RunCommand implements Callable<Integer> {
             + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes.")
     List<String> disks = new ArrayList<>();
 
+    @Option(names = "--jit", paramLabel = "MODE", description = "The JIT tier: off (interpreter only), on (compile hot traces to "
+            + "JVM bytecode), always (compile every trace on first use, for testing) or check (as on, verifying each new "
+            + "compilation against the interpreter; a difference stops the VM) (default: the polyvisor.jit system property, else off).")
+    String jit;
+
     @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
     boolean stats;
 
@@ -140,6 +146,13 @@ public final class RunCommand implements Callable<Integer> {
             case "icount" -> ClockMode.ICOUNT;
             default -> throw usage("--clock must be realtime or icount, got '" + clock + "'");
         };
+        if (jit != null) {
+            try {
+                JitMode.parse(jit);
+            } catch (IllegalArgumentException e) {
+                throw usage("--jit: " + e.getMessage());
+            }
+        }
         Duration to = timeout == null ? null : parseTimeout(timeout);
         List<PersonalityConfig> personalities;
         try {
@@ -359,6 +372,8 @@ public final class RunCommand implements Callable<Integer> {
         long cpu0 = threads.getCurrentThreadCpuTime();
         long cpuNanos;
         long instructions = 0, t0 = System.nanoTime();
+        // The trace cache of each Vm built below reads the mode from the property (JitMode.fromSystemProperty).
+        if (jit != null) System.setProperty(JitMode.PROPERTY, JitMode.parse(jit).name());
         try (log) {
             Vm vm = new Vm(cfg, console);
             ConsoleInput in = null;

@@ -1,0 +1,84 @@
+package dev.polyvisor.cpu.jit;
+
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.Trace;
+
+import java.util.ArrayDeque;
+
+/**
+ * The JIT policy of one trace cache (one VM): counts interpreted runs of each trace, compiles a trace
+ * when it reaches the threshold, keeps at most {@link #capacity} compiled traces (the oldest is evicted:
+ * its trace drops the compiled object, so the hidden class becomes unreachable and is unloaded by the
+ * next class-unloading GC) and, in {@link JitMode#CHECK}, verifies each new compilation once against
+ * the interpreter. A trace that fails to compile stays interpreted. Not thread-safe, like the trace cache.
+ */
+public final class Jit {
+    /** Interpreted runs before a trace is compiled in {@link JitMode#ON}/{@link JitMode#CHECK}. */
+    public static final int DEFAULT_THRESHOLD = 64;
+    public static final int DEFAULT_CAPACITY = 8192;
+    /** A trace whose compilation failed is never tried again. */
+    private static final int NEVER = Integer.MIN_VALUE;
+
+    private final JitMode mode;
+    private final int threshold, capacity;
+    private final TraceCompiler compiler;
+    /** Compiled traces in compilation order: the head is evicted first. */
+    private final ArrayDeque<Trace> cache = new ArrayDeque<>();
+    public long compiledTraces, evictedTraces, failedTraces, checkedTraces;
+
+    public Jit(JitMode mode, int threshold, int capacity, boolean inlineForms) {
+        if (mode == JitMode.OFF) throw new IllegalArgumentException("no Jit object for --jit off");
+        if (capacity < 1) throw new IllegalArgumentException("JIT code cache capacity must be at least 1");
+        this.mode = mode;
+        this.threshold = mode == JitMode.ALWAYS ? 0 : Math.max(0, threshold);
+        this.capacity = capacity;
+        this.compiler = new TraceCompiler(inlineForms);
+    }
+
+    /**
+     * The JIT for a mode, with threshold, capacity and inline forms from the system properties
+     * {@code polyvisor.jit.threshold}, {@code polyvisor.jit.cache} and {@code polyvisor.jit.inline}
+     * (tuning knobs); null for {@link JitMode#OFF}.
+     */
+    public static Jit create(JitMode mode) {
+        if (mode == JitMode.OFF) return null;
+        return new Jit(mode, Integer.getInteger("polyvisor.jit.threshold", DEFAULT_THRESHOLD),
+                Integer.getInteger("polyvisor.jit.cache", DEFAULT_CAPACITY),
+                !"false".equals(System.getProperty("polyvisor.jit.inline")));
+    }
+
+    public JitMode mode() { return mode; }
+
+    /** Compiled traces held now. */
+    public int cached() { return cache.size(); }
+
+    /**
+     * Called by the run loop for a trace about to be interpreted: counts the run and, at the threshold,
+     * compiles the trace and returns what the loop should run instead (null: interpret it).
+     */
+    public CompiledTrace hot(Cpu c, Trace t) {
+        if (++t.heat <= threshold || t.heat < 0) return null;
+        CompiledTrace ct;
+        try {
+            ct = compiler.compile(t);
+        } catch (Throwable e) {
+            if (e instanceof VirtualMachineError && !(e instanceof OutOfMemoryError)) throw (VirtualMachineError) e;
+            failedTraces++;
+            t.heat = NEVER;
+            return null;
+        }
+        compiledTraces++;
+        if (cache.size() >= capacity) evictOldest();
+        cache.addLast(t);
+        t.compiled = mode == JitMode.CHECK ? new CheckedTrace(this, ct) : ct;
+        return t.compiled;
+    }
+
+    private void evictOldest() {
+        Trace old = cache.pollFirst();
+        if (old == null) return;
+        old.compiled = null;
+        old.heat = 0;
+        evictedTraces++;
+    }
+}
