@@ -372,10 +372,10 @@ public final class RunCommand implements Callable<Integer> {
         long cpu0 = threads.getCurrentThreadCpuTime();
         long cpuNanos;
         long instructions = 0, t0 = System.nanoTime();
-        // The trace cache of each Vm built below reads the mode from the property (JitMode.fromSystemProperty).
-        if (jit != null) System.setProperty(JitMode.PROPERTY, JitMode.parse(jit).name());
+        String jitStats = "";
+        JitMode jitMode = jit == null ? JitMode.fromSystemProperty() : JitMode.parse(jit);
         try (log) {
-            Vm vm = new Vm(cfg, console);
+            Vm vm = new Vm(cfg, console, jitMode);
             ConsoleInput in = null;
             try {
                 if (split) vm.setSecondSerialOutput(System.out);
@@ -387,8 +387,9 @@ public final class RunCommand implements Callable<Integer> {
                 for (;;) {
                     o = vm.run();
                     instructions += o.instructions();
+                    if (vm.traces.jit() != null) jitStats = vm.traces.jit().summary();
                     if (o.kind() != Outcome.Kind.RESET || !reboot) break;
-                    Vm next = new Vm(cfg, console);
+                    Vm next = new Vm(cfg, console, jitMode);
                     if (in != null) in.retarget(next);
                     vm.close();
                     vm = next;
@@ -417,6 +418,7 @@ public final class RunCommand implements Callable<Integer> {
             err.printf(Locale.ROOT, "polyvisor: stats: instructions %d, wall %.3f s, guest MIPS %.1f, vm thread cpu %.3f s, MIPS per cpu-second %.1f%n",
                     o.instructions(), o.wallNanos() / 1e9, o.mips(), cpuNanos / 1e9,
                     cpuNanos > 0 ? o.instructions() * 1e3 / cpuNanos : 0.0);
+        if (stats && !jitStats.isEmpty()) err.println("polyvisor: jit: " + jitStats);
         err.flush();
         if (watcher != null && o.kind() == Outcome.Kind.POWEROFF) {
             if (watcher.status() >= 0) return watcher.status();

@@ -12,7 +12,7 @@ import java.util.List;
  * is restored and compared; {@link #system} is everything else the check must see unchanged (segments,
  * control and descriptor-table registers, MSR fields, event state) for a run to be repeatable.
  */
-record CpuSnapshot(long[] user, long[] system, double[] st) {
+record CpuSnapshot(long[] user, long[] system, double[] st, long fetchEpoch) {
     static CpuSnapshot of(Cpu c) {
         long[] u = new long[16 + 32 + 8 + 8 + 8 + 24];
         int k = 0;
@@ -31,10 +31,10 @@ record CpuSnapshot(long[] user, long[] system, double[] st) {
         long[] more = {c.cr0, c.cr3, c.cr4, c.cr8, c.efer, c.gdtBase, c.gdtLimit, c.idtBase, c.idtLimit, c.xcr0, c.star,
                 c.lstar, c.cstar, c.sfmask, c.kernelGsBase, c.tscAux, c.pat, c.sysenterCs, c.sysenterEsp, c.sysenterEip,
                 c.apicBase, c.cpl, c.halted ? 1 : 0, c.interruptShadow ? 1 : 0, c.deliveries, c.nmiBlocked ? 1 : 0,
-                c.pendingExit == null ? 0 : 1, c.mmu.fetchEpoch, c.msrs.tscOffset, c.msrs.tscAdjust, c.msrs.mtrrDefType};
+                c.pendingExit == null ? 0 : 1, c.msrs.tscOffset, c.msrs.tscAdjust, c.msrs.mtrrDefType};
         s = Arrays.copyOf(s, j + more.length);
         System.arraycopy(more, 0, s, j, more.length);
-        return new CpuSnapshot(Arrays.copyOf(u, k), s, c.st.clone());
+        return new CpuSnapshot(Arrays.copyOf(u, k), s, c.st.clone(), c.mmu.fetchEpoch);
     }
 
     /** Puts the user state back (the system state is unchanged whenever this is used). */
@@ -73,5 +73,9 @@ record CpuSnapshot(long[] user, long[] system, double[] st) {
         return d;
     }
 
-    boolean sameSystem(CpuSnapshot other) { return Arrays.equals(system, other.system); }
+    /** Same system state, and no TLB flush or mode change in between (same fetch epoch of the same vCPU). */
+    boolean sameSystem(CpuSnapshot other) { return fetchEpoch == other.fetchEpoch && sameArchitecturalSystem(other); }
+
+    /** Same system state (for comparing two machines, whose fetch epochs always differ). */
+    boolean sameArchitecturalSystem(CpuSnapshot other) { return Arrays.equals(system, other.system); }
 }

@@ -49,6 +49,13 @@ public final class Jit {
 
     public JitMode mode() { return mode; }
 
+    /** One line for {@code --stats}. */
+    public String summary() {
+        return String.format("mode %s, threshold %d, compiled %d traces (%d held, %d evicted, %d failed%s)",
+                mode.name().toLowerCase(java.util.Locale.ROOT), threshold, compiledTraces, cache.size(), evictedTraces,
+                failedTraces, mode == JitMode.CHECK ? ", " + checkedTraces + " checked against the interpreter" : "");
+    }
+
     /** Compiled traces held now. */
     public int cached() { return cache.size(); }
 
