@@ -15,12 +15,13 @@ import java.util.concurrent.Executors;
  * next class-unloading GC) and, in {@link JitMode#CHECK}, verifies each new compilation once against
  * the interpreter. A trace that fails to compile stays interpreted.
  *
- * <p>In {@link JitMode#ON} and {@link JitMode#CHECK} traces are compiled on one background thread (class
+ * <p>In {@link JitMode#ON} traces are compiled on one background thread (class
  * generation and definition cost about a millisecond each, which the vCPU thread should not wait for, as
  * v86 and HQEMU compile asynchronously too); the vCPU thread installs finished compilations the next time
  * it consults the JIT, so compiled traces only ever change on the vCPU thread. A compiled trace does
  * exactly what the interpreter does, so when it starts being used cannot change what the guest sees (icount
- * runs stay identical). {@link JitMode#ALWAYS} compiles synchronously, so every trace runs compiled.
+ * runs stay identical). {@link JitMode#ALWAYS} and {@link JitMode#CHECK} compile synchronously, so that
+ * which traces run compiled (and are verified) is the same in every run.
  * Otherwise not thread-safe, like the trace cache.
  */
 public final class Jit {
@@ -87,7 +88,7 @@ public final class Jit {
         if (!finished.isEmpty()) installFinished();
         if (++t.heat <= threshold || t.heat < 0) return null;
         t.heat = NEVER; // queued or compiled: not counted again until evicted
-        if (mode != JitMode.ALWAYS) {
+        if (mode == JitMode.ON) {
             BACKGROUND.execute(() -> finished.add(new Finished(t, tryCompile(t))));
             return t.compiled; // the trace in hand may have been installed just now
         }
