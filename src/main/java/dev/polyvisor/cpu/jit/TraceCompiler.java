@@ -64,8 +64,14 @@ public final class TraceCompiler {
     public TraceCompiler(boolean inlineForms) { this.inline = inlineForms ? new InlineEmitter() : null; }
 
     /** Generates and defines the class; throws (IllegalArgumentException, LinkageError...) if it cannot. */
-    public CompiledTrace compile(Trace t) throws Throwable {
-        Insn[] insns = t.insns();
+    public CompiledTrace compile(Trace t) throws Throwable { return compile(t.insns()); }
+
+    /**
+     * Compiles a sequence of decoded instructions. The result is run with the {@link Trace} they came from,
+     * whose validity it checks between instructions; a single instruction never reads it (no check follows
+     * the last instruction), so the host-CPU oracle runs one-instruction code with a null trace.
+     */
+    public CompiledTrace compile(Insn[] insns) throws Throwable {
         byte[] bytes = generate(insns);
         MethodHandles.Lookup hidden = LOOKUP.defineHiddenClassWithClassData(bytes, List.of(insns), true);
         return (CompiledTrace) hidden.findConstructor(hidden.lookupClass(), MethodType.methodType(void.class)).invoke();
