@@ -11,7 +11,7 @@ import dev.polyvisor.cpu.decode.Insn;
 public final class JitForms {
     private JitForms() {}
 
-    /** A register-only form: it cannot fault, branch or write memory. */
+    /** A form the JIT emits itself. All but {@link Jcc} are register-only: they cannot fault, branch or write memory. */
     public sealed interface Form {}
 
     /**
@@ -29,6 +29,18 @@ public final class JitForms {
 
     /** {@code MOV r, imm}: {@code r[dst] = value}. */
     public record MovRI(int dst, long value) implements Form {}
+
+    /**
+     * {@code Jcc rel} (condition code {@code cc}, the low nibble of the opcode): when taken,
+     * {@link #jump}{@code (c, (c.rip + rel) & mask)} and the trace ends. Not register-only: it may #GP.
+     */
+    public record Jcc(int cc, long rel, long mask) implements Form {}
+
+    /** A taken near branch as the Jcc handlers do it: #GP(0) for a non-canonical target, else RIP and traceExit. */
+    public static void jump(dev.polyvisor.cpu.Cpu c, long target) {
+        ControlOps.branch(c, target);
+        c.traceExit = true;
+    }
 
     /** The form of a handler, or null when the JIT should call it. */
     public static Form of(Insn i) {
@@ -49,6 +61,8 @@ public final class JitForms {
             case FastIntOps.TestRI x -> new AluRI(Alu.TEST, x.mask, x.ccOp, x.dst, x.imm);
             case FastIntOps.MovRR x -> new MovRR(x.mask, x.dst, x.src);
             case FastIntOps.MovRI x -> new MovRI(x.dst, x.value);
+            case ControlOps.Jcc x -> new Jcc(x.cc, x.rel, x.mask);
+            case ControlOps.JccZ x -> new Jcc(x.ifZero ? 4 : 5, x.rel, x.mask);
             default -> null;
         };
     }

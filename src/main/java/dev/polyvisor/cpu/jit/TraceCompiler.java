@@ -58,10 +58,10 @@ public final class TraceCompiler {
 
     static final int CPU = 1, TRACE = 2, RETIRED = 3, FAULT = 4;
 
-    /** Bytecode emitted inline for the forms it recognises; null to call every handler. */
-    private final InlineEmitter inline;
+    /** Whether the forms {@link InlineEmitter} knows are emitted as bytecode (else every handler is called). */
+    private final boolean inlineForms;
 
-    public TraceCompiler(boolean inlineForms) { this.inline = inlineForms ? new InlineEmitter() : null; }
+    public TraceCompiler(boolean inlineForms) { this.inlineForms = inlineForms; }
 
     /** Generates and defines the class; throws (IllegalArgumentException, LinkageError...) if it cannot. */
     public CompiledTrace compile(Trace t) throws Throwable { return compile(t.insns()); }
@@ -92,6 +92,8 @@ public final class TraceCompiler {
         int n = insns.length;
         Label start = code.newLabel(), end = code.newLabel(), handler = code.newLabel();
         Label[] exits = new Label[n];
+        boolean[] exitUsed = new boolean[n];
+        InlineEmitter inline = inlineForms ? new InlineEmitter() : null;
         code.aload(CPU).iconst_0().putfield(CD_CPU, "traceExit", CD_boolean);
         code.iconst_0().istore(RETIRED);
         code.labelBinding(start);
@@ -101,22 +103,23 @@ public final class TraceCompiler {
             // c.prevRip = c.rip; c.rip += len
             code.aload(CPU).aload(CPU).getfield(CD_CPU, "rip", CD_long).putfield(CD_CPU, "prevRip", CD_long);
             code.aload(CPU).dup().getfield(CD_CPU, "rip", CD_long).loadConstant((long) insn.len).ladd().putfield(CD_CPU, "rip", CD_long);
-            boolean mayExit = true;
-            if (inline != null && inline.emit(code, insn)) mayExit = false;
-            else {
+            Label exit = exits[i] = code.newLabel();
+            InlineEmitter.Emitted e = inline == null ? InlineEmitter.Emitted.NO : inline.emit(code, insn, exit);
+            if (e == InlineEmitter.Emitted.MAY_EXIT) exitUsed[i] = true; // a taken branch jumps there itself
+            if (e == InlineEmitter.Emitted.NO) {
                 code.ldc(DynamicConstantDesc.ofNamed(CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_INSN, i));
                 code.aload(CPU).invokevirtual(CD_INSN, "exec", MTD_EXEC);
-            }
-            if (mayExit && i < n - 1) {
-                Label exit = exits[i] = code.newLabel();
-                code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exit);
-                code.aload(TRACE).invokevirtual(CD_TRACE, "isValid", MethodTypeDesc.of(CD_boolean)).ifeq(exit);
+                if (i < n - 1) {
+                    exitUsed[i] = true;
+                    code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exit);
+                    code.aload(TRACE).invokevirtual(CD_TRACE, "isValid", MethodTypeDesc.of(CD_boolean)).ifeq(exit);
+                }
             }
         }
         code.labelBinding(end);
         retire(code, n);
         for (int i = 0; i < n; i++) {
-            if (exits[i] == null) continue;
+            if (!exitUsed[i]) continue;
             code.labelBinding(exits[i]);
             retire(code, i + 1);
         }

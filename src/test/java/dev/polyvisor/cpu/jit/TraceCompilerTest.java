@@ -25,7 +25,7 @@ class TraceCompilerTest {
     record Result(Cpu cpu, LongModeFixture machine, int vector, int errorCode) {}
 
     private static Result run(String asm, Consumer<Cpu> setup, boolean compiled, boolean inline) throws Throwable {
-        LongModeFixture m = new LongModeFixture();
+        LongModeFixture m = new LongModeFixture(3L << 20); // code, stack and DATA: all below 3 MiB
         m.mem.load(CODE, Asm.assemble(64, asm));
         Cpu c = m.cpu;
         c.rip = CODE;
@@ -45,6 +45,7 @@ class TraceCompilerTest {
         Result ref = run(asm, setup, false, false);
         for (boolean inline : new boolean[] {false, true}) {
             Result got = run(asm, setup, true, inline);
+            try (LongModeFixture unused = got.machine) {
             String what = (inline ? "inline forms" : "handler calls") + ": ";
             assertEquals(ref.vector, got.vector, what + "fault vector");
             assertEquals(ref.errorCode, got.errorCode, what + "fault error code");
@@ -53,6 +54,7 @@ class TraceCompilerTest {
             assertTrue(a.sameArchitecturalSystem(b), what + "system state");
             assertEquals(-1, ref.machine.mem.ram.mismatch(got.machine.mem.ram), what + "RAM");
             assertEquals(ref.cpu.getRflags(), got.cpu.getRflags(), what + "RFLAGS");
+            }
         }
         return ref;
     }
@@ -125,6 +127,29 @@ class TraceCompilerTest {
         Result notTaken = sameAsInterpreter(asm, c -> { c.r[Cpu.RAX] = 5; c.r[Cpu.RBX] = 3; c.r[Cpu.RSP] = LongModeFixture.STACK_TOP; });
         assertEquals(5, notTaken.cpu.instructionsRetired);
         assertEquals(1, notTaken.cpu.r[Cpu.RCX]);
+    }
+
+    private static final String[] JCC = {"jo", "jno", "jb", "jae", "je", "jne", "jbe", "ja", "js", "jns", "jp", "jnp", "jl", "jge", "jle", "jg"};
+
+    @Test
+    void everyConditionAfterEveryInlineAluKindAndSizeBranchesAsTheInterpreterDoes() throws Throwable {
+        long[] values = {0, -1, 0x8000_0000L, Long.MIN_VALUE, 5};
+        String[][] ops = {{"cmp rax, rbx", "cmp eax, ebx"}, {"sub rax, rbx", "sub eax, ebx"}, {"test rax, rbx", "test eax, ebx"},
+                {"and rax, rbx", "and eax, ebx"}, {"xor rax, rbx", "xor eax, ebx"}, {"add rax, rbx", "add eax, ebx"},
+                {"cmp rax, 5", "cmp eax, 5"}, {"or rax, 0", "or eax, 0"}};
+        int taken = 0, notTaken = 0;
+        for (String[] op : ops)
+            for (String form : op)
+                for (String jcc : JCC)
+                    for (int k = 0; k < values.length; k++) {
+                        long a = values[k], b = values[(k * 7 + 3) % values.length];
+                        // a MOV between the flag setter and the Jcc keeps the inline condition test
+                        String asm = form + "\nmov rdx, 7\n" + jcc + " 1f\nmov rcx, 1\n1: ret\n";
+                        Result r = sameAsInterpreter(asm, c -> { c.r[Cpu.RAX] = a; c.r[Cpu.RBX] = b; c.r[Cpu.RSP] = LongModeFixture.STACK_TOP; });
+                        r.machine.close();
+                        if (r.cpu.instructionsRetired == 3) taken++; else notTaken++;
+                    }
+        assertTrue(taken > 50 && notTaken > 50, "both outcomes covered: " + taken + " taken, " + notTaken + " not taken");
     }
 
     @Test
