@@ -26,7 +26,7 @@ import java.util.concurrent.Executors;
  */
 public final class Jit {
     /** Interpreted runs before a trace is compiled in {@link JitMode#ON}/{@link JitMode#CHECK}. */
-    public static final int DEFAULT_THRESHOLD = 64;
+    public static final int DEFAULT_THRESHOLD = 5000;
     public static final int DEFAULT_CAPACITY = 8192;
     /** A trace whose compilation failed is never tried again. */
     private static final int NEVER = Integer.MIN_VALUE;
