@@ -9,6 +9,7 @@ import dev.polyvisor.personality.PersonalityConfig;
 import dev.polyvisor.vmm.Outcome;
 import dev.polyvisor.vmm.TeeOutputStream;
 import dev.polyvisor.vmm.Vm;
+import dev.polyvisor.cpu.jit.JitMode;
 import dev.polyvisor.vmm.VmConfig;
 import dev.polyvisor.vmm.VmConfig.BootKind;
 import dev.polyvisor.vmm.VmConfig.ClockMode;
@@ -131,6 +132,11 @@ public final class RunCommand implements Callable<Integer> {
             + "a host program connects to PATH and writes 'CONNECT P\\n' to reach guest port P (answer 'OK HOSTPORT\\n').")
     String vsock;
 
+    @Option(names = "--jit", paramLabel = "MODE", description = "The JIT tier: off (interpreter only), on (compile hot traces to "
+            + "JVM bytecode), always (compile every trace on first use, for testing) or check (as on, verifying each new "
+            + "compilation against the interpreter; a difference stops the VM) (default: the polyvisor.jit system property, else off).")
+    String jit;
+
     @Option(names = "--stats", description = "Print instructions retired, wall time and guest MIPS to stderr at the end.")
     boolean stats;
 
@@ -155,6 +161,13 @@ public final class RunCommand implements Callable<Integer> {
             case "icount" -> ClockMode.ICOUNT;
             default -> throw usage("--clock must be realtime or icount, got '" + clock + "'");
         };
+        if (jit != null) {
+            try {
+                JitMode.parse(jit);
+            } catch (IllegalArgumentException e) {
+                throw usage("--jit: " + e.getMessage());
+            }
+        }
         Duration to = timeout == null ? null : parseTimeout(timeout);
         List<PersonalityConfig> personalities;
         try {
@@ -395,8 +408,10 @@ public final class RunCommand implements Callable<Integer> {
         long cpu0 = threads.getCurrentThreadCpuTime();
         long cpuNanos;
         long instructions = 0, t0 = System.nanoTime();
+        String jitStats = "";
+        JitMode jitMode = jit == null ? JitMode.fromSystemProperty() : JitMode.parse(jit);
         try (log) {
-            Vm vm = new Vm(cfg, console);
+            Vm vm = new Vm(cfg, console, jitMode);
             ConsoleInput in = null;
             try {
                 if (split) vm.setSecondSerialOutput(System.out);
@@ -408,8 +423,9 @@ public final class RunCommand implements Callable<Integer> {
                 for (;;) {
                     o = vm.run();
                     instructions += o.instructions();
+                    if (vm.traces.jit() != null) jitStats = vm.traces.jit().summary();
                     if (o.kind() != Outcome.Kind.RESET || !reboot) break;
-                    Vm next = new Vm(cfg, console);
+                    Vm next = new Vm(cfg, console, jitMode);
                     if (in != null) in.retarget(next);
                     vm.close();
                     vm = next;
@@ -438,6 +454,7 @@ public final class RunCommand implements Callable<Integer> {
             err.printf(Locale.ROOT, "polyvisor: stats: instructions %d, wall %.3f s, guest MIPS %.1f, vm thread cpu %.3f s, MIPS per cpu-second %.1f%n",
                     o.instructions(), o.wallNanos() / 1e9, o.mips(), cpuNanos / 1e9,
                     cpuNanos > 0 ? o.instructions() * 1e3 / cpuNanos : 0.0);
+        if (stats && !jitStats.isEmpty()) err.println("polyvisor: jit: " + jitStats);
         err.flush();
         if (watcher != null && o.kind() == Outcome.Kind.POWEROFF) {
             if (watcher.status() >= 0) return watcher.status();

@@ -1,6 +1,7 @@
 package dev.polyvisor.cpu;
 
 import dev.polyvisor.cpu.decode.Insn;
+import dev.polyvisor.cpu.jit.CompiledTrace;
 
 /**
  * A straight-line run of decoded instructions starting at one physical address (Bochs' trace,
@@ -23,6 +24,10 @@ public final class Trace {
      */
     Trace fallNext, otherNext;
     long fallEpoch, otherEpoch, otherLinear;
+    /** JIT tier ({@code cpu.jit}): interpreted runs counted towards the compile threshold. */
+    public int heat;
+    /** The trace's compiled form, run instead of the handlers when set ({@code cpu.jit}). */
+    public CompiledTrace compiled;
 
     Trace(long physAddr, int mode, Insn[] insns, long page1, long page2) {
         this.physAddr = physAddr;
@@ -31,4 +36,10 @@ public final class Trace {
         this.page1 = page1;
         this.page2 = page2;
     }
+
+    public Insn[] insns() { return insns; }
+
+    public boolean isValid() { return valid; }
+
+    public long physAddr() { return physAddr; }
 }

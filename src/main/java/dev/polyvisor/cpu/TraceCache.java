@@ -3,6 +3,8 @@ package dev.polyvisor.cpu;
 import dev.polyvisor.cpu.decode.Decoder;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.decode.OpcodeTable;
+import dev.polyvisor.cpu.jit.Jit;
+import dev.polyvisor.cpu.jit.JitMode;
 import dev.polyvisor.cpu.mmu.CodePages;
 
 import java.util.ArrayList;
@@ -25,12 +27,20 @@ public final class TraceCache implements CodePages.Listener {
     private final CodePages codePages;
     private final List<Insn> scratch = new ArrayList<>(MAX_LEN);
     public long decodedInstructions;
+    /** Compiles hot traces to bytecode; null when the JIT is off. */
+    private final Jit jit;
 
-    public TraceCache(OpcodeTable table, CodePages codePages) {
+    /** A trace cache with the JIT mode of the {@code polyvisor.jit} system property (off when unset). */
+    public TraceCache(OpcodeTable table, CodePages codePages) { this(table, codePages, JitMode.fromSystemProperty()); }
+
+    public TraceCache(OpcodeTable table, CodePages codePages, JitMode jitMode) {
         this.decoder = new Decoder(table);
         this.codePages = codePages;
+        this.jit = Jit.create(jitMode);
         codePages.setListener(this);
     }
+
+    public Jit jit() { return jit; }
 
     public CodePages codePages() { return codePages; }
 

@@ -1,6 +1,8 @@
 package dev.polyvisor.cpu;
 
 import dev.polyvisor.cpu.decode.Insn;
+import dev.polyvisor.cpu.jit.CompiledTrace;
+import dev.polyvisor.cpu.jit.Jit;
 
 /**
  * The run loop of one vCPU (reference/cpu-design.md 1.1): check events, look up the trace at CS:RIP,
@@ -21,6 +23,8 @@ public final class Vcpu {
 
     public final Cpu cpu;
     private final TraceCache traces;
+    /** The JIT tier of the trace cache, or null when it is off. */
+    private final Jit jit;
     /** The trace that ran last, whose chain slots may name the next one. */
     private Trace last;
     private int pollCountdown;
@@ -36,6 +40,7 @@ public final class Vcpu {
     public Vcpu(Cpu cpu, TraceCache traces) {
         this.cpu = cpu;
         this.traces = traces;
+        this.jit = traces.jit();
         cpu.mmu.setCodePages(traces.codePages());
     }
 
@@ -142,6 +147,16 @@ public final class Vcpu {
             return;
         }
         last = t;
+        CompiledTrace ct = t.compiled;
+        if (ct != null || (jit != null && (ct = jit.hot(c, t)) != null)) {
+            // Same contract as the loop below: retired count, and RIP of the faulting instruction on a fault.
+            try {
+                ct.run(c, t);
+            } catch (CpuFault f) {
+                deliver(c, f.vector, f.errorCode, Interrupts.EXCEPTION);
+            }
+            return;
+        }
         Insn[] insns = t.insns;
         int n = 0;
         c.traceExit = false;

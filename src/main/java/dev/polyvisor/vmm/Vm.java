@@ -4,6 +4,7 @@ import dev.polyvisor.clock.VirtualClock;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Platform;
 import dev.polyvisor.cpu.TraceCache;
+import dev.polyvisor.cpu.jit.JitMode;
 import dev.polyvisor.cpu.Vcpu;
 import dev.polyvisor.cpu.VcpuExit;
 import dev.polyvisor.cpu.exec.Isa;
@@ -115,15 +116,18 @@ public final class Vm implements Platform, AutoCloseable {
     /** A wake event came while suspended: resume at the next turn of the run loop. */
     private volatile boolean wakePending;
 
-    /** Builds the machine and loads the kernel per {@code config.boot()}. */
-    public Vm(VmConfig config, OutputStream console) throws LoadException {
+    /** Builds the machine and loads the kernel per {@code config.boot()}; the JIT mode comes from the {@code polyvisor.jit} property. */
+    public Vm(VmConfig config, OutputStream console) throws LoadException { this(config, console, JitMode.fromSystemProperty()); }
+
+    /** The same with the CPU's JIT tier in mode {@code jit} ({@code --jit}). */
+    public Vm(VmConfig config, OutputStream console, JitMode jit) throws LoadException {
         this.config = config;
         this.memory = GuestMemory.pc(config.memoryBytes());
         try {
             this.consoleLog = openLog(config);
             this.console = consoleLog == null ? console : new TeeOutputStream(console, consoleLog);
             Cpu c0 = new Cpu(0, memory, this);
-            this.traces = new TraceCache(Isa.table(), c0.mmu.codePages());
+            this.traces = new TraceCache(Isa.table(), c0.mmu.codePages(), jit);
             for (int i = 0; i < config.smp(); i++)
                 vcpus.add(new Vcpu(i == 0 ? c0 : new Cpu(i, memory, this), traces));
             this.started = new boolean[config.smp()];

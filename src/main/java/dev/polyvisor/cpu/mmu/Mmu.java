@@ -312,6 +312,22 @@ public final class Mmu {
         physWrite(translateFill(la, WRITE), size, v);
     }
 
+    /** Records RAM writes while set ({@link #startJournal}); null normally. */
+    private WriteJournal journal;
+
+    /**
+     * Starts recording every RAM write this MMU makes (the JIT's self-check): drops the TLB write entries
+     * so that stores take the slow path, where {@link #physWrite} records them.
+     */
+    public WriteJournal startJournal() {
+        journal = new WriteJournal();
+        Arrays.fill(sWr, INVALID);
+        Arrays.fill(uWr, INVALID);
+        return journal;
+    }
+
+    public void stopJournal() { journal = null; }
+
     /** Device MMIO accesses this vCPU made (each would be a VM exit on hardware virtualization). */
     public long mmioAccesses;
 
@@ -329,7 +345,11 @@ public final class Mmu {
         if (size > 1) codePages.written(pa + size - 1);
         MmioRegion r = mem.mmioAt(pa);
         if (r != null) { mmioAccesses++; r.handler().write(pa - r.base(), size, v & GuestMemory.mask(size)); return; }
-        if (mem.backed(pa, size)) { mem.writePhys(pa, size, v); return; }
+        if (mem.backed(pa, size)) {
+            if (journal != null) journal.record(mem, pa, size);
+            mem.writePhys(pa, size, v);
+            return;
+        }
         Platform p = cpu.platform;
         if (p != null) p.unassignedMmio(new VcpuExit.Mmio(pa, size, true, v));
     }
@@ -353,7 +373,7 @@ public final class Mmu {
             // A single entry caches one access kind's permission; keep the others if they map the same frame.
             if (add[i] != ppage - page) { rd[i] = INVALID; wr[i] = INVALID; ex[i] = INVALID; }
             add[i] = ppage - page;
-            boolean canWrite = (flags & PG_RW) != 0 && (flags & PG_D) != 0 && !codePages.isCode(ppage)
+            boolean canWrite = (flags & PG_RW) != 0 && (flags & PG_D) != 0 && !codePages.isCode(ppage) && journal == null
                     && (walkKeyRights & KEY_WD) == 0;
             // Under SMAP a supervisor data access to a user page depends on EFLAGS.AC and on whether the access
             // is implicit, neither of which flushes the TLB: such entries are not cached, each access is checked.

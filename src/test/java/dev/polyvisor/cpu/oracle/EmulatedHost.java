@@ -187,6 +187,26 @@ final class EmulatedHost implements AutoCloseable {
         }
     }
 
+    /**
+     * With the JIT forced on ({@code -Dpolyvisor.jit=on|always|check}), each instruction runs as a one-instruction
+     * trace compiled by the JIT instead of through its handler, so the oracle compares the JIT's code (inline
+     * forms and the fault contract) with the host CPU.
+     */
+    private static final boolean JIT = dev.polyvisor.cpu.jit.JitMode.fromSystemProperty() != dev.polyvisor.cpu.jit.JitMode.OFF;
+    private static final dev.polyvisor.cpu.jit.TraceCompiler COMPILER = new dev.polyvisor.cpu.jit.TraceCompiler(true);
+
+    /** Runs {@code insn} (RIP already past it) through a compiled one-instruction trace; faults propagate as from exec. */
+    private static void jitExec(Cpu c, Insn insn) {
+        dev.polyvisor.cpu.jit.CompiledTrace ct;
+        try {
+            ct = COMPILER.compile(new Insn[] {insn});
+        } catch (Throwable e) {
+            throw new IllegalStateException("the JIT cannot compile " + insn + ": " + e, e);
+        }
+        c.rip -= insn.len; // the compiled code sets prevRip and advances RIP itself
+        ct.run(c, null);
+    }
+
     /** Runs one instruction from {@code in}; returns the outcome in the harness's terms. */
     MachineState run(byte[] code, MachineState in) {
         Cpu c = cpu;
@@ -230,7 +250,8 @@ final class EmulatedHost implements AutoCloseable {
                     out.trap = Exceptions.BP;
                     break;
                 }
-                insn.exec(c);
+                if (JIT) jitExec(c, insn);
+                else insn.exec(c);
                 if (LinuxUserEnvironment.delivered(c)) break;
             }
             // INT n or INT1 (or the #GP a DPL-0 gate raises) went through the IDT: report it as the host's signal does.

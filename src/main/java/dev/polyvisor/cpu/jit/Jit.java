@@ -1,0 +1,141 @@
+package dev.polyvisor.cpu.jit;
+
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.Trace;
+
+import java.util.ArrayDeque;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * The JIT policy of one trace cache (one VM): counts interpreted runs of each trace, compiles a trace
+ * when it reaches the threshold, keeps at most {@link #capacity} compiled traces (the oldest is evicted:
+ * its trace drops the compiled object, so the hidden class becomes unreachable and is unloaded by the
+ * next class-unloading GC) and, in {@link JitMode#CHECK}, verifies each new compilation once against
+ * the interpreter. A trace that fails to compile stays interpreted.
+ *
+ * <p>In {@link JitMode#ON} traces are compiled on one background thread (class
+ * generation and definition cost about a millisecond each, which the vCPU thread should not wait for, as
+ * v86 and HQEMU compile asynchronously too); the vCPU thread installs finished compilations the next time
+ * it consults the JIT, so compiled traces only ever change on the vCPU thread. A compiled trace does
+ * exactly what the interpreter does, so when it starts being used cannot change what the guest sees (icount
+ * runs stay identical). {@link JitMode#ALWAYS} and {@link JitMode#CHECK} compile synchronously, so that
+ * which traces run compiled (and are verified) is the same in every run.
+ * Otherwise not thread-safe, like the trace cache.
+ */
+public final class Jit {
+    /** Interpreted runs before a trace is compiled in {@link JitMode#ON}/{@link JitMode#CHECK}. */
+    public static final int DEFAULT_THRESHOLD = 5000;
+    public static final int DEFAULT_CAPACITY = 8192;
+    /** A trace whose compilation failed is never tried again. */
+    private static final int NEVER = Integer.MIN_VALUE;
+
+    private final JitMode mode;
+    private final int threshold, capacity;
+    private final TraceCompiler compiler;
+    /** Compiled traces in compilation order: the head is evicted first. */
+    private final ArrayDeque<Trace> cache = new ArrayDeque<>();
+    public long compiledTraces, evictedTraces, failedTraces, checkedTraces;
+    /** Compilations finished on the background thread, waiting to be installed by the vCPU thread. */
+    private final ConcurrentLinkedQueue<Finished> finished = new ConcurrentLinkedQueue<>();
+    private record Finished(Trace trace, CompiledTrace compiled) {}
+    /** The background compiler thread, shared by every VM of the process (a daemon: it never holds the JVM). */
+    private static final ExecutorService BACKGROUND = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "polyvisor-jit");
+        t.setDaemon(true);
+        return t;
+    });
+
+    public Jit(JitMode mode, int threshold, int capacity, boolean inlineForms) {
+        if (mode == JitMode.OFF) throw new IllegalArgumentException("no Jit object for --jit off");
+        if (capacity < 1) throw new IllegalArgumentException("JIT code cache capacity must be at least 1");
+        this.mode = mode;
+        this.threshold = mode == JitMode.ALWAYS ? 0 : Math.max(0, threshold);
+        this.capacity = capacity;
+        this.compiler = new TraceCompiler(inlineForms);
+    }
+
+    /**
+     * The JIT for a mode, with threshold, capacity and inline forms from the system properties
+     * {@code polyvisor.jit.threshold}, {@code polyvisor.jit.cache} and {@code polyvisor.jit.inline}
+     * (tuning knobs); null for {@link JitMode#OFF}.
+     */
+    public static Jit create(JitMode mode) {
+        if (mode == JitMode.OFF) return null;
+        return new Jit(mode, Integer.getInteger("polyvisor.jit.threshold", DEFAULT_THRESHOLD),
+                Integer.getInteger("polyvisor.jit.cache", DEFAULT_CAPACITY),
+                !"false".equals(System.getProperty("polyvisor.jit.inline")));
+    }
+
+    public JitMode mode() { return mode; }
+
+    /** One line for {@code --stats}. */
+    public String summary() {
+        return String.format("mode %s, threshold %d, compiled %d traces (%d held, %d evicted, %d failed%s)",
+                mode.name().toLowerCase(java.util.Locale.ROOT), threshold, compiledTraces, cache.size(), evictedTraces,
+                failedTraces, mode == JitMode.CHECK ? ", " + checkedTraces + " checked against the interpreter" : "");
+    }
+
+    /** Compiled traces held now. */
+    public int cached() { return cache.size(); }
+
+    /**
+     * Called by the run loop for a trace about to be interpreted: counts the run and, at the threshold,
+     * compiles the trace and returns what the loop should run instead (null: interpret it).
+     */
+    public CompiledTrace hot(Cpu c, Trace t) {
+        if (!finished.isEmpty()) installFinished();
+        if (++t.heat <= threshold || t.heat < 0) return null;
+        t.heat = NEVER; // queued or compiled: not counted again until evicted
+        if (mode == JitMode.ON) {
+            BACKGROUND.execute(() -> finished.add(new Finished(t, tryCompile(t))));
+            return t.compiled; // the trace in hand may have been installed just now
+        }
+        install(t, tryCompile(t));
+        return t.compiled;
+    }
+
+    /** Waits for the background compilations queued so far and installs them (tests). */
+    public void drain() throws InterruptedException {
+        try {
+            BACKGROUND.submit(() -> {}).get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
+        installFinished();
+    }
+
+    private void installFinished() {
+        for (Finished f; (f = finished.poll()) != null; ) install(f.trace, f.compiled);
+    }
+
+    /** The compiled trace, or null when it cannot be compiled (it then stays interpreted). */
+    private CompiledTrace tryCompile(Trace t) {
+        try {
+            return compiler.compile(t);
+        } catch (VirtualMachineError e) {
+            if (!(e instanceof OutOfMemoryError)) throw e;
+            return null;
+        } catch (Throwable e) {
+            return null;
+        }
+    }
+
+    private void install(Trace t, CompiledTrace ct) {
+        if (ct == null) { failedTraces++; return; }
+        if (!t.isValid()) return; // invalidated while it was being compiled: nothing will run it again
+        compiledTraces++;
+        if (cache.size() >= capacity) evictOldest();
+        cache.addLast(t);
+        t.compiled = mode == JitMode.CHECK ? new CheckedTrace(this, ct) : ct;
+    }
+
+    private void evictOldest() {
+        Trace old = cache.pollFirst();
+        if (old == null) return;
+        old.compiled = null;
+        old.heat = 0;
+        evictedTraces++;
+    }
+}

@@ -1,0 +1,15 @@
+/**
+ * The first JIT tier (issue #12; reference/cpu-design.md 1.10): a trace that the interpreter has run
+ * often enough is compiled to a hidden class generated with {@code java.lang.classfile}, whose method
+ * runs the trace's instructions with exactly the interpreter loop's semantics (prevRip, RIP advance,
+ * the traceExit and validity checks after each instruction, precise faults, retired count) but with
+ * each handler a constant from the class data, so HotSpot devirtualizes and inlines every
+ * {@code exec}. The hottest integer forms are emitted as bytecode instead of handler calls.
+ *
+ * <p>{@link dev.polyvisor.cpu.jit.Jit} holds the policy (threshold, bounded code cache, self-check);
+ * {@link dev.polyvisor.cpu.jit.TraceCompiler} generates the classes. Traces keep their trace-cache
+ * identity and invalidation: a compiled trace runs only while its {@code Trace} is valid.
+ *
+ * <p>May import {@code cpu}, {@code cpu.decode}, {@code cpu.exec}, {@code cpu.mmu}.
+ */
+package dev.polyvisor.cpu.jit;

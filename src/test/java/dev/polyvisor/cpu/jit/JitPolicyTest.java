@@ -1,0 +1,99 @@
+package dev.polyvisor.cpu.jit;
+
+import dev.polyvisor.cpu.Asm;
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.LongModeFixture;
+import dev.polyvisor.cpu.Trace;
+import org.junit.jupiter.api.Test;
+
+import static dev.polyvisor.cpu.LongModeFixture.CODE;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The JIT's policy: the threshold, the bounded code cache, and the self-check catching a wrong compilation. */
+class JitPolicyTest {
+    private static final String LOOP = "add rax, 1\ncmp rax, rbx\njne 1f\n1: ret\n";
+
+    private static LongModeFixture machine() {
+        LongModeFixture m = new LongModeFixture();
+        m.mem.load(CODE, Asm.assemble(64, LOOP));
+        m.mem.load(CODE + 0x100, Asm.assemble(64, "add rcx, 1\nret\n"));
+        return m;
+    }
+
+    @Test
+    void aTraceIsCompiledInTheBackgroundWhenItsRunsExceedTheThresholdAndNotBefore() throws Exception {
+        LongModeFixture m = machine();
+        Jit jit = new Jit(JitMode.ON, 3, 16, true);
+        Trace t = m.traces.lookup(m.cpu, CODE, CODE);
+        for (int i = 0; i < 3; i++) assertNull(jit.hot(m.cpu, t), "run " + (i + 1));
+        jit.drain();
+        assertNull(t.compiled, "not queued below the threshold");
+        jit.hot(m.cpu, t);
+        jit.drain();
+        assertNotNull(t.compiled, "installed once the background compilation finished");
+        assertEquals(1, jit.compiledTraces);
+    }
+
+    @Test
+    void alwaysCompilesOnFirstUseAndTheCacheEvictsTheOldestBeyondItsCapacity() {
+        LongModeFixture m = machine();
+        Jit jit = new Jit(JitMode.ALWAYS, 100, 1, true);
+        Trace a = m.traces.lookup(m.cpu, CODE, CODE), b = m.traces.lookup(m.cpu, CODE + 0x100, CODE + 0x100);
+        assertNotNull(jit.hot(m.cpu, a));
+        assertNotNull(jit.hot(m.cpu, b));
+        assertNull(a.compiled, "evicted: the trace dropped its compiled class");
+        assertNotNull(b.compiled);
+        assertEquals(1, jit.cached());
+        assertEquals(1, jit.evictedTraces);
+    }
+
+    @Test
+    void theVcpuRunsCompiledTracesWithTheInterpretersResult() {
+        LongModeFixture m = new LongModeFixture();
+        // A counted loop (many runs of one trace), then HLT.
+        m.mem.load(CODE, Asm.assemble(64, "mov ecx, 1000\n1: add rax, rcx\nsub ecx, 1\njnz 1b\nhlt\n"));
+        LongModeFixture ref = new LongModeFixture();
+        ref.mem.load(CODE, Asm.assemble(64, "mov ecx, 1000\n1: add rax, rcx\nsub ecx, 1\njnz 1b\nhlt\n"));
+        Trace probe = m.traces.lookup(m.cpu, CODE, CODE);
+        assertNotNull(probe);
+        for (LongModeFixture f : new LongModeFixture[] {m, ref}) f.cpu.rip = CODE;
+        // The fixture's cache runs with the mode of the polyvisor.jit property; use explicit caches instead.
+        dev.polyvisor.cpu.TraceCache jitCache = new dev.polyvisor.cpu.TraceCache(dev.polyvisor.cpu.exec.Isa.table(),
+                m.cpu.mmu.codePages(), JitMode.ALWAYS);
+        dev.polyvisor.cpu.TraceCache offCache = new dev.polyvisor.cpu.TraceCache(dev.polyvisor.cpu.exec.Isa.table(),
+                ref.cpu.mmu.codePages(), JitMode.OFF);
+        new dev.polyvisor.cpu.Vcpu(m.cpu, jitCache).run(1_000_000);
+        new dev.polyvisor.cpu.Vcpu(ref.cpu, offCache).run(1_000_000);
+        assertEquals(500_500, m.cpu.r[Cpu.RAX]);
+        assertEquals(ref.cpu.instructionsRetired, m.cpu.instructionsRetired);
+        assertEquals(ref.cpu.rip, m.cpu.rip);
+        assertTrue(jitCache.jit().compiledTraces >= 2, "the loop body and the entry were compiled");
+    }
+
+    @Test
+    void checkModeStopsWithAClearMessageWhenACompiledTraceDiffersFromTheInterpreter() throws Throwable {
+        LongModeFixture m = machine();
+        Trace t = m.traces.lookup(m.cpu, CODE, CODE);
+        m.cpu.rip = CODE;
+        m.cpu.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        CompiledTrace good = new TraceCompiler(true).compile(t);
+        CompiledTrace wrong = (c, tr) -> { good.run(c, tr); c.r[Cpu.RAX] += 1; };
+        Jit jit = new Jit(JitMode.CHECK, 0, 16, true);
+        CheckedTrace checked = new CheckedTrace(jit, wrong);
+        t.compiled = checked;
+        JitCheckFailure e = assertThrows(JitCheckFailure.class, () -> checked.run(m.cpu, t));
+        assertTrue(e.getMessage().contains("r0: 0x1 vs 0x2"), e.getMessage());
+        assertTrue(e.getMessage().contains("physical 0x10000"), e.getMessage());
+
+        LongModeFixture m2 = machine();
+        Trace t2 = m2.traces.lookup(m2.cpu, CODE, CODE);
+        m2.cpu.rip = CODE;
+        m2.cpu.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        CheckedTrace ok = new CheckedTrace(jit, new TraceCompiler(true).compile(t2));
+        t2.compiled = ok;
+        ok.run(m2.cpu, t2);
+        assertEquals(1, m2.cpu.r[Cpu.RAX], "the checked run's effects happen once");
+        assertEquals(1, jit.checkedTraces);
+        assertNotSame(ok, t2.compiled, "verified: the trace runs the compiled class from now on");
+    }
+}

@@ -1,0 +1,202 @@
+package dev.polyvisor.cpu.jit;
+
+import dev.polyvisor.cpu.Asm;
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.CpuFault;
+import dev.polyvisor.cpu.Exceptions;
+import dev.polyvisor.cpu.LongModeFixture;
+import dev.polyvisor.cpu.Trace;
+import org.junit.jupiter.api.Test;
+
+import java.util.function.Consumer;
+
+import static dev.polyvisor.cpu.LongModeFixture.CODE;
+import static dev.polyvisor.cpu.LongModeFixture.DATA;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A compiled trace leaves exactly the state the interpreter leaves: two identical 64-bit machines run
+ * the same trace, one through the interpreter's loop ({@link InterpretedRun}), the other through the
+ * compiled class, with and without the inline forms; registers, RIP, lazy flags, retired count, fault,
+ * system state and all of RAM must be equal. Each case also asserts what the sequence itself must do.
+ */
+class TraceCompilerTest {
+    /** The outcome of one run: the state after it and the fault (vector -1: none). */
+    record Result(Cpu cpu, LongModeFixture machine, int vector, int errorCode) {}
+
+    private static Result run(String asm, Consumer<Cpu> setup, boolean compiled, boolean inline) throws Throwable {
+        LongModeFixture m = new LongModeFixture(3L << 20); // code, stack and DATA: all below 3 MiB
+        m.mem.load(CODE, Asm.assemble(64, asm));
+        Cpu c = m.cpu;
+        c.rip = CODE;
+        setup.accept(c);
+        Trace t = m.traces.lookup(c, CODE, CODE);
+        CompiledTrace how = compiled ? new TraceCompiler(inline).compile(t) : InterpretedRun.INSTANCE;
+        try {
+            how.run(c, t);
+            return new Result(c, m, -1, -1);
+        } catch (CpuFault f) {
+            return new Result(c, m, f.vector, f.errorCode);
+        }
+    }
+
+    /** Runs the sequence interpreted and compiled (both ways), asserts equal outcomes, returns the interpreter's. */
+    private static Result sameAsInterpreter(String asm, Consumer<Cpu> setup) throws Throwable {
+        return sameAsInterpreter(asm, setup, new boolean[] {false, true});
+    }
+
+    private static Result sameAsInterpreter(String asm, Consumer<Cpu> setup, boolean[] inlineModes) throws Throwable {
+        Result ref = run(asm, setup, false, false);
+        for (boolean inline : inlineModes) {
+            Result got = run(asm, setup, true, inline);
+            try (LongModeFixture unused = got.machine) {
+            String what = (inline ? "inline forms" : "handler calls") + ": ";
+            assertEquals(ref.vector, got.vector, what + "fault vector");
+            assertEquals(ref.errorCode, got.errorCode, what + "fault error code");
+            CpuSnapshot a = CpuSnapshot.of(ref.cpu), b = CpuSnapshot.of(got.cpu);
+            assertEquals(java.util.List.of(), a.userDifferences(b), what + "registers, flags, RIP, retired count");
+            assertTrue(a.sameArchitecturalSystem(b), what + "system state");
+            assertEquals(-1, ref.machine.mem.ram.mismatch(got.machine.mem.ram), what + "RAM");
+            assertEquals(ref.cpu.getRflags(), got.cpu.getRflags(), what + "RFLAGS");
+            }
+        }
+        return ref;
+    }
+
+    private static long addressOf(String asmBefore) { return CODE + Asm.assemble(64, asmBefore).length; }
+
+    @Test
+    void registerAluAndMoveFormsOf32And64BitsMatchTheInterpreter() throws Throwable {
+        String asm = """
+                mov rax, 0x123456789
+                add rax, rbx
+                sub ecx, eax
+                xor edx, 0x55
+                and r8, r9
+                or r10d, 7
+                mov r12, rax
+                mov r13d, -1
+                add r14d, r15d
+                cmp rax, rcx
+                test r11, r11
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> {
+            for (int i = 0; i < 16; i++) c.r[i] = 0xF0E1_D2C3_B4A5_9687L * (i + 1);
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(-1, r.vector);
+        assertEquals(12, r.cpu.instructionsRetired);
+        assertEquals(0xFFFF_FFFFL, r.cpu.r[13], "a 32-bit MOV zero-extends");
+        assertEquals(0, r.cpu.r[14] >>> 32, "a 32-bit ADD zero-extends");
+    }
+
+    @Test
+    void loadsStoresStackAndReadModifyWriteMatchTheInterpreter() throws Throwable {
+        String asm = """
+                mov [rsp-8], rax
+                push rbx
+                pop rcx
+                mov rdx, [rsp-16]
+                lea rsi, [rax+rbx*4+16]
+                add [rdi], eax
+                movzx eax, byte ptr [rdi+1]
+                mov qword ptr [rdi+8], 0x7f
+                shl rdx, 3
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> {
+            c.r[Cpu.RAX] = 0x1122_3344_5566_7788L;
+            c.r[Cpu.RBX] = 0x99;
+            c.r[Cpu.RDI] = DATA;
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(-1, r.vector);
+        assertEquals(0x99, r.cpu.r[Cpu.RCX]);
+        assertEquals(0x5566_7788L, r.machine.mem.readPhys(DATA, 4));
+    }
+
+    @Test
+    void aTakenConditionalBranchLeavesTheTraceAfterItAndANotTakenOneContinues() throws Throwable {
+        String asm = """
+                cmp rax, rbx
+                jl 1f
+                mov rcx, 1
+                1: mov rdx, 2
+                ret
+                """;
+        Result taken = sameAsInterpreter(asm, c -> { c.r[Cpu.RAX] = -5; c.r[Cpu.RBX] = 3; c.r[Cpu.RSP] = LongModeFixture.STACK_TOP; });
+        assertEquals(2, taken.cpu.instructionsRetired);
+        assertEquals(addressOf("cmp rax, rbx\njl 1f\nmov rcx, 1\n1:"), taken.cpu.rip);
+        Result notTaken = sameAsInterpreter(asm, c -> { c.r[Cpu.RAX] = 5; c.r[Cpu.RBX] = 3; c.r[Cpu.RSP] = LongModeFixture.STACK_TOP; });
+        assertEquals(5, notTaken.cpu.instructionsRetired);
+        assertEquals(1, notTaken.cpu.r[Cpu.RCX]);
+    }
+
+    private static final String[] JCC = {"jo", "jno", "jb", "jae", "je", "jne", "jbe", "ja", "js", "jns", "jp", "jnp", "jl", "jge", "jle", "jg"};
+
+    @Test
+    void everyConditionAfterEveryInlineAluKindAndSizeBranchesAsTheInterpreterDoes() throws Throwable {
+        long[] values = {0, -1, 0x8000_0000L};
+        String[][] ops = {{"cmp rax, rbx", "cmp eax, ebx"}, {"sub rax, rbx", "sub eax, ebx"}, {"test rax, rbx", "test eax, ebx"},
+                {"and rax, rbx", "and eax, ebx"}, {"xor rax, rbx", "xor eax, ebx"}, {"add rax, rbx", "add eax, ebx"},
+                {"cmp rax, 5", "cmp eax, 5"}, {"or rax, 0", "or eax, 0"}};
+        int taken = 0, notTaken = 0;
+        for (String[] op : ops)
+            for (String form : op)
+                for (String jcc : JCC)
+                    for (int k = 0; k < values.length; k++) {
+                        long a = values[k], b = values[(k + 1) % values.length];
+                        // a MOV between the flag setter and the Jcc keeps the inline condition test
+                        String asm = form + "\nmov rdx, 7\n" + jcc + " 1f\nmov rcx, 1\n1: ret\n";
+                        Result r = sameAsInterpreter(asm, c -> { c.r[Cpu.RAX] = a; c.r[Cpu.RBX] = b; c.r[Cpu.RSP] = LongModeFixture.STACK_TOP; },
+                                new boolean[] {true});
+                        r.machine.close();
+                        if (r.cpu.instructionsRetired == 3) taken++; else notTaken++;
+                    }
+        assertTrue(taken > 20 && notTaken > 20, "both outcomes covered: " + taken + " taken, " + notTaken + " not taken");
+    }
+
+    @Test
+    void aPageFaultInTheMiddleIsPreciseTheFaultingInstructionsRipAndTheRetiredCountBeforeIt() throws Throwable {
+        String before = "mov rax, 1\nadd rbx, rax\n";
+        Result r = sameAsInterpreter(before + "mov rcx, [rdx]\nmov rsi, 5\nret\n", c -> {
+            c.r[Cpu.RDX] = 0x40_0000_0000L; // beyond the fixture's 1 GiB identity map: not present
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(Exceptions.PF, r.vector);
+        assertEquals(addressOf(before), r.cpu.rip);
+        assertEquals(2, r.cpu.instructionsRetired);
+        assertEquals(1, r.cpu.r[Cpu.RBX], "the instructions before the fault completed");
+        assertEquals(0x40_0000_0000L, r.cpu.cr2);
+    }
+
+    @Test
+    void generalProtectionAndDivideErrorsAreDeliveredAtTheirInstruction() throws Throwable {
+        Result gp = sameAsInterpreter("xor eax, eax\nmov rcx, [rdx]\nret\n", c -> {
+            c.r[Cpu.RDX] = 0x8000_0000_0000_0000L; // non-canonical
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(Exceptions.GP, gp.vector);
+        assertEquals(1, gp.cpu.instructionsRetired);
+        Result de = sameAsInterpreter("add eax, 3\nsub rdx, rdx\ndiv rcx\nmov rbx, 1\nret\n", c -> c.r[Cpu.RCX] = 0);
+        assertEquals(Exceptions.DE, de.vector);
+        assertEquals(addressOf("add eax, 3\nsub rdx, rdx\n"), de.cpu.rip);
+        assertEquals(2, de.cpu.instructionsRetired);
+    }
+
+    @Test
+    void aStoreIntoTheTracesOwnCodeEndsTheTraceAfterTheStore() throws Throwable {
+        String asm = """
+                mov eax, 1
+                mov byte ptr [rip+1f], 0x90
+                add eax, 1
+                1: add eax, 2
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> c.r[Cpu.RSP] = LongModeFixture.STACK_TOP);
+        assertEquals(2, r.cpu.instructionsRetired, "the write invalidates the trace: the loop stops after it");
+        assertEquals(1, r.cpu.r[Cpu.RAX]);
+        assertEquals(addressOf("mov eax, 1\nmov byte ptr [rip+1f], 0x90\n1:"), r.cpu.rip);
+    }
+}
