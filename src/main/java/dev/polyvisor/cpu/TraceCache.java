@@ -25,6 +25,9 @@ public final class TraceCache implements CodePages.Listener {
     private final CodePages codePages;
     private final List<Insn> scratch = new ArrayList<>(MAX_LEN);
     public long decodedInstructions;
+    /** The physical address {@link #watchFirstBuild} waits for (-1: none), and what to do then. */
+    private long watchedPa = -1;
+    private Runnable watchAction;
 
     public TraceCache(OpcodeTable table, CodePages codePages) {
         this.decoder = new Decoder(table);
@@ -42,9 +45,29 @@ public final class TraceCache implements CodePages.Listener {
         int i = index(pa, mode);
         Trace t = table[i];
         if (t != null && t.physAddr == pa && t.mode == mode) return t;
+        if (pa == watchedPa) fireWatch();
         t = build(c, linear, pa, mode);
         table[i] = t;
         return t;
+    }
+
+    /**
+     * Runs {@code action} once, on the vCPU thread, just before the first trace starting at physical
+     * address {@code pa} is decoded: before the guest first executes a function entered there
+     * (a call always starts a trace at its target). The VMM uses it to look at guest memory at a
+     * point of the guest's own choosing without guest cooperation, e.g. the kernel's __initdata
+     * at free_initmem() (matrix.MatrixRunner). Costs one compare per trace build; one watch at a time.
+     */
+    public void watchFirstBuild(long pa, Runnable action) {
+        watchedPa = pa;
+        watchAction = action;
+    }
+
+    private void fireWatch() {
+        Runnable a = watchAction;
+        watchedPa = -1;
+        watchAction = null;
+        a.run();
     }
 
     private Trace build(Cpu c, long linear, long pa, int mode) {

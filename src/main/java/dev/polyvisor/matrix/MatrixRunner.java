@@ -32,11 +32,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BiFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -197,10 +199,11 @@ public final class MatrixRunner {
                     String.format(VIRTUAL_TIMEOUT, settings.virtualTimeout().toSeconds())));
             watchdog.arm(vlimit);
             CellWorkload.Session session = workload.attach(vm);
+            AtomicReference<DispatchTables> initData = watchInitData(vm);
             Outcome o = vm.run();
             String text = console.toString(StandardCharsets.UTF_8);
             wallTimeout = o.kind() == Outcome.Kind.TIMEOUT && !o.message().startsWith("virtual timeout");
-            Map<String, String> tables = readTables(vm);
+            Map<String, String> tables = readTables(vm, initData.get());
             List<CellResult.Usage> usage = vm.personalities.usage().snapshot().stream()
                     .map(c -> new CellResult.Usage(c.key().personality(), c.key().kind().label(), c.key().number(), c.key().subop(),
                             c.key().element(), c.count()))
@@ -219,8 +222,33 @@ public final class MatrixRunner {
         return result;
     }
 
-    /** The dispatch tables, read at the kernel's link addresses ({@code nokaslr}); one entry with the reason when impossible. */
-    private Map<String, String> readTables(Vm vm) {
+    /**
+     * Arms the read of the kernel's {@code __initdata} roots (x86_init) for the moment the guest first
+     * executes free_initmem() (init/main.c, kernel_init; arch/x86/mm/init.c), which releases them:
+     * a trace-cache watch at the function's physical address, so nothing is asked of the guest and
+     * no other code path pays for it. The reference stays empty when the kernel cannot be read or
+     * never gets there (a cell that hangs or panics earlier has its x86_init read at the end, live).
+     */
+    private AtomicReference<DispatchTables> watchInitData(Vm vm) {
+        AtomicReference<DispatchTables> ref = new AtomicReference<>();
+        KernelImage k = kernelImage();
+        if (k == null) return ref;
+        OptionalLong freeInitmem = k.symbols().address("free_initmem");
+        if (freeInitmem.isEmpty()) return ref;
+        KernelAddresses at = KernelAddresses.nokaslr();
+        vm.traces.watchFirstBuild(at.symbolPhysical(freeInitmem.getAsLong()), () -> {
+            synchronized (k) {
+                ref.set(DispatchTables.readInitData(new KernelMemory(PhysicalMemory.of(vm.memory), k, at)));
+            }
+        });
+        return ref;
+    }
+
+    /**
+     * The dispatch tables, read at the kernel's link addresses ({@code nokaslr}), x86_init from
+     * {@code initData} once freed; one entry with the reason when impossible.
+     */
+    private Map<String, String> readTables(Vm vm, DispatchTables initData) {
         KernelImage k = kernelImage();
         Map<String, String> t = new LinkedHashMap<>();
         if (k == null) {
@@ -230,7 +258,7 @@ public final class MatrixRunner {
         DispatchTables tables;
         // KernelImage's symbol and BTF lookups are not documented as thread-safe: one reader at a time (a few ms).
         synchronized (k) {
-            tables = DispatchTables.read(new KernelMemory(PhysicalMemory.of(vm.memory), k, KernelAddresses.nokaslr()));
+            tables = DispatchTables.read(new KernelMemory(PhysicalMemory.of(vm.memory), k, KernelAddresses.nokaslr()), initData);
         }
         tables.entries().forEach((path, v) -> t.put(path, v.display()));
         return t;
