@@ -199,6 +199,7 @@ public final class HypervPersonality implements Personality {
         mem.st64(pa + ReferenceTscPage.OFF_OFFSET, offset);
         tscSequence = tscSequence == 0xFFFF_FFFE || tscSequence == 0 ? 1 : tscSequence + 1; // 0 means invalid
         mem.st32(pa + ReferenceTscPage.OFF_SEQUENCE, tscSequence);
+        env.injector().sharedUpdate("hyperv.reference-tsc", AbiUsage.Structure.REFERENCE_TSC);
     }
 
     private void zeroPage(long pa) { for (int i = 0; i < 4096; i += 8) mem.st64(pa + i, 0); }
@@ -279,6 +280,7 @@ public final class HypervPersonality implements Personality {
         mem.st64(slot + 24, expiration);
         mem.st64(slot + 32, now);
         mem.st32(slot, HVMSG_TIMER_EXPIRED); // type last: the guest polls it
+        env.injector().sharedUpdate("hyperv.stimer", AbiUsage.Structure.SYNIC_MESSAGE);
         long s = sint[vcpu][sintx];
         if ((s & SINT_MASKED) == 0) env.injector().fixed(vcpu, (int) (s & 0xFF));
         return true;
