@@ -73,7 +73,10 @@ public record CellResult(String id, String personality, List<String> disabled, S
     }
 
     /** Host-side facts (wall time, whether the cell came from the cache): excluded from comparisons. */
-    public record Host(long wallMillis, boolean cached) {}
+    public record Host(long wallMillis, long cpuMillis, boolean cached) {
+        /** {@code cpuMillis}: the host CPU time of the thread that ran the cell (its VM runs every vCPU on it). */
+        public Host(long wallMillis, boolean cached) { this(wallMillis, 0, cached); }
+    }
 
     public CellResult withHost(Host h) {
         return new CellResult(id, personality, disabled, role, reference, outcome, clocksource, clockevent, instructions,
