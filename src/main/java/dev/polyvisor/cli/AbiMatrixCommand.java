@@ -78,7 +78,8 @@ final class AbiMatrixCommand implements Callable<Integer> {
     boolean noWorkloads;
 
     @Option(names = "--compare", arity = "2", paramLabel = "MATRIX.json",
-            description = "Compare two matrix.json files (e.g. two kernels' matrices): couplings that appeared, disappeared or moved. Boots nothing.")
+            description = "Compare two matrix.json files, or two --out directories (e.g. two kernels' matrices): couplings that appeared, "
+                    + "disappeared or moved. Boots nothing.")
     List<Path> compare;
 
     @Override
@@ -172,14 +173,19 @@ final class AbiMatrixCommand implements Callable<Integer> {
         }
         MatrixResult a, b;
         try {
-            a = MatrixJson.read(compare.get(0));
-            b = MatrixJson.read(compare.get(1));
+            a = MatrixJson.read(matrixJson(compare.get(0)));
+            b = MatrixJson.read(matrixJson(compare.get(1)));
         } catch (IOException e) {
             System.err.println("polyvisor: " + e.getMessage());
             return RunCommand.USAGE;
         }
         System.out.print(MatrixCompare.render(a, b, compare.get(0).toString(), compare.get(1).toString()));
         return 0;
+    }
+
+    /** A matrix.json, or a matrix's output directory (its matrix.json). */
+    private static Path matrixJson(Path p) {
+        return Files.isDirectory(p) ? p.resolve("matrix.json") : p;
     }
 
     /** The release in a bzImage's banner ("Linux version 6.1.0-57-cloud-amd64 (...)"), or null when it cannot be read. */
