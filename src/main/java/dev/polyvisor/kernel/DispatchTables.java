@@ -19,7 +19,8 @@ import java.util.stream.Collectors;
  * <ul>
  * <li>{@code pv_ops.*} (arch/x86/include/asm/paravirt_types.h, struct paravirt_patch_template: cpu, irq,
  * mmu, lock), recursively; a {@code struct paravirt_callee_save} is one entry named after the member
- * holding it ({@code pv_ops.lock.vcpu_is_preempted}), its {@code func};</li>
+ * holding it ({@code pv_ops.lock.vcpu_is_preempted}), its {@code func}; where the lock ops are a
+ * variable of their own ({@code pv_ops_lock}, 7.x) they are reported as {@code pv_ops.lock.*} too;</li>
  * <li>{@code static_call.*}: every static call key {@code __SCK__<name>} (include/linux/static_call_types.h)
  * except the tracepoints' — in 6.1 sched_clock and steal_clock are static calls
  * ({@code pv_sched_clock}, {@code pv_steal_clock}, arch/x86/kernel/paravirt.c), no longer pv_ops.time;</li>
@@ -65,6 +66,8 @@ public final class DispatchTables {
     /** The PV static keys read (kernel/sched/cputime.c and arch/x86/kernel/paravirt.c, tsc.c, kvm.c). */
     public static final List<String> STATIC_KEYS = List.of("paravirt_steal_enabled", "paravirt_steal_rq_enabled",
             "virt_spin_lock_key", "__use_tsc", "kvm_async_pf_enabled");
+    /** 7.x's separate PV spinlock ops (arch/x86/include/asm/paravirt_types.h), read as {@code pv_ops.lock}. */
+    public static final String PV_OPS_LOCK = "pv_ops_lock";
     /** Plain struct roots, in report order. */
     public static final List<String> STRUCT_ROOTS = List.of("x86_platform", "x86_init", "x86_cpuinit");
     /** Clockevent devices are read for at most this many CPUs. */
@@ -116,6 +119,10 @@ public final class DispatchTables {
         Map<String, Value> out = new LinkedHashMap<>();
         Reader r = new Reader(km, out);
         r.root("pv_ops", () -> r.structAt("pv_ops", km.btf().typeOfVariable("pv_ops"), km.symbol("pv_ops")));
+        // 7.x keeps the PV spinlock ops apart from pv_ops, in pv_ops_lock (the same struct pv_lock_ops
+        // that was pv_ops.lock): reported under pv_ops.lock so that kernels compare entry by entry.
+        if (km.hasSymbol(PV_OPS_LOCK))
+            r.root("pv_ops.lock", () -> r.structAt("pv_ops.lock", km.btf().typeOfVariable(PV_OPS_LOCK), km.symbol(PV_OPS_LOCK)));
         r.root("static_call", r::staticCalls);
         r.root("apic", () -> r.pointee("apic", km.btf().typeOfVariable("apic"), km.symbol("apic")));
         for (String name : STRUCT_ROOTS) r.root(name, () -> {
