@@ -54,6 +54,11 @@ class DebianNewerKernelImageTest {
         assertTrue(x86Init >= s.require("__init_begin") && x86Init < s.require("__init_end"), "x86_init is __initdata");
         assertTrue(image.btf().sizeOf(image.btf().typeOfVariable("pv_ops")) > 100, "pv_ops has a BTF type");
         assertTrue(image.btf().sizeOf(image.btf().typeOfVariable("x86_init")) > 100, "x86_init has a BTF type");
+        // 7.x keeps the PV spinlock ops in pv_ops_lock (DispatchTables reads it as pv_ops.lock).
+        if (suite.equals("sid")) {
+            assertTrue(s.address(DispatchTables.PV_OPS_LOCK).isPresent(), "7.x has pv_ops_lock");
+            assertEquals(image.btf().typeId("struct pv_lock_ops"), image.btf().typeOfVariable(DispatchTables.PV_OPS_LOCK));
+        }
         // Per-CPU variables: offsets into the per-CPU area (6.12, absolute-percpu) or image addresses (7.x).
         long tick = s.require("tick_cpu_device");
         assertTrue(tick < 0x100000 || KernelAddresses.inImage(tick), String.format("tick_cpu_device at 0x%x", tick));
