@@ -43,3 +43,29 @@ pv_setup() {
   # user-mode networking for --net user (the VMM starts passt and speaks its qemu stream protocol)
   command -v passt >/dev/null 2>&1 || pv_apt_install passt
 }
+
+# What the test suite needs beyond pv_setup: Debian's chromium, the headless browser MatrixBootTest
+# renders matrix.html in (issue 10). Not in pv_setup: ./polyvisor itself never needs a browser.
+# PV_NO_CHROMIUM=1 skips it (the test then skips its browser check and says so).
+pv_test_setup() {
+  pv_setup
+  [ "${PV_NO_CHROMIUM:-0}" = 1 ] && return 0
+  [ -x "${PV_CHROMIUM:-/usr/bin/chromium}" ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || pv_die "Debian's chromium (for MatrixBootTest's browser check) is not installed and installing it needs root: run 'apt-get install chromium' as root, or set PV_NO_CHROMIUM=1 to skip that check"
+    sudo="sudo"
+  fi
+  echo "polyvisor: installing Debian's chromium for MatrixBootTest's browser check (about 130 packages, once)" >&2
+  local log; log=$(mktemp)
+  # A fresh Debian 12 image has no package lists yet: the update must succeed before the install can.
+  if ! $sudo apt-get update >"$log" 2>&1 \
+     || ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >>"$log" 2>&1 \
+     || [ ! -x "${PV_CHROMIUM:-/usr/bin/chromium}" ]; then
+    echo "polyvisor: apt-get said:" >&2
+    grep -E '^(E|W|Err):' "$log" | tail -n 5 >&2 || tail -n 5 "$log" >&2
+    rm -f "$log"
+    pv_die "could not install Debian's chromium (needed by MatrixBootTest's browser check); install it with 'apt-get install chromium', or set PV_NO_CHROMIUM=1 to run the tests without the browser check"
+  fi
+  rm -f "$log"
+}

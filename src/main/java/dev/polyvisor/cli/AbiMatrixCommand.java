@@ -2,7 +2,6 @@ package dev.polyvisor.cli;
 
 import dev.polyvisor.guest.GuestImage;
 import dev.polyvisor.guest.GuestImageException;
-import dev.polyvisor.guest.GuestImages;
 import dev.polyvisor.matrix.CellResult;
 import dev.polyvisor.matrix.CellWorkload;
 import dev.polyvisor.matrix.PvWorkloads;
@@ -16,6 +15,7 @@ import dev.polyvisor.matrix.MatrixRunner;
 import dev.polyvisor.matrix.MatrixSettings;
 import dev.polyvisor.vmm.boot.LoadException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -64,6 +64,8 @@ final class AbiMatrixCommand implements Callable<Integer> {
     @Option(names = "--wall-timeout", paramLabel = "SECONDS", description = "Host seconds after which a cell hangs (default: ${DEFAULT-VALUE}).")
     long wallTimeout = MatrixSettings.defaults().wallTimeout().toSeconds();
 
+    @Mixin KernelPackageOptions kernelPackage = new KernelPackageOptions();
+
     @Option(names = "--kernel", paramLabel = "FILE",
             description = "Boot this bzImage instead of the default guest's (with the default guest's initramfs unless --initrd is given).")
     Path kernel;
@@ -76,7 +78,8 @@ final class AbiMatrixCommand implements Callable<Integer> {
     boolean noWorkloads;
 
     @Option(names = "--compare", arity = "2", paramLabel = "MATRIX.json",
-            description = "Compare two matrix.json files (e.g. two kernels' matrices): couplings that appeared, disappeared or moved. Boots nothing.")
+            description = "Compare two matrix.json files, or two --out directories (e.g. two kernels' matrices): couplings that appeared, "
+                    + "disappeared or moved. Boots nothing.")
     List<Path> compare;
 
     @Override
@@ -93,6 +96,16 @@ final class AbiMatrixCommand implements Callable<Integer> {
             System.err.println("polyvisor: " + e.getMessage());
             return RunCommand.USAGE;
         }
+        try {
+            kernelPackage.source(); // a bad --suite or --kernel-package is a usage error before anything is fetched
+        } catch (IllegalArgumentException e) {
+            System.err.println("polyvisor: " + e.getMessage());
+            return RunCommand.USAGE;
+        }
+        if (kernelPackage.given() && kernel != null) {
+            System.err.println("polyvisor: --kernel-package/--suite and --kernel both choose the kernel: give one");
+            return RunCommand.USAGE;
+        }
         if (initrd != null && kernel == null) {
             System.err.println("polyvisor: --initrd needs --kernel");
             return RunCommand.USAGE;
@@ -104,13 +117,18 @@ final class AbiMatrixCommand implements Callable<Integer> {
             }
         GuestImage image;
         try {
-            image = GuestImages.defaultGuest();
-            if (kernel != null)
-                image = new GuestImage(kernel, initrd != null ? initrd : image.initramfs(), release(kernel), null, null, image.busyboxVersion());
+            image = kernelPackage.guest();
         } catch (GuestImageException e) {
-            System.err.println("polyvisor: the default guest: " + e.getMessage());
-            return 1;
+            if (!kernelPackage.given()) {
+                System.err.println("polyvisor: the default guest: " + e.getMessage());
+                return 1;
+            }
+            // An unknown package or version is the user's to fix (the message names what apt offers).
+            System.err.println("polyvisor: cannot prepare the Linux guest for " + kernelPackage.source() + ": " + e.getMessage());
+            return RunCommand.USAGE;
         }
+        if (kernel != null)
+            image = new GuestImage(kernel, initrd != null ? initrd : image.initramfs(), release(kernel), null, null, image.busyboxVersion());
         CellWorkload workload = CellWorkload.NONE;
         if (!noWorkloads) {
             try {
@@ -155,14 +173,19 @@ final class AbiMatrixCommand implements Callable<Integer> {
         }
         MatrixResult a, b;
         try {
-            a = MatrixJson.read(compare.get(0));
-            b = MatrixJson.read(compare.get(1));
+            a = MatrixJson.read(matrixJson(compare.get(0)));
+            b = MatrixJson.read(matrixJson(compare.get(1)));
         } catch (IOException e) {
             System.err.println("polyvisor: " + e.getMessage());
             return RunCommand.USAGE;
         }
         System.out.print(MatrixCompare.render(a, b, compare.get(0).toString(), compare.get(1).toString()));
         return 0;
+    }
+
+    /** A matrix.json, or a matrix's output directory (its matrix.json). */
+    private static Path matrixJson(Path p) {
+        return Files.isDirectory(p) ? p.resolve("matrix.json") : p;
     }
 
     /** The release in a bzImage's banner ("Linux version 6.1.0-57-cloud-amd64 (...)"), or null when it cannot be read. */

@@ -29,6 +29,9 @@ public final class TraceCache implements CodePages.Listener {
     public long decodedInstructions;
     /** Compiles hot traces to bytecode; null when the JIT is off. */
     private final Jit jit;
+    /** The physical address {@link #watchFirstBuild} waits for (-1: none), and what to do then. */
+    private long watchedPa = -1;
+    private Runnable watchAction;
 
     /** A trace cache with the JIT mode of the {@code polyvisor.jit} system property (off when unset). */
     public TraceCache(OpcodeTable table, CodePages codePages) { this(table, codePages, JitMode.fromSystemProperty()); }
@@ -52,9 +55,29 @@ public final class TraceCache implements CodePages.Listener {
         int i = index(pa, mode);
         Trace t = table[i];
         if (t != null && t.physAddr == pa && t.mode == mode) return t;
+        if (pa == watchedPa) fireWatch();
         t = build(c, linear, pa, mode);
         table[i] = t;
         return t;
+    }
+
+    /**
+     * Runs {@code action} once, on the vCPU thread, just before the first trace starting at physical
+     * address {@code pa} is decoded: before the guest first executes a function entered there
+     * (a call always starts a trace at its target). The VMM uses it to look at guest memory at a
+     * point of the guest's own choosing without guest cooperation, e.g. the kernel's __initdata
+     * at free_initmem() (matrix.MatrixRunner). Costs one compare per trace build; one watch at a time.
+     */
+    public void watchFirstBuild(long pa, Runnable action) {
+        watchedPa = pa;
+        watchAction = action;
+    }
+
+    private void fireWatch() {
+        Runnable a = watchAction;
+        watchedPa = -1;
+        watchAction = null;
+        a.run();
     }
 
     private Trace build(Cpu c, long linear, long pa, int mode) {

@@ -19,14 +19,16 @@ import java.util.stream.Collectors;
  * <ul>
  * <li>{@code pv_ops.*} (arch/x86/include/asm/paravirt_types.h, struct paravirt_patch_template: cpu, irq,
  * mmu, lock), recursively; a {@code struct paravirt_callee_save} is one entry named after the member
- * holding it ({@code pv_ops.lock.vcpu_is_preempted}), its {@code func};</li>
+ * holding it ({@code pv_ops.lock.vcpu_is_preempted}), its {@code func}; where the lock ops are a
+ * variable of their own ({@code pv_ops_lock}, 7.x) they are reported as {@code pv_ops.lock.*} too;</li>
  * <li>{@code static_call.*}: every static call key {@code __SCK__<name>} (include/linux/static_call_types.h)
  * except the tracepoints' — in 6.1 sched_clock and steal_clock are static calls
  * ({@code pv_sched_clock}, {@code pv_steal_clock}, arch/x86/kernel/paravirt.c), no longer pv_ops.time;</li>
  * <li>{@code apic.*}: the driver {@code apic} points at (arch/x86/include/asm/apic.h), its {@code name} first;</li>
  * <li>{@code x86_platform.*}, {@code x86_init.*}, {@code x86_cpuinit.*}
  * (arch/x86/include/asm/x86_init.h); x86_init is {@code __initdata}, so once free_initmem() has run
- * (system_state &ge; SYSTEM_FREEING_INITMEM) it is reported as freed rather than read;</li>
+ * (system_state &ge; SYSTEM_FREEING_INITMEM) it is reported as freed rather than read, unless an
+ * earlier {@link #readInitData} supplies its entries;</li>
  * <li>{@code static_key.*}: the enable count of the PV static keys (include/linux/jump_label.h);</li>
  * <li>{@code clocksource.*}: {@code curr_clocksource} (kernel/time/clocksource.c), name and callbacks;</li>
  * <li>{@code clockevent[cpu].*}: each online CPU's {@code tick_cpu_device.evtdev} (kernel/time/tick-common.c,
@@ -64,6 +66,8 @@ public final class DispatchTables {
     /** The PV static keys read (kernel/sched/cputime.c and arch/x86/kernel/paravirt.c, tsc.c, kvm.c). */
     public static final List<String> STATIC_KEYS = List.of("paravirt_steal_enabled", "paravirt_steal_rq_enabled",
             "virt_spin_lock_key", "__use_tsc", "kvm_async_pf_enabled");
+    /** 7.x's separate PV spinlock ops (arch/x86/include/asm/paravirt_types.h), read as {@code pv_ops.lock}. */
+    public static final String PV_OPS_LOCK = "pv_ops_lock";
     /** Plain struct roots, in report order. */
     public static final List<String> STRUCT_ROOTS = List.of("x86_platform", "x86_init", "x86_cpuinit");
     /** Clockevent devices are read for at most this many CPUs. */
@@ -100,21 +104,59 @@ public final class DispatchTables {
 
     /**
      * Reads every root from the running (or powered-off, not yet closed) guest. Cheap: a few hundred
-     * small reads. To see x86_init's hooks, read before free_initmem(), i.e. before /init runs.
+     * small reads. x86_init, once freed, is reported as freed; {@link #read(KernelMemory, DispatchTables)}
+     * fills it in from an earlier read.
      */
-    public static DispatchTables read(KernelMemory km) {
+    public static DispatchTables read(KernelMemory km) { return read(km, null); }
+
+    /**
+     * Reads every root, taking the entries of an {@code __initdata} root that free_initmem() has
+     * released from {@code beforeFree} (a {@link #readInitData} made before it ran) instead of
+     * reporting it as freed. Without such entries (null, or that read failed) the root is one
+     * "freed" entry as before.
+     */
+    public static DispatchTables read(KernelMemory km, DispatchTables beforeFree) {
         Map<String, Value> out = new LinkedHashMap<>();
         Reader r = new Reader(km, out);
         r.root("pv_ops", () -> r.structAt("pv_ops", km.btf().typeOfVariable("pv_ops"), km.symbol("pv_ops")));
+        // 7.x keeps the PV spinlock ops apart from pv_ops, in pv_ops_lock (the same struct pv_lock_ops
+        // that was pv_ops.lock): reported under pv_ops.lock so that kernels compare entry by entry.
+        if (km.hasSymbol(PV_OPS_LOCK))
+            r.root("pv_ops.lock", () -> r.structAt("pv_ops.lock", km.btf().typeOfVariable(PV_OPS_LOCK), km.symbol(PV_OPS_LOCK)));
         r.root("static_call", r::staticCalls);
         r.root("apic", () -> r.pointee("apic", km.btf().typeOfVariable("apic"), km.symbol("apic")));
         for (String name : STRUCT_ROOTS) r.root(name, () -> {
-            if (r.freedInitData(name)) return;
-            r.structAt(name, km.btf().typeOfVariable(name), km.symbol(name));
+            int state = r.freedInitData(name);
+            if (state < 0) {
+                r.structAt(name, km.btf().typeOfVariable(name), km.symbol(name));
+                return;
+            }
+            Map<String, Value> kept = beforeFree == null ? Map.of() : beforeFree.under(name + ".");
+            if (kept.isEmpty()) out.put(name, new Unreadable("__initdata, freed by free_initmem() (system_state " + state + ")"));
+            else out.putAll(kept);
         });
         for (String key : STATIC_KEYS) r.root("static_key." + key, () -> r.staticKey(key));
         r.root("clocksource", () -> r.pointee("clocksource", km.btf().typeOfVariable("curr_clocksource"), km.symbol("curr_clocksource")));
         r.root("clockevent", r::clockevents);
+        return new DispatchTables(out);
+    }
+
+    /**
+     * The struct roots that live in the kernel's init sections (x86_init: {@code __initdata},
+     * arch/x86/kernel/x86_init.c), read now. Meant for the moment just before free_initmem()
+     * (init/main.c, kernel_init) releases them, when they hold every hook the kernel bound at boot;
+     * a root read after that is reported as freed.
+     */
+    public static DispatchTables readInitData(KernelMemory km) {
+        Map<String, Value> out = new LinkedHashMap<>();
+        Reader r = new Reader(km, out);
+        for (String name : STRUCT_ROOTS) r.root(name, () -> {
+            if (!r.inInitSections(name)) return;
+            // kernel_init sets SYSTEM_FREEING_INITMEM before it calls free_initmem(), and SYSTEM_RUNNING after.
+            int state = r.freedInitData(name);
+            if (state > r.freeingInitmemState()) out.put(name, new Unreadable("__initdata, freed by free_initmem() (system_state " + state + ")"));
+            else r.structAt(name, km.btf().typeOfVariable(name), km.symbol(name));
+        });
         return new DispatchTables(out);
     }
 
@@ -236,24 +278,32 @@ public final class DispatchTables {
             out.put("static_key." + name, new Count(km.u32(km.symbol(name) + loc.byteOffset())));
         }
 
-        /**
-         * True (and reported) when {@code name} lives in the kernel's init sections
-         * ([__init_begin, __init_end)) and free_initmem() has released them: system_state has reached
-         * SYSTEM_FREEING_INITMEM (init/main.c, kernel_init), whose value comes from BTF's enum system_states.
-         */
-        boolean freedInitData(String name) {
+        /** Whether {@code name} lives in the kernel's init sections, [__init_begin, __init_end). */
+        boolean inInitSections(String name) {
             KernelSymbols s = km.symbols();
             long at = s.require(name);
             if (s.address("__init_begin").isEmpty() || s.address("__init_end").isEmpty()) return false;
-            if (Long.compareUnsigned(at, s.require("__init_begin")) < 0 || Long.compareUnsigned(at, s.require("__init_end")) >= 0) return false;
-            long freeing = -1;
+            return Long.compareUnsigned(at, s.require("__init_begin")) >= 0 && Long.compareUnsigned(at, s.require("__init_end")) < 0;
+        }
+
+        /**
+         * The kernel's system_state when {@code name} lives in its init sections and free_initmem()
+         * has released them (system_state has reached SYSTEM_FREEING_INITMEM, init/main.c,
+         * kernel_init; the value from BTF's enum system_states), else -1.
+         */
+        int freedInitData(String name) {
+            if (!inInitSections(name)) return -1;
+            long freeing = freeingInitmemState();
+            int state = km.u32(km.symbol("system_state"));
+            return freeing < 0 || state < freeing ? -1 : state;
+        }
+
+        /** SYSTEM_FREEING_INITMEM's value in this kernel's enum system_states, -1 if it has none. */
+        long freeingInitmemState() {
             for (BtfType t : btf.named("system_states"))
                 if (t instanceof EnumType e)
-                    for (EnumType.Enumerator v : e.values()) if (v.name().equals("SYSTEM_FREEING_INITMEM")) freeing = v.value();
-            int state = km.u32(km.symbol("system_state"));
-            if (freeing < 0 || state < freeing) return false;
-            out.put(name, new Unreadable("__initdata, freed by free_initmem() (system_state " + state + ")"));
-            return true;
+                    for (EnumType.Enumerator v : e.values()) if (v.name().equals("SYSTEM_FREEING_INITMEM")) return v.value();
+            return -1;
         }
 
         /** Each online CPU's tick device's clock_event_device. */

@@ -17,11 +17,13 @@ import java.util.List;
  * {@code kallsyms_relative_base} (u64) — with --absolute-percpu a non-negative offset is an absolute
  * value (the per-CPU symbols, whose "addresses" are offsets into the per-CPU area) and a negative one
  * means relative_base - 1 - offset; without it, relative_base + (u32) offset; without
- * BASE_RELATIVE, {@code kallsyms_addresses} (u64 each).</li>
+ * BASE_RELATIVE, {@code kallsyms_addresses} (u64 each); in Debian's 7.2 {@code kallsyms_offsets}
+ * are place-relative (an entry holds the symbol's address minus its own) and there is no relative_base.</li>
  * </ul>
  * Where the tables sit relative to each other changed between versions (6.1 puts offsets and
  * relative_base before num_syms; Debian's 6.1 stable also has the 6.2 {@code kallsyms_seqs_of_names}
- * between the markers and the token table; 6.4 moved offsets after the token index), so nothing is
+ * between the markers and the token table; 6.4 moved offsets after the token index; Debian's 7.2 aligns
+ * the tables to 4 bytes only, num_syms included), so nothing is
  * assumed about the order: the token table is found by content (the digits are tokens of their own,
  * "0" to "9" at indexes 0x30 to 0x39, because scripts/kallsyms.c maps every character a symbol uses
  * to itself), checked against the token index after it, then num_syms is the u32 from which exactly
@@ -45,7 +47,7 @@ final class Kallsyms {
         Names names = findNames(ro, tokens);
         if (names == null) throw KernelFormatException.of("kallsyms: found the token table at 0x%x but no kallsyms_num_syms/kallsyms_names before it",
                 sec.addr() + tokens.start);
-        long[] addresses = findAddresses(ro, tokens, names);
+        long[] addresses = findAddresses(ro, sec.addr(), tokens, names);
         if (addresses == null) throw KernelFormatException.of("kallsyms: found %d names but no address table that fits them", names.names.size());
         List<KernelSymbols.Symbol> out = new ArrayList<>(addresses.length);
         for (int i = 0; i < addresses.length; i++) {
@@ -111,28 +113,32 @@ final class Kallsyms {
     private record Names(int numSymsAt, int namesAt, int namesEnd, int markersAt, int markersEnd, List<String> names) {}
 
     /**
-     * Scans back from the token table for kallsyms_num_syms: a u32 N (upper half of its 8-byte slot
-     * zero) followed, 8-aligned, by N names that expand to plausible "type letter + name" strings and
-     * end where kallsyms_markers begins, each marker giving the offset of every 256th name.
+     * Scans back from the token table for kallsyms_num_syms: a u32 N followed by N names that expand
+     * to plausible "type letter + name" strings and end where kallsyms_markers begins, each marker
+     * giving the offset of every 256th name, the markers ending at the token table (or, in Debian's
+     * 6.1, at kallsyms_seqs_of_names, 3 bytes a symbol, before it). The names start 8 bytes after
+     * num_syms where it has an 8-byte slot of its own (up to 6.x), right after it where the tables
+     * are only 4-aligned (Debian's 7.2).
      */
     private static Names findNames(Bytes ro, Tokens tokens) throws KernelFormatException {
-        for (int q = (tokens.start - 16) & ~7; q >= 0; q -= 8) {
+        for (int q = (tokens.start - 8) & ~3; q >= 0; q -= 4) {
             long n = ro.u32(q);
-            if (n == 0 || n > MAX_SYMBOLS || ro.u32(q + 4) != 0 || q + 8 + 2 * n > tokens.start) continue; // a name takes 2 bytes at least
-            Names names = tryNames(ro, tokens, q, (int) n);
+            if (n == 0 || n > MAX_SYMBOLS || q + 4 + 2 * n > tokens.start) continue; // a name takes 2 bytes at least
+            Names names = tryNames(ro, tokens, q, q + 4, (int) n);
+            if (names == null && (q & 7) == 0 && ro.u32(q + 4) == 0) names = tryNames(ro, tokens, q, q + 8, (int) n);
             if (names != null) return names;
         }
         return null;
     }
 
-    private static Names tryNames(Bytes ro, Tokens tokens, int q, int n) throws KernelFormatException {
-        int at = q + 8, limit = tokens.start;
+    private static Names tryNames(Bytes ro, Tokens tokens, int q, int namesAt, int n) throws KernelFormatException {
+        int at = namesAt, limit = tokens.start;
         List<String> out = new ArrayList<>(Math.min(n, 1 << 16));
         int[] markers = new int[(n + 255) >>> 8];
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < n; i++) {
             if (at >= limit) return null;
-            if ((i & 0xFF) == 0) markers[i >>> 8] = at - (q + 8);
+            if ((i & 0xFF) == 0) markers[i >>> 8] = at - namesAt;
             int len = ro.u8(at++);
             if ((len & 0x80) != 0) {
                 if (at >= limit) return null;
@@ -147,10 +153,19 @@ final class Kallsyms {
         }
         for (int align : new int[] {8, 4}) {
             int m = (at + align - 1) / align * align;
-            if (markersMatch(ro, m, markers, 4, limit)) return new Names(q, q + 8, at, m, m + 4 * markers.length, out);
-            if (markersMatch(ro, m, markers, 8, limit)) return new Names(q, q + 8, at, m, m + 8 * markers.length, out);
+            for (int width : new int[] {4, 8}) {
+                int end = m + width * markers.length;
+                if (markersMatch(ro, m, markers, width, limit) && endsAtTokens(end, n, limit))
+                    return new Names(q, namesAt, at, m, end, out);
+            }
         }
         return null;
+    }
+
+    /** The markers end at the token table (give or take alignment), or kallsyms_seqs_of_names lies between. */
+    private static boolean endsAtTokens(int markersEnd, int n, int tokenTable) {
+        long gap = tokenTable - (long) markersEnd;
+        return (gap >= 0 && gap < 8) || (gap >= 3L * n && gap < 3L * n + 16);
     }
 
     private static boolean markersMatch(Bytes ro, int at, int[] markers, int width, int limit) throws KernelFormatException {
@@ -175,7 +190,7 @@ final class Kallsyms {
     }
 
     /** Candidate address tables, tried in turn; the first whose addresses are sorted wins. */
-    private static long[] findAddresses(Bytes ro, Tokens tokens, Names names) throws KernelFormatException {
+    private static long[] findAddresses(Bytes ro, long sectionAddr, Tokens tokens, Names names) throws KernelFormatException {
         int n = names.names.size();
         long offsetsBytes = align8(4L * n), absoluteBytes = 8L * n;
         // (1) 6.1 and older: kallsyms_offsets, kallsyms_relative_base, then kallsyms_num_syms.
@@ -196,6 +211,14 @@ final class Kallsyms {
             long[] r = new long[n];
             for (int i = 0; i < n; i++) r[i] = ro.u64(c + 8L * i);
             if (sorted(r) && looksLikeKernelAddress(r[n - 1])) return r;
+        }
+        // (4) Debian's 7.2: kallsyms_offsets right after the token index (4-aligned), each a place-relative
+        // s32 (the symbol's address minus the entry's own), and no kallsyms_relative_base.
+        for (long d : new long[] {align4(tokens.indexEnd), align8(tokens.indexEnd)}) {
+            if (d + 4L * n > ro.length) continue;
+            long[] r = new long[n];
+            for (int i = 0; i < n; i++) r[i] = sectionAddr + d + 4L * i + ro.s32(d + 4L * i);
+            if (sorted(r) && looksLikeKernelAddress(r[0])) return r;
         }
         return null;
     }
@@ -222,4 +245,6 @@ final class Kallsyms {
     }
 
     private static long align8(long v) { return (v + 7) & ~7L; }
+
+    private static long align4(long v) { return (v + 3) & ~3L; }
 }

@@ -42,13 +42,16 @@ public final class KernelMemory {
     public boolean hasSymbol(String name) { return image.symbols().address(name).isPresent(); }
 
     /**
-     * The runtime address of CPU {@code cpu}'s copy of a per-CPU variable: its symbol value is an
-     * offset into the per-CPU area (kallsyms --absolute-percpu), to which
-     * {@code __per_cpu_offset[cpu]} is added (include/asm-generic/percpu.h, per_cpu_ptr).
+     * The runtime address of CPU {@code cpu}'s copy of a per-CPU variable: {@code __per_cpu_offset[cpu]}
+     * added to the variable's address (include/asm-generic/percpu.h, per_cpu_ptr). Where per-CPU data
+     * is zero-based (x86-64 up to 6.x, kallsyms --absolute-percpu) the symbol's value is an offset
+     * into the per-CPU area and is not slid; where it is not (Debian's 7.2: per-CPU symbols are
+     * ordinary addresses in the image), it is an image address and moves with KASLR.
      */
     public long perCpu(String name, int cpu) {
-        long off = image.symbols().require(name);
-        return u64(symbol("__per_cpu_offset") + 8L * cpu) + off;
+        long sym = image.symbols().require(name);
+        long base = KernelAddresses.inImage(sym) ? addresses.runtime(sym) : sym;
+        return u64(symbol("__per_cpu_offset") + 8L * cpu) + base;
     }
 
     /** "NULL", the symbol a runtime address points at (with an offset inside it), or the address in hex. */

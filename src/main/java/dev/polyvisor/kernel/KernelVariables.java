@@ -17,6 +17,9 @@ public final class KernelVariables {
     static {
         // arch/x86/kernel/paravirt.c
         TYPES.put("pv_ops", "struct paravirt_patch_template");
+        // 7.x (Debian's 7.2): the PV spinlock ops are a variable of their own beside pv_ops, of the type
+        // 6.1's pv_ops.lock member has (arch/x86/include/asm/paravirt_types.h)
+        TYPES.put("pv_ops_lock", "struct pv_lock_ops");
         TYPES.put("paravirt_steal_enabled", "struct static_key");
         TYPES.put("paravirt_steal_rq_enabled", "struct static_key");
         // arch/x86/kernel/x86_init.c

@@ -8,7 +8,10 @@
  * ({@link dev.polyvisor.kernel.KernelAddresses}), and on top of them the dispatch tables a
  * paravirtualized kernel binds at boot: {@code pv_ops}, the APIC driver, {@code x86_platform},
  * {@code x86_init}, {@code x86_cpuinit}, static calls, PV static keys, clocksource and clockevent
- * ({@link dev.polyvisor.kernel.DispatchTables}).
+ * ({@link dev.polyvisor.kernel.DispatchTables}). The layouts are those of Debian's kernels from 6.1
+ * to 7.x (kallsyms as scripts/kallsyms.c has written it in each; per-CPU symbols zero-based or not);
+ * {@code __initdata} such as x86_init can be read before free_initmem() and stand in for the freed root
+ * ({@link dev.polyvisor.kernel.DispatchTables#readInitData}).
  *
  * <p>It starts at the vmlinux ELF: getting that out of a bzImage is
  * {@code vmm.boot.linux.KernelPayload#vmlinux}'s job (the callers pass the bytes in). Guest memory

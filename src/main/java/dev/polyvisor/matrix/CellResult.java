@@ -1,6 +1,7 @@
 package dev.polyvisor.matrix;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import dev.polyvisor.personality.core.AbiUsage;
 
 import java.util.List;
 import java.util.Map;
@@ -62,16 +63,20 @@ public record CellResult(String id, String personality, List<String> disabled, S
 
     /** One usage counter (see {@link dev.polyvisor.personality.core.AbiUsage}); {@code subop} -1 when none, {@code element} null when unattributed. */
     public record Usage(String personality, String kind, long number, int subop, String element, long count) {
-        /** The counter's name in reports: {@code kvm hypercall 10}, {@code xen hypercall 24/11}. */
+        /** The counter's name in reports: {@code kvm hypercall 10}, {@code xen hypercall 24/11}, {@code kvm shared-update pvclock}. */
         public String label() {
             String n = kind.equals("cpuid") || kind.endsWith("msr") || kind.endsWith("msr-gp") || kind.startsWith("port")
-                    ? "0x" + Long.toHexString(number) : Long.toString(number);
+                    ? "0x" + Long.toHexString(number)
+                    : kind.equals(AbiUsage.Kind.SHARED_UPDATE.label()) ? AbiUsage.Structure.label(number) : Long.toString(number);
             return personality + " " + kind + " " + n + (subop >= 0 ? "/" + subop : "");
         }
     }
 
     /** Host-side facts (wall time, whether the cell came from the cache): excluded from comparisons. */
-    public record Host(long wallMillis, boolean cached) {}
+    public record Host(long wallMillis, long cpuMillis, boolean cached) {
+        /** {@code cpuMillis}: the host CPU time of the thread that ran the cell (its VM runs every vCPU on it). */
+        public Host(long wallMillis, boolean cached) { this(wallMillis, 0, cached); }
+    }
 
     public CellResult withHost(Host h) {
         return new CellResult(id, personality, disabled, role, reference, outcome, clocksource, clockevent, instructions,

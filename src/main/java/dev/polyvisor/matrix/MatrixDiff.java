@@ -86,7 +86,7 @@ public final class MatrixDiff {
     }
 
     /** What the VMM did on a personality's behalf (rather than the guest asking): counted apart from the element's own use. */
-    static final Set<String> VMM_ACTIONS = Set.of("inject-fixed", "inject-nmi", "upcall", "wake", "flush-tlb", "block");
+    static final Set<String> VMM_ACTIONS = Set.of("inject-fixed", "inject-nmi", "upcall", "wake", "flush-tlb", "block", "shared-update");
 
     /**
      * Each ABI element's total use by the guest (CPUID leaves, MSR accesses, hypercalls, backdoor and port

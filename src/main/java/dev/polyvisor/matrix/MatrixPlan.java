@@ -19,7 +19,7 @@ import java.util.Set;
  */
 public record MatrixPlan(List<CellSpec> cells) {
     /** Changes whenever what a cell records or how it is run changes, so cached cells are not reused. */
-    public static final int VERSION = 2;
+    public static final int VERSION = 3; // 3: x86_init read at free_initmem(); shared-structure update counters
     /** The personalities of a default matrix (every one with ABI elements). */
     public static final List<String> DEFAULT_PERSONALITIES = List.of("kvm", "hyperv", "xen", "vmware");
     public static final List<String> REFERENCES = List.of("bare", "unknown");

@@ -2,8 +2,10 @@
  * The coupling matrix (issue 10, {@code polyvisor abi matrix}): which kernel behaviours depend on which
  * ABI element. For each personality one baseline boot with every element on and one boot per element
  * switched off, plus two reference columns, {@code bare} and {@code unknown} (hypervisor bit set, a
- * signature no kernel knows); each cell boots the guest in icount mode with {@code nokaslr} and records
- * what the kernel bound (its dispatch tables read from guest memory by {@link dev.polyvisor.kernel}),
+ * signature no kernel knows); each cell boots the guest in icount mode with {@code nokaslr} (entered at
+ * the vmlinux's startup_64, the decompressor skipped, and no modules loaded) and records what the
+ * kernel bound (its dispatch tables read from guest memory by {@link dev.polyvisor.kernel}, x86_init at
+ * the guest's entry to free_initmem() through a trace-cache watch),
  * how much it used each ABI element ({@link dev.polyvisor.personality.core.AbiUsage}, counted by the
  * personality layer), how the boot ended, and the costs of the micro-workloads
  * ({@link dev.polyvisor.matrix.CellWorkload}, a hook filled in by the workload program).

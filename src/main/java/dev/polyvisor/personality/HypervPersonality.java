@@ -219,6 +219,7 @@ public final class HypervPersonality implements Personality, SynicHost {
         mem.st64(pa + ReferenceTscPage.OFF_OFFSET, offset);
         tscSequence = tscSequence == 0xFFFF_FFFE || tscSequence == 0 ? 1 : tscSequence + 1; // 0 means invalid
         mem.st32(pa + ReferenceTscPage.OFF_SEQUENCE, tscSequence);
+        env.injector().sharedUpdate("hyperv.reference-tsc", AbiUsage.Structure.REFERENCE_TSC);
     }
 
     private void zeroPage(long pa) { for (int i = 0; i < 4096; i += 8) mem.st64(pa + i, 0); }
@@ -337,6 +338,8 @@ public final class HypervPersonality implements Personality, SynicHost {
         mem.st64(slot + 8, 0);
         for (int i = 0; i < MESSAGE_PAYLOAD_MAX; i++) mem.st8(slot + MESSAGE_PAYLOAD_OFFSET + i, i < payload.length ? payload[i] : 0);
         mem.st32(slot, type);
+        env.injector().sharedUpdate(type == HVMSG_TIMER_EXPIRED ? "hyperv.stimer" : "hyperv.synic-connections",
+                AbiUsage.Structure.SYNIC_MESSAGE);
         raiseSint(vp, sintx);
         return PostResult.POSTED;
     }
@@ -350,6 +353,7 @@ public final class HypervPersonality implements Personality, SynicHost {
         long old = mem.ld64(word), bit = 1L << (flag & 63);
         if ((old & bit) != 0) return true; // already signalled: no second interrupt
         mem.st64(word, old | bit);
+        env.injector().sharedUpdate("hyperv.synic-connections", AbiUsage.Structure.SYNIC_EVENT_FLAGS);
         raiseSint(vp, sintx);
         return true;
     }

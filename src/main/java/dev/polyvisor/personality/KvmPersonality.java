@@ -7,6 +7,7 @@ import dev.polyvisor.cpu.model.CpuModel;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.personality.core.AbiElement;
 import dev.polyvisor.personality.core.AbiGate;
+import dev.polyvisor.personality.core.AbiUsage;
 import dev.polyvisor.personality.core.MsrAccess;
 import dev.polyvisor.personality.core.PersonalityEnv;
 import dev.polyvisor.personality.core.Pvclock;
@@ -121,6 +122,7 @@ public final class KvmPersonality implements Personality {
                 // kvm_write_wall_clock: UTC at pvclock time 0; the structure is written at MSR-write time.
                 wallClock = value;
                 Pvclock.writeWallClock(mem, value, env.utcNanos().getAsLong() - env.clock().nanos());
+                env.injector().sharedUpdate("kvm.clocksource", AbiUsage.Structure.WALL_CLOCK);
             }
             case MSR_STEAL_TIME -> {
                 // KVM_STEAL_RESERVED_MASK: bits 5:1 must be zero (Documentation/virt/kvm/x86/msr.rst).
@@ -152,6 +154,7 @@ public final class KvmPersonality implements Personality {
     private void writePvti(int vcpu) {
         long pa = systemTime[vcpu] & ~1L;
         Pvclock.writeTimeInfo(mem, pa, env.clock(), env.clock().nanos(), gate.enabled("kvm.clocksource-stable"));
+        env.injector().sharedUpdate("kvm.clocksource", AbiUsage.Structure.PVCLOCK);
     }
 
     /** Writes struct kvm_steal_time with the version seqlock (host record_steal_time). preempted stays 0. */
@@ -165,6 +168,7 @@ public final class KvmPersonality implements Personality {
         mem.st64(pa + STEAL_OFF_STEAL, stealNs[vcpu]);
         mem.st32(pa + STEAL_OFF_FLAGS, 0);
         mem.st32(pa + STEAL_OFF_VERSION, odd + 1);
+        env.injector().sharedUpdate("kvm.steal-time", AbiUsage.Structure.STEAL_TIME);
     }
 
     @Override

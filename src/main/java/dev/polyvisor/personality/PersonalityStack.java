@@ -312,6 +312,12 @@ public final class PersonalityStack {
 
         @Override public void shutdown(String reason) { inner.shutdown(reason); }
 
+        @Override
+        public void sharedUpdate(String element, AbiUsage.Structure structure) {
+            usage.add(personality, AbiUsage.Kind.SHARED_UPDATE, structure.ordinal(), AbiUsage.ANY, element);
+            inner.sharedUpdate(element, structure);
+        }
+
         private void count(AbiUsage.Kind kind, long number) { usage.add(personality, kind, number, AbiUsage.ANY, cause.get()); }
     }
 

@@ -156,6 +156,7 @@ public final class VmwarePersonality implements Personality {
         long pa = stealArea[vcpu];
         if (pa < 0) return;
         env.memory().st64(pa, env.clock().tscAt(stealNs[vcpu]));
+        env.injector().sharedUpdate("vmware.steal-clock", AbiUsage.Structure.STEAL_CLOCK);
     }
 
     @Override

@@ -281,6 +281,7 @@ public final class XenPersonality implements Personality {
         sharedInfo = pa;
         Pvclock.writeWallClock(mem, pa + SHINFO_WC, env.utcNanos().getAsLong() - env.clock().nanos());
         mem.st32(pa + SHINFO_WC_SEC_HI, 0);
+        env.injector().sharedUpdate("xen.shared-info", AbiUsage.Structure.SHARED_INFO);
         for (int v = 0; v < env.vcpus(); v++) writeTime(v);
     }
 
@@ -295,8 +296,14 @@ public final class XenPersonality implements Personality {
         if (!gate.enabled("xen.pvclock")) return;
         long now = env.clock().nanos();
         long vi = vcpuInfo(vcpu);
-        if (vi >= 0) Pvclock.writeTimeInfo(mem, vi + VI_TIME, env.clock(), now, true);
-        if (timeArea[vcpu] >= 0) Pvclock.writeTimeInfo(mem, timeArea[vcpu], env.clock(), now, true);
+        if (vi >= 0) {
+            Pvclock.writeTimeInfo(mem, vi + VI_TIME, env.clock(), now, true);
+            env.injector().sharedUpdate("xen.pvclock", AbiUsage.Structure.PVCLOCK);
+        }
+        if (timeArea[vcpu] >= 0) {
+            Pvclock.writeTimeInfo(mem, timeArea[vcpu], env.clock(), now, true);
+            env.injector().sharedUpdate("xen.pvclock", AbiUsage.Structure.PVCLOCK);
+        }
     }
 
     /** hvm_op: struct xen_hvm_param {domid u16 @0, index u32 @4, value u64 @8}. */
@@ -382,6 +389,7 @@ public final class XenPersonality implements Personality {
         vcpuInfo[vcpu] = pa;
         mem.st64(pa + VI_PENDING_SEL, -1L);
         mem.st8(pa + VI_UPCALL_PENDING, 1);
+        env.injector().sharedUpdate("xen.vcpu-info", AbiUsage.Structure.VCPU_INFO);
         writeTime(vcpu);
         notifyVcpu(vcpu);
     }
@@ -516,6 +524,7 @@ public final class XenPersonality implements Personality {
         long bit = 1L << (port % 64);
         long old = mem.atomicRmw(sharedInfo + SHINFO_EVTCHN_PENDING + word, 8, v -> v | bit);
         if ((old & bit) != 0) return;
+        env.injector().sharedUpdate("xen.event-channels", AbiUsage.Structure.EVENT_CHANNEL);
         if ((mem.ld64(sharedInfo + SHINFO_EVTCHN_MASK + word) & bit) != 0) return;
         markPending(ports[port].vcpu, port / 64);
     }
@@ -654,6 +663,7 @@ public final class XenPersonality implements Personality {
         mem.st64(w[4], 0);
         mem.st64(w[5], 0);
         mem.st64(w[1], now);
+        env.injector().sharedUpdate("xen.runstate", AbiUsage.Structure.RUNSTATE);
     }
 
     @Override

@@ -455,7 +455,7 @@ public final class Vm implements Platform, AutoCloseable {
                 if (config.initrd() != null) throw new LoadException("--initrd is not supported with --boot flat");
                 FlatBinary.load(memory, bsp, config.kernel(), config.flat().address(), config.flat().mode());
             }
-            case LINUX, PVH -> bootLinux(bsp);
+            case LINUX, PVH, LINUX_VMLINUX -> bootLinux(bsp);
         }
         traces.flush();
     }
@@ -471,7 +471,8 @@ public final class Vm implements Platform, AutoCloseable {
             }
         }
         try {
-            LoadedKernel k = board.loadLinux(memory, kernel, initrd, config.append(), config.boot() == VmConfig.BootKind.PVH);
+            LoadedKernel k = board.loadLinux(memory, kernel, initrd, config.append(), config.boot() == VmConfig.BootKind.PVH,
+                    config.boot() == VmConfig.BootKind.LINUX_VMLINUX);
             k.entry().apply(bsp);
             bsp.mmu.flushAll();
         } catch (LoadException e) {

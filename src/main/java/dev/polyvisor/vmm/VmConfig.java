@@ -31,7 +31,12 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
                        ClockMode clock, Duration timeout, Path consoleLog, List<String> personalities,
                        FlatEntry flat, List<String> abiDisable, String cpu, List<String> devices,
                        List<Disk> disks, Links links) {
-    public enum BootKind { LINUX, PVH, MULTIBOOT, FLAT }
+    /**
+     * LINUX: a bzImage by the 64-bit boot protocol; PVH: its vmlinux at the PVH entry; LINUX_VMLINUX: as
+     * LINUX but with the decompressor skipped (the payload decompressed by the VMM and entered at
+     * startup_64; for kernels at their link address, i.e. {@code nokaslr}); MULTIBOOT and FLAT: test images.
+     */
+    public enum BootKind { LINUX, PVH, LINUX_VMLINUX, MULTIBOOT, FLAT }
 
     public enum ClockMode { REALTIME, ICOUNT }
 

@@ -68,6 +68,27 @@ class DispatchTablesTest {
     }
 
     @Test
+    void initDataReadBeforeFreeInitmemStandsInForTheFreedRoot() throws Exception {
+        // kernel_init() sets SYSTEM_FREEING_INITMEM (2) just before it calls free_initmem(): still readable.
+        SyntheticKernel k = new SyntheticKernel(SLIDE, PHYS_BASE, PAGE_OFFSET, 1);
+        k.ram.u32(k.phys(k.sym("system_state")), 2);
+        DispatchTables before = DispatchTables.readInitData(k.memory());
+        assertEquals(List.of("x86_init.timers.timer_init"), List.copyOf(before.entries().keySet()), "only the __initdata roots");
+        assertEquals("x86_init_noop", before.get("x86_init.timers.timer_init"));
+        // free_initmem(): system_state reaches SYSTEM_FREEING_INITMEM and the pages are poisoned.
+        k.ram.u32(k.phys(k.sym("system_state")), 3);
+        k.ram.u64(k.phys(k.sym("x86_init")), 0xCCCC_CCCC_CCCC_CCCCL);
+        DispatchTables after = DispatchTables.read(k.memory(), before);
+        assertEquals("x86_init_noop", after.get("x86_init.timers.timer_init"));
+        assertTrue(after.value("x86_init").isEmpty(), "no 'freed' entry once the earlier read supplies the root");
+        List<String> keys = List.copyOf(after.entries().keySet());
+        assertTrue(keys.indexOf("x86_platform.calibrate_tsc") < keys.indexOf("x86_init.timers.timer_init")
+                && keys.indexOf("x86_init.timers.timer_init") < keys.indexOf("x86_cpuinit.setup_percpu_clockev"), "in root order");
+        assertTrue(DispatchTables.read(k.memory()).get("x86_init").contains("freed"), "without the earlier read it reads as freed");
+        assertTrue(DispatchTables.readInitData(k.memory()).get("x86_init").contains("freed"), "read too late, it says so");
+    }
+
+    @Test
     void aRootTheKernelLacksIsOneUnreadableEntry() throws Exception {
         SyntheticKernel k = new SyntheticKernel(SLIDE, PHYS_BASE, PAGE_OFFSET, 3);
         KernelSymbols without = KernelSymbols.of(k.image.symbols().all().stream().filter(s -> !s.name().equals("curr_clocksource")).toList());

@@ -19,6 +19,8 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class KallsymsTest {
     static final long TEXT = 0xFFFF_FFFF_8100_0000L;
+    /** Where {@link #image} puts .rodata. */
+    static final long RODATA = TEXT + 0x100_0000;
 
     enum Layout {
         /** 6.1: offsets, relative_base, num_syms, names, markers, token_table, token_index. */
@@ -28,7 +30,12 @@ class KallsymsTest {
         /** 6.4+: num_syms, names, markers, token_table, token_index, offsets, relative_base, seqs. */
         V6_4,
         /** No CONFIG_KALLSYMS_BASE_RELATIVE: addresses (u64), num_syms, names, markers, token_table, token_index. */
-        ABSOLUTE
+        ABSOLUTE,
+        /**
+         * Debian's 7.2: as V6_4 but every table only 4-aligned (names right after num_syms) and the offsets
+         * place-relative (symbol address minus the entry's own), with no relative_base; no absolute per-CPU symbols.
+         */
+        V7_2
     }
 
     /** Tokens for the codes no symbol character uses; they compress the names. */
@@ -67,7 +74,9 @@ class KallsymsTest {
     static final class Rodata {
         final ByteArrayOutputStream out = new ByteArrayOutputStream();
 
-        void align() { while (out.size() % 8 != 0) out.write(0); }
+        int alignment = 8;
+
+        void align() { while (out.size() % alignment != 0) out.write(0); }
 
         void u16(int v) { out.write(v); out.write(v >>> 8); }
 
@@ -85,6 +94,10 @@ class KallsymsTest {
         Rodata ro = new Rodata();
         ro.junk(r, 333);
         ro.align();
+        if (layout == Layout.V7_2) {
+            ro.alignment = 4;
+            ro.junk(r, 4); // 4- but not 8-aligned from here on
+        }
         int n = syms.size();
         Runnable offsets = () -> {
             ro.align();
@@ -131,6 +144,11 @@ class KallsymsTest {
             ro.align();
             ro.junk(r, 3 * n);
         }
+        if (layout == Layout.V7_2) {
+            ro.align();
+            for (KernelSymbols.Symbol s : syms) ro.u32(s.address() - (RODATA + ro.out.size()));
+            ro.junk(r, 3 * n);
+        }
         ro.junk(r, 100);
         return ro.out.toByteArray();
     }
@@ -155,7 +173,7 @@ class KallsymsTest {
     static Elf64 image(byte[] rodata) throws KernelFormatException {
         ElfBuilder b = new ElfBuilder();
         b.section(".text", Elf64.SHT_PROGBITS, Elf64.SHF_ALLOC | Elf64.SHF_EXECINSTR, TEXT, new byte[16]);
-        b.section(".rodata", Elf64.SHT_PROGBITS, Elf64.SHF_ALLOC, TEXT + 0x100_0000, rodata);
+        b.section(".rodata", Elf64.SHT_PROGBITS, Elf64.SHF_ALLOC, RODATA, rodata);
         return Elf64.parse(b.build());
     }
 
@@ -163,13 +181,14 @@ class KallsymsTest {
     @EnumSource(Layout.class)
     void everySymbolComesBackWithItsAddressAndType(Layout layout) throws Exception {
         List<KernelSymbols.Symbol> syms = symbols();
-        boolean absolute = layout != Layout.ABSOLUTE;
-        List<KernelSymbols.Symbol> input = layout == Layout.ABSOLUTE ? syms.stream().filter(s -> s.type() != 'A').toList() : syms;
-        KernelSymbols ks = KernelSymbols.fromKallsyms(image(kallsyms(input, layout, TEXT, absolute)));
+        boolean percpuAbsolute = layout != Layout.ABSOLUTE && layout != Layout.V7_2;
+        List<KernelSymbols.Symbol> input = percpuAbsolute ? syms : syms.stream().filter(s -> s.type() != 'A').toList();
+        byte[] rodata = kallsyms(input, layout, TEXT, percpuAbsolute);
+        KernelSymbols ks = KernelSymbols.fromKallsyms(image(rodata));
         assertEquals(input.size(), ks.size());
         for (KernelSymbols.Symbol s : input) assertEquals(s, ks.symbol(s.name()).orElseThrow(), s.name());
         assertEquals(TEXT + 0x1100, ks.require("kvm_flush_tlb_multi"));
-        if (layout != Layout.ABSOLUTE) assertEquals(0x1b6c0, ks.require("tick_cpu_device"));
+        if (percpuAbsolute) assertEquals(0x1b6c0, ks.require("tick_cpu_device"));
     }
 
     @Test

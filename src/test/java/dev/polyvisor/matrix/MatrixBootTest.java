@@ -24,7 +24,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * off, kvm.pv-send-ipi off, 2 vCPUs, icount - and the known couplings, read from the tables in guest
  * memory and from the VMM's counters: without kvm.clocksource the clocksource leaves kvm-clock for the
  * TSC and the sched_clock static call leaves kvm_sched_clock_read; without kvm.pv-send-ipi the APIC
- * driver's IPI callbacks leave kvm_send_ipi_mask* and KVM_HC_SEND_IPI (10) is never called. The same
+ * driver's IPI callbacks leave kvm_send_ipi_mask* and KVM_HC_SEND_IPI (10) is never called; x86_init's
+ * hooks are read at free_initmem() and the VMM's pvclock updates are counted. The same
  * matrix run again (no cache) is identical apart from host-time fields, a third run comes entirely from
  * the cache, and matrix.html renders in headless Chromium when it is installed.
  */
@@ -77,11 +78,19 @@ class MatrixBootTest {
         long ipis = MatrixRunner.usage(base, "kvm", AbiUsage.Kind.HYPERCALL, 10);
         assertTrue(ipis > 0, "KVM_HC_SEND_IPI during a 2-vCPU boot");
         assertTrue(MatrixRunner.usage(base, "kvm", AbiUsage.Kind.WRMSR, 0x4b564d01L) > 0, "MSR_KVM_SYSTEM_TIME_NEW");
+        // ... and the VMM fills the pvclock structure the guest registered (a shared-structure update).
+        long pvclock = AbiUsage.Structure.PVCLOCK.ordinal();
+        assertTrue(MatrixRunner.usage(base, "kvm", AbiUsage.Kind.SHARED_UPDATE, pvclock) > 0, "pvclock_vcpu_time_info written");
+        // x86_init (__initdata) read when the guest entered free_initmem(): KVM's platform hooks, not "freed".
+        assertNull(base.tables().get("x86_init"), base.tables().get("x86_init"));
+        assertEquals("kvm_init_platform", base.tables().get("x86_init.hyper.init_platform"));
+        assertEquals("kvm_guest_init", base.tables().get("x86_init.hyper.guest_late_init"));
 
         // kvm.clocksource off: kvm-clock → TSC, sched_clock leaves kvm_sched_clock_read, the MSRs are never written.
         assertTrue(noClock.clocksource().startsWith("tsc"), noClock.clocksource());
         assertEquals("native_sched_clock", noClock.tables().get("static_call.pv_sched_clock"));
         assertEquals(0, MatrixRunner.usage(noClock, "kvm", AbiUsage.Kind.WRMSR, 0x4b564d01L));
+        assertEquals(0, MatrixRunner.usage(noClock, "kvm", AbiUsage.Kind.SHARED_UPDATE, pvclock));
         assertEquals("kvm_send_ipi_mask", noClock.tables().get("apic.send_IPI_mask"), "IPIs are not the clock's business");
 
         // kvm.pv-send-ipi off: the APIC callbacks leave kvm_send_ipi_mask*, the hypercall count drops to 0.
@@ -100,6 +109,7 @@ class MatrixBootTest {
         assertTrue(ci.containsKey("apic.send_IPI_mask") && ci.containsKey("apic.send_IPI_mask_allbutself"), ci.keySet().toString());
         assertEquals("0", ci.get("counter:kvm hypercall 10").value());
         assertFalse(ci.containsKey("clocksource.name"));
+        assertEquals("0", cc.get("usage:kvm.clocksource shared-update").value(), "the pvclock updates stop with the element");
 
         // Run again without the cache: identical apart from host-time fields.
         MatrixResult again = run(plan, null);
@@ -119,13 +129,13 @@ class MatrixBootTest {
 
     /**
      * Debian's headless Chromium loads the page, runs its script (which opens the diff the URL names), and
-     * takes a screenshot. Skipped with a printed reason where Chromium is not installed (it is 130
-     * packages, so the test setup does not install it: {@code apt-get install chromium}).
+     * takes a screenshot. ./run-tests installs Chromium where it is missing (scripts/env.sh, pv_test_setup);
+     * a run without it (plain mvn, or PV_NO_CHROMIUM=1) skips this check with a printed reason.
      */
     private static void rendersInChromium(Path html, MatrixResult m) throws Exception {
         Path chromium = Path.of("/usr/bin/chromium");
         if (!Files.isExecutable(chromium)) {
-            System.err.println("MatrixBootTest: skipping the browser check: /usr/bin/chromium is not installed (apt-get install chromium)");
+            System.err.println("MatrixBootTest: skipping the browser check: /usr/bin/chromium is not installed (./run-tests installs it; or apt-get install chromium)");
             return;
         }
         int row = m.cells().indexOf(m.cell("kvm -kvm.pv-send-ipi").orElseThrow());

@@ -161,7 +161,7 @@ class MatrixReportsTest {
         assertEquals(2, lines.length, String.join("\n", lines));
         assertTrue(lines[0].startsWith("matrix [#####...............] 1/4 cells (1 cached)"), lines[0]);
         assertTrue(lines[0].contains("ETA ?") && lines[0].endsWith("bare: boots (cached)"), lines[0]);
-        assertTrue(lines[1].contains("2/4 cells (1 cached)") && lines[1].contains("ETA ") && lines[1].endsWith("kvm: boots in 1s"), lines[1]);
+        assertTrue(lines[1].contains("2/4 cells (1 cached)") && lines[1].contains("ETA ") && lines[1].endsWith("kvm: boots in 1s (0.0 s CPU)"), lines[1]);
         bytes.reset();
         MatrixRunner.Progress t = new MatrixRunner.Progress(out, true, 1);
         t.finished(m.cells().get(1));

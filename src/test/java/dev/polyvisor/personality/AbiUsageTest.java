@@ -45,6 +45,35 @@ class AbiUsageTest {
     }
 
     @Test
+    void sharedStructureWritesAreCountedPerElementAndStructure() {
+        PersonalityStack s = vm.stack("kvm");
+        AbiUsage u = s.usage();
+        long pvclock = AbiUsage.Structure.PVCLOCK.ordinal();
+        s.wrmsr(0, 0x4b564d01, 0x1001);       // MSR_KVM_SYSTEM_TIME_NEW, enabled: the VMM fills pvclock_vcpu_time_info
+        s.wrmsr(1, 0x4b564d01, 0x2001);
+        s.wrmsr(0, 0x4b564d00, 0x3000);       // MSR_KVM_WALL_CLOCK_NEW: pvclock_wall_clock
+        s.wrmsr(0, 0x4b564d03, 0x4001);       // MSR_KVM_STEAL_TIME, enabled
+        s.addSteal(0, 1000);                  // the VMM records steal: a second kvm_steal_time update
+        assertEquals(2, count(u, "kvm", Kind.SHARED_UPDATE, pvclock, AbiUsage.ANY, "kvm.clocksource"), u.snapshot().toString());
+        assertEquals(1, count(u, "kvm", Kind.SHARED_UPDATE, AbiUsage.Structure.WALL_CLOCK.ordinal(), AbiUsage.ANY, "kvm.clocksource"));
+        assertEquals(2, count(u, "kvm", Kind.SHARED_UPDATE, AbiUsage.Structure.STEAL_TIME.ordinal(), AbiUsage.ANY, "kvm.steal-time"));
+        assertEquals("steal-time", AbiUsage.Structure.label(AbiUsage.Structure.STEAL_TIME.ordinal()));
+        assertEquals("99", AbiUsage.Structure.label(99));
+
+        PersonalityStack h = vm.stack("hyperv");
+        h.wrmsr(0, 0x40000000, 0x8100_0000_0000_0000L); // guest OS id first (TLFS 3.13)
+        h.wrmsr(0, 0x40000021, 0x5000 | 1);             // HV_X64_MSR_REFERENCE_TSC, enabled
+        assertEquals(1, count(h.usage(), "hyperv", Kind.SHARED_UPDATE, AbiUsage.Structure.REFERENCE_TSC.ordinal(), AbiUsage.ANY,
+                "hyperv.reference-tsc"), h.usage().snapshot().toString());
+
+        PersonalityStack off = vm.stack("kvm", "kvm.steal-time");
+        off.wrmsr(0, 0x4b564d03, 0x4001);
+        off.addSteal(0, 1000);
+        assertEquals(0, off.usage().snapshot().stream().filter(c -> c.key().kind() == Kind.SHARED_UPDATE).count(),
+                "a disabled element's structure is never written");
+    }
+
+    @Test
     void aDisabledElementsMsrCountsAsRefused() {
         PersonalityStack s = vm.stack("kvm", "kvm.steal-time");
         s.wrmsr(0, 0x4b564d03, 0x2001);

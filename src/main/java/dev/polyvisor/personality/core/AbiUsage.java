@@ -26,9 +26,47 @@ public final class AbiUsage {
     /** What sort of use. The name in lower case with '-' is what reports print. */
     public enum Kind {
         CPUID, RDMSR, WRMSR, RDMSR_GP, WRMSR_GP, HYPERCALL, BACKDOOR, PORT_IN, PORT_OUT,
-        INJECT_FIXED, INJECT_NMI, UPCALL, WAKE, FLUSH_TLB, BLOCK;
+        INJECT_FIXED, INJECT_NMI, UPCALL, WAKE, FLUSH_TLB, BLOCK, SHARED_UPDATE;
 
         public String label() { return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'); }
+    }
+
+    /**
+     * Guest structures the VMM writes on a personality's behalf: the number of a {@link Kind#SHARED_UPDATE}
+     * counter (its ordinal), counted once per (re)write of the structure, each seqlock-protected update
+     * or message being one. The label is what reports print.
+     */
+    public enum Structure {
+        /** pvclock_vcpu_time_info (KVM MSR_KVM_SYSTEM_TIME; Xen vcpu_info.time and VCPUOP_register_vcpu_time_memory_area). */
+        PVCLOCK,
+        /** pvclock_wall_clock (KVM MSR_KVM_WALL_CLOCK; Xen shared_info.wc_*). */
+        WALL_CLOCK,
+        /** KVM struct kvm_steal_time. */
+        STEAL_TIME,
+        /** Hyper-V reference TSC page (TLFS 12.7). */
+        REFERENCE_TSC,
+        /** A Hyper-V SynIC message slot (TLFS 11.8: HVMSG_TIMER_EXPIRED, messages of host-side connections). */
+        SYNIC_MESSAGE,
+        /** Xen shared_info placed or moved (XENMAPSPACE_shared_info). */
+        SHARED_INFO,
+        /** Xen vcpu_info placed or moved (VCPUOP_register_vcpu_info). */
+        VCPU_INFO,
+        /** Xen vcpu_runstate_info. */
+        RUNSTATE,
+        /** Xen event channel pending bits and the vCPU's pending selector/upcall flag. */
+        EVENT_CHANNEL,
+        /** VMware struct vmware_steal_time. */
+        STEAL_CLOCK,
+        /** A Hyper-V SynIC event flags slot (TLFS 11.9, SIEFP; HvSignalEvent, host-side connections). */
+        SYNIC_EVENT_FLAGS;
+
+        public String label() { return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'); }
+
+        /** The label of a SHARED_UPDATE counter's number, or the number itself if it names no structure. */
+        public static String label(long number) {
+            Structure[] all = values();
+            return number >= 0 && number < all.length ? all[(int) number].label() : Long.toString(number);
+        }
     }
 
     /** A call's number and sub-operation, read from the guest's registers before it is handled. */

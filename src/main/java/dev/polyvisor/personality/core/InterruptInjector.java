@@ -42,6 +42,13 @@ public interface InterruptInjector {
      */
     void block(int vcpu, boolean ignoreIf, BooleanSupplier until, long deadlineNs);
 
+    /**
+     * The personality has just written a guest shared structure on behalf of ABI element {@code element}
+     * (an element id). Nothing for the VMM to do: the personality layer counts it (AbiUsage
+     * SHARED_UPDATE), so the default ignores it.
+     */
+    default void sharedUpdate(String element, AbiUsage.Structure structure) { }
+
     /** The guest asked to power off, reboot or crash (Xen SCHEDOP_shutdown); {@code reason} is one line. */
     void shutdown(String reason);
 }

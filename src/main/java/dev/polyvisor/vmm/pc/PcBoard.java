@@ -49,9 +49,19 @@ public final class PcBoard {
 
     /** Loads the kernel; {@code pvh} selects the PVH entry (vmlinux from the bzImage, 32-bit entry). */
     public LoadedKernel loadLinux(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, boolean pvh) throws LoadException {
+        return loadLinux(mem, kernel, initrd, cmdline, pvh, false);
+    }
+
+    /**
+     * Loads the kernel: the bzImage through the 64-bit boot protocol, its vmlinux at the 32-bit PVH
+     * entry ({@code pvh}), or with {@code skipDecompressor} its vmlinux at startup_64 with the
+     * bzImage's boot_params (LinuxBoot, for a kernel at its link address).
+     */
+    public LoadedKernel loadLinux(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, boolean pvh,
+                                  boolean skipDecompressor) throws LoadException {
         List<E820Entry> map = e820.entries();
-        return pvh ? Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress())
-                : LinuxBoot.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());
+        if (pvh) return Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());
+        return LinuxBoot.load(mem, kernel, skipDecompressor ? Pvh.vmlinuxCached(kernel) : null, initrd, cmdline, map, acpi.rsdpAddress());
     }
 
     /** Connects a vCPU to its LAPIC (interrupts and the LAPIC's MSRs). */

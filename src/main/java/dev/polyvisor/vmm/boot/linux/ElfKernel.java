@@ -25,11 +25,14 @@ public final class ElfKernel {
     public final byte[] image;
     public final List<Segment> loads;
     public final List<Note> notes;
+    /** e_entry: for an x86-64 vmlinux the physical address of startup_64 (vmlinux.lds.S, ENTRY(phys_startup_64)). */
+    public final long entry;
 
-    private ElfKernel(byte[] image, List<Segment> loads, List<Note> notes) {
+    private ElfKernel(byte[] image, List<Segment> loads, List<Note> notes, long entry) {
         this.image = image;
         this.loads = loads;
         this.notes = notes;
+        this.entry = entry;
     }
 
     public static ElfKernel parse(byte[] elf) throws LoadException {
@@ -59,7 +62,7 @@ public final class ElfKernel {
             }
         }
         if (loads.isEmpty()) throw new LoadException("vmlinux has no loadable segments");
-        return new ElfKernel(elf, loads, notes);
+        return new ElfKernel(elf, loads, notes, b.getLong(0x18));
     }
 
     /** Note entries: namesz, descsz, type, name and desc each padded to 4 bytes (gABI 5, "Note Section"). */

@@ -43,6 +43,19 @@ public final class LinuxBoot {
      */
     public static LoadedKernel load(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, List<E820Entry> e820,
                                     long acpiRsdp) throws LoadException {
+        return load(mem, kernel, null, initrd, cmdline, e820, acpiRsdp);
+    }
+
+    /**
+     * As {@link #load(GuestMemory, byte[], byte[], String, List, long)}, but with {@code vmlinux} (the
+     * bzImage's own payload, decompressed) the decompressor is skipped: the vmlinux's segments go where
+     * it would have put them (their physical addresses; arch/x86/boot/compressed/misc.c parse_elf) and
+     * the CPU enters at the ELF entry, startup_64, in the same 64-bit state with RSI = &boot_params, as
+     * the decompressor's final jump does (and as Firecracker boots a vmlinux). Only for an image at its
+     * link address (no KASLR, no relocation): the decompressor's handle_relocations is not repeated.
+     */
+    public static LoadedKernel load(GuestMemory mem, byte[] kernel, ElfKernel vmlinux, byte[] initrd, String cmdline,
+                                    List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF)
             throw new LoadException("kernel is an ELF vmlinux, not a bzImage: boot it with PVH");
         BzImage k = BzImage.parse(kernel);
@@ -63,10 +76,26 @@ public final class LinuxBoot {
         }
         // init_size is the memory the kernel needs from the load address before it sets up its own allocator.
         long kernelEnd = load + Math.max(k.initSize, k.kernelLength());
+        if (vmlinux != null) {
+            if (vmlinux.lowestAddress() < load)
+                throw new LoadException(String.format("the vmlinux starts at 0x%x, below the bzImage's load address 0x%x", vmlinux.lowestAddress(), load));
+            kernelEnd = Math.max(kernelEnd, vmlinux.highestAddress());
+        }
         if (kernelEnd > mem.ramSize || !BootTables.isRam(e820, load, kernelEnd))
             throw new LoadException(String.format("guest RAM too small: the kernel needs RAM at 0x%x-0x%x (init_size 0x%x)",
                     load, kernelEnd, k.initSize));
-        mem.load(load, kernel, k.kernelOffset, k.kernelLength());
+        long entryAt = load + 0x200;
+        if (vmlinux == null) {
+            mem.load(load, kernel, k.kernelOffset, k.kernelLength());
+        } else {
+            for (ElfKernel.Segment s : vmlinux.loads) {
+                mem.load(s.paddr(), vmlinux.image, (int) s.fileOffset(), (int) s.fileSize());
+                mem.ram.asSlice(s.paddr() + s.fileSize(), s.memSize() - s.fileSize()).fill((byte) 0); // .bss
+            }
+            entryAt = vmlinux.entry;
+            if (entryAt < vmlinux.lowestAddress() || entryAt >= vmlinux.highestAddress())
+                throw new LoadException(String.format("the vmlinux's entry 0x%x is outside its segments", entryAt));
+        }
 
         long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.length;
         if (initrdLen > 0) {
@@ -87,7 +116,7 @@ public final class LinuxBoot {
         writeBootParams(mem, k, initrdAt, initrdLen, e820, acpiRsdp);
         BootTables.writeGdt(mem, true);
         long cr3 = BootTables.writeIdentityMap(mem);
-        EntryState entry = new EntryState(EntryState.Mode.LONG_64, load + 0x200, BOOT_PARAMS, 0, STACK_TOP,
+        EntryState entry = new EntryState(EntryState.Mode.LONG_64, entryAt, BOOT_PARAMS, 0, STACK_TOP,
                 Cpu.CR0_PE | Cpu.CR0_ET | Cpu.CR0_PG, cr3, Cpu.CR4_PAE, Cpu.EFER_LME | Cpu.EFER_LMA,
                 BootTables.GDT, BootTables.GDT_LIMIT, BootTables.BOOT_CS, BootTables.BOOT_DS);
         return new LoadedKernel(entry, load, kernelEnd, initrdAt, initrdLen, CMDLINE, BOOT_PARAMS);

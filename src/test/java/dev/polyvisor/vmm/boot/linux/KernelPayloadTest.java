@@ -1,8 +1,11 @@
 package dev.polyvisor.vmm.boot.linux;
 
+import com.github.luben.zstd.ZstdInputStream;
+import com.github.luben.zstd.ZstdOutputStream;
 import dev.polyvisor.vmm.boot.LoadException;
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -98,10 +101,65 @@ class KernelPayloadTest {
         assertArrayEquals(data, KernelPayload.decompress(concat(xz.toByteArray(), le32(data.length))));
     }
 
+    /**
+     * A zstd frame as the kernel's cmd_zstd22 writes it (streamed, so no content size in the
+     * header, a content checksum, and the given window), then size_append's le32 size.
+     */
+    static byte[] kernelZstd(byte[] data, int windowLog) throws IOException {
+        ByteArrayOutputStream z = new ByteArrayOutputStream();
+        try (ZstdOutputStream o = new ZstdOutputStream(z, 19)) {
+            o.setWindowLog(windowLog);
+            o.setChecksum(true); // the zstd program writes the content checksum unless told not to
+            o.write(data);
+        }
+        return concat(z.toByteArray(), le32(data.length));
+    }
+
     @Test
-    void refusesZstdAndUnknownFormatsWithAReason() {
-        byte[] zstd = {0x28, (byte) 0xB5, 0x2F, (byte) 0xFD, 0, 0, 0, 0};
-        assertTrue(assertThrows(LoadException.class, () -> KernelPayload.decompress(zstd)).getMessage().contains("zstd-compressed"));
+    void decodesAZstdFrameWhoseWindowExceedsTheDefaultLimit() throws Exception {
+        byte[] data = sample(300_000);
+        byte[] packed = kernelZstd(data, 28); // the reference decoder streams at most 2^27 by default
+        assertEquals(KernelPayload.Format.ZSTD, KernelPayload.detect(packed));
+        // Precondition: the frame header really declares the large window (RFC 8878 3.1.1.1.2:
+        // Window_Descriptor, exponent in the high 5 bits, plus 10), so the raised limit is exercised.
+        assertEquals(28 - 10, (packed[5] & 0xFF) >>> 3, "window descriptor");
+        assertThrows(IOException.class, () -> {
+            try (var in = new ZstdInputStream(new ByteArrayInputStream(packed, 0, packed.length - 4))) { in.readAllBytes(); }
+        }, "a decoder with the default window limit refuses the frame");
+        assertArrayEquals(data, KernelPayload.decompress(packed));
+        assertArrayEquals(data, KernelPayload.vmlinux(SyntheticKernels.bzImageWithPayload(packed)));
+    }
+
+    @Test
+    void decodesConcatenatedZstdFrames() throws Exception {
+        byte[] a = sample(50_000), b = Arrays.copyOfRange(sample(90_000), 10, 90_000);
+        byte[] fa = kernelZstd(a, 20), fb = kernelZstd(b, 20);
+        byte[] packed = concat(concat(Arrays.copyOf(fa, fa.length - 4), Arrays.copyOf(fb, fb.length - 4)), le32(a.length + b.length));
+        assertArrayEquals(concat(a, b), KernelPayload.decompress(packed));
+    }
+
+    @Test
+    void reportsACorruptOrMismatchedZstdPayload() throws Exception {
+        byte[] data = sample(100_000);
+        byte[] packed = kernelZstd(data, 20);
+        byte[] wrongSize = packed.clone();
+        wrongSize[wrongSize.length - 1] ^= 1;
+        String m = assertThrows(LoadException.class, () -> KernelPayload.decompress(wrongSize)).getMessage();
+        assertTrue(m.startsWith("corrupt zstd kernel payload"), m);
+        byte[] cut = Arrays.copyOf(packed, packed.length / 2);
+        m = assertThrows(LoadException.class, () -> KernelPayload.decompress(cut)).getMessage();
+        assertTrue(m.startsWith("corrupt zstd kernel payload"), m);
+        byte[] flipped = packed.clone();
+        for (int i = 40; i < 200; i++) flipped[i] = (byte) ~flipped[i];
+        m = assertThrows(LoadException.class, () -> KernelPayload.decompress(flipped)).getMessage();
+        assertTrue(m.startsWith("corrupt zstd kernel payload"), m);
+        byte[] header = {0x28, (byte) 0xB5, 0x2F, (byte) 0xFD, 0, 0, 0, 0};
+        m = assertThrows(LoadException.class, () -> KernelPayload.decompress(header)).getMessage();
+        assertTrue(m.startsWith("corrupt zstd kernel payload"), m);
+    }
+
+    @Test
+    void refusesUnknownFormatsWithAReason() {
         byte[] junk = {1, 2, 3, 4, 5, 6, 7, 8, 9};
         assertEquals("kernel payload has an unknown compression format (first bytes 0102030405060708)",
                 assertThrows(LoadException.class, () -> KernelPayload.decompress(junk)).getMessage());

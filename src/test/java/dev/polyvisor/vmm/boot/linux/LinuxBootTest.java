@@ -73,6 +73,34 @@ class LinuxBootTest {
     }
 
     @Test
+    void withItsVmlinuxTheDecompressorIsSkippedAndStartup64IsEntered() throws LoadException {
+        byte[] elf = SyntheticKernels.vmlinux(false);
+        ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN).putLong(0x18, 0x1000010); // e_entry: phys_startup_64
+        ElfKernel vmlinux = ElfKernel.parse(elf);
+        try (GuestMemory mem = new GuestMemory(RAM)) {
+            mem.st64(0x1000800, -1L); // what the segment's .bss must not keep
+            LoadedKernel lk = LinuxBoot.load(mem, SyntheticKernels.bzImage(), vmlinux, initrd(), "console=ttyS0", e820(RAM), 0);
+            EntryState e = lk.entry();
+            assertEquals(EntryState.Mode.LONG_64, e.mode());
+            assertEquals(0x1000010, e.rip(), "the ELF entry, not load + 0x200");
+            assertEquals(LinuxBoot.BOOT_PARAMS, e.rsi());
+            assertEquals(0x90, mem.ld8(0x1000000), "the vmlinux's text at its physical address");
+            assertEquals(0x93, mem.ld8(0x1000003));
+            assertEquals(0, mem.ld64(0x1000800), ".bss zeroed");
+            assertEquals(0x53726448, mem.ld32(LinuxBoot.BOOT_PARAMS + 0x202), "boot_params still has the bzImage's setup header (\"HdrS\")");
+            assertTrue(lk.initrdStart() >= 0x1000000 + 0x1000, "the initrd is not placed over the kernel");
+            assertEquals("console=ttyS0", new String(mem.readBytes(LinuxBoot.CMDLINE, 13), java.nio.charset.StandardCharsets.US_ASCII));
+        }
+        byte[] low = SyntheticKernels.vmlinux(false);
+        ByteBuffer.wrap(low).order(ByteOrder.LITTLE_ENDIAN).putLong(0x18, 0x2000000); // outside every segment
+        try (GuestMemory mem = new GuestMemory(RAM)) {
+            String m = assertThrows(LoadException.class, () -> LinuxBoot.load(mem, SyntheticKernels.bzImage(), ElfKernel.parse(low), null, "",
+                    e820(RAM), 0)).getMessage();
+            assertTrue(m.contains("entry 0x2000000 is outside its segments"), m);
+        }
+    }
+
+    @Test
     void entersLongModeAtLoadAddressPlus0x200WithRsiAtBootParams() throws LoadException {
         try (GuestMemory mem = new GuestMemory(RAM)) {
             LoadedKernel lk = LinuxBoot.load(mem, SyntheticKernels.bzImage(), null, "", e820(RAM));
