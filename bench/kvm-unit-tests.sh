@@ -11,7 +11,7 @@
 #   - check = PATH=VALUE lines ask about the host's KVM module; they are answered for the VMM that runs the
 #     test instead, by translate_check below (unknown ones SKIP).
 #   - Every machine gets --cpu ...,force-emulation-prefix=on, as on a KVM host with force_emulation_prefix=1
-#     (KUT_FEP=off: as on one without).
+#     (KUT_FEP=off: as on one without), and --jit on (KUT_JIT=off: the interpreter alone).
 #   - qemu_params are translated to Polyvisor flags (translate_qemu_params); an option Polyvisor has no
 #     equivalent for is SKIP with the option as the reason. The machine is booted as QEMU's -kernel does:
 #     multiboot, with the test devices x86/run always adds, the entry's smp (--smp), test_args as the command line
@@ -60,6 +60,9 @@ pv_args=()
 # forced-emulation prefix (Polyvisor's --cpu property force-emulation-prefix). KUT_FEP=off runs as a host
 # without it.
 fep="force-emulation-prefix=${KUT_FEP:-on}"
+# The CPU tier: the JIT (--jit on) by default, as QEMU runs these under TCG's translator; the CPU-bound entries
+# (kvmclock_test's 7.6 billion instructions in 90 s, sieve) need it. KUT_JIT=off runs the interpreter alone.
+jit="${KUT_JIT:-on}"
 
 # check = PATH=VALUE: the host-module condition, answered for Polyvisor (which does not use the host's KVM).
 translate_check() {
@@ -137,7 +140,7 @@ run_entry() {
   local append="${args[*]}"
   # x86/run always adds QEMU's test devices: -device pc-testdev -device isa-debug-exit,iobase=0xf4,iosize=0x4.
   local -a cmd=("$polyvisor" run --boot multiboot --smp "$smp" --initrd "$envfile"
-                --device pc-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4 "${pv_args[@]}")
+                --device pc-testdev --device isa-debug-exit,iobase=0xf4,iosize=0x4 --jit "$jit" "${pv_args[@]}")
   # premature_failure(): does Polyvisor accept this machine at all?
   local pre
   pre="$("${cmd[@]}" --kernel "$logs/_NO_FILE_4Uhere_" --append "$append" 2>&1 >/dev/null </dev/null)"
