@@ -6,18 +6,12 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
-import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
@@ -35,34 +29,10 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 @Tag("linux")
 class NetBootTest {
-    record Result(int status, String out, String err) {}
-
     @BeforeAll
     static void prepareGuest() throws Exception { GuestImages.defaultGuest(); }
 
-    static synchronized Result run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), errBytes = new ByteArrayOutputStream();
-        StringWriter err = new StringWriter();
-        PrintStream oldOut = System.out, oldErr = System.err;
-        InputStream oldIn = System.in;
-        System.setOut(new PrintStream(out, true));
-        System.setErr(new PrintStream(errBytes, true));
-        System.setIn(InputStream.nullInputStream());
-        try {
-            var cl = PolyvisorCommand.commandLine();
-            cl.setErr(new PrintWriter(err, true));
-            String[] a = Arrays.copyOf(args, args.length + 2);
-            a[args.length] = "--timeout";
-            a[args.length + 1] = "600";
-            int st = cl.execute(a);
-            System.err.flush();
-            return new Result(st, out.toString(StandardCharsets.ISO_8859_1), errBytes.toString(StandardCharsets.ISO_8859_1) + err);
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-            System.setIn(oldIn);
-        }
-    }
+    private static CliRun.Result run(String... args) { return CliRun.run(600, args); }
 
     @Test
     void theGuestFetchesAFileFromTheHostLoopbackByDhcpAndChecksItsSha256() throws Exception {
@@ -76,7 +46,7 @@ class NetBootTest {
         });
         http.start();
         try {
-            Result r = run("run", "--net", "user", "--exec", String.join("; ",
+            CliRun.Result r = run("run", "--net", "user", "--exec", String.join("; ",
                     "ip -4 addr show eth0 | grep -q 'inet ' && echo has-address",
                     "gw=$(ip route | awk '/^default/ {print $3}')",
                     "wget -q -O /tmp/blob http://$gw:" + http.getAddress().getPort() + "/blob",
@@ -129,7 +99,7 @@ class NetBootTest {
             }
         });
         // The guest's server prints what it receives and answers a line (busybox nc -l serves one connection).
-        Result r = run("run", "--net", "user,hostfwd=tcp:127.0.0.1:" + fwd + "-:7000", "--exec",
+        CliRun.Result r = run("run", "--net", "user,hostfwd=tcp:127.0.0.1:" + fwd + "-:7000", "--exec",
                 "(sleep 3; echo ack-from-guest) | nc -l -p 7000 -w 8");
         assertEquals(0, r.status(), r.err() + r.out());
         assertEquals("hello-through-hostfwd\n", r.out(), r.err());
@@ -138,7 +108,7 @@ class NetBootTest {
 
     @Test
     void aForwardToAGuestAddressIsAUsageError() {
-        Result r = run("run", "--net", "user,hostfwd=tcp:127.0.0.1:80-10.0.2.15:80", "--exec", "true");
+        CliRun.Result r = run("run", "--net", "user,hostfwd=tcp:127.0.0.1:80-10.0.2.15:80", "--exec", "true");
         assertEquals(RunCommand.USAGE, r.status());
         assertTrue(r.err().contains("hostfwd to a guest address is not offered"), r.err());
     }

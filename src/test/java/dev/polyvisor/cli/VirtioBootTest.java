@@ -6,11 +6,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,34 +25,10 @@ class VirtioBootTest {
     static final int MIB = 1 << 20;
     @TempDir Path dir;
 
-    record Result(int status, String out, String err) {}
-
     @BeforeAll
     static void prepareGuest() throws Exception { GuestImages.defaultGuest(); }
 
-    private static synchronized Result run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), errBytes = new ByteArrayOutputStream();
-        StringWriter err = new StringWriter();
-        PrintStream oldOut = System.out, oldErr = System.err;
-        InputStream oldIn = System.in;
-        System.setOut(new PrintStream(out, true));
-        System.setErr(new PrintStream(errBytes, true));
-        System.setIn(InputStream.nullInputStream());
-        try {
-            var cl = PolyvisorCommand.commandLine();
-            cl.setErr(new PrintWriter(err, true));
-            String[] a = Arrays.copyOf(args, args.length + 2);
-            a[args.length] = "--timeout";
-            a[args.length + 1] = "900";
-            int st = cl.execute(a);
-            System.err.flush();
-            return new Result(st, out.toString(StandardCharsets.ISO_8859_1), errBytes.toString(StandardCharsets.ISO_8859_1) + err);
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-            System.setIn(oldIn);
-        }
-    }
+    private static CliRun.Result run(String... args) { return CliRun.run(900, args); }
 
     private static byte[] pattern() {
         byte[] line = "polyvisor-virtio-pattern\n".getBytes(StandardCharsets.US_ASCII);
@@ -70,7 +41,7 @@ class VirtioBootTest {
     void theGuestWritesTheDiskDurablyAndReadsEntropyFromTheHost() throws Exception {
         Path img = dir.resolve("disk.img");
         Files.write(img, new byte[16 * MIB]);
-        Result r = run("run", "--disk", img.toString(), "--append", "loglevel=7", "--exec", String.join("; ",
+        CliRun.Result r = run("run", "--disk", img.toString(), "--append", "loglevel=7", "--exec", String.join("; ",
                 "set -e",
                 "ls /dev/vda",
                 "yes polyvisor-virtio-pattern | head -c 1048576 > /tmp/p",
@@ -101,7 +72,7 @@ class VirtioBootTest {
         byte[] content = new byte[4 * MIB];
         Arrays.fill(content, (byte) 'r');
         Files.write(img, content);
-        Result r = run("run", "--disk", img + ",readonly=on", "--exec",
+        CliRun.Result r = run("run", "--disk", img + ",readonly=on", "--exec",
                 "cat /sys/block/vda/ro; if dd if=/dev/zero of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null; then echo written; "
                         + "else echo refused; fi; head -c 8 /dev/vda; echo");
         assertEquals(0, r.status(), r.err() + r.out());

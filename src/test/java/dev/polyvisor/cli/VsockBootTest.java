@@ -138,7 +138,7 @@ class VsockBootTest {
                 return e.toString();
             }
         });
-        NetBootTest.Result r = NetBootTest.run("run", "--vsock", "cid=3,uds=" + uds, "--disk", disk + ",readonly=on",
+        CliRun.Result r = CliRun.run(600, "run", "--vsock", "cid=3,uds=" + uds, "--disk", disk + ",readonly=on",
                 "--exec", String.join("; ",
                         "head -c " + prog.length + " /dev/vda > /bin/vsock-echo",
                         "chmod +x /bin/vsock-echo",
