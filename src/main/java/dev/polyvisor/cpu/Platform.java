@@ -25,6 +25,12 @@ public interface Platform {
      */
     default MsrResult rdpmc(int vcpuId, int index) { return MsrResult.gp(); }
 
+    /** Whether RDPMC counter {@code index} is a hypervisor's pseudo-counter, readable at any CPL whatever CR4.PCE says. */
+    default boolean pseudoCounter(int index) { return false; }
+
+    /** Whether I/O port {@code port} answers at any CPL whatever IOPL and the TSS I/O bitmap say (a hypervisor backdoor). */
+    default boolean portOpenToAllPrivilegeLevels(int port) { return false; }
+
     /** VMCALL/VMMCALL. Return false to make the CPU raise #UD (no hypervisor claims the call). */
     boolean hypercall(VcpuExit.Hypercall call);
 

@@ -78,6 +78,12 @@ public sealed interface Personality
     /** Port I/O the personality owns (the VMware backdoor). */
     default Optional<GuestPortIo> portIo() { return Optional.empty(); }
 
+    /**
+     * RDPMC of a counter index the hypervisor defines itself (VMware's pseudo-performance counters
+     * 0x10000-0x10002), readable at every CPL whatever CR4.PCE says; empty for any other index.
+     */
+    default java.util.OptionalLong pseudoCounter(int vcpu, int index) { return java.util.OptionalLong.empty(); }
+
     /** Timer hook: fires whatever is due at virtual time {@code nowNs} (Hyper-V stimers, Xen single-shot timers). */
     default void onTick(long nowNs) {}
 

@@ -257,6 +257,24 @@ public final class PersonalityStack {
         return Optional.empty();
     }
 
+    /** A personality's pseudo-performance counter {@code index} (see {@link Personality#pseudoCounter}), counted as a backdoor call. */
+    public java.util.OptionalLong pseudoCounter(int vcpu, int index) {
+        for (Personality p : personalities) {
+            java.util.OptionalLong v = p.pseudoCounter(vcpu, index);
+            if (v.isPresent()) {
+                usage.add(p.name(), AbiUsage.Kind.BACKDOOR, index, AbiUsage.ANY, callElement(p, AbiUsage.Call.of(index)));
+                return v;
+            }
+        }
+        return java.util.OptionalLong.empty();
+    }
+
+    /** Whether some personality defines pseudo-counter {@code index} (not counted: the CPU's privilege check asks). */
+    public boolean hasPseudoCounter(int index) {
+        for (Personality p : personalities) if (p.pseudoCounter(0, index).isPresent()) return true;
+        return false;
+    }
+
     private final class CountingPortIo implements GuestPortIo {
         private final Personality owner;
         private final GuestPortIo io;
@@ -264,6 +282,8 @@ public final class PersonalityStack {
         CountingPortIo(Personality owner, GuestPortIo io) { this.owner = owner; this.io = io; }
 
         @Override public boolean claims(int port) { return io.claims(port); }
+
+        @Override public boolean openToAllPrivilegeLevels(int port) { return io.openToAllPrivilegeLevels(port); }
 
         @Override
         public long in(GuestContext ctx, int port, int size) {

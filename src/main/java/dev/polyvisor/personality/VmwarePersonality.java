@@ -91,11 +91,30 @@ public final class VmwarePersonality implements Personality {
     @Override public Optional<GuestPortIo> portIo() { return Optional.of(backdoor); }
 
     /**
+     * VMware's pseudo-performance counters, read with RDPMC at any CPL regardless of CR4.PCE (VMware's
+     * "pseudo_perfctr"; KVM's kvm_pmu_rdpmc_vmware under enable_vmware_backdoor): 0x10000 the host TSC (the
+     * machine's TSC before any per-vCPU offset), 0x10001 real time and 0x10002 apparent time in nanoseconds
+     * (the same clock here: the guest's time does not run apart from the machine's).
+     */
+    @Override
+    public java.util.OptionalLong pseudoCounter(int vcpu, int index) {
+        if (!gate.enabled("vmware.backdoor")) return java.util.OptionalLong.empty();
+        return switch (index) {
+            case PMC_HOST_TSC -> java.util.OptionalLong.of(env.clock().tsc());
+            case PMC_REAL_TIME, PMC_APPARENT_TIME -> java.util.OptionalLong.of(env.clock().nanos());
+            default -> java.util.OptionalLong.empty();
+        };
+    }
+
+    /**
      * Port 0x5658: a 32-bit IN with EAX = 'VMXh' runs the command in ECX. Anything else behaves like an
      * unclaimed port (all-ones, registers untouched), which the guest treats as "no backdoor".
      */
     private final class Backdoor implements GuestPortIo {
         @Override public boolean claims(int port) { return port == PORT; }
+
+        /** The backdoor answers user mode too (VMware Tools call it from user space; KVM's enable_vmware_backdoor). */
+        @Override public boolean openToAllPrivilegeLevels(int port) { return port == PORT && gate.enabled("vmware.backdoor"); }
 
         @Override
         public long in(GuestContext ctx, int port, int size) {

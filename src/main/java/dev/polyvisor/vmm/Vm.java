@@ -783,7 +783,17 @@ public final class Vm implements Platform, AutoCloseable {
 
     @Override
     public MsrResult rdpmc(int vcpuId, int index) {
-        return modelMsrs.hasCounter(index) ? MsrResult.of(modelMsrs.readCounter(vcpuId, index)) : MsrResult.gp();
+        if (modelMsrs.hasCounter(index)) return MsrResult.of(modelMsrs.readCounter(vcpuId, index));
+        java.util.OptionalLong pseudo = personalities.pseudoCounter(vcpuId, index);
+        return pseudo.isPresent() ? MsrResult.of(pseudo.getAsLong()) : MsrResult.gp();
+    }
+
+    @Override
+    public boolean pseudoCounter(int index) { return (index & ~0xFFFF) == 0x10000 && personalities.hasPseudoCounter(index); }
+
+    @Override
+    public boolean portOpenToAllPrivilegeLevels(int port) {
+        return personalities.portIo(port).map(io -> io.openToAllPrivilegeLevels(port)).orElse(false);
     }
 
     @Override public void apicBaseWritten(int vcpuId, long value) { board.apicBaseWritten(vcpuId, value); }

@@ -283,6 +283,41 @@ class SystemInstructionTest {
     }
 
     @Test
+    void aHypervisorPseudoCounterIsReadableAtCpl3WithoutCr4Pce() {
+        // VMware's pseudo-performance counters (KVM: kvm_pmu_rdpmc_vmware): RDPMC 0x10000 needs neither CPL 0
+        // nor CR4.PCE; a real counter index at CPL 3 still does.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            f.platform.pseudoPmc = 0x10000;
+            f.platform.pseudoPmcValue = 0x0000_0012_8765_4321L;
+            f.platform.pmc = new long[] {7};
+            f.gate64(Exceptions.BP, KCODE64, stub(Exceptions.BP), 0xE, 3, 0);
+            f.program(64, UCODE, "mov ecx, 0x10000\nrdpmc\nxor ecx, ecx\nrdpmc\nint3");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0x8765_4321L, c.r[Cpu.RAX]);
+            assertEquals(0x12L, c.r[Cpu.RDX]);
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "counter 0 at CPL 3 without CR4.PCE: #GP");
+        }
+    }
+
+    @Test
+    void aBackdoorPortAnswersCpl3WhateverIoplSays() {
+        // SDM Vol. 1 19.5: IN at CPL 3 > IOPL 0 needs the TSS I/O bitmap; a hypervisor backdoor port (VMware's
+        // 0x5658) is exempt, any other port still #GPs.
+        try (SystemFixture f = new SystemFixture()) {
+            Cpu c = f.cpu;
+            enterUser64(f);
+            f.platform.openPort = 0x5658;
+            f.gate64(Exceptions.BP, KCODE64, stub(Exceptions.BP), 0xE, 3, 0);
+            f.program(64, UCODE, "mov dx, 0x5658\nin eax, dx\nmov dx, 0x1234\nin eax, dx\nint3");
+            assertInstanceOf(VcpuExit.Halt.class, f.run());
+            assertEquals(0xFFFF_FFFFL, c.r[Cpu.RAX], "the backdoor port was read");
+            assertEquals(stub(Exceptions.GP) + 1, c.rip, "port 0x1234 at CPL 3: #GP");
+        }
+    }
+
+    @Test
     void ltrAndLldtRejectANonCanonicalBaseInIa32eMode() {
         // SDM Vol. 2 LLDT/LTR, 64-bit mode exceptions: a non-canonical base in the 16-byte descriptor is
         // #GP(selector), and nothing is loaded (the TSS is not marked busy).

@@ -24,8 +24,16 @@ public class TestPlatform implements Platform {
     /** Performance counters RDPMC can read (index = ECX); any other index is #GP(0). */
     public long[] pmc = {};
     @Override public MsrResult rdpmc(int vcpuId, int index) {
+        if (index == pseudoPmc) return MsrResult.of(pseudoPmcValue);
         return index >= 0 && index < pmc.length ? MsrResult.of(pmc[index]) : MsrResult.gp();
     }
+    /** A hypervisor pseudo-counter index readable at any CPL (-1: none), and the value it reads. */
+    public int pseudoPmc = -1;
+    public long pseudoPmcValue;
+    @Override public boolean pseudoCounter(int index) { return index == pseudoPmc; }
+    /** An I/O port open to every privilege level (-1: none), as a hypervisor backdoor. */
+    public int openPort = -1;
+    @Override public boolean portOpenToAllPrivilegeLevels(int port) { return port == openPort; }
     public long tscValue;
     @Override public long tsc(int vcpuId) { return tscValue += 1000; }
     @Override public boolean hypercall(VcpuExit.Hypercall call) { return false; }

@@ -72,6 +72,27 @@ class VmwarePersonalityTest {
     }
 
     @Test
+    void pseudoPerformanceCountersGiveTheMachineTscAndTimeWhileTheBackdoorIsOn() {
+        PersonalityStack s = vm.stack("vmware");
+        assertEquals(TestVm.TSC_HZ * 5, s.pseudoCounter(0, PMC_HOST_TSC).orElseThrow(), "TSC at t = 5 s");
+        assertEquals(5_000_000_000L, s.pseudoCounter(1, PMC_REAL_TIME).orElseThrow());
+        assertEquals(5_000_000_000L, s.pseudoCounter(1, PMC_APPARENT_TIME).orElseThrow());
+        assertTrue(s.hasPseudoCounter(PMC_APPARENT_TIME));
+        assertTrue(s.pseudoCounter(0, 0x10003).isEmpty(), "no fourth pseudo-counter");
+        assertTrue(s.pseudoCounter(0, 0).isEmpty(), "a real counter index is not the personality's");
+        assertTrue(vm.stack("kvm").pseudoCounter(0, PMC_HOST_TSC).isEmpty(), "only VMware defines them");
+        assertFalse(vm.stack("vmware", "vmware.backdoor").hasPseudoCounter(PMC_HOST_TSC), "off with the backdoor");
+    }
+
+    @Test
+    void onlyTheBackdoorPortIsOpenToUserMode() {
+        GuestPortIo io = vm.stack("vmware").portIo(PORT).orElseThrow();
+        assertTrue(io.openToAllPrivilegeLevels(PORT));
+        assertFalse(vm.stack("vmware", "vmware.backdoor").portIo(PORT).orElseThrow().openToAllPrivilegeLevels(PORT),
+                "with the backdoor switched off the port follows IOPL and the I/O bitmap");
+    }
+
+    @Test
     void vmcallModeOnlyWhenAdvertised() {
         PersonalityStack port = vm.stack("vmware");
         assertFalse(port.hypercall(backdoor(0, CMD_GETHZ).vmcall()), "#UD when the leaf selects the port");

@@ -45,6 +45,7 @@ public final class PortIoOps {
     public static void checkIo(Cpu c, int port, int size) {
         if ((c.cr0 & Cpu.CR0_PE) == 0) return;
         if (!SystemOps.v86(c) && c.cpl <= SystemOps.iopl(c)) return;
+        if (c.platform.portOpenToAllPrivilegeLevels(port)) return; // a hypervisor backdoor (VMware's 0x5658)
         int attr = c.segAttr[Cpu.TR];
         int type = attr & 0xF;
         if ((attr & Segments.UNUSABLE) != 0 || (type != Segments.T_TSS_AVAIL && type != Segments.T_TSS_BUSY)

@@ -510,11 +510,13 @@ public final class SystemOps {
     /**
      * RDPMC (SDM Vol. 2B "RDPMC"; AMD APM Vol. 3 "RDPMC"): #GP(0) outside CPL 0 unless CR4.PCE is set, and
      * #GP(0) for a counter index the model does not have; otherwise EDX:EAX = the counter named by ECX.
+     * A hypervisor's pseudo-counters (VMware's 0x10000-0x10002) are readable at any CPL.
      */
     static final class Rdpmc extends Insn {
         @Override public void exec(Cpu c) {
-            if ((c.cr4 & Cpu.CR4_PCE) == 0 && c.cpl != 0) throw c.gp0();
-            dev.polyvisor.cpu.Platform.MsrResult r = c.platform.rdpmc(c.id, (int) c.r[Cpu.RCX]);
+            int index = (int) c.r[Cpu.RCX];
+            if ((c.cr4 & Cpu.CR4_PCE) == 0 && c.cpl != 0 && !c.platform.pseudoCounter(index)) throw c.gp0();
+            dev.polyvisor.cpu.Platform.MsrResult r = c.platform.rdpmc(c.id, index);
             if (!r.ok()) throw c.gp0();
             c.r[Cpu.RAX] = r.value() & 0xFFFF_FFFFL;
             c.r[Cpu.RDX] = r.value() >>> 32;

@@ -13,4 +13,11 @@ public interface GuestPortIo {
     long in(GuestContext ctx, int port, int size);
 
     void out(GuestContext ctx, int port, int size, long value);
+
+    /**
+     * Whether {@code port} answers at every privilege level, whatever IOPL and the TSS I/O bitmap say: true
+     * only for a hypervisor's backdoor that is documented to work from user mode (VMware's, which VMware
+     * Tools' user-space programs call; KVM emulates it so with enable_vmware_backdoor).
+     */
+    default boolean openToAllPrivilegeLevels(int port) { return false; }
 }

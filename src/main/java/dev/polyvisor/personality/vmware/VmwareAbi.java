@@ -19,6 +19,8 @@ public final class VmwareAbi {
     public static final int ECX_VMMCALL = 1, ECX_VMCALL = 2;
 
     public static final int PORT = 0x5658;
+    /** RDPMC indexes of VMware's pseudo-performance counters (KVM: VMWARE_BACKDOOR_PMC_*). */
+    public static final int PMC_HOST_TSC = 0x10000, PMC_REAL_TIME = 0x10001, PMC_APPARENT_TIME = 0x10002;
     public static final int MAGIC = 0x564D5868; // 'VMXh'
     public static final int CMD_GETVERSION = 10, CMD_GETHZ = 45, CMD_GETVCPU_INFO = 68, CMD_STEALCLOCK = 91;
     /** Command numbers packed as pseudo hypercall numbers for the contract (the backdoor has one entry point). */
