@@ -4,7 +4,7 @@
 # RUNS of each (default 5). Boot-to-init is the wall time from launching the emulator process until
 # the guest's /init prints its marker line on the serial console.
 #
-#   bench/boot-vs-qemu.sh [RUNS]        env: MEM (MiB, 512), SMP (1)
+#   bench/boot-vs-qemu.sh [RUNS]        env: MEM (MiB, 512), SMP (1), JIT (Polyvisor's --jit: off|on, off)
 #
 # Last line: "boot-to-init ratio polyvisor/qemu: R" (R = median polyvisor / median qemu).
 set -euo pipefail
@@ -31,7 +31,7 @@ time_to_marker() {
 }
 
 run_polyvisor() {
-  time_to_marker "$here/polyvisor" run --kernel "$kernel" --initrd "$initramfs" --append "$append" \
+  time_to_marker "$here/polyvisor" run --jit "${JIT:-off}" --kernel "$kernel" --initrd "$initramfs" --append "$append" \
     --memory "$mem" --smp "$smp" --timeout 600
 }
 run_qemu() {

@@ -2,6 +2,7 @@
 # CPU benchmark: the CPU-bound freestanding guest (src/test/guests/bench.c: integer mixing, memcpy,
 # shell sort, CRC-32) under Polyvisor and under QEMU TCG, alternating, RUNS times each.
 #   bench/cpu-vs-qemu.sh [ROUNDS] [RUNS]      (defaults: 300 rounds of the workload, 3 runs each)
+#   env: JIT=off|on (Polyvisor's --jit, default off)
 # Last two lines:
 #   guest MIPS polyvisor: N        instructions retired / wall seconds of the guest run (Polyvisor's counter, median run)
 #   ratio polyvisor/qemu wall: R   median process wall time, Polyvisor over QEMU (both include start-up)
@@ -26,7 +27,7 @@ pv_walls=(); qemu_walls=(); pv_mips=()
 for i in $(seq 1 "$runs"); do
   t0=$(now)
   set +e
-  "$polyvisor" run --boot multiboot --kernel "$kernel" --append "rounds=$rounds" --memory 128 --stats \
+  "$polyvisor" run --boot multiboot --kernel "$kernel" --append "rounds=$rounds" --memory 128 --stats --jit "${JIT:-off}" \
       > "$out/pv.out" 2> "$out/pv.err"
   st=$?
   set -e
