@@ -19,7 +19,15 @@ final class CliRun {
     private CliRun() {}
 
     /** {@code polyvisor ARGS --timeout SECONDS}. */
-    static synchronized Result run(int timeoutSeconds, String... args) {
+    static Result run(int timeoutSeconds, String... args) {
+        String[] a = Arrays.copyOf(args, args.length + 2);
+        a[args.length] = "--timeout";
+        a[args.length + 1] = Integer.toString(timeoutSeconds);
+        return run(a);
+    }
+
+    /** {@code polyvisor ARGS}, exactly as given. */
+    static synchronized Result run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(), errBytes = new ByteArrayOutputStream();
         StringWriter err = new StringWriter();
         PrintStream oldOut = System.out, oldErr = System.err;
@@ -30,10 +38,7 @@ final class CliRun {
         try {
             var cl = PolyvisorCommand.commandLine();
             cl.setErr(new PrintWriter(err, true));
-            String[] a = Arrays.copyOf(args, args.length + 2);
-            a[args.length] = "--timeout";
-            a[args.length + 1] = Integer.toString(timeoutSeconds);
-            int st = cl.execute(a);
+            int st = cl.execute(args);
             System.err.flush();
             return new Result(st, out.toString(StandardCharsets.ISO_8859_1), errBytes.toString(StandardCharsets.ISO_8859_1) + err);
         } finally {

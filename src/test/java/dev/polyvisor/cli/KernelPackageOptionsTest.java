@@ -2,12 +2,7 @@ package dev.polyvisor.cli;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -17,23 +12,9 @@ import static org.junit.jupiter.api.Assertions.*;
 class KernelPackageOptionsTest {
     @TempDir Path dir;
 
-    private record Result(int status, String out, String err) {}
+    private static CliRun.Result run(String... args) { return CliRun.run(args); }
 
-    private static Result run(String... args) {
-        StringWriter err = new StringWriter();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        PrintStream oldOut = System.out;
-        System.setOut(new PrintStream(out, true));
-        try {
-            CommandLine cl = PolyvisorCommand.commandLine();
-            cl.setErr(new PrintWriter(err, true));
-            return new Result(cl.execute(args), out.toString(), err.toString());
-        } finally {
-            System.setOut(oldOut);
-        }
-    }
-
-    private static void assertOneLineUsageError(Result r, String expected) {
+    private static void assertOneLineUsageError(CliRun.Result r, String expected) {
         assertEquals(RunCommand.USAGE, r.status(), r.err());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("polyvisor: " + expected), r.err());
