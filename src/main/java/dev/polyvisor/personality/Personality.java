@@ -84,6 +84,9 @@ public sealed interface Personality
      */
     default java.util.OptionalLong pseudoCounter(int vcpu, int index) { return java.util.OptionalLong.empty(); }
 
+    /** Whether {@link #pseudoCounter} answers {@code index}, without reading it (the CPU's privilege check asks). */
+    default boolean hasPseudoCounter(int index) { return false; }
+
     /** Timer hook: fires whatever is due at virtual time {@code nowNs} (Hyper-V stimers, Xen single-shot timers). */
     default void onTick(long nowNs) {}
 

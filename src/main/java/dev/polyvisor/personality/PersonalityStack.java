@@ -271,7 +271,7 @@ public final class PersonalityStack {
 
     /** Whether some personality defines pseudo-counter {@code index} (not counted: the CPU's privilege check asks). */
     public boolean hasPseudoCounter(int index) {
-        for (Personality p : personalities) if (p.pseudoCounter(0, index).isPresent()) return true;
+        for (Personality p : personalities) if (p.hasPseudoCounter(index)) return true;
         return false;
     }
 

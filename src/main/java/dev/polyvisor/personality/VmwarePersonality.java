@@ -98,12 +98,13 @@ public final class VmwarePersonality implements Personality {
      */
     @Override
     public java.util.OptionalLong pseudoCounter(int vcpu, int index) {
-        if (!gate.enabled("vmware.backdoor")) return java.util.OptionalLong.empty();
-        return switch (index) {
-            case PMC_HOST_TSC -> java.util.OptionalLong.of(env.clock().tsc());
-            case PMC_REAL_TIME, PMC_APPARENT_TIME -> java.util.OptionalLong.of(env.clock().nanos());
-            default -> java.util.OptionalLong.empty();
-        };
+        if (!hasPseudoCounter(index)) return java.util.OptionalLong.empty();
+        return java.util.OptionalLong.of(index == PMC_HOST_TSC ? env.clock().tsc() : env.clock().nanos());
+    }
+
+    @Override
+    public boolean hasPseudoCounter(int index) {
+        return index >= PMC_HOST_TSC && index <= PMC_APPARENT_TIME && gate.enabled("vmware.backdoor");
     }
 
     /**

@@ -789,7 +789,7 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     @Override
-    public boolean pseudoCounter(int index) { return (index & ~0xFFFF) == 0x10000 && personalities.hasPseudoCounter(index); }
+    public boolean pseudoCounter(int index) { return personalities.hasPseudoCounter(index); }
 
     @Override
     public boolean portOpenToAllPrivilegeLevels(int port) {
