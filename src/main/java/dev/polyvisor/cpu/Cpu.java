@@ -81,6 +81,11 @@ public final class Cpu implements GuestContext {
      * {@code force-emulation-prefix=on} CPU property, KVM's module parameter of that name).
      */
     public boolean forceEmulationPrefix;
+    /**
+     * The model's vendor is GenuineIntel: where the SDM and the APM disagree (far pointers with REX.W, code
+     * breakpoints in a MOV SS shadow) the CPU behaves as Intel's manual says; otherwise as AMD's. Set by the VMM.
+     */
+    public boolean intel;
     /** INVPCID is #UD unless the model advertises it (CPUID.(EAX=07H,ECX=0):EBX.INVPCID[bit 10]); set by the VMM. */
     public boolean invpcid;
     /** MSR storage the CPU owns beyond the fields above (MTRRs, TSC offset). */

@@ -31,6 +31,15 @@ public interface Platform {
     /** Whether I/O port {@code port} answers at any CPL whatever IOPL and the TSS I/O bitmap say (a hypervisor backdoor). */
     default boolean portOpenToAllPrivilegeLevels(int port) { return false; }
 
+    /**
+     * Whether a far pointer with REX.W that lies in emulated MMIO is read as m16:64 whatever the vendor. Under
+     * a hypervisor with hardware virtualization an instruction whose memory operand is emulated MMIO faults
+     * out to the hypervisor, whose instruction emulator completes it; KVM's reads the selector after
+     * op_bytes offset bytes, 8 with REX.W, on AMD hosts too (arch/x86/kvm/emulate.c: SrcMemFAddr,
+     * em_jmp_far, em_call_far, em_lseg). Real AMD processors read m16:32 (AMD APM Vol. 3 "JMP (Far)").
+     */
+    default boolean mmioFarPointersHonourRexW() { return false; }
+
     /** VMCALL/VMMCALL. Return false to make the CPU raise #UD (no hypervisor claims the call). */
     boolean hypercall(VcpuExit.Hypercall call);
 

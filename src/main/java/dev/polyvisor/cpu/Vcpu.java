@@ -1,5 +1,6 @@
 package dev.polyvisor.cpu;
 
+import dev.polyvisor.cpu.decode.Decoder;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.jit.CompiledTrace;
 import dev.polyvisor.cpu.jit.Jit;
@@ -67,7 +68,12 @@ public final class Vcpu {
                 }
                 if (c.interruptShadow) {
                     c.interruptShadow = false;
+                    // Intel blocks instruction breakpoints on the instruction after MOV SS/POP SS (SDM Vol. 3A 6.8.3:
+                    // debug exceptions are inhibited while MOV SS blocking is in force); AMD takes them.
+                    codeBreakpointsBlocked = c.intel && (c.movSsShadow || movSsHeld);
+                    movSsHeld = false;
                     singleStep(c);
+                    codeBreakpointsBlocked = false;
                     if (c.pendingExit != null) { VcpuExit e = c.pendingExit; c.pendingExit = null; return e; }
                     continue;
                 }
@@ -189,11 +195,17 @@ public final class Vcpu {
      * back until the next instruction has run (SDM 6.8.3), where a #DB that instruction delivers itself
      * (ICEBP, a fault) absorbs them and anything else (INT n, INT3) is followed by them.
      */
+    /** The instruction singleStep runs next is in a MOV SS shadow on an Intel model: no instruction breakpoint. */
+    private boolean codeBreakpointsBlocked;
+    /** singleStep ran a MOV SS / POP SS and cleared its flag: the next instruction is in its shadow. */
+    private boolean movSsHeld;
+
     private void singleStep(Cpu c) {
+        if (c.forceEmulationPrefix) skipForcedEmulationPrefix(c);
         long rf = c.rflags & Flags.RF;
         // RF lasts for one instruction: the processor clears it when an instruction completes (SDM 18.3.1.1).
         c.rflags &= ~Flags.RF;
-        if (c.execBreakpoints != 0 && rf == 0) {
+        if (c.execBreakpoints != 0 && rf == 0 && !codeBreakpointsBlocked) {
             int hits;
             try {
                 hits = Breakpoints.instructionHits(c, c.linear(Cpu.CS, c.rip));
@@ -218,6 +230,7 @@ public final class Vcpu {
         if (c.deliveries == events) bits = (trap ? DR6_BS : 0) | c.mmu.dataBreakpointHits;
         if (c.movSsShadow) {
             c.movSsShadow = false;
+            movSsHeld = true;
             c.pendingDebugTraps |= bits;
             return;
         }
@@ -228,6 +241,24 @@ public final class Vcpu {
         if (bits != 0) {
             Breakpoints.reportInDr6(c, bits);
             deliver(c, Exceptions.DB, -1, Interrupts.EXCEPTION);
+        }
+    }
+
+    /**
+     * KVM's forced-emulation prefix is not an instruction of its own in a step: KVM's #UD handler moves RIP past
+     * it and emulates the instruction after it, checking code breakpoints at that instruction under the MOV SS
+     * shadow still in force, with one single-step trap after it (arch/x86/kvm/x86.c handle_ud,
+     * kvm_vcpu_check_code_breakpoint). It is still counted as retired, as traces count it.
+     */
+    private void skipForcedEmulationPrefix(Cpu c) {
+        try {
+            long la = c.linear(Cpu.CS, c.rip);
+            Insn i = traces.lookup(c, la, c.mmu.fetchPhys(la)).insns[0];
+            if (!Decoder.isForcedEmulationPrefix(i)) return;
+            c.rip += i.len;
+            c.instructionsRetired++;
+        } catch (CpuFault f) {
+            // the fetch faults again in stepOne, which delivers it
         }
     }
 

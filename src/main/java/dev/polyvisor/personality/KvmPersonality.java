@@ -57,6 +57,12 @@ public final class KvmPersonality implements Personality {
 
     @Override public AbiGate gate() { return gate; }
 
+    /**
+     * KVM completes an instruction whose operand is emulated MMIO in its own emulator, which takes a REX.W far
+     * pointer as m16:64 on AMD hosts as well (arch/x86/kvm/emulate.c: SrcMemFAddr is op_bytes + 2 bytes).
+     */
+    @Override public boolean mmioFarPointersHonourRexW() { return true; }
+
     /** Feature bits this personality implements (pv-abi.md Appendix A "fuller set", 0x01003AEB with poll control). */
     static int implementedFeatures() {
         int f = 0;

@@ -87,6 +87,13 @@ public sealed interface Personality
     /** Whether {@link #pseudoCounter} answers {@code index}, without reading it (the CPU's privilege check asks). */
     default boolean hasPseudoCounter(int index) { return false; }
 
+    /**
+     * Whether this hypervisor's instruction emulator, which completes instructions whose memory operand is
+     * emulated MMIO, reads a far pointer with REX.W as m16:64 on every vendor (see
+     * {@link dev.polyvisor.cpu.Platform#mmioFarPointersHonourRexW}).
+     */
+    default boolean mmioFarPointersHonourRexW() { return false; }
+
     /** Timer hook: fires whatever is due at virtual time {@code nowNs} (Hyper-V stimers, Xen single-shot timers). */
     default void onTick(long nowNs) {}
 

@@ -275,6 +275,12 @@ public final class PersonalityStack {
         return false;
     }
 
+    /** Whether the hypervisor whose emulator completes MMIO instructions reads REX.W far pointers as m16:64. */
+    public boolean mmioFarPointersHonourRexW() {
+        for (Personality p : personalities) if (p.mmioFarPointersHonourRexW()) return true;
+        return false;
+    }
+
     private final class CountingPortIo implements GuestPortIo {
         private final Personality owner;
         private final GuestPortIo io;

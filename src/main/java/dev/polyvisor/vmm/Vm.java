@@ -156,6 +156,7 @@ public final class Vm implements Platform, AutoCloseable {
                 v.cpu.msrs.hasPks = cpuModel.has(CpuFeature.PKS);
                 v.cpu.smap = cpuModel.has(CpuFeature.SMAP);
                 v.cpu.forceEmulationPrefix = cpuModel.forceEmulationPrefix();
+                v.cpu.intel = cpuModel.vendor().equals("GenuineIntel");
             }
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
@@ -790,6 +791,9 @@ public final class Vm implements Platform, AutoCloseable {
 
     @Override
     public boolean pseudoCounter(int index) { return personalities.hasPseudoCounter(index); }
+
+    @Override
+    public boolean mmioFarPointersHonourRexW() { return personalities.mmioFarPointersHonourRexW(); }
 
     @Override
     public boolean portOpenToAllPrivilegeLevels(int port) {

@@ -109,6 +109,54 @@ class DebugBreakpointTest {
         assertEquals(Breakpoints.DR6_BS, c.dr[6] & (Breakpoints.DR6_BS | 0xF));
     }
 
+    /** Runs MOV SS, then (after KVM's forced-emulation prefix if asked) an instruction with an execute breakpoint. */
+    private void breakpointAfterMovSs(boolean intel, boolean forcedEmulationPrefix) {
+        c.intel = intel;
+        c.forceEmulationPrefix = forcedEmulationPrefix;
+        String fep = forcedEmulationPrefix ? ".byte 0x0f, 0x0b, 0x6b, 0x76, 0x6d\n" : "";
+        f.program(64, KCODE, "mov ax, 0x18\nmov ss, ax\n" + fep + "xor eax, eax\nhlt");
+        c.dr[0] = KCODE + 6 + (forcedEmulationPrefix ? 5 : 0);
+        dr7(0x400 | 0x2); // G0, execute
+        assertInstanceOf(VcpuExit.Halt.class, f.run());
+    }
+
+    @Test
+    void instructionBreakpointInAMovSsShadowFaultsOnAmd() {
+        // AMD takes code breakpoints in the MOV SS shadow (kvm-unit-tests' emulator.c expects it of AMD CPUs).
+        breakpointAfterMovSs(false, false);
+        assertTrue(inDbStub());
+        assertEquals(KCODE + 6, frameRip());
+    }
+
+    @Test
+    void instructionBreakpointInAMovSsShadowIsBlockedOnIntel() {
+        // SDM Vol. 3A 6.8.3: debug exceptions are inhibited by MOV SS blocking.
+        breakpointAfterMovSs(true, false);
+        assertFalse(inDbStub());
+        assertEquals(KCODE + 6 + 2 + 1, c.rip, "ran to the HLT");
+        assertEquals(0, c.dr[6] & 0xF);
+        // The next instruction outside the shadow takes its breakpoint again.
+        c.halted = false;
+        c.rip = KCODE + 6;
+        c.r[Cpu.RSP] = KSTACK;
+        assertInstanceOf(VcpuExit.Halt.class, f.run());
+        assertTrue(inDbStub());
+    }
+
+    @Test
+    void forcedEmulationPrefixKeepsTheMovSsShadowForTheInstructionAfterIt() {
+        // KVM's #UD handler skips the prefix and emulates the instruction after it in the same MOV SS shadow,
+        // checking code breakpoints at that instruction (arch/x86/kvm/x86.c kvm_vcpu_check_code_breakpoint).
+        breakpointAfterMovSs(true, true);
+        assertFalse(inDbStub(), "Intel: blocked by the shadow the prefix does not end");
+        assertEquals(KCODE + 11 + 2 + 1, c.rip);
+        tearDown();
+        setUp();
+        breakpointAfterMovSs(false, true);
+        assertTrue(inDbStub(), "AMD: taken at the instruction after the prefix");
+        assertEquals(KCODE + 11, frameRip());
+    }
+
     @Test
     void icebpAfterMovSsAbsorbsTheHeldTrap() {
         c.rflags |= Flags.TF;

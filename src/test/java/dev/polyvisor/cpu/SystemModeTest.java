@@ -278,6 +278,86 @@ class SystemModeTest {
         }
     }
 
+    /** REX.W jmp far [ptr] with an m16:64 pointer at {@code ptr} whose m16:32 reading is a null selector: where it lands. */
+    private static long rexWFarJmpThrough(SystemFixture f, long ptr) {
+        Cpu c = f.cpu;
+        f.long64();
+        f.mem.writePhys(ptr, 8, KCODE + 0x40);
+        f.mem.writePhys(ptr + 8, 2, KCODE64); // m16:32 would take the offset's upper half, 0, as its selector
+        f.load(KCODE + 0x40, new byte[] {(byte) 0xF4});
+        f.load(KCODE, new byte[] {0x48, (byte) 0xFF, 0x2C, 0x25, (byte) ptr, (byte) (ptr >> 8), (byte) (ptr >> 16), (byte) (ptr >> 24)});
+        c.rip = KCODE;
+        f.run();
+        return c.rip;
+    }
+
+    @Test
+    void farJmpThroughMemoryHonoursRexWOnIntel() {
+        // SDM Vol. 2A "JMP": FF /5 with REX.W jumps through an m16:64 pointer.
+        try (SystemFixture f = new SystemFixture()) {
+            f.cpu.intel = true;
+            assertEquals(KCODE + 0x41, rexWFarJmpThrough(f, 0x800));
+            assertEquals(KCODE64, f.cpu.segSel[Cpu.CS]);
+        }
+    }
+
+    /** Plain-RAM-like MMIO (pc-testdev's iomem window behaves so). */
+    private static void mapMmioBuffer(SystemFixture f, long base) {
+        byte[] buf = new byte[4096];
+        f.mem.addMmio(new dev.polyvisor.memory.MmioRegion("buffer", base, buf.length, new dev.polyvisor.memory.MmioHandler() {
+            @Override public long read(long off, int size) {
+                long v = 0;
+                for (int i = size - 1; i >= 0; i--) v = v << 8 | (buf[(int) off + i] & 0xFF);
+                return v;
+            }
+            @Override public void write(long off, int size, long v) {
+                for (int i = 0; i < size; i++) buf[(int) off + i] = (byte) (v >>> 8 * i);
+            }
+        }));
+    }
+
+    @Test
+    void farPointerInMmioIsM16_64UnderAHypervisorEmulatorThatReadsItSo() {
+        // KVM completes an instruction whose operand is emulated MMIO in its emulator, which reads a REX.W far
+        // pointer as m16:64 on AMD too (arch/x86/kvm/emulate.c SrcMemFAddr).
+        long mmio = 0x30_0000;
+        try (SystemFixture f = new SystemFixture()) {
+            mapMmioBuffer(f, mmio);
+            f.platform.kvmEmulatorForMmio = true;
+            assertEquals(KCODE + 0x41, rexWFarJmpThrough(f, mmio));
+            assertEquals(KCODE64, f.cpu.segSel[Cpu.CS]);
+        }
+        try (SystemFixture f = new SystemFixture()) {
+            mapMmioBuffer(f, mmio);
+            // An AMD CPU with no such emulator reads m16:32: the selector is 0, #GP(0) (AMD APM Vol. 3 "JMP (Far)").
+            assertEquals(SystemFixture.stub(Exceptions.GP) + 1, rexWFarJmpThrough(f, mmio));
+        }
+        try (SystemFixture f = new SystemFixture()) {
+            // ... and so does the KVM-like emulator's machine when the pointer is in RAM: the CPU runs it itself.
+            f.platform.kvmEmulatorForMmio = true;
+            assertEquals(SystemFixture.stub(Exceptions.GP) + 1, rexWFarJmpThrough(f, 0x800));
+        }
+    }
+
+    @Test
+    void lssWithRexWLoadsA64BitOffsetOnIntelOnly() {
+        for (boolean intel : new boolean[] {false, true}) {
+            try (SystemFixture f = new SystemFixture()) {
+                Cpu c = f.cpu;
+                c.intel = intel;
+                f.long64();
+                // m16:64 reads offset 0x800 and selector 0x808; m16:32 offset 0x800 and selector 0x804.
+                f.mem.writePhys(0x800, 8, 0x1234_0000_9ABC_DEF0L | (long) KDATA << 32);
+                f.mem.writePhys(0x808, 2, KDATA);
+                f.load(KCODE, new byte[] {0x48, 0x0F, (byte) 0xB2, 0x04, 0x25, 0x00, 0x08, 0x00, 0x00, (byte) 0xF4}); // lss rax, [0x800]
+                c.rip = KCODE;
+                assertInstanceOf(VcpuExit.Halt.class, f.run());
+                assertEquals(intel ? 0x1234_0000_9ABC_DEF0L | (long) KDATA << 32 : 0x9ABC_DEF0L, c.r[Cpu.RAX], intel ? "m16:64" : "m16:32, zero-extended");
+                assertEquals(KDATA, c.segSel[Cpu.SS]);
+            }
+        }
+    }
+
     @Test
     void farCallFrom64BitCodeIntoCompatibilityModePushesThroughEsp() {
         // The AMD host addresses the return address as the target mode does: SS.base + ESP - n, and RSP is left

@@ -34,6 +34,9 @@ public class TestPlatform implements Platform {
     /** An I/O port open to every privilege level (-1: none), as a hypervisor backdoor. */
     public int openPort = -1;
     @Override public boolean portOpenToAllPrivilegeLevels(int port) { return port == openPort; }
+    /** Answers {@link Platform#mmioFarPointersHonourRexW}: a KVM-like emulator completes MMIO instructions. */
+    public boolean kvmEmulatorForMmio;
+    @Override public boolean mmioFarPointersHonourRexW() { return kvmEmulatorForMmio; }
     public long tscValue;
     @Override public long tsc(int vcpuId) { return tscValue += 1000; }
     @Override public boolean hypercall(VcpuExit.Hypercall call) { return false; }

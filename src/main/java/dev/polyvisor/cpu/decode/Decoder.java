@@ -75,6 +75,9 @@ public final class Decoder {
         @Override public void exec(Cpu c) { }
     }
 
+    /** Whether {@code i} is KVM's forced-emulation prefix decoded as a step of its own. */
+    public static boolean isForcedEmulationPrefix(Insn i) { return i instanceof ForcedEmulationPrefix; }
+
     private Insn decode0(Cpu c) {
         int b;
         if (c.forceEmulationPrefix && peekUd2(c) && forcedEmulationPrefix(c, d.ip)) {

@@ -28,13 +28,12 @@ public final class FarControlOps {
     public static void register(OpcodeTable t) {
         t.add("JMP ptr16:16/32", MAP_1BYTE, 0xEA, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, false));
         t.add("CALL ptr16:16/32", MAP_1BYTE, 0x9A, NO64 | ENDS | ORACLE, Imm.AP, d -> new FarPtr((int) d.imm2 & 0xFFFF, d.imm, d.opSize, true));
-        // AMD (the emulated vendor) ignores REX.W here: m16:64 is Intel-only, REX.W gives m16:32 (AMD APM Vol. 3
-        // "JMP (Far)", "CALL (Far)"; checked against the AMD host by the differential oracle).
-        // The return address a far CALL pushes still takes 8-byte slots with REX.W (d.opSize).
+        // With REX.W the pointer is m16:64 on Intel and m16:32 on AMD (SegmentOps.farOffsetSize); the return
+        // address a far CALL pushes takes 8-byte slots with REX.W on both (d.opSize).
         t.addGroup("CALL m16:16/32/64", MAP_1BYTE, 0xFF, 3, MEM_ONLY | ENDS | ORACLE, Imm.NONE,
-                d -> new FarMem(d.ea, SegmentOps.farOffsetSize(d), d.opSize, true));
+                d -> new FarMem(d.ea, d.opSize, true));
         t.addGroup("JMP m16:16/32/64", MAP_1BYTE, 0xFF, 5, MEM_ONLY | ENDS | ORACLE, Imm.NONE,
-                d -> new FarMem(d.ea, SegmentOps.farOffsetSize(d), d.opSize, false));
+                d -> new FarMem(d.ea, d.opSize, false));
         t.add("RETF imm16", MAP_1BYTE, 0xCA, ENDS | ORACLE, Imm.IW, d -> new RetFar(d.opSize, (int) d.imm & 0xFFFF));
         t.add("RETF", MAP_1BYTE, 0xCB, ENDS | ORACLE, Imm.NONE, d -> new RetFar(d.opSize, 0));
         t.add("IRET", MAP_1BYTE, 0xCF, ENDS | ORACLE, Imm.NONE, d -> new Iret(d.opSize));
@@ -52,11 +51,13 @@ public final class FarControlOps {
     /** FF /3, FF /5: JMP/CALL m16:16, m16:32, m16:64 (REX.W). The offset comes first, the selector after it. */
     static final class FarMem extends Insn {
         final Ea ea;
-        final int offSize, size;
+        final int size;
         final boolean call;
-        FarMem(Ea ea, int offSize, int size, boolean call) { this.ea = ea; this.offSize = offSize; this.size = size; this.call = call; }
+        FarMem(Ea ea, int size, boolean call) { this.ea = ea; this.size = size; this.call = call; }
         @Override public void exec(Cpu c) {
-            long off = c.mmu.read(ea.lin(c), offSize);
+            long lin = ea.lin(c);
+            int offSize = SegmentOps.farOffsetSize(c, size, lin);
+            long off = c.mmu.read(lin, offSize);
             int sel = c.mmu.read16(ea.lin(c, offSize));
             transfer(c, sel, off, size, call);
         }

@@ -35,9 +35,9 @@ public final class SegmentOps {
         t.add("POP GS", MAP_0F, 0xA9, D64, Imm.NONE, d -> new PopSreg(Cpu.GS, d.opSize));
         t.add("LES", MAP_1BYTE, 0xC4, MODRM | NO64 | MEM_ONLY | ORACLE, Imm.NONE, d -> new LoadFarPointer(Cpu.ES, d.ea, d.reg, d.opSize));
         t.add("LDS", MAP_1BYTE, 0xC5, MODRM | NO64 | MEM_ONLY | ORACLE, Imm.NONE, d -> new LoadFarPointer(Cpu.DS, d.ea, d.reg, d.opSize));
-        t.add("LSS", MAP_0F, 0xB2, MODRM | MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new LoadFarPointer(Cpu.SS, d.ea, d.reg, farOffsetSize(d)));
-        t.add("LFS", MAP_0F, 0xB4, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.FS, d.ea, d.reg, farOffsetSize(d)));
-        t.add("LGS", MAP_0F, 0xB5, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.GS, d.ea, d.reg, farOffsetSize(d)));
+        t.add("LSS", MAP_0F, 0xB2, MODRM | MEM_ONLY | ENDS | ORACLE, Imm.NONE, d -> new LoadFarPointer(Cpu.SS, d.ea, d.reg, d.opSize));
+        t.add("LFS", MAP_0F, 0xB4, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.FS, d.ea, d.reg, d.opSize));
+        t.add("LGS", MAP_0F, 0xB5, MODRM | MEM_ONLY, Imm.NONE, d -> new LoadFarPointer(Cpu.GS, d.ea, d.reg, d.opSize));
 
         t.addGroup("SLDT", MAP_0F, 0x00, 0, 0, Imm.NONE, d -> new StoreSel(Cpu.LDTR, d));
         t.addGroup("STR", MAP_0F, 0x00, 1, 0, Imm.NONE, d -> new StoreSel(Cpu.TR, d));
@@ -50,11 +50,25 @@ public final class SegmentOps {
     }
 
     /**
-     * The offset size of a far pointer in memory (LSS/LFS/LGS, and FF /3, FF /5 far CALL/JMP) m16:16/32/64. The model is AMD (qemu64, AuthenticAMD), and AMD
-     * processors ignore REX.W here: the pointer is m16:32 and the 32-bit offset is zero-extended into the
-     * 64-bit register (the AMD EPYC host reads the selector after 4 bytes). Intel honours REX.W (m16:64).
+     * The offset size of a far pointer in memory m16:16/32/64 (LSS/LFS/LGS, and FF /3, FF /5 far CALL/JMP) for
+     * the operand size {@code opSize}, read when the instruction runs. REX.W (opSize 8) is where the vendors differ:
+     * Intel honours it, m16:64 (SDM Vol. 2A "JMP", "CALL", "LDS/LES/LFS/LGS/LSS"); AMD ignores it, m16:32 with the
+     * 32-bit offset zero-extended (AMD APM Vol. 3 "JMP (Far)", "CALL (Far)"; the AMD EPYC host, through the
+     * differential oracle, reads the selector after 4 bytes).
+     * <p>One more case gives m16:64 on an AMD model: a pointer in emulated MMIO under a hypervisor whose
+     * instruction emulator reads it so. On such a hypervisor the instruction is not run by the CPU but by the
+     * hypervisor's emulator, after the MMIO access exits to it ({@link dev.polyvisor.cpu.Platform#mmioFarPointersHonourRexW}).
      */
-    static int farOffsetSize(Decoded d) { return Math.min(d.opSize, 4); }
+    static int farOffsetSize(Cpu c, int opSize, long pointerLinear) {
+        if (opSize != 8 || c.intel) return opSize;
+        return c.platform.mmioFarPointersHonourRexW() && inEmulatedMmio(c, pointerLinear) ? 8 : 4;
+    }
+
+    /** Whether linear address {@code la} maps to something other than RAM (a side-effect-free walk; unmapped: no). */
+    private static boolean inEmulatedMmio(Cpu c, long la) {
+        long pa = c.mmu.probe(la);
+        return pa != -1 && !c.memory.isRamPage(pa);
+    }
 
     static String name(int seg) { return switch (seg) { case 0 -> "ES"; case 1 -> "CS"; case 2 -> "SS"; case 3 -> "DS"; case 4 -> "FS"; default -> "GS"; }; }
 
@@ -136,11 +150,13 @@ public final class SegmentOps {
 
     /** LDS/LES/LFS/LGS/LSS r, m16:16/32/64: the offset first, then the selector. */
     static final class LoadFarPointer extends Insn {
-        final int seg, reg, size;
+        final int seg, reg, opSize;
         final Ea ea;
-        LoadFarPointer(int seg, Ea ea, int reg, int size) { this.seg = seg; this.ea = ea; this.reg = reg; this.size = size; }
+        LoadFarPointer(int seg, Ea ea, int reg, int opSize) { this.seg = seg; this.ea = ea; this.reg = reg; this.opSize = opSize; }
         @Override public void exec(Cpu c) {
-            long off = c.mmu.read(ea.lin(c), size);
+            long lin = ea.lin(c);
+            int size = farOffsetSize(c, opSize, lin);
+            long off = c.mmu.read(lin, size);
             int sel = c.mmu.read16(ea.lin(c, size));
             load(c, seg, sel);
             Regs.set(c, reg, size, off);
