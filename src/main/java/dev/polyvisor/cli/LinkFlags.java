@@ -10,7 +10,8 @@ import java.util.Locale;
 /**
  * The flags of the virtio devices with a host end, spelled as users know them: {@code --net
  * user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]} as QEMU's {@code -nic user,hostfwd=...} (QEMU
- * net/slirp.c slirp_hostfwd: {@code tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT}), and
+ * net/slirp.c slirp_hostfwd: {@code tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT}), {@code --net
+ * tap=IFNAME} as QEMU's {@code -nic tap,ifname=IFNAME,script=no}, and
  * {@code --vsock cid=N,uds=PATH} as Firecracker's vsock device (guest_cid, uds_path). Each problem is an
  * {@link IllegalArgumentException} with a one-line message.
  */
@@ -22,15 +23,22 @@ final class LinkFlags {
 
     static VmConfig.Net net(String spec) {
         String[] p = spec.split(",");
+        if (p[0].toLowerCase(Locale.ROOT).startsWith("tap=")) {
+            String ifname = p[0].substring("tap=".length());
+            if (p.length > 1) throw new IllegalArgumentException("--net " + spec + ": tap takes no options (hostfwd= is user's)");
+            if (!dev.polyvisor.vmm.hostio.TapNetwork.validName(ifname))
+                throw new IllegalArgumentException("--net " + spec + ": '" + ifname + "' is not an interface name (1-15 characters, no '/', ':' or spaces)");
+            return new VmConfig.Net.Tap(ifname);
+        }
         if (!p[0].equalsIgnoreCase("user"))
-            throw new IllegalArgumentException("--net " + spec + ": only 'user' (passt) is offered");
+            throw new IllegalArgumentException("--net " + spec + ": 'user' (passt) or 'tap=IFNAME' (a host TAP interface)");
         List<VmConfig.HostForward> fwd = new ArrayList<>();
         for (int i = 1; i < p.length; i++) {
             if (!p[i].toLowerCase(Locale.ROOT).startsWith("hostfwd="))
                 throw new IllegalArgumentException("--net " + spec + ": unknown option '" + p[i] + "' (only hostfwd=)");
             fwd.add(hostForward(spec, p[i].substring("hostfwd=".length())));
         }
-        return new VmConfig.Net(fwd);
+        return new VmConfig.Net.User(fwd);
     }
 
     /** tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT; passt forwards to the guest's own address, so GUESTADDR must be empty. */

@@ -121,10 +121,12 @@ public final class RunCommand implements Callable<Integer> {
             + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes.")
     List<String> disks = new ArrayList<>();
 
-    @Option(names = "--net", paramLabel = "user[,hostfwd=tcp:ADDR:HOSTPORT-:GUESTPORT]", description = "A virtio-net device "
+    @Option(names = "--net", paramLabel = "user[,hostfwd=tcp:ADDR:HOSTPORT-:GUESTPORT]|tap=IFNAME", description = "A virtio-net device "
             + "with user-mode networking through passt (Debian package passt), as QEMU's -nic user: the guest gets its "
             + "address by DHCP (udhcpc in the default guest), the gateway address reaches the host's loopback, and each "
-            + "hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT forwards a host port to the guest (repeatable).")
+            + "hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT forwards a host port to the guest; or on the host's TAP "
+            + "interface IFNAME, as QEMU's -nic tap,ifname=IFNAME,script=no (make it with ip tuntap add dev IFNAME mode "
+            + "tap user $USER and configure it yourself). Repeatable.")
     List<String> nets = new ArrayList<>();
 
     @Option(names = "--vsock", paramLabel = "cid=N,uds=PATH", description = "A virtio-vsock device with guest context ID N "

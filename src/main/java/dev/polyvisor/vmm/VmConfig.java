@@ -64,9 +64,15 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         }
     }
 
-    /** {@code --net user[,hostfwd=...]}: the host ports forwarded to the guest. */
-    public record Net(List<HostForward> forwards) {
-        public Net { forwards = List.copyOf(forwards); }
+    /** A {@code --net} device's host end. */
+    public sealed interface Net {
+        /** {@code --net user[,hostfwd=...]}: user-mode networking through passt, and the host ports forwarded to the guest. */
+        record User(List<HostForward> forwards) implements Net {
+            public User { forwards = List.copyOf(forwards); }
+        }
+
+        /** {@code --net tap=IFNAME}: the host's TAP interface IFNAME. */
+        record Tap(String ifname) implements Net {}
     }
 
     /** {@code hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-:GUESTPORT} (QEMU's slirp spelling). */

@@ -16,16 +16,29 @@ class LinkFlagsTest {
     @Test
     void netUserWithQemuHostForwards() {
         VmConfig.Net n = LinkFlags.net("user,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-:53,hostfwd=::8080-:80");
-        assertEquals(List.of(new VmConfig.HostForward(false, "127.0.0.1", 2222, 22),
+        assertEquals(new VmConfig.Net.User(List.of(new VmConfig.HostForward(false, "127.0.0.1", 2222, 22),
                 new VmConfig.HostForward(true, "", 5353, 53),
-                new VmConfig.HostForward(false, "", 8080, 80)), n.forwards());
-        assertEquals(List.of(), LinkFlags.net("user").forwards());
+                new VmConfig.HostForward(false, "", 8080, 80))), n);
+        assertEquals(new VmConfig.Net.User(List.of()), LinkFlags.net("user"));
+    }
+
+    @Test
+    void netTapNamesAHostInterface() {
+        assertEquals(new VmConfig.Net.Tap("tap0"), LinkFlags.net("tap=tap0"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LinkFlags.net("tap=this-name-is-too-long"))
+                .getMessage().contains("is not an interface name"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LinkFlags.net("tap="))
+                .getMessage().contains("is not an interface name"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LinkFlags.net("tap=a/b"))
+                .getMessage().contains("is not an interface name"));
+        assertEquals("--net tap=tap0,hostfwd=tcp::1-:2: tap takes no options (hostfwd= is user's)",
+                assertThrows(IllegalArgumentException.class, () -> LinkFlags.net("tap=tap0,hostfwd=tcp::1-:2")).getMessage());
     }
 
     @Test
     void badNetSpecsAreOneLine() {
-        assertEquals("--net tap=tap0: only 'user' (passt) is offered",
-                assertThrows(IllegalArgumentException.class, () -> LinkFlags.net("tap=tap0")).getMessage());
+        assertEquals("--net socket: 'user' (passt) or 'tap=IFNAME' (a host TAP interface)",
+                assertThrows(IllegalArgumentException.class, () -> LinkFlags.net("socket")).getMessage());
         assertTrue(assertThrows(IllegalArgumentException.class, () -> LinkFlags.net("user,hostfwd=tcp:127.0.0.1:70000-:22"))
                 .getMessage().contains("ports are 1-65535"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> LinkFlags.net("user,hostfwd=sctp::1-:2"))

@@ -106,6 +106,55 @@ class NetBootTest {
         assertEquals("ack-from-guest\n", answer.get(1, TimeUnit.MINUTES));
     }
 
+    private static int ip(String... args) throws Exception {
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("ip"));
+        cmd.addAll(java.util.List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        p.getInputStream().readAllBytes();
+        return p.waitFor(10, TimeUnit.SECONDS) ? p.exitValue() : -1;
+    }
+
+    @Test
+    void theGuestFetchesAFileFromTheHostThroughATapInterface() throws Exception {
+        // --net tap=IFNAME: the interface is the user's, made and configured beforehand (QEMU's script=no).
+        String tap = "pvnet" + ProcessHandle.current().pid() % 100_000;
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.exists(java.nio.file.Path.of("/dev/net/tun"))
+                && ip("tuntap", "add", "dev", tap, "mode", "tap") == 0, "skipped: cannot create a TAP interface here");
+        try {
+            org.junit.jupiter.api.Assumptions.assumeTrue(ip("addr", "add", "10.213.8.1/24", "dev", tap) == 0
+                    && ip("link", "set", "dev", tap, "up") == 0, "skipped: cannot configure " + tap);
+            byte[] blob = new byte[256 << 10];
+            new Random(17).nextBytes(blob);
+            String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(blob));
+            HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getByName("10.213.8.1"), 0), 0);
+            http.createContext("/blob", ex -> {
+                ex.sendResponseHeaders(200, blob.length);
+                try (var o = ex.getResponseBody()) { o.write(blob); }
+            });
+            http.start();
+            try {
+                CliRun.Result r = run("run", "--net", "tap=" + tap, "--exec", String.join("; ",
+                        "ip addr add 10.213.8.2/24 dev eth0", "ip link set eth0 up",
+                        "wget -q -O /tmp/blob http://10.213.8.1:" + http.getAddress().getPort() + "/blob",
+                        "sha256sum < /tmp/blob"));
+                assertEquals(0, r.status(), r.err() + r.out());
+                assertEquals(sha + "  -\n", r.out(), r.err());
+                assertFalse(r.err().contains("needs reset"), r.err());
+            } finally {
+                http.stop(0);
+            }
+        } finally {
+            ip("tuntap", "del", "dev", tap, "mode", "tap");
+        }
+    }
+
+    @Test
+    void aTapInterfaceThatCannotBeOpenedIsOneLine() {
+        CliRun.Result r = run("run", "--net", "tap=lo", "--exec", "true");
+        assertNotEquals(0, r.status());
+        assertTrue(r.err().contains("--net tap=lo: lo: "), r.err());
+    }
+
     @Test
     void aForwardToAGuestAddressIsAUsageError() {
         CliRun.Result r = run("run", "--net", "user,hostfwd=tcp:127.0.0.1:80-10.0.2.15:80", "--exec", "true");

@@ -27,7 +27,7 @@ import java.util.stream.Stream;
  * <p>passt exits by itself when the socket closes (--one-off), so it also goes when Polyvisor is killed;
  * {@link #close} stops it at once.
  */
-public final class PasstNetwork implements AutoCloseable {
+public final class PasstNetwork implements NetworkBackend {
     /** Set to a file name, passt captures the guest's frames there (passt's --pcap): for debugging. */
     public static final String PCAP_VARIABLE = "POLYVISOR_PASST_PCAP";
     /** How long passt has to create its socket. */
@@ -132,6 +132,7 @@ public final class PasstNetwork implements AutoCloseable {
     }
 
     /** Sends one frame to passt (VM thread): length, then the frame. */
+    @Override
     public void send(byte[] frame, int length) throws IOException {
         if (closed) throw new IOException("passt connection closed");
         out.clear();
@@ -143,6 +144,7 @@ public final class PasstNetwork implements AutoCloseable {
      * Starts the thread that reads passt's frames and hands each to {@code deliver} (which may block while
      * the guest has no buffers); {@code deliver} returns false once the device is gone.
      */
+    @Override
     public void startReceiving(String name, Function<byte[], Boolean> deliver) {
         reader = Thread.ofPlatform().daemon().name(name).start(() -> {
             ByteBuffer len = ByteBuffer.allocate(4);

@@ -12,7 +12,9 @@ import dev.polyvisor.devices.virtio.VirtioVsock;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.vmm.VmConfig;
 import dev.polyvisor.vmm.boot.LoadException;
+import dev.polyvisor.vmm.hostio.NetworkBackend;
 import dev.polyvisor.vmm.hostio.PasstNetwork;
+import dev.polyvisor.vmm.hostio.TapNetwork;
 import dev.polyvisor.vmm.hostio.UnixVsockHost;
 
 import java.io.IOException;
@@ -164,22 +166,25 @@ public final class VirtioSlots implements AutoCloseable {
         return n.length() > 20 ? n.substring(0, 20) : n;
     }
 
-    /** A virtio-net device on a passt process that this VM starts and stops. */
+    /** A virtio-net device on a passt process that this VM starts and stops, or on a host TAP interface. */
     private void addNet(PcPlatformDevices devices, GuestDma dma, int slot, VmConfig.Net net, int index, Consumer<String> log) throws LoadException {
         checkSlot(slot, "--net");
-        PasstNetwork passt;
+        NetworkBackend backend;
         try {
-            passt = PasstNetwork.start(net.forwards().stream()
-                    .map(f -> new PasstNetwork.Forward(f.udp(), f.hostAddress(), f.hostPort(), f.guestPort())).toList());
+            backend = switch (net) {
+                case VmConfig.Net.User user -> PasstNetwork.start(user.forwards().stream()
+                        .map(f -> new PasstNetwork.Forward(f.udp(), f.hostAddress(), f.hostPort(), f.guestPort())).toList());
+                case VmConfig.Net.Tap tap -> TapNetwork.open(tap.ifname());
+            };
         } catch (java.io.IOException e) {
-            throw new LoadException("--net user: " + e.getMessage());
+            throw new LoadException("--net " + (net instanceof VmConfig.Net.Tap t ? "tap=" + t.ifname() : "user") + ": " + e.getMessage());
         }
-        hostEnds.add(passt);
+        hostEnds.add(backend);
         byte[] mac = FIRST_MAC.clone();
         mac[5] += (byte) index;
-        VirtioNet nic = new VirtioNet(mac, passt::send, this::signalHost);
+        VirtioNet nic = new VirtioNet(mac, backend::send, this::signalHost);
         add(devices, dma, slot, nic, log);
-        passt.startReceiving("polyvisor-passt-" + index, frame -> {
+        backend.startReceiving("polyvisor-net-" + index, frame -> {
             try {
                 return nic.receive(frame);
             } catch (InterruptedException e) {

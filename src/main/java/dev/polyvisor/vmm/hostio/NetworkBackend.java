@@ -1,0 +1,22 @@
+package dev.polyvisor.vmm.hostio;
+
+import java.io.IOException;
+import java.util.function.Function;
+
+/**
+ * The host end of a virtio-net device: where the Ethernet frames the guest sends go, and where the frames
+ * for the guest come from. User-mode networking through passt ({@code --net user}) or a host TAP device
+ * ({@code --net tap=IFNAME}).
+ */
+public sealed interface NetworkBackend extends AutoCloseable permits PasstNetwork, TapNetwork {
+    /** Sends one frame the guest transmitted (VM thread). */
+    void send(byte[] frame, int length) throws IOException;
+
+    /**
+     * Starts the thread that reads frames for the guest and hands each to {@code deliver} (which may block
+     * while the guest has no buffers); {@code deliver} returns false once the device is gone.
+     */
+    void startReceiving(String threadName, Function<byte[], Boolean> deliver);
+
+    @Override void close();
+}

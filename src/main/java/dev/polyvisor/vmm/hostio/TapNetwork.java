@@ -1,0 +1,191 @@
+package dev.polyvisor.vmm.hostio;
+
+import dev.polyvisor.devices.virtio.VirtioNet;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
+import java.util.function.Function;
+
+import static java.lang.foreign.ValueLayout.*;
+
+/**
+ * A host TAP device behind virtio-net ({@code --net tap=IFNAME}, QEMU's {@code -netdev tap,ifname=IFNAME}):
+ * Polyvisor attaches to the interface through {@code /dev/net/tun} with TUNSETIFF, IFF_TAP | IFF_NO_PI, so
+ * every read() is one Ethernet frame for the guest and every write() one frame from it, with no packet-info
+ * header (Linux Documentation/networking/tuntap.rst, include/uapi/linux/if_tun.h). The interface is the
+ * user's to configure (addresses, bridge, up): usually made beforehand with {@code ip tuntap add dev IFNAME
+ * mode tap user USER}, which is what lets a non-root user attach; root may also name one that does not
+ * exist, which then lasts as long as this VM.
+ *
+ * <p>The system calls go through {@link Linker} (java.lang.foreign), errno captured for the messages. The
+ * reader thread waits in poll() with a short timeout so that {@link #close} ends it without racing a
+ * blocked read() against close() of the same descriptor.
+ */
+public final class TapNetwork implements NetworkBackend {
+    /** include/uapi/linux/if_tun.h: TUNSETIFF = _IOW('T', 202, int); IFF_TAP; IFF_NO_PI. */
+    static final long TUNSETIFF = 0x4004_54CAL;
+    static final short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000;
+    /** include/uapi/linux/if.h: IFNAMSIZ, and struct ifreq (name, then a union whose short is ifr_flags). */
+    static final int IFNAMSIZ = 16, IFREQ_SIZE = 40, IFR_FLAGS = 16;
+    static final int O_RDWR = 2, O_CLOEXEC = 0x80000;
+    static final short POLLIN = 1;
+    static final int EINTR = 4, EAGAIN = 11;
+    /** How often the reader thread looks at {@link #closed} while no frame comes. */
+    static final int POLL_MS = 200;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option ERRNO_OPTION = Linker.Option.captureCallState("errno");
+    private static final MethodHandle OPEN = downcall("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), ERRNO_OPTION);
+    private static final MethodHandle IOCTL = downcall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS),
+            ERRNO_OPTION, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle READ = downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), ERRNO_OPTION);
+    private static final MethodHandle WRITE = downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), ERRNO_OPTION);
+    private static final MethodHandle POLL = downcall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), ERRNO_OPTION);
+    private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle STRERROR = downcall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+
+    private final String ifname;
+    private final int fd;
+    private final Arena arena = Arena.ofShared();
+    /** The write buffer and its errno slot: used by the VM thread only. */
+    private final MemorySegment out = arena.allocate(VirtioNet.MAX_FRAME), outState = arena.allocate(CALL_STATE);
+    private Thread reader;
+    private volatile boolean closed;
+
+    private TapNetwork(String ifname, int fd) {
+        this.ifname = ifname;
+        this.fd = fd;
+    }
+
+    private static MethodHandle downcall(String name, FunctionDescriptor fd, Linker.Option... options) {
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(() -> new IllegalStateException("libc has no " + name)), fd, options);
+    }
+
+    /** Whether {@code name} can be a Linux interface name (1-15 bytes, no '/', ':' or white space: net/core/dev.c dev_valid_name). */
+    public static boolean validName(String name) {
+        if (name.isEmpty() || name.getBytes(StandardCharsets.UTF_8).length >= IFNAMSIZ) return false;
+        if (name.equals(".") || name.equals("..")) return false;
+        return name.chars().noneMatch(ch -> ch == '/' || ch == ':' || Character.isWhitespace(ch));
+    }
+
+    /**
+     * Attaches to TAP interface {@code ifname}.
+     *
+     * @throws IOException with a one-line message (no /dev/net/tun, not permitted, busy, not a TAP device...)
+     */
+    public static TapNetwork open(String ifname) throws IOException {
+        if (!validName(ifname)) throw new IOException("'" + ifname + "' is not an interface name (1-15 characters, no '/', ':' or spaces)");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment state = a.allocate(CALL_STATE);
+            int fd = (int) OPEN.invokeExact(state, a.allocateFrom("/dev/net/tun"), O_RDWR | O_CLOEXEC);
+            if (fd < 0) throw new IOException("/dev/net/tun: " + strerror(errno(state)));
+            MemorySegment ifr = a.allocate(IFREQ_SIZE);
+            byte[] name = ifname.getBytes(StandardCharsets.UTF_8);
+            MemorySegment.copy(name, 0, ifr, JAVA_BYTE, 0, name.length);
+            ifr.set(JAVA_SHORT, IFR_FLAGS, (short) (IFF_TAP | IFF_NO_PI));
+            int r = (int) IOCTL.invokeExact(state, fd, TUNSETIFF, ifr);
+            if (r < 0) {
+                int err = errno(state);
+                int ignored = (int) CLOSE.invokeExact(fd);
+                throw new IOException(ifname + ": " + strerror(err) + switch (err) {
+                    case 1 -> " (create it for this user first: ip tuntap add dev " + ifname + " mode tap user $USER)"; // EPERM
+                    case 16 -> " (another process has it open)"; // EBUSY
+                    case 22 -> " (not a TAP device, or its flags differ: IFF_TAP, no packet information)"; // EINVAL
+                    default -> "";
+                });
+            }
+            return new TapNetwork(ifname, fd);
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException(ifname + ": " + t.getMessage(), t);
+        }
+    }
+
+    private static int errno(MemorySegment state) { return (int) ERRNO.get(state, 0L); }
+
+    private static String strerror(int errno) {
+        try {
+            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            return s.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "errno " + errno;
+        }
+    }
+
+    /** The interface this device is attached to. */
+    public String interfaceName() { return ifname; }
+
+    /** Writes one frame to the interface (VM thread). A frame the host's stack refuses is dropped, as on a wire. */
+    @Override
+    public void send(byte[] frame, int length) throws IOException {
+        if (closed) throw new IOException(ifname + ": closed");
+        MemorySegment.copy(frame, 0, out, JAVA_BYTE, 0, length);
+        try {
+            long n;
+            do {
+                n = (long) WRITE.invokeExact(outState, fd, out, (long) length);
+            } while (n < 0 && errno(outState) == EINTR);
+            if (n < 0) throw new IOException(ifname + ": " + strerror(errno(outState)));
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IOException(ifname + ": " + t.getMessage(), t);
+        }
+    }
+
+    @Override
+    public void startReceiving(String threadName, Function<byte[], Boolean> deliver) {
+        reader = Thread.ofPlatform().daemon().name(threadName).start(() -> {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment in = a.allocate(VirtioNet.MAX_FRAME), state = a.allocate(CALL_STATE);
+                MemorySegment pfd = a.allocate(8); // struct pollfd { int fd; short events; short revents; }
+                pfd.set(JAVA_INT, 0, fd);
+                pfd.set(JAVA_SHORT, 4, POLLIN);
+                while (!closed) {
+                    int ready = (int) POLL.invokeExact(state, pfd, 1L, POLL_MS);
+                    if (ready < 0 && errno(state) == EINTR) continue;
+                    if (ready < 0 || closed) break;
+                    if (ready == 0) continue;
+                    long n = (long) READ.invokeExact(state, fd, in, (long) VirtioNet.MAX_FRAME);
+                    if (n < 0 && (errno(state) == EINTR || errno(state) == EAGAIN)) continue;
+                    if (n <= 0) break; // the interface went away
+                    if (!deliver.apply(in.asSlice(0, n).toArray(JAVA_BYTE))) break;
+                }
+            } catch (Throwable t) {
+                // the wire is cut: the device sees no more frames
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        if (reader != null) {
+            try {
+                reader.join(2 * POLL_MS + 1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        try {
+            int ignored = (int) CLOSE.invokeExact(fd);
+        } catch (Throwable ignored) {
+            // closing on teardown
+        }
+        arena.close();
+    }
+}
