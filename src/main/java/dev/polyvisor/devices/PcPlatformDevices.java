@@ -56,6 +56,8 @@ public final class PcPlatformDevices {
     public final VirtualClock clock;
     public final DualPic pic;
     public final IoApic ioapic;
+    /** Bus 0's INTx pins onto IOAPIC pins 16-23. */
+    public final PciIntxRouting pciIntx;
     public final ApicBus apics;
     public final Pit8254 pit;
     public final SystemControlPort portB;
@@ -73,6 +75,7 @@ public final class PcPlatformDevices {
         pic = new DualPic();
         apics = new ApicBus(clock, vcpus, pic, hooks.cpuSignals(), ApicBus.DEFAULT_BUS_HZ);
         ioapic = new IoApic(apics, vcpus); // the IOAPIC takes the first APIC ID after the CPUs
+        pciIntx = new PciIntxRouting(ioapic::setIrq);
         // The PIC's INTR reaches vCPU 0 (LINT0 in virtual wire mode): wake it when INTR rises.
         ApicBus.CpuSignals sig = hooks.cpuSignals() == null ? ApicBus.CpuSignals.NONE : hooks.cpuSignals();
         pic.setIntrListener(() -> sig.kick(0));

@@ -67,6 +67,28 @@ class VirtioBootTest {
     }
 
     @Test
+    void withMsiOffTheDriversUseIntxThroughTheAcpiRoutingTable() throws Exception {
+        // pci=nomsi: Linux enables no MSI-X, so virtio-pci falls back to INTA#, which it finds through
+        // PCI0's _PRT (slot 1, the entropy device: GSI 17; slot 2, the disk: GSI 18) as level-triggered pins.
+        Path img = dir.resolve("intx.img");
+        Files.write(img, new byte[4 * MIB]);
+        CliRun.Result r = run("run", "--disk", img.toString(), "--append", "pci=nomsi", "--exec", String.join("; ",
+                "set -e",
+                "yes polyvisor-virtio-pattern | head -c 1048576 > /tmp/p",
+                "dd if=/tmp/p of=/dev/vda bs=64k 2>/dev/null",
+                "sync",
+                "echo 3 > /proc/sys/vm/drop_caches",
+                "dd if=/dev/vda bs=64k count=16 2>/dev/null | sha256sum",
+                "head -c 4096 /dev/hwrng | wc -c",
+                "grep -c PCI-MSI /proc/interrupts || true",
+                "awk '/virtio/ {print $1, $(NF-2), $(NF-1), $NF}' /proc/interrupts"));
+        assertEquals(0, r.status(), r.err() + r.out());
+        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(pattern()));
+        assertEquals(sha + "  -\n4096\n0\n17: IO-APIC 17-fasteoi virtio0\n18: IO-APIC 18-fasteoi virtio1\n", r.out(), r.err());
+        assertArrayEquals(pattern(), Arrays.copyOfRange(Files.readAllBytes(img), 0, MIB));
+    }
+
+    @Test
     void aReadOnlyDiskRefusesWrites() throws Exception {
         Path img = dir.resolve("ro.img");
         byte[] content = new byte[4 * MIB];

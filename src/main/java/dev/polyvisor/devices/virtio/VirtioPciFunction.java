@@ -1,5 +1,6 @@
 package dev.polyvisor.devices.virtio;
 
+import dev.polyvisor.devices.IrqLine;
 import dev.polyvisor.devices.MsiSink;
 import dev.polyvisor.devices.PciConfigSpace;
 import dev.polyvisor.devices.PciMemoryDecoder;
@@ -21,7 +22,10 @@ import java.util.function.Consumer;
  * <p>The BAR is sized the PCI way (write all-ones, read back the mask), starts at the address the VMM
  * gives it and follows whatever the guest programs; it decodes only while Memory Space is enabled in
  * the command register, and the device does DMA and sends MSI-X messages only while Bus Master is.
- * Interrupts are MSI-X only (vector 0xFFFF = none); there is no INTx pin (the DSDT has no _PRT).
+ * Interrupts are MSI-X messages while the driver enables MSI-X (vector 0xFFFF = none); otherwise INTA#
+ * (interrupt pin 1, routed by the DSDT's _PRT), asserted while the ISR status is not zero and the command
+ * register's Interrupt Disable bit is clear, and dropped by the driver's read of the ISR (4.1.4.5.1); the
+ * status register's Interrupt Status bit shows the pin's state (PCI Local Bus 3.0, 6.2.2-6.2.3).
  *
  * <p>Queues are served synchronously on the thread that writes the notify register. A driver that
  * breaks the ring rules gets DEVICE_NEEDS_RESET and a configuration-change interrupt, one log line,
@@ -54,6 +58,7 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
     private int deviceFeatureSelect, driverFeatureSelect, queueSelect;
     private long driverFeatures;
     private int msixConfig = Virtqueue.NO_VECTOR;
+    private IrqLine intx = IrqLine.NONE;
     private final int[] msixTable;
     private long pending;
 
@@ -77,6 +82,8 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         msixTable = new int[vectors * 4];
         for (int v = 0; v < vectors; v++) msixTable[v * 4 + 3] = 1; // vector control: masked
         deviceFeatures = device.features() | F_VERSION_1 | F_EVENT_IDX | F_INDIRECT_DESC;
+        set8(0x3D, 1);                      // interrupt pin: INTA#
+        setWritable(0x04, 2, 0x0547);       // command: the defaults and Interrupt Disable (bit 10)
 
         set16(0x06, 0x0010);            // status: capabilities list
         set16(0x2C, VENDOR);            // subsystem vendor
@@ -132,6 +139,22 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
 
     private boolean busMaster() { return (configRead(0x04, 2) & 0x4) != 0; }
 
+    /** The INTx line: INTA# of this function's slot (the VMM wires it; none by default). */
+    public void setIntx(IrqLine line) {
+        intx = line == null ? IrqLine.NONE : line;
+        updateIntx();
+    }
+
+    /**
+     * INTA# follows the ISR status while MSI-X is off; Interrupt Status (status register bit 3) shows the
+     * pending interrupt whatever Interrupt Disable (command bit 10) says (PCI Local Bus 3.0, 6.2.2, 6.2.3).
+     */
+    private void updateIntx() {
+        boolean pendingIntx = isr != 0 && !msixEnabled();
+        data[0x06] = (byte) (pendingIntx ? data[0x06] | 0x08 : data[0x06] & ~0x08);
+        intx.set(pendingIntx && (configRead(0x04, 2) & 0x400) == 0);
+    }
+
     private boolean msixEnabled() { return (configRead(CAP_MSIX + 2, 2) & 0x8000) != 0; }
 
     private boolean functionMasked() { return (configRead(CAP_MSIX + 2, 2) & 0x4000) != 0; }
@@ -151,6 +174,7 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         if (offset >= d && offset < d + 4) { pciCfgAccess(true, value << 8 * (offset - d)); return; }
         super.configWrite(offset, size, value);
         if (offset <= CAP_MSIX + 3 && offset + size > CAP_MSIX + 2) deliverPending();
+        if (offset <= 0x05 && offset + size > 0x04 || offset <= CAP_MSIX + 3 && offset + size > CAP_MSIX + 2) updateIntx();
     }
 
     /** VIRTIO_PCI_CAP_PCI_CFG: an access of cap.length bytes at cap.offset in BAR cap.bar (4.1.4.9). */
@@ -179,7 +203,8 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         if (off < DEVICE) {
             if (off != ISR) return 0;
             int v = isr;
-            isr = 0; // read to clear (4.1.4.5)
+            isr = 0; // read to clear (4.1.4.5), which also deasserts INTx (4.1.4.5.1)
+            updateIntx();
             return v;
         }
         if (off < NOTIFY) {
@@ -347,6 +372,7 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
 
     private void reset() {
         status = isr = 0;
+        updateIntx();
         deviceFeatureSelect = driverFeatureSelect = queueSelect = 0;
         driverFeatures = 0;
         msixConfig = Virtqueue.NO_VECTOR;
@@ -362,6 +388,7 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         generation++;
         log.accept(device.name() + " " + label + ": " + why + "; device needs reset");
         isr |= 2;
+        updateIntx();
         signal(msixConfig);
     }
 
@@ -385,7 +412,7 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
             return;
         }
         if (vq.needsInterrupt(oldUsed)) {
-            if (!msixEnabled()) isr |= 1;
+            if (!msixEnabled()) { isr |= 1; updateIntx(); }
             signal(vq.msixVector());
         }
     }
@@ -431,7 +458,7 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         if (vq == null) return false;
         boolean more = vq.publishAvailEvent();
         if (vq.takeInterrupt()) {
-            if (!msixEnabled()) isr |= 1;
+            if (!msixEnabled()) { isr |= 1; updateIntx(); }
             signal(vq.msixVector());
         }
         return more;

@@ -9,7 +9,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class Aml {
     static final int NAME_OP = 0x08, PACKAGE_OP = 0x12, SCOPE_OP = 0x10, BUFFER_OP = 0x11, BYTE_PREFIX = 0x0A,
-            WORD_PREFIX = 0x0B, DWORD_PREFIX = 0x0C, ZERO_OP = 0x00, EXT_OP_PREFIX = 0x5B, DEVICE_OP = 0x82;
+            WORD_PREFIX = 0x0B, DWORD_PREFIX = 0x0C, ZERO_OP = 0x00, ONE_OP = 0x01, EXT_OP_PREFIX = 0x5B, DEVICE_OP = 0x82;
 
     private Aml() {}
 
@@ -58,9 +58,10 @@ final class Aml {
         return pkg(new byte[] {EXT_OP_PREFIX, (byte) DEVICE_OP}, concat(nameSeg(seg), concat(terms)));
     }
 
-    /** The shortest integer encoding (ZeroOp, BytePrefix, WordPrefix or DWordPrefix). */
+    /** The shortest integer encoding (ZeroOp, OneOp, BytePrefix, WordPrefix or DWordPrefix), as iasl emits it. */
     static byte[] integer(long v) {
         if (v == 0) return new byte[] {ZERO_OP};
+        if (v == 1) return new byte[] {ONE_OP};
         if (v < 0x100) return new byte[] {BYTE_PREFIX, (byte) v};
         if (v < 0x10000) return new byte[] {WORD_PREFIX, (byte) v, (byte) (v >> 8)};
         return new byte[] {DWORD_PREFIX, (byte) v, (byte) (v >> 8), (byte) (v >> 16), (byte) (v >> 24)};
@@ -78,6 +79,12 @@ final class Aml {
         o.write(values.length);
         for (long v : values) o.writeBytes(integer(v));
         return pkg(new byte[] {PACKAGE_OP}, o.toByteArray());
+    }
+
+    /** Package() { terms }: each element already encoded (nested packages, names...). */
+    static byte[] packageOfTerms(byte[]... elements) {
+        if (elements.length > 255) throw new IllegalArgumentException("a Package holds at most 255 elements");
+        return pkg(new byte[] {PACKAGE_OP}, concat(new byte[] {(byte) elements.length}, concat(elements)));
     }
 
     /** Resource-template builder (ACPI 6.5 6.4.2 small and 6.4.3 large descriptors). */

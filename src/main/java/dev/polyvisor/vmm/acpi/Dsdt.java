@@ -1,5 +1,7 @@
 package dev.polyvisor.vmm.acpi;
 
+import dev.polyvisor.devices.PciIntxRouting;
+
 /**
  * A minimal Differentiated System Description Table (ACPI 6.5 5.2.11.1): the header and an AML body
  * equivalent to
@@ -7,12 +9,17 @@ package dev.polyvisor.vmm.acpi;
  *   Name (_S5, Package () { 5, 5, 0, 0 })
  *   Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, Zero)
  *       Name (_CRS, ResourceTemplate () { WordBusNumber 0-0xFF, IO 0xCF8 len 8, WordIO 0-0xCF7,
- *           WordIO 0xD00-0xFFFF, DWordMemory 0xA0000-0xBFFFF, DWordMemory 0xC0000000-0xFEBFFFFF }) } }
+ *           WordIO 0xD00-0xFFFF, DWordMemory 0xA0000-0xBFFFF, DWordMemory 0xC0000000-0xFEBFFFFF })
+ *       Name (_PRT, Package () { Package () { 0xFFFF, Zero, Zero, 16 }, Package () { 0xFFFF, One, Zero, 17 },
+ *           ... one per slot 0-31 and pin INTA#-INTD#: { (slot << 16) | 0xFFFF, pin, Zero, 16 + (slot + pin) % 8 } }) } }
  * </pre>
  * \_S5 lets Linux's acpi_sleep_init find S5, so power-off writes SLP_TYP=5 with SLP_EN to PM1a_CNT.
  * The PCI0 root bridge is what makes an ACPI kernel scan PCI bus 0 through configuration mechanism 1
  * (x86 Linux enumerates PCI only below PNP0A03 devices when ACPI is on); its _CRS gives the bus range
- * and the windows PCI BARs may be placed in (the memory window is the e820 PCI hole). The encoding
+ * and the windows PCI BARs may be placed in (the memory window is the e820 PCI hole). Its _PRT (ACPI 6.5
+ * 6.2.13) routes every slot's INTx pins straight to IOAPIC GSIs (source Zero: no link device), as
+ * {@link dev.polyvisor.devices.PciIntxRouting} wires them, so a driver without MSI-X still gets its
+ * interrupts (Linux with pci=nomsi). The encoding
  * ({@link Aml}) is byte-identical to what iasl 20200925 emits for the source above. Revision 2.
  */
 public final class Dsdt {
@@ -42,7 +49,17 @@ public final class Dsdt {
                 Aml.scope("_SB", Aml.device("PCI0",
                         Aml.name("_HID", Aml.dword(PNP0A03)),
                         Aml.name("_UID", Aml.integer(0)),
-                        Aml.name("_CRS", Aml.buffer(pci0Resources())))));
+                        Aml.name("_CRS", Aml.buffer(pci0Resources())),
+                        Aml.name("_PRT", routingTable()))));
+    }
+
+    /** _PRT: {address (slot << 16 | 0xFFFF: every function), pin, source (Zero: a GSI), GSI} per slot and pin. */
+    static byte[] routingTable() {
+        byte[][] entries = new byte[32 * 4][];
+        for (int slot = 0; slot < 32; slot++)
+            for (int pin = 0; pin < 4; pin++)
+                entries[slot * 4 + pin] = Aml.packageOf((long) slot << 16 | 0xFFFF, pin, 0, PciIntxRouting.gsi(slot, pin));
+        return Aml.packageOfTerms(entries);
     }
 
     public static byte[] build() { return new Sdt("DSDT", 2).bytes(aml()).build(); }

@@ -201,6 +201,7 @@ public final class VirtioSlots implements AutoCloseable {
         String label = String.format("00:%02x.0", slot);
         VirtioPciFunction f = new VirtioPciFunction(dev, dma, devices.apics::deliverMsi,
                 BAR_BASE + slot * VirtioPciFunction.BAR_SIZE, label, log);
+        f.setIntx(devices.pciIntx.pin(slot, 0)); // virtio functions use INTA# (interrupt pin register 1)
         devices.pci.registerWithBars(0, slot, 0, f);
         functions.add(f);
     }

@@ -45,7 +45,7 @@ class VirtioPciFunctionTest {
         assertEquals(0x1AF4, f.configRead(0x2C, 2));
         assertTrue(f.configRead(0x2E, 2) >= 0x40);
         assertEquals(0x10, f.configRead(0x06, 2) & 0x10);      // capabilities list
-        assertEquals(0, f.configRead(0x3D, 1));                // no INTx pin
+        assertEquals(1, f.configRead(0x3D, 1));                // INTA#
     }
 
     @Test
@@ -124,7 +124,9 @@ class VirtioPciFunctionTest {
         assertEquals(1, common(0x0C, 4));
     }
 
-    private void handshake() {
+    private void handshake() { handshake(true); }
+
+    private void handshake(boolean msix) {
         common(0x14, 1, S_ACKNOWLEDGE | S_DRIVER);
         common(0x08, 4, 0);
         common(0x0C, 4, 1L << 29 | 1L << 28);
@@ -132,7 +134,7 @@ class VirtioPciFunctionTest {
         common(0x0C, 4, 1);
         common(0x14, 1, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
         f.configWrite(0x04, 2, 0x6);
-        f.configWrite(CAP_MSIX + 2, 2, 0x8000); // MSI-X enable
+        if (msix) f.configWrite(CAP_MSIX + 2, 2, 0x8000); // MSI-X enable
         for (int v = 0; v < 2; v++) {
             f.barWrite(BAR, MSIX_TABLE + 16 * v, 4, 0xFEE0_0000L);
             f.barWrite(BAR, MSIX_TABLE + 16 * v + 4, 4, 0);
@@ -187,6 +189,45 @@ class VirtioPciFunctionTest {
         assertEquals(0xFEE0_0000L, msis.getFirst()[0]);
         assertEquals(0x41, msis.getFirst()[1]);
         assertEquals(0, f.barRead(BAR, ISR, 1), "with MSI-X the queue bit of ISR stays clear");
+    }
+
+    @Test
+    void withoutMsixRequestsCompleteOnIntxUntilTheDriverReadsTheIsr() {
+        List<Boolean> levels = new ArrayList<>();
+        f.setIntx(levels::add);
+        handshake(false);
+        levels.clear();
+        r.desc(0, TestRing.DATA, 64, Virtqueue.DESC_F_WRITE, 0);
+        r.post(0);
+        f.barWrite(BAR, NOTIFY, 2, 0);
+        assertEquals(1, r.usedIdx());
+        assertEquals(0, msis.size(), "no MSI-X message while MSI-X is disabled");
+        assertEquals(List.of(true), levels, "INTA# asserted");
+        assertEquals(0x08, f.configRead(0x06, 2) & 0x08, "Interrupt Status");
+        // Interrupt Disable (command bit 10) drops the pin but not the status (PCI 3.0 6.2.2, 6.2.3).
+        f.configWrite(0x04, 2, 0x406);
+        assertEquals(List.of(true, false), levels);
+        assertEquals(0x08, f.configRead(0x06, 2) & 0x08);
+        f.configWrite(0x04, 2, 0x006);
+        assertEquals(List.of(true, false, true), levels);
+        // The driver's ISR read returns the queue bit, clears it and deasserts the pin (virtio 1.2 4.1.4.5.1).
+        assertEquals(1, f.barRead(BAR, ISR, 1));
+        assertEquals(List.of(true, false, true, false), levels);
+        assertEquals(0, f.configRead(0x06, 2) & 0x08);
+        assertEquals(0, f.barRead(BAR, ISR, 1));
+    }
+
+    @Test
+    void enablingMsixTakesPendingInterruptsOffTheIntxPin() {
+        List<Boolean> levels = new ArrayList<>();
+        f.setIntx(levels::add);
+        handshake(false);
+        r.desc(0, TestRing.DATA, 64, Virtqueue.DESC_F_WRITE, 0);
+        r.post(0);
+        f.barWrite(BAR, NOTIFY, 2, 0);
+        assertTrue(levels.getLast());
+        f.configWrite(CAP_MSIX + 2, 2, 0x8000);
+        assertFalse(levels.getLast(), "with MSI-X enabled the function does not use INTx (PCI 3.0 6.8.2)");
     }
 
     @Test

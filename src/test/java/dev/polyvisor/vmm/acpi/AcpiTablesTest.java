@@ -133,19 +133,26 @@ class AcpiTablesTest {
     }
 
     @Test
-    void dsdtContainsTheS5PackageInAml() {
+    void dsdtIsWhatIaslMakesOfItsAsl() throws Exception {
         byte[] d = tables.blob("DSDT").data();
         assertValidSdt(d, "DSDT");
         assertEquals(2, d[8]);
         byte[] aml = java.util.Arrays.copyOfRange(d, 36, d.length);
-        // iasl 20200925's output for the ASL in Dsdt's documentation
-        byte[] iasl = java.util.HexFormat.of().parseHex(
-                "085f53355f1208040a050a0500001046095f53425f5b824e0850434930085f4849440c41d00a03085f55494400"
-                + "085f4352531142070a6e880d00020c0000000000ff00000000014701f80cf80c0108880d00010c0300000000f7"
-                + "0c0000f80c880d00010c030000000dffff000000f3871700000c030000000000000a00ffff0b00000000000000"
-                + "0200871700000c0100000000000000c0ffffbffe000000000000c03e7900");
-        assertArrayEquals(iasl, aml);
+        // src/test/resources/acpi/dsdt.asl compiled by iasl 20200925: _S5, PCI0 with _HID, _UID, _CRS and _PRT
+        byte[] iasl;
+        try (var in = getClass().getResourceAsStream("/acpi/dsdt.aml")) { iasl = in.readAllBytes(); }
+        assertArrayEquals(java.util.Arrays.copyOfRange(iasl, 36, iasl.length), aml);
         assertEquals(Dsdt.PNP0A03, java.nio.ByteBuffer.wrap(aml, 35, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt());
+    }
+
+    @Test
+    void prtRoutesEverySlotsPinsToTheGsisThePlatformWires() {
+        byte[] prt = Dsdt.routingTable();
+        // Package (0x80): PackageOp, a 2-byte PkgLength, 128 elements, each Package (4) {address, pin, Zero, GSI}.
+        assertEquals(0x12, prt[0]);
+        assertEquals(128, prt[3] & 0xFF);
+        assertEquals(dev.polyvisor.devices.PciIntxRouting.gsi(3, 0), 19, "slot 3 INTA#");
+        assertEquals(dev.polyvisor.devices.PciIntxRouting.gsi(7, 2), 17, "slot 7 INTC# wraps around the 8 lines");
     }
 
     @Test
