@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Disk throughput: Polyvisor vs QEMU TCG, each with a virtio-blk device (virtio-pci, MSI-X) on a raw image
+# in the host's page cache, the same Debian kernel, initramfs, command line, memory size and vCPU count.
+# In the guest, busybox dd writes then reads SIZE MiB with O_DIRECT (oflag=direct, iflag=direct: every
+# block goes through the virtqueue, none stays in the guest's page cache), timed by the guest's
+# /proc/uptime (10 ms steps), whose clock runs at host speed on both. Runs alternate (polyvisor, qemu, ...),
+# RUNS of each (default 3).
+#
+#   bench/disk-vs-qemu.sh [RUNS]     env: SIZE (MiB, 64), BS (dd block size, 1M), MEM (MiB, 512), SMP (1),
+#                                    JIT (Polyvisor's --jit, off)
+#
+# Last lines: "sequential write speed ratio polyvisor/qemu: R" and the same for read (median MB/s over
+# median MB/s; R >= 1 means Polyvisor is at least as fast).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$here/scripts/env.sh"
+pv_setup
+command -v qemu-system-x86_64 >/dev/null 2>&1 || pv_apt_install qemu-system-x86
+runs=${1:-3}; size=${SIZE:-64}; bs=${BS:-1M}; mem=${MEM:-512}; smp=${SMP:-1}
+
+eval "$("$here/polyvisor" image 2>/dev/null | grep -E '^(kernel|initramfs)=')"
+[ -f "$kernel" ] && [ -f "$initramfs" ] || pv_die "could not build the default guest"
+work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+img="$work/disk.img"
+count=$(( size * 1048576 / $(numfmt --from=iec "$bs") ))
+# One line "DISKBENCH t0 t1 t2": uptime before the write, between, after the read.
+script="t0=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero of=/dev/vda bs=$bs count=$count oflag=direct 2>/dev/null; \
+t1=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/vda of=/dev/null bs=$bs count=$count iflag=direct 2>/dev/null; \
+t2=\$(cut -d' ' -f1 /proc/uptime); echo DISKBENCH \$t0 \$t1 \$t2"
+append="console=ttyS0 nokaslr mitigations=off tsc=reliable nowatchdog cryptomgr.notests pv.exec=$(printf '%s' "$script" | base64 -w0)"
+
+# Prints "WRITE_MBPS READ_MBPS" from the guest's DISKBENCH line, or "failed".
+measure() {
+  local line
+  line="$(timeout 900 "$@" 2>/dev/null | tr -d '\r' | grep -a -m1 '^DISKBENCH ' || true)"
+  [ -n "$line" ] || { echo failed; return; }
+  awk -v s="$size" '{w = $3 - $2; r = $4 - $3; if (w <= 0 || r <= 0) {print "failed"; exit}
+                     printf "%.1f %.1f\n", s * 1.048576 / w, s * 1.048576 / r}' <<<"$line"
+}
+run_polyvisor() {
+  truncate -s 0 "$img"; truncate -s "$((size + 16))M" "$img"
+  measure "$here/polyvisor" run --jit "${JIT:-off}" --kernel "$kernel" --initrd "$initramfs" --append "$append" \
+    --memory "$mem" --smp "$smp" --disk "$img" --timeout 900
+}
+run_qemu() {
+  truncate -s 0 "$img"; truncate -s "$((size + 16))M" "$img"
+  measure qemu-system-x86_64 -accel tcg -cpu qemu64 -m "$mem" -smp "$smp" -nodefaults -no-reboot \
+    -display none -serial stdio -monitor none -kernel "$kernel" -initrd "$initramfs" -append "$append" \
+    -drive "file=$img,if=virtio,format=raw"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+"$here/polyvisor" --version >/dev/null 2>&1 # build once, outside the timed runs
+pw=(); pr=(); qw=(); qr=()
+for i in $(seq 1 "$runs"); do
+  p=$(run_polyvisor); q=$(run_qemu)
+  echo "run $i: polyvisor write/read ${p} MB/s, qemu write/read ${q} MB/s"
+  if [ "$p" != failed ]; then read -r w r <<<"$p"; pw+=("$w"); pr+=("$r"); fi
+  if [ "$q" != failed ]; then read -r w r <<<"$q"; qw+=("$w"); qr+=("$r"); fi
+done
+[ ${#pw[@]} -gt 0 ] && [ ${#qw[@]} -gt 0 ] || pv_die "no successful runs (polyvisor ${#pw[@]}, qemu ${#qw[@]})"
+mpw=$(printf '%s\n' "${pw[@]}" | median); mpr=$(printf '%s\n' "${pr[@]}" | median)
+mqw=$(printf '%s\n' "${qw[@]}" | median); mqr=$(printf '%s\n' "${qr[@]}" | median)
+echo "kernel: $(basename "$(dirname "$kernel")"), ${size} MiB in ${bs} blocks, O_DIRECT, memory ${mem} MiB, smp ${smp}, runs ${runs}"
+echo "median sequential write: polyvisor ${mpw} MB/s, qemu-tcg ${mqw} MB/s"
+echo "median sequential read: polyvisor ${mpr} MB/s, qemu-tcg ${mqr} MB/s"
+awk -v a="$mpw" -v b="$mqw" 'BEGIN {printf "sequential write speed ratio polyvisor/qemu: %.2f\n", a / b}'
+awk -v a="$mpr" -v b="$mqr" 'BEGIN {printf "sequential read speed ratio polyvisor/qemu: %.2f\n", a / b}'
