@@ -18,5 +18,8 @@ public sealed interface NetworkBackend extends AutoCloseable permits PasstNetwor
      */
     void startReceiving(String threadName, Function<byte[], Boolean> deliver);
 
+    /** The MTU the host end handles and tells the guest (VIRTIO_NET_F_MTU), or 0 to leave Ethernet's 1500. */
+    default int mtu() { return 0; }
+
     @Override void close();
 }

@@ -28,6 +28,11 @@ import java.util.stream.Stream;
  * {@link #close} stops it at once.
  */
 public final class PasstNetwork implements NetworkBackend {
+    /**
+     * passt's MTU towards the guest: 65520 bytes unless --mtu says otherwise (passt(1), -m), the size its
+     * frames and its TCP segments to the guest have.
+     */
+    public static final int MTU = 65520;
     /** Set to a file name, passt captures the guest's frames there (passt's --pcap): for debugging. */
     public static final String PCAP_VARIABLE = "POLYVISOR_PASST_PCAP";
     /** How long passt has to create its socket. */
@@ -168,6 +173,8 @@ public final class PasstNetwork implements NetworkBackend {
         while (b.hasRemaining()) if (channel.read(b) < 0) return false;
         return true;
     }
+
+    @Override public int mtu() { return MTU; }
 
     /** Whether passt still runs. */
     public boolean alive() { return process.isAlive(); }

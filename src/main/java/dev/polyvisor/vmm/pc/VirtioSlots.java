@@ -182,7 +182,7 @@ public final class VirtioSlots implements AutoCloseable {
         hostEnds.add(backend);
         byte[] mac = FIRST_MAC.clone();
         mac[5] += (byte) index;
-        VirtioNet nic = new VirtioNet(mac, backend::send, this::signalHost);
+        VirtioNet nic = new VirtioNet(mac, backend.mtu(), backend::send, this::signalHost);
         add(devices, dma, slot, nic, log);
         backend.startReceiving("polyvisor-net-" + index, frame -> {
             try {

@@ -116,6 +116,64 @@ class VirtioNetTest {
     }
 
     @Test
+    void checksumOffloadsAreOfferedAndTheMtuOnlyWhenTheHostEndHasOne() {
+        d.common(0x00, 4, 0);
+        long low = d.common(0x04, 4);
+        assertEquals(VirtioNet.F_CSUM | VirtioNet.F_GUEST_CSUM, low & (VirtioNet.F_CSUM | VirtioNet.F_GUEST_CSUM));
+        assertEquals(0, low & VirtioNet.F_MTU);
+        TestDriver big = new TestDriver(dma -> new VirtioNet(MAC, 65520, (f, n) -> {}, () -> {}));
+        big.common(0x00, 4, 0);
+        assertEquals(VirtioNet.F_MTU, big.common(0x04, 4) & VirtioNet.F_MTU);
+        assertEquals(65520, big.f.barRead(VirtioPciFunction.BAR, VirtioPciFunction.DEVICE + 10, 2), "virtio_net_config.mtu");
+    }
+
+    private byte[] withHeader(byte[] frame, int flags, int csumStart, int csumOffset) {
+        byte[] buf = new byte[VirtioNet.HEADER + frame.length];
+        buf[0] = (byte) flags;
+        buf[6] = (byte) csumStart;
+        buf[7] = (byte) (csumStart >>> 8);
+        buf[8] = (byte) csumOffset;
+        System.arraycopy(frame, 0, buf, VirtioNet.HEADER, frame.length);
+        return buf;
+    }
+
+    @Test
+    void theDeviceCompletesAPartialChecksumTheDriverLeftIt() {
+        d.start(VirtioNet.F_MAC | VirtioNet.F_CSUM);
+        byte[] f = InternetChecksumTest.udp4("partial".getBytes());
+        InternetChecksumTest.partial(f);
+        d.postReadable(VirtioNet.TX, withHeader(f, VirtioNet.HDR_F_NEEDS_CSUM, 34, 6));
+        assertEquals(1, sent.size());
+        assertTrue(InternetChecksum.transportChecksumValid(sent.getFirst()), "the UDP checksum went out complete");
+    }
+
+    @Test
+    void aChecksumRequestWithoutTheFeatureOrOutsideTheFrameIsDropped() {
+        d.start(VirtioNet.F_MAC);
+        byte[] f = InternetChecksumTest.udp4("x".getBytes());
+        d.postReadable(VirtioNet.TX, withHeader(f, VirtioNet.HDR_F_NEEDS_CSUM, 34, 6));
+        assertEquals(0, sent.size(), "VIRTIO_NET_F_CSUM was not negotiated");
+        assertEquals(1, net.txDropped());
+        assertEquals(0, d.status() & VirtioPciFunction.S_NEEDS_RESET, "a dropped frame, not a broken device");
+    }
+
+    @Test
+    void receivedPacketsWithAVerifiedChecksumAreMarkedDataValid() throws Exception {
+        d.start(VirtioNet.F_MAC | VirtioNet.F_GUEST_CSUM);
+        byte[] good = InternetChecksumTest.udp4("ok".getBytes());
+        InternetChecksumTest.partial(good);
+        InternetChecksum.complete(good, good.length, 34, 6);
+        byte[] bad = good.clone();
+        bad[43] ^= 1;
+        net.receive(good);
+        net.receive(bad);
+        d.postWritable(VirtioNet.RX, VirtioNet.HEADER + 1518);
+        assertEquals(VirtioNet.HDR_F_DATA_VALID, d.takeUsed(VirtioNet.RX)[0]);
+        d.postWritable(VirtioNet.RX, VirtioNet.HEADER + 1518);
+        assertEquals(0, d.takeUsed(VirtioNet.RX)[0], "a wrong checksum is left for the guest to find");
+    }
+
+    @Test
     void aClosedDeviceRefusesFramesInsteadOfBlocking() throws Exception {
         d.start(0);
         for (int i = 0; i < VirtioNet.BACKLOG; i++) assertTrue(net.receive(frame(60, i)));
