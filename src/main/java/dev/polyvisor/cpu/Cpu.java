@@ -86,6 +86,11 @@ public final class Cpu implements GuestContext {
      * breakpoints in a MOV SS shadow) the CPU behaves as Intel's manual says; otherwise as AMD's. Set by the VMM.
      */
     public boolean intel;
+    /**
+     * The instruction running came behind KVM's forced-emulation prefix, so KVM's emulator runs it: where that
+     * emulator does not do what the CPU does, the instruction does what KVM does (set by the decoder's wrapper).
+     */
+    public boolean forcedEmulation;
     /** INVPCID is #UD unless the model advertises it (CPUID.(EAX=07H,ECX=0):EBX.INVPCID[bit 10]); set by the VMM. */
     public boolean invpcid;
     /** MSR storage the CPU owns beyond the fields above (MTRRs, TSC offset). */

@@ -201,18 +201,18 @@ public final class Vcpu {
     private boolean movSsHeld;
 
     private void singleStep(Cpu c) {
-        if (c.forceEmulationPrefix) skipForcedEmulationPrefix(c);
         long rf = c.rflags & Flags.RF;
         // RF lasts for one instruction: the processor clears it when an instruction completes (SDM 18.3.1.1).
         c.rflags &= ~Flags.RF;
         if (c.execBreakpoints != 0 && rf == 0 && !codeBreakpointsBlocked) {
-            int hits;
+            int hits, prefix = forcedEmulationPrefixLength(c);
             try {
-                hits = Breakpoints.instructionHits(c, c.linear(Cpu.CS, c.rip));
+                hits = Breakpoints.instructionHits(c, c.linear(Cpu.CS, c.rip + prefix));
             } catch (CpuFault f) {
                 hits = 0; // the fetch faults and reports it
             }
             if (hits != 0) {
+                c.rip += prefix; // KVM had moved RIP past the prefix: the #DB names the instruction
                 // A fault: RIP stays at the instruction; the handler sets RF in the frame to step over it.
                 Breakpoints.reportInDr6(c, hits);
                 c.pendingDebugTraps = 0;
@@ -245,20 +245,17 @@ public final class Vcpu {
     }
 
     /**
-     * KVM's forced-emulation prefix is not an instruction of its own in a step: KVM's #UD handler moves RIP past
-     * it and emulates the instruction after it, checking code breakpoints at that instruction under the MOV SS
-     * shadow still in force, with one single-step trap after it (arch/x86/kvm/x86.c handle_ud,
-     * kvm_vcpu_check_code_breakpoint). It is still counted as retired, as traces count it.
+     * How far a code breakpoint check looks past KVM's forced-emulation prefix: KVM's #UD handler moves RIP past
+     * it and checks code breakpoints at the instruction it then emulates (arch/x86/kvm/x86.c handle_ud,
+     * kvm_vcpu_check_code_breakpoint), in the MOV SS shadow still in force. 0 without a prefix.
      */
-    private void skipForcedEmulationPrefix(Cpu c) {
+    private int forcedEmulationPrefixLength(Cpu c) {
+        if (!c.forceEmulationPrefix) return 0;
         try {
             long la = c.linear(Cpu.CS, c.rip);
-            Insn i = traces.lookup(c, la, c.mmu.fetchPhys(la)).insns[0];
-            if (!Decoder.isForcedEmulationPrefix(i)) return;
-            c.rip += i.len;
-            c.instructionsRetired++;
+            return Decoder.forcedEmulationPrefixLength(traces.lookup(c, la, c.mmu.fetchPhys(la)).insns[0]);
         } catch (CpuFault f) {
-            // the fetch faults again in stepOne, which delivers it
+            return 0; // the fetch faults again in stepOne, which delivers it
         }
     }
 

@@ -70,21 +70,41 @@ public final class Decoder {
         }
     }
 
-    /** Skips the forced-emulation prefix: the next instruction runs as its own, which is what KVM makes of it. */
-    private static final class ForcedEmulationPrefix extends Insn {
-        @Override public void exec(Cpu c) { }
+    /**
+     * An instruction behind KVM's forced-emulation prefix, decoded as one step with it. KVM's #UD handler moves
+     * RIP past the prefix and runs the instruction in its own emulator (arch/x86/kvm/x86.c handle_ud): so a
+     * fault reports the instruction's RIP, not the prefix's, and while it runs {@link Cpu#forcedEmulation} is
+     * set for the places where KVM's emulator does not do what the CPU does.
+     */
+    private static final class ForcedEmulation extends Insn {
+        final Insn inner;
+        ForcedEmulation(Insn inner) {
+            this.inner = inner;
+            this.len = FEP.length + inner.len;
+            this.endsTrace = inner.endsTrace;
+            this.entry = inner.entry;
+        }
+        @Override public void exec(Cpu c) {
+            c.prevRip += FEP.length;
+            c.forcedEmulation = true;
+            try {
+                inner.exec(c);
+            } finally {
+                c.forcedEmulation = false;
+            }
+        }
     }
 
-    /** Whether {@code i} is KVM's forced-emulation prefix decoded as a step of its own. */
-    public static boolean isForcedEmulationPrefix(Insn i) { return i instanceof ForcedEmulationPrefix; }
+    /** The length of KVM's forced-emulation prefix in front of {@code i}, or 0 when {@code i} has none. */
+    public static int forcedEmulationPrefixLength(Insn i) { return i instanceof ForcedEmulation ? FEP.length : 0; }
 
     private Insn decode0(Cpu c) {
         int b;
         if (c.forceEmulationPrefix && peekUd2(c) && forcedEmulationPrefix(c, d.ip)) {
-            for (int i = 0; i < FEP.length; i++) next();
-            Insn i = new ForcedEmulationPrefix();
-            i.len = FEP.length;
-            return i;
+            long ip = d.ip + FEP.length;
+            Insn inner = decode(c, c.long64 ? ip : ip & 0xFFFF_FFFFL);
+            // KVM's emulator decodes what follows the prefix as an instruction of its own; a second prefix is #UD.
+            return inner instanceof ForcedEmulation ? faulting(Exceptions.UD, -1, FEP.length) : new ForcedEmulation(inner);
         }
         // 1. Legacy prefixes, then REX (which counts only directly before the opcode).
         for (;;) {

@@ -31,10 +31,27 @@ class ForcedEmulationPrefixTest {
         try (LongModeFixture f = new LongModeFixture()) {
             f.cpu.forceEmulationPrefix = true;
             f.mem.load(LongModeFixture.CODE, FEP_MOV);
-            assertEquals(5, new Decoder(Isa.table()).decode(f.cpu, LongModeFixture.CODE).len,
-                    "the prefix decodes alone, so a fault of the next instruction reports that instruction's RIP, as KVM does");
+            Insn i = new Decoder(Isa.table()).decode(f.cpu, LongModeFixture.CODE);
+            assertEquals(10, i.len, "one step: the prefix and the instruction KVM emulates after it");
+            assertEquals(5, Decoder.forcedEmulationPrefixLength(i));
             assertInstanceOf(VcpuExit.Halt.class, f.run(FEP_MOV));
             assertEquals(0x1234, f.cpu.r[Cpu.RAX]);
+        }
+    }
+
+    @Test
+    void aFaultBehindThePrefixReportsTheInstructionNotThePrefix() {
+        // KVM moves RIP past the prefix before it emulates (arch/x86/kvm/x86.c handle_ud).
+        try (LongModeFixture f = new LongModeFixture()) {
+            f.cpu.forceEmulationPrefix = true;
+            byte[] fepUd2 = {0x0F, 0x0B, 'k', 'v', 'm', 0x0F, 0x0B}; // FEP, then a real UD2
+            f.mem.load(LongModeFixture.CODE, fepUd2);
+            Insn i = new Decoder(Isa.table()).decode(f.cpu, LongModeFixture.CODE);
+            f.cpu.prevRip = LongModeFixture.CODE;
+            f.cpu.rip = LongModeFixture.CODE + i.len;
+            assertEquals(Exceptions.UD, assertThrows(CpuFault.class, () -> i.exec(f.cpu)).vector);
+            assertEquals(LongModeFixture.CODE + 5, f.cpu.prevRip, "the fault's RIP is the UD2 after the prefix");
+            assertFalse(f.cpu.forcedEmulation, "the flag lasts while the instruction runs");
         }
     }
 
