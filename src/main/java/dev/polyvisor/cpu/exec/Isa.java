@@ -26,6 +26,7 @@ public final class Isa {
         SseFpOps.register(t);
         X87Ops.register(t);
         MmxOps.register(t);
+        MmxIntOps.register(t);
         return t;
     }
 }

@@ -91,8 +91,8 @@ public final class SseMoveOps {
         String[] logic = {"AND", "ANDN", "OR", "XOR"};
         SseIntOps.Lane[] fs = {(a, b) -> a & b, (a, b) -> ~a & b, (a, b) -> a | b, (a, b) -> a ^ b};
         for (int i = 0; i < 4; i++) {
-            t.addPrefixed(logic[i] + "PS", MAP_0F, 0x54 + i, NP, ORA, Imm.NONE, rm(M128A, SseIntOps.each(64, fs[i])));
-            t.addPrefixed(logic[i] + "PD", MAP_0F, 0x54 + i, P66, ORA, Imm.NONE, rm(M128A, SseIntOps.each(64, fs[i])));
+            t.addPrefixed(logic[i] + "PS", MAP_0F, 0x54 + i, NP, ORA, Imm.NONE, rm(M128A, SseIntOps.each64(fs[i])));
+            t.addPrefixed(logic[i] + "PD", MAP_0F, 0x54 + i, P66, ORA, Imm.NONE, rm(M128A, SseIntOps.each64(fs[i])));
         }
 
         // 66 0F 6E / 7E, F3 0F 7E, 66 0F D6: MOVD/MOVQ.
