@@ -27,6 +27,7 @@ public final class Isa {
         X87Ops.register(t);
         MmxOps.register(t);
         MmxIntOps.register(t);
+        MmxConvertOps.register(t);
         return t;
     }
 }

@@ -4,7 +4,6 @@ import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Exceptions;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.decode.OpcodeTable;
-import dev.polyvisor.cpu.mmu.Mmu;
 
 import static dev.polyvisor.cpu.decode.OpcodeTable.*;
 import static dev.polyvisor.cpu.exec.Mmx.*;
@@ -85,8 +84,10 @@ public final class MmxOps {
 
     /**
      * MASKMOVQ (SDM Vol. 2B): stores the bytes of mm1 whose mask byte in mm2 has its top bit set to DS:rDI.
-     * Both pages of the 8-byte destination are probed first so a #PF leaves memory unchanged; an all-zero
-     * mask touches no memory (as MASKMOVDQU here, which the oracle checks on the AMD host).
+     * As measured on the AMD host (the model's vendor): the x87-to-MMX transition is made before the
+     * destination is checked, and the whole 8-byte destination is checked for write access whatever the
+     * mask, an all-zero mask included (the SDM leaves that implementation dependent), the second page
+     * reported at its first byte; nothing is written before both pages are known writable.
      */
     static final class MaskMovQ extends Insn {
         final int src, mask, seg;
@@ -96,15 +97,12 @@ public final class MmxOps {
 
         @Override public void exec(Cpu c) {
             check(c);
-            long m = c.stMant[mask], v = c.stMant[src];
-            if ((m & SseIntOps.H8) != 0) {
-                long base = c.r[Cpu.RDI] & amask;
-                c.mmu.translate(c.linear(seg, base), Mmu.WRITE);
-                c.mmu.translate(c.linear(seg, (base + 7) & amask), Mmu.WRITE);
-                for (int i = 0; i < 8; i++)
-                    if ((m >>> (8 * i + 7) & 1) != 0) c.mmu.write8(c.linear(seg, (base + i) & amask), Sse.b(v, i));
-            }
             enter(c);
+            long m = c.stMant[mask], v = c.stMant[src];
+            long base = c.r[Cpu.RDI] & amask;
+            Sse.probeMasked(c, seg, base, amask, 8);
+            for (int i = 0; i < 8; i++)
+                if ((m >>> (8 * i + 7) & 1) != 0) c.mmu.write8(c.linear(seg, (base + i) & amask), Sse.b(v, i));
         }
     }
 

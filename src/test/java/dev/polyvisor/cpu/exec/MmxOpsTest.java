@@ -211,9 +211,90 @@ class MmxOpsTest {
         f.ok("0f f7 c1"); // MASKMOVQ mm0, mm1
         assertEquals(0x08EE_EE05_04EE_EE01L, f.mem.ld64(DATA));
         assertEquals(0, f.c.ftw);
+    }
+
+    /** Measured on the AMD host (a user-mode probe under Linux): zero masks fault too, CR2 = second page's start. */
+    @Test void maskmovqChecksTheWholeDestinationWhateverTheMaskAfterTheMmxTransition() {
+        x87InUse();
         f.c.r[Cpu.RDI] = UNMAPPED - 4;
         f.mem.st32(UNMAPPED - 4, 0);
-        assertEquals(Exceptions.PF, f.exec("0f f7 c1"), "the 8-byte destination crosses into the unmapped page");
+        f.c.stMant[0] = -1;
+        f.c.stMant[1] = 0x0000_0000_8080_8080L; // only the bytes in the mapped page selected
+        assertEquals(Exceptions.PF, f.exec("0f f7 c1"));
+        assertEquals(UNMAPPED, f.c.cr2);
         assertEquals(0, f.mem.ld32(UNMAPPED - 4), "nothing written before the fault");
+        assertEquals(0, f.c.fpuTop, "the transition to MMX state precedes the write check");
+        assertEquals(0, f.c.ftw);
+        f.c.stMant[1] = 0;
+        f.c.r[Cpu.RDI] = UNMAPPED + 8;
+        f.c.cr2 = 0;
+        assertEquals(Exceptions.PF, f.exec("0f f7 c1"), "an all-zero mask still checks the destination");
+        assertEquals(UNMAPPED + 8, f.c.cr2);
+    }
+
+    @Test void maskmovdquAndCrossingStoresReportTheSecondPagesFirstByte() {
+        f.c.r[Cpu.RDI] = UNMAPPED - 8;
+        f.xmm(1, 0, 0); // all-zero mask
+        assertEquals(Exceptions.PF, f.exec("66 0f f7 c1")); // MASKMOVDQU xmm0, xmm1
+        assertEquals(UNMAPPED, f.c.cr2);
+        f.c.cr2 = 0;
+        f.c.r[Cpu.RAX] = UNMAPPED - 6;
+        assertEquals(Exceptions.PF, f.exec("0f 11 00")); // MOVUPS [rax], xmm0
+        assertEquals(UNMAPPED, f.c.cr2);
+    }
+
+    @Test void cvtpi2psConvertsTwoDwordsAndSwitchesToMmxOnlyWithARegisterSource() {
+        x87InUse();
+        f.mem.st64(DATA, 0xFFFF_FFFF_0000_0003L); // -1, 3
+        f.xmm(0, 0, 0x1234);
+        f.ok("0f 2a 04 25 00 00 02 00"); // CVTPI2PS xmm0, [0x20000]
+        assertEquals(0xBF80_0000_4040_0000L, f.lo(0));
+        assertEquals(0x1234, f.hi(0), "the high quadword is kept");
+        assertEquals(5, f.c.fpuTop, "a memory source is no MMX operation");
+        f.c.fsw |= X87.ES | X87.B | 1;
+        f.ok("66 0f 2a 04 25 00 00 02 00"); // CVTPI2PD xmm0, [0x20000]: a pending x87 exception is ignored
+        assertEquals(Double.doubleToRawLongBits(3), f.lo(0));
+        assertEquals(Double.doubleToRawLongBits(-1), f.hi(0));
+        assertEquals(Exceptions.MF, f.exec("66 0f 2a c1")); // CVTPI2PD xmm0, mm1: #MF
+        f.c.fsw = 0;
+        f.c.stMant[1] = 0x0000_0010_FFFF_FFFEL; // 16, -2
+        f.ok("66 0f 2a c1");
+        assertEquals(Double.doubleToRawLongBits(-2), f.lo(0));
+        assertEquals(Double.doubleToRawLongBits(16), f.hi(0));
+        assertEquals(0, f.c.fpuTop);
+        assertEquals(0, f.c.ftw);
+    }
+
+    @Test void cvtps2piRoundsPerMxcsrAndCvttps2piTruncates() {
+        f.xmmF(1, 2.5f, -1.75f, 0, 0);
+        f.ok("0f 2d c1"); // CVTPS2PI mm0, xmm1: round to nearest even
+        assertEquals(0xFFFF_FFFE_0000_0002L, f.c.stMant[0]);
+        assertEquals(0xFFFF, f.c.stExp[0]);
+        f.ok("0f 2c c1"); // CVTTPS2PI mm0, xmm1
+        assertEquals(0xFFFF_FFFF_0000_0002L, f.c.stMant[0]);
+        f.xmmD(2, 1e10, Double.NaN);
+        f.c.mxcsr = 0x1F80;
+        f.ok("66 0f 2d c2"); // CVTPD2PI mm0, xmm2: out of range and NaN give the integer indefinite, IE
+        assertEquals(0x8000_0000_8000_0000L, f.c.stMant[0]);
+        assertEquals(1, f.c.mxcsr & 1);
+    }
+
+    @Test void cvtps2piUnmaskedInvalidFaultsAfterTheMmxTransitionWithoutWriting() {
+        x87InUse();
+        f.c.stMant[3] = 0x5555;
+        f.xmmF(1, Float.NaN, 1, 0, 0);
+        f.c.mxcsr = 0x1F80 & ~0x80; // IM clear
+        assertEquals(Exceptions.XM, f.exec("0f 2d d9")); // CVTPS2PI mm3, xmm1
+        assertEquals(0x5555, f.c.stMant[3]);
+        assertEquals(0, f.c.fpuTop, "the transition is made before #XM (AMD host)");
+        assertEquals(0, f.c.ftw);
+    }
+
+    @Test void cvtpd2piNeedsAnAlignedM128() {
+        assertEquals(Exceptions.GP, f.exec("66 0f 2d 04 25 08 00 02 00")); // CVTPD2PI mm0, [0x20008]
+        f.mem.st64(DATA, Double.doubleToRawLongBits(-7.5));
+        f.mem.st64(DATA + 8, Double.doubleToRawLongBits(7.5));
+        f.ok("66 0f 2c 04 25 00 00 02 00"); // CVTTPD2PI mm0, [0x20000]
+        assertEquals(0x0000_0007_FFFF_FFF9L, f.c.stMant[0]);
     }
 }
