@@ -129,7 +129,8 @@ final class Encoder {
         boolean addr32 = (mem || implicit != 0) && r.nextInt(10) == 0;
         long[] forced = new long[16];
         int forcedRegs = 0;
-        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : windowTarget(r); // FXSAVE/FXRSTOR: see FxImage
+        // FXSAVE/FXRSTOR: see FxImage; MMX forms: see MmxForms (some operands run into the unmapped page).
+        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : MmxForms.covers(e) ? MmxForms.eaTarget(r) : windowTarget(r);
         long targetLa = HostHarness.DATA_ADDR + target;
 
         ByteArrayOutputStream tail = new ByteArrayOutputStream(); // ModRM onwards

@@ -24,6 +24,16 @@ final class MmxForms {
         return MM_OPERAND.matcher(e.mnemonic()).find() || Encoder.key(e).equals("EMMS");
     }
 
+    /**
+     * A memory operand's offset in the data page: mostly in the compared window ({@link Encoder#windowTarget});
+     * one in eight ends within 16 bytes of the page's end, so that m16/m32/m64/m128 operands either just fit or
+     * run into the unmapped page after it: the #PF, its address, and that the faulting instruction leaves the
+     * x87/MMX state alone (no TOP/tag transition) are then compared.
+     */
+    static int eaTarget(RandomGenerator r) {
+        return r.nextInt(8) == 0 ? 0x1000 - 1 - r.nextInt(16) : Encoder.windowTarget(r);
+    }
+
     /** Replaces about three in four x87 register values by packed-integer data (edge lanes, random bits). */
     static void input(RandomGenerator r, MachineState s) {
         for (int i = 0; i < 8; i++) {
