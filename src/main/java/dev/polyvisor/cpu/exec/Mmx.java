@@ -16,11 +16,13 @@ import dev.polyvisor.cpu.decode.OpcodeTable;
  * the significand (bits 63:0) of physical x87 register Ri, i.e. {@code c.stMant[i]} itself, not a copy, so
  * FSAVE/FRSTOR, FXSAVE/FXRSTOR and the x87 instructions see exactly what MMX wrote. An MMX write also sets
  * Ri's sign/exponent (bits 79:64) to all ones. Every MMX instruction except EMMS sets TOP to 0 and every
- * tag to valid (00b, abridged FTW 0xFF); the transition is made after the instruction's memory accesses,
- * so a faulting instruction leaves the x87 state as it was.
+ * tag to valid (00b, abridged FTW 0xFF). As measured on the AMD host (the model's vendor) and compared by
+ * the host-CPU oracle, the transition is made after the instruction's memory operand is accessed, so an
+ * instruction that raises #PF leaves the x87 state as it was; MASKMOVQ makes it before its write check.
  *
- * <p>MMX register numbers are ModRM fields without REX.R/REX.B (SDM Vol. 2A, 2.2.1.2: REX bits are
- * ignored for MMX register operands), so the factories mask them with 7.
+ * <p>MMX register numbers are ModRM fields without REX.R/REX.B (SDM Vol. 2A, 2.2.1.2: REX.R and REX.B extend
+ * the ModRM fields only when they encode a general, SSE, control or debug register), so the factories mask
+ * them with 7; a general-register operand (MOVD, PINSRW, PEXTRW, PMOVMSKB) keeps the REX bit.
  */
 public final class Mmx {
     private Mmx() {}
