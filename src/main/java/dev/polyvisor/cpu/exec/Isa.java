@@ -26,6 +26,8 @@ public final class Isa {
         SseFpOps.register(t);
         X87Ops.register(t);
         MmxOps.register(t);
+        MmxIntOps.register(t);
+        MmxConvertOps.register(t);
         return t;
     }
 }

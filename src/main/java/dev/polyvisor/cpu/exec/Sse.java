@@ -42,12 +42,24 @@ public final class Sse {
     /**
      * Makes sure a {@code size}-byte destination is writable on every page it touches before any byte
      * is written, so a #PF on the second page leaves memory unchanged (instructions are atomic w.r.t. faults).
+     * A fault on the second page reports its first byte in CR2, as the AMD host does for MOVUPS.
      */
     static void probeWrite(Cpu c, long la, int size) {
         if (((la & 0xFFF) + size) > 0x1000) {
             c.mmu.translate(la, Mmu.WRITE);
-            c.mmu.translate(la + size - 1, Mmu.WRITE);
+            c.mmu.translate((la + size - 1) & ~0xFFFL, Mmu.WRITE);
         }
+    }
+
+    /**
+     * The write check of a byte-masked store (MASKMOVQ, MASKMOVDQU) of {@code size} bytes at seg:base: every
+     * page of the destination, whatever the mask (an all-zero mask too: the SDM leaves it implementation
+     * dependent and the AMD host faults), the second page at its first byte, as that host reports it.
+     */
+    static void probeMasked(Cpu c, int seg, long base, long amask, int size) {
+        long first = c.linear(seg, base), last = c.linear(seg, (base + size - 1) & amask);
+        c.mmu.translate(first, Mmu.WRITE);
+        if ((last ^ first) >>> 12 != 0) c.mmu.translate(last & ~0xFFFL, Mmu.WRITE);
     }
 
     /** Stores 16 bytes: both pages probed first. */

@@ -14,8 +14,8 @@ import static dev.polyvisor.cpu.exec.SoftFloat.F64;
 
 /**
  * SSE/SSE2 floating-point arithmetic, comparisons and conversions (SDM Vol. 1, 10.4.2, 11.4.2; Vol. 2
- * per instruction). Semantics per lane come from {@link SseFloat}; MMX forms (CVTPI2PS, CVTPS2PI,
- * CVTTPS2PI, CVTPI2PD, CVTPD2PI, CVTTPD2PI: NP/66 0F 2A/2C/2D) are out of scope and #UD.
+ * per instruction). Semantics per lane come from {@link SseFloat}; the conversions with an MMX operand
+ * (CVTPI2PS, CVTPS2PI, CVTTPS2PI, CVTPI2PD, CVTPD2PI, CVTTPD2PI: NP/66 0F 2A/2C/2D) are in {@link MmxConvertOps}.
  */
 public final class SseFpOps {
     private SseFpOps() {}

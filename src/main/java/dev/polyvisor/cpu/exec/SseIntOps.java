@@ -3,13 +3,16 @@ package dev.polyvisor.cpu.exec;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.decode.OpcodeTable;
 
+import java.util.List;
+
 import static dev.polyvisor.cpu.decode.OpcodeTable.*;
 import static dev.polyvisor.cpu.exec.Sse.*;
 
 /**
  * SSE2 128-bit integer instructions, 66 0F 60-76 and 66 0F D1-FE (SDM Vol. 1, 11.4.3; Vol. 2 per
- * instruction). Only the XMM (66-prefixed) forms exist here: the MMX (NP) forms are out of scope and
- * decode to #UD because no entry is registered for them.
+ * instruction). The lane arithmetic is written once per 64-bit quadword ({@link #QUAD_OPS}, {@link
+ * #unpackLow}, {@link #narrow}, {@link #shift}) and shared with the MMX (NP) forms in {@link MmxIntOps},
+ * which apply it to one quadword where these forms apply it to two.
  */
 public final class SseIntOps {
     private SseIntOps() {}
@@ -38,44 +41,42 @@ public final class SseIntOps {
         return r;
     }
 
-    /** dst = f(dst, src) element-wise over 128 bits. */
-    static Op each(int bits, Lane f) {
-        return (c, d, lo, hi, imm) -> {
-            c.xmm[2 * d] = lanes(c.xmm[2 * d], lo, bits, f);
-            c.xmm[2 * d + 1] = lanes(c.xmm[2 * d + 1], hi, bits, f);
-        };
+    /**
+     * Interleaves the elements of the low 32 bits of a and b (a0, b0, a1, b1, ...) into 64 bits: an MMX
+     * PUNPCKL, and each half of an SSE2 one (SDM Vol. 2B PUNPCKLBW/WD/DQ).
+     */
+    static long unpackLow(long a, long b, int bits) {
+        long m = (1L << bits) - 1, r = 0;
+        for (int i = 0; i < 32 / bits; i++) {
+            r |= ((a >>> (i * bits)) & m) << (2 * i * bits);
+            r |= ((b >>> (i * bits)) & m) << ((2 * i + 1) * bits);
+        }
+        return r;
     }
 
-    /** Interleaves the elements of a and b (a0, b0, a1, b1, ...) into 128 bits. */
+    /** Interleaves the elements of quadwords a and b (a0, b0, a1, b1, ...) into 128 bits. */
     static void interleave(Cpu c, int d, long a, long b, int bits) {
-        long m = bits == 64 ? -1L : (1L << bits) - 1;
-        int n = 64 / bits;
-        long lo = 0, hi = 0;
-        for (int i = 0; i < n; i++) {
-            long ea = (a >>> (i * bits)) & m, eb = (b >>> (i * bits)) & m;
-            int k = 2 * i; // output element index
-            if (k < n) { lo |= ea << (k * bits); lo |= eb << ((k + 1) * bits); }
-            else { hi |= ea << ((k - n) * bits); hi |= eb << ((k + 1 - n) * bits); }
+        set(c, d, unpackLow(a, b, bits), unpackLow(a >>> 32, b >>> 32, bits));
+    }
+
+    /**
+     * Narrows the {@code bits}-wide elements of a quadword to half width with signed or unsigned saturation,
+     * into 32 bits (SDM Vol. 2B PACKSSWB/PACKSSDW/PACKUSWB).
+     */
+    static long narrow(long q, int bits, boolean signed) {
+        int ob = bits / 2;
+        long om = (1L << ob) - 1, r = 0;
+        for (int i = 0; i < 64 / bits; i++) {
+            long v = sx(q >>> (i * bits), bits);
+            r |= ((signed ? ssat(v, ob) : usat(v, ob)) & om) << (i * ob);
         }
-        set(c, d, lo, hi);
+        return r;
     }
 
     /** PACKSS / PACKUS: narrows dst then src elements of {@code bits} to half width with saturation. */
     static void pack(Cpu c, int d, long slo, long shi, int bits, boolean signed) {
-        long[] in = {c.xmm[2 * d], c.xmm[2 * d + 1], slo, shi};
-        int ob = bits / 2, per = 64 / bits;
-        long om = (1L << ob) - 1;
-        long lo = 0, hi = 0;
-        for (int q = 0; q < 4; q++) {
-            for (int i = 0; i < per; i++) {
-                long v = sx(in[q] >>> (i * bits), bits);
-                long s = (signed ? ssat(v, ob) : usat(v, ob)) & om;
-                int k = q * per + i; // output element index 0..2*per*2-1
-                int outPer = 64 / ob;
-                if (k < outPer) lo |= s << (k * ob); else hi |= s << ((k - outPer) * ob);
-            }
-        }
-        set(c, d, lo, hi);
+        set(c, d, narrow(c.xmm[2 * d], bits, signed) | narrow(c.xmm[2 * d + 1], bits, signed) << 32,
+                narrow(slo, bits, signed) | narrow(shi, bits, signed) << 32);
     }
 
     /** Shifts by a count: kind 0 logical right, 1 arithmetic right, 2 left (SDM PSRLW/PSRAW/PSLLW). */
@@ -157,23 +158,93 @@ public final class SseIntOps {
         return s;
     }
 
+    /** An element-wise operation over one whole quadword (its {@code bits}-wide lanes handled inside). */
+    static Lane per(int bits, Lane f) { return bits == 64 ? f : (a, b) -> lanes(a, b, bits, f); }
+
+    /**
+     * One element-wise integer instruction, {@code dst = q(dst, src)} per quadword: the same lane arithmetic
+     * for the SSE2 form (66 0F opcode, two quadwords) and the MMX form (NP 0F opcode, one quadword; PADDQ,
+     * PSUBQ and PMULUDQ on MMX registers are SSE2, PAVG/PMIN/PMAX/PMULHUW/PSADBW are SSE).
+     */
+    record QuadOp(String mnemonic, int opcode, Lane q) {}
+
+    static final List<QuadOp> QUAD_OPS = List.of(
+            // Compares (64-66, 74-76): all-ones lanes where true.
+            new QuadOp("PCMPGTB", 0x64, per(8, (a, b) -> sx(a, 8) > sx(b, 8) ? -1 : 0)),
+            new QuadOp("PCMPGTW", 0x65, per(16, (a, b) -> sx(a, 16) > sx(b, 16) ? -1 : 0)),
+            new QuadOp("PCMPGTD", 0x66, per(32, (a, b) -> sx(a, 32) > sx(b, 32) ? -1 : 0)),
+            new QuadOp("PCMPEQB", 0x74, (a, b) -> swarEq(a, b, H8, 8)),
+            new QuadOp("PCMPEQW", 0x75, (a, b) -> swarEq(a, b, H16, 16)),
+            new QuadOp("PCMPEQD", 0x76, (a, b) -> swarEq(a, b, H32, 32)),
+            // Arithmetic and logic (D4-FE).
+            new QuadOp("PADDQ", 0xD4, Long::sum),
+            new QuadOp("PMULLW", 0xD5, per(16, (a, b) -> a * b)),
+            new QuadOp("PSUBUSB", 0xD8, per(8, (a, b) -> Math.max(a - b, 0))),
+            new QuadOp("PSUBUSW", 0xD9, per(16, (a, b) -> Math.max(a - b, 0))),
+            new QuadOp("PMINUB", 0xDA, SseIntOps::minub),
+            new QuadOp("PAND", 0xDB, (a, b) -> a & b),
+            new QuadOp("PADDUSB", 0xDC, per(8, (a, b) -> Math.min(a + b, 0xFF))),
+            new QuadOp("PADDUSW", 0xDD, per(16, (a, b) -> Math.min(a + b, 0xFFFF))),
+            new QuadOp("PMAXUB", 0xDE, SseIntOps::maxub),
+            new QuadOp("PANDN", 0xDF, (a, b) -> ~a & b),
+            new QuadOp("PAVGB", 0xE0, per(8, (a, b) -> (a + b + 1) >>> 1)),
+            new QuadOp("PAVGW", 0xE3, per(16, (a, b) -> (a + b + 1) >>> 1)),
+            new QuadOp("PMULHUW", 0xE4, per(16, (a, b) -> (a * b) >>> 16)),
+            new QuadOp("PMULHW", 0xE5, per(16, (a, b) -> (sx(a, 16) * sx(b, 16)) >> 16)),
+            new QuadOp("PSUBSB", 0xE8, per(8, (a, b) -> ssat(sx(a, 8) - sx(b, 8), 8))),
+            new QuadOp("PSUBSW", 0xE9, per(16, (a, b) -> ssat(sx(a, 16) - sx(b, 16), 16))),
+            new QuadOp("PMINSW", 0xEA, per(16, (a, b) -> sx(a, 16) < sx(b, 16) ? a : b)),
+            new QuadOp("POR", 0xEB, (a, b) -> a | b),
+            new QuadOp("PADDSB", 0xEC, per(8, (a, b) -> ssat(sx(a, 8) + sx(b, 8), 8))),
+            new QuadOp("PADDSW", 0xED, per(16, (a, b) -> ssat(sx(a, 16) + sx(b, 16), 16))),
+            new QuadOp("PMAXSW", 0xEE, per(16, (a, b) -> sx(a, 16) > sx(b, 16) ? a : b)),
+            new QuadOp("PXOR", 0xEF, (a, b) -> a ^ b),
+            new QuadOp("PMULUDQ", 0xF4, (a, b) -> (a & 0xFFFF_FFFFL) * (b & 0xFFFF_FFFFL)),
+            new QuadOp("PMADDWD", 0xF5, SseIntOps::madd),
+            new QuadOp("PSADBW", 0xF6, SseIntOps::sad),
+            new QuadOp("PSUBB", 0xF8, (a, b) -> swarSub(a, b, H8)),
+            new QuadOp("PSUBW", 0xF9, (a, b) -> swarSub(a, b, H16)),
+            new QuadOp("PSUBD", 0xFA, (a, b) -> swarSub(a, b, H32)),
+            new QuadOp("PSUBQ", 0xFB, (a, b) -> a - b),
+            new QuadOp("PADDB", 0xFC, (a, b) -> swarAdd(a, b, H8)),
+            new QuadOp("PADDW", 0xFD, (a, b) -> swarAdd(a, b, H16)),
+            new QuadOp("PADDD", 0xFE, (a, b) -> swarAdd(a, b, H32)));
+
+    /** Shift kinds for {@link #shift}. */
+    static final int SRL = 0, SRA = 1, SLL = 2;
+
+    /**
+     * A packed shift of {@code bits}-wide lanes: by a register/memory count at {@code opcode} (D1-F3), and by
+     * imm8 at {@code immOpcode} /{@code immReg} (71-73), shared by the SSE2 and MMX forms.
+     */
+    record ShiftOp(String mnemonic, int opcode, int immOpcode, int immReg, int bits, int kind) {}
+
+    static final List<ShiftOp> SHIFT_OPS = List.of(
+            new ShiftOp("PSRLW", 0xD1, 0x71, 2, 16, SRL), new ShiftOp("PSRAW", 0xE1, 0x71, 4, 16, SRA),
+            new ShiftOp("PSLLW", 0xF1, 0x71, 6, 16, SLL), new ShiftOp("PSRLD", 0xD2, 0x72, 2, 32, SRL),
+            new ShiftOp("PSRAD", 0xE2, 0x72, 4, 32, SRA), new ShiftOp("PSLLD", 0xF2, 0x72, 6, 32, SLL),
+            new ShiftOp("PSRLQ", 0xD3, 0x73, 2, 64, SRL), new ShiftOp("PSLLQ", 0xF3, 0x73, 6, 64, SLL));
+
     static void reg(OpcodeTable t, String mn, int op, Op f) {
         t.addPrefixed(mn, MAP_0F, op, P66, MODRM | ORACLE, Imm.NONE, rm(M128A, f));
     }
 
-    static void regs(OpcodeTable t, String mn, int op, int bits, Lane f) { reg(t, mn, op, each(bits, f)); }
+    /** dst = q(dst, src) on both quadwords. */
+    static Op each64(Lane q) {
+        return (c, d, lo, hi, imm) -> {
+            c.xmm[2 * d] = q.f(c.xmm[2 * d], lo);
+            c.xmm[2 * d + 1] = q.f(c.xmm[2 * d + 1], hi);
+        };
+    }
 
     public static void register(OpcodeTable t) {
-        // Unpack / pack / compare (66 0F 60-6D, 74-76).
+        // Unpack / pack (66 0F 60-6D).
         String[] unpl = {"PUNPCKLBW", "PUNPCKLWD", "PUNPCKLDQ"};
         String[] unph = {"PUNPCKHBW", "PUNPCKHWD", "PUNPCKHDQ"};
         for (int i = 0; i < 3; i++) {
             int bits = 8 << i;
             reg(t, unpl[i], 0x60 + i, (c, d, lo, hi, imm) -> interleave(c, d, c.xmm[2 * d], lo, bits));
             reg(t, unph[i], 0x68 + i, (c, d, lo, hi, imm) -> interleave(c, d, c.xmm[2 * d + 1], hi, bits));
-            regs(t, "PCMPGT" + "BWD".charAt(i), 0x64 + i, bits, (a, b) -> sx(a, bits) > sx(b, bits) ? -1 : 0);
-            long h = i == 0 ? H8 : i == 1 ? H16 : H32;
-            regs(t, "PCMPEQ" + "BWD".charAt(i), 0x74 + i, 64, (a, b) -> swarEq(a, b, h, bits));
         }
         reg(t, "PUNPCKLQDQ", 0x6C, (c, d, lo, hi, imm) -> c.xmm[2 * d + 1] = lo);
         reg(t, "PUNPCKHQDQ", 0x6D, (c, d, lo, hi, imm) -> { c.xmm[2 * d] = c.xmm[2 * d + 1]; c.xmm[2 * d + 1] = hi; });
@@ -181,59 +252,17 @@ public final class SseIntOps {
         reg(t, "PACKUSWB", 0x67, (c, d, lo, hi, imm) -> pack(c, d, lo, hi, 16, false));
         reg(t, "PACKSSDW", 0x6B, (c, d, lo, hi, imm) -> pack(c, d, lo, hi, 32, true));
 
-        // Shifts by xmm/m128 count (D1-D3, E1-E2, F1-F3) and by imm8 (71-73, register only).
-        reg(t, "PSRLW", 0xD1, shiftBy(16, 0, false));
-        reg(t, "PSRLD", 0xD2, shiftBy(32, 0, false));
-        reg(t, "PSRLQ", 0xD3, shiftBy(64, 0, false));
-        reg(t, "PSRAW", 0xE1, shiftBy(16, 1, false));
-        reg(t, "PSRAD", 0xE2, shiftBy(32, 1, false));
-        reg(t, "PSLLW", 0xF1, shiftBy(16, 2, false));
-        reg(t, "PSLLD", 0xF2, shiftBy(32, 2, false));
-        reg(t, "PSLLQ", 0xF3, shiftBy(64, 2, false));
-        shiftImm(t, "PSRLW", 0x71, 2, shiftBy(16, 0, true));
-        shiftImm(t, "PSRAW", 0x71, 4, shiftBy(16, 1, true));
-        shiftImm(t, "PSLLW", 0x71, 6, shiftBy(16, 2, true));
-        shiftImm(t, "PSRLD", 0x72, 2, shiftBy(32, 0, true));
-        shiftImm(t, "PSRAD", 0x72, 4, shiftBy(32, 1, true));
-        shiftImm(t, "PSLLD", 0x72, 6, shiftBy(32, 2, true));
-        shiftImm(t, "PSRLQ", 0x73, 2, shiftBy(64, 0, true));
+        // Shifts by xmm/m128 count (D1-D3, E1-E2, F1-F3) and by imm8 (71-73, register only); the byte shifts
+        // PSRLDQ/PSLLDQ (73 /3, /7) exist only for XMM registers.
+        for (ShiftOp s : SHIFT_OPS) {
+            reg(t, s.mnemonic(), s.opcode(), shiftBy(s.bits(), s.kind(), false));
+            shiftImm(t, s.mnemonic(), s.immOpcode(), s.immReg(), shiftBy(s.bits(), s.kind(), true));
+        }
         shiftImm(t, "PSRLDQ", 0x73, 3, (c, d, lo, hi, imm) -> byteShift(c, d, imm, false));
-        shiftImm(t, "PSLLQ", 0x73, 6, shiftBy(64, 2, true));
         shiftImm(t, "PSLLDQ", 0x73, 7, (c, d, lo, hi, imm) -> byteShift(c, d, imm, true));
 
-        // Arithmetic (D4-FE).
-        regs(t, "PADDQ", 0xD4, 64, Long::sum);
-        regs(t, "PMULLW", 0xD5, 16, (a, b) -> a * b);
-        regs(t, "PSUBUSB", 0xD8, 8, (a, b) -> Math.max(a - b, 0));
-        regs(t, "PSUBUSW", 0xD9, 16, (a, b) -> Math.max(a - b, 0));
-        regs(t, "PMINUB", 0xDA, 64, SseIntOps::minub);
-        regs(t, "PAND", 0xDB, 64, (a, b) -> a & b);
-        regs(t, "PADDUSB", 0xDC, 8, (a, b) -> Math.min(a + b, 0xFF));
-        regs(t, "PADDUSW", 0xDD, 16, (a, b) -> Math.min(a + b, 0xFFFF));
-        regs(t, "PMAXUB", 0xDE, 64, SseIntOps::maxub);
-        regs(t, "PANDN", 0xDF, 64, (a, b) -> ~a & b);
-        regs(t, "PAVGB", 0xE0, 8, (a, b) -> (a + b + 1) >>> 1);
-        regs(t, "PAVGW", 0xE3, 16, (a, b) -> (a + b + 1) >>> 1);
-        regs(t, "PMULHUW", 0xE4, 16, (a, b) -> (a * b) >>> 16);
-        regs(t, "PMULHW", 0xE5, 16, (a, b) -> (sx(a, 16) * sx(b, 16)) >> 16);
-        regs(t, "PSUBSB", 0xE8, 8, (a, b) -> ssat(sx(a, 8) - sx(b, 8), 8));
-        regs(t, "PSUBSW", 0xE9, 16, (a, b) -> ssat(sx(a, 16) - sx(b, 16), 16));
-        regs(t, "PMINSW", 0xEA, 16, (a, b) -> sx(a, 16) < sx(b, 16) ? a : b);
-        regs(t, "POR", 0xEB, 64, (a, b) -> a | b);
-        regs(t, "PADDSB", 0xEC, 8, (a, b) -> ssat(sx(a, 8) + sx(b, 8), 8));
-        regs(t, "PADDSW", 0xED, 16, (a, b) -> ssat(sx(a, 16) + sx(b, 16), 16));
-        regs(t, "PMAXSW", 0xEE, 16, (a, b) -> sx(a, 16) > sx(b, 16) ? a : b);
-        regs(t, "PXOR", 0xEF, 64, (a, b) -> a ^ b);
-        regs(t, "PMULUDQ", 0xF4, 64, (a, b) -> (a & 0xFFFF_FFFFL) * (b & 0xFFFF_FFFFL));
-        regs(t, "PMADDWD", 0xF5, 64, SseIntOps::madd);
-        regs(t, "PSADBW", 0xF6, 64, SseIntOps::sad);
-        regs(t, "PSUBB", 0xF8, 64, (a, b) -> swarSub(a, b, H8));
-        regs(t, "PSUBW", 0xF9, 64, (a, b) -> swarSub(a, b, H16));
-        regs(t, "PSUBD", 0xFA, 64, (a, b) -> swarSub(a, b, H32));
-        regs(t, "PSUBQ", 0xFB, 64, (a, b) -> a - b);
-        regs(t, "PADDB", 0xFC, 64, (a, b) -> swarAdd(a, b, H8));
-        regs(t, "PADDW", 0xFD, 64, (a, b) -> swarAdd(a, b, H16));
-        regs(t, "PADDD", 0xFE, 64, (a, b) -> swarAdd(a, b, H32));
+        // Compares and arithmetic (64-66, 74-76, D4-FE).
+        for (QuadOp q : QUAD_OPS) reg(t, q.mnemonic(), q.opcode(), each64(q.q()));
     }
 
     /** 66 0F 71/72/73 /reg ib: the register operand is ModRM.rm; memory forms are #UD. */

@@ -10,8 +10,8 @@ import static dev.polyvisor.cpu.exec.Sse.*;
 
 /**
  * SSE/SSE2 data movement, shuffles and bitwise logic (SDM Vol. 1, 10.4.1, 10.4.4, 11.4.1, 11.4.4;
- * Vol. 2 per instruction). These never touch MXCSR. MMX (NP 0F 6E/6F/7E/7F/70/C4/C5/D7/E7/F7) forms,
- * MOVQ2DQ and MOVDQ2Q are out of scope and #UD.
+ * Vol. 2 per instruction). These never touch MXCSR. The MMX (NP 0F 6E/6F/7E/7F/70/C4/C5/D7/E7/F7) forms,
+ * MOVQ2DQ and MOVDQ2Q are in {@link MmxOps}.
  */
 public final class SseMoveOps {
     private SseMoveOps() {}
@@ -91,8 +91,8 @@ public final class SseMoveOps {
         String[] logic = {"AND", "ANDN", "OR", "XOR"};
         SseIntOps.Lane[] fs = {(a, b) -> a & b, (a, b) -> ~a & b, (a, b) -> a | b, (a, b) -> a ^ b};
         for (int i = 0; i < 4; i++) {
-            t.addPrefixed(logic[i] + "PS", MAP_0F, 0x54 + i, NP, ORA, Imm.NONE, rm(M128A, SseIntOps.each(64, fs[i])));
-            t.addPrefixed(logic[i] + "PD", MAP_0F, 0x54 + i, P66, ORA, Imm.NONE, rm(M128A, SseIntOps.each(64, fs[i])));
+            t.addPrefixed(logic[i] + "PS", MAP_0F, 0x54 + i, NP, ORA, Imm.NONE, rm(M128A, SseIntOps.each64(fs[i])));
+            t.addPrefixed(logic[i] + "PD", MAP_0F, 0x54 + i, P66, ORA, Imm.NONE, rm(M128A, SseIntOps.each64(fs[i])));
         }
 
         // 66 0F 6E / 7E, F3 0F 7E, 66 0F D6: MOVD/MOVQ.
@@ -195,7 +195,10 @@ public final class SseMoveOps {
         return d -> new XmmFromGpr(d.reg, d.isMem() ? -1 : d.rm, d.isMem() ? d.ea : null, d.rexW ? 8 : 4, 0, op);
     }
 
-    /** MASKMOVDQU: byte-masked store of xmm1 to DS:rDI (SDM Vol. 2B). All touched pages are probed first. */
+    /**
+     * MASKMOVDQU: byte-masked store of xmm1 to DS:rDI (SDM Vol. 2B). The whole destination is checked for
+     * write access first, whatever the mask ({@link Sse#probeMasked}, as on the AMD host).
+     */
     static final class MaskMovDqu extends Insn {
         final int src, mask, seg;
         final long amask;
@@ -203,11 +206,9 @@ public final class SseMoveOps {
         @Override public void exec(Cpu c) {
             check(c);
             long ml = c.xmm[2 * mask], mh = c.xmm[2 * mask + 1];
-            if (((ml | mh) & 0x8080_8080_8080_8080L) == 0) return;
             long base = c.r[Cpu.RDI] & amask;
-            long first = c.linear(seg, base), last = c.linear(seg, (base + 15) & amask);
-            c.mmu.translate(first, dev.polyvisor.cpu.mmu.Mmu.WRITE);
-            c.mmu.translate(last, dev.polyvisor.cpu.mmu.Mmu.WRITE);
+            probeMasked(c, seg, base, amask, 16);
+            if (((ml | mh) & 0x8080_8080_8080_8080L) == 0) return;
             for (int i = 0; i < 16; i++) {
                 long m = i < 8 ? ml : mh, v = i < 8 ? c.xmm[2 * src] : c.xmm[2 * src + 1];
                 if ((m >>> (8 * (i & 7) + 7) & 1) != 0)

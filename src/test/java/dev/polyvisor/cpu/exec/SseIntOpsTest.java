@@ -152,9 +152,16 @@ class SseIntOpsTest {
         assertEquals(0, f.lastError);
     }
 
-    @Test void mmxFormsAreUndefined() {
-        assertEquals(Exceptions.UD, f.exec("0f fc c1")); // PADDB mm, mm
-        assertEquals(Exceptions.UD, f.exec("0f 6f c1")); // MOVQ mm, mm
+    @Test void theNpFormIsTheMmxFormOfTheSameLaneArithmetic() {
+        long a = 0xFF01_7F80_0000_00FFL, b = 0x0101_0180_0000_0001L;
+        f.xmm(0, a, 0);
+        f.xmm(1, b, 0);
+        f.ok("66 0f ec c1"); // PADDSB xmm0, xmm1
+        f.c.stMant[0] = a;
+        f.c.stMant[1] = b;
+        f.ok("0f ec c1"); // PADDSB mm0, mm1
+        assertEquals(0x0002_7F80_0000_0000L, f.c.stMant[0]);
+        assertEquals(f.lo(0), f.c.stMant[0]);
     }
 
     @Test void sseRequiresOsfxsrAndClearEm() {

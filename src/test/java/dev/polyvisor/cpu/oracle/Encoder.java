@@ -129,7 +129,8 @@ final class Encoder {
         boolean addr32 = (mem || implicit != 0) && r.nextInt(10) == 0;
         long[] forced = new long[16];
         int forcedRegs = 0;
-        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : windowTarget(r); // FXSAVE/FXRSTOR: see FxImage
+        // FXSAVE/FXRSTOR: see FxImage; MMX forms: see MmxForms (some operands run into the unmapped page).
+        int target = FxImage.covers(e) ? FxImage.eaTarget(r) : MmxForms.covers(e) ? MmxForms.eaTarget(r) : windowTarget(r);
         long targetLa = HostHarness.DATA_ADDR + target;
 
         ByteArrayOutputStream tail = new ByteArrayOutputStream(); // ModRM onwards
@@ -202,7 +203,7 @@ final class Encoder {
         int opcodeReg = (e.opcode() & 7) | rexB << 3;
         int rep = 0;
         if (implicit != 0) {
-            // Implicit memory operands (string instructions, MASKMOVDQU, XLAT) must address the window too.
+            // Implicit memory operands (string instructions, MASKMOVDQU/MASKMOVQ, XLAT) must address the window too.
             long upper = addr32 ? r.nextLong() & 0xFFFF_FFFF_0000_0000L : 0;
             if ((implicit & 1 << 6) != 0) forced[6] = upper | HostHarness.DATA_ADDR + 0x7C0 + r.nextInt(0x41);
             if ((implicit & 1 << 7) != 0) forced[7] = upper | HostHarness.DATA_ADDR + 0x800 + r.nextInt(0x41);
@@ -256,7 +257,7 @@ final class Encoder {
             return 1 << 7;                              // STOS, SCAS: [RDI]
         }
         if (e.map() == MAP_1BYTE && e.opcode() == 0xD7) return 1 << 3; // XLAT: [RBX + AL]
-        if (key(e).equals("MASKMOVDQU")) return 1 << 7;              // [RDI]
+        if (key(e).equals("MASKMOVDQU") || key(e).equals("MASKMOVQ")) return 1 << 7; // [RDI]
         return 0;
     }
 

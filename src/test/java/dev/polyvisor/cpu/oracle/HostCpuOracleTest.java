@@ -24,7 +24,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * form flagged {@link OpcodeTable#ORACLE} is encoded many ways, each encoding runs from the same
  * generated state natively (src/test/native/oracle_harness.c in a child process) and in the emulator
  * at CPL 3 in 64-bit mode, and GPRs, RFLAGS (arithmetic flags and DF, undefined flags masked per
- * {@link Undefined}), XMM0-15, MXCSR, the memory window, RIP and the exception vector are compared.
+ * {@link Undefined}), XMM0-15, MXCSR, the x87 state (FCW, FSW, abridged tag, the non-empty registers: MM0-7
+ * are their significands, see {@link MmxForms}), the memory window, RIP and the exception vector are compared.
  *
  * <p>System properties: {@code oracle.long=true} runs about 2,000,000 cases instead of about 120,000;
  * {@code oracle.seed} sets the seed (printed on every run); {@code oracle.only} restricts the run to the
@@ -233,6 +234,7 @@ class HostCpuOracleTest {
             s.xmm[2 * x + 1] = Inputs.xmmHalf(r, kind);
         }
         Inputs.x87(r, s);
+        if (MmxForms.covers(e)) MmxForms.input(r, s);
         r.nextBytes(s.mem);
         if (enc.mem() && r.nextBoolean())
             Inputs.operandBytes(r, s.mem, enc.eaOffset() - HostHarness.WIN_OFF, r.nextBoolean() ? 16 : enc.opSize());
@@ -365,7 +367,7 @@ class HostCpuOracleTest {
         for (int x = 0; x < 32; x++) if (host.xmm[x] != in.xmm[x] || emu.xmm[x] != in.xmm[x]) xmmMatters = true;
         if (xmmMatters || c.entry().map() != OpcodeTable.MAP_1BYTE)
             for (int x = 0; x < 16; x++) s.append(String.format(" xmm%d=%s", x, xmm(in.xmm, x)));
-        if (X87Names.isX87(c.entry())) {
+        if (X87Names.isX87(c.entry()) || MmxForms.covers(c.entry())) {
             s.append(String.format(" fcw=%x fsw=%x ftw=%02x", in.fcw, in.fsw, in.ftw));
             for (int i = 0; i < 8; i++) s.append(String.format(" st%d=%04x:%016x", i, in.stExp[i], in.stMant[i]));
         }
