@@ -49,8 +49,14 @@ public final class Mmx {
         pendingX87(c);
     }
 
+    /**
+     * A pending unmasked x87 exception is #MF with CR0.NE set; with NE clear the CPU would signal FERR#
+     * instead, which this PC leaves unconnected. KVM's emulator, which runs an instruction behind the
+     * forced-emulation prefix, checks with an FWAIT on the host and injects #MF whatever the guest's NE says
+     * (arch/x86/kvm/emulate.c flush_pending_x87_faults).
+     */
     static void pendingX87(Cpu c) {
-        if ((c.fsw & X87.ES) != 0 && (c.cr0 & Cpu.CR0_NE) != 0) throw c.fault(Exceptions.MF);
+        if ((c.fsw & X87.ES) != 0 && ((c.cr0 & Cpu.CR0_NE) != 0 || c.forcedEmulation)) throw c.fault(Exceptions.MF);
     }
 
     /**

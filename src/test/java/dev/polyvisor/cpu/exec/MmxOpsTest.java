@@ -117,6 +117,19 @@ class MmxOpsTest {
         f.ok("0f 7f 04 25 00 00 02 00");
     }
 
+    @Test void withCr0NeClearAPendingExceptionIsMfOnlyBehindKvmsForcedEmulationPrefix() {
+        // NE clear: the CPU would signal FERR#, unconnected here, and go on; KVM's emulator injects #MF
+        // whatever NE says (arch/x86/kvm/emulate.c flush_pending_x87_faults).
+        x87InUse();
+        f.c.cr0 &= ~Cpu.CR0_NE;
+        f.c.fsw |= X87.ES | X87.B | 1;
+        f.ok("0f 7f 04 25 00 00 02 00");
+        x87InUse();
+        f.c.forceEmulationPrefix = true;
+        assertEquals(Exceptions.MF, f.exec("0f 0b 6b 76 6d 0f 7f 04 25 00 00 02 00")); // FEP; MOVQ [0x20000], mm0
+        assertFalse(f.c.forcedEmulation);
+    }
+
     @Test void mmxFormsDoNotNeedOsfxsrButTheSse2BridgesDo() {
         f.c.cr4 &= ~Cpu.CR4_OSFXSR;
         f.ok("0f d5 c1"); // PMULLW mm0, mm1: MMX, no OSFXSR condition
