@@ -1,15 +1,27 @@
 package dev.polyvisor.devices.virtio;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.driver.FuzzedDataProviderImpl;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.polyvisor.memory.GuestMemory;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Deque;
+import java.util.EnumSet;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -22,28 +34,57 @@ import static org.junit.jupiter.api.Assertions.*;
  * frame goes into the next buffer big enough for it behind a header with num_buffers 1, and a buffer too
  * small drops the frame and serves the next. Nothing else is thrown.
  *
- * <p>Runs like {@link VirtqueueFuzzTest}: regression on the inputs in
- * {@code src/test/resources/dev/polyvisor/devices/virtio/VirtioNetFuzzTestInputs/} with every {@code mvn test},
- * a bounded fuzzing run in plain {@code mvn verify} (pom.xml's {@code jazzer-fuzz} profile), and an opt-in
- * longer run: {@code JAZZER_FUZZ=1 mvn test -Dtest=VirtioNetFuzzTest -Djazzer.max_duration=10m}.
+ * <p>Runs like {@link VirtqueueFuzzTest}: regression with {@code mvn test -Dtest=VirtioNetFuzzTest} on the
+ * inputs in {@code src/test/resources/dev/polyvisor/devices/virtio/VirtioNetFuzzTestInputs/} (one per
+ * {@link Event}, which {@link #seedCorpusReachesEveryTransmitAndReceiveOutcome} checks, and a checksum field
+ * at an odd offset from csum_start), replay plus bounded fuzzing in a JVM of its own in plain
+ * {@code mvn verify} (pom.xml's {@code jazzer-fuzz} profile), and an opt-in longer run:
+ * {@code JAZZER_FUZZ=1 mvn test -Dtest=VirtioNetFuzzTest -Djazzer.max_duration=10m}.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class VirtioNetFuzzTest {
     static final long BUFFERS = 0x1000;
 
-    @FuzzTest(maxDuration = "15s")
+    @Order(1)
+    @FuzzTest(maxDuration = "8s")
     void headersAndFramesNeverBreakTheDeviceUnlessShorterThanTheHeader(FuzzedDataProvider in) throws Exception {
+        oneCase(in);
+    }
+
+    /** What an input made the device do. */
+    enum Event { TX_SENT, TX_CHECKSUM_COMPLETED, TX_DROPPED, TX_SHORTER_THAN_HEADER, RX_DELIVERED, RX_DATA_VALID, RX_DROPPED }
+
+    /** After the fuzz test, whose first run installs Jazzer's runtime, which FuzzedDataProviderImpl needs. */
+    @Order(2)
+    @Test
+    void seedCorpusReachesEveryTransmitAndReceiveOutcome() throws Exception {
+        var dir = VirtioNetFuzzTest.class.getResource("VirtioNetFuzzTestInputs/headersAndFramesNeverBreakTheDeviceUnlessShorterThanTheHeader");
+        assertNotNull(dir, "seed corpus on the test class path");
+        Set<Event> seen = EnumSet.noneOf(Event.class);
+        try (Stream<Path> files = Files.list(Path.of(dir.toURI()))) {
+            for (Path f : files.toList())
+                try (FuzzedDataProviderImpl in = FuzzedDataProviderImpl.withJavaData(Files.readAllBytes(f))) {
+                    seen.addAll(oneCase(in));
+                }
+        }
+        assertEquals(EnumSet.allOf(Event.class), seen);
+    }
+
+    static Set<Event> oneCase(FuzzedDataProvider in) throws InterruptedException {
         long features = in.consumeLong() & (VirtioNet.F_CSUM | VirtioNet.F_GUEST_CSUM);
         List<byte[]> sent = new ArrayList<>();
         VirtioNet net = new VirtioNet(VirtioNetTest.MAC, (f, n) -> sent.add(Arrays.copyOf(f, n)), () -> {});
         net.negotiated(features);
+        Set<Event> events = EnumSet.noneOf(Event.class);
         try (GuestMemory mem = new GuestMemory(1 << 20)) {
             GuestDma dma = new GuestDma(mem, null);
-            if (in.consumeBoolean()) transmit(in, net, dma, sent, (features & VirtioNet.F_CSUM) != 0);
-            else receive(in, net, dma, (features & VirtioNet.F_GUEST_CSUM) != 0);
+            if (in.consumeBoolean()) transmit(in, net, dma, sent, (features & VirtioNet.F_CSUM) != 0, events);
+            else receive(in, net, dma, (features & VirtioNet.F_GUEST_CSUM) != 0, events);
         }
+        return events;
     }
 
-    private static void transmit(FuzzedDataProvider in, VirtioNet net, GuestDma dma, List<byte[]> sent, boolean csum) {
+    private static void transmit(FuzzedDataProvider in, VirtioNet net, GuestDma dma, List<byte[]> sent, boolean csum, Set<Event> events) {
         byte[] header = new byte[VirtioNet.HEADER];
         header[0] = (byte) (in.consumeInt(0, 3) == 0 ? in.consumeByte() : in.consumeBoolean() ? VirtioNet.HDR_F_NEEDS_CSUM : 0);
         header[1] = (byte) (in.consumeInt(0, 7) == 0 ? in.consumeByte() : 0); // gso_type
@@ -69,10 +110,15 @@ class VirtioNetFuzzTest {
         } catch (VirtqueueException e) {
             assertTrue(c.readableBytes() < VirtioNet.HEADER, "broken by a chain of " + c.readableBytes() + " bytes: " + e.getMessage());
             assertTrue(sent.isEmpty());
+            events.add(Event.TX_SHORTER_THAN_HEADER);
             return;
         }
         assertEquals(before + 1, net.txFrames() + net.txDropped(), "every frame sent or counted as dropped");
-        if (sent.isEmpty()) return;
+        if (sent.isEmpty()) {
+            events.add(Event.TX_DROPPED);
+            return;
+        }
+        events.add(Event.TX_SENT);
         byte[] out = sent.getFirst();
         long n = c.readableBytes() - VirtioNet.HEADER;
         assertEquals(n, out.length);
@@ -85,20 +131,21 @@ class VirtioNetFuzzTest {
             assertTrue(field + 2 <= out.length, "checksum field inside the frame");
             // 5.1.6.2: the complement of the ones' complement sum (RFC 1071) from csum_start to the end, taken
             // with the pseudo-header sum the driver left in the field, goes into the field (big-endian).
-            int sum = ~fold(onesSum(expected, start)) & 0xFFFF;
+            int sum = ~fold(onesSum(expected, start, expected.length)) & 0xFFFF;
             assertEquals(sum, (out[field] & 0xFF) << 8 | out[field + 1] & 0xFF, "completed checksum");
             // And the receiver's check passes: pseudo-header sum plus the bytes with the checksum in place fold
             // to 0xFFFF, where the field is 16-bit aligned from csum_start as in TCP and UDP (an odd offset
             // straddles two words; Linux's skb_checksum_help stores it there all the same).
             long pseudo = (expected[field] & 0xFF) << 8 | expected[field + 1] & 0xFF;
-            if ((field - start) % 2 == 0) assertEquals(0xFFFF, fold(onesSum(out, start) + pseudo), "receiver's check");
+            if ((field - start) % 2 == 0) assertEquals(0xFFFF, fold(onesSum(out, start, out.length) + pseudo), "receiver's check");
+            events.add(Event.TX_CHECKSUM_COMPLETED);
             expected[field] = out[field];
             expected[field + 1] = out[field + 1];
         }
         assertArrayEquals(expected, out, "the frame after the header, unchanged");
     }
 
-    private static void receive(FuzzedDataProvider in, VirtioNet net, GuestDma dma, boolean guestCsum) throws InterruptedException {
+    private static void receive(FuzzedDataProvider in, VirtioNet net, GuestDma dma, boolean guestCsum, Set<Event> events) throws InterruptedException {
         Deque<DescriptorChain> posted = new ArrayDeque<>();
         List<DescriptorChain> buffers = new ArrayList<>();
         int count = in.consumeInt(0, 6);
@@ -108,7 +155,13 @@ class VirtioNetFuzzTest {
             buffers.add(c);
         }
         List<byte[]> frames = new ArrayList<>();
-        for (int i = in.consumeInt(0, 6); i > 0; i--) frames.add(in.consumeBytes(in.consumeInt(0, 1600)));
+        Set<byte[]> valid = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (int i = in.consumeInt(0, 6); i > 0; i--) {
+            byte[] f = in.consumeBytes(in.consumeInt(0, 1600));
+            // Some frames made into TCP or UDP over IPv4 or IPv6 with the right checksum, which the device must mark.
+            if (in.consumeInt(0, 3) == 0 && asValidTransportPacket(f, in.consumeBoolean(), in.consumeBoolean())) valid.add(f);
+            frames.add(f);
+        }
         List<long[]> completed = new ArrayList<>(); // {buffer index, bytes written}
         net.attach(new DeviceQueues() {
             DescriptorChain last;
@@ -125,7 +178,11 @@ class VirtioNetFuzzTest {
         for (byte[] f : frames) {
             if (b == buffers.size()) break;
             DescriptorChain c = buffers.get(b);
-            if (c.writableBytes() < VirtioNet.HEADER + f.length) { dropped++; continue; }
+            if (c.writableBytes() < VirtioNet.HEADER + f.length) {
+                dropped++;
+                events.add(Event.RX_DROPPED);
+                continue;
+            }
             assertTrue(done < completed.size(), "frame " + done + " delivered");
             assertArrayEquals(new long[] {b, VirtioNet.HEADER + f.length}, completed.get(done), "frame " + done + " into buffer " + b);
             byte[] got = new byte[VirtioNet.HEADER + f.length];
@@ -136,6 +193,8 @@ class VirtioNetFuzzTest {
                 throw new AssertionError(e);
             }
             assertTrue(got[0] == 0 || guestCsum && got[0] == VirtioNet.HDR_F_DATA_VALID, "flags " + got[0]);
+            if (guestCsum && valid.contains(f)) assertEquals(VirtioNet.HDR_F_DATA_VALID, got[0], "a right TCP/UDP checksum marked DATA_VALID");
+            events.add(got[0] == VirtioNet.HDR_F_DATA_VALID ? Event.RX_DATA_VALID : Event.RX_DELIVERED);
             assertArrayEquals(new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0}, withoutFlags(got), "header: num_buffers 1, no GSO");
             assertArrayEquals(f, Arrays.copyOfRange(got, VirtioNet.HEADER, got.length));
             b++;
@@ -144,6 +203,42 @@ class VirtioNetFuzzTest {
         assertEquals(done, completed.size());
         assertEquals(done, net.rxFrames());
         assertEquals(dropped, net.rxDropped());
+    }
+
+    /**
+     * Rewrites {@code f} into an Ethernet frame carrying a TCP or UDP packet over IPv4 (RFC 791, no options, not
+     * a fragment) or IPv6 (RFC 8200, no extension headers) whose transport checksum is right (RFC 1071 over the
+     * pseudo-header and the segment); the other bytes stay as the fuzzer chose. False when {@code f} is too short.
+     */
+    private static boolean asValidTransportPacket(byte[] f, boolean v6, boolean tcp) {
+        int ip = 14, ipHeader = v6 ? 40 : 20, l4 = ip + ipHeader, l4Length = f.length - l4;
+        if (l4Length < (tcp ? 20 : 8)) return false;
+        int protocol = tcp ? 6 : 17;
+        f[12] = (byte) (v6 ? 0x86 : 0x08);
+        f[13] = (byte) (v6 ? 0xDD : 0x00);
+        long pseudo;
+        if (v6) {
+            f[ip] = 0x60;
+            be16(f, ip + 4, l4Length);
+            f[ip + 6] = (byte) protocol;
+            pseudo = onesSum(f, ip + 8, ip + 40) + protocol + l4Length;
+        } else {
+            f[ip] = 0x45;
+            be16(f, ip + 2, ipHeader + l4Length);
+            be16(f, ip + 6, 0);
+            f[ip + 9] = (byte) protocol;
+            pseudo = onesSum(f, ip + 12, ip + 20) + protocol + l4Length;
+        }
+        int field = l4 + (tcp ? 16 : 6);
+        be16(f, field, 0);
+        int c = ~fold(onesSum(f, l4, f.length) + pseudo) & 0xFFFF;
+        be16(f, field, c == 0 && !tcp ? 0xFFFF : c); // UDP sends a zero sum as all ones (RFC 768)
+        return true;
+    }
+
+    private static void be16(byte[] b, int i, int v) {
+        b[i] = (byte) (v >>> 8);
+        b[i + 1] = (byte) v;
     }
 
     private static byte[] withoutFlags(byte[] got) {
@@ -173,10 +268,10 @@ class VirtioNetFuzzTest {
 
     private static int le16(byte[] b, int i) { return b[i] & 0xFF | (b[i + 1] & 0xFF) << 8; }
 
-    /** The ones' complement sum (RFC 1071) of big-endian 16-bit words from {@code from} to the end, not folded. */
-    private static long onesSum(byte[] b, int from) {
+    /** The ones' complement sum (RFC 1071) of big-endian 16-bit words in [from, to), not folded. */
+    private static long onesSum(byte[] b, int from, int to) {
         long s = 0;
-        for (int i = from; i < b.length; i += 2) s += (b[i] & 0xFF) << 8 | (i + 1 < b.length ? b[i + 1] & 0xFF : 0);
+        for (int i = from; i < to; i += 2) s += (b[i] & 0xFF) << 8 | (i + 1 < to ? b[i + 1] & 0xFF : 0);
         return s;
     }
 

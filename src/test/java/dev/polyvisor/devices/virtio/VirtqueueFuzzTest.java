@@ -27,24 +27,29 @@ import static org.junit.jupiter.api.Assertions.*;
  * {@link VirtqueueException} (the device then goes to NEEDS_RESET, virtio 1.2 2.1.2); it never throws
  * anything else and never loops.
  *
- * <p>Three runs of the same {@link FuzzTest}:
+ * <p>Three ways to run it:
  * <ul>
- *   <li>regression: every {@code mvn test} replays the seed corpus in
- *       {@code src/test/resources/dev/polyvisor/devices/virtio/VirtqueueFuzzTestInputs/popYieldsChainsInRamOrVirtqueueException/}
- *       (indirect tables, loops, buffers past the end of RAM and across the PCI hole, the 2 GiB descriptor
- *       that once made {@link DescriptorChain#pieces} hand out a negative length);
+ *   <li>regression ({@code mvn test -Dtest=VirtqueueFuzzTest}): Jazzer replays the empty input and the seed
+ *       corpus in {@code src/test/resources/dev/polyvisor/devices/virtio/VirtqueueFuzzTestInputs/popYieldsChainsInRamOrVirtqueueException/},
+ *       one input per way a ring breaks (loop, buffer or indirect table outside RAM, bad table length, link or
+ *       head beyond the table, readable after writable, index jump, nested or unnegotiated indirect,
+ *       INDIRECT with NEXT), chains through an indirect table, several chains, and
+ *       {@code descriptor-longer-than-2GiB}: the fuzzer's first finding, a 2.1 GiB descriptor in a guest
+ *       with RAM above 4 GiB for which {@link DescriptorChain#pieces} handed out a negative length (now split
+ *       into pieces of at most {@link DescriptorChain#MAX_PIECE});
  *       {@link #seedCorpusReachesIndirectTablesLoopsAndAddressesOutsideRam} keeps the corpus meaning that;</li>
- *   <li>bounded fuzzing in CI: plain {@code mvn verify} (the {@code jazzer-fuzz} profile of pom.xml, active
- *       when no {@code -Dtest} is given) fuzzes it with coverage feedback for {@code maxDuration} in a JVM of
- *       its own, with {@code JAZZER_FUZZ=1} and its generated corpus and findings under
- *       {@code target/jazzer/};</li>
+ *   <li>CI (plain {@code mvn verify}, {@code ./run-tests}): pom.xml's {@code jazzer-fuzz} profile, active
+ *       when no {@code -Dtest} is given, runs this class in a JVM of its own with {@code JAZZER_FUZZ=1}: the
+ *       same replay, then coverage-guided fuzzing for {@code maxDuration}; generated corpus and any finding
+ *       ({@code crash-*}, also printed as Base64) go under {@code target/jazzer/};</li>
  *   <li>a longer opt-in run:
- *       {@code JAZZER_FUZZ=1 mvn test -Dtest=VirtqueueFuzzTest -Djazzer.max_duration=10m} (findings land in
- *       the inputs directory above, so they become regression inputs; the generated corpus in
- *       {@code .cifuzz-corpus/}).</li>
+ *       {@code JAZZER_FUZZ=1 mvn test -Dtest=VirtqueueFuzzTest -Djazzer.max_duration=10m}; findings land in
+ *       the inputs directory above, where they become regression inputs (give them a name that says what
+ *       they break), and the generated corpus in {@code .cifuzz-corpus/}.</li>
  * </ul>
- * Jazzer 0.30 instruments Java 25 class files (0.24 could not: "Unsupported class file major version 69"),
- * so the fuzzer is guided by coverage of {@code Virtqueue} and {@code DescriptorChain}.
+ * Jazzer 0.30 instruments Java 25 class files (0.24 could not: "Unsupported class file major version 69"
+ * for every class), so the fuzzer is guided by the coverage and comparisons of {@code Virtqueue},
+ * {@code DescriptorChain} and {@code GuestDma}.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class VirtqueueFuzzTest {
@@ -53,7 +58,7 @@ class VirtqueueFuzzTest {
     static final long SMALL_RAM = 1 << 20, LARGE_RAM = 5L << 30;
 
     @Order(1)
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = "12s")
     void popYieldsChainsInRamOrVirtqueueException(FuzzedDataProvider in) {
         oneCase(in);
     }
