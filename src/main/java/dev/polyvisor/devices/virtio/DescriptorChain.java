@@ -54,7 +54,7 @@ public final class DescriptorChain {
         for (int i = from; i < to && n > 0; i++) {
             long l = Integer.toUnsignedLong(len[i]);
             if (off >= l) { off -= l; continue; }
-            for (; off < l && n > 0; ) {
+            while (off < l && n > 0) {
                 int take = (int) Math.min(Math.min(l - off, n), MAX_PIECE);
                 p.accept(addr[i] + off, take);
                 n -= take;
