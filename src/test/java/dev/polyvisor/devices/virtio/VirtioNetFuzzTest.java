@@ -46,7 +46,7 @@ class VirtioNetFuzzTest {
     static final long BUFFERS = 0x1000;
 
     @Order(1)
-    @FuzzTest(maxDuration = "8s")
+    @FuzzTest(maxDuration = "6s")
     void headersAndFramesNeverBreakTheDeviceUnlessShorterThanTheHeader(FuzzedDataProvider in) throws Exception {
         oneCase(in);
     }

@@ -58,7 +58,7 @@ class VirtqueueFuzzTest {
     static final long SMALL_RAM = 1 << 20, LARGE_RAM = 5L << 30;
 
     @Order(1)
-    @FuzzTest(maxDuration = "12s")
+    @FuzzTest(maxDuration = "10s")
     void popYieldsChainsInRamOrVirtqueueException(FuzzedDataProvider in) {
         oneCase(in);
     }
