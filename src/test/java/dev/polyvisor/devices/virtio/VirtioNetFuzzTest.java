@@ -31,8 +31,10 @@ import static org.junit.jupiter.api.Assertions.*;
  * any frame, split over any descriptors, either reaches the host as exactly the bytes after the header
  * (with the partial checksum completed right when the driver asked for one) or is dropped and counted;
  * only a chain shorter than the header is a {@link VirtqueueException} (NEEDS_RESET). On receive, any
- * frame goes into the next buffer big enough for it behind a header with num_buffers 1, and a buffer too
- * small drops the frame and serves the next. Nothing else is thrown.
+ * frame goes into the next buffer big enough for it behind a header with num_buffers 1 (5.1.6.4), marked
+ * DATA_VALID when VIRTIO_NET_F_GUEST_CSUM was negotiated and the frame is TCP or UDP over IPv4 or IPv6 with
+ * the right checksum (the harness makes some frames so), and a buffer too small drops the frame and serves
+ * the next. Nothing else is thrown.
  *
  * <p>Runs like {@link VirtqueueFuzzTest}: regression with {@code mvn test -Dtest=VirtioNetFuzzTest} on the
  * inputs in {@code src/test/resources/dev/polyvisor/devices/virtio/VirtioNetFuzzTestInputs/} (one per
