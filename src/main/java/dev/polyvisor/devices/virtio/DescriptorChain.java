@@ -42,15 +42,24 @@ public final class DescriptorChain {
     @FunctionalInterface
     public interface Piece { void accept(long pa, int len) throws java.io.IOException; }
 
+    /**
+     * The longest piece handed to a {@link Piece}: a descriptor's le32 length goes up to 4 GiB - 1 (virtio 1.2,
+     * 2.7.5), which a guest with more than 2 GiB of RAM can back, but a piece's length is an int (a ByteBuffer's).
+     */
+    static final int MAX_PIECE = 1 << 30;
+
     /** Calls {@code p} for each RAM piece of [off, off + n) in the readable (write=false) or writable stream. */
     public void pieces(boolean write, long off, long n, Piece p) throws java.io.IOException {
         int from = write ? readable : 0, to = write ? count : readable;
         for (int i = from; i < to && n > 0; i++) {
             long l = Integer.toUnsignedLong(len[i]);
             if (off >= l) { off -= l; continue; }
-            int take = (int) Math.min(l - off, n);
-            p.accept(addr[i] + off, take);
-            n -= take;
+            while (off < l && n > 0) {
+                int take = (int) Math.min(Math.min(l - off, n), MAX_PIECE);
+                p.accept(addr[i] + off, take);
+                n -= take;
+                off += take;
+            }
             off = 0;
         }
     }
