@@ -4,6 +4,8 @@ import dev.polyvisor.guest.GuestImage;
 import dev.polyvisor.guest.GuestImageException;
 import dev.polyvisor.guest.GuestInit;
 import dev.polyvisor.guest.GuestProbe;
+import dev.polyvisor.guest.RootfsImages;
+import dev.polyvisor.guest.RootfsLayout;
 import dev.polyvisor.personality.PersonalityStack;
 import dev.polyvisor.personality.PersonalityConfig;
 import dev.polyvisor.vmm.Outcome;
@@ -218,6 +220,8 @@ public final class RunCommand implements Callable<Integer> {
                 rd = g.initramfs();
                 if (kind == null) kind = BootKind.LINUX;
                 cmdline = linuxCommandLine(append, guestCommand(), splitConsole());
+                // A Debian root filesystem from 'polyvisor image --rootfs' as the first disk is booted: /init mounts it.
+                if (rootfsDisk() && !hasRootParameter(append)) cmdline += " root=" + RootfsLayout.ROOT_DEVICE;
                 // The interactive shell follows the keyboard to the virtio console.
                 if (!wantsCommand && devices.stream().anyMatch(RunCommand::isVirtconsole)) cmdline += " " + GuestInit.SHELL_ON_HVC0;
             }
@@ -244,6 +248,19 @@ public final class RunCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
+    }
+
+    /** True when the first --disk is a root filesystem image that 'polyvisor image --rootfs' built (its ext4 label says so). */
+    boolean rootfsDisk() {
+        if (disks.isEmpty()) return false;
+        return RootfsImages.isRootfs(Path.of(disks.getFirst().split(",")[0]));
+    }
+
+    /** True when the user's --append names the root device already. */
+    static boolean hasRootParameter(String userAppend) {
+        if (userAppend == null) return false;
+        for (String a : userAppend.trim().split("\\s+")) if (a.startsWith("root=")) return true;
+        return false;
     }
 
     /** The command /init runs for --exec/--probe (pv-probe first), or null for an interactive shell. */
