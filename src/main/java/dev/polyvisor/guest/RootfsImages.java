@@ -30,7 +30,7 @@ import java.util.regex.Pattern;
  * one line saying so.
  */
 public final class RootfsImages {
-    static final String IMAGE_FILE = "rootfs.img", INFO_FILE = "rootfs.properties";
+    static final String IMAGE_FILE = "rootfs.img", INFO_FILE = "rootfs.properties", LOG_FILE = "build.log";
     static final String SSH_KEY = "id_ed25519";
     private static final long MMDEBSTRAP_TIMEOUT_S = 3600, TOOL_TIMEOUT_S = 600;
     private static final Pattern MODULES_PATH = Pattern.compile("(?:usr/)?lib/modules/([^/]+)/(.+)");
@@ -146,6 +146,7 @@ public final class RootfsImages {
             run(mke2fsCommand(tree, img), tmp, log, TOOL_TIMEOUT_S, "mke2fs");
             DebianPackages.deleteTree(tree);
             DebianPackages.deleteTree(stage);
+            Files.move(log, tmp.resolve(LOG_FILE)); // published with the image
             Files.writeString(tmp.resolve(INFO_FILE), String.join("\n", "suite=" + spec.suite(), "release=" + release,
                     "kernelPackage=" + kernelPackage, "kernelVersion=" + kernelVersion, "size=" + sizeBytes,
                     "packages=" + String.join(",", spec.packages()), ""), StandardCharsets.UTF_8);

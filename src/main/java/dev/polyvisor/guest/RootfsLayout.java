@@ -23,6 +23,9 @@ import java.util.Map;
  * <li>{@value #EXEC_UNIT}: runs {@code pv.exec=} after multi-user.target exactly as the initramfs /init
  *     does ({@link GuestInit}): stdout to {@code pv.stdout}'s port in raw mode, the marker
  *     {@link GuestInit#EXIT_MARKER_PREFIX} on the console, then power off.</li>
+ * <li>Start timeouts of ten minutes ({@code system.conf.d}), and e2scrub_reap masked (it runs
+ *     e2scrub_all at every boot, which looks for LVM snapshots there are none of and took over a minute
+ *     of emulated boot).</li>
  * <li>{@link GuestProbe#PATH}, so {@code --probe} runs the same probe as in the initramfs guest.</li>
  * <li>root's {@code authorized_keys} with the project's key, hostname and hosts.</li>
  * </ul>
@@ -39,6 +42,7 @@ public final class RootfsLayout {
     public static final String EXEC_UNIT = "polyvisor-exec.service";
     static final String EXEC_SCRIPT = "usr/local/sbin/polyvisor-exec";
     static final String NETWORK_FILE = "etc/systemd/network/20-polyvisor-dhcp.network";
+    static final String MANAGER_DROPIN = "etc/systemd/system.conf.d/polyvisor-timeouts.conf";
     static final String GETTY_DROPIN = "etc/systemd/system/serial-getty@.service.d/polyvisor-autologin.conf";
     /** The console line that tells a watcher the guest reached multi-user.target (systemd's own status line). */
     public static final String MULTI_USER_REACHED = "Reached target multi-user.target";
@@ -55,6 +59,7 @@ public final class RootfsLayout {
                 new Entry("etc/hosts", 0644, hosts()),
                 new Entry(GETTY_DROPIN, 0644, gettyDropIn()),
                 new Entry(NETWORK_FILE, 0644, network()),
+                new Entry(MANAGER_DROPIN, 0644, managerDropIn()),
                 new Entry("etc/systemd/system/" + EXEC_UNIT, 0644, execUnit()),
                 new Entry(EXEC_SCRIPT, 0755, execScript()),
                 new Entry(GuestProbe.PATH.substring(1).replaceFirst("^bin/", "usr/bin/"), 0755, GuestProbe.script()),
@@ -63,13 +68,14 @@ public final class RootfsLayout {
 
     /**
      * Commands run with chroot(8) into the tree after the files are in place: root without a password
-     * (passwd(1) --delete, so the console and an empty-password login work), the units enabled
-     * (systemctl enable works offline on the tree's symlinks), and depmod(8) for the kernel's modules.
+     * (passwd(1) --delete, so the console and an empty-password login work), the units enabled and
+     * masked (systemctl works offline on the tree's symlinks), and depmod(8) for the kernel's modules.
      */
     public static List<List<String>> chrootCommands(String kernelRelease) {
         return List.of(
                 List.of("passwd", "--delete", "root"),
                 List.of("systemctl", "enable", "systemd-networkd.service", EXEC_UNIT),
+                List.of("systemctl", "mask", "e2scrub_reap.service"),
                 List.of("depmod", "-a", kernelRelease));
     }
 
@@ -91,6 +97,20 @@ public final class RootfsLayout {
                 [Service]
                 ExecStart=
                 ExecStart=-/sbin/agetty -o '-p -f -- \\\\u' --autologin root --keep-baud 115200,57600,38400,9600 - $TERM
+                """;
+    }
+
+    /**
+     * Longer start timeouts: an emulated boot runs tens of times slower than hardware, and a device unit
+     * (dev-ttyS0.device, which serial-getty@ttyS0 binds to) fails when udev's coldplug has not announced
+     * it within DefaultTimeoutStartSec (systemd 252 has no separate device timeout; 90 s by default,
+     * systemd-system.conf(5)); under a loaded host the coldplug alone took longer than that.
+     */
+    static String managerDropIn() {
+        return """
+                # Polyvisor: an emulated machine boots slowly; do not give up on devices and services after 90 s.
+                [Manager]
+                DefaultTimeoutStartSec=10min
                 """;
     }
 
