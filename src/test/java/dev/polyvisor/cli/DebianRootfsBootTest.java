@@ -1,6 +1,7 @@
 package dev.polyvisor.cli;
 
 import dev.polyvisor.guest.PrivateApt;
+import dev.polyvisor.guest.ProbeReport;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -27,7 +28,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * A Debian bookworm root filesystem from {@code polyvisor image --rootfs} boots with {@code run --disk}
  * to multi-user.target with systemd as PID 1 on /dev/vda, and what the guest wrote and synced survives
- * a SIGKILL of the VMM: the next boot finds it, and the image is clean for {@code fsck.ext4 -n} (issue #13,
+ * a SIGKILL of the VMM: the next boot finds it (and {@code --probe} reports from the Debian system), and
+ * the image is clean for {@code fsck.ext4 -n} (issue #13,
  * "A Debian guest on a disk" and "Reliability").
  *
  * <p>The image build needs root and Debian's archive (mmdebstrap); without either the test is skipped
@@ -153,13 +155,18 @@ class DebianRootfsBootTest {
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
         assertEquals(128 + 9, p.exitValue(), "killed by SIGKILL");
 
-        // Second boot of the same image, through --exec: the synced file is there, and the guest powers off cleanly.
+        // Second boot of the same image, through --probe and --exec: the synced file is there, the probe runs
+        // on the Debian system as on the busybox guest, and the guest powers off cleanly.
         long t1 = System.nanoTime();
-        CliRun.Result r = CliRun.run(1200, "run", "--disk", image.toString(), "--personality", "kvm",
-                "--exec", "cat /root/pv-durable; systemctl is-active multi-user.target; cat /proc/1/comm");
-        System.out.printf("DebianRootfsBootTest: --exec boot and poweroff %.1f s%n", (System.nanoTime() - t1) / 1e9);
+        CliRun.Result r = CliRun.run(1200, "run", "--disk", image.toString(), "--personality", "kvm", "--probe",
+                "--exec", "echo ---; cat /root/pv-durable; systemctl is-active multi-user.target; cat /proc/1/comm");
+        System.out.printf("DebianRootfsBootTest: --probe --exec boot and poweroff %.1f s%n", (System.nanoTime() - t1) / 1e9);
         assertEquals(0, r.status(), r.out() + tail(r.err()));
-        assertEquals("durable-42\nactive\nsystemd\n", r.out(), tail(r.err()));
+        assertTrue(r.out().endsWith("\n---\ndurable-42\nactive\nsystemd\n"), r.out() + tail(r.err()));
+        ProbeReport probe = ProbeReport.parse(r.out());
+        assertEquals("KVM", probe.hypervisorDetected(), r.out());
+        assertEquals("kvm-clock", probe.clocksource(), r.out());
+        assertTrue(probe.virtioDevices().contains(new ProbeReport.VirtioDevice("virtio1", "0x0002", "virtio_blk")), r.out());
 
         // The host's fsck: clean, and no journal left to replay after the clean shutdown.
         Process fsck = new ProcessBuilder("fsck.ext4", "-n", image.toString()).redirectErrorStream(true).start();
