@@ -42,6 +42,9 @@ pv_setup() {
   [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || pv_apt_install libc6-dev
   # user-mode networking for --net user (the VMM starts passt and speaks its qemu stream protocol)
   command -v passt >/dev/null 2>&1 || pv_apt_install passt
+  # Debian root filesystems for 'polyvisor image --rootfs': mmdebstrap installs the suite, mke2fs -d makes the image
+  command -v mmdebstrap >/dev/null 2>&1 || pv_apt_install mmdebstrap
+  [ -x /sbin/mke2fs ] || [ -x /usr/sbin/mke2fs ] || pv_apt_install e2fsprogs
 }
 
 # What the test suite needs beyond pv_setup: Debian's chromium, the headless browser MatrixBootTest

@@ -1,11 +1,16 @@
 package dev.polyvisor.cli;
 
+import dev.polyvisor.guest.DebPackage;
+import dev.polyvisor.guest.DebianPackages;
 import dev.polyvisor.guest.GuestImage;
 import dev.polyvisor.guest.GuestImageException;
 import dev.polyvisor.guest.GuestImages;
 import dev.polyvisor.guest.KernelSource;
 import dev.polyvisor.guest.PrivateApt;
 import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.List;
 
 /**
  * {@code --kernel-package NAME[=VERSION]} and {@code --suite SUITE}, shared by {@code run} and
@@ -34,6 +39,23 @@ public final class KernelPackageOptions {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--kernel-package: " + e.getMessage());
         }
+    }
+
+    /** A kernel's package files, named by its versioned linux-image package. */
+    record KernelDebs(String name, String version, List<Path> files) {}
+
+    /**
+     * The package files of the kernel the guest for these flags boots (so a root filesystem built with
+     * the same flags carries its modules): the default guest's kernel, else the requested one.
+     */
+    KernelDebs kernelDebs() throws GuestImageException {
+        KernelSource src = source();
+        if (src == null) {
+            DebPackage d = DebianPackages.fetch(DebianPackages.resolveKernelPackage());
+            return new KernelDebs(d.name(), d.version(), List.of(d.file()));
+        }
+        DebianPackages.ResolvedKernel k = DebianPackages.resolve(src);
+        return new KernelDebs(k.image().name(), k.image().version(), DebianPackages.fetch(k).stream().map(DebPackage::file).toList());
     }
 
     /** The guest for the flags: the requested kernel's, else the default guest. */

@@ -4,6 +4,8 @@ import dev.polyvisor.guest.GuestImage;
 import dev.polyvisor.guest.GuestImageException;
 import dev.polyvisor.guest.GuestInit;
 import dev.polyvisor.guest.GuestProbe;
+import dev.polyvisor.guest.RootfsImages;
+import dev.polyvisor.guest.RootfsLayout;
 import dev.polyvisor.personality.PersonalityStack;
 import dev.polyvisor.personality.PersonalityConfig;
 import dev.polyvisor.vmm.Outcome;
@@ -118,7 +120,8 @@ public final class RunCommand implements Callable<Integer> {
     boolean noReboot;
 
     @Option(names = "--disk", paramLabel = "FILE[,readonly=on]", description = "A raw disk image as a virtio-blk device "
-            + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes.")
+            + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes. A first disk "
+            + "made by 'polyvisor image --rootfs' is booted as the root filesystem (root=/dev/vda is added unless --append names a root=).")
     List<String> disks = new ArrayList<>();
 
     @Option(names = "--net", paramLabel = "user[,hostfwd=tcp:ADDR:HOSTPORT-:GUESTPORT]|tap=IFNAME", description = "A virtio-net device "
@@ -220,6 +223,8 @@ public final class RunCommand implements Callable<Integer> {
                 rd = g.initramfs();
                 if (kind == null) kind = BootKind.LINUX;
                 cmdline = linuxCommandLine(append, guestCommand(), splitConsole());
+                // A Debian root filesystem from 'polyvisor image --rootfs' as the first disk is booted: /init mounts it.
+                cmdline = withRootDisk(cmdline, append, disks);
                 // The interactive shell follows the keyboard to the virtio console.
                 if (!wantsCommand && devices.stream().anyMatch(RunCommand::isVirtconsole)) cmdline += " " + GuestInit.SHELL_ON_HVC0;
             }
@@ -246,6 +251,24 @@ public final class RunCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage(e.getMessage());
         }
+    }
+
+    /**
+     * The default guest's command line with {@code root=/dev/vda} added when the first --disk is a root
+     * filesystem image that 'polyvisor image --rootfs' built (its ext4 label says so) and the user's
+     * --append names no root= of its own; /init then mounts it and switch_roots ({@link GuestInit}).
+     */
+    static String withRootDisk(String cmdline, String userAppend, List<String> diskArgs) {
+        if (diskArgs.isEmpty() || hasRootParameter(userAppend)) return cmdline;
+        if (!RootfsImages.isRootfs(Path.of(diskArgs.getFirst().split(",")[0]))) return cmdline;
+        return cmdline + " root=" + RootfsLayout.ROOT_DEVICE;
+    }
+
+    /** True when the user's --append names the root device already. */
+    static boolean hasRootParameter(String userAppend) {
+        if (userAppend == null) return false;
+        for (String a : userAppend.trim().split("\\s+")) if (a.startsWith("root=")) return true;
+        return false;
     }
 
     /** The command /init runs for --exec/--probe (pv-probe first), or null for an interactive shell. */

@@ -88,7 +88,7 @@ public final class GuestImages {
         KernelPackage kernel = KernelPackage.read(kernelDebs.stream().map(DebPackage::file).toList());
         byte[] busybox = DebExtractor.dataFiles(busyboxDeb.file(), "bin/busybox"::equals).get("bin/busybox");
         if (busybox == null) throw new GuestImageException(busyboxDeb.file() + ": has no bin/busybox (is it busybox-static?)");
-        byte[] initramfs = GuestInitramfs.build(kernel, busybox, ModuleSet.VIRTIO_ROOTS);
+        byte[] initramfs = GuestInitramfs.build(kernel, busybox, ModuleSet.VIRTIO_ROOTS, ModuleSet.ROOTFS_ROOTS);
         Path tmp = null;
         try {
             tmp = Files.createTempDirectory(guestsDir(), ".build-");

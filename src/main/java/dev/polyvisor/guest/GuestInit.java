@@ -34,12 +34,22 @@ import java.util.Base64;
  * which defines the three commands as functions doing what an init would: sync, then power off
  * (poweroff and halt: a VM has nothing to halt for, and the run ends with status 0) or reset the machine
  * (reboot). Signals sent to PID 1 some other way are honoured when the shell exits.
+ *
+ * <p>With {@code root=DEVICE} on the command line (a Debian root filesystem on a virtio disk,
+ * {@link RootfsImages}), /init is the initramfs of a real system instead: after the virtio modules it loads
+ * {@value #ROOTFS_ORDER} (ext4 and what systemd needs first), waits up to five seconds for the block
+ * device, mounts it ({@code rootfstype=}, default ext4; read-only with {@code ro}, else read-write), moves
+ * /dev there, unmounts the rest and hands PID 1 to the disk's init ({@code init=}, default /sbin/init) with
+ * busybox {@code switch_root}, which empties the initramfs first (as klibc's run-init and
+ * Documentation/filesystems/ramfs-rootfs-initramfs.rst describe). {@code pv.exec=} is then the disk's
+ * business ({@link RootfsLayout#EXEC_UNIT}). If the root cannot be mounted, /init says so in one line
+ * and carries on as the default guest.
  */
 public final class GuestInit {
     public static final String STARTED_MARKER = "polyvisor: init started";
     public static final String EXIT_MARKER_PREFIX = "polyvisor: exit status ";
     /** Changes whenever the script or the image layout changes, so cached images are rebuilt. */
-    public static final int REVISION = 7;
+    public static final int REVISION = 8;
     /** The interactive shell's start-up file: poweroff, halt and reboot as an init would carry them out. */
     public static final String SHELL_RC = "/etc/polyvisor-shrc";
     /** Kernel parameter that sends the command's stdout to the second serial port ({@code pv.stdout=ttyS1}). */
@@ -48,6 +58,10 @@ public final class GuestInit {
     public static final String DHCP_SCRIPT = "/etc/udhcpc/default.script";
     /** Kernel parameter that moves the interactive shell to the virtio console ({@code pv.console=hvc0}). */
     public static final String SHELL_ON_HVC0 = "pv.console=hvc0";
+    /** The list of modules /init loads, after the load-order list, only to mount a {@code root=} disk. */
+    public static final String ROOTFS_ORDER = "rootfs-order";
+    /** Printed when {@code root=} cannot be mounted; /init then goes on as the default guest. */
+    public static final String ROOT_FAILED_PREFIX = "polyvisor: cannot mount root ";
     /** Kernel parameter that skips module loading ({@code pv.modules=0}). */
     public static final String NO_MODULES = "pv.modules=0";
 
@@ -101,6 +115,10 @@ public final class GuestInit {
                 cmd=
                 out=
                 con=
+                root=
+                rootfstype=ext4
+                rootmode=rw
+                rinit=/sbin/init
                 modules=1
                 set -f
                 for arg in $(cat /proc/cmdline); do
@@ -109,6 +127,11 @@ public final class GuestInit {
                     pv.stdout=*) out="${arg#pv.stdout=}" ;;
                     pv.console=*) con="${arg#pv.console=}" ;;
                     %s) modules=0 ;;
+                    root=*) root="${arg#root=}" ;;
+                    rootfstype=*) rootfstype="${arg#rootfstype=}" ;;
+                    ro) rootmode=ro ;;
+                    rw) rootmode=rw ;;
+                    init=*) rinit="${arg#init=}" ;;
                   esac
                 done
                 set +f
@@ -116,6 +139,25 @@ public final class GuestInit {
                   while read -r m; do
                     insmod "/lib/modules/$release/$m" || echo "polyvisor: insmod $m failed"
                   done < "/lib/modules/$release/load-order"
+                fi
+                if [ -n "$root" ]; then
+                  if [ "$modules" = 1 ] && [ -f "/lib/modules/$release/%s" ]; then
+                    while read -r m; do
+                      insmod "/lib/modules/$release/$m" || echo "polyvisor: insmod $m failed"
+                    done < "/lib/modules/$release/%s"
+                  fi
+                  i=0
+                  while [ ! -b "$root" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+                  mkdir -p /newroot
+                  if mount -t "$rootfstype" -o "$rootmode" "$root" /newroot && [ -x "/newroot$rinit" -o -L "/newroot$rinit" ]; then
+                    umount /dev/pts 2>/dev/null
+                    mount --move /dev /newroot/dev 2>/dev/null || umount /dev
+                    umount /sys
+                    umount /proc
+                    exec switch_root /newroot "$rinit"
+                  fi
+                  umount /newroot 2>/dev/null
+                  echo "%s$root"
                 fi
                 ip link set lo up 2>/dev/null
                 if [ -e /sys/class/net/eth0 ]; then
@@ -155,6 +197,6 @@ public final class GuestInit {
                 fi
                 sync
                 poweroff -f
-                """.formatted(REVISION, STARTED_MARKER, NO_MODULES, EXIT_MARKER_PREFIX, SHELL_RC, SHELL_RC, SHELL_RC);
+                """.formatted(REVISION, STARTED_MARKER, NO_MODULES, ROOTFS_ORDER, ROOTFS_ORDER, ROOT_FAILED_PREFIX, EXIT_MARKER_PREFIX, SHELL_RC, SHELL_RC, SHELL_RC);
     }
 }

@@ -5,12 +5,25 @@ import java.util.List;
 /**
  * Assembles the default guest's initramfs: the directory skeleton, the /dev/console node
  * (character device 5:1, which the kernel opens before running /init), busybox-static with its
- * applet links, the guest probe, udhcpc's event script, the chosen kernel modules with a modules.dep and a load-order list, and /init.
+ * applet links, the guest probe, udhcpc's event script, the chosen kernel modules with a modules.dep and a load-order list
+ * (and the root filesystem's modules with their own list), and /init.
  */
 public final class GuestInitramfs {
     private GuestInitramfs() {}
 
     public static byte[] build(KernelPackage kernel, byte[] busybox, List<String> moduleRoots) throws GuestImageException {
+        return build(kernel, busybox, moduleRoots, List.of());
+    }
+
+    /**
+     * As {@link #build(KernelPackage, byte[], List)}, plus the modules a root filesystem on a disk needs
+     * ({@code rootfsRoots}, e.g. {@link ModuleSet#ROOTFS_ROOTS}) and their dependencies, listed in
+     * {@value GuestInit#ROOTFS_ORDER} and loaded by /init only when the command line names a {@code root=}:
+     * the default guest does not pay for them. A root the kernel lacks as a module (built in, or absent)
+     * is left out.
+     */
+    public static byte[] build(KernelPackage kernel, byte[] busybox, List<String> moduleRoots, List<String> rootfsRoots)
+            throws GuestImageException {
         if (busybox.length < 4 || busybox[0] != 0x7F || busybox[1] != 'E')
             throw new GuestImageException("busybox is not an ELF executable");
         InitramfsBuilder b = new InitramfsBuilder();
@@ -29,8 +42,22 @@ public final class GuestInitramfs {
             b.file(base + m.installedPath(), 0644, m.elf());
             order.append(m.installedPath()).append('\n');
         }
-        b.file(base + "modules.dep", 0644, ModuleSet.modulesDep(modules));
+        java.util.Set<String> loaded = new java.util.HashSet<>();
+        for (KernelModule m : modules) loaded.add(m.name());
+        List<KernelModule> all = new java.util.ArrayList<>(modules);
+        StringBuilder rootfsOrder = new StringBuilder();
+        for (String root : rootfsRoots) {
+            if (!kernel.modules().containsKey(root)) continue;
+            for (KernelModule m : ModuleSet.closure(kernel.modules(), List.of(root), kernel.builtin())) {
+                if (!loaded.add(m.name())) continue;
+                b.file(base + m.installedPath(), 0644, m.elf());
+                rootfsOrder.append(m.installedPath()).append('\n');
+                all.add(m);
+            }
+        }
+        b.file(base + "modules.dep", 0644, ModuleSet.modulesDep(all));
         b.file(base + "load-order", 0644, order.toString());
+        if (!rootfsRoots.isEmpty()) b.file(base + GuestInit.ROOTFS_ORDER, 0644, rootfsOrder.toString());
         b.file("/init", 0755, GuestInit.script());
         b.file(GuestProbe.PATH, 0755, GuestProbe.script());
         b.file(GuestInit.DHCP_SCRIPT, 0755, GuestInit.dhcpScript());

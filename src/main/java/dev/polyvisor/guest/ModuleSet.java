@@ -18,6 +18,14 @@ public final class ModuleSet {
             "virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "virtio_balloon",
             "vmw_vsock_virtio_transport");
 
+    /**
+     * What mounting an ext4 root from a virtio disk and running systemd on it need before the root's
+     * own modules are reachable: ext4 (jbd2, mbcache, crc16 through the closure), crc32c_generic for
+     * metadata_csum, which mke2fs enables by default and which ext4 asks the crypto API for by name
+     * (fs/ext4/super.c, crypto_alloc_shash("crc32c")), and unix, for systemd's own sockets.
+     */
+    public static final List<String> ROOTFS_ROOTS = List.of("ext4", "crc32c_generic", "unix");
+
     private ModuleSet() {}
 
     /** The modules named in {@code roots} plus everything they depend on, dependencies first. */

@@ -144,6 +144,29 @@ class RunCommandTest {
     }
 
     @Test
+    void aRootfsImageAsFirstDiskIsBootedAsRoot(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path rootfs = dir.resolve("debian.img"), scratch = dir.resolve("scratch.img");
+        for (var f : java.util.List.of(rootfs, scratch)) {
+            try (var r = new java.io.RandomAccessFile(f.toFile(), "rw")) {
+                r.setLength(1 << 20);
+                r.seek(1024 + 0x38); // struct ext4_super_block: s_magic 0xEF53, s_volume_name at 0x78
+                r.write(new byte[] {0x53, (byte) 0xEF});
+                r.seek(1024 + 0x78);
+                r.write((f == rootfs ? "polyvisor-root" : "data").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            }
+        }
+        String base = "console=ttyS0 panic=-1 cryptomgr.notests";
+        assertEquals(base + " root=/dev/vda", RunCommand.withRootDisk(base, "", java.util.List.of(rootfs.toString())));
+        assertEquals(base + " root=/dev/vda", RunCommand.withRootDisk(base, null, java.util.List.of(rootfs + ",readonly=off", scratch.toString())));
+        // Only the first disk, only our label, and never over the user's own root=.
+        assertEquals(base, RunCommand.withRootDisk(base, "", java.util.List.of(scratch.toString(), rootfs.toString())));
+        assertEquals(base, RunCommand.withRootDisk(base, "root=/dev/vdb", java.util.List.of(rootfs.toString())));
+        assertEquals(base, RunCommand.withRootDisk(base, "", java.util.List.of()));
+        assertTrue(RunCommand.hasRootParameter(" loglevel=7  root=/dev/vda "));
+        assertFalse(RunCommand.hasRootParameter("rootfstype=ext4 noroot=1"));
+    }
+
+    @Test
     void exitStatusWatcherFindsTheInitMarker() throws Exception {
         ByteArrayOutputStream sink = new ByteArrayOutputStream();
         ExitStatusWatcher w = new ExitStatusWatcher(sink);

@@ -78,6 +78,45 @@ class GuestInitTest {
     }
 
     @Test
+    void rootfsModulesGetTheirOwnListWithoutRepeatingTheVirtioOnes() throws Exception {
+        Map<String, KernelModule> mods = new java.util.LinkedHashMap<>();
+        for (String[] m : new String[][] {{"kernel/lib/crc16.ko", ""}, {"kernel/fs/mbcache.ko", ""}, {"kernel/fs/jbd2/jbd2.ko", ""},
+                {"kernel/fs/ext4/ext4.ko", "crc16,mbcache,jbd2"}, {"kernel/drivers/virtio/virtio_ring.ko", "crc16"},
+                {"kernel/drivers/block/virtio_blk.ko", "virtio_ring"}}) {
+            KernelModule km = KernelModule.parse(m[0], SyntheticDebs.module(KernelModule.moduleNameOf(m[0]), m[1]));
+            mods.put(km.name(), km);
+        }
+        KernelPackage k = new KernelPackage("6.1.0-9-cloud-amd64", new byte[0], mods, java.util.Set.of("unix"));
+        byte[] busybox = {0x7F, 'E', 'L', 'F', 2, 1};
+        // unix is built in and crc32c_generic absent here: both are left out rather than failing the build.
+        var e = CpioReader.read(GuestInitramfs.build(k, busybox, List.of("virtio_blk"), List.of("ext4", "crc32c_generic", "unix")));
+        String base = "lib/modules/6.1.0-9-cloud-amd64/";
+        assertEquals("kernel/lib/crc16.ko\nkernel/drivers/virtio/virtio_ring.ko\nkernel/drivers/block/virtio_blk.ko\n",
+                new String(e.get(base + "load-order").data(), StandardCharsets.UTF_8));
+        assertEquals("kernel/fs/mbcache.ko\nkernel/fs/jbd2/jbd2.ko\nkernel/fs/ext4/ext4.ko\n",
+                new String(e.get(base + GuestInit.ROOTFS_ORDER).data(), StandardCharsets.UTF_8));
+        assertTrue(e.containsKey(base + "kernel/fs/ext4/ext4.ko"));
+        String dep = new String(e.get(base + "modules.dep").data(), StandardCharsets.UTF_8);
+        assertTrue(dep.contains("kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko\n"), dep);
+        // Without rootfs roots there is no list at all (the three-argument build is unchanged).
+        assertFalse(CpioReader.read(GuestInitramfs.build(k, busybox, List.of("virtio_blk"))).containsKey(base + GuestInit.ROOTFS_ORDER));
+    }
+
+    @Test
+    void initSwitchesToARootDiskOnlyWhenTheCommandLineNamesOne() {
+        String s = GuestInit.script();
+        assertTrue(s.contains("root=*) root=\"${arg#root=}\" ;;"));
+        assertTrue(s.contains("done < \"/lib/modules/$release/" + GuestInit.ROOTFS_ORDER + "\""));
+        assertTrue(s.contains("mount -t \"$rootfstype\" -o \"$rootmode\" \"$root\" /newroot"));
+        assertTrue(s.contains("mount --move /dev /newroot/dev"));
+        assertTrue(s.contains("exec switch_root /newroot \"$rinit\""));
+        assertTrue(s.contains("echo \"" + GuestInit.ROOT_FAILED_PREFIX + "$root\""));
+        // The switch happens before the default guest's networking and command handling.
+        assertTrue(s.indexOf("switch_root") < s.indexOf("udhcpc"));
+        assertTrue(s.indexOf("switch_root") < s.indexOf("base64 -d"));
+    }
+
+    @Test
     void cacheDirectoryFollowsThePropertyThenXdgThenHome() {
         String old = System.getProperty("polyvisor.cache");
         try {

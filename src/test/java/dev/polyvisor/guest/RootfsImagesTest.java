@@ -1,0 +1,106 @@
+package dev.polyvisor.guest;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The image builder's parts that need neither root nor the network. */
+class RootfsImagesTest {
+    @TempDir Path dir;
+
+    /** A file with an ext4 superblock's magic and volume name where Linux's struct ext4_super_block has them. */
+    private Path superblock(String label, int magic) throws Exception {
+        Path f = dir.resolve("disk-" + label + "-" + magic + ".img");
+        try (RandomAccessFile r = new RandomAccessFile(f.toFile(), "rw")) {
+            r.setLength(1 << 20);
+            r.seek(1024 + 0x38);
+            r.write(magic & 0xFF);
+            r.write(magic >>> 8);
+            r.seek(1024 + 0x78);
+            r.write(label.getBytes(StandardCharsets.ISO_8859_1));
+        }
+        return f;
+    }
+
+    @Test
+    void recognisesItsOwnLabelOnly() throws Exception {
+        assertTrue(RootfsImages.isRootfs(superblock(RootfsSpec.LABEL, 0xEF53)));
+        assertFalse(RootfsImages.isRootfs(superblock("scratch", 0xEF53)));
+        assertFalse(RootfsImages.isRootfs(superblock(RootfsSpec.LABEL, 0x1234)));
+        assertFalse(RootfsImages.isRootfs(superblock(RootfsSpec.LABEL + "x", 0xEF53)));
+        assertFalse(RootfsImages.isRootfs(Files.write(dir.resolve("tiny"), new byte[100])));
+        assertFalse(RootfsImages.isRootfs(dir.resolve("missing")));
+    }
+
+    @Test
+    void mmdebstrapRunsInRootModeWithTheSpecAndTheLayoutHooks() {
+        RootfsSpec s = RootfsSpecTest.spec();
+        List<String> c = RootfsImages.mmdebstrapCommand(s, Path.of("/c/stage"), Path.of("/c/tree"));
+        assertEquals(List.of("mmdebstrap", "--mode=root", "--variant=minbase"), c.subList(0, 3));
+        assertTrue(c.contains("--include=" + String.join(",", RootfsSpec.PACKAGES)), c.toString());
+        assertTrue(c.contains("--customize-hook=cp -a /c/stage/. \"$1\"/"), c.toString());
+        assertTrue(c.contains("--customize-hook=chroot \"$1\" passwd --delete root"), c.toString());
+        assertTrue(c.contains("--customize-hook=chroot \"$1\" depmod -a 6.1.0-57-cloud-amd64"), c.toString());
+        // The files go in before the commands that need them (depmod needs the modules).
+        assertTrue(c.indexOf("--customize-hook=cp -a /c/stage/. \"$1\"/") < c.indexOf("--customize-hook=chroot \"$1\" depmod -a 6.1.0-57-cloud-amd64"));
+        int suite = c.indexOf("bookworm");
+        assertEquals("/c/tree", c.get(suite + 1));
+        assertEquals(s.sources(), c.subList(suite + 2, c.size()));
+    }
+
+    @Test
+    void mke2fsMakesALabelledExt4FromTheDirectory() {
+        assertEquals(List.of("mke2fs", "-q", "-F", "-t", "ext4", "-L", "polyvisor-root", "-d", "/t/tree", "/t/rootfs.img"),
+                RootfsImages.mke2fsCommand(Path.of("/t/tree"), Path.of("/t/rootfs.img")));
+    }
+
+    @Test
+    void shellQuotingSurvivesSpacesAndQuotes() {
+        assertEquals("/plain/path.img", RootfsImages.shellQuote("/plain/path.img"));
+        assertEquals("'/a b/c'", RootfsImages.shellQuote("/a b/c"));
+        assertEquals("'it'\\''s'", RootfsImages.shellQuote("it's"));
+    }
+
+    @Test
+    void moduleReleaseIsTheOneKernelInThePackages() throws Exception {
+        assertEquals("6.1.0-57-cloud-amd64", RootfsImages.moduleRelease(List.of("boot/vmlinuz-6.1.0-57-cloud-amd64",
+                "lib/modules/6.1.0-57-cloud-amd64/kernel/fs/ext4/ext4.ko", "lib/modules/6.1.0-57-cloud-amd64/modules.order"), "x"));
+        assertEquals("7.2.13+deb14-cloud-amd64", RootfsImages.moduleRelease(List.of("usr/lib/modules/7.2.13+deb14-cloud-amd64/kernel/a.ko.xz"), "x"));
+        assertThrows(GuestImageException.class, () -> RootfsImages.moduleRelease(List.of("lib/modules/a/kernel/x.ko", "lib/modules/b/kernel/y.ko"), "x"));
+        assertThrows(GuestImageException.class, () -> RootfsImages.moduleRelease(List.of("boot/vmlinuz-1"), "x"));
+    }
+
+    @Test
+    void stagingWritesFilesWithTheirModesAndModulesUnderUsrLib() throws Exception {
+        Path stage = dir.resolve("stage");
+        Map<String, byte[]> modules = new LinkedHashMap<>();
+        modules.put("lib/modules/6.1.0-9-cloud-amd64/kernel/fs/ext4/ext4.ko", new byte[] {1, 2, 3});
+        modules.put("lib/modules/6.1.0-9-cloud-amd64/modules.builtin", "kernel/fs/unix.ko\n".getBytes(StandardCharsets.UTF_8));
+        modules.put("lib/modules/other/kernel/x.ko", new byte[] {9});
+        RootfsImages.stage(stage, RootfsLayout.files(RootfsLayoutTest.KEY), "6.1.0-9-cloud-amd64", modules);
+        assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(stage.resolve("usr/lib/modules/6.1.0-9-cloud-amd64/kernel/fs/ext4/ext4.ko")));
+        assertTrue(Files.isRegularFile(stage.resolve("usr/lib/modules/6.1.0-9-cloud-amd64/modules.builtin")));
+        assertFalse(Files.exists(stage.resolve("usr/lib/modules/other")));
+        assertEquals("rwxr-xr-x", PosixFilePermissions.toString(Files.getPosixFilePermissions(stage.resolve("usr/local/sbin/polyvisor-exec"))));
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(stage.resolve("root/.ssh/authorized_keys"))));
+        assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(stage.resolve("root/.ssh"))));
+        assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(stage.resolve("root"))));
+        assertEquals("rwxr-xr-x", PosixFilePermissions.toString(Files.getPosixFilePermissions(stage.resolve("etc"))));
+        assertEquals("rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(stage.resolve("etc/fstab"))));
+    }
+
+    @Test
+    void permissionBitsMapOntoPosixPermissions() {
+        assertEquals("rwxr-x--x", PosixFilePermissions.toString(RootfsImages.permissions(0751)));
+        assertEquals("---------", PosixFilePermissions.toString(RootfsImages.permissions(0)));
+    }
+}
