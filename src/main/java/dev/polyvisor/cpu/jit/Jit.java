@@ -34,8 +34,8 @@ public final class Jit {
      * several million guest instructions, and compiled code saves at most about a third of a trace's
      * time; so only a trace that has already retired tens of millions of instructions (and so likely
      * will again) repays it. At 5000 runs the boot compiled 1,400 traces and spent 14 s of C2 time on
-     * them; at 16 M instructions it compiles 9, while the CPU-bound guest's loops still reach it within
-     * a few percent of its run.
+     * them; at 16 M instructions it compiles 9-11. The price: a long-running loop is interpreted for its
+     * first 16 M instructions (the CPU-bound guest of bench/cpu-vs-qemu.sh keeps most, not all, of its gain).
      */
     public static final int DEFAULT_THRESHOLD = 16_000_000;
     /**
