@@ -24,7 +24,7 @@ public final class Trace {
      */
     Trace fallNext, otherNext;
     long fallEpoch, otherEpoch, otherLinear;
-    /** JIT tier ({@code cpu.jit}): interpreted runs counted towards the compile threshold. */
+    /** JIT tier ({@code cpu.jit}): instructions retired by interpreted runs, counted towards the compile threshold. */
     public int heat;
     /** The trace's compiled form, run instead of the handlers when set ({@code cpu.jit}). */
     public CompiledTrace compiled;

@@ -42,6 +42,22 @@ public final class JitForms {
         c.traceExit = true;
     }
 
+    /**
+     * Whether the handler only reads: registers, flags and (through the MMU's read path) memory. It may fault,
+     * but it cannot write RAM (so it cannot invalidate the trace it runs in: invalidation comes from writes to
+     * code pages, cpu.mmu.CodePages) and cannot set {@code traceExit} (only branches do), so the JIT leaves out
+     * the exit check after it. A read of MMIO reaches a device model, which answers it without writing RAM.
+     */
+    public static boolean readsOnly(Insn i) {
+        return switch (i) {
+            case FastIntOps.MovRM64 _, FastIntOps.MovRM32 _, FastIntOps.MovzxM _, FastIntOps.MovzxR _, FastIntOps.Lea _,
+                 FastIntOps.AddRM _, FastIntOps.OrRM _, FastIntOps.AndRM _, FastIntOps.SubRM _, FastIntOps.XorRM _,
+                 FastIntOps.CmpRM _, FastIntOps.TestRM _, FastIntOps.CmpMI _, FastIntOps.CmpMR _, FastIntOps.TestMI _,
+                 FastIntOps.TestMR _, FastIntOps.ShlRI _, FastIntOps.ShrRI _, FastIntOps.SarRI _ -> true;
+            default -> false;
+        };
+    }
+
     /** The form of a handler, or null when the JIT should call it. */
     public static Form of(Insn i) {
         return switch (i) {

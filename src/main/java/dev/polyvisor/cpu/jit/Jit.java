@@ -2,6 +2,7 @@ package dev.polyvisor.cpu.jit;
 
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Trace;
+import dev.polyvisor.cpu.TraceCache;
 
 import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -25,8 +26,23 @@ import java.util.concurrent.Executors;
  * Otherwise not thread-safe, like the trace cache.
  */
 public final class Jit {
-    /** Interpreted runs before a trace is compiled in {@link JitMode#ON}/{@link JitMode#CHECK}. */
-    public static final int DEFAULT_THRESHOLD = 5000;
+    /**
+     * Guest instructions a trace retires in the interpreter before it is compiled in {@link JitMode#ON}
+     * (its heat grows by its length per run, so long and short traces are weighed by the work they do).
+     * Measured on the Debian boot (session 5, STATUS.md): HotSpot spends 40-100 ms of C1 and C2 time on
+     * each compiled trace (the handlers are inlined into one method), what the interpreter needs for
+     * several million guest instructions, and compiled code saves at most about a third of a trace's
+     * time; so only a trace that has already retired tens of millions of instructions (and so likely
+     * will again) repays it. At 5000 runs the boot compiled 1,400 traces and spent 14 s of C2 time on
+     * them; at 16 M instructions it compiles 9-11. The price: a long-running loop is interpreted for its
+     * first 16 M instructions (the CPU-bound guest of bench/cpu-vs-qemu.sh keeps most, not all, of its gain).
+     */
+    public static final int DEFAULT_THRESHOLD = 16_000_000;
+    /**
+     * The threshold of {@link JitMode#CHECK}: low, since the check mode is for verifying compilations (the
+     * test suite's short guests must reach it), not for speed.
+     */
+    public static final int DEFAULT_CHECK_THRESHOLD = 40_000;
     public static final int DEFAULT_CAPACITY = 8192;
     /** A trace whose compilation failed is never tried again. */
     private static final int NEVER = Integer.MIN_VALUE;
@@ -51,7 +67,7 @@ public final class Jit {
         if (mode == JitMode.OFF) throw new IllegalArgumentException("no Jit object for --jit off");
         if (capacity < 1) throw new IllegalArgumentException("JIT code cache capacity must be at least 1");
         this.mode = mode;
-        this.threshold = mode == JitMode.ALWAYS ? 0 : Math.max(0, threshold);
+        this.threshold = mode == JitMode.ALWAYS ? 0 : Math.clamp(threshold, 0, Integer.MAX_VALUE - TraceCache.MAX_LEN);
         this.capacity = capacity;
         this.compiler = new TraceCompiler(inlineForms);
     }
@@ -63,7 +79,8 @@ public final class Jit {
      */
     public static Jit create(JitMode mode) {
         if (mode == JitMode.OFF) return null;
-        return new Jit(mode, Integer.getInteger("polyvisor.jit.threshold", DEFAULT_THRESHOLD),
+        return new Jit(mode, Integer.getInteger("polyvisor.jit.threshold",
+                mode == JitMode.CHECK ? DEFAULT_CHECK_THRESHOLD : DEFAULT_THRESHOLD),
                 Integer.getInteger("polyvisor.jit.cache", DEFAULT_CAPACITY),
                 !"false".equals(System.getProperty("polyvisor.jit.inline")));
     }
@@ -86,7 +103,8 @@ public final class Jit {
      */
     public CompiledTrace hot(Cpu c, Trace t) {
         if (!finished.isEmpty()) installFinished();
-        if (++t.heat <= threshold || t.heat < 0) return null;
+        int heat = t.heat;
+        if (heat < 0 || (t.heat = heat + t.insns().length) <= threshold) return null;
         t.heat = NEVER; // queued or compiled: not counted again until evicted
         if (mode == JitMode.ON) {
             BACKGROUND.execute(() -> finished.add(new Finished(t, tryCompile(t))));

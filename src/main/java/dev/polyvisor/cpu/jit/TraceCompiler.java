@@ -4,6 +4,7 @@ import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Trace;
 import dev.polyvisor.cpu.decode.Insn;
+import dev.polyvisor.cpu.exec.JitForms;
 
 import java.lang.classfile.ClassFile;
 import java.lang.classfile.CodeBuilder;
@@ -40,7 +41,8 @@ import static java.lang.constant.ConstantDescs.CD_void;
  *   catch (CpuFault f) { c.rip = c.prevRip; c.instructionsRetired += n; throw f; }
  * </pre>
  * The check after an instruction is left out where the instruction provably cannot set traceExit or
- * write memory (the inline forms that only touch registers and flags), and after the last one.
+ * write memory (the inline forms that only touch registers and flags, and the handlers that only read,
+ * {@link JitForms#readsOnly}), and after the last one.
  * The class is defined without {@code STRONG}, so it is unloaded once its trace drops it.
  */
 public final class TraceCompiler {
@@ -109,7 +111,7 @@ public final class TraceCompiler {
             if (e == InlineEmitter.Emitted.NO) {
                 code.ldc(DynamicConstantDesc.ofNamed(CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_INSN, i));
                 code.aload(CPU).invokevirtual(CD_INSN, "exec", MTD_EXEC);
-                if (i < n - 1) {
+                if (i < n - 1 && !JitForms.readsOnly(insn)) {
                     exitUsed[i] = true;
                     code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exit);
                     code.aload(TRACE).invokevirtual(CD_TRACE, "isValid", MethodTypeDesc.of(CD_boolean)).ifeq(exit);

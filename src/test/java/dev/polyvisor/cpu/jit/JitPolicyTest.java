@@ -21,17 +21,44 @@ class JitPolicyTest {
     }
 
     @Test
-    void aTraceIsCompiledInTheBackgroundWhenItsRunsExceedTheThresholdAndNotBefore() throws Exception {
+    void aTraceIsCompiledInTheBackgroundWhenTheInstructionsItRetiredExceedTheThresholdAndNotBefore() throws Exception {
         LongModeFixture m = machine();
-        Jit jit = new Jit(JitMode.ON, 3, 16, true);
         Trace t = m.traces.lookup(m.cpu, CODE, CODE);
+        int len = t.insns().length;
+        assertTrue(len > 1, "the loop trace holds several instructions");
+        Jit jit = new Jit(JitMode.ON, 3 * len, 16, true);
         for (int i = 0; i < 3; i++) assertNull(jit.hot(m.cpu, t), "run " + (i + 1));
         jit.drain();
-        assertNull(t.compiled, "not queued below the threshold");
+        assertNull(t.compiled, "not queued at the threshold");
         jit.hot(m.cpu, t);
         jit.drain();
         assertNotNull(t.compiled, "installed once the background compilation finished");
         assertEquals(1, jit.compiledTraces);
+    }
+
+    @Test
+    void heatCountsInstructionsSoALongerTraceIsCompiledAfterFewerRuns() throws Exception {
+        LongModeFixture m = machine();
+        Trace longer = m.traces.lookup(m.cpu, CODE, CODE), shorter = m.traces.lookup(m.cpu, CODE + 0x100, CODE + 0x100);
+        assertTrue(longer.insns().length > shorter.insns().length);
+        int threshold = longer.insns().length * shorter.insns().length * 4;
+        Jit jit = new Jit(JitMode.ON, threshold, 16, true);
+        assertEquals(threshold / longer.insns().length + 1, runsUntilQueued(jit, longer));
+        assertEquals(threshold / shorter.insns().length + 1, runsUntilQueued(jit, shorter));
+        jit.drain();
+        assertNotNull(longer.compiled);
+        assertNotNull(shorter.compiled);
+    }
+
+    /** Calls {@link Jit#hot} until the trace is queued for compilation (its heat turns negative); the number of calls. */
+    private static int runsUntilQueued(Jit jit, Trace t) {
+        int runs = 0;
+        while (t.heat >= 0) {
+            jit.hot(null, t);
+            runs++;
+            assertTrue(runs < 1_000, "never queued");
+        }
+        return runs;
     }
 
     @Test

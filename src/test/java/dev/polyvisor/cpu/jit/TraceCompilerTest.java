@@ -172,6 +172,46 @@ class TraceCompilerTest {
     }
 
     @Test
+    void readOnlyFormsNeedNoExitCheckAndAFaultingLoadAfterThemIsStillPrecise() throws Throwable {
+        String reads = """
+                mov rax, [rdi]
+                mov ecx, [rdi+8]
+                movzx edx, word ptr [rdi+2]
+                add rax, [rdi+16]
+                cmp dword ptr [rdi], 5
+                test [rdi+8], rcx
+                lea rsi, [rax+rcx*2]
+                shr rsi, 2
+                """;
+        for (String line : reads.strip().split("\n")) {
+            Trace t = decoded(line + "\nret\n");
+            assertTrue(dev.polyvisor.cpu.exec.JitForms.readsOnly(t.insns()[0]), line + " counts as read-only");
+        }
+        assertFalse(dev.polyvisor.cpu.exec.JitForms.readsOnly(decoded("mov [rdi], rax\nret\n").insns()[0]), "a store is not");
+        assertFalse(dev.polyvisor.cpu.exec.JitForms.readsOnly(decoded("add [rdi], eax\nret\n").insns()[0]), "nor a read-modify-write");
+        java.util.function.Consumer<Cpu> setup = c -> {
+            c.r[Cpu.RDI] = DATA;
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+            c.r[Cpu.RBX] = 0x40_0000_0000L; // not present
+        };
+        Result ok = sameAsInterpreter(reads + "ret\n", setup);
+        assertEquals(-1, ok.vector);
+        assertEquals(9, ok.cpu.instructionsRetired);
+        Result pf = sameAsInterpreter(reads + "mov r8, [rbx]\nmov r9, 1\nret\n", setup);
+        assertEquals(Exceptions.PF, pf.vector);
+        assertEquals(8, pf.cpu.instructionsRetired, "every read before the faulting load retired");
+        assertEquals(addressOf(reads), pf.cpu.rip);
+    }
+
+    /** The trace decoded from {@code asm} (its handlers outlive the machine, which is closed). */
+    private static Trace decoded(String asm) {
+        try (LongModeFixture m = new LongModeFixture()) {
+            m.mem.load(CODE, Asm.assemble(64, asm));
+            return m.traces.lookup(m.cpu, CODE, CODE);
+        }
+    }
+
+    @Test
     void generalProtectionAndDivideErrorsAreDeliveredAtTheirInstruction() throws Throwable {
         Result gp = sameAsInterpreter("xor eax, eax\nmov rcx, [rdx]\nret\n", c -> {
             c.r[Cpu.RDX] = 0x8000_0000_0000_0000L; // non-canonical
