@@ -9,14 +9,19 @@
 #   bench/disk-vs-qemu.sh [RUNS]     env: SIZE (MiB, 64), BS (dd block size, 1M), MEM (MiB, 512), SMP (1),
 #                                    JIT (Polyvisor's --jit, off)
 #
+# Then boot-to-login (LOGIN_RUNS, default 1; 0 skips it): the Debian root filesystem of `polyvisor image
+# --rootfs` (systemd, autologin on ttyS0) booted from a virtio-blk disk on both sides, the same kernel and
+# initramfs (root=/dev/vda), 1 vCPU; wall time from launch to the autologin prompt on the serial console.
+#
 # Last lines: "sequential write speed ratio polyvisor/qemu: R" and the same for read (median MB/s over
-# median MB/s; R >= 1 means Polyvisor is at least as fast).
+# median MB/s; R >= 1 means Polyvisor is at least as fast), then "boot-to-login speed ratio polyvisor/qemu: R"
+# (median QEMU time over median Polyvisor time).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$here/scripts/env.sh"
 pv_setup
 command -v qemu-system-x86_64 >/dev/null 2>&1 || pv_apt_install qemu-system-x86
-runs=${1:-3}; size=${SIZE:-64}; bs=${BS:-1M}; mem=${MEM:-512}; smp=${SMP:-1}
+runs=${1:-3}; size=${SIZE:-64}; bs=${BS:-1M}; mem=${MEM:-512}; smp=${SMP:-1}; login_runs=${LOGIN_RUNS:-1}
 
 eval "$("$here/polyvisor" image 2>/dev/null | grep -E '^(kernel|initramfs)=')"
 [ -f "$kernel" ] && [ -f "$initramfs" ] || pv_die "could not build the default guest"
@@ -67,3 +72,36 @@ echo "median sequential write: polyvisor ${mpw} MB/s, qemu-tcg ${mqw} MB/s"
 echo "median sequential read: polyvisor ${mpr} MB/s, qemu-tcg ${mqr} MB/s"
 awk -v a="$mpw" -v b="$mqw" 'BEGIN {printf "sequential write speed ratio polyvisor/qemu: %.2f\n", a / b}'
 awk -v a="$mpr" -v b="$mqr" 'BEGIN {printf "sequential read speed ratio polyvisor/qemu: %.2f\n", a / b}'
+
+[ "$login_runs" -gt 0 ] || exit 0
+# Boot-to-login on the Debian root filesystem (built once, cached; a copy per run, so every boot is a first boot).
+"$here/polyvisor" image --rootfs >/dev/null || pv_die "could not build the Debian root filesystem (polyvisor image --rootfs)"
+prompt="root@polyvisor:~#"
+login_append="console=ttyS0 root=/dev/vda nokaslr mitigations=off tsc=reliable nowatchdog cryptomgr.notests"
+# Prints milliseconds from launch until the autologin prompt appears (or "timeout"); the emulator is then stopped.
+time_to_prompt() {
+  local start pid line result=timeout
+  "$here/polyvisor" image --rootfs --out "$work/root.img" >/dev/null
+  start=$(date +%s%N)
+  coproc EMU { exec "$@" 2>/dev/null; }
+  pid=$EMU_PID
+  while IFS= read -r -t 900 line <&"${EMU[0]}"; do
+    if [[ "$line" == *"$prompt"* ]]; then result=$(( ($(date +%s%N) - start) / 1000000 )); break; fi
+  done
+  kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  echo "$result"
+}
+pl=(); ql=()
+for i in $(seq 1 "$login_runs"); do
+  p=$(time_to_prompt "$here/polyvisor" run --jit "${JIT:-off}" --kernel "$kernel" --initrd "$initramfs" --append "$login_append" \
+      --memory "$mem" --smp 1 --disk "$work/root.img" --timeout 900)
+  q=$(time_to_prompt qemu-system-x86_64 -accel tcg -cpu qemu64 -m "$mem" -smp 1 -nodefaults -no-reboot -display none \
+      -serial stdio -monitor none -kernel "$kernel" -initrd "$initramfs" -append "$login_append" \
+      -drive "file=$work/root.img,if=virtio,format=raw" -device virtio-rng-pci)
+  echo "login run $i: polyvisor ${p} ms, qemu ${q} ms"
+  [ "$p" != timeout ] && pl+=("$p"); [ "$q" != timeout ] && ql+=("$q")
+done
+[ ${#pl[@]} -gt 0 ] && [ ${#ql[@]} -gt 0 ] || pv_die "no successful boot-to-login (polyvisor ${#pl[@]}, qemu ${#ql[@]})"
+mpl=$(printf '%s\n' "${pl[@]}" | median); mql=$(printf '%s\n' "${ql[@]}" | median)
+echo "median boot-to-login (Debian rootfs, systemd, 1 vCPU): polyvisor ${mpl} ms, qemu-tcg ${mql} ms"
+awk -v a="$mpl" -v b="$mql" 'BEGIN {printf "boot-to-login speed ratio polyvisor/qemu: %.2f\n", b / a}'
