@@ -128,9 +128,12 @@ class DebianRootfsBootTest {
 
     @Test
     void bootsToMultiUserWithSystemdOnTheDiskAndSyncedDataSurvivesSigkill() throws Exception {
-        // First boot: interactive, on the serial console, as a user would.
+        // First boot: interactive, on the serial console, as a user would, with the guest's sshd forwarded.
         long t0 = System.nanoTime();
-        Process p = startPolyvisor("run", "--disk", image.toString(), "--personality", "kvm", "--timeout", "1200");
+        int sshPort;
+        try (java.net.ServerSocket free = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) { sshPort = free.getLocalPort(); }
+        Process p = startPolyvisor("run", "--disk", image.toString(), "--personality", "kvm", "--timeout", "1200",
+                "--net", "user,hostfwd=tcp:127.0.0.1:" + sshPort + "-:22");
         Screen screen = Screen.copyOf(p.getInputStream());
         try {
             boolean prompt = waitFor(screen, PROMPT, p, 15);
@@ -149,6 +152,12 @@ class DebianRootfsBootTest {
             assertTrue(out.contains("active"), "multi-user.target:\n" + tail(screen.text()));
             assertTrue(out.contains("pid1=systemd"), tail(screen.text()));
             assertTrue(out.contains("/dev/vda ext4"), tail(screen.text()));
+            // The check: ssh through hostfwd reaches the guest (root's key from the image's cache).
+            if (Files.isExecutable(Path.of("/usr/bin/ssh")))
+                assertEquals("ssh-25\nsystemd\n", sshCommand(sshPort, "echo ssh-$((5*5)); cat /proc/1/comm"),
+                        "ssh -p " + sshPort + " root@127.0.0.1 through hostfwd");
+            else
+                System.out.println("DebianRootfsBootTest: the host has no ssh client (openssh-client): the ssh check is skipped");
         } finally {
             p.destroyForcibly(); // SIGKILL (java.lang.Process on Linux): no flush, no unmount, no goodbye
         }
@@ -174,6 +183,22 @@ class DebianRootfsBootTest {
         assertEquals(0, fsck.waitFor(), f);
         assertTrue(f.contains("polyvisor-root: clean"), f);
         assertFalse(f.contains("journal recovery"), f);
+    }
+
+    /** Runs {@code command} in the guest with the host's ssh client through the forwarded port; its stdout. */
+    private static String sshCommand(int port, String command) throws Exception {
+        Path key = dev.polyvisor.guest.RootfsImages.sshKey();
+        // networkd and sshd may still be starting when the shell appears: a few tries.
+        String last = "";
+        for (int attempt = 0; attempt < 6; attempt++) {
+            Process ssh = new ProcessBuilder("ssh", "-i", key.toString(), "-p", Integer.toString(port), "-o", "BatchMode=yes",
+                    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=60",
+                    "-o", "LogLevel=ERROR", "root@127.0.0.1", command).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            last = new String(ssh.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (ssh.waitFor(3, TimeUnit.MINUTES) && ssh.exitValue() == 0) return last;
+            Thread.sleep(10_000);
+        }
+        return last;
     }
 
     private static String tail(String s) {
