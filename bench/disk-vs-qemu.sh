@@ -85,8 +85,9 @@ time_to_prompt() {
   start=$(date +%s%N)
   coproc EMU { exec "$@" 2>/dev/null; }
   pid=$EMU_PID
-  while IFS= read -r -t 900 line <&"${EMU[0]}"; do
-    if [[ "$line" == *"$prompt"* ]]; then result=$(( ($(date +%s%N) - start) / 1000000 )); break; fi
+  # The prompt ends in '#' with no newline after it: read up to each '#'.
+  while IFS= read -r -d '#' -t 900 line <&"${EMU[0]}"; do
+    if [[ "$line#" == *"$prompt" ]]; then result=$(( ($(date +%s%N) - start) / 1000000 )); break; fi
   done
   kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   echo "$result"
