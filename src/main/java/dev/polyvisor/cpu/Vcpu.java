@@ -70,10 +70,9 @@ public final class Vcpu {
                     c.interruptShadow = false;
                     // Intel blocks instruction breakpoints on the instruction after MOV SS/POP SS (SDM Vol. 3A 6.8.3:
                     // debug exceptions are inhibited while MOV SS blocking is in force); AMD takes them.
-                    codeBreakpointsBlocked = c.intel && (c.movSsShadow || movSsHeld);
+                    boolean afterMovSs = c.movSsShadow || movSsHeld;
                     movSsHeld = false;
-                    singleStep(c);
-                    codeBreakpointsBlocked = false;
+                    singleStep(c, c.intel && afterMovSs);
                     if (c.pendingExit != null) { VcpuExit e = c.pendingExit; c.pendingExit = null; return e; }
                     continue;
                 }
@@ -94,7 +93,7 @@ public final class Vcpu {
                 }
                 if (c.halted) return HALT;
                 if ((c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed || c.pendingDebugTraps != 0) {
-                    singleStep(c);
+                    singleStep(c, false);
                 } else {
                     runTrace(c);
                     if (c.stepTrapAtEnd) stepTrapAtEnd(c);
@@ -195,12 +194,11 @@ public final class Vcpu {
      * back until the next instruction has run (SDM 6.8.3), where a #DB that instruction delivers itself
      * (ICEBP, a fault) absorbs them and anything else (INT n, INT3) is followed by them.
      */
-    /** The instruction singleStep runs next is in a MOV SS shadow on an Intel model: no instruction breakpoint. */
-    private boolean codeBreakpointsBlocked;
     /** singleStep ran a MOV SS / POP SS and cleared its flag: the next instruction is in its shadow. */
     private boolean movSsHeld;
 
-    private void singleStep(Cpu c) {
+    /** @param codeBreakpointsBlocked the instruction is in a MOV SS shadow on an Intel model: no instruction breakpoint */
+    private void singleStep(Cpu c, boolean codeBreakpointsBlocked) {
         long rf = c.rflags & Flags.RF;
         // RF lasts for one instruction: the processor clears it when an instruction completes (SDM 18.3.1.1).
         c.rflags &= ~Flags.RF;
