@@ -39,7 +39,6 @@ run_qemu() {
     -display none -serial stdio -monitor none -kernel "$kernel" -initrd "$initramfs" -append "$append"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 "$here/polyvisor" --version >/dev/null 2>&1 # build once, outside the timed runs
 pv=(); qm=()
@@ -49,7 +48,7 @@ for i in $(seq 1 "$runs"); do
   [ "$p" != timeout ] && pv+=("$p"); [ "$q" != timeout ] && qm+=("$q")
 done
 [ ${#pv[@]} -gt 0 ] && [ ${#qm[@]} -gt 0 ] || pv_die "no successful runs (polyvisor ${#pv[@]}, qemu ${#qm[@]})"
-mp=$(printf '%s\n' "${pv[@]}" | median); mq=$(printf '%s\n' "${qm[@]}" | median)
+mp=$(printf '%s\n' "${pv[@]}" | pv_median); mq=$(printf '%s\n' "${qm[@]}" | pv_median)
 echo "kernel: $(basename "$(dirname "$kernel")"), memory ${mem} MiB, smp ${smp}, runs ${runs}"
 echo "median boot-to-init polyvisor: ${mp} ms"
 echo "median boot-to-init qemu-tcg: ${mq} ms"

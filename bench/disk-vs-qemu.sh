@@ -54,7 +54,6 @@ run_qemu() {
     -drive "file=$img,if=virtio,format=raw"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 "$here/polyvisor" --version >/dev/null 2>&1 # build once, outside the timed runs
 pw=(); pr=(); qw=(); qr=()
@@ -65,8 +64,8 @@ for i in $(seq 1 "$runs"); do
   if [ "$q" != failed ]; then read -r w r <<<"$q"; qw+=("$w"); qr+=("$r"); fi
 done
 [ ${#pw[@]} -gt 0 ] && [ ${#qw[@]} -gt 0 ] || pv_die "no successful runs (polyvisor ${#pw[@]}, qemu ${#qw[@]})"
-mpw=$(printf '%s\n' "${pw[@]}" | median); mpr=$(printf '%s\n' "${pr[@]}" | median)
-mqw=$(printf '%s\n' "${qw[@]}" | median); mqr=$(printf '%s\n' "${qr[@]}" | median)
+mpw=$(printf '%s\n' "${pw[@]}" | pv_median); mpr=$(printf '%s\n' "${pr[@]}" | pv_median)
+mqw=$(printf '%s\n' "${qw[@]}" | pv_median); mqr=$(printf '%s\n' "${qr[@]}" | pv_median)
 echo "kernel: $(basename "$(dirname "$kernel")"), ${size} MiB in ${bs} blocks, O_DIRECT, memory ${mem} MiB, smp ${smp}, runs ${runs}"
 echo "median sequential write: polyvisor ${mpw} MB/s, qemu-tcg ${mqw} MB/s"
 echo "median sequential read: polyvisor ${mpr} MB/s, qemu-tcg ${mqr} MB/s"
@@ -103,6 +102,6 @@ for i in $(seq 1 "$login_runs"); do
   [ "$p" != timeout ] && pl+=("$p"); [ "$q" != timeout ] && ql+=("$q")
 done
 [ ${#pl[@]} -gt 0 ] && [ ${#ql[@]} -gt 0 ] || pv_die "no successful boot-to-login (polyvisor ${#pl[@]}, qemu ${#ql[@]})"
-mpl=$(printf '%s\n' "${pl[@]}" | median); mql=$(printf '%s\n' "${ql[@]}" | median)
+mpl=$(printf '%s\n' "${pl[@]}" | pv_median); mql=$(printf '%s\n' "${ql[@]}" | pv_median)
 echo "median boot-to-login (Debian rootfs, systemd, 1 vCPU): polyvisor ${mpl} ms, qemu-tcg ${mql} ms"
 awk -v a="$mpl" -v b="$mql" 'BEGIN {printf "boot-to-login speed ratio polyvisor/qemu: %.2f\n", b / a}'

@@ -75,7 +75,6 @@ run_qemu() {
   kill "$passt_pid" 2>/dev/null || true; wait "$passt_pid" 2>/dev/null || true; passt_pid=""
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 "$here/polyvisor" --version >/dev/null 2>&1 # build once, outside the timed runs
 pt=(); pr=(); qt=(); qr=()
@@ -86,8 +85,8 @@ for i in $(seq 1 "$runs"); do
   if [ "$q" != failed ]; then read -r a b <<<"$q"; qt+=("$a"); qr+=("$b"); fi
 done
 [ ${#pt[@]} -gt 0 ] && [ ${#qt[@]} -gt 0 ] || pv_die "no successful runs (polyvisor ${#pt[@]}, qemu ${#qt[@]})"
-mpt=$(printf '%s\n' "${pt[@]}" | median); mpr=$(printf '%s\n' "${pr[@]}" | median)
-mqt=$(printf '%s\n' "${qt[@]}" | median); mqr=$(printf '%s\n' "${qr[@]}" | median)
+mpt=$(printf '%s\n' "${pt[@]}" | pv_median); mpr=$(printf '%s\n' "${pr[@]}" | pv_median)
+mqt=$(printf '%s\n' "${qt[@]}" | pv_median); mqr=$(printf '%s\n' "${qr[@]}" | pv_median)
 echo "kernel: $(basename "$(dirname "$kernel")"), iperf3 $(iperf3 --version | head -1 | awk '{print $2}'), ${duration} s each way, memory ${mem} MiB, smp ${smp}, runs ${runs}"
 echo "median guest->host: polyvisor ${mpt} Mbit/s, qemu-tcg ${mqt} Mbit/s"
 echo "median host->guest: polyvisor ${mpr} Mbit/s, qemu-tcg ${mqr} Mbit/s"

@@ -39,7 +39,6 @@ run_qemu() {
     -display none -serial stdio -monitor none -kernel "$kernel" -initrd "$initramfs" -append "$append"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 "$here/polyvisor" --version >/dev/null 2>&1 # build once, outside the timed runs
 p1=(); p2=(); q1=(); q2=()
@@ -50,8 +49,8 @@ for i in $(seq 1 "$runs"); do
   [ "$c" != failed ] && q1+=("$c"); [ "$d" != failed ] && q2+=("$d")
 done
 [ ${#p1[@]} -gt 0 ] && [ ${#p2[@]} -gt 0 ] && [ ${#q1[@]} -gt 0 ] && [ ${#q2[@]} -gt 0 ] || pv_die "a configuration had no successful run"
-mp1=$(printf '%s\n' "${p1[@]}" | median); mp2=$(printf '%s\n' "${p2[@]}" | median)
-mq1=$(printf '%s\n' "${q1[@]}" | median); mq2=$(printf '%s\n' "${q2[@]}" | median)
+mp1=$(printf '%s\n' "${p1[@]}" | pv_median); mp2=$(printf '%s\n' "${p2[@]}" | pv_median)
+mq1=$(printf '%s\n' "${q1[@]}" | pv_median); mq2=$(printf '%s\n' "${q2[@]}" | pv_median)
 echo "kernel: $(basename "$(dirname "$kernel")"), 2 workers x ${loops} loops, memory ${mem} MiB, host CPUs $(nproc), runs ${runs}"
 echo "median workload: polyvisor smp1 ${mp1} s, smp2 ${mp2} s; qemu-tcg smp1 ${mq1} s, smp2 ${mq2} s"
 awk -v a="$mp1" -v b="$mp2" 'BEGIN {printf "polyvisor smp speed-up (smp1 time / smp2 time): %.2f\n", a / b}'

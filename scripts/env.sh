@@ -72,3 +72,6 @@ pv_test_setup() {
   fi
   rm -f "$log"
 }
+
+# The median of the numbers on standard input, one per line ("nan" for none): the bench scripts' summaries.
+pv_median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "nan"; exit} if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
