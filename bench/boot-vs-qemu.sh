@@ -6,12 +6,15 @@
 #
 #   bench/boot-vs-qemu.sh [RUNS]        env: MEM (MiB, 512), SMP (1), JIT (Polyvisor's --jit: off|on, off)
 #
-# Last line: "boot-to-init ratio polyvisor/qemu: R" (R = median polyvisor / median qemu).
+# Each process's peak RSS (GNU time's maximum resident set size) is recorded too: the issue-12 memory target.
+# Last lines: "boot-to-init ratio polyvisor/qemu: R" (R = median polyvisor / median qemu) and
+# "peak RSS ratio polyvisor/qemu: M" (median peak RSS over median peak RSS).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$here/scripts/env.sh"
 pv_setup
 command -v qemu-system-x86_64 >/dev/null 2>&1 || pv_apt_install qemu-system-x86
+[ -x /usr/bin/time ] || pv_apt_install time
 runs=${1:-5}; mem=${MEM:-512}; smp=${SMP:-1}
 marker="polyvisor: init started"
 
@@ -20,14 +23,19 @@ eval "$("$here/polyvisor" image 2>/dev/null | grep -E '^(kernel|initramfs)=')"
 # The guest runs 'true' and powers off; both sides see exactly this command line.
 append="console=ttyS0 nokaslr mitigations=off tsc=reliable nowatchdog cryptomgr.notests pv.exec=$(printf true | base64 -w0)"
 
-# Prints milliseconds from launch until the marker appears on stdout (or "timeout").
+rss_file="$(mktemp)"; trap 'rm -f "$rss_file"' EXIT
+# Prints milliseconds from launch until the marker appears on stdout (or "timeout"), then a space and the
+# process's peak RSS in KiB once it has exited (the guest powers off after the marker).
 time_to_marker() {
-  local start end line
+  local start end line ms=timeout
   start=$(date +%s%N)
+  : > "$rss_file"
   while IFS= read -r line; do
-    if [[ "$line" == *"$marker"* ]]; then end=$(date +%s%N); echo $(( (end - start) / 1000000 )); cat >/dev/null; return 0; fi
-  done < <(timeout 600 "$@" 2>/dev/null)
-  echo timeout
+    if [[ "$line" == *"$marker"* ]]; then end=$(date +%s%N); ms=$(( (end - start) / 1000000 )); cat >/dev/null; break; fi
+  done < <(timeout 600 /usr/bin/time -q -f %M -o "$rss_file" "$@" 2>/dev/null)
+  wait 2>/dev/null || true   # the process substitution: time writes the file when the emulator exits
+  local rss; rss=$(tail -n 1 "$rss_file" 2>/dev/null)
+  echo "$ms ${rss:-0}"
 }
 
 run_polyvisor() {
@@ -41,15 +49,18 @@ run_qemu() {
 
 
 "$here/polyvisor" --version >/dev/null 2>&1 # build once, outside the timed runs
-pv=(); qm=()
+pv=(); qm=(); pv_rss=(); qm_rss=()
 for i in $(seq 1 "$runs"); do
-  p=$(run_polyvisor); q=$(run_qemu)
-  echo "run $i: polyvisor ${p} ms, qemu ${q} ms"
-  [ "$p" != timeout ] && pv+=("$p"); [ "$q" != timeout ] && qm+=("$q")
+  read -r p prss < <(run_polyvisor); read -r q qrss < <(run_qemu)
+  echo "run $i: polyvisor ${p} ms (peak RSS $((prss / 1024)) MiB), qemu ${q} ms (peak RSS $((qrss / 1024)) MiB)"
+  [ "$p" != timeout ] && pv+=("$p") && pv_rss+=("$prss"); [ "$q" != timeout ] && qm+=("$q") && qm_rss+=("$qrss")
 done
 [ ${#pv[@]} -gt 0 ] && [ ${#qm[@]} -gt 0 ] || pv_die "no successful runs (polyvisor ${#pv[@]}, qemu ${#qm[@]})"
 mp=$(printf '%s\n' "${pv[@]}" | pv_median); mq=$(printf '%s\n' "${qm[@]}" | pv_median)
 echo "kernel: $(basename "$(dirname "$kernel")"), memory ${mem} MiB, smp ${smp}, runs ${runs}"
 echo "median boot-to-init polyvisor: ${mp} ms"
 echo "median boot-to-init qemu-tcg: ${mq} ms"
+rp=$(printf '%s\n' "${pv_rss[@]}" | pv_median); rq=$(printf '%s\n' "${qm_rss[@]}" | pv_median)
+echo "median peak RSS polyvisor: $((${rp%.*} / 1024)) MiB, qemu-tcg: $((${rq%.*} / 1024)) MiB"
 awk -v a="$mp" -v b="$mq" 'BEGIN {printf "boot-to-init ratio polyvisor/qemu: %.2f\n", a / b}'
+awk -v a="$rp" -v b="$rq" 'BEGIN {printf "peak RSS ratio polyvisor/qemu: %.2f\n", a / b}'

@@ -27,6 +27,8 @@ public final class TraceCache implements CodePages.Listener {
     private final CodePages codePages;
     private final List<Insn> scratch = new ArrayList<>(MAX_LEN);
     public long decodedInstructions;
+    /** Traces dropped because another took their table slot. */
+    public long evictedTraces;
     /** Compiles hot traces to bytecode; null when the JIT is off. */
     private final Jit jit;
     /** The physical address {@link #watchFirstBuild} waits for (-1: none), and what to do then. */
@@ -56,9 +58,10 @@ public final class TraceCache implements CodePages.Listener {
         Trace t = table[i];
         if (t != null && t.physAddr == pa && t.mode == mode) return t;
         if (pa == watchedPa) fireWatch();
-        t = build(c, linear, pa, mode);
-        table[i] = t;
-        return t;
+        Trace built = build(c, linear, pa, mode);
+        if (t != null) evict(t);
+        table[i] = built;
+        return built;
     }
 
     /**
@@ -122,14 +125,54 @@ public final class TraceCache implements CodePages.Listener {
         codePages.mark(page);
     }
 
+    /**
+     * A trace loses its table slot to another (a hash collision): it is dropped for good, so that the
+     * decoded code held stays bounded by the table's size however long the guest runs (otherwise every
+     * re-decode after a collision would add another copy to its page's list until the page is written).
+     * It is marked invalid, since the vCPUs' jump caches and other traces' chain slots may still name
+     * it and a later write to its page would no longer reach it; its own chain slots are cleared so an
+     * invalid trace keeps no others alive.
+     */
+    private void evict(Trace t) {
+        t.valid = false;
+        t.fallNext = t.otherNext = null;
+        unregister(t, t.page1);
+        if (t.page2 >= 0) unregister(t, t.page2);
+        evictedTraces++;
+    }
+
+    private void unregister(Trace t, long page) {
+        List<Trace> l = byPage.get(page);
+        if (l == null) return;
+        for (int k = l.size() - 1; k >= 0; k--) {
+            if (l.get(k) == t) {
+                l.set(k, l.getLast());
+                l.removeLast();
+                break;
+            }
+        }
+        if (l.isEmpty()) byPage.remove(page);
+    }
+
+    /** Traces held in the page lists now (tests: bounded by the table however long a guest runs). */
+    int registeredTraces() {
+        int n = 0;
+        for (List<Trace> l : byPage.values()) n += l.size();
+        return n;
+    }
+
     @Override
     public void codePageWritten(long physPage) {
         List<Trace> l = byPage.remove(physPage);
         if (l == null) return;
         for (Trace t : l) {
             t.valid = false;
+            t.fallNext = t.otherNext = null;
             int i = index(t.physAddr, t.mode);
             if (table[i] == t) table[i] = null;
+            // A trace that crossed into a second page is still listed under the other one.
+            long other = t.page1 == physPage ? t.page2 : t.page1;
+            if (other >= 0) unregister(t, other);
         }
     }
 
