@@ -25,7 +25,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "image", mixinStandardHelpOptions = true,
         description = {"Build (or find in the cache) the default Debian guest, or the one around --kernel-package/--suite, and print its paths.",
-                "With --rootfs: a Debian bookworm root filesystem (mmdebstrap, needs root) as an ext4 raw image with systemd, "
+                "With --rootfs: a Debian bookworm root filesystem (mmdebstrap: root mode as root, else unshare mode with the user's subordinate ids) as an ext4 raw image with systemd, "
                         + "ssh, DHCP on the virtio NIC, root autologin on ttyS0/hvc0 and the guest kernel's modules; boot it with "
                         + "'polyvisor run --disk FILE'."})
 public final class ImageCommand implements Callable<Integer> {

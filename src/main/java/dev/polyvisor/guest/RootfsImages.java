@@ -18,16 +18,18 @@ import java.util.regex.Pattern;
 
 /**
  * Debian root filesystems as ext4 raw images, built with Debian's own tools and cached under
- * {@code <cache>/rootfs/<key>/} ({@link RootfsSpec#key()}): mmdebstrap(1) in root mode installs the
+ * {@code <cache>/rootfs/<key>/} ({@link RootfsSpec#key()}): mmdebstrap(1) installs the
  * suite into a directory, its customize hooks copy in {@link RootfsLayout}'s files and the kernel's
  * modules and run the layout's chroot commands, and {@code mke2fs -t ext4 -d DIR} (mke2fs(8)) turns the
  * directory into a filesystem image without a loop mount. The directory is published by an atomic rename,
  * so a half-built image is never seen, and a second request for the same spec costs nothing.
  *
- * <p>Root mode is the only mode that yields a directory with the right owners for {@code mke2fs -d}:
- * unshare mode leaves the files owned by subordinate uids and fakechroot mode keeps the owners in
- * fakeroot's memory (mmdebstrap(1), MODES), which mke2fs cannot see. Without root the build stops with
- * one line saying so.
+ * <p>As root, mmdebstrap runs in root mode and the tree has the right owners for {@code mke2fs -d}. As
+ * another user it runs in unshare mode (mmdebstrap(1), MODES: a user namespace mapping root to the user and
+ * the other ids to the user's subordinate ids from /etc/subuid and /etc/subgid): the tree's owners are then
+ * right only as seen from such a namespace, so mke2fs, and the removal of the tree, run in one too, through
+ * {@code mmdebstrap --unshare-helper} (the same mapping). Device nodes are missing from such a tree, which
+ * does not matter: the guest's systemd mounts devtmpfs on /dev.
  */
 public final class RootfsImages {
     static final String IMAGE_FILE = "rootfs.img", INFO_FILE = "rootfs.properties", LOG_FILE = "build.log";
@@ -116,7 +118,7 @@ public final class RootfsImages {
                 RootfsSpec.PACKAGES, kernelPackage, kernelVersion, release, sizeBytes, publicKey(key));
         Path dir = rootfsDir().resolve(spec.key());
         if (Files.isRegularFile(dir.resolve(IMAGE_FILE))) return new Rootfs(dir.resolve(IMAGE_FILE), key, spec, true);
-        requireRoot();
+        BuildMode mode = isRoot() ? BuildMode.ROOT : BuildMode.UNSHARE;
         if (modules == null) {
             modules = modules(kernelDebs);
             String found = moduleRelease(modules.keySet(), what);
@@ -124,6 +126,7 @@ public final class RootfsImages {
         }
         requireTool("mmdebstrap", "mmdebstrap");
         requireTool("mke2fs", "e2fsprogs");
+        if (mode == BuildMode.UNSHARE) requireUserNamespace();
         Path tmp;
         try {
             tmp = Files.createTempDirectory(rootfsDir(), ".build-");
@@ -131,21 +134,35 @@ public final class RootfsImages {
             throw new GuestImageException("cannot write to " + rootfsDir() + ": " + e.getMessage(), e);
         }
         try {
-            Path stage = tmp.resolve("stage"), tree = tmp.resolve("tree"), img = tmp.resolve(IMAGE_FILE);
+            Path stage = tmp.resolve("stage"), stageTar = tmp.resolve("stage.tar"), tree = tmp.resolve("rootfs.tar");
+            Path work = tmp.resolve("ns"), img = tmp.resolve(IMAGE_FILE);
             Path log = rootfsDir().resolve(spec.key() + ".log"); // outside tmp: kept when the build fails
             Files.deleteIfExists(log);
             stage(stage, RootfsLayout.files(spec.sshPublicKey()), release, modules);
             modules.clear();
+            tarAsRoot(stage, stageTar);
+            DebianPackages.deleteTree(stage);
             long t0 = System.nanoTime();
-            System.err.println("polyvisor: building a Debian " + spec.suite() + " root filesystem with mmdebstrap (log: " + log + ")");
-            run(mmdebstrapCommand(spec, stage, tree), tmp, log, MMDEBSTRAP_TIMEOUT_S, "mmdebstrap");
+            System.err.println("polyvisor: building a Debian " + spec.suite() + " root filesystem with mmdebstrap in "
+                    + mode.mmdebstrapMode + " mode (log: " + log + ")");
+            run(mmdebstrapCommand(spec, mode, stageTar, tree), tmp, log, MMDEBSTRAP_TIMEOUT_S, "mmdebstrap");
             System.err.printf(java.util.Locale.ROOT, "polyvisor: mmdebstrap done in %.0f s; writing the ext4 image%n", (System.nanoTime() - t0) / 1e9);
-            try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            Files.delete(stageTar);
+            // The namespace's root is another uid than the user's in unshare mode: it may pass through tmp
+            // (not list it), read the tarball and write the image, in a work directory open to it.
+            Files.setPosixFilePermissions(tmp, permissions(0711));
+            Files.createDirectory(work);
+            Files.setPosixFilePermissions(work, permissions(0777));
+            Path workImg = work.resolve(IMAGE_FILE);
+            try (RandomAccessFile f = new RandomAccessFile(workImg.toFile(), "rw")) {
                 f.setLength(spec.sizeBytes()); // sparse: mke2fs writes only metadata and the files
             }
-            run(mke2fsCommand(tree, img), tmp, log, TOOL_TIMEOUT_S, "mke2fs");
-            DebianPackages.deleteTree(tree);
-            DebianPackages.deleteTree(stage);
+            Files.setPosixFilePermissions(workImg, permissions(0666));
+            run(mode.asOwner(mke2fsCommand(work, tree)), tmp, log, TOOL_TIMEOUT_S, "mke2fs");
+            Files.setPosixFilePermissions(workImg, permissions(0644));
+            Files.move(workImg, img);
+            Files.delete(work);
+            Files.delete(tree);
             Files.move(log, tmp.resolve(LOG_FILE)); // published with the image
             Files.writeString(tmp.resolve(INFO_FILE), String.join("\n", "suite=" + spec.suite(), "release=" + release,
                     "kernelPackage=" + kernelPackage, "kernelVersion=" + kernelVersion, "size=" + sizeBytes,
@@ -162,31 +179,106 @@ public final class RootfsImages {
         } catch (IOException e) {
             throw new GuestImageException("cannot build the root filesystem in " + tmp + ": " + e.getMessage(), e);
         } finally {
+            removeTree(mode, tmp.resolve("ns").resolve("tree"), tmp);
             DebianPackages.deleteTree(tmp);
         }
         return new Rootfs(dir.resolve(IMAGE_FILE), key, spec, false);
     }
 
     /**
-     * mmdebstrap's command line: root mode into {@code tree}; the customize hooks copy the staged files
-     * over the tree (cp -a keeps their modes; the tree's etc/, usr/ and root/ are real directories in
-     * the merged-/usr layout) and run the layout's chroot commands.
+     * How mmdebstrap builds the tree: {@code mmdebstrapMode} is its --mode; {@link #asOwner} runs a command
+     * where the tree's owners are the ones its files should have.
      */
-    static List<String> mmdebstrapCommand(RootfsSpec spec, Path stage, Path tree) {
-        List<String> c = new ArrayList<>(List.of("mmdebstrap", "--mode=root", "--variant=" + spec.variant(),
-                "--include=" + String.join(",", spec.packages()), "--components=main"));
-        c.add("--customize-hook=cp -a " + shellQuote(stage + "/.") + " \"$1\"/");
+    enum BuildMode {
+        ROOT("root"), UNSHARE("unshare");
+
+        final String mmdebstrapMode;
+
+        BuildMode(String mmdebstrapMode) { this.mmdebstrapMode = mmdebstrapMode; }
+
+        List<String> asOwner(List<String> command) {
+            if (this == ROOT) return command;
+            List<String> c = new ArrayList<>(List.of("mmdebstrap", "--unshare-helper"));
+            c.addAll(command);
+            return c;
+        }
+    }
+
+    /** Removes the tree; an unshare-mode tree belongs to subordinate ids, so only its namespace can. */
+    private static void removeTree(BuildMode mode, Path tree, Path dir) {
+        if (!Files.exists(tree, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        if (mode == BuildMode.UNSHARE) {
+            try {
+                run(mode.asOwner(List.of("rm", "-rf", "--one-file-system", tree.toString())), dir, null, TOOL_TIMEOUT_S, "rm");
+            } catch (GuestImageException e) {
+                System.err.println("polyvisor: could not remove " + tree + " (" + e.getMessage() + ")");
+            }
+        }
+        DebianPackages.deleteTree(tree);
+    }
+
+    /**
+     * mmdebstrap's command line: {@code mode}, the tree packed into the tarball {@code out} (pax, numeric owners:
+     * mmdebstrap(1), FORMATS); the customize hooks unpack the staged files over the tree (the special hook
+     * tar-in, whose tarball mmdebstrap reads outside the chroot and unpacks inside it keeping the tarball's
+     * owners and modes: root's, see {@link #tarAsRoot}) and then run the layout's chroot commands.
+     */
+    static List<String> mmdebstrapCommand(RootfsSpec spec, BuildMode mode, Path stageTar, Path out) {
+        List<String> c = new ArrayList<>(List.of("mmdebstrap", "--mode=" + mode.mmdebstrapMode, "--format=tar",
+                "--variant=" + spec.variant(), "--include=" + String.join(",", spec.packages()), "--components=main"));
+        c.add("--customize-hook=tar-in " + stageTar + " /");
         for (List<String> cmd : RootfsLayout.chrootCommands(spec.kernelRelease()))
             c.add("--customize-hook=chroot \"$1\" " + String.join(" ", cmd.stream().map(RootfsImages::shellQuote).toList()));
         c.add(spec.suite());
-        c.add(tree.toString());
+        c.add(out.toString());
         c.addAll(spec.sources());
         return c;
     }
 
-    /** mke2fs(8): ext4, the label {@code run} looks for, populated from the directory; -F because the target is a file. */
-    static List<String> mke2fsCommand(Path tree, Path img) {
-        return List.of("mke2fs", "-q", "-F", "-t", "ext4", "-L", RootfsSpec.LABEL, "-d", tree.toString(), img.toString());
+    /**
+     * The tree as mke2fs(8) must see it: unpacked from mmdebstrap's tarball into {@code work/tree} with the
+     * tarball's numeric owners (in unshare mode inside the namespace, where they are the right ones), then
+     * {@code mke2fs -t ext4 -d} into {@code work/rootfs.img} with the label {@code run} looks for (-F: the
+     * target is a file), then the tree is removed. /dev is left out: device nodes cannot be made in a user
+     * namespace, and the guest's systemd mounts devtmpfs there.
+     */
+    static List<String> mke2fsCommand(Path work, Path tarball) {
+        String script = "set -e; t=\"$1/tree\"; trap 'rm -rf --one-file-system \"$t\"' EXIT; mkdir \"$t\"; "
+                + "tar -C \"$t\" --numeric-owner --same-permissions --xattrs --xattrs-include='*' --exclude='./dev/*' --exclude='dev/*' -xf \"$2\"; "
+                + "mke2fs -q -F -t ext4 -L " + RootfsSpec.LABEL + " -d \"$t\" \"$1/" + IMAGE_FILE + "\"";
+        return List.of("sh", "-c", script, "sh", work.toString(), tarball.toString());
+    }
+
+    /**
+     * Packs {@code dir} into a tarball whose entries belong to root (uid and gid 0) with the files' modes,
+     * so that the tree gets them whichever user built the stage (commons-compress, POSIX ustar/pax).
+     */
+    static void tarAsRoot(Path dir, Path tar) throws IOException {
+        try (var out = new org.apache.commons.compress.archivers.tar.TarArchiveOutputStream(
+                new java.io.BufferedOutputStream(Files.newOutputStream(tar)));
+             var walk = Files.walk(dir)) {
+            out.setLongFileMode(org.apache.commons.compress.archivers.tar.TarArchiveOutputStream.LONGFILE_POSIX);
+            for (Path p : walk.sorted().toList()) {
+                if (p.equals(dir)) continue;
+                String name = dir.relativize(p).toString().replace('\\', '/') + (Files.isDirectory(p) ? "/" : "");
+                var e = new org.apache.commons.compress.archivers.tar.TarArchiveEntry(name);
+                e.setIds(0, 0);
+                e.setUserName("root");
+                e.setGroupName("root");
+                e.setMode((Files.isDirectory(p) ? 0040000 : 0100000) | mode(Files.getPosixFilePermissions(p)));
+                if (!Files.isDirectory(p)) e.setSize(Files.size(p));
+                out.putArchiveEntry(e);
+                if (!Files.isDirectory(p)) Files.copy(p, out);
+                out.closeArchiveEntry();
+            }
+        }
+    }
+
+    static int mode(Set<PosixFilePermission> perms) {
+        int m = 0;
+        PosixFilePermission[] bits = PosixFilePermission.values();
+        for (int i = 0; i < 9; i++) if (perms.contains(bits[i])) m |= 0400 >> i;
+        return m;
     }
 
     static String shellQuote(String s) {
@@ -256,16 +348,27 @@ public final class RootfsImages {
         run(List.of("cp", "--sparse=always", image.toString(), out.toString()), parent, null, TOOL_TIMEOUT_S, "cp");
     }
 
-    private static void requireRoot() throws GuestImageException {
-        Object uid;
+    /** Unshare mode's needs, tried the way it will use them, so that a missing one is one clear line up front. */
+    private static void requireUserNamespace() throws GuestImageException {
         try {
-            uid = Files.getAttribute(Path.of("/proc/self"), "unix:uid");
-        } catch (IOException | UnsupportedOperationException e) {
-            uid = -1;
+            run(BuildMode.UNSHARE.asOwner(List.of("true")), rootfsDir(), null, TOOL_TIMEOUT_S, "mmdebstrap --unshare-helper");
+        } catch (GuestImageException e) {
+            String user = System.getProperty("user.name");
+            throw new GuestImageException(UNSHARE_NEEDS + ": unprivileged user namespaces, and entries for " + user
+                    + " in /etc/subuid and /etc/subgid with newuidmap/newgidmap (Debian package uidmap); " + e.getMessage()
+                    + " (or run 'sudo ./polyvisor image --rootfs' once: the image is cached)", e);
         }
-        if (!Integer.valueOf(0).equals(uid))
-            throw new GuestImageException("building a root filesystem needs root: mmdebstrap's unshare and fakechroot modes "
-                    + "leave file owners that mke2fs -d cannot read (run 'sudo ./polyvisor image --rootfs' once; the image is cached)");
+    }
+
+    /** The start of the message when a non-root build cannot use a user namespace (tests skip on it). */
+    public static final String UNSHARE_NEEDS = "building a root filesystem without root needs mmdebstrap's unshare mode";
+
+    private static boolean isRoot() {
+        try {
+            return Integer.valueOf(0).equals(Files.getAttribute(Path.of("/proc/self"), "unix:uid"));
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
+        }
     }
 
     private static void requireTool(String tool, String pkg) throws GuestImageException {

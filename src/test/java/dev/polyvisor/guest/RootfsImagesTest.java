@@ -44,23 +44,75 @@ class RootfsImagesTest {
     @Test
     void mmdebstrapRunsInRootModeWithTheSpecAndTheLayoutHooks() {
         RootfsSpec s = RootfsSpecTest.spec();
-        List<String> c = RootfsImages.mmdebstrapCommand(s, Path.of("/c/stage"), Path.of("/c/tree"));
-        assertEquals(List.of("mmdebstrap", "--mode=root", "--variant=minbase"), c.subList(0, 3));
+        List<String> c = RootfsImages.mmdebstrapCommand(s, RootfsImages.BuildMode.ROOT, Path.of("/c/stage.tar"), Path.of("/c/rootfs.tar"));
+        assertEquals(List.of("mmdebstrap", "--mode=root", "--format=tar", "--variant=minbase"), c.subList(0, 4));
         assertTrue(c.contains("--include=" + String.join(",", RootfsSpec.PACKAGES)), c.toString());
-        assertTrue(c.contains("--customize-hook=cp -a /c/stage/. \"$1\"/"), c.toString());
+        assertTrue(c.contains("--customize-hook=tar-in /c/stage.tar /"), c.toString());
         assertTrue(c.contains("--customize-hook=chroot \"$1\" passwd --delete root"), c.toString());
         assertTrue(c.contains("--customize-hook=chroot \"$1\" depmod -a 6.1.0-57-cloud-amd64"), c.toString());
         // The files go in before the commands that need them (depmod needs the modules).
-        assertTrue(c.indexOf("--customize-hook=cp -a /c/stage/. \"$1\"/") < c.indexOf("--customize-hook=chroot \"$1\" depmod -a 6.1.0-57-cloud-amd64"));
+        assertTrue(c.indexOf("--customize-hook=tar-in /c/stage.tar /") < c.indexOf("--customize-hook=chroot \"$1\" depmod -a 6.1.0-57-cloud-amd64"));
         int suite = c.indexOf("bookworm");
-        assertEquals("/c/tree", c.get(suite + 1));
+        assertEquals("/c/rootfs.tar", c.get(suite + 1));
         assertEquals(s.sources(), c.subList(suite + 2, c.size()));
     }
 
     @Test
-    void mke2fsMakesALabelledExt4FromTheDirectory() {
-        assertEquals(List.of("mke2fs", "-q", "-F", "-t", "ext4", "-L", "polyvisor-root", "-d", "/t/tree", "/t/rootfs.img"),
-                RootfsImages.mke2fsCommand(Path.of("/t/tree"), Path.of("/t/rootfs.img")));
+    void withoutRootMmdebstrapUnsharesAndMke2fsReadsTheTreeInTheSameNamespace() {
+        List<String> c = RootfsImages.mmdebstrapCommand(RootfsSpecTest.spec(), RootfsImages.BuildMode.UNSHARE,
+                Path.of("/c/stage.tar"), Path.of("/c/rootfs.tar"));
+        assertEquals("--mode=unshare", c.get(1));
+        List<String> mke2fs = RootfsImages.mke2fsCommand(Path.of("/t/ns"), Path.of("/t/rootfs.tar"));
+        List<String> owned = RootfsImages.BuildMode.UNSHARE.asOwner(mke2fs);
+        assertEquals(List.of("mmdebstrap", "--unshare-helper"), owned.subList(0, 2));
+        assertEquals(mke2fs, owned.subList(2, owned.size()));
+        assertEquals(mke2fs, RootfsImages.BuildMode.ROOT.asOwner(mke2fs));
+    }
+
+    /**
+     * The image step for real, at a small size: the staged files, packed as root's, come out of mke2fs with
+     * their modes, their contents, the label, and (when the test runs as root, who may give files away)
+     * root's ownership; /dev is left out; the scratch tree is gone afterwards.
+     */
+    @Test
+    void theImageStepMakesALabelledExt4WithTheTarballsOwnersAndModes() throws Exception {
+        for (String tool : List.of("mke2fs", "debugfs", "tar"))
+            org.junit.jupiter.api.Assumptions.assumeTrue(onPath(tool), tool + " is not installed (e2fsprogs, tar): skipped");
+        Path stage = dir.resolve("img-stage"), work = dir.resolve("ns"), tar = dir.resolve("rootfs.tar");
+        Files.createDirectories(stage.resolve("etc"));
+        Files.createDirectories(stage.resolve("dev"));
+        Files.writeString(stage.resolve("etc/hostname"), "polyvisor\n");
+        Files.setPosixFilePermissions(stage.resolve("etc/hostname"), RootfsImages.permissions(0640));
+        Files.writeString(stage.resolve("dev/null-ish"), "x");
+        RootfsImages.tarAsRoot(stage, tar);
+        Files.createDirectories(work);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(work.resolve(RootfsImages.IMAGE_FILE).toFile(), "rw")) {
+            f.setLength(16L << 20);
+        }
+        Process p = new ProcessBuilder(RootfsImages.mke2fsCommand(work, tar)).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), out);
+        Path img = work.resolve(RootfsImages.IMAGE_FILE);
+        assertTrue(RootfsImages.isRootfs(img));
+        assertFalse(Files.exists(work.resolve("tree")), "the scratch tree is removed");
+        String stat = debugfs(img, "stat /etc/hostname");
+        assertTrue(stat.contains("Mode:  0640"), stat);
+        assertEquals("polyvisor\n", debugfs(img, "cat /etc/hostname"));
+        assertTrue(debugfs(img, "ls -l /dev").lines().noneMatch(l -> l.contains("null-ish")), "/dev is left out");
+        if ("root".equals(System.getProperty("user.name"))) assertTrue(stat.contains("User:     0   Group:     0"), stat);
+    }
+
+    private static boolean onPath(String tool) {
+        for (String d : (System.getenv().getOrDefault("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin").split(":"))
+            if (!d.isEmpty() && Files.isExecutable(Path.of(d, tool))) return true;
+        return false;
+    }
+
+    private static String debugfs(Path img, String request) throws Exception {
+        Process p = new ProcessBuilder("debugfs", "-R", request, img.toString()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor());
+        return out;
     }
 
     @Test
