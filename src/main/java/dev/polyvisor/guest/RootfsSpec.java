@@ -18,12 +18,17 @@ public record RootfsSpec(String suite, List<String> sources, String variant, Lis
                          String kernelPackage, String kernelVersion, String kernelRelease,
                          long sizeBytes, String sshPublicKey) {
     /** Changes whenever the build procedure changes in a way the other fields do not capture. */
-    public static final int REVISION = 1;
+    public static final int REVISION = 2; // 2: the tree goes through a tarball (tar-in, unshare mode), /dev left empty
     public static final String SUITE = "bookworm";
     public static final String VARIANT = "minbase";
-    /** On top of minbase: an init, udev, a D-Bus for logind, ssh, ip(8), modprobe/depmod, fsck and ps. */
+    /**
+     * On top of minbase: an init, udev, a D-Bus for logind, ssh, ip(8), modprobe/depmod, fsck and ps, and
+     * systemd-resolved, which takes the DNS servers networkd learns by DHCP (passt hands out the host's) and
+     * makes /etc/resolv.conf point at its stub (bookworm ships it as its own package; without it nothing
+     * writes resolv.conf and names do not resolve).
+     */
     public static final List<String> PACKAGES = List.of("systemd", "systemd-sysv", "udev", "dbus", "openssh-server",
-            "iproute2", "kmod", "e2fsprogs", "procps");
+            "iproute2", "kmod", "e2fsprogs", "procps", "systemd-resolved");
     public static final long DEFAULT_SIZE = 2L << 30;
     /** Smaller than this cannot hold minbase, systemd, ssh and a kernel's modules (about 450 MB used). */
     public static final long MIN_SIZE = 768L << 20;
