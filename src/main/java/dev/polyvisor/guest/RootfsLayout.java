@@ -23,7 +23,7 @@ import java.util.Map;
  * <li>{@value #EXEC_UNIT}: runs {@code pv.exec=} after multi-user.target exactly as the initramfs /init
  *     does ({@link GuestInit}): stdout to {@code pv.stdout}'s port in raw mode, the marker
  *     {@link GuestInit#EXIT_MARKER_PREFIX} on the console, then power off.</li>
- * <li>Start timeouts of ten minutes ({@code system.conf.d}), and e2scrub_reap masked (it runs
+ * <li>Service start and device timeouts of ten minutes ({@code system.conf.d}), and e2scrub_reap masked (it runs
  *     e2scrub_all at every boot, which looks for LVM snapshots there are none of and took over a minute
  *     of emulated boot).</li>
  * <li>{@link GuestProbe#PATH}, so {@code --probe} runs the same probe as in the initramfs guest.</li>
@@ -101,16 +101,18 @@ public final class RootfsLayout {
     }
 
     /**
-     * Longer start timeouts: an emulated boot runs tens of times slower than hardware, and a device unit
-     * (dev-ttyS0.device, which serial-getty@ttyS0 binds to) fails when udev's coldplug has not announced
-     * it within DefaultTimeoutStartSec (systemd 252 has no separate device timeout; 90 s by default,
-     * systemd-system.conf(5)); under a loaded host the coldplug alone took longer than that.
+     * Longer timeouts: an emulated boot runs tens of times slower than hardware. A service fails when it has
+     * not started within DefaultTimeoutStartSec, and a device unit (dev-ttyS0.device, which
+     * serial-getty@ttyS0 binds to) when udev's coldplug has not announced it within DefaultDeviceTimeoutSec
+     * (both 90 s by default, systemd-system.conf(5), systemd 252); under a loaded host the coldplug alone
+     * took longer than that ("Timed out waiting for device dev-ttyS0.device" with only the first raised).
      */
     static String managerDropIn() {
         return """
                 # Polyvisor: an emulated machine boots slowly; do not give up on devices and services after 90 s.
                 [Manager]
                 DefaultTimeoutStartSec=10min
+                DefaultDeviceTimeoutSec=10min
                 """;
     }
 
