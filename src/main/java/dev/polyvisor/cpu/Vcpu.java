@@ -28,7 +28,6 @@ public final class Vcpu {
     private final Jit jit;
     /** The trace that ran last, whose chain slots may name the next one. */
     private Trace last;
-    private int pollCountdown;
     /**
      * Jump cache (QEMU's tb_jmp_cache): traces by linear address for successors the chain slots miss
      * (returns, indirect jumps), valid for the fetch epoch recorded with each entry.
@@ -36,7 +35,6 @@ public final class Vcpu {
     private static final int JC_BITS = 12;
     private final long[] jcLinear = new long[1 << JC_BITS], jcEpoch = new long[1 << JC_BITS];
     private final Trace[] jcTrace = new Trace[1 << JC_BITS];
-    private boolean ifWasSet;
 
     public Vcpu(Cpu cpu, TraceCache traces) {
         this.cpu = cpu;
@@ -55,7 +53,8 @@ public final class Vcpu {
     public VcpuExit run(long budget) {
         final Cpu c = cpu;
         long limit = c.instructionsRetired + budget;
-        ifWasSet = false; // poll at once: timers ran between quanta
+        c.runLimit = limit;
+        c.ifWasSet = false; // poll at once: timers ran between quanta
         try {
             while (c.instructionsRetired < limit) {
                 if (c.stopRequested) { c.stopRequested = false; return INTERRUPTED; }
@@ -77,9 +76,9 @@ public final class Vcpu {
                     continue;
                 }
                 if ((c.rflags & Flags.IF) != 0) {
-                    if (!ifWasSet || --pollCountdown <= 0 || c.halted) {
-                        ifWasSet = true;
-                        pollCountdown = POLL_TRACES;
+                    if (!c.ifWasSet || --c.pollCountdown <= 0 || c.halted) {
+                        c.ifWasSet = true;
+                        c.pollCountdown = POLL_TRACES;
                         if (c.interrupts.hasPending()) {
                             int v = c.interrupts.acknowledge();
                             if (v >= 0) {
@@ -89,7 +88,7 @@ public final class Vcpu {
                         }
                     }
                 } else {
-                    ifWasSet = false;
+                    c.ifWasSet = false;
                 }
                 if (c.halted) return HALT;
                 if ((c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed || c.pendingDebugTraps != 0) {
@@ -104,7 +103,35 @@ public final class Vcpu {
         } catch (Interrupts.TripleFault tf) {
             c.halted = true;
             return new VcpuExit.Shutdown(tf.getMessage());
+        } finally {
+            c.runLimit = 0;
         }
+    }
+
+    /**
+     * The back edge of a compiled trace ({@code cpu.jit}): whether, after the trace {@code t} entered at
+     * {@code rip} (CS base {@code csBase}, fetch epoch {@code epoch}) has run and retired its instructions,
+     * {@link #run}'s loop would do nothing but run {@code t} again: the next instruction is its first (same
+     * linear address and epoch, the trace's chain slot rule in {@link #next}), the trace is valid, the budget is
+     * not spent, no stop, exit, NMI, interrupt shadow, halt, single-step or debug trap is pending, and no
+     * interrupt poll is due. When it answers true it has made the loop's bookkeeping for that iteration (the
+     * poll countdown), so the compiled code loops without returning and every event is still taken at the
+     * instruction where the interpreter takes it ({@code --clock icount} runs stay identical).
+     * Checks in the order that makes a run outside {@link #run} ({@code runLimit} 0) answer false first.
+     */
+    public static boolean mayRerun(Cpu c, Trace t, long rip, long csBase, long epoch) {
+        if (c.instructionsRetired >= c.runLimit || c.rip != rip || c.segBase[Cpu.CS] != csBase
+                || c.mmu.fetchEpoch != epoch || !t.valid) return false;
+        if (c.stopRequested || c.pendingExit != null || c.nmiPending || c.interruptShadow || c.halted
+                || c.stepTrapAtEnd || (c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed
+                || c.pendingDebugTraps != 0) return false;
+        if ((c.rflags & Flags.IF) != 0) {
+            if (!c.ifWasSet || c.pollCountdown <= 1) return false; // the loop polls now: let it
+            c.pollCountdown--;
+        } else {
+            c.ifWasSet = false;
+        }
+        return true;
     }
 
     /** The trace at CS:RIP: from the previous trace's chain slots when they match, else the cache. */

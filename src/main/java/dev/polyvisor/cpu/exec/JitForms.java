@@ -1,5 +1,6 @@
 package dev.polyvisor.cpu.exec;
 
+import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
 
 /**
@@ -11,7 +12,10 @@ import dev.polyvisor.cpu.decode.Insn;
 public final class JitForms {
     private JitForms() {}
 
-    /** A form the JIT emits itself. All but {@link Jcc} are register-only: they cannot fault, branch or write memory. */
+    /**
+     * A form the JIT emits itself. {@link AluRR}, {@link AluRI}, {@link MovRR}, {@link MovRI} and {@link Lea} are
+     * register-only: they cannot fault, branch or write memory; the memory forms may fault, {@link StoreMR} writes.
+     */
     public sealed interface Form {}
 
     /**
@@ -35,6 +39,21 @@ public final class JitForms {
      * {@link #jump}{@code (c, (c.rip + rel) & mask)} and the trace ends. Not register-only: it may #GP.
      */
     public record Jcc(int cc, long rel, long mask) implements Form {}
+
+    /**
+     * A load into a register: {@code r[dst] = read(lin(ea))} of {@code size} bytes (1, 2, 4, 8), zero-extended to 64
+     * bits (MOV r32/r64, m; MOVZX r, m8/m16). It may fault (before any register is written) but not write memory.
+     */
+    public record LoadRM(int size, int dst, Ea.Shape ea) implements Form {}
+
+    /** A store from a register: {@code write(lin(ea), r[src])} of {@code size} bytes (4, 8; MOV m, r). It may fault. */
+    public record StoreMR(int size, int src, Ea.Shape ea) implements Form {}
+
+    /** {@code op r, m}: as {@link AluRR} with {@code b} read from memory ({@code mask} tells 4 from 8 bytes). It may fault. */
+    public record AluRM(int op, long mask, int ccOp, int dst, Ea.Shape ea) implements Form {}
+
+    /** {@code LEA r, m}: {@code r[dst] = ea & mask}; register-only. */
+    public record Lea(long mask, int dst, Ea.Shape ea) implements Form {}
 
     /** A taken near branch as the Jcc handlers do it: #GP(0) for a non-canonical target, else RIP and traceExit. */
     public static void jump(dev.polyvisor.cpu.Cpu c, long target) {
@@ -77,6 +96,19 @@ public final class JitForms {
             case FastIntOps.TestRI x -> new AluRI(Alu.TEST, x.mask, x.ccOp, x.dst, x.imm);
             case FastIntOps.MovRR x -> new MovRR(x.mask, x.dst, x.src);
             case FastIntOps.MovRI x -> new MovRI(x.dst, x.value);
+            case FastIntOps.AddRM x -> new AluRM(Alu.ADD, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.OrRM x -> new AluRM(Alu.OR, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.AndRM x -> new AluRM(Alu.AND, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.SubRM x -> new AluRM(Alu.SUB, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.XorRM x -> new AluRM(Alu.XOR, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.CmpRM x -> new AluRM(Alu.CMP, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.TestRM x -> new AluRM(Alu.TEST, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.MovRM64 x -> new LoadRM(8, x.dst, x.ea.shape());
+            case FastIntOps.MovRM32 x -> new LoadRM(4, x.dst, x.ea.shape());
+            case FastIntOps.MovzxM x -> new LoadRM(x.word ? 2 : 1, x.dst, x.ea.shape());
+            case FastIntOps.MovMR64 x -> new StoreMR(8, x.src, x.ea.shape());
+            case FastIntOps.MovMR32 x -> new StoreMR(4, x.src, x.ea.shape());
+            case FastIntOps.Lea x -> new Lea(x.mask, x.dst, x.ea.shape());
             case ControlOps.Jcc x -> new Jcc(x.cc, x.rel, x.mask);
             case ControlOps.JccZ x -> new Jcc(x.ifZero ? 4 : 5, x.rel, x.mask);
             default -> null;
