@@ -153,15 +153,6 @@ public final class Cpu implements GuestContext {
     /** Set by a taken branch that does not end its trace (Jcc): the run loop leaves the trace after it. */
     public boolean traceExit;
     public long instructionsRetired;
-    /**
-     * Run-loop state of {@code Vcpu.run}, here so that a compiled trace's back edge ({@code Vcpu.mayRerun}) takes
-     * the loop's decisions at the same points: the instruction count at which the current run() call returns
-     * (0 outside run(), so code run by tests and the JIT's check never loops), the traces left before the next
-     * interrupt poll, and whether IF was set at the last check.
-     */
-    public long runLimit;
-    public int pollCountdown;
-    public boolean ifWasSet;
     /** An exit an instruction raised (HLT, shutdown); run() returns it after the instruction retires. */
     public VcpuExit pendingExit;
 

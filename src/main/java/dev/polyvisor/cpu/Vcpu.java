@@ -14,7 +14,8 @@ import dev.polyvisor.cpu.jit.Jit;
  * chain slots (no fetch translation, no hash), and the interrupt controller is polled every
  * {@link #POLL_TRACES} traces while IF stays set, immediately when IF has just become set, at the
  * start of every {@link #run} call and before halting; so a pending interrupt is taken within
- * POLL_TRACES * TraceCache.MAX_LEN instructions.
+ * POLL_TRACES * TraceCache.MAX_LEN instructions. A trace whose last branch goes back to its own start (a loop)
+ * runs again without a lookup while nothing else is due ({@link #mayRerun}), compiled or interpreted.
  */
 public final class Vcpu {
     private static final VcpuExit HALT = new VcpuExit.Halt();
@@ -28,6 +29,7 @@ public final class Vcpu {
     private final Jit jit;
     /** The trace that ran last, whose chain slots may name the next one. */
     private Trace last;
+    private int pollCountdown;
     /**
      * Jump cache (QEMU's tb_jmp_cache): traces by linear address for successors the chain slots miss
      * (returns, indirect jumps), valid for the fetch epoch recorded with each entry.
@@ -35,6 +37,7 @@ public final class Vcpu {
     private static final int JC_BITS = 12;
     private final long[] jcLinear = new long[1 << JC_BITS], jcEpoch = new long[1 << JC_BITS];
     private final Trace[] jcTrace = new Trace[1 << JC_BITS];
+    private boolean ifWasSet;
 
     public Vcpu(Cpu cpu, TraceCache traces) {
         this.cpu = cpu;
@@ -53,8 +56,7 @@ public final class Vcpu {
     public VcpuExit run(long budget) {
         final Cpu c = cpu;
         long limit = c.instructionsRetired + budget;
-        c.runLimit = limit;
-        c.ifWasSet = false; // poll at once: timers ran between quanta
+        ifWasSet = false; // poll at once: timers ran between quanta
         try {
             while (c.instructionsRetired < limit) {
                 if (c.stopRequested) { c.stopRequested = false; return INTERRUPTED; }
@@ -76,9 +78,9 @@ public final class Vcpu {
                     continue;
                 }
                 if ((c.rflags & Flags.IF) != 0) {
-                    if (!c.ifWasSet || --c.pollCountdown <= 0 || c.halted) {
-                        c.ifWasSet = true;
-                        c.pollCountdown = POLL_TRACES;
+                    if (!ifWasSet || --pollCountdown <= 0 || c.halted) {
+                        ifWasSet = true;
+                        pollCountdown = POLL_TRACES;
                         if (c.interrupts.hasPending()) {
                             int v = c.interrupts.acknowledge();
                             if (v >= 0) {
@@ -88,13 +90,13 @@ public final class Vcpu {
                         }
                     }
                 } else {
-                    c.ifWasSet = false;
+                    ifWasSet = false;
                 }
                 if (c.halted) return HALT;
                 if ((c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed || c.pendingDebugTraps != 0) {
                     singleStep(c, false);
                 } else {
-                    runTrace(c);
+                    runTrace(c, limit);
                     if (c.stepTrapAtEnd) stepTrapAtEnd(c);
                 }
                 if (c.pendingExit != null) { VcpuExit e = c.pendingExit; c.pendingExit = null; return e; }
@@ -103,35 +105,7 @@ public final class Vcpu {
         } catch (Interrupts.TripleFault tf) {
             c.halted = true;
             return new VcpuExit.Shutdown(tf.getMessage());
-        } finally {
-            c.runLimit = 0;
         }
-    }
-
-    /**
-     * The back edge of a compiled trace ({@code cpu.jit}): whether, after the trace {@code t} entered at
-     * {@code rip} (CS base {@code csBase}, fetch epoch {@code epoch}) has run and retired its instructions,
-     * {@link #run}'s loop would do nothing but run {@code t} again: the next instruction is its first (same
-     * linear address and epoch, the trace's chain slot rule in {@link #next}), the trace is valid, the budget is
-     * not spent, no stop, exit, NMI, interrupt shadow, halt, single-step or debug trap is pending, and no
-     * interrupt poll is due. When it answers true it has made the loop's bookkeeping for that iteration (the
-     * poll countdown), so the compiled code loops without returning and every event is still taken at the
-     * instruction where the interpreter takes it ({@code --clock icount} runs stay identical).
-     * Checks in the order that makes a run outside {@link #run} ({@code runLimit} 0) answer false first.
-     */
-    public static boolean mayRerun(Cpu c, Trace t, long rip, long csBase, long epoch) {
-        if (c.instructionsRetired >= c.runLimit || c.rip != rip || c.segBase[Cpu.CS] != csBase
-                || c.mmu.fetchEpoch != epoch || !t.valid) return false;
-        if (c.stopRequested || c.pendingExit != null || c.nmiPending || c.interruptShadow || c.halted
-                || c.stepTrapAtEnd || (c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed
-                || c.pendingDebugTraps != 0) return false;
-        if ((c.rflags & Flags.IF) != 0) {
-            if (!c.ifWasSet || c.pollCountdown <= 1) return false; // the loop polls now: let it
-            c.pollCountdown--;
-        } else {
-            c.ifWasSet = false;
-        }
-        return true;
     }
 
     /** The trace at CS:RIP: from the previous trace's chain slots when they match, else the cache. */
@@ -169,7 +143,7 @@ public final class Vcpu {
         return t;
     }
 
-    private void runTrace(Cpu c) {
+    private void runTrace(Cpu c, long limit) {
         Trace t;
         try {
             t = next(c, c.linear(Cpu.CS, c.rip));
@@ -179,16 +153,26 @@ public final class Vcpu {
             return;
         }
         last = t;
-        CompiledTrace ct = t.compiled;
-        if (ct != null || (jit != null && (ct = jit.hot(c, t)) != null)) {
-            // Same contract as the loop below: retired count, and RIP of the faulting instruction on a fault.
-            try {
-                ct.run(c, t);
-            } catch (CpuFault f) {
-                deliver(c, f.vector, f.errorCode, Interrupts.EXCEPTION);
+        // Where this trace was entered: while run()'s loop would only run it again, it runs again here (mayRerun).
+        long rip = c.rip, csBase = c.segBase[Cpu.CS], epoch = c.mmu.fetchEpoch;
+        do {
+            CompiledTrace ct = t.compiled;
+            if (ct != null || (jit != null && (ct = jit.hot(c, t)) != null)) {
+                // Same contract as interpret(): retired count, and RIP of the faulting instruction on a fault.
+                try {
+                    ct.run(c, t);
+                } catch (CpuFault f) {
+                    deliver(c, f.vector, f.errorCode, Interrupts.EXCEPTION);
+                    return;
+                }
+            } else if (!interpret(c, t)) {
+                return;
             }
-            return;
-        }
+        } while (mayRerun(c, t, limit, rip, csBase, epoch));
+    }
+
+    /** Runs the trace's handlers; false when one faulted (the fault has been delivered). */
+    private static boolean interpret(Cpu c, Trace t) {
         Insn[] insns = t.insns;
         int n = 0;
         c.traceExit = false;
@@ -204,9 +188,38 @@ public final class Vcpu {
             c.rip = c.prevRip;
             c.instructionsRetired += n;
             deliver(c, f.vector, f.errorCode, Interrupts.EXCEPTION);
-            return;
+            return false;
         }
         c.instructionsRetired += n;
+        return true;
+    }
+
+    /**
+     * Whether, after trace {@code t} entered at {@code rip} (CS base {@code csBase}, fetch epoch {@code epoch})
+     * has run, {@link #run}'s loop would do nothing but run {@code t} again (a loop whose back edge jumps to its
+     * own trace's start; QEMU chains such a block to itself): the next instruction is its first (same linear
+     * address and epoch: the chain slot rule of {@link #next}), the trace is still valid, the budget is not
+     * spent, no stop, exit, NMI, interrupt shadow, halt, single-step or debug trap is pending, and an interrupt
+     * poll that is due finds nothing ({@link InterruptSource#hasPending} has no side effect). When it answers
+     * true it has made the loop's bookkeeping for that iteration (the poll countdown), so events are taken at the
+     * same instruction as without this shortcut ({@code --clock icount} runs stay identical); false costs
+     * nothing, since run()'s loop then takes its own decisions.
+     */
+    private boolean mayRerun(Cpu c, Trace t, long limit, long rip, long csBase, long epoch) {
+        if (c.instructionsRetired >= limit || c.rip != rip || c.segBase[Cpu.CS] != csBase
+                || c.mmu.fetchEpoch != epoch || !t.valid) return false;
+        if (c.stopRequested || c.pendingExit != null || c.nmiPending || c.interruptShadow || c.halted
+                || c.stepTrapAtEnd || (c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed
+                || c.pendingDebugTraps != 0) return false;
+        if ((c.rflags & Flags.IF) != 0) {
+            if (!ifWasSet) return false;
+            if (pollCountdown > 1) pollCountdown--;
+            else if (c.interrupts.hasPending()) return false; // the loop polls now and delivers: let it
+            else pollCountdown = POLL_TRACES; // the loop's poll, which would find nothing
+        } else {
+            ifWasSet = false;
+        }
+        return true;
     }
 
     /** DR6.BS: the #DB was a single-step trap (SDM Vol. 3A 18.2.3). */

@@ -13,8 +13,9 @@ public final class JitForms {
     private JitForms() {}
 
     /**
-     * A form the JIT emits itself. {@link AluRR}, {@link AluRI}, {@link MovRR}, {@link MovRI} and {@link Lea} are
-     * register-only: they cannot fault, branch or write memory; the memory forms may fault, {@link StoreMR} writes.
+     * A form the JIT emits itself. {@link AluRR}, {@link AluRI}, {@link MovRR}, {@link MovRI}, {@link Lea},
+     * {@link ShiftRI} and {@link MovzxRR} are register-only: they cannot fault, branch or write memory; the memory
+     * forms may fault, {@link StoreMR} writes; {@link Jcc} and {@link JmpRel} set RIP and may fault (#GP).
      */
     public sealed interface Form {}
 
@@ -54,6 +55,24 @@ public final class JitForms {
 
     /** {@code LEA r, m}: {@code r[dst] = ea & mask}; register-only. */
     public record Lea(long mask, int dst, Ea.Shape ea) implements Form {}
+
+    /**
+     * SHL/SHR/SAR r32/64 by an immediate count {@code n} (1..63; {@code op} one of {@link BitOps}' SHL, SHR,
+     * SAR; {@code sh} = 64 - operand bits), register-only, with the lazy-flag record of the handlers.
+     */
+    public record ShiftRI(int op, long mask, int ccOp, int dst, int n, int sh) implements Form {}
+
+    /** {@link ShiftRI}'s operations. */
+    public static final int SHL = BitOps.SHL, SHR = BitOps.SHR, SAR = BitOps.SAR;
+
+    /** {@code MOVZX r, r8/r16}: {@code r[dst] = (r[src] >>> shift) & srcMask}; register-only. */
+    public record MovzxRR(int dst, int src, int shift, long srcMask) implements Form {}
+
+    /** {@code JMP rel} inside a trace (the trace builder followed it): {@link #goTo}{@code (c, (c.rip + rel) & mask)}. */
+    public record JmpRel(long rel, long mask) implements Form {}
+
+    /** A near jump as JMP rel does it: #GP(0) for a non-canonical target (SDM Vol. 2A, JMP), else RIP. */
+    public static void goTo(dev.polyvisor.cpu.Cpu c, long target) { ControlOps.branch(c, target); }
 
     /** A taken near branch as the Jcc handlers do it: #GP(0) for a non-canonical target, else RIP and traceExit. */
     public static void jump(dev.polyvisor.cpu.Cpu c, long target) {
@@ -109,6 +128,11 @@ public final class JitForms {
             case FastIntOps.MovMR64 x -> new StoreMR(8, x.src, x.ea.shape());
             case FastIntOps.MovMR32 x -> new StoreMR(4, x.src, x.ea.shape());
             case FastIntOps.Lea x -> new Lea(x.mask, x.dst, x.ea.shape());
+            case FastIntOps.ShlRI x -> new ShiftRI(BitOps.SHL, x.mask, x.ccOp, x.dst, x.n, 0);
+            case FastIntOps.ShrRI x -> new ShiftRI(BitOps.SHR, x.mask, x.ccOp, x.dst, x.n, 0);
+            case FastIntOps.SarRI x -> new ShiftRI(BitOps.SAR, x.mask, x.ccOp, x.dst, x.n, x.sh);
+            case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
+            case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
             case ControlOps.Jcc x -> new Jcc(x.cc, x.rel, x.mask);
             case ControlOps.JccZ x -> new Jcc(x.ifZero ? 4 : 5, x.rel, x.mask);
             default -> null;

@@ -76,9 +76,7 @@ final class CheckedTrace implements CompiledTrace {
         SpyPlatform spy = new SpyPlatform(p);
         long mmio = c.mmu.mmioAccesses;
         int vector = -1, errorCode = -1;
-        long limit = c.runLimit;
         c.platform = spy;
-        c.runLimit = 0; // one pass, as the interpreter's run: the compiled back edge does not loop (Vcpu.mayRerun)
         WriteJournal j = c.mmu.startJournal();
         try {
             how.run(c, t);
@@ -88,7 +86,6 @@ final class CheckedTrace implements CompiledTrace {
         } finally {
             c.mmu.stopJournal();
             c.platform = p;
-            c.runLimit = limit;
         }
         CpuSnapshot after = CpuSnapshot.of(c);
         boolean repeatable = !spy.used && c.mmu.mmioAccesses == mmio && t.isValid() && after.sameSystem(before);

@@ -71,6 +71,18 @@ final class InlineEmitter {
                 loadReg(code, f.src(), f.mask()).lastore();
             }
             case JitForms.MovRI f -> regs(code).loadConstant(f.dst()).loadConstant(f.value()).lastore();
+            case JitForms.ShiftRI f -> { shift(code, f); knownOp = -1; } // flags of a shift: Jcc asks the handler
+            case JitForms.MovzxRR f -> {
+                regs(code).loadConstant(f.dst());
+                regs(code).loadConstant(f.src()).laload();
+                if (f.shift() != 0) code.loadConstant(f.shift()).lushr();
+                code.loadConstant(f.srcMask()).land().lastore();
+            }
+            case JitForms.JmpRel f -> {
+                code.aload(CPU).aload(CPU).getfield(CD_CPU, "rip", CD_long).loadConstant(f.rel()).ladd();
+                if (f.mask() != -1L) code.loadConstant(f.mask()).land();
+                code.invokestatic(CD_FORMS, "goTo", MTD_JUMP);
+            }
             case JitForms.Lea f -> {
                 regs(code).loadConstant(f.dst());
                 ea(code, f.ea());
@@ -136,6 +148,36 @@ final class InlineEmitter {
         code.aload(CPU).lload(B).putfield(CD_CPU, "ccSrc", CD_long);
         knownOp = op;
         knownMask = mask;
+    }
+
+    /**
+     * SHL: v = r & mask, res = v << n, r = res & mask, ccSrc = v << (n-1); SHR: v = r & mask, res = v >>> n, r = res,
+     * ccSrc = v >>> (n-1); SAR: v = r sign-extended from the operand size, res = v >> n, r = res & mask,
+     * ccSrc = v >> (n-1); then ccOp and ccDst = res: the handlers' record (FastIntOps ShlRI, ShrRI, SarRI).
+     */
+    private static void shift(CodeBuilder code, JitForms.ShiftRI f) {
+        if (f.op() == JitForms.SAR) loadReg(code, f.dst(), -1L).loadConstant(f.sh()).lshl().loadConstant(f.sh()).lshr();
+        else loadReg(code, f.dst(), f.mask());
+        code.lstore(A);
+        code.lload(A).loadConstant(f.n());
+        switch (f.op()) {
+            case JitForms.SHL -> code.lshl();
+            case JitForms.SHR -> code.lushr();
+            default -> code.lshr();
+        }
+        code.lstore(RES);
+        regs(code).loadConstant(f.dst()).lload(RES);
+        if (f.op() != JitForms.SHR && f.mask() != -1L) code.loadConstant(f.mask()).land();
+        code.lastore();
+        code.aload(CPU).loadConstant(f.ccOp()).putfield(CD_CPU, "ccOp", CD_int);
+        code.aload(CPU).lload(RES).putfield(CD_CPU, "ccDst", CD_long);
+        code.aload(CPU).lload(A).loadConstant(f.n() - 1);
+        switch (f.op()) {
+            case JitForms.SHL -> code.lshl();
+            case JitForms.SHR -> code.lushr();
+            default -> code.lshr();
+        }
+        code.putfield(CD_CPU, "ccSrc", CD_long);
     }
 
     private static int kind(int op) {

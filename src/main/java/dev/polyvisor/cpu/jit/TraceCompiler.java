@@ -3,7 +3,6 @@ package dev.polyvisor.cpu.jit;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Trace;
-import dev.polyvisor.cpu.Vcpu;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.exec.JitForms;
 import dev.polyvisor.cpu.mmu.Mmu;
@@ -60,13 +59,11 @@ public final class TraceCompiler {
     private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
     private static final ClassDesc THIS_CLASS = ClassDesc.of(TraceCompiler.class.getPackageName() + ".Trace");
 
-    static final ClassDesc CD_VCPU = ClassDesc.of(Vcpu.class.getName());
     static final ClassDesc CD_MMU = ClassDesc.of(Mmu.class.getName());
     static final ClassDesc CD_LONG_ARRAY = CD_long.arrayType();
-    private static final MethodTypeDesc MTD_MAY_RERUN = MethodTypeDesc.of(CD_boolean, CD_CPU, CD_TRACE, CD_long, CD_long, CD_long);
 
-    /** Locals: 5-10 are InlineEmitter's; the entry state the back edge compares with, and the count an exit retires. */
-    static final int CPU = 1, TRACE = 2, RETIRED = 3, FAULT = 4, ENTRY_RIP = 11, ENTRY_CS_BASE = 13, ENTRY_EPOCH = 15, COUNT = 17, LA = 19;
+    /** Locals: 5-10 are InlineEmitter's, LA holds a memory operand's linear address. */
+    static final int CPU = 1, TRACE = 2, RETIRED = 3, FAULT = 4, LA = 11;
 
     /** Whether the forms {@link InlineEmitter} knows are emitted as bytecode (else every handler is called). */
     private final boolean inlineForms;
@@ -100,16 +97,10 @@ public final class TraceCompiler {
 
     private void body(CodeBuilder code, Insn[] insns) {
         int n = insns.length;
-        Label loop = code.newLabel(), start = code.newLabel(), end = code.newLabel(), handler = code.newLabel();
-        Label leave = code.newLabel();
+        Label start = code.newLabel(), end = code.newLabel(), handler = code.newLabel();
         Label[] exits = new Label[n];
         boolean[] exitUsed = new boolean[n];
         InlineEmitter inline = inlineForms ? new InlineEmitter() : null;
-        // Where this run entered: the back edge loops only while the next instruction is the first again.
-        code.aload(CPU).getfield(CD_CPU, "rip", CD_long).lstore(ENTRY_RIP);
-        code.aload(CPU).getfield(CD_CPU, "segBase", CD_LONG_ARRAY).loadConstant(Cpu.CS).laload().lstore(ENTRY_CS_BASE);
-        code.aload(CPU).getfield(CD_CPU, "mmu", CD_MMU).getfield(CD_MMU, "fetchEpoch", CD_long).lstore(ENTRY_EPOCH);
-        code.labelBinding(loop);
         code.aload(CPU).iconst_0().putfield(CD_CPU, "traceExit", CD_boolean);
         code.iconst_0().istore(RETIRED);
         code.labelBinding(start);
@@ -137,19 +128,12 @@ public final class TraceCompiler {
             }
         }
         code.labelBinding(end);
-        code.loadConstant((long) n).lstore(COUNT).goto_(leave);
+        retire(code, n);
         for (int i = 0; i < n; i++) {
             if (!exitUsed[i]) continue;
             code.labelBinding(exits[i]);
-            code.loadConstant((long) (i + 1)).lstore(COUNT).goto_(leave);
+            retire(code, i + 1);
         }
-        // Retire the instructions that ran; then run again if the run loop would do just that (Vcpu.mayRerun).
-        code.labelBinding(leave);
-        code.aload(CPU).dup().getfield(CD_CPU, "instructionsRetired", CD_long).lload(COUNT).ladd()
-                .putfield(CD_CPU, "instructionsRetired", CD_long);
-        code.aload(CPU).aload(TRACE).lload(ENTRY_RIP).lload(ENTRY_CS_BASE).lload(ENTRY_EPOCH)
-                .invokestatic(CD_VCPU, "mayRerun", MTD_MAY_RERUN).ifne(loop);
-        code.return_();
         code.labelBinding(handler);
         code.astore(FAULT);
         code.aload(CPU).aload(CPU).getfield(CD_CPU, "prevRip", CD_long).putfield(CD_CPU, "rip", CD_long);
@@ -157,5 +141,11 @@ public final class TraceCompiler {
                 .putfield(CD_CPU, "instructionsRetired", CD_long);
         code.aload(FAULT).athrow();
         code.exceptionCatch(start, end, handler, CD_FAULT);
+    }
+
+    private static void retire(CodeBuilder code, int count) {
+        code.aload(CPU).dup().getfield(CD_CPU, "instructionsRetired", CD_long).loadConstant((long) count).ladd()
+                .putfield(CD_CPU, "instructionsRetired", CD_long);
+        code.return_();
     }
 }
