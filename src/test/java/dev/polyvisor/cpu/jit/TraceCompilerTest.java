@@ -239,4 +239,67 @@ class TraceCompilerTest {
         assertEquals(1, r.cpu.r[Cpu.RAX]);
         assertEquals(addressOf("mov eax, 1\nmov byte ptr [rip+1f], 0x90\n1:"), r.cpu.rip);
     }
+    @Test
+    void inlineShiftsZeroExtensionsAndAFollowedJumpMatchTheInterpreter() throws Throwable {
+        String asm = """
+                shl rax, 5
+                shr ebx, 31
+                sar rcx, 63
+                sar edx, 7
+                shl esi, 1
+                movzx edi, al
+                movzx ebp, bh
+                movzx r9, cx
+                jmp 1f
+                mov r10, 1
+                1: mov r11, 2
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> {
+            for (int i = 0; i < 16; i++) c.r[i] = 0x8765_4321_FEDC_BA98L * (i + 3);
+            c.r[Cpu.RCX] = 0xF000_0000_0000_1234L; // SAR of a negative value: all ones
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(-1, r.vector);
+        assertEquals(-1L, r.cpu.r[Cpu.RCX]);
+        assertEquals(11, r.cpu.instructionsRetired, "the trace follows the JMP to its target in the same page, up to the RET");
+        assertEquals(2, r.cpu.r[11]);
+        assertNotEquals(1, r.cpu.r[10], "the instruction jumped over did not run");
+    }
+
+    @Test
+    void inlineMemoryFormsFaultBeforeWritingAndStackOperandsAreCheckedCanonical() throws Throwable {
+        // A non-canonical RSP-based operand is #SS(0), any other #GP(0) (SDM Vol. 3A 6.15); a load leaves its
+        // destination as it was, a store leaves RAM as it was.
+        Result ss = sameAsInterpreter("mov eax, 1\nmov rcx, [rsp+8]\nret\n", c -> {
+            c.r[Cpu.RCX] = 77;
+            c.r[Cpu.RSP] = 0x8000_0000_0000_0000L;
+        });
+        assertEquals(Exceptions.SS, ss.vector);
+        assertEquals(77, ss.cpu.r[Cpu.RCX]);
+        assertEquals(1, ss.cpu.instructionsRetired);
+        Result pf = sameAsInterpreter("mov [rdi], eax\nmov [rdx], rax\nadd ebx, [rdx]\nret\n", c -> {
+            c.r[Cpu.RAX] = 0x1234_5678_9ABC_DEF0L;
+            c.r[Cpu.RDI] = DATA;
+            c.r[Cpu.RDX] = 0x40_0000_0000L; // not present
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(Exceptions.PF, pf.vector);
+        assertEquals(1, pf.cpu.instructionsRetired);
+        assertEquals(0x9ABC_DEF0L, pf.machine.mem.readPhys(DATA, 4), "the store before the fault was made");
+    }
+
+    @Test
+    void aDwordStoreIntoTheTracesOwnCodeEndsTheTraceAfterTheStore() throws Throwable {
+        String asm = """
+                mov eax, 0x90909090
+                mov dword ptr [rip+1f], eax
+                add ecx, 1
+                1: add ecx, 2
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> c.r[Cpu.RSP] = LongModeFixture.STACK_TOP);
+        assertEquals(2, r.cpu.instructionsRetired, "the write invalidates the trace: the compiled code stops after it");
+        assertEquals(0, r.cpu.r[Cpu.RCX]);
+    }
 }
