@@ -1,5 +1,6 @@
 package dev.polyvisor.cpu.exec;
 
+import dev.polyvisor.cpu.Flags;
 import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
 
@@ -14,7 +15,7 @@ public final class JitForms {
 
     /**
      * A form the JIT emits itself. {@link AluRR}, {@link AluRI}, {@link MovRR}, {@link MovRI}, {@link Lea},
-     * {@link ShiftRI} and {@link MovzxRR} are register-only: they cannot fault, branch or write memory; the memory
+     * {@link ShiftRI}, {@link MovzxRR}, {@link ImulRR} and {@link CmovRR} are register-only: they cannot fault, branch or write memory; the memory
      * forms may fault, {@link StoreMR} writes; {@link Jcc} and {@link JmpRel} set RIP and may fault (#GP).
      */
     public sealed interface Form {}
@@ -73,6 +74,16 @@ public final class JitForms {
 
     /** A near jump as JMP rel does it: #GP(0) for a non-canonical target (SDM Vol. 2A, JMP), else RIP. */
     public static void goTo(dev.polyvisor.cpu.Cpu c, long target) { ControlOps.branch(c, target); }
+
+    /**
+     * {@code IMUL r, r} / {@code IMUL r, r, imm} with a 32/64-bit operand, register-only (IntegerOps' Imul): a = rm and
+     * b = imm or r[dst], both sign-extended from the operand size; lo = a * b; r[dst] = lo (zero-extended for 32
+     * bits); ccOp, ccDst = lo, ccSrc = 1 when the signed product does not fit the operand size, else 0.
+     */
+    public record ImulRR(boolean q, int ccOp, int dst, int rm, boolean hasImm, long imm) implements Form {}
+
+    /** {@code CMOVcc r, r} with a 32/64-bit operand, register-only: r[dst] = cond ? r[rm] : r[dst], masked (a 32-bit CMOV zero-extends either way). */
+    public record CmovRR(int cc, long mask, int dst, int rm) implements Form {}
 
     /** A taken near branch as the Jcc handlers do it: #GP(0) for a non-canonical target, else RIP and traceExit. */
     public static void jump(dev.polyvisor.cpu.Cpu c, long target) {
@@ -133,6 +144,9 @@ public final class JitForms {
             case FastIntOps.SarRI x -> new ShiftRI(BitOps.SAR, x.mask, x.ccOp, x.dst, x.n, x.sh);
             case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
+            case IntegerOps.Imul x when x.ea == null && (x.size == 4 || x.size == 8) ->
+                    new ImulRR(x.size == 8, Flags.op(Flags.K_MUL, x.size == 8 ? 3 : 2), x.dst, x.rm, x.hasImm, Regs.sext(x.imm, x.size));
+            case IntegerOps.Cmov x when x.ea == null && (x.size == 4 || x.size == 8) -> new CmovRR(x.cc, FastIntOps.mask(x.size), x.dst, x.rm);
             case ControlOps.Jcc x -> new Jcc(x.cc, x.rel, x.mask);
             case ControlOps.JccZ x -> new Jcc(x.ifZero ? 4 : 5, x.rel, x.mask);
             default -> null;

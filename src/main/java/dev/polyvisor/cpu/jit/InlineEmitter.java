@@ -32,6 +32,9 @@ final class InlineEmitter {
     private static final ClassDesc CD_FORMS = ClassDesc.of(JitForms.class.getName());
     private static final MethodTypeDesc MTD_JUMP = MethodTypeDesc.of(CD_void, CD_CPU, CD_long);
     private static final MethodTypeDesc MTD_CMPU = MethodTypeDesc.of(CD_int, CD_long, CD_long);
+    private static final ClassDesc CD_FLAGS = ClassDesc.of(Flags.class.getName()), CD_MATH = ClassDesc.of(Math.class.getName());
+    private static final MethodTypeDesc MTD_COND = MethodTypeDesc.of(CD_boolean, CD_CPU, CD_int);
+    private static final MethodTypeDesc MTD_MULHI = MethodTypeDesc.of(CD_long, CD_long, CD_long);
     private static final MethodTypeDesc MTD_LINEAR = MethodTypeDesc.of(CD_long, CD_int, CD_long);
     private static final MethodTypeDesc MTD_CANONICAL = MethodTypeDesc.of(CD_long, CD_long);
     private static final MethodTypeDesc MTD_READ = MethodTypeDesc.of(CD_int, CD_long);
@@ -82,6 +85,18 @@ final class InlineEmitter {
                 code.aload(CPU).aload(CPU).getfield(CD_CPU, "rip", CD_long).loadConstant(f.rel()).ladd();
                 if (f.mask() != -1L) code.loadConstant(f.mask()).land();
                 code.invokestatic(CD_FORMS, "goTo", MTD_JUMP);
+            }
+            case JitForms.ImulRR f -> { imul(code, f); knownOp = -1; }
+            case JitForms.CmovRR f -> {
+                Label keep = code.newLabel(), set = code.newLabel();
+                regs(code).loadConstant(f.dst());
+                code.aload(CPU).loadConstant(f.cc()).invokestatic(CD_FLAGS, "cond", MTD_COND).ifeq(keep);
+                regs(code).loadConstant(f.rm()).laload().goto_(set);
+                code.labelBinding(keep);
+                regs(code).loadConstant(f.dst()).laload();
+                code.labelBinding(set);
+                if (f.mask() != -1L) code.loadConstant(f.mask()).land();
+                code.lastore();
             }
             case JitForms.Lea f -> {
                 regs(code).loadConstant(f.dst());
@@ -179,6 +194,31 @@ final class InlineEmitter {
         }
         code.putfield(CD_CPU, "ccSrc", CD_long);
     }
+
+    /** IMUL as IntegerOps' Imul computes it; overflow as Math.multiplyHigh (64 bits) or a sign-extension compare (32). */
+    private static void imul(CodeBuilder code, JitForms.ImulRR f) {
+        signed(loadReg(code, f.rm(), -1L), f.q()).lstore(A);
+        if (f.hasImm()) code.loadConstant(f.imm());
+        else signed(loadReg(code, f.dst(), -1L), f.q());
+        code.lstore(B);
+        code.lload(A).lload(B).lmul().lstore(RES);
+        regs(code).loadConstant(f.dst()).lload(RES);
+        if (!f.q()) code.loadConstant(0xFFFF_FFFFL).land();
+        code.lastore();
+        code.aload(CPU).loadConstant(f.ccOp()).putfield(CD_CPU, "ccOp", CD_int);
+        code.aload(CPU).lload(RES).putfield(CD_CPU, "ccDst", CD_long);
+        if (f.q()) code.lload(A).lload(B).invokestatic(CD_MATH, "multiplyHigh", MTD_MULHI).lload(RES).loadConstant(63).lshr();
+        else code.lload(RES).l2i().i2l().lload(RES);
+        Label fits = code.newLabel(), done = code.newLabel();
+        code.lcmp().ifeq(fits);
+        code.aload(CPU).lconst_1().putfield(CD_CPU, "ccSrc", CD_long).goto_(done);
+        code.labelBinding(fits);
+        code.aload(CPU).lconst_0().putfield(CD_CPU, "ccSrc", CD_long);
+        code.labelBinding(done);
+    }
+
+    /** Sign-extends the long on the stack from 32 bits unless {@code q}. */
+    private static CodeBuilder signed(CodeBuilder code, boolean q) { return q ? code : code.l2i().i2l(); }
 
     private static int kind(int op) {
         return switch (op) {

@@ -302,4 +302,37 @@ class TraceCompilerTest {
         assertEquals(2, r.cpu.instructionsRetired, "the write invalidates the trace: the compiled code stops after it");
         assertEquals(0, r.cpu.r[Cpu.RCX]);
     }
+    @Test
+    void inlineImulAndCmovOf32And64BitsMatchTheInterpreterWithAndWithoutOverflow() throws Throwable {
+        // SETO/SETC store each IMUL's overflow into RAM, which is compared too.
+        String asm = """
+                imul rax, rbx
+                seto byte ptr [rsp-1]
+                imul ecx, edx
+                setc byte ptr [rsp-2]
+                imul esi, edi, 1000
+                seto byte ptr [rsp-3]
+                imul r8, r9, -3
+                setc byte ptr [rsp-4]
+                imul r10d, r11d
+                seto byte ptr [rsp-5]
+                cmp r12, r13
+                cmovl r14, r15
+                cmovge r12d, r13d
+                cmovb eax, ebx
+                ret
+                """;
+        long[][] inputs = {{3, 5}, {0x7FFF_FFFF_FFFF_FFFFL, 2}, {0x8000_0000L, -1}, {-7, 0x1234_5678_9ABC_DEF0L}};
+        for (long[] in : inputs) {
+            Result r = sameAsInterpreter(asm, c -> {
+                for (int i = 0; i < 16; i++) c.r[i] = (i & 1) == 0 ? in[0] : in[1];
+                c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+            });
+            assertEquals(15, r.cpu.instructionsRetired);
+            assertEquals((long) ((int) in[1] * (int) in[0]) & 0xFFFF_FFFFL, r.cpu.r[Cpu.RCX], "IMUL r32: the low 32 bits, zero-extended");
+            assertEquals(in[1] * -3, r.cpu.r[8], "IMUL r64, r64, imm8: the low 64 bits");
+            assertEquals(0, r.cpu.r[12] >>> 32, "a 32-bit CMOV zero-extends whether or not it moves");
+            r.machine.close();
+        }
+    }
 }
