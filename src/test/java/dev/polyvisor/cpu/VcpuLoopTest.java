@@ -1,5 +1,7 @@
 package dev.polyvisor.cpu;
 
+import dev.polyvisor.cpu.exec.Isa;
+import dev.polyvisor.cpu.jit.JitMode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -7,32 +9,39 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 /**
- * A trace whose taken branch goes back to its own start runs again inside {@code Vcpu.runTrace} (mayRerun)
- * instead of going round the run loop; the budget, stop requests and interrupt polls must still fall at
- * the trace boundaries where the run loop puts them. The loop below is one trace of three instructions
- * (ADD, CMP, JNE taken back to its start; the HLT after it is never reached).
+ * A compiled trace whose taken branch goes back to its own start runs again inside {@code Vcpu.runTrace}
+ * (mayRerun) instead of going round the run loop; the budget, stop requests and interrupt polls must still
+ * fall at the trace boundaries where the run loop puts them. The loop below is one trace of three
+ * instructions (ADD, CMP, JNE taken back to its start; the HLT after it is never reached), run by a vCPU
+ * whose JIT compiles every trace on first use ({@link JitMode#ALWAYS}); the expected counts are those of
+ * the run loop's rules, which the interpreter follows.
  */
 @Timeout(30)
 class VcpuLoopTest {
     private static final String LOOP = "again:\nadd rax, 1\ncmp rax, -1\njne again\nhlt";
 
-    private static VcpuExit start(LongModeFixture f, long budget) {
+    /** The fixture's CPU and RAM with a vCPU of its own whose trace cache compiles every trace. */
+    private static Vcpu compiling(LongModeFixture f) {
+        return new Vcpu(f.cpu, new TraceCache(Isa.table(), f.cpu.mmu.codePages(), JitMode.ALWAYS));
+    }
+
+    private static VcpuExit start(LongModeFixture f, Vcpu v, long budget) {
         f.mem.load(LongModeFixture.CODE, Asm.assemble(64, LOOP));
-        f.traces.flush();
         f.cpu.rip = LongModeFixture.CODE;
-        return f.vcpu.run(budget);
+        return v.run(budget);
     }
 
     @Test
     void aSelfLoopStopsAtTheFirstTraceBoundaryAtOrPastTheBudget() {
         try (LongModeFixture f = new LongModeFixture()) {
             // The run loop starts a trace while fewer than 10 instructions have retired: at 0, 3, 6 and 9.
-            assertInstanceOf(VcpuExit.Interrupted.class, start(f, 10));
+            Vcpu v = compiling(f);
+            assertInstanceOf(VcpuExit.Interrupted.class, start(f, v, 10));
             assertEquals(12, f.cpu.instructionsRetired);
             assertEquals(4, f.cpu.r[Cpu.RAX]);
             assertEquals(LongModeFixture.CODE, f.cpu.rip);
             // And it goes on from there with the next quantum.
-            assertInstanceOf(VcpuExit.Interrupted.class, f.vcpu.run(1));
+            assertInstanceOf(VcpuExit.Interrupted.class, v.run(1));
             assertEquals(5, f.cpu.r[Cpu.RAX]);
         }
     }
@@ -40,15 +49,16 @@ class VcpuLoopTest {
     @Test
     void aStopRequestedDuringTheLoopEndsTheRunAtTheNextTraceBoundary() {
         try (LongModeFixture f = new LongModeFixture()) {
+            Vcpu v = compiling(f);
             f.cpu.interrupts = new InterruptSource() { // asks for the stop from inside the loop, as another thread may
                 @Override public boolean hasPending() {
-                    if (f.cpu.r[Cpu.RAX] == 48) f.vcpu.interrupt();
+                    if (f.cpu.r[Cpu.RAX] == 48) v.interrupt();
                     return false;
                 }
                 @Override public int acknowledge() { return -1; }
             };
             f.cpu.rflags |= Flags.IF;
-            assertInstanceOf(VcpuExit.Interrupted.class, start(f, 1_000_000));
+            assertInstanceOf(VcpuExit.Interrupted.class, start(f, v, 1_000_000));
             assertEquals(f.cpu.instructionsRetired, 3 * f.cpu.r[Cpu.RAX], "whole iterations only");
             // Polls come before traces 1, 17, 33, 49: the one at RAX = 48 asks for the stop; the run loop polls
             // after its stop check, so trace 49 still runs and the stop is taken before trace 50.
@@ -66,7 +76,7 @@ class VcpuLoopTest {
             };
             f.cpu.rflags |= Flags.IF;
             // 40 traces (120 instructions): polled before traces 1, 17 and 33 (Vcpu.POLL_TRACES = 16).
-            assertInstanceOf(VcpuExit.Interrupted.class, start(f, 120));
+            assertInstanceOf(VcpuExit.Interrupted.class, start(f, compiling(f), 120));
             assertEquals(40, f.cpu.r[Cpu.RAX]);
             assertEquals(3, acks[0]);
         }
