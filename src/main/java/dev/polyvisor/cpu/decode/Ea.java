@@ -63,7 +63,8 @@ public abstract sealed class Ea {
      * these values as constants. {@code kind} is one of {@link #ABS}... {@link #RIP} (the public copies below);
      * {@code flat} and {@code flatStack} say which 64-bit shortcut {@link #lin} takes.
      */
-    public record Shape(int kind, int seg, int base, int index, int scale, long disp, long mask, boolean flat, boolean flatStack) {}
+    public record Shape(int kind, int seg, int base, int index, int scale, long disp, long mask, boolean flat,
+                        boolean flatStack) {}
 
     public static final int KIND_ABS = ABS, KIND_BASE = BASE, KIND_BASE_INDEX = BASE_INDEX, KIND_INDEX = INDEX, KIND_RIP = RIP;
 

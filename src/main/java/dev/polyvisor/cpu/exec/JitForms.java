@@ -15,8 +15,9 @@ public final class JitForms {
 
     /**
      * A form the JIT emits itself. {@link AluRR}, {@link AluRI}, {@link MovRR}, {@link MovRI}, {@link Lea},
-     * {@link ShiftRI}, {@link MovzxRR}, {@link ImulRR} and {@link CmovRR} are register-only: they cannot fault, branch or write memory; the memory
-     * forms may fault, {@link StoreMR} writes; {@link Jcc} and {@link JmpRel} set RIP and may fault (#GP).
+     * {@link ShiftRI}, {@link MovzxRR}, {@link ImulRR} and {@link CmovRR} are register-only: they cannot fault,
+     * branch or write memory; the memory forms may fault, {@link StoreMR} writes; {@link Jcc} and {@link JmpRel}
+     * set RIP and may fault (#GP).
      */
     public sealed interface Form {}
 
@@ -82,7 +83,10 @@ public final class JitForms {
      */
     public record ImulRR(boolean q, int ccOp, int dst, int rm, boolean hasImm, long imm) implements Form {}
 
-    /** {@code CMOVcc r, r} with a 32/64-bit operand, register-only: r[dst] = cond ? r[rm] : r[dst], masked (a 32-bit CMOV zero-extends either way). */
+    /**
+     * {@code CMOVcc r, r} with a 32/64-bit operand, register-only: r[dst] = cond ? r[rm] : r[dst], masked (a 32-bit
+     * CMOV zero-extends its destination whether or not it moves, SDM Vol. 2A CMOVcc).
+     */
     public record CmovRR(int cc, long mask, int dst, int rm) implements Form {}
 
     /** A taken near branch as the Jcc handlers do it: #GP(0) for a non-canonical target, else RIP and traceExit. */
@@ -145,8 +149,10 @@ public final class JitForms {
             case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
             case IntegerOps.Imul x when x.ea == null && (x.size == 4 || x.size == 8) ->
-                    new ImulRR(x.size == 8, Flags.op(Flags.K_MUL, x.size == 8 ? 3 : 2), x.dst, x.rm, x.hasImm, Regs.sext(x.imm, x.size));
-            case IntegerOps.Cmov x when x.ea == null && (x.size == 4 || x.size == 8) -> new CmovRR(x.cc, FastIntOps.mask(x.size), x.dst, x.rm);
+                    new ImulRR(x.size == 8, Flags.op(Flags.K_MUL, x.size == 8 ? 3 : 2), x.dst, x.rm, x.hasImm,
+                            Regs.sext(x.imm, x.size));
+            case IntegerOps.Cmov x when x.ea == null && (x.size == 4 || x.size == 8) ->
+                    new CmovRR(x.cc, FastIntOps.mask(x.size), x.dst, x.rm);
             case ControlOps.Jcc x -> new Jcc(x.cc, x.rel, x.mask);
             case ControlOps.JccZ x -> new Jcc(x.ifZero ? 4 : 5, x.rel, x.mask);
             default -> null;

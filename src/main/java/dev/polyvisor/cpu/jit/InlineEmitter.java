@@ -344,7 +344,8 @@ final class InlineEmitter {
      * (SS-relative ones checked canonical by {@code Cpu.stackCanonical}, #SS(0)); otherwise {@code Cpu.linear}.
      */
     private static CodeBuilder lin(CodeBuilder code, Ea.Shape e) {
-        if (!e.flat() && !e.flatStack()) return ea(code.aload(CPU).loadConstant(e.seg()), e).invokevirtual(CD_CPU, "linear", MTD_LINEAR);
+        if (!e.flat() && !e.flatStack())
+            return ea(code.aload(CPU).loadConstant(e.seg()), e).invokevirtual(CD_CPU, "linear", MTD_LINEAR);
         Label segmented = code.newLabel(), done = code.newLabel();
         code.aload(CPU).getfield(CD_CPU, "long64", CD_boolean).ifeq(segmented);
         if (e.flat()) ea(code, e);

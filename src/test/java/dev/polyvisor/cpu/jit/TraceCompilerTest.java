@@ -329,7 +329,8 @@ class TraceCompilerTest {
                 c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
             });
             assertEquals(15, r.cpu.instructionsRetired);
-            assertEquals((long) ((int) in[1] * (int) in[0]) & 0xFFFF_FFFFL, r.cpu.r[Cpu.RCX], "IMUL r32: the low 32 bits, zero-extended");
+            assertEquals((long) ((int) in[1] * (int) in[0]) & 0xFFFF_FFFFL, r.cpu.r[Cpu.RCX],
+                    "IMUL r32: the low 32 bits, zero-extended");
             assertEquals(in[1] * -3, r.cpu.r[8], "IMUL r64, r64, imm8: the low 64 bits");
             assertEquals(0, r.cpu.r[12] >>> 32, "a 32-bit CMOV zero-extends whether or not it moves");
             r.machine.close();
