@@ -58,6 +58,18 @@ public abstract sealed class Ea {
         return c.linear(seg, ea(c));
     }
 
+    /**
+     * The operand's shape for the JIT ({@code cpu.jit}), which emits {@link #ea} and {@link #lin} as bytecode with
+     * these values as constants. {@code kind} is one of {@link #ABS}... {@link #RIP} (the public copies below);
+     * {@code flat} and {@code flatStack} say which 64-bit shortcut {@link #lin} takes.
+     */
+    public record Shape(int kind, int seg, int base, int index, int scale, long disp, long mask, boolean flat,
+                        boolean flatStack) {}
+
+    public static final int KIND_ABS = ABS, KIND_BASE = BASE, KIND_BASE_INDEX = BASE_INDEX, KIND_INDEX = INDEX, KIND_RIP = RIP;
+
+    public final Shape shape() { return new Shape(kind, seg, base, index, scale, disp, mask, flat == FLAT, flat == FLAT_STACK); }
+
     /** The same operand displaced by {@code delta} bytes (for the second half of m16:64, FXSAVE fields...). */
     public final long lin(Cpu c, long delta) { return c.linear(seg, (ea(c) + delta) & mask); }
 

@@ -1,5 +1,7 @@
 package dev.polyvisor.cpu.exec;
 
+import dev.polyvisor.cpu.Flags;
+import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
 
 /**
@@ -11,7 +13,12 @@ import dev.polyvisor.cpu.decode.Insn;
 public final class JitForms {
     private JitForms() {}
 
-    /** A form the JIT emits itself. All but {@link Jcc} are register-only: they cannot fault, branch or write memory. */
+    /**
+     * A form the JIT emits itself. {@link AluRR}, {@link AluRI}, {@link MovRR}, {@link MovRI}, {@link Lea},
+     * {@link ShiftRI}, {@link MovzxRR}, {@link ImulRR} and {@link CmovRR} are register-only: they cannot fault,
+     * branch or write memory; the memory forms may fault, {@link StoreMR} writes; {@link Jcc} and {@link JmpRel}
+     * set RIP and may fault (#GP).
+     */
     public sealed interface Form {}
 
     /**
@@ -35,6 +42,52 @@ public final class JitForms {
      * {@link #jump}{@code (c, (c.rip + rel) & mask)} and the trace ends. Not register-only: it may #GP.
      */
     public record Jcc(int cc, long rel, long mask) implements Form {}
+
+    /**
+     * A load into a register: {@code r[dst] = read(lin(ea))} of {@code size} bytes (1, 2, 4, 8), zero-extended to 64
+     * bits (MOV r32/r64, m; MOVZX r, m8/m16). It may fault (before any register is written) but not write memory.
+     */
+    public record LoadRM(int size, int dst, Ea.Shape ea) implements Form {}
+
+    /** A store from a register: {@code write(lin(ea), r[src])} of {@code size} bytes (4, 8; MOV m, r). It may fault. */
+    public record StoreMR(int size, int src, Ea.Shape ea) implements Form {}
+
+    /** {@code op r, m}: as {@link AluRR} with {@code b} read from memory ({@code mask} tells 4 from 8 bytes). It may fault. */
+    public record AluRM(int op, long mask, int ccOp, int dst, Ea.Shape ea) implements Form {}
+
+    /** {@code LEA r, m}: {@code r[dst] = ea & mask}; register-only. */
+    public record Lea(long mask, int dst, Ea.Shape ea) implements Form {}
+
+    /**
+     * SHL/SHR/SAR r32/64 by an immediate count {@code n} (1..63; {@code op} one of {@link BitOps}' SHL, SHR,
+     * SAR; {@code sh} = 64 - operand bits), register-only, with the lazy-flag record of the handlers.
+     */
+    public record ShiftRI(int op, long mask, int ccOp, int dst, int n, int sh) implements Form {}
+
+    /** {@link ShiftRI}'s operations. */
+    public static final int SHL = BitOps.SHL, SHR = BitOps.SHR, SAR = BitOps.SAR;
+
+    /** {@code MOVZX r, r8/r16}: {@code r[dst] = (r[src] >>> shift) & srcMask}; register-only. */
+    public record MovzxRR(int dst, int src, int shift, long srcMask) implements Form {}
+
+    /** {@code JMP rel} inside a trace (the trace builder followed it): {@link #goTo}{@code (c, (c.rip + rel) & mask)}. */
+    public record JmpRel(long rel, long mask) implements Form {}
+
+    /** A near jump as JMP rel does it: #GP(0) for a non-canonical target (SDM Vol. 2A, JMP), else RIP. */
+    public static void goTo(dev.polyvisor.cpu.Cpu c, long target) { ControlOps.branch(c, target); }
+
+    /**
+     * {@code IMUL r, r} / {@code IMUL r, r, imm} with a 32/64-bit operand, register-only (IntegerOps' Imul): a = rm and
+     * b = imm or r[dst], both sign-extended from the operand size; lo = a * b; r[dst] = lo (zero-extended for 32
+     * bits); ccOp, ccDst = lo, ccSrc = 1 when the signed product does not fit the operand size, else 0.
+     */
+    public record ImulRR(boolean q, int ccOp, int dst, int rm, boolean hasImm, long imm) implements Form {}
+
+    /**
+     * {@code CMOVcc r, r} with a 32/64-bit operand, register-only: r[dst] = cond ? r[rm] : r[dst], masked (a 32-bit
+     * CMOV zero-extends its destination whether or not it moves, SDM Vol. 2A CMOVcc).
+     */
+    public record CmovRR(int cc, long mask, int dst, int rm) implements Form {}
 
     /** A taken near branch as the Jcc handlers do it: #GP(0) for a non-canonical target, else RIP and traceExit. */
     public static void jump(dev.polyvisor.cpu.Cpu c, long target) {
@@ -77,6 +130,29 @@ public final class JitForms {
             case FastIntOps.TestRI x -> new AluRI(Alu.TEST, x.mask, x.ccOp, x.dst, x.imm);
             case FastIntOps.MovRR x -> new MovRR(x.mask, x.dst, x.src);
             case FastIntOps.MovRI x -> new MovRI(x.dst, x.value);
+            case FastIntOps.AddRM x -> new AluRM(Alu.ADD, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.OrRM x -> new AluRM(Alu.OR, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.AndRM x -> new AluRM(Alu.AND, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.SubRM x -> new AluRM(Alu.SUB, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.XorRM x -> new AluRM(Alu.XOR, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.CmpRM x -> new AluRM(Alu.CMP, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.TestRM x -> new AluRM(Alu.TEST, x.mask, x.ccOp, x.dst, x.ea.shape());
+            case FastIntOps.MovRM64 x -> new LoadRM(8, x.dst, x.ea.shape());
+            case FastIntOps.MovRM32 x -> new LoadRM(4, x.dst, x.ea.shape());
+            case FastIntOps.MovzxM x -> new LoadRM(x.word ? 2 : 1, x.dst, x.ea.shape());
+            case FastIntOps.MovMR64 x -> new StoreMR(8, x.src, x.ea.shape());
+            case FastIntOps.MovMR32 x -> new StoreMR(4, x.src, x.ea.shape());
+            case FastIntOps.Lea x -> new Lea(x.mask, x.dst, x.ea.shape());
+            case FastIntOps.ShlRI x -> new ShiftRI(BitOps.SHL, x.mask, x.ccOp, x.dst, x.n, 0);
+            case FastIntOps.ShrRI x -> new ShiftRI(BitOps.SHR, x.mask, x.ccOp, x.dst, x.n, 0);
+            case FastIntOps.SarRI x -> new ShiftRI(BitOps.SAR, x.mask, x.ccOp, x.dst, x.n, x.sh);
+            case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
+            case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
+            case IntegerOps.Imul x when x.ea == null && (x.size == 4 || x.size == 8) ->
+                    new ImulRR(x.size == 8, Flags.op(Flags.K_MUL, x.size == 8 ? 3 : 2), x.dst, x.rm, x.hasImm,
+                            Regs.sext(x.imm, x.size));
+            case IntegerOps.Cmov x when x.ea == null && (x.size == 4 || x.size == 8) ->
+                    new CmovRR(x.cc, FastIntOps.mask(x.size), x.dst, x.rm);
             case ControlOps.Jcc x -> new Jcc(x.cc, x.rel, x.mask);
             case ControlOps.JccZ x -> new Jcc(x.ifZero ? 4 : 5, x.rel, x.mask);
             default -> null;

@@ -1,6 +1,7 @@
 package dev.polyvisor.cpu.jit;
 
 import dev.polyvisor.cpu.Flags;
+import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.exec.Alu;
 import dev.polyvisor.cpu.exec.JitForms;
@@ -11,7 +12,9 @@ import java.lang.constant.ClassDesc;
 import java.lang.constant.MethodTypeDesc;
 
 import static dev.polyvisor.cpu.jit.TraceCompiler.CD_CPU;
+import static dev.polyvisor.cpu.jit.TraceCompiler.CD_MMU;
 import static dev.polyvisor.cpu.jit.TraceCompiler.CPU;
+import static java.lang.constant.ConstantDescs.CD_boolean;
 import static java.lang.constant.ConstantDescs.CD_int;
 import static java.lang.constant.ConstantDescs.CD_long;
 import static java.lang.constant.ConstantDescs.CD_void;
@@ -25,12 +28,21 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * Jcc are handler calls.
  */
 final class InlineEmitter {
-    private static final ClassDesc CD_LONG_ARRAY = CD_long.arrayType();
+    private static final ClassDesc CD_LONG_ARRAY = TraceCompiler.CD_LONG_ARRAY;
     private static final ClassDesc CD_FORMS = ClassDesc.of(JitForms.class.getName());
     private static final MethodTypeDesc MTD_JUMP = MethodTypeDesc.of(CD_void, CD_CPU, CD_long);
     private static final MethodTypeDesc MTD_CMPU = MethodTypeDesc.of(CD_int, CD_long, CD_long);
-    /** Locals after the compiler's: the last ALU operation's a, b and result (two slots each). */
-    private static final int A = 5, B = 7, RES = 9;
+    private static final ClassDesc CD_FLAGS = ClassDesc.of(Flags.class.getName()), CD_MATH = ClassDesc.of(Math.class.getName());
+    private static final MethodTypeDesc MTD_COND = MethodTypeDesc.of(CD_boolean, CD_CPU, CD_int);
+    private static final MethodTypeDesc MTD_MULHI = MethodTypeDesc.of(CD_long, CD_long, CD_long);
+    private static final MethodTypeDesc MTD_LINEAR = MethodTypeDesc.of(CD_long, CD_int, CD_long);
+    private static final MethodTypeDesc MTD_CANONICAL = MethodTypeDesc.of(CD_long, CD_long);
+    private static final MethodTypeDesc MTD_READ = MethodTypeDesc.of(CD_int, CD_long);
+    private static final MethodTypeDesc MTD_READ64 = MethodTypeDesc.of(CD_long, CD_long);
+    private static final MethodTypeDesc MTD_WRITE32 = MethodTypeDesc.of(CD_void, CD_long, CD_int);
+    private static final MethodTypeDesc MTD_WRITE64 = MethodTypeDesc.of(CD_void, CD_long, CD_long);
+    /** Locals after the compiler's: the last ALU operation's a, b and result (two slots each), a linear address. */
+    private static final int A = 5, B = 7, RES = 9, LA = TraceCompiler.LA;
 
     enum Emitted {
         /** Nothing emitted: the compiler calls the handler. */
@@ -38,7 +50,9 @@ final class InlineEmitter {
         /** Emitted; it cannot leave the trace, fault or write memory. */
         PLAIN,
         /** Emitted; it may jump to the instruction's exit label (a taken branch) or fault. */
-        MAY_EXIT
+        MAY_EXIT,
+        /** Emitted; it may fault and writes memory, which may invalidate the trace: the compiler checks after it. */
+        WRITES
     }
 
     /** The operation whose operands are in A, B, RES and whose flags are the lazy flags now; -1: none known. */
@@ -60,6 +74,56 @@ final class InlineEmitter {
                 loadReg(code, f.src(), f.mask()).lastore();
             }
             case JitForms.MovRI f -> regs(code).loadConstant(f.dst()).loadConstant(f.value()).lastore();
+            case JitForms.ShiftRI f -> { shift(code, f); knownOp = -1; } // flags of a shift: Jcc asks the handler
+            case JitForms.MovzxRR f -> {
+                regs(code).loadConstant(f.dst());
+                regs(code).loadConstant(f.src()).laload();
+                if (f.shift() != 0) code.loadConstant(f.shift()).lushr();
+                code.loadConstant(f.srcMask()).land().lastore();
+            }
+            case JitForms.JmpRel f -> {
+                code.aload(CPU).aload(CPU).getfield(CD_CPU, "rip", CD_long).loadConstant(f.rel()).ladd();
+                if (f.mask() != -1L) code.loadConstant(f.mask()).land();
+                code.invokestatic(CD_FORMS, "goTo", MTD_JUMP);
+            }
+            case JitForms.ImulRR f -> { imul(code, f); knownOp = -1; }
+            case JitForms.CmovRR f -> {
+                Label keep = code.newLabel(), set = code.newLabel();
+                regs(code).loadConstant(f.dst());
+                code.aload(CPU).loadConstant(f.cc()).invokestatic(CD_FLAGS, "cond", MTD_COND).ifeq(keep);
+                regs(code).loadConstant(f.rm()).laload().goto_(set);
+                code.labelBinding(keep);
+                regs(code).loadConstant(f.dst()).laload();
+                code.labelBinding(set);
+                if (f.mask() != -1L) code.loadConstant(f.mask()).land();
+                code.lastore();
+            }
+            case JitForms.Lea f -> {
+                regs(code).loadConstant(f.dst());
+                ea(code, f.ea());
+                if (f.mask() != -1L) code.loadConstant(f.mask()).land();
+                code.lastore();
+            }
+            case JitForms.LoadRM f -> { // read first: a fault leaves the register as it was
+                lin(code, f.ea()).lstore(LA);
+                regs(code).loadConstant(f.dst());
+                read(code, f.size());
+                code.lastore();
+            }
+            case JitForms.StoreMR f -> {
+                lin(code, f.ea()).lstore(LA);
+                mmu(code).lload(LA);
+                regs(code).loadConstant(f.src()).laload();
+                if (f.size() == 8) code.invokevirtual(CD_MMU, "write64", MTD_WRITE64);
+                else code.l2i().invokevirtual(CD_MMU, "write32", MTD_WRITE32);
+                return Emitted.WRITES;
+            }
+            case JitForms.AluRM f -> {
+                lin(code, f.ea()).lstore(LA);
+                read(code, f.mask() == -1L ? 8 : 4);
+                code.lstore(B);
+                alu(code, f.op(), f.mask(), f.ccOp(), f.dst());
+            }
             case JitForms.Jcc f -> {
                 if (knownOp < 0 || !supported(knownOp, f.cc())) { knownOp = -1; return Emitted.NO; }
                 Label taken = code.newLabel(), notTaken = code.newLabel();
@@ -100,6 +164,61 @@ final class InlineEmitter {
         knownOp = op;
         knownMask = mask;
     }
+
+    /**
+     * SHL: v = r & mask, res = v << n, r = res & mask, ccSrc = v << (n-1); SHR: v = r & mask, res = v >>> n, r = res,
+     * ccSrc = v >>> (n-1); SAR: v = r sign-extended from the operand size, res = v >> n, r = res & mask,
+     * ccSrc = v >> (n-1); then ccOp and ccDst = res: the handlers' record (FastIntOps ShlRI, ShrRI, SarRI).
+     */
+    private static void shift(CodeBuilder code, JitForms.ShiftRI f) {
+        if (f.op() == JitForms.SAR) loadReg(code, f.dst(), -1L).loadConstant(f.sh()).lshl().loadConstant(f.sh()).lshr();
+        else loadReg(code, f.dst(), f.mask());
+        code.lstore(A);
+        code.lload(A).loadConstant(f.n());
+        switch (f.op()) {
+            case JitForms.SHL -> code.lshl();
+            case JitForms.SHR -> code.lushr();
+            default -> code.lshr();
+        }
+        code.lstore(RES);
+        regs(code).loadConstant(f.dst()).lload(RES);
+        if (f.op() != JitForms.SHR && f.mask() != -1L) code.loadConstant(f.mask()).land();
+        code.lastore();
+        code.aload(CPU).loadConstant(f.ccOp()).putfield(CD_CPU, "ccOp", CD_int);
+        code.aload(CPU).lload(RES).putfield(CD_CPU, "ccDst", CD_long);
+        code.aload(CPU).lload(A).loadConstant(f.n() - 1);
+        switch (f.op()) {
+            case JitForms.SHL -> code.lshl();
+            case JitForms.SHR -> code.lushr();
+            default -> code.lshr();
+        }
+        code.putfield(CD_CPU, "ccSrc", CD_long);
+    }
+
+    /** IMUL as IntegerOps' Imul computes it; overflow as Math.multiplyHigh (64 bits) or a sign-extension compare (32). */
+    private static void imul(CodeBuilder code, JitForms.ImulRR f) {
+        signed(loadReg(code, f.rm(), -1L), f.q()).lstore(A);
+        if (f.hasImm()) code.loadConstant(f.imm());
+        else signed(loadReg(code, f.dst(), -1L), f.q());
+        code.lstore(B);
+        code.lload(A).lload(B).lmul().lstore(RES);
+        regs(code).loadConstant(f.dst()).lload(RES);
+        if (!f.q()) code.loadConstant(0xFFFF_FFFFL).land();
+        code.lastore();
+        code.aload(CPU).loadConstant(f.ccOp()).putfield(CD_CPU, "ccOp", CD_int);
+        code.aload(CPU).lload(RES).putfield(CD_CPU, "ccDst", CD_long);
+        if (f.q()) code.lload(A).lload(B).invokestatic(CD_MATH, "multiplyHigh", MTD_MULHI).lload(RES).loadConstant(63).lshr();
+        else code.lload(RES).l2i().i2l().lload(RES);
+        Label fits = code.newLabel(), done = code.newLabel();
+        code.lcmp().ifeq(fits);
+        code.aload(CPU).lconst_1().putfield(CD_CPU, "ccSrc", CD_long).goto_(done);
+        code.labelBinding(fits);
+        code.aload(CPU).lconst_0().putfield(CD_CPU, "ccSrc", CD_long);
+        code.labelBinding(done);
+    }
+
+    /** Sign-extends the long on the stack from 32 bits unless {@code q}. */
+    private static CodeBuilder signed(CodeBuilder code, boolean q) { return q ? code : code.l2i().i2l(); }
 
     private static int kind(int op) {
         return switch (op) {
@@ -194,6 +313,62 @@ final class InlineEmitter {
     private static CodeBuilder sign(CodeBuilder code, boolean q) {
         return q ? code.lload(RES).lconst_0().lcmp() : code.lload(RES).l2i();
     }
+
+    /**
+     * Pushes the effective address as {@code Ea.ea} computes it, from the shape's constants. RIP-relative operands
+     * read {@code c.rip}, which the compiler has already advanced past the instruction, as the run loop has.
+     */
+    private static CodeBuilder ea(CodeBuilder code, Ea.Shape e) {
+        switch (e.kind()) {
+            case Ea.KIND_BASE -> regs(code).loadConstant(e.base()).laload().loadConstant(e.disp()).ladd();
+            case Ea.KIND_BASE_INDEX -> {
+                regs(code).loadConstant(e.base()).laload();
+                regs(code).loadConstant(e.index()).laload();
+                if (e.scale() != 0) code.loadConstant(e.scale()).lshl();
+                code.ladd().loadConstant(e.disp()).ladd();
+            }
+            case Ea.KIND_INDEX -> {
+                regs(code).loadConstant(e.index()).laload();
+                if (e.scale() != 0) code.loadConstant(e.scale()).lshl();
+                code.loadConstant(e.disp()).ladd();
+            }
+            case Ea.KIND_RIP -> code.aload(CPU).getfield(CD_CPU, "rip", CD_long).loadConstant(e.disp()).ladd();
+            default -> code.loadConstant(e.disp());
+        }
+        if (e.mask() != -1L) code.loadConstant(e.mask()).land();
+        return code;
+    }
+
+    /**
+     * Pushes the linear address as {@code Ea.lin} computes it: in 64-bit mode a flat operand is its effective address
+     * (SS-relative ones checked canonical by {@code Cpu.stackCanonical}, #SS(0)); otherwise {@code Cpu.linear}.
+     */
+    private static CodeBuilder lin(CodeBuilder code, Ea.Shape e) {
+        if (!e.flat() && !e.flatStack())
+            return ea(code.aload(CPU).loadConstant(e.seg()), e).invokevirtual(CD_CPU, "linear", MTD_LINEAR);
+        Label segmented = code.newLabel(), done = code.newLabel();
+        code.aload(CPU).getfield(CD_CPU, "long64", CD_boolean).ifeq(segmented);
+        if (e.flat()) ea(code, e);
+        else ea(code.aload(CPU), e).invokevirtual(CD_CPU, "stackCanonical", MTD_CANONICAL);
+        code.goto_(done);
+        code.labelBinding(segmented);
+        ea(code.aload(CPU).loadConstant(e.seg()), e).invokevirtual(CD_CPU, "linear", MTD_LINEAR);
+        code.labelBinding(done);
+        return code;
+    }
+
+    /** Pushes the {@code size}-byte value at the linear address in LA, zero-extended to a long, as the handlers read it. */
+    private static void read(CodeBuilder code, int size) {
+        mmu(code).lload(LA);
+        switch (size) {
+            case 1 -> code.invokevirtual(CD_MMU, "read8", MTD_READ).i2l();
+            case 2 -> code.invokevirtual(CD_MMU, "read16", MTD_READ).i2l();
+            case 4 -> code.invokevirtual(CD_MMU, "read32", MTD_READ).i2l().loadConstant(0xFFFF_FFFFL).land();
+            default -> code.invokevirtual(CD_MMU, "read64", MTD_READ64);
+        }
+    }
+
+    private static CodeBuilder mmu(CodeBuilder code) { return code.aload(CPU).getfield(CD_CPU, "mmu", CD_MMU); }
 
     private static CodeBuilder regs(CodeBuilder code) { return code.aload(CPU).getfield(CD_CPU, "r", CD_LONG_ARRAY); }
 

@@ -5,6 +5,7 @@ import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Trace;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.exec.JitForms;
+import dev.polyvisor.cpu.mmu.Mmu;
 
 import java.lang.classfile.ClassFile;
 import java.lang.classfile.CodeBuilder;
@@ -58,7 +59,11 @@ public final class TraceCompiler {
     private static final MethodHandles.Lookup LOOKUP = MethodHandles.lookup();
     private static final ClassDesc THIS_CLASS = ClassDesc.of(TraceCompiler.class.getPackageName() + ".Trace");
 
-    static final int CPU = 1, TRACE = 2, RETIRED = 3, FAULT = 4;
+    static final ClassDesc CD_MMU = ClassDesc.of(Mmu.class.getName());
+    static final ClassDesc CD_LONG_ARRAY = CD_long.arrayType();
+
+    /** Locals: 5-10 are InlineEmitter's, LA holds a memory operand's linear address. */
+    static final int CPU = 1, TRACE = 2, RETIRED = 3, FAULT = 4, LA = 11;
 
     /** Whether the forms {@link InlineEmitter} knows are emitted as bytecode (else every handler is called). */
     private final boolean inlineForms;
@@ -108,6 +113,10 @@ public final class TraceCompiler {
             Label exit = exits[i] = code.newLabel();
             InlineEmitter.Emitted e = inline == null ? InlineEmitter.Emitted.NO : inline.emit(code, insn, exit);
             if (e == InlineEmitter.Emitted.MAY_EXIT) exitUsed[i] = true; // a taken branch jumps there itself
+            if (e == InlineEmitter.Emitted.WRITES && i < n - 1) { // a store into this trace's code ends it
+                exitUsed[i] = true;
+                code.aload(TRACE).invokevirtual(CD_TRACE, "isValid", MethodTypeDesc.of(CD_boolean)).ifeq(exit);
+            }
             if (e == InlineEmitter.Emitted.NO) {
                 code.ldc(DynamicConstantDesc.ofNamed(CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_INSN, i));
                 code.aload(CPU).invokevirtual(CD_INSN, "exec", MTD_EXEC);

@@ -4,7 +4,9 @@
  * runs the trace's instructions with exactly the interpreter loop's semantics (prevRip, RIP advance,
  * the traceExit and validity checks after each instruction, precise faults, retired count) but with
  * each handler a constant from the class data, so HotSpot devirtualizes and inlines every
- * {@code exec}. The hottest integer forms are emitted as bytecode instead of handler calls.
+ * {@code exec}. The hottest integer forms are emitted as bytecode instead of handler calls, memory
+ * operands included (the operand's shape as constants, then the MMU's access method, whose TLB fast path
+ * C2 inlines). A trace that loops to its own start is re-entered by {@code Vcpu.runTrace} (mayRerun).
  *
  * <p>{@link dev.polyvisor.cpu.jit.Jit} holds the policy (threshold, bounded code cache, self-check);
  * {@link dev.polyvisor.cpu.jit.TraceCompiler} generates the classes. Traces keep their trace-cache

@@ -239,4 +239,101 @@ class TraceCompilerTest {
         assertEquals(1, r.cpu.r[Cpu.RAX]);
         assertEquals(addressOf("mov eax, 1\nmov byte ptr [rip+1f], 0x90\n1:"), r.cpu.rip);
     }
+    @Test
+    void inlineShiftsZeroExtensionsAndAFollowedJumpMatchTheInterpreter() throws Throwable {
+        String asm = """
+                shl rax, 5
+                shr ebx, 31
+                sar rcx, 63
+                sar edx, 7
+                shl esi, 1
+                movzx edi, al
+                movzx ebp, bh
+                movzx r9, cx
+                jmp 1f
+                mov r10, 1
+                1: mov r11, 2
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> {
+            for (int i = 0; i < 16; i++) c.r[i] = 0x8765_4321_FEDC_BA98L * (i + 3);
+            c.r[Cpu.RCX] = 0xF000_0000_0000_1234L; // SAR of a negative value: all ones
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(-1, r.vector);
+        assertEquals(-1L, r.cpu.r[Cpu.RCX]);
+        assertEquals(11, r.cpu.instructionsRetired, "the trace follows the JMP to its target in the same page, up to the RET");
+        assertEquals(2, r.cpu.r[11]);
+        assertNotEquals(1, r.cpu.r[10], "the instruction jumped over did not run");
+    }
+
+    @Test
+    void inlineMemoryFormsFaultBeforeWritingAndStackOperandsAreCheckedCanonical() throws Throwable {
+        // A non-canonical RSP-based operand is #SS(0), any other #GP(0) (SDM Vol. 3A 6.15); a load leaves its
+        // destination as it was, a store leaves RAM as it was.
+        Result ss = sameAsInterpreter("mov eax, 1\nmov rcx, [rsp+8]\nret\n", c -> {
+            c.r[Cpu.RCX] = 77;
+            c.r[Cpu.RSP] = 0x8000_0000_0000_0000L;
+        });
+        assertEquals(Exceptions.SS, ss.vector);
+        assertEquals(77, ss.cpu.r[Cpu.RCX]);
+        assertEquals(1, ss.cpu.instructionsRetired);
+        Result pf = sameAsInterpreter("mov [rdi], eax\nmov [rdx], rax\nadd ebx, [rdx]\nret\n", c -> {
+            c.r[Cpu.RAX] = 0x1234_5678_9ABC_DEF0L;
+            c.r[Cpu.RDI] = DATA;
+            c.r[Cpu.RDX] = 0x40_0000_0000L; // not present
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(Exceptions.PF, pf.vector);
+        assertEquals(1, pf.cpu.instructionsRetired);
+        assertEquals(0x9ABC_DEF0L, pf.machine.mem.readPhys(DATA, 4), "the store before the fault was made");
+    }
+
+    @Test
+    void aDwordStoreIntoTheTracesOwnCodeEndsTheTraceAfterTheStore() throws Throwable {
+        String asm = """
+                mov eax, 0x90909090
+                mov dword ptr [rip+1f], eax
+                add ecx, 1
+                1: add ecx, 2
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> c.r[Cpu.RSP] = LongModeFixture.STACK_TOP);
+        assertEquals(2, r.cpu.instructionsRetired, "the write invalidates the trace: the compiled code stops after it");
+        assertEquals(0, r.cpu.r[Cpu.RCX]);
+    }
+    @Test
+    void inlineImulAndCmovOf32And64BitsMatchTheInterpreterWithAndWithoutOverflow() throws Throwable {
+        // SETO/SETC store each IMUL's overflow into RAM, which is compared too.
+        String asm = """
+                imul rax, rbx
+                seto byte ptr [rsp-1]
+                imul ecx, edx
+                setc byte ptr [rsp-2]
+                imul esi, edi, 1000
+                seto byte ptr [rsp-3]
+                imul r8, r9, -3
+                setc byte ptr [rsp-4]
+                imul r10d, r11d
+                seto byte ptr [rsp-5]
+                cmp r12, r13
+                cmovl r14, r15
+                cmovge r12d, r13d
+                cmovb eax, ebx
+                ret
+                """;
+        long[][] inputs = {{3, 5}, {0x7FFF_FFFF_FFFF_FFFFL, 2}, {0x8000_0000L, -1}, {-7, 0x1234_5678_9ABC_DEF0L}};
+        for (long[] in : inputs) {
+            Result r = sameAsInterpreter(asm, c -> {
+                for (int i = 0; i < 16; i++) c.r[i] = (i & 1) == 0 ? in[0] : in[1];
+                c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+            });
+            assertEquals(15, r.cpu.instructionsRetired);
+            assertEquals((long) ((int) in[1] * (int) in[0]) & 0xFFFF_FFFFL, r.cpu.r[Cpu.RCX],
+                    "IMUL r32: the low 32 bits, zero-extended");
+            assertEquals(in[1] * -3, r.cpu.r[8], "IMUL r64, r64, imm8: the low 64 bits");
+            assertEquals(0, r.cpu.r[12] >>> 32, "a 32-bit CMOV zero-extends whether or not it moves");
+            r.machine.close();
+        }
+    }
 }
