@@ -45,8 +45,13 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
     }
 
     /**
-     * QEMU's {@code qemu64} (AuthenticAMD, family 6 model 6 stepping 3) reduced to what the emulated CPU
+     * QEMU's {@code qemu64} (target/i386/cpu.c builtin_x86_defs: AuthenticAMD, family 15 model 107 stepping 1,
+     * what a guest of QEMU 7.2's {@code -cpu qemu64} reads in /proc/cpuinfo) reduced to what the emulated CPU
      * implements (reference/cpu-design.md 2.2): no SSE3/SSSE3/CX16/XSAVE/AVX/RDRAND/TSC-deadline/x2APIC.
+     * The signature matters to guests: Linux marks a K8 of this revision X86_FEATURE_REP_GOOD
+     * (arch/x86/kernel/cpu/amd.c init_amd_k8) and then copies and clears memory with REP MOVSQ/STOSQ
+     * (copy_user_generic_string, clear_user_rep_good, clear_page_rep) instead of unrolled loops of MOVs, as it
+     * does under QEMU; family 6 model 6 (QEMU's qemu32 and TCG max) gets the loops.
      */
     public static CpuModel qemu64() {
         Set<CpuFeature> f = EnumSet.of(
@@ -56,7 +61,7 @@ public record CpuModel(String vendor, int family, int model, int stepping, Set<C
                 CpuFeature.SSE, CpuFeature.SSE2,
                 CpuFeature.SYSCALL, CpuFeature.NX, CpuFeature.LM, CpuFeature.LAHF_LM,
                 CpuFeature.INVARIANT_TSC);
-        return new CpuModel("AuthenticAMD", 6, 6, 3, f, "Polyvisor Virtual CPU (qemu64)",
+        return new CpuModel("AuthenticAMD", 15, 107, 1, f, "Polyvisor Virtual CPU (qemu64)",
                 CacheLeaves.qemuLegacy(), 40, 48, 7, 0x8000_0008);
     }
 

@@ -25,6 +25,15 @@ package dev.polyvisor.cpu.model;
  * machine-check banks — and <b>IA32_MCG_STATUS</b> (17Ah) holds what is written, as KVM answers them for
  * a vCPU without machine-check banks (arch/x86/kvm/x86.c get_msr_mce/set_msr_mce); writing MCG_CAP is
  * #GP(0).
+ *
+ * <p><b>AMD's K7/K8 configuration MSRs</b> (AMD vendors only), which Linux reads without a fault handler on
+ * an AMD family 0Fh and later CPU such as qemu64 (arch/x86/kernel/cpu/mtrr/generic.c
+ * k8_check_syscfg_dram_mod_en; arch/x86/kernel/process.c arch_post_acpi_subsys_init for erratum 400), as
+ * KVM answers them (arch/x86/kvm/x86.c kvm_get_msr_common / kvm_set_msr_hwcr): <b>SYSCFG</b> (C001_0010h)
+ * and <b>INT_PENDING_MSG</b> (C001_0055h) read 0 (no fixed-range MTRR DRAM modification, no C1E) and are
+ * #GP(0) to write; <b>HWCR</b> (C001_0015h) reads 0 at reset, ignores writes to its flush-filter-disable (6),
+ * IGNNE-emulation (8) and TLB-cache-disable (3) bits (Linux's K8 set-up sets bit 6, init_amd_k8), keeps
+ * McStatusWrEn (18) when that is all that is written, and is #GP(0) for anything else.
  */
 public final class ModelMsrs {
     /** AMD APM Vol. 2, 13.2.1: PerfEvtSel0 at C001_0000h (PerfEvtSel0-3), PerfCtr0 at C001_0004h (PerfCtr0-3). */
@@ -34,6 +43,9 @@ public final class ModelMsrs {
     /** The counters are 48 bits wide (AMD APM Vol. 2, 13.2.1; KVM pmc_bitmask). */
     public static final long AMD_CTR_MASK = (1L << 48) - 1;
     public static final int MCG_CAP = 0x179, MCG_STATUS = 0x17A, MISC_ENABLE = 0x1A0;
+    public static final int AMD_SYSCFG = 0xC001_0010, AMD_HWCR = 0xC001_0015, AMD_INT_PENDING_MSG = 0xC001_0055;
+    /** HWCR bits KVM drops on write (kvm_set_msr_hwcr), and McStatusWrEn, the one it keeps. */
+    static final long HWCR_IGNORED = 1L << 3 | 1L << 6 | 1L << 8, HWCR_MCSTATUS_WREN = 1L << 18;
     /** Fast-string enable (bit 0), BTS unavailable (11), PEBS unavailable (12): QEMU's MSR_IA32_MISC_ENABLE_DEFAULT. */
     public static final long MISC_ENABLE_RESET = 0x1801;
     static final long MISC_ENABLE_RO = 0x1800, MISC_ENABLE_EMON = 0x80;
@@ -41,7 +53,7 @@ public final class ModelMsrs {
     private final boolean amd, intel;
     /** Per vCPU: PerfEvtSel0-3 then PerfCtr0-3, in MSR order. */
     private final long[][] amdPerf;
-    private final long[] miscEnable, mcgStatus;
+    private final long[] miscEnable, mcgStatus, hwcr;
 
     public ModelMsrs(CpuModel model, int vcpus) {
         this.amd = model.isAmd();
@@ -49,6 +61,7 @@ public final class ModelMsrs {
         this.amdPerf = new long[vcpus][2 * AMD_LEGACY_COUNTERS];
         this.miscEnable = new long[vcpus];
         this.mcgStatus = new long[vcpus];
+        this.hwcr = new long[vcpus];
         java.util.Arrays.fill(miscEnable, MISC_ENABLE_RESET);
     }
 
@@ -58,7 +71,8 @@ public final class ModelMsrs {
 
     /** Whether this model implements MSR {@code index}. */
     public boolean claims(int index) {
-        return amdPerf(index) || index == MCG_CAP || index == MCG_STATUS || (intel && index == MISC_ENABLE);
+        return amdPerf(index) || index == MCG_CAP || index == MCG_STATUS || (intel && index == MISC_ENABLE)
+                || amd && (index == AMD_SYSCFG || index == AMD_HWCR || index == AMD_INT_PENDING_MSG);
     }
 
     /** RDMSR of a claimed MSR. */
@@ -68,6 +82,8 @@ public final class ModelMsrs {
             case MCG_CAP -> 0;
             case MCG_STATUS -> mcgStatus[vcpu];
             case MISC_ENABLE -> miscEnable[vcpu];
+            case AMD_SYSCFG, AMD_INT_PENDING_MSG -> 0;
+            case AMD_HWCR -> hwcr[vcpu];
             default -> amdPerf[vcpu][index - AMD_PERF_CTL0];
         };
     }
@@ -85,7 +101,13 @@ public final class ModelMsrs {
     public boolean write(int vcpu, int index, long value) {
         if (!claims(index)) return false;
         switch (index) {
-            case MCG_CAP -> { return false; }
+            case MCG_CAP, AMD_SYSCFG, AMD_INT_PENDING_MSG -> { return false; }
+            case AMD_HWCR -> {
+                long v = value & ~HWCR_IGNORED;
+                if (v != 0 && v != HWCR_MCSTATUS_WREN) return false;
+                hwcr[vcpu] = v;
+                return true;
+            }
             case MCG_STATUS -> { mcgStatus[vcpu] = value; return true; }
             case MISC_ENABLE -> {
                 long old = miscEnable[vcpu];

@@ -135,26 +135,63 @@ public final class VirtioBlk implements VirtioDevice {
         return bytes % 512 == 0 && sector >= 0 && sector <= sectors && bytes / 512 <= sectors - sector;
     }
 
+    /**
+     * IN: the sectors go straight from the file into guest RAM with one scattering read (readv) over the
+     * request's data buffers instead of one pread per buffer: Linux's O_DIRECT requests carry one buffer per
+     * user page that is not physically contiguous with the previous one (up to seg_max; about 150 per 1 MiB
+     * request in the busybox guest's dd), and a system call per 4 KiB piece added a third to the VM thread's
+     * time in the device (docs/STATUS.md, issue 13).
+     */
     private void readInto(DescriptorChain c, long pos, long n) throws IOException {
-        long[] at = {pos};
-        c.pieces(true, 0, n, (pa, len) -> {
-            ByteBuffer b = dma.buffer(pa, len);
-            while (b.hasRemaining()) {
-                int r = file.read(b, at[0] + b.position());
-                if (r < 0) { while (b.hasRemaining()) b.put((byte) 0); break; } // a file that shrank under us reads zeros
+        ByteBuffer[] b = views(c, true, 0, n);
+        synchronized (file) { // the channel's position is shared state
+            file.position(pos);
+            int i = 0;
+            while (i < b.length) {
+                if (!b[i].hasRemaining()) { i++; continue; }
+                if (file.read(b, i, b.length - i) < 0) { // a file that shrank under us reads zeros
+                    for (; i < b.length; i++) while (b[i].hasRemaining()) b[i].put((byte) 0);
+                }
             }
-            dma.written(pa, len);
-            at[0] += len;
-        });
+        }
+        c.pieces(true, 0, n, dma::written);
     }
 
+    /** OUT: one gathering write (writev) from the request's data buffers, as {@link #readInto}. */
     private void writeFrom(DescriptorChain c, long pos, long n) throws IOException {
-        long[] at = {pos};
-        c.pieces(false, 16, n, (pa, len) -> {
-            ByteBuffer b = dma.buffer(pa, len);
-            while (b.hasRemaining()) file.write(b, at[0] + b.position());
-            at[0] += len;
+        ByteBuffer[] b = views(c, false, 16, n);
+        synchronized (file) {
+            file.position(pos);
+            int i = 0;
+            while (i < b.length) {
+                if (!b[i].hasRemaining()) { i++; continue; }
+                file.write(b, i, b.length - i);
+            }
+        }
+    }
+
+    /**
+     * Views of guest RAM over [off, off + n) of the chain's readable or writable stream, one per physically
+     * contiguous run (buffers that follow each other in RAM, as a driver's pages often do, become one).
+     */
+    private ByteBuffer[] views(DescriptorChain c, boolean writable, long off, long n) throws IOException {
+        long[][] runs = {new long[2 * Math.max(1, c.segments())]}; // {address, length} pairs
+        int[] count = {0};
+        c.pieces(writable, off, n, (pa, len) -> {
+            long[] r = runs[0];
+            int k = count[0];
+            if (k > 0 && r[2 * k - 2] + r[2 * k - 1] == pa && r[2 * k - 1] + len <= DescriptorChain.MAX_PIECE) {
+                r[2 * k - 1] += len;
+                return;
+            }
+            if (2 * k == r.length) runs[0] = r = Arrays.copyOf(r, 2 * r.length); // a buffer over 1 GiB comes in pieces
+            r[2 * k] = pa;
+            r[2 * k + 1] = len;
+            count[0] = k + 1;
         });
+        ByteBuffer[] b = new ByteBuffer[count[0]];
+        for (int k = 0; k < b.length; k++) b[k] = dma.buffer(runs[0][2 * k], (int) runs[0][2 * k + 1]);
+        return b;
     }
 
     /** DISCARD / WRITE_ZEROES: segments of {le64 sector, le32 num_sectors, le32 flags} (5.2.6). */

@@ -38,14 +38,26 @@ public final class VirtioNet implements VirtioDevice {
     /** struct virtio_net_config up to mtu: mac[6], status, max_virtqueue_pairs, mtu (le16 each). */
     static final int CONFIG_SIZE = 12;
 
-    /** Where the frames the guest transmits go (the passt socket, a TAP device, a test). */
+    /**
+     * Where the frames the guest transmits go (the passt socket, a TAP device, a test). The frame is the
+     * first {@code length} bytes of an array the device reuses for the next frame once {@code send} returns.
+     */
     @FunctionalInterface
     public interface FrameSink { void send(byte[] frame, int length) throws IOException; }
+
+    /**
+     * A frame waiting for a receive buffer, with the verdict on its TCP/UDP checksum, which the host thread
+     * that queued it computed (a 64 KiB frame's sum is VM-thread time otherwise, and the VM thread is the
+     * guest's CPU).
+     */
+    private record Incoming(byte[] frame, boolean checksumValid) {}
 
     private final byte[] mac;
     private final FrameSink sink;
     private final Runnable hostSignal;
-    private final BlockingQueue<byte[]> backlog = new ArrayBlockingQueue<>(BACKLOG);
+    private final BlockingQueue<Incoming> backlog = new ArrayBlockingQueue<>(BACKLOG);
+    /** The transmit queue's staging: one frame at a time, reused (no 64 KiB allocation per frame). */
+    private final byte[] txHeader = new byte[HEADER], txFrame = new byte[MAX_FRAME];
     private DeviceQueues queues;
     private volatile boolean closed;
     private long rxFrames, rxDropped, txFrames, txDropped;
@@ -102,8 +114,9 @@ public final class VirtioNet implements VirtioDevice {
 
     /** A frame for the guest (any thread): waits while {@link #BACKLOG} frames are queued; false once closed. */
     public boolean receive(byte[] frame) throws InterruptedException {
+        Incoming in = new Incoming(frame, InternetChecksum.transportChecksumValid(frame));
         while (!closed) {
-            if (backlog.offer(frame, 100, TimeUnit.MILLISECONDS)) {
+            if (backlog.offer(in, 100, TimeUnit.MILLISECONDS)) {
                 hostSignal.run();
                 return true;
             }
@@ -119,18 +132,19 @@ public final class VirtioNet implements VirtioDevice {
         long n = c.readableBytes() - HEADER;
         if (n < 0) throw new VirtqueueException("transmit buffer without its " + HEADER + "-byte virtio_net_hdr");
         if (n == 0 || n > MAX_FRAME) { txDropped++; return 0; }
-        byte[] header = new byte[HEADER], frame = new byte[(int) n];
+        byte[] header = txHeader, frame = txFrame;
+        int length = (int) n;
         c.read(0, header, 0, HEADER);
-        c.read(HEADER, frame, 0, (int) n);
         if (header[1] != 0) { txDropped++; return 0; } // a GSO type, which was not offered (5.1.6.2)
+        c.read(HEADER, frame, 0, length);
         if ((header[0] & HDR_F_NEEDS_CSUM) != 0) {
             // The driver may ask only after negotiating VIRTIO_NET_F_CSUM; a checksum that cannot be completed
             // would go out wrong, so such a frame is dropped like a malformed one.
             int start = header[6] & 0xFF | (header[7] & 0xFF) << 8, offset = header[8] & 0xFF | (header[9] & 0xFF) << 8;
-            if (!txChecksumOffload || !InternetChecksum.complete(frame, frame.length, start, offset)) { txDropped++; return 0; }
+            if (!txChecksumOffload || !InternetChecksum.complete(frame, length, start, offset)) { txDropped++; return 0; }
         }
         try {
-            sink.send(frame, frame.length);
+            sink.send(frame, length);
             txFrames++;
         } catch (IOException e) {
             txDropped++; // the host side went away: the wire is cut, the guest's stack retransmits or gives up
@@ -143,7 +157,8 @@ public final class VirtioNet implements VirtioDevice {
     public void serviceHost() {
         if (queues == null) return;
         do {
-            for (byte[] f; (f = backlog.peek()) != null; ) {
+            for (Incoming in; (in = backlog.peek()) != null; ) {
+                byte[] f = in.frame();
                 DescriptorChain c = queues.next(RX);
                 if (c == null) break;
                 backlog.poll();
@@ -153,7 +168,7 @@ public final class VirtioNet implements VirtioDevice {
                     continue;
                 }
                 byte[] h = new byte[HEADER];
-                if (rxChecksumValidation && InternetChecksum.transportChecksumValid(f)) h[0] = HDR_F_DATA_VALID;
+                if (rxChecksumValidation && in.checksumValid()) h[0] = HDR_F_DATA_VALID;
                 h[10] = 1; // num_buffers (le16)
                 c.write(0, h, 0, HEADER);
                 c.write(HEADER, f, 0, f.length);

@@ -21,7 +21,7 @@ class CpuModelTest {
         int[] r = m.leaf(0, 0, 0, 1);
         assertEquals(7, r[0]);
         assertEquals("AuthenticAMD", regs(r[1], r[3], r[2]));
-        assertEquals(0x663, m.leaf(1, 0, 0, 1)[0], "family 6 model 6 stepping 3");
+        assertEquals(0x60FB1, m.leaf(1, 0, 0, 1)[0], "family 15 model 107 stepping 1, as QEMU's qemu64");
         int[] e = m.leaf(0x80000000, 0, 0, 1);
         assertEquals(0x80000008, e[0]);
         assertEquals("AuthenticAMD", regs(e[1], e[3], e[2]));

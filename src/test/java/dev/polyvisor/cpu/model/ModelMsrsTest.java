@@ -65,4 +65,23 @@ class ModelMsrsTest {
         assertEquals(4, m.read(0, ModelMsrs.MCG_STATUS));
         assertFalse(m.claims(0x400), "no MC0_CTL");
     }
+
+    @Test
+    void amdModelsAnswerTheK8ConfigurationMsrsLinuxReadsUnguarded() {
+        ModelMsrs m = new ModelMsrs(CpuModel.qemu64(), 2);
+        assertEquals(0, m.read(0, ModelMsrs.AMD_SYSCFG), "no MtrrFixDramModEn: Linux leaves the fixed MTRRs alone");
+        assertEquals(0, m.read(0, ModelMsrs.AMD_INT_PENDING_MSG), "no C1E: erratum 400's idle routine stays plain HLT");
+        assertFalse(m.write(0, ModelMsrs.AMD_SYSCFG, 0), "read-only here, as under KVM");
+        assertFalse(m.write(0, ModelMsrs.AMD_INT_PENDING_MSG, 0));
+        // init_amd_k8: msr_set_bit(MSR_K7_HWCR, 6), the flush-filter disable KVM ignores
+        assertTrue(m.write(0, ModelMsrs.AMD_HWCR, m.read(0, ModelMsrs.AMD_HWCR) | 1L << 6));
+        assertEquals(0, m.read(0, ModelMsrs.AMD_HWCR));
+        assertTrue(m.write(1, ModelMsrs.AMD_HWCR, 1L << 18), "McStatusWrEn is kept");
+        assertEquals(1L << 18, m.read(1, ModelMsrs.AMD_HWCR));
+        assertEquals(0, m.read(0, ModelMsrs.AMD_HWCR), "per vCPU");
+        assertFalse(m.write(0, ModelMsrs.AMD_HWCR, 1L << 0), "any other bit is #GP(0)");
+        ModelMsrs intel = new ModelMsrs(CpuModels.parse("qemu64,vendor=GenuineIntel"), 1);
+        assertFalse(intel.claims(ModelMsrs.AMD_SYSCFG) || intel.claims(ModelMsrs.AMD_HWCR) || intel.claims(ModelMsrs.AMD_INT_PENDING_MSG),
+                "Intel parts have none of them");
+    }
 }

@@ -74,4 +74,28 @@ class InternetChecksumTest {
         f[30] ^= 0x40; // a source address bit: the pseudo-header no longer matches
         assertFalse(InternetChecksum.transportChecksumValid(f));
     }
+
+    /** RFC 1071's definition, one big-endian 16-bit word at a time. */
+    private static long wordSum(byte[] b, int from, int to) {
+        long s = 0;
+        for (int i = from; i < to; i += 2) s += (b[i] & 0xFF) << 8 | (i + 1 < to ? b[i + 1] & 0xFF : 0);
+        return s;
+    }
+
+    @Test
+    void theEightByteSumFoldsToTheWordByWordSumAtEveryAlignmentAndLength() {
+        java.util.Random rnd = new java.util.Random(13);
+        byte[] b = new byte[70_000];
+        rnd.nextBytes(b);
+        for (int from = 0; from < 9; from++)
+            for (int to = from; to < from + 40; to++)
+                assertEquals(InternetChecksum.fold(wordSum(b, from, to)), InternetChecksum.fold(InternetChecksum.sum(b, from, to, 0)),
+                        "bytes " + from + ".." + to);
+        assertEquals(InternetChecksum.fold(wordSum(b, 3, b.length) + 0x1234), InternetChecksum.fold(InternetChecksum.sum(b, 3, b.length, 0x1234)),
+                "a 64 KiB frame with a pseudo-header sum");
+        byte[] ones = new byte[65536];
+        java.util.Arrays.fill(ones, (byte) 0xFF);
+        assertEquals(0xFFFF, InternetChecksum.fold(InternetChecksum.sum(ones, 0, ones.length, 0)), "all ones stays 0xFFFF, never 0");
+        assertEquals(0, InternetChecksum.fold(InternetChecksum.sum(new byte[64], 0, 64, 0)), "all zeros sums to 0");
+    }
 }
