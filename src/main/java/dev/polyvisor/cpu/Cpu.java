@@ -87,6 +87,11 @@ public final class Cpu implements GuestContext {
      */
     public boolean intel;
     /**
+     * EDX after RESET or INIT: the processor's signature, as CPUID.1:EAX reports it (SDM Vol. 3A 9.1.4,
+     * Table 9-1; AMD APM Vol. 2 14.1.3); the VMM sets the model's. 0x663 (family 6 model 6) until then.
+     */
+    public int resetSignature = 0x663;
+    /**
      * The instruction running came behind KVM's forced-emulation prefix, so KVM's emulator runs it: where that
      * emulator does not do what the CPU does, the instruction does what KVM does (set by the decoder's wrapper).
      */
@@ -189,7 +194,7 @@ public final class Cpu implements GuestContext {
         dr[7] = Breakpoints.DR7_FIXED;
         pendingDebugTraps = 0;
         movSsShadow = stepTrapAtEnd = false;
-        r[RDX] = 0x663;
+        r[RDX] = resetSignature;
         mxcsr = 0x1F80;
         fcw = 0x037F;
         fsw = 0;

@@ -157,6 +157,7 @@ public final class Vm implements Platform, AutoCloseable {
                 v.cpu.smap = cpuModel.has(CpuFeature.SMAP);
                 v.cpu.forceEmulationPrefix = cpuModel.forceEmulationPrefix();
                 v.cpu.intel = cpuModel.vendor().equals("GenuineIntel");
+                v.cpu.resetSignature = cpuModel.signature();
             }
             this.modelMsrs = new ModelMsrs(cpuModel, config.smp());
             this.cpuid = personalities.cpuidTable(cpuModel, config.smp())::cpuid;
