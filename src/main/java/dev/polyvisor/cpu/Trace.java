@@ -19,15 +19,24 @@ public final class Trace {
     long endLinear;
     /**
      * Direct chaining (reference/cpu-design.md 1.3; QEMU's goto_tb): the traces that ran after this one,
-     * by linear address, valid while the vCPU's {@code Mmu.fetchEpoch} (which also changes with the decode mode) is the one recorded. Slot 0 is
-     * the fall-through successor (at {@link #endLinear}), slot 1 the last other successor (taken branch).
+     * by linear address, valid while the vCPU's {@code Mmu.fetchEpoch} (which also changes with the decode
+     * mode) is the one recorded. {@link #fall} is the fall-through successor (at {@link #endLinear}),
+     * {@link #other} the last other successor (taken branch). Traces are shared by vCPUs that may run on
+     * separate host threads, so a slot is one immutable {@link Link} written at once: a reader never pairs
+     * one vCPU's successor with another's epoch (fetch epochs are unique per vCPU, so a vCPU only ever
+     * follows links it made itself).
      */
-    Trace fallNext, otherNext;
-    long fallEpoch, otherEpoch, otherLinear;
+    Link fall, other;
+
+    /** One chain slot: {@code next} ran at linear address {@code linear} in fetch epoch {@code epoch}. */
+    record Link(Trace next, long linear, long epoch) {}
     /** JIT tier ({@code cpu.jit}): instructions retired by interpreted runs, counted towards the compile threshold. */
     public int heat;
-    /** The trace's compiled form, run instead of the handlers when set ({@code cpu.jit}). */
-    public CompiledTrace compiled;
+    /**
+     * The trace's compiled form, run instead of the handlers when set ({@code cpu.jit}); volatile since the
+     * vCPU that installs it need not be the one that runs it.
+     */
+    public volatile CompiledTrace compiled;
 
     Trace(long physAddr, int mode, Insn[] insns, long page1, long page2) {
         this.physAddr = physAddr;

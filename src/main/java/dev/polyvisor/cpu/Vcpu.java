@@ -113,18 +113,15 @@ public final class Vcpu {
         Trace p = last, t;
         if (p != null) {
             if (la == p.endLinear) {
-                t = p.fallNext;
-                if (t != null && p.fallEpoch == epoch && t.valid) return t;
+                Trace.Link l = p.fall;
+                if (l != null && l.epoch() == epoch && (t = l.next()).valid) return t;
                 t = lookup(c, la);
-                p.fallNext = t;
-                p.fallEpoch = c.mmu.fetchEpoch;
+                p.fall = new Trace.Link(t, la, c.mmu.fetchEpoch);
             } else {
-                t = p.otherNext;
-                if (t != null && p.otherLinear == la && p.otherEpoch == epoch && t.valid) return t;
+                Trace.Link l = p.other;
+                if (l != null && l.linear() == la && l.epoch() == epoch && (t = l.next()).valid) return t;
                 t = lookup(c, la);
-                p.otherNext = t;
-                p.otherLinear = la;
-                p.otherEpoch = c.mmu.fetchEpoch;
+                p.other = new Trace.Link(t, la, c.mmu.fetchEpoch);
             }
             return t;
         }
