@@ -560,6 +560,9 @@ public final class Vm implements Platform, AutoCloseable {
 
     public VirtioSlots virtio() { return virtio; }
 
+    /** Whether {@link #run()} gives each vCPU a host thread of its own ({@link VcpuThreads#applies}). */
+    public boolean runsVcpuThreads() { return VcpuThreads.applies(config); }
+
     public Cpu bsp() { return vcpus.getFirst().cpu; }
 
     /**
