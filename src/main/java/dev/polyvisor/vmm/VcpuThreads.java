@@ -187,9 +187,15 @@ final class VcpuThreads {
 
     // ---- the vCPU threads ----
 
+    /** Steal is handed to the personalities (under the lock) in batches of at least this much. */
+    static final long STEAL_BATCH_NS = 1_000_000L;
+    private static final java.lang.management.ThreadMXBean CPU_TIME = java.lang.management.ManagementFactory.getThreadMXBean();
+
     private void vcpuLoop(int i) {
         Vcpu v = vm.vcpus.get(i);
         Cpu c = v.cpu;
+        long steal = 0;
+        boolean measure = CPU_TIME.isCurrentThreadCpuTimeSupported();
         try {
             while (!vm.ended()) {
                 if (stopWorld) { parkStopped(); continue; }
@@ -198,7 +204,19 @@ final class VcpuThreads {
                     LockSupport.parkNanos(PARK_LIMIT_NS);
                     continue;
                 }
+                // Steal time, as a host accounts it (KVM: the task's run_delay, arch/x86/kvm/x86.c record_steal_time):
+                // the part of a quantum the vCPU wanted to run but its thread was not on a host CPU.
+                long v0 = measure ? vm.clock.nanos() : 0, c0 = measure ? CPU_TIME.getCurrentThreadCpuTime() : 0;
                 VcpuExit e = v.run(QUANTUM);
+                if (measure) {
+                    long s = (vm.clock.nanos() - v0) - (CPU_TIME.getCurrentThreadCpuTime() - c0);
+                    if (s > 0) steal += s;
+                    if (steal >= STEAL_BATCH_NS) {
+                        bql.lock();
+                        try { vm.addSteal(i, steal); } finally { bql.unlock(); }
+                        steal = 0;
+                    }
+                }
                 switch (e) {
                     case VcpuExit.Shutdown s -> vm.requestEnd(Outcome.Kind.SHUTDOWN, Outcome.SHUTDOWN_STATUS,
                             "guest shut down (triple fault): " + s.reason());

@@ -561,7 +561,19 @@ public final class Vm implements Platform, AutoCloseable {
     public VirtioSlots virtio() { return virtio; }
 
     /** Whether {@link #run()} gives each vCPU a host thread of its own ({@link VcpuThreads#applies}). */
-    public boolean runsVcpuThreads() { return VcpuThreads.applies(config); }
+    public boolean runsVcpuThreads() { return vcpuThreadsAllowed && VcpuThreads.applies(config); }
+
+    private boolean vcpuThreadsAllowed = true;
+
+    /**
+     * Keeps this VM on the round-robin scheduler even where {@link VcpuThreads} would apply (call before
+     * {@link #run()}): for what is defined by one shared host thread, like steal time that is half the
+     * elapsed time when two vCPUs spin.
+     */
+    public void useRoundRobin() { vcpuThreadsAllowed = false; }
+
+    /** Steal time measured by a vCPU thread (threaded mode, under the big lock): to the personalities. */
+    void addSteal(int vcpu, long ns) { personalities.addSteal(vcpu, ns); }
 
     public Cpu bsp() { return vcpus.getFirst().cpu; }
 
@@ -613,7 +625,7 @@ public final class Vm implements Platform, AutoCloseable {
         long deadline = config.timeout() == null ? Long.MAX_VALUE : t0 + config.timeout().toNanos();
         StealAccounting steal = new StealAccounting(vcpus.size(), personalities::addSteal);
         vmThread = Thread.currentThread();
-        if (VcpuThreads.applies(config)) return runThreaded(t0, deadline);
+        if (runsVcpuThreads()) return runThreaded(t0, deadline);
         try {
             while (endKind == null) {
                 if (suspended) {
