@@ -561,7 +561,11 @@ public final class Vm implements Platform, AutoCloseable {
     public VirtioSlots virtio() { return virtio; }
 
     /** Whether {@link #run()} gives each vCPU a host thread of its own ({@link VcpuThreads#applies}). */
-    public boolean runsVcpuThreads() { return vcpuThreadsAllowed && VcpuThreads.applies(config); }
+    public boolean runsVcpuThreads() {
+        // --jit check re-runs each new compiled trace in the interpreter from the same state and compares
+        // memory: another vCPU's concurrent stores would read as mismatches, so it keeps the round-robin.
+        return vcpuThreadsAllowed && VcpuThreads.applies(config) && (traces.jit() == null || traces.jit().mode() != JitMode.CHECK);
+    }
 
     private boolean vcpuThreadsAllowed = true;
 
