@@ -277,6 +277,9 @@ public final class Vm implements Platform, AutoCloseable {
         if (data.length == 0) return;
         inputBytes.addAndGet(data.length);
         input.add(data.clone());
+        VcpuThreads th = threads;
+        Thread t = vmThread;
+        if (th != null && t != null) LockSupport.unpark(t); // the VM thread moves it to the UART; with vCPU threads it may be parked
     }
 
     /** Console input bytes not yet received by the guest (queued here or waiting in COM1's host queue). */
