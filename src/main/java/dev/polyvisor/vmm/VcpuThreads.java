@@ -45,6 +45,11 @@ final class VcpuThreads {
     /** Per vCPU, bits of {@link #NMI}, {@link #INIT}, {@link #SIPI}, {@link #FLUSH}, {@link #WAKE}: events its own thread takes. */
     private final AtomicIntegerArray posted;
     private final int[] sipiVector;
+    /**
+     * NMIs posted to each vCPU and not yet latched: counted, not a bit, since two may be pending at once
+     * (one latched behind one in service; KVM's process_nmi allows two, kvm-unit-tests apic "multiple nmi").
+     */
+    private final AtomicIntegerArray nmis;
     static final int NMI = 1, INIT = 2, SIPI = 4, FLUSH = 8, WAKE = 16;
 
     private volatile boolean stopWorld;
@@ -68,6 +73,7 @@ final class VcpuThreads {
         this.threads = new VcpuThread[n];
         this.posted = new AtomicIntegerArray(n);
         this.sipiVector = new int[n];
+        this.nmis = new AtomicIntegerArray(n);
         for (int i = 0; i < n; i++) {
             final int id = i;
             threads[i] = new VcpuThread(() -> vcpuLoop(id), vm.vcpus.get(i).cpu);
@@ -99,7 +105,28 @@ final class VcpuThreads {
         for (int i = 0; i < threads.length; i++) if (vm.vcpus.get(i).cpu.halted) LockSupport.unpark(threads[i]);
     }
 
-    void postNmi(int i) { post(i, NMI); }
+    void postNmi(int i) {
+        if (i < 0 || i >= threads.length) return;
+        nmis.incrementAndGet(i);
+        post(i, NMI);
+    }
+
+    /**
+     * Latches the NMIs posted to vCPU i (its own thread; at most two stay pending, as on hardware). Called
+     * between quanta and from the interrupt poll, so that an NMI posted before a fixed IPI is latched
+     * before that IPI is taken (the vCPU's run loop checks NMIs ahead of maskable interrupts).
+     */
+    private boolean latchPostedNmis(int i) {
+        int n = nmis.getAndSet(i, 0);
+        if (n == 0) return false;
+        bql.lock();
+        try {
+            for (int k = 0; k < Math.min(n, 2); k++) vm.latchNmi(i);
+        } finally {
+            bql.unlock();
+        }
+        return true;
+    }
 
     /** A personality's wake-up of a halted vCPU (Xen without a callback vector): it leaves HLT on its own thread. */
     void postWake(int i) { post(i, WAKE); }
@@ -249,10 +276,10 @@ final class VcpuThreads {
                 synchronized (sipiVector) { vector = sipiVector[i]; }
                 vm.sipiVcpu(i, vector);
             }
-            if ((bits & NMI) != 0) vm.latchNmi(i);
         } finally {
             bql.unlock();
         }
+        if ((bits & NMI) != 0) latchPostedNmis(i);
     }
 
     /** A halted vCPU can go on: a posted unhalt (NMI, KVM PV kick) or an interrupt it takes with IF=1. */
@@ -329,7 +356,7 @@ final class VcpuThreads {
             platforms[i] = c.platform;
             sources[i] = c.interrupts;
             c.platform = new LockedPlatform(c.platform, bql);
-            c.interrupts = new LockedInterruptSource(c.interrupts, bql);
+            c.interrupts = new LockedInterruptSource(i, c, c.interrupts);
         }
         vm.clock.timers().setOnEarlierDeadline(() -> LockSupport.unpark(vmThread));
         for (VcpuThread t : threads) t.start();
@@ -402,8 +429,34 @@ final class VcpuThreads {
      * the 8259's state); polling stays lock-free (the LAPIC guards its IRR itself, a stale answer is
      * corrected by the kick that follows every posting).
      */
-    private record LockedInterruptSource(InterruptSource inner, ReentrantLock bql) implements InterruptSource {
-        @Override public boolean hasPending() { return inner.hasPending(); }
+    private final class LockedInterruptSource implements InterruptSource {
+        private final int vcpu;
+        private final Cpu cpu;
+        private final InterruptSource inner;
+
+        LockedInterruptSource(int vcpu, Cpu cpu, InterruptSource inner) {
+            this.vcpu = vcpu;
+            this.cpu = cpu;
+            this.inner = inner;
+        }
+
+        /**
+         * An NMI posted before the interrupt seen here (another vCPU's NMI then fixed IPI, apic.c
+         * kick_me_nmi) is latched first and this poll reports nothing: the quantum ends and the run loop
+         * delivers the NMI, then the interrupt. NMIs are read after the LAPIC, so one posted before an
+         * IRR bit that is seen is seen too (the LAPIC's monitor orders them).
+         */
+        @Override public boolean hasPending() {
+            boolean p = inner.hasPending();
+            if (nmis.get(vcpu) != 0) {
+                if (currentCpu() != cpu) return true; // the VM thread asks whether anything is pending: an NMI is
+                if (latchPostedNmis(vcpu)) {
+                    cpu.stopRequested = true;
+                    return false;
+                }
+            }
+            return p;
+        }
 
         @Override public int acknowledge() {
             bql.lock();

@@ -391,7 +391,9 @@ public final class Vm implements Platform, AutoCloseable {
     private void postNmi(int vcpu) {
         if (vcpu < 0 || vcpu >= vcpus.size()) return;
         VcpuThreads th = threads;
-        if (th != null) { th.postNmi(vcpu); return; } // the target's own thread latches it
+        // Another vCPU's NMI is posted and latched by the target's own thread; a self-NMI (or the round-robin
+        // thread's) is latched here, on the thread that owns the vCPU, as soon as the ICR write is done.
+        if (th != null && VcpuThreads.currentCpu() != vcpus.get(vcpu).cpu) { th.postNmi(vcpu); return; }
         latchNmi(vcpu);
     }
 
@@ -933,7 +935,10 @@ public final class Vm implements Platform, AutoCloseable {
      */
     @Override
     public void pause(int vcpuId) {
-        if (threads != null) { Thread.onSpinWait(); return; } // the vCPU has a host thread of its own: nothing to give away
+        // With a host thread per vCPU, give the host CPU away (sched_yield): when vCPU threads outnumber the free
+        // host CPUs, the vCPU this one spins for may be waiting for it (KVM's pause-loop exit yields likewise);
+        // otherwise the yield returns at once.
+        if (threads != null) { Thread.yield(); return; }
         if (vcpus.size() > 1 && anotherVcpuRunnable(vcpuId)) vcpus.get(vcpuId).interrupt();
     }
 
