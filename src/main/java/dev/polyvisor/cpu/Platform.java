@@ -58,6 +58,19 @@ public interface Platform {
     /** MOV to CR8: TPR[7:4] = the value, TPR[3:0] = 0 (SDM Vol. 3A 11.8.6.1). */
     default void setTaskPriorityClass(int vcpuId, int priorityClass) {}
 
+    /**
+     * A vCPU's read of device MMIO at {@code offset} in {@code region}. The VMM runs it under its device
+     * lock when vCPUs have host threads of their own (vmm.LockedPlatform); the default calls the handler.
+     */
+    default long mmioRead(dev.polyvisor.memory.MmioRegion region, long offset, int size) {
+        return region.handler().read(offset, size);
+    }
+
+    /** A vCPU's write of device MMIO; see {@link #mmioRead}. */
+    default void mmioWrite(dev.polyvisor.memory.MmioRegion region, long offset, int size, long value) {
+        region.handler().write(offset, size, value);
+    }
+
     /** Access to a physical address nothing claims: reads return the value given, writes are dropped. */
     default long unassignedMmio(VcpuExit.Mmio access) { return -1L; }
 

@@ -15,13 +15,20 @@ import java.util.Map;
 /**
  * Decoded traces keyed by (physical address, decode mode), shared by the vCPUs of one VM. A write to
  * a page that holds decoded code (reported by {@link CodePages}) invalidates every trace built from it.
- * Not thread-safe: vCPUs of one VM run on one host thread for now (DESIGN.md, SMP).
+ *
+ * <p>vCPUs may run on host threads of their own (vmm.VcpuThreads): a hit is a lock-free acquire read of
+ * the table (a trace's identity fields are final and it is published with a release store, so a reader
+ * never sees it half-built); a miss, the build and the invalidation of a written code page hold the
+ * cache's monitor. Invalidation clears the volatile {@link Trace#valid}, which every vCPU checks before
+ * it enters a trace and after each instruction, so none runs bytes it decoded before a write it can see
+ * (x86 requires cross-modifying code to synchronize anyway, SDM Vol. 3A 9.1.3).
  */
 public final class TraceCache implements CodePages.Listener {
     public static final int MAX_LEN = 32;
     private static final int BITS = 16, SIZE = 1 << BITS;
 
     private final Trace[] table = new Trace[SIZE];
+    private static final java.lang.invoke.VarHandle SLOT = java.lang.invoke.MethodHandles.arrayElementVarHandle(Trace[].class);
     private final Map<Long, List<Trace>> byPage = new HashMap<>();
     private final Decoder decoder;
     private final CodePages codePages;
@@ -55,12 +62,18 @@ public final class TraceCache implements CodePages.Listener {
     public Trace lookup(Cpu c, long linear, long pa) {
         int mode = c.decodeMode();
         int i = index(pa, mode);
-        Trace t = table[i];
+        Trace t = (Trace) SLOT.getAcquire(table, i);
         if (t != null && t.physAddr == pa && t.mode == mode) return t;
+        return miss(c, linear, pa, mode, i);
+    }
+
+    private synchronized Trace miss(Cpu c, long linear, long pa, int mode, int i) {
+        Trace t = table[i];
+        if (t != null && t.physAddr == pa && t.mode == mode) return t; // another vCPU built it meanwhile
         if (pa == watchedPa) fireWatch();
         Trace built = build(c, linear, pa, mode);
         if (t != null) evict(t);
-        table[i] = built;
+        SLOT.setRelease(table, i, built);
         return built;
     }
 
@@ -71,7 +84,7 @@ public final class TraceCache implements CodePages.Listener {
      * point of the guest's own choosing without guest cooperation, e.g. the kernel's __initdata
      * at free_initmem() (matrix.MatrixRunner). Costs one compare per trace build; one watch at a time.
      */
-    public void watchFirstBuild(long pa, Runnable action) {
+    public synchronized void watchFirstBuild(long pa, Runnable action) {
         watchedPa = pa;
         watchAction = action;
     }
@@ -135,7 +148,7 @@ public final class TraceCache implements CodePages.Listener {
      */
     private void evict(Trace t) {
         t.valid = false;
-        t.fallNext = t.otherNext = null;
+        t.unchain();
         unregister(t, t.page1);
         if (t.page2 >= 0) unregister(t, t.page2);
         evictedTraces++;
@@ -162,12 +175,12 @@ public final class TraceCache implements CodePages.Listener {
     }
 
     @Override
-    public void codePageWritten(long physPage) {
+    public synchronized void codePageWritten(long physPage) {
         List<Trace> l = byPage.remove(physPage);
         if (l == null) return;
         for (Trace t : l) {
             t.valid = false;
-            t.fallNext = t.otherNext = null;
+            t.unchain();
             int i = index(t.physAddr, t.mode);
             if (table[i] == t) table[i] = null;
             // A trace that crossed into a second page is still listed under the other one.
@@ -177,7 +190,7 @@ public final class TraceCache implements CodePages.Listener {
     }
 
     /** Drops everything (e.g. after a loader rewrote memory behind the CPU's back). */
-    public void flush() {
+    public synchronized void flush() {
         java.util.Arrays.fill(table, null);
         for (List<Trace> l : byPage.values()) for (Trace t : l) t.valid = false;
         byPage.clear();

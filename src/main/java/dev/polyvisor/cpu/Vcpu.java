@@ -113,19 +113,22 @@ public final class Vcpu {
         long epoch = c.mmu.fetchEpoch;
         Trace p = last, t;
         if (p != null) {
+            // Epoch, successor, epoch again, in order (Trace's chaining protocol): a slot another vCPU is
+            // rewriting never pairs its successor with this vCPU's epoch.
             if (la == p.endLinear) {
-                t = p.fallNext;
-                if (t != null && p.fallEpoch == epoch && t.valid) return t;
+                if ((long) Trace.FALL_EPOCH.getAcquire(p) == epoch) {
+                    t = (Trace) Trace.FALL_NEXT.getAcquire(p);
+                    if (t != null && (long) Trace.FALL_EPOCH.getAcquire(p) == epoch && t.valid) return t;
+                }
                 t = lookup(c, la);
-                p.fallNext = t;
-                p.fallEpoch = c.mmu.fetchEpoch;
+                p.chainFall(t, c.mmu.fetchEpoch);
             } else {
-                t = p.otherNext;
-                if (t != null && p.otherLinear == la && p.otherEpoch == epoch && t.valid) return t;
+                if ((long) Trace.OTHER_EPOCH.getAcquire(p) == epoch && (long) Trace.OTHER_LINEAR.getAcquire(p) == la) {
+                    t = (Trace) Trace.OTHER_NEXT.getAcquire(p);
+                    if (t != null && (long) Trace.OTHER_EPOCH.getAcquire(p) == epoch && t.valid) return t;
+                }
                 t = lookup(c, la);
-                p.otherNext = t;
-                p.otherLinear = la;
-                p.otherEpoch = c.mmu.fetchEpoch;
+                p.chainOther(t, la, c.mmu.fetchEpoch);
             }
             return t;
         }

@@ -184,6 +184,46 @@ public final class GuestMemory implements AutoCloseable {
         }
     }
 
+    /**
+     * A pure update for {@link #atomicUpdate}: the new value from the old one and two operands of the
+     * instruction. It may run more than once (each time the compare-and-set loses a race).
+     */
+    @FunctionalInterface
+    public interface Update { long apply(long old, long x, long y); }
+
+    /**
+     * A LOCK'd read-modify-write of the {@code size}-byte RAM operand at pa (SDM Vol. 3A 9.1.2.2: no other
+     * access to the operand can come between the read and the write). An operand inside one naturally
+     * aligned 8-byte word is updated with a compare-and-set of that word, so the update is atomic against
+     * every other access, plain stores to the word's other bytes included (they make the CAS retry); x86
+     * byte and word locks need no wider alignment, and VarHandle CAS exists for long but not for byte/short.
+     * An operand that straddles two words (a split lock, which Linux avoids and recent CPUs can trap, SDM
+     * Vol. 1 "split lock detection") falls back to the global lock: atomic only against other split locks.
+     * Returns the old value (zero-extended); the caller recomputes the new one for its flags.
+     */
+    public long atomicUpdate(long pa, int size, Update u, long x, long y) {
+        long m = mask(size);
+        long word = pa & ~7L;
+        int shift = (int) (pa - word) << 3;
+        if (shift + (size << 3) <= 64) {
+            long fm = m << shift;
+            for (;;) {
+                long w = (long) AI64.getVolatile(ram, word);
+                long old = (w >>> shift) & m;
+                long nw = (w & ~fm) | ((u.apply(old, x, y) & m) << shift);
+                if (AI64.compareAndSet(ram, word, w, nw)) return old;
+            }
+        }
+        synchronized (exclusive) {
+            long old = readPhys(pa, size);
+            writePhys(pa, size, u.apply(old, x, y));
+            return old;
+        }
+    }
+
+    /** The lock that makes split-lock read-modify-writes (and MMIO ones) exclusive with one another. */
+    public Object splitLock() { return exclusive; }
+
     public static long mask(int size) { return size == 8 ? -1L : (1L << (size * 8)) - 1; }
 
     @Override

@@ -64,6 +64,10 @@ import java.util.function.Predicate;
  * guest (HLT with IF=0, or no interrupt pending and no timer armed); a triple fault ends it with a
  * one-line message; the debug-exit device, poweroff or the timeout end it with a status. Application
  * processors wait for INIT/SIPI from the BSP's LAPIC.
+ *
+ * <p>With a realtime clock and more than one vCPU, {@link #run()} gives each vCPU a host thread of its
+ * own instead ({@link VcpuThreads}; {@code -Dpolyvisor.vcpuThreads=false} keeps the round-robin), and
+ * every exit into this platform runs under the big VMM lock {@link #bql} ({@link LockedPlatform}).
  */
 public final class Vm implements Platform, AutoCloseable {
     /** Instructions per quantum: long enough to amortise the loop, short enough to notice a timeout. */
@@ -106,6 +110,14 @@ public final class Vm implements Platform, AutoCloseable {
     private long platformExits;
     /** Marker lines on the serial ports, stamped with instructions and exits ({@link ConsoleMarkers}). */
     private final ConsoleMarkers markers = new ConsoleMarkers(this::instructionsRetired, this::exits);
+
+    /**
+     * The big VMM lock (QEMU's BQL): held by a vCPU thread for each exit into this platform and by the VM
+     * thread while it runs timers and host I/O, when vCPUs have threads of their own ({@link VcpuThreads}).
+     */
+    final java.util.concurrent.locks.ReentrantLock bql = new java.util.concurrent.locks.ReentrantLock();
+    /** The vCPU threads while a threaded run is under way, else null (the round-robin scheduler). */
+    private volatile VcpuThreads threads;
 
     private volatile Outcome.Kind endKind;
     private volatile int endStatus;
@@ -266,6 +278,9 @@ public final class Vm implements Platform, AutoCloseable {
         if (data.length == 0) return;
         inputBytes.addAndGet(data.length);
         input.add(data.clone());
+        VcpuThreads th = threads;
+        Thread t = vmThread;
+        if (th != null && t != null) LockSupport.unpark(t); // the VM thread moves it to the UART; with vCPU threads it may be parked
     }
 
     /** Console input bytes not yet received by the guest (queued here or waiting in COM1's host queue). */
@@ -322,6 +337,8 @@ public final class Vm implements Platform, AutoCloseable {
      * thread, virt/kvm/kvm_main.c kvm_vcpu_kick).
      */
     private void wakeForHostData() {
+        VcpuThreads th = threads;
+        if (th != null) th.wakeHalted();
         Vcpu r = running;
         if (r != null) r.interrupt();
         Thread t = vmThread;
@@ -364,7 +381,7 @@ public final class Vm implements Platform, AutoCloseable {
      * Wakes a halted vCPU for a deliverable NMI, or for KVM PV unhalt: a vCPU halted in kvm_wait (IF=0) resumes when kicked; the kick is sticky, so one that
      * came before the HLT resumes it at once (arch/x86/kvm/x86.c pv_unhalted).
      */
-    private boolean unhalt(int i) {
+    boolean unhalt(int i) {
         Cpu c = vcpus.get(i).cpu;
         if (c.halted && c.nmiPending && !c.nmiBlocked) { c.halted = false; return true; }
         if (c.halted && personalities.consumeUnhalt(i)) { c.halted = false; return true; }
@@ -374,6 +391,15 @@ public final class Vm implements Platform, AutoCloseable {
     /** Latches an NMI on a vCPU; its run loop delivers it (and a halted vCPU wakes for it). */
     private void postNmi(int vcpu) {
         if (vcpu < 0 || vcpu >= vcpus.size()) return;
+        VcpuThreads th = threads;
+        // Another vCPU's NMI is posted and latched by the target's own thread; a self-NMI (or the round-robin
+        // thread's) is latched here, on the thread that owns the vCPU, as soon as the ICR write is done.
+        if (th != null && VcpuThreads.currentCpu() != vcpus.get(vcpu).cpu) { th.postNmi(vcpu); return; }
+        latchNmi(vcpu);
+    }
+
+    /** Latches an NMI on vCPU {@code vcpu}: on its own thread, or on the round-robin thread. */
+    void latchNmi(int vcpu) {
         Cpu c = vcpus.get(vcpu).cpu;
         if (c.nmiPending && !c.nmiBlocked) c.nmiSecondPending = true;
         else c.nmiPending = true;
@@ -393,6 +419,8 @@ public final class Vm implements Platform, AutoCloseable {
 
         /** Also for the running vCPU itself: its run loop then checks for the interrupt at once (a self-IPI, an expired TSC deadline). */
         private void yieldTo(int vcpu) {
+            VcpuThreads th = threads;
+            if (th != null) { th.kick(vcpu); return; }
             Vcpu r = running;
             if (r != null && (r.cpu.id == vcpu || vcpu >= 0 && vcpu < vcpus.size() && started[vcpu])) r.interrupt();
         }
@@ -400,17 +428,66 @@ public final class Vm implements Platform, AutoCloseable {
         @Override
         public void init(int vcpu) {
             if (vcpu <= 0 || vcpu >= vcpus.size()) return; // INIT of the BSP would reset the machine: not modelled
-            Cpu c = vcpus.get(vcpu).cpu;
-            c.reset();
-            started[vcpu] = false;
+            VcpuThreads th = threads;
+            if (th != null) th.postInit(vcpu); // the target resets itself on its own thread
+            else initVcpu(vcpu);
         }
 
         @Override
         public void sipi(int vcpu, int vector) {
-            if (vcpu <= 0 || vcpu >= vcpus.size() || started[vcpu]) return; // a running vCPU ignores SIPI
-            BootCpu.enterReal(vcpus.get(vcpu).cpu, (vector & 0xFF) << 8, 0);
-            started[vcpu] = true;
+            if (vcpu <= 0 || vcpu >= vcpus.size()) return;
+            VcpuThreads th = threads;
+            if (th != null) th.postSipi(vcpu, vector);
+            else sipiVcpu(vcpu, vector);
         }
+    }
+
+    /** INIT: the vCPU resets and waits for SIPI (its own thread, or the round-robin thread). */
+    void initVcpu(int vcpu) {
+        vcpus.get(vcpu).cpu.reset();
+        started[vcpu] = false;
+    }
+
+    /** SIPI: a vCPU waiting for it starts in real mode at vector << 12; a running one ignores it. */
+    void sipiVcpu(int vcpu, int vector) {
+        if (started[vcpu]) return;
+        BootCpu.enterReal(vcpus.get(vcpu).cpu, (vector & 0xFF) << 8, 0);
+        started[vcpu] = true;
+    }
+
+    boolean isStarted(int vcpu) { return started[vcpu]; }
+
+    boolean ended() { return endKind != null; }
+
+    boolean isSuspended() { return suspended; }
+
+    /** The VM thread's service between waits (threaded mode, under the big lock): timers, console input, virtio host data. */
+    void serviceEvents() {
+        if (clock.hasExpiredTimers()) clock.timers().runExpired();
+        drainInput();
+        virtio.serviceHost();
+    }
+
+    /**
+     * Every started vCPU is halted, none has an interrupt pending, no timer is armed and no host input can
+     * come: nothing can ever wake the guest (threaded mode, under the big lock; see {@link #idle}).
+     */
+    boolean nothingCanWake() {
+        for (int i = 0; i < vcpus.size(); i++) if (started[i] && !vcpus.get(i).cpu.halted) return false;
+        return !anyPending() && clock.timers().nextDeadline() == Long.MAX_VALUE
+                && !inputOpen && input.isEmpty() && !virtio.hasHostEnds();
+    }
+
+    /**
+     * vCPU i exited on HLT (threaded mode, under the big lock). HLT with IF=0 on the BSP ends the run unless
+     * something can still resume it (an NMI, a personality's PV unhalt), as in {@link #run()}'s round-robin.
+     */
+    void haltExit(int i) {
+        platformExits++;
+        Cpu c = vcpus.get(i).cpu;
+        if (!unhalt(i) && i == 0 && !c.interruptsEnabled() && !personalities.canUnhalt(vcpus.size()))
+            requestEnd(Outcome.Kind.STOPPED, Outcome.STOPPED_STATUS, String.format(
+                    "guest stopped: vCPU %d halted with interrupts disabled at RIP 0x%x", i, c.rip));
     }
 
     /**
@@ -489,6 +566,25 @@ public final class Vm implements Platform, AutoCloseable {
 
     public VirtioSlots virtio() { return virtio; }
 
+    /** Whether {@link #run()} gives each vCPU a host thread of its own ({@link VcpuThreads#applies}). */
+    public boolean runsVcpuThreads() {
+        // --jit check re-runs each new compiled trace in the interpreter from the same state and compares
+        // memory: another vCPU's concurrent stores would read as mismatches, so it keeps the round-robin.
+        return vcpuThreadsAllowed && VcpuThreads.applies(config) && (traces.jit() == null || traces.jit().mode() != JitMode.CHECK);
+    }
+
+    private boolean vcpuThreadsAllowed = true;
+
+    /**
+     * Keeps this VM on the round-robin scheduler even where {@link VcpuThreads} would apply (call before
+     * {@link #run()}): for what is defined by one shared host thread, like steal time that is half the
+     * elapsed time when two vCPUs spin.
+     */
+    public void useRoundRobin() { vcpuThreadsAllowed = false; }
+
+    /** Steal time measured by a vCPU thread (threaded mode, under the big lock): to the personalities. */
+    void addSteal(int vcpu, long ns) { personalities.addSteal(vcpu, ns); }
+
     public Cpu bsp() { return vcpus.getFirst().cpu; }
 
     /**
@@ -522,6 +618,10 @@ public final class Vm implements Platform, AutoCloseable {
         }
         Vcpu r = running;
         if (r != null) r.interrupt();
+        VcpuThreads th = threads;
+        if (th != null) th.kickAll();
+        Thread t = vmThread;
+        if (t != null) LockSupport.unpark(t);
     }
 
     private void debugExit(int status) { requestEnd(Outcome.Kind.DEBUG_EXIT, status, ""); }
@@ -535,6 +635,7 @@ public final class Vm implements Platform, AutoCloseable {
         long deadline = config.timeout() == null ? Long.MAX_VALUE : t0 + config.timeout().toNanos();
         StealAccounting steal = new StealAccounting(vcpus.size(), personalities::addSteal);
         vmThread = Thread.currentThread();
+        if (runsVcpuThreads()) return runThreaded(t0, deadline);
         try {
             while (endKind == null) {
                 if (suspended) {
@@ -599,6 +700,22 @@ public final class Vm implements Platform, AutoCloseable {
         return new Outcome(endKind, endStatus, endMessage, instructionsRetired(), System.nanoTime() - t0);
     }
 
+    /** {@link #run()} with one host thread per vCPU ({@link VcpuThreads}). */
+    private Outcome runThreaded(long t0, long deadline) {
+        VcpuThreads th = new VcpuThreads(this, bql);
+        threads = th;
+        try {
+            th.run(deadline);
+        } catch (RuntimeException | StackOverflowError e) {
+            requestEnd(Outcome.Kind.ERROR, Outcome.ERROR_STATUS, "emulator error on the VM thread: " + e);
+        } finally {
+            threads = null;
+            vmThread = null;
+            flushConsole();
+        }
+        return new Outcome(endKind, endStatus, endMessage, instructionsRetired(), System.nanoTime() - t0);
+    }
+
     // ---- ACPI S3 (suspend to RAM) ----
 
     /**
@@ -612,6 +729,10 @@ public final class Vm implements Platform, AutoCloseable {
         board.devices.rtc.setCmosByte(CMOS_SHUTDOWN_STATUS, CMOS_SHUTDOWN_S3_RESUME);
         Vcpu r = running;
         if (r != null) r.interrupt();
+        VcpuThreads th = threads;
+        if (th != null) th.kickAll();
+        Thread t = vmThread;
+        if (t != null) LockSupport.unpark(t);
     }
 
     static final int CMOS_SHUTDOWN_STATUS = 0x0F, CMOS_SHUTDOWN_S3_RESUME = 0xFE;
@@ -622,7 +743,7 @@ public final class Vm implements Platform, AutoCloseable {
      * While suspended no vCPU runs; virtual time and the timers go on (the RTC alarm is a wake event).
      * Returns false when the run ends: the timeout passed, or nothing armed can ever wake the machine.
      */
-    private boolean sleepUntilWake(long wallDeadline) {
+    boolean sleepUntilWake(long wallDeadline) {
         if (wakePending) {
             wakePending = false;
             suspended = false;
@@ -741,7 +862,12 @@ public final class Vm implements Platform, AutoCloseable {
         else io.out(port, size, value);
     }
 
-    private Cpu current() { Vcpu r = running; return r == null ? bsp() : r.cpu; }
+    private Cpu current() {
+        Cpu t = VcpuThreads.currentCpu();
+        if (t != null) return t;
+        Vcpu r = running;
+        return r == null ? bsp() : r.cpu;
+    }
     /**
      * CPUID from the composed table, with the bits that follow the vCPU's state: CPUID.1:EDX.APIC[bit 9]
      * reads 0 while IA32_APIC_BASE.EN is clear (SDM Vol. 3A 11.4.3, "the CPUID feature flag for the APIC
@@ -810,6 +936,10 @@ public final class Vm implements Platform, AutoCloseable {
      */
     @Override
     public void pause(int vcpuId) {
+        // With a host thread per vCPU, give the host CPU away (sched_yield): when vCPU threads outnumber the free
+        // host CPUs, the vCPU this one spins for may be waiting for it (KVM's pause-loop exit yields likewise);
+        // otherwise the yield returns at once.
+        if (threads != null) { Thread.yield(); return; }
         if (vcpus.size() > 1 && anotherVcpuRunnable(vcpuId)) vcpus.get(vcpuId).interrupt();
     }
 
@@ -859,14 +989,33 @@ public final class Vm implements Platform, AutoCloseable {
          * personality's upcall state (routePersonalityInterrupts), and a halted vCPU with IF=1 wakes when it
          * sees it pending; nothing to post here.
          */
-        @Override public void upcall(int vcpu, int vector) { }
+        @Override public void upcall(int vcpu, int vector) {
+            VcpuThreads th = threads;
+            if (th != null) th.kick(vcpu); // a halted or blocked vCPU re-checks its interrupt source
+        }
 
-        @Override public void wake(int vcpu) { if (vcpu >= 0 && vcpu < vcpus.size()) vcpus.get(vcpu).cpu.halted = false; }
+        /**
+         * A PV wake-up (KVM_HC_KICK_CPU, Xen's vcpu wake) leaves HLT; with vCPU threads it is posted to the
+         * target's own thread, which clears halted there (KVM's kick also stays as its sticky unhalt flag).
+         */
+        @Override public void wake(int vcpu) {
+            if (vcpu < 0 || vcpu >= vcpus.size()) return;
+            VcpuThreads th = threads;
+            if (th != null) th.postWake(vcpu);
+            else vcpus.get(vcpu).cpu.halted = false;
+        }
 
-        @Override public void flushTlb(int vcpu) { if (vcpu >= 0 && vcpu < vcpus.size()) vcpus.get(vcpu).cpu.mmu.flushAll(); }
+        @Override public void flushTlb(int vcpu) {
+            if (vcpu < 0 || vcpu >= vcpus.size()) return;
+            VcpuThreads th = threads;
+            if (th != null) th.flushTlb(vcpu);
+            else vcpus.get(vcpu).cpu.mmu.flushAll();
+        }
 
         @Override
         public void block(int vcpu, boolean ignoreIf, BooleanSupplier until, long deadlineNs) {
+            VcpuThreads th = threads;
+            if (th != null) { th.block(vcpu, ignoreIf, until, deadlineNs); return; }
             Cpu c = vcpus.get(vcpu).cpu;
             // The vCPUs share this thread: while another one can run, waiting here would only stall the one
             // that will release what we wait for (Xen SCHEDOP_poll, Hyper-V GUEST_IDLE in PV spinlocks). End

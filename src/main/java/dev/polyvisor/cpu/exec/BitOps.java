@@ -43,8 +43,10 @@ public final class BitOps {
         for (int o = 0; o < 4; o++) {
             final int op = o;
             int lk = op == BT ? 0 : LOCKABLE;
-            t.add(bt[o] + " Ev,Gv", MAP_0F, btReg[o], MODRM | lk | ORACLE, Imm.NONE, d -> new BitTest(op, d.opSize, d.rm, d.ea, d.reg, -1));
-            t.addGroup(bt[o] + " Ev,Ib", MAP_0F, 0xBA, 4 + o, lk | ORACLE, Imm.IB, d -> new BitTest(op, d.opSize, d.rm, d.ea, -1, (int) d.imm & 0xFF));
+            t.add(bt[o] + " Ev,Gv", MAP_0F, btReg[o], MODRM | lk | ORACLE, Imm.NONE, d -> d.lock ? new LockedOps.BitTestM(op, d.opSize, d.ea, d.reg, -1)
+                    : new BitTest(op, d.opSize, d.rm, d.ea, d.reg, -1));
+            t.addGroup(bt[o] + " Ev,Ib", MAP_0F, 0xBA, 4 + o, lk | ORACLE, Imm.IB, d -> d.lock ? new LockedOps.BitTestM(op, d.opSize, d.ea, -1, (int) d.imm & 0xFF)
+                    : new BitTest(op, d.opSize, d.rm, d.ea, -1, (int) d.imm & 0xFF));
         }
         // BSF/BSR for every prefix (ANY): F3 0F BC/BD would be TZCNT/LZCNT, but BMI1/ABM are not advertised,
         // so they execute as BSF/BSR, as on CPUs without those extensions (SDM TZCNT/LZCNT compatibility notes).

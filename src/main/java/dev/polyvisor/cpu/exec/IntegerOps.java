@@ -13,8 +13,8 @@ import static dev.polyvisor.cpu.decode.OpcodeTable.*;
 /**
  * Integer data movement and arithmetic (SDM Vol. 1, 7.3.1-7.3.2; Vol. 2 instruction pages). The hot
  * binary ALU forms have separate register and memory handler classes; rarer forms read their r/m
- * operand through {@link Alu#readRm}. LOCK'd forms are executed as a plain read-modify-write through
- * the MMU: vCPUs run on one host thread, so that is atomic with respect to every other guest access.
+ * operand through {@link Alu#readRm}. LOCK'd memory forms and XCHG with memory are {@link LockedOps}: one
+ * atomic update of guest RAM, since vCPUs may run on separate host threads.
  */
 public final class IntegerOps {
     private IntegerOps() {}
@@ -66,6 +66,7 @@ public final class IntegerOps {
 
     /** op r/m, reg (r/m is the destination). */
     private static Insn rmReg(int op, Decoded d) {
+        if (d.lock) return LockedOps.alu(op, d);
         if (d.opSize >= 4 && !d.isMem()) { Insn f = FastIntOps.rr(op, d.opSize, d.rm, d.reg); if (f != null) return f; }
         if (d.isMem()) { Insn f = FastIntOps.mr(op, d.opSize, d.ea, d.regOp()); if (f != null) return f; }
         return d.isMem() ? new AluMR(op, d.opSize, d.ea, d.regOp()) : new AluRR(op, d.opSize, d.rmOp(), d.regOp());
@@ -81,6 +82,7 @@ public final class IntegerOps {
     }
 
     private static Insn rmImm(int op, Decoded d) {
+        if (d.lock) return LockedOps.aluImm(op, d);
         if (d.opSize >= 4 && !d.isMem()) { Insn f = FastIntOps.ri(op, d.opSize, d.rm, d.imm); if (f != null) return f; }
         if (d.isMem()) { Insn f = FastIntOps.mi(op, d.opSize, d.ea, d.imm); if (f != null) return f; }
         return d.isMem() ? new AluMI(op, d.opSize, d.ea, d.imm) : new AluRI(op, d.opSize, d.rmOp(), d.imm);
@@ -161,6 +163,7 @@ public final class IntegerOps {
     }
 
     private static Insn unary(int op, Decoded d) {
+        if (d.lock) return new LockedOps.UnaryM(op, d.opSize, d.ea);
         return d.isMem() ? new UnaryM(op, d.opSize, d.ea) : new UnaryR(op, d.opSize, d.rmOp());
     }
 
@@ -540,9 +543,9 @@ public final class IntegerOps {
 
     private static void registerExchange(OpcodeTable t) {
         t.add("XCHG Eb,Gb", MAP_1BYTE, 0x86, MODRM | BYTE | LOCKABLE | ORACLE, Imm.NONE,
-                d -> d.isMem() ? new XchgM(1, d.ea, d.regOp()) : new XchgRR(1, d.rmOp(), d.regOp()));
+                d -> d.isMem() ? new LockedOps.XchgM(1, d.ea, d.regOp()) : new XchgRR(1, d.rmOp(), d.regOp()));
         t.add("XCHG Ev,Gv", MAP_1BYTE, 0x87, MODRM | LOCKABLE | ORACLE, Imm.NONE,
-                d -> d.isMem() ? new XchgM(d.opSize, d.ea, d.regOp()) : new XchgRR(d.opSize, d.rmOp(), d.regOp()));
+                d -> d.isMem() ? new LockedOps.XchgM(d.opSize, d.ea, d.regOp()) : new XchgRR(d.opSize, d.rmOp(), d.regOp()));
         // 90 without REX.B is NOP (not XCHG eAX,eAX: it must not zero-extend RAX); F3 90 is PAUSE, a NOP
         // that the VMM takes as a chance to run another vCPU (Platform.pause).
         t.add("NOP/PAUSE/XCHG r,rAX", MAP_1BYTE, 0x90, ORACLE, Imm.NONE,
@@ -553,12 +556,12 @@ public final class IntegerOps {
             t.add("BSWAP r", MAP_0F, 0xC8 + r, ORACLE, Imm.NONE, d -> new Bswap(d.opSize, reg | rexB(d)));
         }
         t.add("BSWAP r", MAP_0F, 0xC8, ORACLE, Imm.NONE, d -> new Bswap(d.opSize, rexB(d)));
-        t.add("CMPXCHG Eb,Gb", MAP_0F, 0xB0, MODRM | BYTE | LOCKABLE | ORACLE, Imm.NONE, d -> new Cmpxchg(1, d.rmOp(), d.ea, d.regOp()));
-        t.add("CMPXCHG Ev,Gv", MAP_0F, 0xB1, MODRM | LOCKABLE | ORACLE, Imm.NONE, d -> new Cmpxchg(d.opSize, d.rmOp(), d.ea, d.regOp()));
-        t.add("XADD Eb,Gb", MAP_0F, 0xC0, MODRM | BYTE | LOCKABLE | ORACLE, Imm.NONE, d -> new Xadd(1, d.rmOp(), d.ea, d.regOp()));
-        t.add("XADD Ev,Gv", MAP_0F, 0xC1, MODRM | LOCKABLE | ORACLE, Imm.NONE, d -> new Xadd(d.opSize, d.rmOp(), d.ea, d.regOp()));
+        t.add("CMPXCHG Eb,Gb", MAP_0F, 0xB0, MODRM | BYTE | LOCKABLE | ORACLE, Imm.NONE, d -> d.lock ? new LockedOps.Cmpxchg(1, d.ea, d.regOp()) : new Cmpxchg(1, d.rmOp(), d.ea, d.regOp()));
+        t.add("CMPXCHG Ev,Gv", MAP_0F, 0xB1, MODRM | LOCKABLE | ORACLE, Imm.NONE, d -> d.lock ? new LockedOps.Cmpxchg(d.opSize, d.ea, d.regOp()) : new Cmpxchg(d.opSize, d.rmOp(), d.ea, d.regOp()));
+        t.add("XADD Eb,Gb", MAP_0F, 0xC0, MODRM | BYTE | LOCKABLE | ORACLE, Imm.NONE, d -> d.lock ? new LockedOps.Xadd(1, d.ea, d.regOp()) : new Xadd(1, d.rmOp(), d.ea, d.regOp()));
+        t.add("XADD Ev,Gv", MAP_0F, 0xC1, MODRM | LOCKABLE | ORACLE, Imm.NONE, d -> d.lock ? new LockedOps.Xadd(d.opSize, d.ea, d.regOp()) : new Xadd(d.opSize, d.rmOp(), d.ea, d.regOp()));
         // CMPXCHG16B (REX.W) is #UD: CPUID.01H:ECX.CX16 is not advertised.
-        t.addGroup("CMPXCHG8B Mq", MAP_0F, 0xC7, 1, MEM_ONLY | LOCKABLE | ORACLE, Imm.NONE, d -> d.rexW ? null : new Cmpxchg8b(d.ea));
+        t.addGroup("CMPXCHG8B Mq", MAP_0F, 0xC7, 1, MEM_ONLY | LOCKABLE | ORACLE, Imm.NONE, d -> d.rexW ? null : d.lock ? new LockedOps.Cmpxchg8b(d.ea) : new Cmpxchg8b(d.ea));
     }
 
     static final class Nop extends Insn {
@@ -586,19 +589,6 @@ public final class IntegerOps {
             long va = Regs.get(c, a, size), vb = Regs.get(c, b, size);
             Regs.set(c, a, size, vb);
             Regs.set(c, b, size, va);
-        }
-    }
-
-    /** XCHG with memory: always locked (SDM XCHG); a plain RMW on our single host thread. */
-    static final class XchgM extends Insn {
-        final int size, reg;
-        final Ea ea;
-        XchgM(int size, Ea ea, int reg) { this.size = size; this.ea = ea; this.reg = reg; }
-        @Override public void exec(Cpu c) {
-            long la = ea.lin(c);
-            long m = c.mmu.read(la, size);
-            c.mmu.write(la, size, Regs.get(c, reg, size));
-            Regs.set(c, reg, size, m);
         }
     }
 

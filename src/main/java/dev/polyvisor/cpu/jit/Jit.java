@@ -19,11 +19,11 @@ import java.util.concurrent.Executors;
  * <p>In {@link JitMode#ON} traces are compiled on one background thread (class
  * generation and definition cost about a millisecond each, which the vCPU thread should not wait for, as
  * v86 and HQEMU compile asynchronously too); the vCPU thread installs finished compilations the next time
- * it consults the JIT, so compiled traces only ever change on the vCPU thread. A compiled trace does
+ * it consults the JIT, so compiled traces only ever change on a vCPU thread. A compiled trace does
  * exactly what the interpreter does, so when it starts being used cannot change what the guest sees (icount
  * runs stay identical). {@link JitMode#ALWAYS} and {@link JitMode#CHECK} compile synchronously, so that
  * which traces run compiled (and are verified) is the same in every run.
- * Otherwise not thread-safe, like the trace cache.
+ * Crossing the threshold and installing hold the Jit's monitor, so vCPUs on separate host threads can share it.
  */
 public final class Jit {
     /**
@@ -105,6 +105,12 @@ public final class Jit {
         if (!finished.isEmpty()) installFinished();
         int heat = t.heat;
         if (heat < 0 || (t.heat = heat + t.insns().length) <= threshold) return null;
+        return compileHot(t);
+    }
+
+    /** The count reached the threshold; under the monitor, since vCPUs on other host threads share the policy. */
+    private synchronized CompiledTrace compileHot(Trace t) {
+        if (t.heat < 0 || t.compiled != null) return t.compiled; // another vCPU queued it first
         t.heat = NEVER; // queued or compiled: not counted again until evicted
         if (mode == JitMode.ON) {
             BACKGROUND.execute(() -> finished.add(new Finished(t, tryCompile(t))));
@@ -124,7 +130,7 @@ public final class Jit {
         installFinished();
     }
 
-    private void installFinished() {
+    private synchronized void installFinished() {
         for (Finished f; (f = finished.poll()) != null; ) install(f.trace, f.compiled);
     }
 
@@ -143,6 +149,7 @@ public final class Jit {
     private void install(Trace t, CompiledTrace ct) {
         if (ct == null) { failedTraces++; return; }
         if (!t.isValid()) return; // invalidated while it was being compiled: nothing will run it again
+        if (t.compiled != null) return; // installed already (two vCPUs raced it past the threshold)
         compiledTraces++;
         if (cache.size() >= capacity) evictOldest();
         cache.addLast(t);

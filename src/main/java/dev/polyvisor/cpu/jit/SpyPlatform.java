@@ -27,4 +27,7 @@ final class SpyPlatform implements Platform {
     @Override public void setTaskPriorityClass(int vcpuId, int pc) { used = true; p.setTaskPriorityClass(vcpuId, pc); }
     @Override public long unassignedMmio(VcpuExit.Mmio access) { used = true; return p.unassignedMmio(access); }
     @Override public void pause(int vcpuId) { used = true; p.pause(vcpuId); }
+    // MMIO never counted as platform use here (it did not pass through the platform before); forwarded for the VMM's lock.
+    @Override public long mmioRead(dev.polyvisor.memory.MmioRegion r, long offset, int size) { return p.mmioRead(r, offset, size); }
+    @Override public void mmioWrite(dev.polyvisor.memory.MmioRegion r, long offset, int size, long v) { p.mmioWrite(r, offset, size, v); }
 }

@@ -333,9 +333,12 @@ public final class Mmu {
 
     private long physRead(long pa, int size) {
         MmioRegion r = mem.mmioAt(pa);
-        if (r != null) { mmioAccesses++; return r.handler().read(pa - r.base(), size) & GuestMemory.mask(size); }
-        if (mem.backed(pa, size)) return mem.readPhys(pa, size);
         Platform p = cpu.platform;
+        if (r != null) {
+            mmioAccesses++;
+            return (p == null ? r.handler().read(pa - r.base(), size) : p.mmioRead(r, pa - r.base(), size)) & GuestMemory.mask(size);
+        }
+        if (mem.backed(pa, size)) return mem.readPhys(pa, size);
         long v = p == null ? -1L : p.unassignedMmio(new VcpuExit.Mmio(pa, size, false, 0));
         return v & GuestMemory.mask(size);
     }
@@ -344,13 +347,18 @@ public final class Mmu {
         codePages.written(pa);
         if (size > 1) codePages.written(pa + size - 1);
         MmioRegion r = mem.mmioAt(pa);
-        if (r != null) { mmioAccesses++; r.handler().write(pa - r.base(), size, v & GuestMemory.mask(size)); return; }
+        Platform p = cpu.platform;
+        if (r != null) {
+            mmioAccesses++;
+            if (p == null) r.handler().write(pa - r.base(), size, v & GuestMemory.mask(size));
+            else p.mmioWrite(r, pa - r.base(), size, v & GuestMemory.mask(size));
+            return;
+        }
         if (mem.backed(pa, size)) {
             if (journal != null) journal.record(mem, pa, size);
             mem.writePhys(pa, size, v);
             return;
         }
-        Platform p = cpu.platform;
         if (p != null) p.unassignedMmio(new VcpuExit.Mmio(pa, size, true, v));
     }
 
@@ -384,8 +392,45 @@ public final class Mmu {
                 default -> ex[i] = page;
             }
             if (large) largePagesCached = true;
+            if (canWrite && acc != FETCH) {
+                // With one host thread per vCPU another vCPU may have made the page a code page between the
+                // isCode test and the store of the entry, its dropWriteEntries missing it. A Dekker pair
+                // with CodePages.mark (mark: set, bump generation, drop entries; here: store entry, fence,
+                // read generation) ensures one side sees the other.
+                java.lang.invoke.VarHandle.fullFence();
+                if (codeGeneration != codePages.generation()) flushAll();
+            }
         }
         return pa;
+    }
+
+    /**
+     * A LOCK'd read-modify-write (and XCHG with memory, which is always locked): translated and checked as a
+     * write (a #PF has the W bit, as on hardware: SDM Vol. 3A 4.7, a locked operation is a write access),
+     * then done on RAM as one atomic update ({@link GuestMemory#atomicUpdate}), so vCPUs on other host
+     * threads see either none or all of it. A page-crossing operand, MMIO, or armed data breakpoints take
+     * the plain read-then-write under the memory's split lock. Returns the old value.
+     */
+    public long atomicRmw(long la, int size, GuestMemory.Update op, long x, long y) {
+        if (dataBreakpoints == 0 && journal == null && ((la & 0xFFF) + size) <= 0x1000) {
+            int i = (int) (la >>> 12) & MASK;
+            long pa;
+            if (wr[i] == (la & ~0xFFFL)) pa = add[i] + la;
+            else {
+                pa = translateFill(la, WRITE);
+                if (mem.mmioAt(pa) != null || !mem.backed(pa, size)) pa = -1;
+                else {
+                    codePages.written(pa);
+                    if (size > 1) codePages.written(pa + size - 1);
+                }
+            }
+            if (pa >= 0) return mem.atomicUpdate(pa, size, op, x, y);
+        }
+        synchronized (mem.splitLock()) {
+            long old = read(la, size);
+            write(la, size, op.apply(old, x, y));
+            return old;
+        }
     }
 
     /** Thrown inside the walker; converted to #PF by the caller. Stackless. */

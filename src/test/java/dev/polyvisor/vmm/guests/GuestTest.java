@@ -99,6 +99,37 @@ class GuestTest {
         assertPassed(r);
     }
 
+    /**
+     * atomics.c: two vCPUs, each on its own host thread (realtime clock), hammer LOCK'd read-modify-writes,
+     * XCHG and CMPXCHG/CMPXCHG8B on shared words and a lock-free log at the same time; every total is exact.
+     * (With LOCK executed as a plain read-then-write the guest loses updates and deadlocks in its spinlocks.)
+     */
+    @Test
+    void lockedInstructionsAreAtomicAcrossVcpuThreads() throws Exception {
+        var cfg = dev.polyvisor.vmm.VmConfig.of(TestGuests.guest("atomics"), dev.polyvisor.vmm.VmConfig.BootKind.MULTIBOOT)
+                .withMemory(64).withSmp(2).withTimeout(Duration.ofSeconds(90));
+        var out = new java.io.ByteArrayOutputStream();
+        try (var vm = new dev.polyvisor.vmm.Vm(cfg, out)) {
+            assertTrue(vm.runsVcpuThreads(), "realtime --smp 2 runs one host thread per vCPU");
+            Outcome o = vm.run();
+            String console = out.toString().replace("\r", "");
+            TestGuests.Run r = new TestGuests.Run(console, o);
+            assertTrue(console.contains("ok atomics: CMPXCHG8B 64-bit counter\n"), r.describe());
+            assertTrue(console.contains("ok atomics: lock-free multi-producer log\n"), r.describe());
+            assertPassed(r);
+        }
+    }
+
+    /** The same guest on the round-robin scheduler (icount): one thread, so trivially atomic, and still exact. */
+    @Test
+    void lockedInstructionsGiveTheSameTotalsOnOneThread() throws Exception {
+        TestGuests.Run r = TestGuests.boot(dev.polyvisor.vmm.VmConfig.of(TestGuests.guest("atomics"), dev.polyvisor.vmm.VmConfig.BootKind.MULTIBOOT)
+                .withMemory(64).withSmp(2).withClock(dev.polyvisor.vmm.VmConfig.ClockMode.ICOUNT).withTimeout(Duration.ofSeconds(90)));
+        assertTrue(r.console().contains("ok atomics: lock-free multi-producer log\n"), r.describe());
+        assertTrue(r.console().contains("cmpxchg retries: bsp 0, ap 0\n"), "one thread: a CMPXCHG never loses a race\n" + r.describe());
+        assertPassed(r);
+    }
+
     @Test
     void elf64ImageLoadsThroughMultibootToo() throws Exception {
         // The rt64 guests are linked as ELF64 and converted to ELF32 for QEMU; the ELF64 original loads as well.
