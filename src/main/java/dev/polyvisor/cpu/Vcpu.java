@@ -4,6 +4,7 @@ import dev.polyvisor.cpu.decode.Decoder;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.jit.CompiledTrace;
 import dev.polyvisor.cpu.jit.Jit;
+import dev.polyvisor.cpu.mmu.Mmu;
 
 /**
  * The run loop of one vCPU (reference/cpu-design.md 1.1): check events, look up the trace at CS:RIP,
@@ -121,18 +122,29 @@ public final class Vcpu {
                     if (t != null && (long) Trace.FALL_EPOCH.getAcquire(p) == epoch && t.valid) return t;
                 }
                 t = lookup(c, la);
-                p.chainFall(t, c.mmu.fetchEpoch);
+                if (mayChain((long) Trace.FALL_EPOCH.getAcquire(p), epoch)) p.chainFall(t, c.mmu.fetchEpoch);
             } else {
                 if ((long) Trace.OTHER_EPOCH.getAcquire(p) == epoch && (long) Trace.OTHER_LINEAR.getAcquire(p) == la) {
                     t = (Trace) Trace.OTHER_NEXT.getAcquire(p);
                     if (t != null && (long) Trace.OTHER_EPOCH.getAcquire(p) == epoch && t.valid) return t;
                 }
                 t = lookup(c, la);
-                p.chainOther(t, la, c.mmu.fetchEpoch);
+                if (mayChain((long) Trace.OTHER_EPOCH.getAcquire(p), epoch)) p.chainOther(t, la, c.mmu.fetchEpoch);
             }
             return t;
         }
         return lookup(c, la);
+    }
+
+    /**
+     * Whether this vCPU may (re)write a chain slot that holds {@code slotEpoch}: when it is empty or this
+     * vCPU's own. Another vCPU's link is left alone: vCPUs on their own threads running the same code would
+     * otherwise rewrite each other's slots at every trace exit (their epochs never match), and the shared
+     * cache lines and monitor cost more than the link saves (smp-scaling.sh: two vCPUs together ran no faster
+     * than one). A vCPU that finds the slot taken goes through its own jump cache instead.
+     */
+    private static boolean mayChain(long slotEpoch, long epoch) {
+        return slotEpoch == 0 || Mmu.epochOwner(slotEpoch) == Mmu.epochOwner(epoch);
     }
 
     private Trace lookup(Cpu c, long la) {

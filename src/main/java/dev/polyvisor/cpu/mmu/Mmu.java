@@ -50,14 +50,23 @@ public final class Mmu {
     /** A large page was entered as 4 KiB entries: INVLPG must then flush everything. */
     private boolean largePagesCached;
     private int codeGeneration;
-    /** Source of fetch epochs: unique across the vCPUs of the process, so traces chained by one never match another. */
-    private static final java.util.concurrent.atomic.AtomicLong EPOCHS = new java.util.concurrent.atomic.AtomicLong();
+    /**
+     * Fetch epochs carry their vCPU in the low {@link #EPOCH_OWNER_BITS} bits above a per-vCPU sequence, so
+     * the epochs of a VM's vCPUs never coincide (a trace chained by one never matches another) without a
+     * counter shared by the vCPU threads, and {@link #epochOwner} tells whose a chain slot is.
+     */
+    public static final int EPOCH_OWNER_BITS = 8;
+    private long epochSequence;
+    private long nextEpoch() { return (++epochSequence << EPOCH_OWNER_BITS) | (cpu.id & ((1 << EPOCH_OWNER_BITS) - 1)); }
+
+    /** The vCPU (its id modulo 256; a VM has at most 64) whose fetch epoch {@code epoch} is; epoch 0 is nobody's. */
+    public static int epochOwner(long epoch) { return (int) (epoch & ((1 << EPOCH_OWNER_BITS) - 1)); }
     /**
      * Changes whenever a linear-to-physical fetch mapping or fetch permission this vCPU cached may have
      * changed (TLB flush, INVLPG, privilege switch), or the decode mode changed (Cpu.updateMode). The run loop chains traces by linear address and
      * trusts a chain only within one epoch (QEMU's tb_jmp_cache is flushed at the same events).
      */
-    public long fetchEpoch = EPOCHS.incrementAndGet();
+    public long fetchEpoch;
 
     // Result of the last translation (slow path).
     private long walkFlags;
@@ -74,6 +83,7 @@ public final class Mmu {
         this.cpu = cpu;
         this.mem = mem;
         this.ram = mem.ram;
+        this.fetchEpoch = nextEpoch();
         this.codePages = new CodePages(mem.ramSize);
         codePages.attach(this);
         flushAll();
@@ -93,11 +103,11 @@ public final class Mmu {
     public CodePages codePages() { return codePages; }
 
     /** Starts a new fetch epoch: traces chained so far are not trusted any more (see {@link #fetchEpoch}). */
-    public void newFetchEpoch() { fetchEpoch = EPOCHS.incrementAndGet(); }
+    public void newFetchEpoch() { fetchEpoch = nextEpoch(); }
 
     /** Selects the user (CPL 3) or supervisor TLB set. */
     public void setPrivilege(boolean userMode) {
-        if (user != userMode) fetchEpoch = EPOCHS.incrementAndGet();
+        if (user != userMode) fetchEpoch = nextEpoch();
         user = userMode;
         if (userMode) { rd = uRd; wr = uWr; ex = uEx; add = uAdd; }
         else { rd = sRd; wr = sWr; ex = sEx; add = sAdd; }
@@ -106,7 +116,7 @@ public final class Mmu {
     public void flushAll() {
         for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) Arrays.fill(t, INVALID);
         largePagesCached = false;
-        fetchEpoch = EPOCHS.incrementAndGet();
+        fetchEpoch = nextEpoch();
         codeGeneration = codePages == null ? 0 : codePages.generation();
     }
 
@@ -122,7 +132,7 @@ public final class Mmu {
     /** INVLPG: drops the page in every set, global or not (SDM Vol. 3A, 4.10.4.1). */
     public void invalidatePage(long lin) {
         if (largePagesCached) { flushAll(); return; }
-        fetchEpoch = EPOCHS.incrementAndGet();
+        fetchEpoch = nextEpoch();
         int i = (int) (lin >>> 12) & MASK;
         long page = lin & ~0xFFFL;
         for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) if (t[i] == page) t[i] = INVALID;
