@@ -117,19 +117,21 @@ public final class Vcpu {
             // Epoch, successor, epoch again, in order (Trace's chaining protocol): a slot another vCPU is
             // rewriting never pairs its successor with this vCPU's epoch.
             if (la == p.endLinear) {
-                if ((long) Trace.FALL_EPOCH.getAcquire(p) == epoch) {
+                long slot = (long) Trace.FALL_EPOCH.getAcquire(p);
+                if (slot == epoch) {
                     t = (Trace) Trace.FALL_NEXT.getAcquire(p);
                     if (t != null && (long) Trace.FALL_EPOCH.getAcquire(p) == epoch && t.valid) return t;
                 }
                 t = lookup(c, la);
-                if (mayChain((long) Trace.FALL_EPOCH.getAcquire(p), epoch)) p.chainFall(t, c.mmu.fetchEpoch);
+                if (mayChain(slot, epoch)) p.chainFall(t, c.mmu.fetchEpoch);
             } else {
-                if ((long) Trace.OTHER_EPOCH.getAcquire(p) == epoch && (long) Trace.OTHER_LINEAR.getAcquire(p) == la) {
+                long slot = (long) Trace.OTHER_EPOCH.getAcquire(p);
+                if (slot == epoch && (long) Trace.OTHER_LINEAR.getAcquire(p) == la) {
                     t = (Trace) Trace.OTHER_NEXT.getAcquire(p);
                     if (t != null && (long) Trace.OTHER_EPOCH.getAcquire(p) == epoch && t.valid) return t;
                 }
                 t = lookup(c, la);
-                if (mayChain((long) Trace.OTHER_EPOCH.getAcquire(p), epoch)) p.chainOther(t, la, c.mmu.fetchEpoch);
+                if (mayChain(slot, epoch)) p.chainOther(t, la, c.mmu.fetchEpoch);
             }
             return t;
         }
