@@ -282,7 +282,7 @@ public final class VirtioVsock implements VirtioDevice {
         if (sent || !control.isEmpty()) queues.flush(RX);
     }
 
-    /** RW packets from each connection's host bytes, then SHUTDOWN once the host end is drained. */
+    /** RW packets from each connection's host bytes, then SHUTDOWN(SEND) once the host end is drained. */
     private boolean sendData() {
         boolean sent = false;
         for (Conn c : conns.values()) {
@@ -317,7 +317,11 @@ public final class VirtioVsock implements VirtioDevice {
                     queues.broken("queue " + RX + ": receive buffer of " + d.writableBytes() + " bytes, less than a " + HEADER + "-byte header");
                     return sent;
                 }
-                byte[] p = packet(c, OP_SHUTDOWN, SHUTDOWN_RCV | SHUTDOWN_SEND, 0);
+                // The host closed its sending half only: SEND, as a TCP FIN. Adding RCV would make Linux reset the
+                // socket as soon as its receive queue drains (virtio_transport_recv_connected, peer_shutdown ==
+                // SHUTDOWN_MASK), cutting off a reply the guest is still writing. A host that closed both halves
+                // is found when the guest's next write to it fails: RST then.
+                byte[] p = packet(c, OP_SHUTDOWN, SHUTDOWN_SEND, 0);
                 d.write(0, p, 0, p.length);
                 queues.complete(RX, d, p.length);
                 c.eofSent = true;

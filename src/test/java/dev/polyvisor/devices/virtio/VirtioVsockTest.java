@@ -108,7 +108,9 @@ class VirtioVsockTest {
         d.f.serviceHost();
         Pkt shut = received();
         assertEquals(OP_SHUTDOWN, shut.op());
-        assertEquals(SHUTDOWN_RCV | SHUTDOWN_SEND, shut.flags());
+        assertEquals(SHUTDOWN_SEND, shut.flags(), "the host's end of stream is a half-close: the guest may still reply");
+        send(1000, 5000, OP_RW, 0, 10, 16, ascii("reply"));
+        assertEquals("hello hostreply", peer.got.toString(StandardCharsets.US_ASCII), "a reply after the host's end of stream is delivered");
         send(1000, 5000, OP_RST, 0, 10, 16, new byte[0]);
         assertTrue(peer.closed);
     }
