@@ -143,6 +143,7 @@ public final class Vm implements Platform, AutoCloseable {
             for (int i = 0; i < config.smp(); i++)
                 vcpus.add(new Vcpu(i == 0 ? c0 : new Cpu(i, memory, this), traces));
             this.started = new boolean[config.smp()];
+            this.pauseCounts = new long[config.smp() * PAUSE_STRIDE];
             started[0] = true;
             boolean icount = config.clock() == VmConfig.ClockMode.ICOUNT;
             this.clock = icount ? VirtualClock.icount(VirtualClock.DEFAULT_TSC_HZ, 1, this::instructionsRetired) : new VirtualClock();
@@ -936,11 +937,30 @@ public final class Vm implements Platform, AutoCloseable {
      */
     @Override
     public void pause(int vcpuId) {
-        // With a host thread per vCPU, give the host CPU away (sched_yield): when vCPU threads outnumber the free
-        // host CPUs, the vCPU this one spins for may be waiting for it (KVM's pause-loop exit yields likewise);
-        // otherwise the yield returns at once.
-        if (threads != null) { Thread.yield(); return; }
+        if (threads != null) { pauseOnOwnThread(vcpuId); return; }
         if (vcpus.size() > 1 && anotherVcpuRunnable(vcpuId)) vcpus.get(vcpuId).interrupt();
+    }
+
+    /**
+     * PAUSEs between two host yields of one vCPU thread. KVM does not exit on every PAUSE either: pause-loop
+     * exiting fires once a spin has lasted ple_window (4096) cycles (arch/x86/kvm/vmx/vmx.c), and only then does
+     * kvm_vcpu_on_spin give the host CPU away. A yield per PAUSE made a guest's wait loop a sched_yield loop:
+     * kvm-unit-tests' hyperv_connections spins 10 million PAUSEs per case and ran past its 90 s.
+     */
+    static final int PAUSES_PER_YIELD = 256;
+    /** Per-vCPU PAUSE counts, {@link #PAUSE_STRIDE} longs apart so two spinning vCPUs do not share a cache line. */
+    private final long[] pauseCounts;
+    private static final int PAUSE_STRIDE = 8;
+
+    /**
+     * With a host thread per vCPU: a spin-wait hint to the host CPU, and every {@link #PAUSES_PER_YIELD}th
+     * PAUSE the host CPU given away (sched_yield), for when vCPU threads outnumber the free host CPUs and
+     * the vCPU this one spins for waits for it; otherwise the yield returns at once.
+     */
+    private void pauseOnOwnThread(int vcpuId) {
+        int i = vcpuId * PAUSE_STRIDE;
+        if (++pauseCounts[i] % PAUSES_PER_YIELD == 0) Thread.yield();
+        else Thread.onSpinWait();
     }
 
     /** Some other started vCPU can run: it is not halted, or an interrupt it will take is pending. */

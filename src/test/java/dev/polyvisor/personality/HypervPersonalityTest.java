@@ -179,6 +179,8 @@ class HypervPersonalityTest {
         h.onTick(vm.clock.now + 2000);
         assertEquals(1, vm.mem.ld8(slot + 5) & 1, "msg_pending");
         assertEquals(1, vm.injector.events.size());
+        assertEquals(Long.MAX_VALUE, h.nextDeadlineNs(),
+                "a timer held back by a busy slot waits for EOM: no deadline in the past for the VMM to re-arm at");
         vm.mem.st32(slot, HVMSG_NONE); // guest consumed the message
         h.wrmsr(0, MSR_EOM, 0);
         assertEquals(2, vm.injector.events.size());
