@@ -2,6 +2,7 @@ package dev.polyvisor.cli;
 
 import dev.polyvisor.guest.GuestImage;
 import dev.polyvisor.guest.GuestImageException;
+import dev.polyvisor.guest.GuestImages;
 import dev.polyvisor.guest.RootfsImages;
 import dev.polyvisor.guest.RootfsSpec;
 import picocli.CommandLine.Command;
@@ -43,6 +44,10 @@ public final class ImageCommand implements Callable<Integer> {
     @Option(names = "--size", paramLabel = "SIZE", description = "With --rootfs: the image size, like 2G or 1536M (default: 2G).")
     String size;
 
+    @Option(names = "--if-cached", description = "Print the default guest only if it is already built (never downloads "
+            + "or builds); exit status 1 if it is not.")
+    boolean ifCached;
+
     @Override
     public Integer call() throws Exception {
         try {
@@ -52,8 +57,20 @@ public final class ImageCommand implements Callable<Integer> {
         }
         if (!rootfs && (out != null || size != null))
             throw new ParameterException(spec.commandLine(), (out != null ? "--out" : "--size") + " needs --rootfs");
+        if (ifCached && (rootfs || kernelPackage.given()))
+            throw new ParameterException(spec.commandLine(), "--if-cached is for the default guest: not with --rootfs or a kernel choice");
         if (rootfs) return rootfs();
         GuestImage g;
+        if (ifCached) {
+            g = GuestImages.cachedDefaultGuest();
+            if (g == null) {
+                spec.commandLine().getErr().println("polyvisor: the default guest is not built yet ('polyvisor image' builds it)");
+                spec.commandLine().getErr().flush();
+                return 1;
+            }
+            print(g);
+            return 0;
+        }
         try {
             g = kernelPackage.guest();
         } catch (GuestImageException e) {
@@ -62,12 +79,16 @@ public final class ImageCommand implements Callable<Integer> {
             spec.commandLine().getErr().flush();
             return RunCommand.USAGE;
         }
+        print(g);
+        return 0;
+    }
+
+    private static void print(GuestImage g) {
         System.out.println("kernel=" + g.kernel());
         System.out.println("initramfs=" + g.initramfs());
         System.out.println("release=" + g.kernelRelease());
         System.out.println("kernel-package=" + g.kernelPackage() + " " + g.kernelVersion());
         System.out.println("busybox=" + g.busyboxVersion());
-        return 0;
     }
 
     private Integer rootfs() {

@@ -45,6 +45,22 @@ public final class GuestImages {
     }
 
     /**
+     * The default guest if it is already built, else null: never downloads or builds. The same choice as
+     * {@link #defaultGuest} (apt's candidates, from its local lists; without apt the newest cached guest).
+     */
+    public static GuestImage cachedDefaultGuest() {
+        String kernelPkg, kernelVersion, busyboxVersion;
+        try {
+            kernelPkg = DebianPackages.resolveKernelPackage();
+            kernelVersion = DebianPackages.candidateVersion(kernelPkg);
+            busyboxVersion = DebianPackages.candidateVersion(DebianPackages.BUSYBOX);
+        } catch (GuestImageException e) {
+            return newestCached();
+        }
+        return load(guestsDir().resolve(key(kernelPkg, kernelVersion, busyboxVersion)));
+    }
+
+    /**
      * The guest built around a user-given kernel package (any Debian linux-image-* .deb with a
      * bzImage and modules), with busybox-static from apt or the cache.
      */
