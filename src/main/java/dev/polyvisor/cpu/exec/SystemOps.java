@@ -319,13 +319,15 @@ public final class SystemOps {
     /**
      * CR3: in IA-32e mode bits above MAXPHYADDR (40) are reserved. With CR4.PCIDE, bits 11:0 are the PCID
      * and bit 63 asks not to flush that PCID's translations; bit 63 is not stored (SDM Vol. 3A 4.10.4.1).
-     * The TLB is not tagged by PCID, so every load flushes it: more invalidation than asked is allowed.
+     * The TLB is not tagged by PCID, so every load flushes it (global pages kept under CR4.PGE, 4.10.4.1):
+     * more invalidation than asked is allowed.
      */
     public static void writeCr3(Cpu c, long v) {
         if ((c.cr4 & Cpu.CR4_PCIDE) != 0) v &= Long.MAX_VALUE;
         if ((c.efer & Cpu.EFER_LMA) != 0 && (v >>> 40) != 0) throw c.gp0();
         c.cr3 = v;
-        c.mmu.flushAll();
+        if ((c.cr4 & Cpu.CR4_PGE) != 0) c.mmu.flushNonGlobal();
+        else c.mmu.flushAll();
     }
 
     /** CR4: unsupported bits are #GP; PAE cannot be cleared in IA-32e mode; paging-mode bits flush the TLB. */
@@ -458,7 +460,8 @@ public final class SystemOps {
      * INVPCID (SDM Vol. 2A "INVPCID"): #UD unless the model has it; #GP(0) at CPL > 0, for a type above 3,
      * for descriptor bits 63:12 set, for a non-canonical address (type 0), and for a non-zero PCID with
      * type 0 or 1 while CR4.PCIDE = 0. The TLB is not tagged by PCID: type 0 drops the address for every
-     * PCID, the others drop everything, which covers what each type must invalidate.
+     * PCID, types 1 and 3 every non-global translation, type 2 everything, which covers what each type must
+     * invalidate.
      */
     static final class Invpcid extends Insn {
         final Ea ea;
@@ -475,7 +478,8 @@ public final class SystemOps {
             if (type == 0 && !Segments.canonical(addr)) throw c.gp0();
             if (type <= 1 && (lo & 0xFFF) != 0 && (c.cr4 & Cpu.CR4_PCIDE) == 0) throw c.gp0();
             if (type == 0) c.mmu.invalidatePage(addr);
-            else c.mmu.flushAll();
+            else if (type == 2) c.mmu.flushAll();
+            else c.mmu.flushNonGlobal();
         }
     }
 

@@ -46,6 +46,17 @@ public final class Mmu {
     private final long[] sRd = new long[SIZE], sWr = new long[SIZE], sEx = new long[SIZE], sAdd = new long[SIZE];
     private final long[] uRd = new long[SIZE], uWr = new long[SIZE], uEx = new long[SIZE], uAdd = new long[SIZE];
     private long[] rd = sRd, wr = sWr, ex = sEx, add = sAdd;
+    /**
+     * Per index: every valid entry there maps a global page (CR4.PGE and the leaf's G bit), so a CR3 load
+     * keeps it (SDM Vol. 3A 4.10.4.1: MOV to CR3 invalidates the non-global translations only). Linux's
+     * kernel mappings are global, and a boot loads CR3 about 18,000 times (text_poke's temporary mm at every
+     * jump-label patch, then the first processes): flushing everything made about one page walk per 67
+     * instructions.
+     */
+    private final boolean[] sGlobal = new boolean[SIZE], uGlobal = new boolean[SIZE];
+    /** Per index: some entry there came from a 2 MiB / 4 MiB / 1 GiB page, which INVLPG of any of its addresses drops. */
+    private final boolean[] sLarge = new boolean[SIZE], uLarge = new boolean[SIZE];
+    private boolean[] global = sGlobal, fromLarge = sLarge;
     private boolean user;
     /** A large page was entered as 4 KiB entries: INVLPG must then flush everything. */
     private boolean largePagesCached;
@@ -71,6 +82,8 @@ public final class Mmu {
     // Result of the last translation (slow path).
     private long walkFlags;
     private boolean walkLarge;
+    /** The last walk's leaf was global: its G bit set with CR4.PGE. */
+    private boolean walkGlobal;
     /** The leaf's protection-key rights (AD in bit 0, WD in bit 1) that applied to the last walk; 0 without keys. */
     private int walkKeyRights;
     /**
@@ -109,8 +122,8 @@ public final class Mmu {
     public void setPrivilege(boolean userMode) {
         if (user != userMode) fetchEpoch = nextEpoch();
         user = userMode;
-        if (userMode) { rd = uRd; wr = uWr; ex = uEx; add = uAdd; }
-        else { rd = sRd; wr = sWr; ex = sEx; add = sAdd; }
+        if (userMode) { rd = uRd; wr = uWr; ex = uEx; add = uAdd; global = uGlobal; fromLarge = uLarge; }
+        else { rd = sRd; wr = sWr; ex = sEx; add = sAdd; global = sGlobal; fromLarge = sLarge; }
     }
 
     public void flushAll() {
@@ -129,13 +142,34 @@ public final class Mmu {
         for (long[] t : new long[][] {sRd, sWr, uRd, uWr}) Arrays.fill(t, INVALID);
     }
 
-    /** INVLPG: drops the page in every set, global or not (SDM Vol. 3A, 4.10.4.1). */
+    /**
+     * MOV to CR3 (and INVPCID types 1 and 3): drops every translation but those of global pages (SDM Vol. 3A
+     * 4.10.4.1). The fetch epoch changes: user code at the same linear address may now be other code.
+     */
+    public void flushNonGlobal() {
+        for (int i = 0; i < SIZE; i++) {
+            if (!sGlobal[i]) { sRd[i] = INVALID; sWr[i] = INVALID; sEx[i] = INVALID; }
+            if (!uGlobal[i]) { uRd[i] = INVALID; uWr[i] = INVALID; uEx[i] = INVALID; }
+        }
+        fetchEpoch = nextEpoch();
+    }
+
+    /**
+     * INVLPG: drops the page in every set, global or not (SDM Vol. 3A, 4.10.4.1). Entries are 4 KiB pieces, so
+     * when pieces of large pages are cached, every one of them goes too (the large page containing
+     * {@code lin} may have left pieces at any index); pieces of 4 KiB pages elsewhere stay.
+     */
     public void invalidatePage(long lin) {
-        if (largePagesCached) { flushAll(); return; }
         fetchEpoch = nextEpoch();
         int i = (int) (lin >>> 12) & MASK;
         long page = lin & ~0xFFFL;
         for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) if (t[i] == page) t[i] = INVALID;
+        if (!largePagesCached) return;
+        for (int j = 0; j < SIZE; j++) {
+            if (sLarge[j]) { sRd[j] = INVALID; sWr[j] = INVALID; sEx[j] = INVALID; sLarge[j] = false; }
+            if (uLarge[j]) { uRd[j] = INVALID; uWr[j] = INVALID; uEx[j] = INVALID; uLarge[j] = false; }
+        }
+        largePagesCached = false;
     }
 
     // ------------------------------------------------------------------ fast paths
@@ -374,7 +408,9 @@ public final class Mmu {
 
     /** Walks, checks, fills the TLB when the page is RAM; returns the physical address of {@code la}. */
     private long translateFill(long la, int acc) {
-        if (codeGeneration != codePages.generation()) flushAll();
+        // No flush when the code-page generation moved: CodePages.mark drops the write entries of a page
+        // that becomes code from every TLB itself, and the fence below covers a fill racing it. (A full flush
+        // here cost 3,300 TLB refills per boot.)
         long pa;
         boolean wp, large;
         try {
@@ -389,8 +425,12 @@ public final class Mmu {
         if (mem.isRamPage(ppage)) {
             int i = (int) (la >>> 12) & MASK;
             // A single entry caches one access kind's permission; keep the others if they map the same frame.
+            boolean fresh = add[i] != ppage - page || (rd[i] == INVALID && wr[i] == INVALID && ex[i] == INVALID);
             if (add[i] != ppage - page) { rd[i] = INVALID; wr[i] = INVALID; ex[i] = INVALID; }
             add[i] = ppage - page;
+            // The index's tags cover every entry at it: the others kept here may map another linear page.
+            global[i] = walkGlobal && (fresh || global[i]);
+            fromLarge[i] = large || (!fresh && fromLarge[i]);
             boolean canWrite = (flags & PG_RW) != 0 && (flags & PG_D) != 0 && !codePages.isCode(ppage) && journal == null
                     && (walkKeyRights & KEY_WD) == 0;
             // Under SMAP a supervisor data access to a user page depends on EFLAGS.AC and on whether the access
@@ -459,6 +499,7 @@ public final class Mmu {
         if ((cr0 & Cpu.CR0_PG) == 0) {
             walkFlags = PG_RW | PG_US | PG_D;
             walkLarge = false;
+            walkGlobal = false;
             walkKeyRights = 0;
             return cpu.long64 ? la : la & 0xFFFF_FFFFL;
         }
@@ -483,6 +524,7 @@ public final class Mmu {
                 setAccessed(pdeAddr, pde, acc == WRITE, setAD, 4);
                 walkFlags = rw | us | (acc == WRITE || (pde & PG_D) != 0 ? PG_D : 0);
                 walkLarge = true;
+                walkGlobal = (pde & PG_G) != 0 && (cr4 & Cpu.CR4_PGE) != 0;
                 return base | (la & 0x3FFFFF);
             }
             if (setAD && (pde & PG_A) == 0) mem.cmpxchg(pdeAddr, 4, pde, pde | PG_A);
@@ -494,6 +536,7 @@ public final class Mmu {
             setAccessed(entryAddr, entry, acc == WRITE, setAD, 4);
             walkFlags = rw | us | (acc == WRITE || (entry & PG_D) != 0 ? PG_D : 0);
             walkLarge = false;
+            walkGlobal = (entry & PG_G) != 0 && (cr4 & Cpu.CR4_PGE) != 0;
             return (entry & 0xFFFFF000L) | (la & 0xFFF);
         }
         long rsvd = RSVD_HIGH | (nxe ? 0 : PG_NX);
@@ -533,6 +576,7 @@ public final class Mmu {
                 setAccessed(entryAddr, entry, acc == WRITE, setAD, 8);
                 walkFlags = rw | us | nx | (acc == WRITE || (entry & PG_D) != 0 ? PG_D : 0);
                 walkLarge = ps;
+                walkGlobal = (entry & PG_G) != 0 && (cr4 & Cpu.CR4_PGE) != 0;
                 pa = (entry & ADDR_MASK & ~(size - 1)) | (la & (size - 1));
                 return pa;
             }

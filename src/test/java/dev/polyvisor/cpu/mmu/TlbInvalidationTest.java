@@ -1,0 +1,109 @@
+package dev.polyvisor.cpu.mmu;
+
+import dev.polyvisor.cpu.Cpu;
+import dev.polyvisor.cpu.LongModeFixture;
+import dev.polyvisor.cpu.exec.SystemOps;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * What the TLB must forget and what it may keep (SDM Vol. 3A 4.10.4.1): a CR3 load drops non-global
+ * translations and (under CR4.PGE) keeps global ones; a CR4.PGE change drops everything; INVLPG of any
+ * address of a large page drops all of that page's 4 KiB pieces, wherever they sit in the TLB. Each case
+ * rewrites a paging entry without invalidating, then reads through the old and new mapping.
+ */
+class TlbInvalidationTest {
+    private final LongModeFixture f = new LongModeFixture(16L << 20);
+    private final Cpu c = f.cpu;
+    /** The fixture's page directory: 2 MiB identity pages, entry i maps i << 21. */
+    private static final long PD = LongModeFixture.PML4 + 0x2000;
+    /** A 4 KiB page table for the fourth 2 MiB region (linear 6 MiB), built by {@link #split}. */
+    private static final long PT = 0x5000;
+    private static final long LA = 6L << 20;
+    private static final long PAGE_A = 0xC0_0000, PAGE_B = 0xC0_1000; // physical frames with distinct contents
+
+    @AfterEach
+    void close() { f.close(); }
+
+    /** Linear LA (4 KiB) maps PAGE_A, with the G bit as given. */
+    private void split(boolean global) {
+        f.mem.writePhys(PD + 8 * 3, 8, PT | 0x67);
+        f.mem.writePhys(PT, 8, PAGE_A | 0x67 | (global ? 0x100 : 0));
+        f.mem.writePhys(PAGE_A, 8, 0xAAAA);
+        f.mem.writePhys(PAGE_B, 8, 0xBBBB);
+        c.mmu.flushAll();
+    }
+
+    private void remapToB() { f.mem.writePhys(PT, 8, PAGE_B | 0x67 | (f.mem.readPhys(PT, 8) & 0x100)); }
+
+    @Test
+    void aCr3LoadDropsANonGlobalTranslation() {
+        c.cr4 |= Cpu.CR4_PGE;
+        split(false);
+        assertEquals(0xAAAA, c.mmu.read64(LA));
+        remapToB();
+        SystemOps.writeCr3(c, c.cr3);
+        assertEquals(0xBBBB, c.mmu.read64(LA), "non-global: the CR3 load must drop it");
+    }
+
+    @Test
+    void aCr3LoadKeepsAGlobalTranslationUnderPge() {
+        c.cr4 |= Cpu.CR4_PGE;
+        split(true);
+        assertEquals(0xAAAA, c.mmu.read64(LA));
+        remapToB();
+        SystemOps.writeCr3(c, c.cr3);
+        assertEquals(0xAAAA, c.mmu.read64(LA), "global: kept across CR3 loads until INVLPG or a PGE change");
+        c.mmu.invalidatePage(LA);
+        assertEquals(0xBBBB, c.mmu.read64(LA), "INVLPG drops a global translation too");
+    }
+
+    @Test
+    void theGBitCountsOnlyWithPge() {
+        split(true); // G set, CR4.PGE clear
+        assertEquals(0xAAAA, c.mmu.read64(LA));
+        remapToB();
+        SystemOps.writeCr3(c, c.cr3);
+        assertEquals(0xBBBB, c.mmu.read64(LA));
+    }
+
+    @Test
+    void changingPgeDropsGlobalTranslations() {
+        c.cr4 |= Cpu.CR4_PGE;
+        split(true);
+        assertEquals(0xAAAA, c.mmu.read64(LA));
+        remapToB();
+        SystemOps.writeCr4(c, c.cr4 & ~Cpu.CR4_PGE);
+        assertEquals(0xBBBB, c.mmu.read64(LA));
+    }
+
+    @Test
+    void invlpgOfOneAddressDropsEveryPieceOfItsLargePage() {
+        long base = 8L << 20; // the 2 MiB identity page at 8 MiB
+        f.mem.writePhys(base + 0x3000, 8, 0x3333);
+        f.mem.writePhys(base + 0x1F_F000, 8, 0xFFFF);
+        assertEquals(0x3333, c.mmu.read64(base + 0x3000));
+        assertEquals(0xFFFF, c.mmu.read64(base + 0x1F_F000)); // a piece at another TLB index
+        // The large page now maps the region at 10 MiB, which holds other values at the same offsets.
+        f.mem.writePhys(PD + 8 * 4, 8, (10L << 20) | 0xE7);
+        f.mem.writePhys((10L << 20) + 0x3000, 8, 0x1_3333);
+        f.mem.writePhys((10L << 20) + 0x1F_F000, 8, 0x1_FFFF);
+        c.mmu.invalidatePage(base + 0x3000);
+        assertEquals(0x1_FFFF, c.mmu.read64(base + 0x1F_F000), "the piece at another index belongs to the same large page");
+        assertEquals(0x1_3333, c.mmu.read64(base + 0x3000));
+    }
+
+    @Test
+    void invlpgInALargePageKeepsUnrelated4KTranslations() {
+        split(false);
+        assertEquals(0xAAAA, c.mmu.read64(LA));
+        assertEquals(0, c.mmu.read64(8L << 20)); // a large-page piece is cached too
+        remapToB();
+        c.mmu.invalidatePage(8L << 20);
+        assertEquals(0xAAAA, c.mmu.read64(LA), "a 4 KiB translation of another page may stay (and does)");
+        c.mmu.invalidatePage(LA);
+        assertEquals(0xBBBB, c.mmu.read64(LA));
+    }
+}
