@@ -106,4 +106,15 @@ class TlbInvalidationTest {
         c.mmu.invalidatePage(LA);
         assertEquals(0xBBBB, c.mmu.read64(LA));
     }
+
+    @Test
+    void aProbeTranslatesAsTheAccessItPrecedesWould() {
+        split(false);
+        c.mmu.write64(LA, 0x1234); // caches the write translation
+        remapToB();
+        assertEquals(PAGE_A + 8, c.mmu.translate(LA + 8, Mmu.WRITE),
+                "the probe of a CALL's push or a store's pages goes through the TLB, as the store itself will");
+        c.mmu.invalidatePage(LA);
+        assertEquals(PAGE_B + 8, c.mmu.translate(LA + 8, Mmu.WRITE));
+    }
 }
