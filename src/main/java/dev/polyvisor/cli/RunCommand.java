@@ -433,7 +433,7 @@ public final class RunCommand implements Callable<Integer> {
         long cpu0 = threads.getCurrentThreadCpuTime();
         long cpuNanos;
         long instructions = 0, t0 = System.nanoTime();
-        String jitStats = "";
+        String jitStats = "", traceStats = "";
         JitMode jitMode = jit == null ? JitMode.fromSystemProperty() : JitMode.parse(jit);
         try (log) {
             Vm vm = new Vm(cfg, console, jitMode);
@@ -449,6 +449,7 @@ public final class RunCommand implements Callable<Integer> {
                     o = vm.run();
                     instructions += o.instructions();
                     if (vm.traces.jit() != null) jitStats = vm.traces.jit().summary();
+                    traceStats = vm.traces.summary();
                     if (o.kind() != Outcome.Kind.RESET || !reboot) break;
                     Vm next = new Vm(cfg, console, jitMode);
                     if (in != null) in.retarget(next);
@@ -479,6 +480,7 @@ public final class RunCommand implements Callable<Integer> {
             err.printf(Locale.ROOT, "polyvisor: stats: instructions %d, wall %.3f s, guest MIPS %.1f, vm thread cpu %.3f s, MIPS per cpu-second %.1f%n",
                     o.instructions(), o.wallNanos() / 1e9, o.mips(), cpuNanos / 1e9,
                     cpuNanos > 0 ? o.instructions() * 1e3 / cpuNanos : 0.0);
+        if (stats && !traceStats.isEmpty()) err.println("polyvisor: traces: " + traceStats);
         if (stats && !jitStats.isEmpty()) err.println("polyvisor: jit: " + jitStats);
         err.flush();
         if (watcher != null && o.kind() == Outcome.Kind.POWEROFF) {
