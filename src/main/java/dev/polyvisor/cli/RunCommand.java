@@ -433,7 +433,7 @@ public final class RunCommand implements Callable<Integer> {
         long cpu0 = threads.getCurrentThreadCpuTime();
         long cpuNanos;
         long instructions = 0, t0 = System.nanoTime();
-        String jitStats = "", traceStats = "";
+        String jitStats = "", traceStats = "", vcpuStats = "";
         JitMode jitMode = jit == null ? JitMode.fromSystemProperty() : JitMode.parse(jit);
         try (log) {
             Vm vm = new Vm(cfg, console, jitMode);
@@ -450,6 +450,7 @@ public final class RunCommand implements Callable<Integer> {
                     instructions += o.instructions();
                     if (vm.traces.jit() != null) jitStats = vm.traces.jit().summary();
                     traceStats = vm.traces.summary();
+                    vcpuStats = vm.vcpus.size() > 1 ? vm.vcpuSummary() : "";
                     if (o.kind() != Outcome.Kind.RESET || !reboot) break;
                     Vm next = new Vm(cfg, console, jitMode);
                     if (in != null) in.retarget(next);
@@ -480,6 +481,7 @@ public final class RunCommand implements Callable<Integer> {
             err.printf(Locale.ROOT, "polyvisor: stats: instructions %d, wall %.3f s, guest MIPS %.1f, vm thread cpu %.3f s, MIPS per cpu-second %.1f%n",
                     o.instructions(), o.wallNanos() / 1e9, o.mips(), cpuNanos / 1e9,
                     cpuNanos > 0 ? o.instructions() * 1e3 / cpuNanos : 0.0);
+        if (stats && !vcpuStats.isEmpty()) err.println("polyvisor: vcpus: " + vcpuStats);
         if (stats && !traceStats.isEmpty()) err.println("polyvisor: traces: " + traceStats);
         if (stats && !jitStats.isEmpty()) err.println("polyvisor: jit: " + jitStats);
         err.flush();

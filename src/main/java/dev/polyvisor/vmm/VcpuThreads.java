@@ -74,6 +74,7 @@ final class VcpuThreads {
         this.posted = new AtomicIntegerArray(n);
         this.sipiVector = new int[n];
         this.nmis = new AtomicIntegerArray(n);
+        this.threadCpuNanos = new long[n];
         for (int i = 0; i < n; i++) {
             final int id = i;
             threads[i] = new VcpuThread(() -> vcpuLoop(id), vm.vcpus.get(i).cpu);
@@ -258,9 +259,13 @@ final class VcpuThreads {
             vm.requestEnd(Outcome.Kind.ERROR, Outcome.ERROR_STATUS, String.format(
                     "emulator error at RIP 0x%x (vCPU %d): %s", c.rip, i, e));
         } finally {
+            if (measure) threadCpuNanos[i] = CPU_TIME.getCurrentThreadCpuTime();
             LockSupport.unpark(vmThread);
         }
     }
+
+    /** Each vCPU thread's CPU time when it ended (0 while it runs), for {@code --stats}. */
+    final long[] threadCpuNanos;
 
     /** NMI, INIT, SIPI and TLB flushes posted to vCPU i, taken on its own thread between quanta. */
     private void takePosted(int i, Cpu c) {

@@ -701,6 +701,26 @@ public final class Vm implements Platform, AutoCloseable {
         return new Outcome(endKind, endStatus, endMessage, instructionsRetired(), System.nanoTime() - t0);
     }
 
+    /** After a threaded run: each vCPU thread's CPU time (ns), else null. */
+    private volatile long[] vcpuThreadCpuNanos;
+
+    /**
+     * For {@code --stats}: each vCPU's retired instructions and, after a run on vCPU threads, its thread's CPU
+     * time and MIPS per CPU-second (an uneven split shows one vCPU paying more per instruction than another).
+     */
+    public String vcpuSummary() {
+        long[] cpu = vcpuThreadCpuNanos;
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < vcpus.size(); i++) {
+            long n = vcpus.get(i).cpu.instructionsRetired;
+            if (i > 0) b.append("; ");
+            b.append("vcpu").append(i).append(' ').append(n);
+            if (cpu != null && cpu[i] > 0)
+                b.append(String.format(java.util.Locale.ROOT, " in %.3f s cpu, %.1f MIPS per cpu-second", cpu[i] / 1e9, n * 1e3 / cpu[i]));
+        }
+        return b.toString();
+    }
+
     /** {@link #run()} with one host thread per vCPU ({@link VcpuThreads}). */
     private Outcome runThreaded(long t0, long deadline) {
         VcpuThreads th = new VcpuThreads(this, bql);
@@ -710,6 +730,7 @@ public final class Vm implements Platform, AutoCloseable {
         } catch (RuntimeException | StackOverflowError e) {
             requestEnd(Outcome.Kind.ERROR, Outcome.ERROR_STATUS, "emulator error on the VM thread: " + e);
         } finally {
+            vcpuThreadCpuNanos = th.threadCpuNanos.clone();
             threads = null;
             vmThread = null;
             flushConsole();

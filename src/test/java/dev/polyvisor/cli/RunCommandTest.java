@@ -93,7 +93,8 @@ class RunCommandTest {
         Result r = run("run", "--kernel", bin.toString(), "--boot", "flat", "--flat-mode", "real", "--flat-address", "0x7c00",
                 "--stats", "--memory", "4");
         assertEquals((0x21 << 1) | 1, r.status(), r.err());
-        assertTrue(r.err().matches("(?s)polyvisor: stats: instructions 2, wall [0-9.]+ s, guest MIPS [0-9.]+, vm thread cpu [0-9.]+ s, MIPS per cpu-second [0-9.]+\\R"), r.err());
+        assertTrue(r.err().matches("(?s)polyvisor: stats: instructions 2, wall [0-9.]+ s, guest MIPS [0-9.]+, vm thread cpu [0-9.]+ s, MIPS per cpu-second [0-9.]+\\R"
+                + "polyvisor: traces: built 1, evicted on a slot collision 0\\R"), r.err());
     }
 
     @Test
