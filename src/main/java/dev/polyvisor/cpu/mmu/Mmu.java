@@ -73,11 +73,18 @@ public final class Mmu {
     /** The vCPU (its id modulo 256; a VM has at most 64) whose fetch epoch {@code epoch} is; epoch 0 is nobody's. */
     public static int epochOwner(long epoch) { return (int) (epoch & ((1 << EPOCH_OWNER_BITS) - 1)); }
     /**
-     * Changes whenever a linear-to-physical fetch mapping or fetch permission this vCPU cached may have
-     * changed (TLB flush, INVLPG, privilege switch), or the decode mode changed (Cpu.updateMode). The run loop chains traces by linear address and
+     * The epoch of the TLB set in use: changes whenever a linear-to-physical fetch mapping or fetch permission
+     * this vCPU cached in that set may have changed (TLB flush, INVLPG), when the decode mode changed
+     * (Cpu.updateMode), and with the set on a privilege switch. The run loop chains traces by linear address and
      * trusts a chain only within one epoch (QEMU's tb_jmp_cache is flushed at the same events).
      */
     public long fetchEpoch;
+    /**
+     * Each TLB set's own epoch. A privilege switch selects the other set's epoch instead of starting a new one,
+     * so a process's chains and jump-cache entries survive its system calls and interrupts (QEMU keys its jump
+     * cache by privilege instead of flushing it); every invalidation above starts new epochs for both sets.
+     */
+    private long userEpoch, supervisorEpoch;
 
     // Result of the last translation (slow path).
     private long walkFlags;
@@ -96,7 +103,7 @@ public final class Mmu {
         this.cpu = cpu;
         this.mem = mem;
         this.ram = mem.ram;
-        this.fetchEpoch = nextEpoch();
+        newFetchEpoch();
         this.codePages = new CodePages(mem.ramSize);
         codePages.attach(this);
         flushAll();
@@ -116,12 +123,16 @@ public final class Mmu {
     public CodePages codePages() { return codePages; }
 
     /** Starts a new fetch epoch: traces chained so far are not trusted any more (see {@link #fetchEpoch}). */
-    public void newFetchEpoch() { fetchEpoch = nextEpoch(); }
+    public void newFetchEpoch() {
+        userEpoch = nextEpoch();
+        supervisorEpoch = nextEpoch();
+        fetchEpoch = user ? userEpoch : supervisorEpoch;
+    }
 
     /** Selects the user (CPL 3) or supervisor TLB set. */
     public void setPrivilege(boolean userMode) {
-        if (user != userMode) fetchEpoch = nextEpoch();
         user = userMode;
+        fetchEpoch = userMode ? userEpoch : supervisorEpoch;
         if (userMode) { rd = uRd; wr = uWr; ex = uEx; add = uAdd; global = uGlobal; fromLarge = uLarge; }
         else { rd = sRd; wr = sWr; ex = sEx; add = sAdd; global = sGlobal; fromLarge = sLarge; }
     }
@@ -129,7 +140,7 @@ public final class Mmu {
     public void flushAll() {
         for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) Arrays.fill(t, INVALID);
         largePagesCached = false;
-        fetchEpoch = nextEpoch();
+        newFetchEpoch();
         codeGeneration = codePages == null ? 0 : codePages.generation();
     }
 
@@ -151,7 +162,7 @@ public final class Mmu {
             if (!sGlobal[i]) { sRd[i] = INVALID; sWr[i] = INVALID; sEx[i] = INVALID; }
             if (!uGlobal[i]) { uRd[i] = INVALID; uWr[i] = INVALID; uEx[i] = INVALID; }
         }
-        fetchEpoch = nextEpoch();
+        newFetchEpoch();
     }
 
     /**
@@ -160,7 +171,7 @@ public final class Mmu {
      * {@code lin} may have left pieces at any index); pieces of 4 KiB pages elsewhere stay.
      */
     public void invalidatePage(long lin) {
-        fetchEpoch = nextEpoch();
+        newFetchEpoch();
         int i = (int) (lin >>> 12) & MASK;
         long page = lin & ~0xFFFL;
         for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) if (t[i] == page) t[i] = INVALID;
