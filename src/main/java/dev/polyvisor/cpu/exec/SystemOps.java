@@ -319,15 +319,15 @@ public final class SystemOps {
     /**
      * CR3: in IA-32e mode bits above MAXPHYADDR (40) are reserved. With CR4.PCIDE, bits 11:0 are the PCID
      * and bit 63 asks not to flush that PCID's translations; bit 63 is not stored (SDM Vol. 3A 4.10.4.1).
-     * The TLB is not tagged by PCID, so every load flushes it (global pages kept under CR4.PGE, 4.10.4.1):
-     * more invalidation than asked is allowed.
+     * The TLB is not tagged by PCID, so every load drops every non-global translation (4.10.4.1; an entry is
+     * global only if CR4.PGE was set when it was filled, and a PGE change flushes everything): more
+     * invalidation than asked is allowed.
      */
     public static void writeCr3(Cpu c, long v) {
         if ((c.cr4 & Cpu.CR4_PCIDE) != 0) v &= Long.MAX_VALUE;
         if ((c.efer & Cpu.EFER_LMA) != 0 && (v >>> 40) != 0) throw c.gp0();
         c.cr3 = v;
-        if ((c.cr4 & Cpu.CR4_PGE) != 0) c.mmu.flushNonGlobal();
-        else c.mmu.flushAll();
+        c.mmu.flushNonGlobal();
     }
 
     /** CR4: unsupported bits are #GP; PAE cannot be cleared in IA-32e mode; paging-mode bits flush the TLB. */

@@ -58,9 +58,8 @@ public final class Mmu {
     private final boolean[] sLarge = new boolean[SIZE], uLarge = new boolean[SIZE];
     private boolean[] global = sGlobal, fromLarge = sLarge;
     private boolean user;
-    /** A large page was entered as 4 KiB entries: INVLPG must then flush everything. */
+    /** A large page was entered as 4 KiB entries: INVLPG must then drop every entry tagged {@link #fromLarge}. */
     private boolean largePagesCached;
-    private int codeGeneration;
     /**
      * Fetch epochs carry their vCPU in the low {@link #EPOCH_OWNER_BITS} bits above a per-vCPU sequence, so
      * the epochs of a VM's vCPUs never coincide (a trace chained by one never matches another) without a
@@ -141,7 +140,6 @@ public final class Mmu {
         for (long[] t : new long[][] {sRd, sWr, sEx, uRd, uWr, uEx}) Arrays.fill(t, INVALID);
         largePagesCached = false;
         newFetchEpoch();
-        codeGeneration = codePages == null ? 0 : codePages.generation();
     }
 
     /**
@@ -450,6 +448,7 @@ public final class Mmu {
             // The index's tags cover every entry at it: the others kept here may map another linear page.
             global[i] = walkGlobal && (fresh || global[i]);
             fromLarge[i] = large || (!fresh && fromLarge[i]);
+            int generation = codePages.generation(); // read before isCode: see the fence below
             boolean canWrite = (flags & PG_RW) != 0 && (flags & PG_D) != 0 && !codePages.isCode(ppage) && journal == null
                     && (walkKeyRights & KEY_WD) == 0;
             // Under SMAP a supervisor data access to a user page depends on EFLAGS.AC and on whether the access
@@ -461,13 +460,14 @@ public final class Mmu {
                 default -> ex[i] = page;
             }
             if (large) largePagesCached = true;
-            if (canWrite && acc != FETCH) {
+            if (canWrite && acc != FETCH && wr[i] == page) {
                 // With one host thread per vCPU another vCPU may have made the page a code page between the
                 // isCode test and the store of the entry, its dropWriteEntries missing it. A Dekker pair
                 // with CodePages.mark (mark: set, bump generation, drop entries; here: store entry, fence,
-                // read generation) ensures one side sees the other.
+                // read generation) ensures one side sees the other; a mark seen here is re-checked for this
+                // page alone (marks of other pages since the walk began concern other entries).
                 java.lang.invoke.VarHandle.fullFence();
-                if (codeGeneration != codePages.generation()) flushAll();
+                if (generation != codePages.generation() && codePages.isCode(ppage)) wr[i] = INVALID;
             }
         }
         return pa;
