@@ -22,13 +22,22 @@ public final class GuestImages {
 
     private GuestImages() {}
 
+    /** The default guest's packages as apt's local lists name them: its kernel package and the two candidate versions. */
+    private record DefaultChoice(String kernelPkg, String kernelVersion, String busyboxVersion) {
+        static DefaultChoice fromApt() throws GuestImageException {
+            String kernelPkg = DebianPackages.resolveKernelPackage();
+            return new DefaultChoice(kernelPkg, DebianPackages.candidateVersion(kernelPkg),
+                    DebianPackages.candidateVersion(DebianPackages.BUSYBOX));
+        }
+
+        Path dir() { return guestsDir().resolve(key(kernelPkg, kernelVersion, busyboxVersion)); }
+    }
+
     /** Paths to the cached default kernel and initramfs, downloading and building them on first use. */
     public static GuestImage defaultGuest() throws GuestImageException {
-        String kernelPkg, kernelVersion, busyboxVersion;
+        DefaultChoice choice;
         try {
-            kernelPkg = DebianPackages.resolveKernelPackage();
-            kernelVersion = DebianPackages.candidateVersion(kernelPkg);
-            busyboxVersion = DebianPackages.candidateVersion(DebianPackages.BUSYBOX);
+            choice = DefaultChoice.fromApt();
         } catch (GuestImageException e) {
             // Offline or no apt: a guest built earlier is still good.
             GuestImage newest = newestCached();
@@ -36,10 +45,9 @@ public final class GuestImages {
             System.err.println("polyvisor: " + e.getMessage() + "; using the cached guest " + newest.kernelPackage() + " " + newest.kernelVersion());
             return newest;
         }
-        Path dir = guestsDir().resolve(key(kernelPkg, kernelVersion, busyboxVersion));
-        GuestImage cached = load(dir);
+        GuestImage cached = load(choice.dir());
         if (cached != null) return cached;
-        DebPackage kernel = DebianPackages.fetch(kernelPkg);
+        DebPackage kernel = DebianPackages.fetch(choice.kernelPkg());
         DebPackage busybox = DebianPackages.fetch(DebianPackages.BUSYBOX);
         return build(kernel, busybox);
     }
@@ -49,15 +57,11 @@ public final class GuestImages {
      * {@link #defaultGuest} (apt's candidates, from its local lists; without apt the newest cached guest).
      */
     public static GuestImage cachedDefaultGuest() {
-        String kernelPkg, kernelVersion, busyboxVersion;
         try {
-            kernelPkg = DebianPackages.resolveKernelPackage();
-            kernelVersion = DebianPackages.candidateVersion(kernelPkg);
-            busyboxVersion = DebianPackages.candidateVersion(DebianPackages.BUSYBOX);
+            return load(DefaultChoice.fromApt().dir());
         } catch (GuestImageException e) {
             return newestCached();
         }
-        return load(guestsDir().resolve(key(kernelPkg, kernelVersion, busyboxVersion)));
     }
 
     /**

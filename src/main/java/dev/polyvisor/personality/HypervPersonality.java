@@ -426,7 +426,8 @@ public final class HypervPersonality implements Personality, SynicHost {
         long d = Long.MAX_VALUE;
         for (SyntheticTimer[] vt : timers)
             for (SyntheticTimer t : vt)
-                // A timer whose message waits for a free slot is retried on EOM, not by time: its expiry is in the
+                // A timer whose message waits for a free slot is retried on EOM, not by time (KVM: the pending
+                // stimer is re-sent from kvm_hv_notify_acked_sint, arch/x86/kvm/hyperv.c): its expiry is in the
                 // past, and answering it would re-arm the VMM's tick for "now" forever (a livelock that held the
                 // VMM lock and starved both vCPUs in kvm-unit-tests' hyperv_stimer).
                 if (t.enabled() && t.expiry >= 0 && !t.messagePending) d = Math.min(d, t.expiry * 100);

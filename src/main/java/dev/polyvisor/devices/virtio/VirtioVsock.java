@@ -318,9 +318,10 @@ public final class VirtioVsock implements VirtioDevice {
                     return sent;
                 }
                 // The host closed its sending half only: SEND, as a TCP FIN. Adding RCV would make Linux reset the
-                // socket as soon as its receive queue drains (virtio_transport_recv_connected, peer_shutdown ==
-                // SHUTDOWN_MASK), cutting off a reply the guest is still writing. A host that closed both halves
-                // is found when the guest's next write to it fails: RST then.
+                // socket as soon as its receive queue drains (net/vmw_vsock/virtio_transport_common.c,
+                // virtio_transport_recv_connected: peer_shutdown == SHUTDOWN_MASK), cutting off a reply the guest
+                // is still writing. A host that closed both halves is found when the guest's next write to it
+                // fails: RST then.
                 byte[] p = packet(c, OP_SHUTDOWN, SHUTDOWN_SEND, 0);
                 d.write(0, p, 0, p.length);
                 queues.complete(RX, d, p.length);
