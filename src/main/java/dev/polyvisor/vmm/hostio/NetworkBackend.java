@@ -9,8 +9,17 @@ import java.util.function.Function;
  * ({@code --net tap=IFNAME}).
  */
 public sealed interface NetworkBackend extends AutoCloseable permits PasstNetwork, TapNetwork {
-    /** Sends one frame the guest transmitted (VM thread). */
+    /**
+     * Sends one frame the guest transmitted (VM thread): copies it and returns without waiting for the host
+     * end, which a frame may still wait for on the backend's own writer thread; dropped (and counted in
+     * {@link #transmitDropped}) when too many wait.
+     *
+     * @throws IOException once the host end is closed or gone
+     */
     void send(byte[] frame, int length) throws IOException;
+
+    /** Frames the guest sent that were dropped because the host end did not keep up (or refused them). */
+    long transmitDropped();
 
     /**
      * Starts the thread that reads frames for the guest and hands each to {@code deliver} (which may block

@@ -40,7 +40,8 @@ public final class PasstNetwork implements NetworkBackend {
     private final Process process;
     private final Path dir;
     private final SocketChannel channel;
-    private final ByteBuffer out = ByteBuffer.allocateDirect(4 + VirtioNet.MAX_FRAME);
+    /** The guest's frames to passt, written by their own thread: a stalled passt never blocks the VM thread. */
+    private final TransmitQueue transmit;
     private Thread reader;
     private volatile boolean closed;
 
@@ -54,6 +55,9 @@ public final class PasstNetwork implements NetworkBackend {
         this.process = process;
         this.dir = dir;
         this.channel = channel;
+        this.transmit = new TransmitQueue("polyvisor-passt-tx", records -> {
+            while (records.hasRemaining()) channel.write(records); // the ring's records are passt's framing already
+        });
     }
 
     /** The passt command line: foreground, one client, quiet, the socket, and the forwards (none by default). */
@@ -136,14 +140,22 @@ public final class PasstNetwork implements NetworkBackend {
         }
     }
 
-    /** Sends one frame to passt (VM thread): length, then the frame. */
+    /**
+     * Queues one frame for passt (VM thread): length, then the frame. Never waits for passt; while passt
+     * does not keep up the frame is dropped, as on a congested link.
+     *
+     * @throws IOException once the connection is closed or broken
+     */
     @Override
     public void send(byte[] frame, int length) throws IOException {
         if (closed) throw new IOException("passt connection closed");
-        out.clear();
-        out.putInt(length).put(frame, 0, length).flip();
-        while (out.hasRemaining()) channel.write(out);
+        transmit.offer(frame, length);
     }
+
+    @Override public long transmitDropped() { return transmit.dropped(); }
+
+    /** The transmit writer thread (for tests). */
+    Thread transmitThread() { return transmit.writer(); }
 
     /**
      * Starts the thread that reads passt's frames and hands each to {@code deliver} (which may block while
@@ -179,9 +191,13 @@ public final class PasstNetwork implements NetworkBackend {
     /** Whether passt still runs. */
     public boolean alive() { return process.isAlive(); }
 
+    /** passt's process id (for tests that stop it). */
+    long pid() { return process.pid(); }
+
     @Override
     public void close() {
         closed = true;
+        transmit.close(); // before the socket: a writer blocked on a stopped passt is woken by the interrupt
         try {
             channel.close();
         } catch (IOException ignored) {

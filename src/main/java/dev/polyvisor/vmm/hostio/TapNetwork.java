@@ -10,8 +10,10 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.function.Function;
 
@@ -28,7 +30,8 @@ import static java.lang.foreign.ValueLayout.*;
  *
  * <p>The system calls go through {@link Linker} (java.lang.foreign), errno captured for the messages. The
  * reader thread waits in poll() with a short timeout so that {@link #close} ends it without racing a
- * blocked read() against close() of the same descriptor.
+ * blocked read() against close() of the same descriptor. The guest's frames go out through a
+ * {@link TransmitQueue} and its writer thread, as passt's do.
  */
 public final class TapNetwork implements NetworkBackend {
     /** include/uapi/linux/if_tun.h: TUNSETIFF = _IOW('T', 202, int); IFF_TAP; IFF_NO_PI. */
@@ -38,7 +41,9 @@ public final class TapNetwork implements NetworkBackend {
     static final int IFNAMSIZ = 16, IFREQ_SIZE = 40, IFR_FLAGS = 16;
     static final int O_RDWR = 2, O_CLOEXEC = 0x80000;
     static final short POLLIN = 1;
-    static final int EINTR = 4, EAGAIN = 11;
+    static final int EINTR = 4, EBADF = 9, EAGAIN = 11, EBADFD = 77;
+    /** The length before each frame in the transmit ring (big-endian, {@link TransmitQueue}). */
+    private static final ValueLayout.OfInt FRAME_LENGTH = JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
     /** How often the reader thread looks at {@link #closed} while no frame comes. */
     static final int POLL_MS = 200;
 
@@ -58,15 +63,27 @@ public final class TapNetwork implements NetworkBackend {
 
     private final String ifname;
     private final int fd;
-    private final Arena arena = Arena.ofShared();
-    /** The write buffer and its errno slot: used by the VM thread only. */
-    private final MemorySegment out = arena.allocate(VirtioNet.MAX_FRAME), outState = arena.allocate(CALL_STATE);
+    /**
+     * The errno slot of the transmit writer's write() calls: freed by the GC, not by {@link #close}, which
+     * may leave a writer still inside write() after its join times out.
+     */
+    private final MemorySegment outState = Arena.ofAuto().allocate(CALL_STATE);
+    /**
+     * The guest's frames to the interface, written by their own thread: write() on a blocking TAP descriptor
+     * waits while the frames it already sent hold the device's send buffer (drivers/net/tun.c tun_get_user
+     * and tun_alloc_skb; TUNSETSNDBUF, which QEMU's sndbuf= sets, lowers the limit), and that wait must not
+     * be the vCPU's.
+     */
+    private final TransmitQueue transmit;
+    /** Frames the interface refused (write() failed for that frame alone): written by the writer thread only. */
+    private volatile long refused;
     private Thread reader;
     private volatile boolean closed;
 
     private TapNetwork(String ifname, int fd) {
         this.ifname = ifname;
         this.fd = fd;
+        this.transmit = new TransmitQueue("polyvisor-tap-tx", this::writeFrames);
     }
 
     private static MethodHandle downcall(String name, FunctionDescriptor fd, Linker.Option... options) {
@@ -128,21 +145,40 @@ public final class TapNetwork implements NetworkBackend {
     /** The interface this device is attached to. */
     public String interfaceName() { return ifname; }
 
-    /** Writes one frame to the interface (VM thread). A frame the host's stack refuses is dropped, as on a wire. */
+    /** Queues one frame for the interface (VM thread); never waits for the host's stack. */
     @Override
     public void send(byte[] frame, int length) throws IOException {
         if (closed) throw new IOException(ifname + ": closed");
-        MemorySegment.copy(frame, 0, out, JAVA_BYTE, 0, length);
-        try {
-            long n;
-            do {
-                n = (long) WRITE.invokeExact(outState, fd, out, (long) length);
-            } while (n < 0 && errno(outState) == EINTR);
-            if (n < 0) throw new IOException(ifname + ": " + strerror(errno(outState)));
-        } catch (IOException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IOException(ifname + ": " + t.getMessage(), t);
+        transmit.offer(frame, length);
+    }
+
+    @Override public long transmitDropped() { return transmit.dropped() + refused; }
+
+    /**
+     * The writer thread's wire: one write() per record, each one whole frame (IFF_NO_PI). A frame the host's
+     * stack refuses (the interface is down: EIO; too short: EINVAL) is dropped, as on a wire, and the next
+     * one is tried; a descriptor that is no longer a TAP device (EBADF, EBADFD) cuts the wire.
+     */
+    private void writeFrames(ByteBuffer records) throws IOException {
+        MemorySegment s = MemorySegment.ofBuffer(records);
+        for (long at = 0; at < s.byteSize() && !closed; ) {
+            int n = s.get(FRAME_LENGTH, at);
+            MemorySegment frame = s.asSlice(at + TransmitQueue.HEADER, n);
+            at += TransmitQueue.HEADER + n;
+            try {
+                long w;
+                do {
+                    w = (long) WRITE.invokeExact(outState, fd, frame, (long) n);
+                } while (w < 0 && errno(outState) == EINTR);
+                if (w >= 0) continue;
+                int err = errno(outState);
+                if (err == EBADF || err == EBADFD) throw new IOException(ifname + ": " + strerror(err));
+                refused++;
+            } catch (IOException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IOException(ifname + ": " + t.getMessage(), t);
+            }
         }
     }
 
@@ -174,6 +210,7 @@ public final class TapNetwork implements NetworkBackend {
     public void close() {
         if (closed) return;
         closed = true;
+        transmit.close(); // before the descriptor is closed, so that no write() can reach a reused number
         if (reader != null) {
             try {
                 reader.join(2 * POLL_MS + 1000);
@@ -186,6 +223,5 @@ public final class TapNetwork implements NetworkBackend {
         } catch (Throwable ignored) {
             // closing on teardown
         }
-        arena.close();
     }
 }

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -77,5 +78,30 @@ class PasstNetworkTest {
             n.close();
         }
         assertFalse(n.alive(), "passt is stopped when the VM ends");
+    }
+
+    private static void signal(String sig, long pid) throws Exception {
+        assertEquals(0, new ProcessBuilder("kill", "-" + sig, Long.toString(pid)).start().waitFor(), "kill -" + sig);
+    }
+
+    @Test
+    void aStoppedPasstDropsFramesInsteadOfHangingTheVmThread() throws Exception {
+        assumeTrue(PasstNetwork.findPasst(System.getenv("PATH")) != null, "passt is installed by scripts/env.sh");
+        PasstNetwork n = PasstNetwork.start(List.of());
+        long pid = n.pid();
+        signal("STOP", pid); // passt reads nothing more: its socket buffer fills, then the ring
+        try {
+            byte[] frame = new byte[64 << 10];
+            assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+                for (int i = 0; i < 10_000; i++) n.send(frame, frame.length);
+            }, "10,000 sends of 64 KiB return while passt is stopped");
+            assertTrue(n.transmitDropped() > 0, "frames are dropped as on a congested link");
+            assertTrue(n.transmitThread().isAlive(), "the writer waits for passt");
+        } finally {
+            signal("CONT", pid);
+            n.close();
+        }
+        assertFalse(n.transmitThread().isAlive(), "close ends the writer thread");
+        assertFalse(n.alive());
     }
 }
