@@ -15,7 +15,8 @@ import java.util.Map;
  * The default guest: Debian's current cloud kernel plus an initramfs built here around
  * busybox-static. Built on first use into {@code <cache>/guests/<key>/}, where the key names the
  * kernel package and version, the busybox version and {@link GuestInit#REVISION}; later calls reuse
- * it. A directory is published by an atomic rename, so a half-built image is never seen.
+ * it. A directory is published by an atomic rename, so a half-built image is never seen. A new build
+ * removes the older guests of its kernel series that it supersedes ({@link CacheEntries}).
  */
 public final class GuestImages {
     static final String KERNEL_FILE = "vmlinuz", INITRAMFS_FILE = "initramfs.cpio", INFO_FILE = "guest.properties";
@@ -135,7 +136,14 @@ public final class GuestImages {
         GuestImage built = load(dir);
         if (built == null) throw new GuestImageException("guest image in " + dir + " is incomplete");
         System.err.println("polyvisor: guest image ready in " + dir);
+        CacheEntries.prune(guestsDir(), dir, INFO_FILE, GuestImages::line, "guest image", System.err);
         return built;
+    }
+
+    /** Guests of one kernel series supersede each other ({@link CacheEntries}): other inputs are only older. */
+    static String line(Map<String, String> info) {
+        String release = info.get("release");
+        return release == null ? null : CacheEntries.kernelSeries(release);
     }
 
     static String key(String kernelPkg, String kernelVersion, String busyboxVersion) {
@@ -148,17 +156,9 @@ public final class GuestImages {
     private static GuestImage load(Path dir) {
         Path info = dir.resolve(INFO_FILE), kernel = dir.resolve(KERNEL_FILE), initramfs = dir.resolve(INITRAMFS_FILE);
         if (!Files.isRegularFile(info) || !Files.isRegularFile(kernel) || !Files.isRegularFile(initramfs)) return null;
-        try {
-            Map<String, String> p = new java.util.HashMap<>();
-            for (String line : Files.readAllLines(info, StandardCharsets.UTF_8)) {
-                int eq = line.indexOf('=');
-                if (eq > 0) p.put(line.substring(0, eq), line.substring(eq + 1));
-            }
-            if (!p.containsKey("release")) return null;
-            return new GuestImage(kernel, initramfs, p.get("release"), p.get("kernelPackage"), p.get("kernelVersion"), p.get("busyboxVersion"));
-        } catch (IOException e) {
-            return null;
-        }
+        Map<String, String> p = CacheEntries.info(info);
+        if (p == null || !p.containsKey("release")) return null;
+        return new GuestImage(kernel, initramfs, p.get("release"), p.get("kernelPackage"), p.get("kernelVersion"), p.get("busyboxVersion"));
     }
 
     private static GuestImage newestCached() {

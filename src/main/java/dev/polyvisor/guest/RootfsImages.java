@@ -22,7 +22,8 @@ import java.util.regex.Pattern;
  * suite into a directory, its customize hooks copy in {@link RootfsLayout}'s files and the kernel's
  * modules and run the layout's chroot commands, and {@code mke2fs -t ext4 -d DIR} (mke2fs(8)) turns the
  * directory into a filesystem image without a loop mount. The directory is published by an atomic rename,
- * so a half-built image is never seen, and a second request for the same spec costs nothing.
+ * so a half-built image is never seen, and a second request for the same spec costs nothing. A new image
+ * removes the older ones of its suite, kernel series and size that it supersedes ({@link CacheEntries}).
  *
  * <p>As root, mmdebstrap runs in root mode and the tree has the right owners for {@code mke2fs -d}. As
  * another user it runs in unshare mode (mmdebstrap(1), MODES: a user namespace mapping root to the user and
@@ -182,7 +183,17 @@ public final class RootfsImages {
             removeTree(mode, tmp.resolve("ns").resolve("tree"), tmp);
             DebianPackages.deleteTree(tmp);
         }
+        CacheEntries.prune(rootfsDir(), dir, INFO_FILE, RootfsImages::line, "root filesystem", System.err);
         return new Rootfs(dir.resolve(IMAGE_FILE), key, spec, false);
+    }
+
+    /**
+     * Root filesystems of one suite, kernel series and size supersede each other ({@link CacheEntries}):
+     * a new kernel ABI, {@link RootfsSpec#REVISION}, layout or package list makes the older ones dead weight.
+     */
+    static String line(Map<String, String> info) {
+        String suite = info.get("suite"), release = info.get("release"), size = info.get("size");
+        return suite == null || release == null || size == null ? null : suite + " " + CacheEntries.kernelSeries(release) + " " + size;
     }
 
     /**

@@ -81,4 +81,40 @@ class DebianGuestTest {
             Files.deleteIfExists(renamed.getParent());
         }
     }
+
+    /** A fake guest entry of {@code release}, built {@code minutes} after an old epoch. */
+    private static java.nio.file.Path fakeGuest(java.nio.file.Path guests, String name, String release, int minutes) throws Exception {
+        java.nio.file.Path d = Files.createDirectories(guests.resolve(name));
+        Files.write(d.resolve(GuestImages.KERNEL_FILE), new byte[4096]);
+        Files.write(d.resolve(GuestImages.INITRAMFS_FILE), new byte[4096]);
+        Files.writeString(d.resolve(GuestImages.INFO_FILE), "release=" + release + "\n");
+        Files.setLastModifiedTime(d.resolve(GuestImages.INFO_FILE), java.nio.file.attribute.FileTime.fromMillis(1_600_000_000_000L + minutes * 60_000L));
+        return d;
+    }
+
+    @Test
+    void aNewGuestBuildRemovesTheOlderGuestsOfItsKernelSeries() throws Exception {
+        GuestImage g = DebianFixture.defaultGuest();
+        java.nio.file.Path debs = GuestCache.subdirectory("debs");
+        DebPackage kernel = DebPackage.of(DebianPackages.findCached(debs, g.kernelPackage(), g.kernelVersion()));
+        DebPackage busybox = DebPackage.of(DebianPackages.findCached(debs, DebianPackages.BUSYBOX, g.busyboxVersion()));
+        java.nio.file.Path cache = Files.createTempDirectory("pv-cache");
+        String saved = System.getProperty("polyvisor.cache");
+        System.setProperty("polyvisor.cache", cache.toString());
+        try {
+            java.nio.file.Path guests = cache.resolve("guests");
+            java.nio.file.Path oldest = fakeGuest(guests, "old-init1", g.kernelRelease(), 1);
+            java.nio.file.Path previous = fakeGuest(guests, "old-init2", g.kernelRelease(), 2);
+            java.nio.file.Path other = fakeGuest(guests, "other-series", "9.9.1+deb99-cloud-amd64", 0);
+            GuestImage built = GuestImages.build(kernel, busybox);
+            assertTrue(built.kernel().startsWith(guests), built.kernel().toString());
+            assertFalse(Files.exists(oldest), "the oldest guest of the series is removed by the build");
+            assertTrue(Files.exists(previous), "the newest superseded one stays");
+            assertTrue(Files.exists(other), "another kernel series is not superseded");
+        } finally {
+            if (saved == null) System.clearProperty("polyvisor.cache");
+            else System.setProperty("polyvisor.cache", saved);
+            DebianPackages.deleteTree(cache);
+        }
+    }
 }
