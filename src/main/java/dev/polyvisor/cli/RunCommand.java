@@ -13,6 +13,7 @@ import dev.polyvisor.vmm.TeeOutputStream;
 import dev.polyvisor.vmm.Vm;
 import dev.polyvisor.cpu.jit.JitMode;
 import dev.polyvisor.vmm.VmConfig;
+import dev.polyvisor.vmm.boot.linux.LinuxBoot;
 import dev.polyvisor.vmm.VmConfig.BootKind;
 import dev.polyvisor.vmm.VmConfig.ClockMode;
 import dev.polyvisor.vmm.VmConfig.FlatEntry;
@@ -59,7 +60,7 @@ import java.util.concurrent.Callable;
         sortOptions = false)
 public final class RunCommand implements Callable<Integer> {
     public static final int USAGE = 2;
-    static final List<String> BOOT_KINDS = List.of("linux", "pvh", "multiboot", "flat");
+    static final List<String> BOOT_KINDS = List.of("linux", "bzimage", "pvh", "multiboot", "flat");
 
     @Spec CommandSpec spec;
 
@@ -83,7 +84,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--personality", paramLabel = "NAME", description = "Hypervisor ABI(s) to present: bare, kvm, hyperv, xen, vmware, or a stack like hyperv+kvm (default: ${DEFAULT-VALUE}).")
     String personality = "bare";
 
-    @Option(names = "--boot", paramLabel = "KIND", description = "How to enter the kernel: linux, pvh, multiboot or flat (default: from the image).")
+    @Option(names = "--boot", paramLabel = "KIND", description = "How to enter the kernel: linux, bzimage, pvh, multiboot or flat (default: from the image). "
+            + "linux is the Linux 64-bit boot protocol; with nokaslr in the command line Polyvisor unpacks the bzImage itself and enters "
+            + "the kernel at startup_64, as the bzImage's decompressor would. bzimage always runs that decompressor in the guest, as QEMU's -kernel does.")
     String boot;
 
     @Option(names = "--flat-address", paramLabel = "ADDR", description = "Load and entry address of a flat binary (default: 0x100000).")
@@ -181,7 +184,7 @@ public final class RunCommand implements Callable<Integer> {
             throw usage("--personality " + personality + ": " + e.getMessage());
         }
         BootKind kind = boot == null ? null : switch (boot.toLowerCase(Locale.ROOT)) {
-            case "linux" -> BootKind.LINUX;
+            case "linux", "bzimage" -> BootKind.LINUX;
             case "pvh" -> BootKind.PVH;
             case "multiboot" -> BootKind.MULTIBOOT;
             case "flat" -> BootKind.FLAT;
@@ -233,6 +236,10 @@ public final class RunCommand implements Callable<Integer> {
             if (wantsCommand) throw usage((exec != null ? "--exec" : "--probe")
                     + " needs the default Linux guest, whose /init runs the command: drop --kernel");
         }
+        // The bzImage's decompressor only unpacks the vmlinux and, with KASLR, moves it: with nokaslr the VMM unpacks
+        // it (VmlinuxStream) and the guest starts at startup_64 in the state the decompressor's last jump leaves.
+        if (kind == BootKind.LINUX && !"bzimage".equalsIgnoreCase(boot) && LinuxBoot.kaslrDisabled(cmdline))
+            kind = BootKind.LINUX_VMLINUX;
         if (consoleMode != null) {
             String m = consoleMode.toLowerCase(Locale.ROOT);
             if (!m.equals("split") && !m.equals("raw")) throw usage("--console must be split or raw, got '" + consoleMode + "'");
@@ -443,7 +450,7 @@ public final class RunCommand implements Callable<Integer> {
                 // Only an interactive Linux guest reads its console: the freestanding guests never do, and
                 // --exec/--probe run a command without input. Leaving stdin alone otherwise keeps Polyvisor
                 // usable where stdin belongs to someone else (CI, a test runner's fork channel).
-                boolean linux = cfg.boot() == BootKind.LINUX || cfg.boot() == BootKind.PVH;
+                boolean linux = cfg.boot() == BootKind.LINUX || cfg.boot() == BootKind.LINUX_VMLINUX || cfg.boot() == BootKind.PVH;
                 in = linux && guestCommand() == null ? ConsoleInput.start(vm) : null;
                 for (;;) {
                     o = vm.run();

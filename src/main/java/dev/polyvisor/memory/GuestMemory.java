@@ -133,6 +133,23 @@ public final class GuestMemory implements AutoCloseable {
 
     public void load(long pa, byte[] data) { load(pa, data, 0, data.length); }
 
+    /**
+     * Zeroes [pa, pa + len) without touching the pages that already read as zero: RAM is mapped lazily
+     * ({@link LazyRam}), so a page written only to clear it would cost host memory that the guest may never
+     * use (a vmlinux's .brk and the tail of its .bss, which the kernel clears or hands out itself).
+     */
+    public void zero(long pa, long len) {
+        checkRam(pa, len);
+        for (long at = pa, end = pa + len; at < end; ) {
+            long n = Math.min(end - at, ZERO_PAGE.byteSize() - (at & 0xFFF));
+            MemorySegment s = ram.asSlice(at, n);
+            if (s.mismatch(ZERO_PAGE.asSlice(0, n)) >= 0) s.fill((byte) 0);
+            at += n;
+        }
+    }
+
+    private static final MemorySegment ZERO_PAGE = Arena.global().allocate(4096);
+
     public byte[] readBytes(long pa, int len) {
         checkRam(pa, len);
         byte[] b = new byte[len];

@@ -41,6 +41,27 @@ class RunCommandTest {
         assertFalse(r.err().contains("\tat "), r.err());
     }
 
+    /** The boot kind config() settles on for a bzImage file and these extra arguments. */
+    private dev.polyvisor.vmm.VmConfig.BootKind bootKind(String... args) throws Exception {
+        byte[] bz = new byte[0x1000];
+        bz[0x202] = 'H'; bz[0x203] = 'd'; bz[0x204] = 'r'; bz[0x205] = 'S'; // what detect() looks for
+        Path k = Files.write(dir.resolve("bzImage"), bz);
+        RunCommand cmd = new RunCommand();
+        String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("--kernel", k.toString()), java.util.Arrays.stream(args))
+                .toArray(String[]::new);
+        new CommandLine(cmd).parseArgs(all);
+        return cmd.config().boot();
+    }
+
+    @Test
+    void nokaslrLetsTheVmmUnpackTheBzImageUnlessBzimageIsAskedFor() throws Exception {
+        assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX_VMLINUX, bootKind("--append", "console=ttyS0 nokaslr"));
+        assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX_VMLINUX, bootKind("--boot", "linux", "--append", "nokaslr"));
+        assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX, bootKind("--boot", "bzimage", "--append", "nokaslr"));
+        assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX, bootKind("--append", "console=ttyS0"), "KASLR on: the decompressor places the kernel");
+        assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.PVH, bootKind("--boot", "pvh", "--append", "nokaslr"));
+    }
+
     @Test
     void unknownFlagIsAOneLineErrorWithStatus2() {
         assertOneLineUsageError(run("run", "--bogus"), "Unknown option: '--bogus'");
@@ -52,7 +73,7 @@ class RunCommandTest {
         assertOneLineUsageError(run("run", "--memory", "1"), "--memory must be between 2 and");
         assertOneLineUsageError(run("run", "--smp", "x"), "--smp");
         assertOneLineUsageError(run("run", "--smp", "0"), "--smp must be between 1 and 64, got 0");
-        assertOneLineUsageError(run("run", "--boot", "uefi"), "--boot must be one of linux, pvh, multiboot, flat, got 'uefi'");
+        assertOneLineUsageError(run("run", "--boot", "uefi"), "--boot must be one of linux, bzimage, pvh, multiboot, flat, got 'uefi'");
         assertOneLineUsageError(run("run", "--clock", "fast"), "--clock must be realtime or icount");
         assertOneLineUsageError(run("run", "--timeout", "0"), "--timeout must be a positive number of seconds");
         assertOneLineUsageError(run("run", "--personality", "nope"), "unknown personality 'nope'");

@@ -61,7 +61,7 @@ public final class PcBoard {
                                   boolean skipDecompressor) throws LoadException {
         List<E820Entry> map = e820.entries();
         if (pvh) return Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());
-        return LinuxBoot.load(mem, kernel, skipDecompressor ? Pvh.vmlinuxCached(kernel) : null, initrd, cmdline, map, acpi.rsdpAddress());
+        return LinuxBoot.load(mem, kernel, skipDecompressor, initrd, cmdline, map, acpi.rsdpAddress());
     }
 
     /** Connects a vCPU to its LAPIC (interrupts and the LAPIC's MSRs). */

@@ -100,6 +100,9 @@ public final class BzImage {
     /** The protected-mode kernel, to be loaded at the 64-bit load address. */
     public byte[] protectedModeKernel() { return Arrays.copyOfRange(image, kernelOffset, image.length); }
 
+    /** Where {@link #payload} starts in the image file. */
+    public int payloadStart() { return kernelOffset + payloadOffset; }
+
     /** The compressed vmlinux (payload_offset is relative to the protected-mode kernel). */
     public byte[] payload() { return Arrays.copyOfRange(image, kernelOffset + payloadOffset, kernelOffset + payloadOffset + payloadLength); }
 

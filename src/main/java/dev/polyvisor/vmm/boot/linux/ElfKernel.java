@@ -35,34 +35,71 @@ public final class ElfKernel {
         this.entry = entry;
     }
 
-    public static ElfKernel parse(byte[] elf) throws LoadException {
+    /** One PT_LOAD or PT_NOTE program header (gABI 5, "Program Header"): where its bytes are in the file and go in memory. */
+    record ProgramHeader(int index, int type, long offset, long paddr, long fileSize, long memSize) {}
+
+    /** The ELF header's facts this loader needs, and the PT_LOAD and PT_NOTE program headers in table order. */
+    record Headers(long entry, List<ProgramHeader> programHeaders) {}
+
+    /** Bytes from the start of the file that hold the ELF header and the program header table (0: not an x86-64 ELF64). */
+    static long headersEnd(byte[] elf) throws LoadException {
+        checkIdent(elf);
+        ByteBuffer b = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
+        long phoff = b.getLong(0x20);
+        int phentsize = Short.toUnsignedInt(b.getShort(0x36)), phnum = Short.toUnsignedInt(b.getShort(0x38));
+        if (phentsize < 56 || phnum == 0 || phoff < 0 || phoff > Integer.MAX_VALUE)
+            throw new LoadException("corrupt vmlinux: no usable program header table");
+        return phoff + (long) phentsize * phnum;
+    }
+
+    private static void checkIdent(byte[] elf) throws LoadException {
         if (elf.length < 64 || elf[0] != 0x7F || elf[1] != 'E' || elf[2] != 'L' || elf[3] != 'F')
             throw new LoadException("vmlinux is not an ELF image");
         if (elf[4] != 2 || elf[5] != 1) throw new LoadException("vmlinux is not a 64-bit little-endian ELF image");
-        ByteBuffer b = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
-        if (Short.toUnsignedInt(b.getShort(0x12)) != EM_X86_64) throw new LoadException("vmlinux is not an x86-64 ELF image");
+        if (Short.toUnsignedInt(ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN).getShort(0x12)) != EM_X86_64)
+            throw new LoadException("vmlinux is not an x86-64 ELF image");
+    }
+
+    /**
+     * Parses the ELF header and program header table from {@code head}, the first bytes of the file (at least
+     * {@link #headersEnd}): shared by {@link #parse}, which has the whole file, and {@link VmlinuxStream},
+     * which reads the file once from a decompressing stream.
+     */
+    static Headers headers(byte[] head) throws LoadException {
+        long end = headersEnd(head);
+        if (end > head.length) throw new LoadException("vmlinux truncated: program headers lie outside the file");
+        ByteBuffer b = ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN);
         long phoff = b.getLong(0x20);
         int phentsize = Short.toUnsignedInt(b.getShort(0x36)), phnum = Short.toUnsignedInt(b.getShort(0x38));
-        if (phentsize < 56 || phnum == 0 || phoff < 0 || phoff + (long) phentsize * phnum > elf.length)
-            throw new LoadException("vmlinux truncated: program headers lie outside the file");
-        List<Segment> loads = new ArrayList<>();
-        List<Note> notes = new ArrayList<>();
+        List<ProgramHeader> out = new ArrayList<>();
         for (int i = 0; i < phnum; i++) {
             int ph = (int) (phoff + (long) i * phentsize);
             int type = b.getInt(ph);
-            long offset = b.getLong(ph + 8), paddr = b.getLong(ph + 24), filesz = b.getLong(ph + 32), memsz = b.getLong(ph + 40);
             if (type != PT_LOAD && type != PT_NOTE) continue;
-            if (offset < 0 || filesz < 0 || offset + filesz > elf.length || offset + filesz < offset)
-                throw new LoadException(String.format("vmlinux truncated: segment %d (0x%x+0x%x) lies outside the 0x%x-byte file", i, offset, filesz, elf.length));
-            if (type == PT_LOAD) {
-                if (memsz < filesz) throw new LoadException(String.format("corrupt vmlinux: segment %d has memsz 0x%x < filesz 0x%x", i, memsz, filesz));
-                loads.add(new Segment(paddr, offset, filesz, memsz));
-            } else {
-                parseNotes(b, (int) offset, (int) (offset + filesz), notes);
-            }
+            long offset = b.getLong(ph + 8), paddr = b.getLong(ph + 24), filesz = b.getLong(ph + 32), memsz = b.getLong(ph + 40);
+            if (offset < 0 || filesz < 0 || offset + filesz < offset)
+                throw new LoadException(String.format("corrupt vmlinux: segment %d has offset 0x%x and size 0x%x", i, offset, filesz));
+            if (type == PT_LOAD && memsz < filesz)
+                throw new LoadException(String.format("corrupt vmlinux: segment %d has memsz 0x%x < filesz 0x%x", i, memsz, filesz));
+            out.add(new ProgramHeader(i, type, offset, paddr, filesz, memsz));
         }
-        if (loads.isEmpty()) throw new LoadException("vmlinux has no loadable segments");
-        return new ElfKernel(elf, loads, notes, b.getLong(0x18));
+        if (out.stream().noneMatch(p -> p.type() == PT_LOAD)) throw new LoadException("vmlinux has no loadable segments");
+        return new Headers(b.getLong(0x18), out);
+    }
+
+    public static ElfKernel parse(byte[] elf) throws LoadException {
+        Headers h = headers(elf);
+        ByteBuffer b = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
+        List<Segment> loads = new ArrayList<>();
+        List<Note> notes = new ArrayList<>();
+        for (ProgramHeader p : h.programHeaders()) {
+            if (p.offset() + p.fileSize() > elf.length)
+                throw new LoadException(String.format("vmlinux truncated: segment %d (0x%x+0x%x) lies outside the 0x%x-byte file",
+                        p.index(), p.offset(), p.fileSize(), elf.length));
+            if (p.type() == PT_LOAD) loads.add(new Segment(p.paddr(), p.offset(), p.fileSize(), p.memSize()));
+            else parseNotes(b, (int) p.offset(), (int) (p.offset() + p.fileSize()), notes);
+        }
+        return new ElfKernel(elf, loads, notes, h.entry());
     }
 
     /** Note entries: namesz, descsz, type, name and desc each padded to 4 bytes (gABI 5, "Note Section"). */

@@ -45,17 +45,36 @@ public final class KernelPayload {
 
     private KernelPayload() {}
 
-    public static Format detect(byte[] p) {
-        if (p.length >= 4 && le32(p, 0) == LZ4_LEGACY_MAGIC) return Format.LZ4_LEGACY;
-        if (p.length >= 2 && (p[0] & 0xFF) == 0x1F && (p[1] & 0xFF) == 0x8B) return Format.GZIP;
-        if (p.length >= 6 && (p[0] & 0xFF) == 0xFD && p[1] == '7' && p[2] == 'z' && p[3] == 'X' && p[4] == 'Z' && p[5] == 0) return Format.XZ;
-        if (p.length >= 4 && le32(p, 0) == ZSTD_MAGIC) return Format.ZSTD;
-        if (p.length >= 3 && p[0] == 'B' && p[1] == 'Z' && p[2] == 'h') return Format.BZIP2;
-        if (p.length >= 4 && (p[0] & 0xFF) == 0x89 && p[1] == 'L' && p[2] == 'Z' && p[3] == 'O') return Format.LZO;
-        if (p.length >= 4 && p[0] == 0x7F && p[1] == 'E' && p[2] == 'L' && p[3] == 'F') return Format.ELF;
+    public static Format detect(byte[] p) { return detect(new Slice(p, 0, p.length)); }
+
+    static Format detect(Slice p) {
+        int n = p.len();
+        if (n >= 4 && p.le32(0) == LZ4_LEGACY_MAGIC) return Format.LZ4_LEGACY;
+        if (n >= 2 && p.u8(0) == 0x1F && p.u8(1) == 0x8B) return Format.GZIP;
+        if (n >= 6 && p.u8(0) == 0xFD && p.u8(1) == '7' && p.u8(2) == 'z' && p.u8(3) == 'X' && p.u8(4) == 'Z' && p.u8(5) == 0) return Format.XZ;
+        if (n >= 4 && p.le32(0) == ZSTD_MAGIC) return Format.ZSTD;
+        if (n >= 3 && p.u8(0) == 'B' && p.u8(1) == 'Z' && p.u8(2) == 'h') return Format.BZIP2;
+        if (n >= 4 && p.u8(0) == 0x89 && p.u8(1) == 'L' && p.u8(2) == 'Z' && p.u8(3) == 'O') return Format.LZO;
+        if (n >= 4 && p.u8(0) == 0x7F && p.u8(1) == 'E' && p.u8(2) == 'L' && p.u8(3) == 'F') return Format.ELF;
         // The kernel's lzma rule writes the .lzma "alone" header: properties byte 0x5D, dictionary size.
-        if (p.length >= 13 && (p[0] & 0xFF) == 0x5D && p[1] == 0) return Format.LZMA;
+        if (n >= 13 && p.u8(0) == 0x5D && p.u8(1) == 0) return Format.LZMA;
         return Format.UNKNOWN;
+    }
+
+    /**
+     * A payload in place: {@code len} bytes of {@code a} from {@code off} (a bzImage's payload is read where it
+     * lies in the image, not copied). Offsets in messages are relative to its start.
+     */
+    record Slice(byte[] a, int off, int len) {
+        Slice {
+            java.util.Objects.checkFromIndexSize(off, len, a.length);
+        }
+
+        int u8(int i) { return a[off + i] & 0xFF; }
+
+        int le32(int i) { return KernelPayload.le32(a, off + i); }
+
+        ByteArrayInputStream stream() { return new ByteArrayInputStream(a, off, len); }
     }
 
     /**
@@ -68,108 +87,228 @@ public final class KernelPayload {
     }
 
     public static byte[] decompress(byte[] payload) throws LoadException {
+        Slice p = new Slice(payload, 0, payload.length);
+        Format f = detect(p);
+        InputStream in = open(p);
+        try (in) {
+            return readAll(in, sizeHint(p));
+        } catch (IOException | RuntimeException e) {
+            throw corrupt(f, e);
+        }
+    }
+
+    /**
+     * The decompressed payload as a stream, for a loader that consumes the vmlinux once from front to back
+     * ({@link VmlinuxStream}) and so never holds the tens of MiB of the whole image on the heap. Read failures
+     * are IOExceptions; {@link #corrupt} turns them into the loader's one-line message.
+     */
+    static InputStream open(Slice payload) throws LoadException {
         Format f = detect(payload);
         try {
             return switch (f) {
-                case LZ4_LEGACY -> lz4Legacy(payload);
-                case GZIP -> readAll(new GZIPInputStream(new ByteArrayInputStream(payload)));
-                case XZ -> readAll(new SingleXZInputStream(new ByteArrayInputStream(payload)));
-                case LZMA -> readAll(new LZMAInputStream(new ByteArrayInputStream(payload)));
-                case BZIP2 -> readAll(new BZip2CompressorInputStream(new ByteArrayInputStream(payload)));
-                case ELF -> payload;
+                case LZ4_LEGACY -> new Lz4LegacyStream(payload);
+                case GZIP -> new GZIPInputStream(payload.stream());
+                case XZ -> new SingleXZInputStream(payload.stream());
+                case LZMA -> new LZMAInputStream(payload.stream());
+                case BZIP2 -> new BZip2CompressorInputStream(payload.stream());
+                case ELF -> payload.stream();
                 case ZSTD -> zstd(payload);
                 case LZO -> throw new LoadException("kernel payload is LZO-compressed, which this loader cannot decompress");
                 case UNKNOWN -> throw new LoadException(String.format("kernel payload has an unknown compression format (first bytes %s)",
                         hex(payload, 8)));
             };
         } catch (IOException | RuntimeException e) {
-            throw new LoadException("corrupt " + f.name().toLowerCase() + " kernel payload: " + String.valueOf(e.getMessage()).replace('\n', ' '), e);
+            throw corrupt(f, e);
         }
     }
 
-    static byte[] lz4Legacy(byte[] p) throws LoadException {
-        LZ4SafeDecompressor lz4 = LZ4Factory.fastestJavaInstance().safeDecompressor();
-        long hint = p.length >= 8 ? Integer.toUnsignedLong(le32(p, p.length - 4)) : 0;
-        byte[] out = new byte[(int) Math.min(hint > 0 && hint <= MAX_OUTPUT ? hint : (long) p.length * 4, MAX_OUTPUT)];
-        int outLen = 0, pos = 4;
-        while (pos + 4 <= p.length) {
-            long csize = Integer.toUnsignedLong(le32(p, pos));
-            if (csize == LZ4_LEGACY_MAGIC) { pos += 4; continue; } // concatenated frames
-            if (pos + 4 == p.length) {
-                // The size the kernel build appended (scripts/Makefile.lib, size_append).
-                if (csize != outLen)
-                    throw new LoadException(String.format("corrupt lz4 kernel payload: decompressed 0x%x bytes but the trailer says 0x%x", outLen, csize));
-                return Arrays.copyOf(out, outLen);
-            }
-            pos += 4;
-            if (csize > p.length - pos)
-                throw new LoadException(String.format("kernel payload truncated: lz4 block of 0x%x bytes at 0x%x runs past the end (0x%x)", csize, pos - 4, p.length));
-            if (out.length - outLen < LZ4_LEGACY_BLOCK) {
-                if (out.length >= MAX_OUTPUT) throw new LoadException("corrupt lz4 kernel payload: output exceeds 1 GiB");
-                out = Arrays.copyOf(out, (int) Math.min(MAX_OUTPUT, Math.max((long) out.length * 2, outLen + (long) LZ4_LEGACY_BLOCK)));
-            }
-            try {
-                outLen += lz4.decompress(p, pos, (int) csize, out, outLen, LZ4_LEGACY_BLOCK);
-            } catch (LZ4Exception e) {
-                throw new LoadException(String.format("corrupt lz4 kernel payload: bad block at 0x%x (%s)", pos - 4, e.getMessage()));
-            }
-            pos += (int) csize;
+    /** The loader's message for a failure while decoding a payload of format {@code f}. */
+    public static LoadException corrupt(Format f, Exception e) {
+        if (e instanceof PayloadException) return new LoadException(e.getMessage(), e);
+        return new LoadException("corrupt " + f.name().toLowerCase(java.util.Locale.ROOT) + " kernel payload: "
+                + String.valueOf(e.getMessage()).replace('\n', ' '), e);
+    }
+
+    /** A decoding failure whose message is already the loader's whole one-line message. */
+    static final class PayloadException extends IOException {
+        PayloadException(String message) { super(message); }
+    }
+
+    /**
+     * Every kernel compression rule appends the le32 size of the output (scripts/Makefile.lib, size_append):
+     * the output array's first size when plausible, else four times the input.
+     */
+    private static int sizeHint(Slice p) {
+        long trailer = p.len() >= 8 ? Integer.toUnsignedLong(p.le32(p.len() - 4)) : 0;
+        return (int) Math.min(trailer > 0 && trailer <= MAX_OUTPUT ? trailer : (long) p.len() * 4, MAX_OUTPUT);
+    }
+
+    /**
+     * The legacy-frame LZ4 payload decoded one block (at most 8 MiB) at a time: a le32 magic 0x184C2102, then
+     * blocks of [le32 compressed size][LZ4 block], and the kernel build's le32 output size as the last word.
+     */
+    static final class Lz4LegacyStream extends InputStream {
+        private final Slice p;
+        private final LZ4SafeDecompressor lz4 = LZ4Factory.fastestJavaInstance().safeDecompressor();
+        /**
+         * The current block, off the Java heap and freed by {@link #close}: an 8 MiB array would grow the heap,
+         * which the collector keeps for the rest of the run (the boot benchmark measures peak RSS).
+         */
+        private final java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined();
+        private java.nio.ByteBuffer block;
+        private int pos = 4;
+        private long total;
+        private boolean ended;
+
+        Lz4LegacyStream(Slice payload) { this.p = payload; }
+
+        @Override public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
         }
-        if (pos != p.length) throw new LoadException(String.format("kernel payload truncated: %d stray bytes after the last lz4 block", p.length - pos));
-        return Arrays.copyOf(out, outLen);
+
+        @Override public int read(byte[] b, int off, int len) throws IOException {
+            java.util.Objects.checkFromIndexSize(off, len, b.length);
+            if (len == 0) return 0;
+            while (block == null || !block.hasRemaining()) if (!nextBlock()) return -1;
+            int n = Math.min(len, block.remaining());
+            block.get(b, off, n);
+            return n;
+        }
+
+        private boolean nextBlock() throws PayloadException {
+            while (!ended) {
+                if (pos + 4 > p.len()) {
+                    ended = true;
+                    if (pos != p.len()) throw new PayloadException(String.format("kernel payload truncated: %d stray bytes after the last lz4 block", p.len() - pos));
+                    return false;
+                }
+                long csize = Integer.toUnsignedLong(p.le32(pos));
+                if (csize == LZ4_LEGACY_MAGIC) { pos += 4; continue; } // concatenated frames
+                if (pos + 4 == p.len()) {
+                    ended = true;
+                    if (csize != total) // the size the kernel build appended
+                        throw new PayloadException(String.format("corrupt lz4 kernel payload: decompressed 0x%x bytes but the trailer says 0x%x", total, csize));
+                    return false;
+                }
+                pos += 4;
+                if (csize > p.len() - pos)
+                    throw new PayloadException(String.format("kernel payload truncated: lz4 block of 0x%x bytes at 0x%x runs past the end (0x%x)", csize, pos - 4, p.len()));
+                if (block == null) block = arena.allocate(LZ4_LEGACY_BLOCK).asByteBuffer();
+                block.clear();
+                int n;
+                try {
+                    n = lz4.decompress(java.nio.ByteBuffer.wrap(p.a()), p.off() + pos, (int) csize, block, 0, LZ4_LEGACY_BLOCK);
+                } catch (LZ4Exception e) {
+                    throw new PayloadException(String.format("corrupt lz4 kernel payload: bad block at 0x%x (%s)", pos - 4, e.getMessage()));
+                }
+                block.limit(n).position(0);
+                pos += (int) csize;
+                if ((total += n) > MAX_OUTPUT) throw new PayloadException("corrupt lz4 kernel payload: output exceeds 1 GiB");
+                if (n > 0) return true;
+            }
+            return false;
+        }
+
+        @Override public void close() {
+            if (arena.scope().isAlive()) arena.close();
+        }
     }
 
     /**
      * A zstd payload: one or more frames (RFC 8878 3.1), then the le32 size the kernel build
      * appends (scripts/Makefile.lib, size_append), which must match the output. The frames are
-     * found first so that the trailer is never taken for the start of another frame, and the
-     * output is decoded straight into an array of the trailer's size.
+     * found first so that the trailer is never taken for the start of another frame; they are decoded
+     * one after the other, each with its own decoder.
      */
-    static byte[] zstd(byte[] p) throws IOException, LoadException {
+    static InputStream zstd(Slice p) throws LoadException {
         List<int[]> frames = new ArrayList<>();
         int pos = 0;
-        while (p.length - pos >= 8 && le32(p, pos) == ZSTD_MAGIC) {
-            long len = Zstd.findFrameCompressedSize(p, pos, p.length - pos);
+        while (p.len() - pos >= 8 && p.le32(pos) == ZSTD_MAGIC) {
+            long len = Zstd.findFrameCompressedSize(p.a(), p.off() + pos, p.len() - pos);
             if (Zstd.isError(len))
                 throw new LoadException(String.format("corrupt zstd kernel payload: frame at 0x%x: %s", pos, Zstd.getErrorName(len)));
             frames.add(new int[] {pos, (int) len});
             pos += (int) len;
         }
         if (frames.isEmpty()) throw new LoadException("corrupt zstd kernel payload: truncated frame header");
-        if (p.length - pos != 4)
-            throw new LoadException(String.format("corrupt zstd kernel payload: %d bytes after the last frame, expected the 4-byte size", p.length - pos));
-        long size = Integer.toUnsignedLong(le32(p, pos));
+        if (p.len() - pos != 4)
+            throw new LoadException(String.format("corrupt zstd kernel payload: %d bytes after the last frame, expected the 4-byte size", p.len() - pos));
+        long size = Integer.toUnsignedLong(p.le32(pos));
         if (size > MAX_OUTPUT) throw new LoadException(String.format("corrupt zstd kernel payload: the trailer claims 0x%x bytes", size));
-        byte[] out = new byte[(int) size];
-        int outLen = 0;
-        for (int[] f : frames) {
-            try (var in = new ZstdInputStreamNoFinalizer(new ByteArrayInputStream(p, f[0], f[1]))) {
-                in.setLongMax(ZSTD_WINDOW_LOG_MAX);
-                outLen += in.readNBytes(out, outLen, out.length - outLen);
-                if (in.read() >= 0)
-                    throw new LoadException(String.format("corrupt zstd kernel payload: more than the trailer's 0x%x bytes", size));
+        var each = frames.iterator();
+        InputStream all = new java.io.SequenceInputStream(new java.util.Enumeration<InputStream>() {
+            @Override public boolean hasMoreElements() { return each.hasNext(); }
+            @Override public InputStream nextElement() {
+                int[] f = each.next();
+                try {
+                    var in = new ZstdInputStreamNoFinalizer(new ByteArrayInputStream(p.a(), p.off() + f[0], f[1]));
+                    in.setLongMax(ZSTD_WINDOW_LOG_MAX);
+                    return in;
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
             }
-        }
-        if (outLen != size)
-            throw new LoadException(String.format("corrupt zstd kernel payload: decompressed 0x%x bytes but the trailer says 0x%x", outLen, size));
-        return out;
+        });
+        return new SizeCheckedStream(all, size, "zstd");
     }
 
-    private static byte[] readAll(InputStream in) throws IOException, LoadException {
-        try (in) {
-            byte[] b = in.readNBytes((int) MAX_OUTPUT);
-            if (in.read() >= 0) throw new LoadException("corrupt kernel payload: output exceeds 1 GiB");
-            return b;
+    /** A decoded stream that must end at exactly the size the kernel build appended. */
+    static final class SizeCheckedStream extends java.io.FilterInputStream {
+        private final long size;
+        private final String format;
+        private long count;
+
+        SizeCheckedStream(InputStream in, long size, String format) {
+            super(in);
+            this.size = size;
+            this.format = format;
         }
+
+        @Override public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+        }
+
+        @Override public int read(byte[] b, int off, int len) throws IOException {
+            int n = in.read(b, off, len);
+            if (n < 0) {
+                if (count != size)
+                    throw new PayloadException(String.format("corrupt %s kernel payload: decompressed 0x%x bytes but the trailer says 0x%x", format, count, size));
+                return -1;
+            }
+            if ((count += n) > size) throw new PayloadException(String.format("corrupt %s kernel payload: more than the trailer's 0x%x bytes", format, size));
+            return n;
+        }
+    }
+
+    /** The whole stream in one array, first sized {@code hint}; more than {@link #MAX_OUTPUT} bytes is corrupt. */
+    private static byte[] readAll(InputStream in, int hint) throws IOException {
+        byte[] out = new byte[Math.max(hint, 1)];
+        int n = 0;
+        for (int r; (r = in.read(out, n, out.length - n)) >= 0; ) {
+            n += r;
+            if (n == out.length) {
+                if (out.length >= MAX_OUTPUT) {
+                    if (in.read() >= 0) throw new PayloadException("corrupt kernel payload: output exceeds 1 GiB");
+                    break;
+                }
+                int more = in.read();
+                if (more < 0) break;
+                out = Arrays.copyOf(out, (int) Math.min(MAX_OUTPUT, (long) out.length * 2));
+                out[n++] = (byte) more;
+            }
+        }
+        return n == out.length ? out : Arrays.copyOf(out, n);
     }
 
     static int le32(byte[] b, int off) {
         return (b[off] & 0xFF) | (b[off + 1] & 0xFF) << 8 | (b[off + 2] & 0xFF) << 16 | (b[off + 3] & 0xFF) << 24;
     }
 
-    private static String hex(byte[] b, int n) {
+    private static String hex(Slice b, int n) {
         StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < Math.min(n, b.length); i++) sb.append(String.format("%02x", b[i]));
+        for (int i = 0; i < Math.min(n, b.len()); i++) sb.append(String.format("%02x", b.u8(i)));
         return sb.toString();
     }
 }

@@ -43,18 +43,19 @@ public final class LinuxBoot {
      */
     public static LoadedKernel load(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, List<E820Entry> e820,
                                     long acpiRsdp) throws LoadException {
-        return load(mem, kernel, null, initrd, cmdline, e820, acpiRsdp);
+        return load(mem, kernel, false, initrd, cmdline, e820, acpiRsdp);
     }
 
     /**
-     * As {@link #load(GuestMemory, byte[], byte[], String, List, long)}, but with {@code vmlinux} (the
-     * bzImage's own payload, decompressed) the decompressor is skipped: the vmlinux's segments go where
-     * it would have put them (their physical addresses; arch/x86/boot/compressed/misc.c parse_elf) and
-     * the CPU enters at the ELF entry, startup_64, in the same 64-bit state with RSI = &boot_params, as
-     * the decompressor's final jump does (and as Firecracker boots a vmlinux). Only for an image at its
-     * link address (no KASLR, no relocation): the decompressor's handle_relocations is not repeated.
+     * As {@link #load(GuestMemory, byte[], byte[], String, List, long)}, but with {@code skipDecompressor} the
+     * bzImage's decompressor does not run in the guest: the VMM decompresses the payload ({@link VmlinuxStream})
+     * and puts the vmlinux's segments where the decompressor would have (their physical addresses;
+     * arch/x86/boot/compressed/misc.c parse_elf), and the CPU enters at the ELF entry, startup_64, in the same
+     * 64-bit state with RSI = &boot_params, as the decompressor's final jump does (and as Firecracker boots a
+     * vmlinux). Only for an image at its link address, i.e. without KASLR ({@link #kaslrDisabled}): the
+     * decompressor's choose_random_location and handle_relocations are not repeated.
      */
-    public static LoadedKernel load(GuestMemory mem, byte[] kernel, ElfKernel vmlinux, byte[] initrd, String cmdline,
+    public static LoadedKernel load(GuestMemory mem, byte[] kernel, boolean skipDecompressor, byte[] initrd, String cmdline,
                                     List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF)
             throw new LoadException("kernel is an ELF vmlinux, not a bzImage: boot it with PVH");
@@ -76,6 +77,13 @@ public final class LinuxBoot {
         }
         // init_size is the memory the kernel needs from the load address before it sets up its own allocator.
         long kernelEnd = load + Math.max(k.initSize, k.kernelLength());
+        try (VmlinuxStream vmlinux = skipDecompressor ? VmlinuxStream.of(kernel) : null) {
+            return load(mem, kernel, k, vmlinux, load, kernelEnd, initrd, cmd, e820, acpiRsdp);
+        }
+    }
+
+    private static LoadedKernel load(GuestMemory mem, byte[] kernel, BzImage k, VmlinuxStream vmlinux, long load, long kernelEnd, byte[] initrd,
+                                     byte[] cmd, List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (vmlinux != null) {
             if (vmlinux.lowestAddress() < load)
                 throw new LoadException(String.format("the vmlinux starts at 0x%x, below the bzImage's load address 0x%x", vmlinux.lowestAddress(), load));
@@ -88,13 +96,10 @@ public final class LinuxBoot {
         if (vmlinux == null) {
             mem.load(load, kernel, k.kernelOffset, k.kernelLength());
         } else {
-            for (ElfKernel.Segment s : vmlinux.loads) {
-                mem.load(s.paddr(), vmlinux.image, (int) s.fileOffset(), (int) s.fileSize());
-                mem.ram.asSlice(s.paddr() + s.fileSize(), s.memSize() - s.fileSize()).fill((byte) 0); // .bss
-            }
             entryAt = vmlinux.entry;
             if (entryAt < vmlinux.lowestAddress() || entryAt >= vmlinux.highestAddress())
                 throw new LoadException(String.format("the vmlinux's entry 0x%x is outside its segments", entryAt));
+            vmlinux.loadInto(mem);
         }
 
         long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.length;
@@ -120,6 +125,17 @@ public final class LinuxBoot {
                 Cpu.CR0_PE | Cpu.CR0_ET | Cpu.CR0_PG, cr3, Cpu.CR4_PAE, Cpu.EFER_LME | Cpu.EFER_LMA,
                 BootTables.GDT, BootTables.GDT_LIMIT, BootTables.BOOT_CS, BootTables.BOOT_DS);
         return new LoadedKernel(entry, load, kernelEnd, initrdAt, initrdLen, CMDLINE, BOOT_PARAMS);
+    }
+
+    /**
+     * Whether the command line turns KASLR off, so that the kernel runs at its link address and the VMM may
+     * do the decompressor's work: the decompressor's own test (arch/x86/boot/compressed/kaslr.c,
+     * choose_random_location: cmdline_find_option_bool("nokaslr"), a whole word anywhere on the line).
+     */
+    public static boolean kaslrDisabled(String cmdline) {
+        if (cmdline == null) return false;
+        for (String w : cmdline.trim().split("\\s+")) if (w.equals("nokaslr")) return true;
+        return false;
     }
 
     private static void writeBootParams(GuestMemory mem, BzImage k, long initrdAt, long initrdLen, List<E820Entry> e820, long rsdp) {

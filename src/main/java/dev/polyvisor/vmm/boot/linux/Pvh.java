@@ -3,9 +3,7 @@ package dev.polyvisor.vmm.boot.linux;
 import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.memory.GuestMemory;
-import java.lang.ref.SoftReference;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -33,24 +31,6 @@ public final class Pvh {
         return ElfKernel.parse(KernelPayload.decompress(BzImage.parse(kernel).payload()));
     }
 
-    private record Unpacked(byte[] bzImage, ElfKernel vmlinux) {}
-
-    /** The last bzImage {@link #vmlinuxCached} unpacked and its vmlinux (softly held: tens of MiB). */
-    private static SoftReference<Unpacked> last = new SoftReference<>(null);
-
-    /**
-     * As {@link #vmlinux}, but remembers the last result: the coupling matrix boots the same bzImage in
-     * every cell, and unpacking it costs 0.1 s (LZ4) to 0.5 s (zstd) of CPU each time. The bzImage is
-     * compared byte for byte (a few ms); the ElfKernel is shared read-only (loading copies out of it).
-     */
-    public static synchronized ElfKernel vmlinuxCached(byte[] kernel) throws LoadException {
-        Unpacked l = last.get();
-        if (l != null && Arrays.equals(l.bzImage(), kernel)) return l.vmlinux();
-        ElfKernel k = vmlinux(kernel);
-        last = new SoftReference<>(new Unpacked(kernel.clone(), k));
-        return k;
-    }
-
     public static LoadedKernel load(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, List<E820Entry> e820,
                                     long acpiRsdp) throws LoadException {
         return load(mem, vmlinux(kernel), initrd, cmdline, e820, acpiRsdp);
@@ -70,7 +50,7 @@ public final class Pvh {
         for (ElfKernel.Segment s : elf.loads) {
             mem.load(s.paddr(), elf.image, (int) s.fileOffset(), (int) s.fileSize());
             mem.checkRam(s.paddr(), s.memSize());
-            mem.ram.asSlice(s.paddr() + s.fileSize(), s.memSize() - s.fileSize()).fill((byte) 0); // .bss
+            mem.zero(s.paddr() + s.fileSize(), s.memSize() - s.fileSize()); // .bss
         }
 
         long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.length;

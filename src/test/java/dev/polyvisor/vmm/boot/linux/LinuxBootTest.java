@@ -76,10 +76,9 @@ class LinuxBootTest {
     void withItsVmlinuxTheDecompressorIsSkippedAndStartup64IsEntered() throws LoadException {
         byte[] elf = SyntheticKernels.vmlinux(false);
         ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN).putLong(0x18, 0x1000010); // e_entry: phys_startup_64
-        ElfKernel vmlinux = ElfKernel.parse(elf);
         try (GuestMemory mem = new GuestMemory(RAM)) {
             mem.st64(0x1000800, -1L); // what the segment's .bss must not keep
-            LoadedKernel lk = LinuxBoot.load(mem, SyntheticKernels.bzImage(), vmlinux, initrd(), "console=ttyS0", e820(RAM), 0);
+            LoadedKernel lk = LinuxBoot.load(mem, SyntheticKernels.bzImageWithPayload(elf), true, initrd(), "console=ttyS0", e820(RAM), 0);
             EntryState e = lk.entry();
             assertEquals(EntryState.Mode.LONG_64, e.mode());
             assertEquals(0x1000010, e.rip(), "the ELF entry, not load + 0x200");
@@ -94,7 +93,7 @@ class LinuxBootTest {
         byte[] low = SyntheticKernels.vmlinux(false);
         ByteBuffer.wrap(low).order(ByteOrder.LITTLE_ENDIAN).putLong(0x18, 0x2000000); // outside every segment
         try (GuestMemory mem = new GuestMemory(RAM)) {
-            String m = assertThrows(LoadException.class, () -> LinuxBoot.load(mem, SyntheticKernels.bzImage(), ElfKernel.parse(low), null, "",
+            String m = assertThrows(LoadException.class, () -> LinuxBoot.load(mem, SyntheticKernels.bzImageWithPayload(low), true, null, "",
                     e820(RAM), 0)).getMessage();
             assertTrue(m.contains("entry 0x2000000 is outside its segments"), m);
         }
