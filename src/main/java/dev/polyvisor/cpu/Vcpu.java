@@ -195,7 +195,7 @@ public final class Vcpu {
                 c.rip += i.len;
                 i.exec(c);
                 n++;
-                if (c.traceExit || !t.valid) break; // a taken Jcc inside the trace, or self-modified code
+                if (c.traceExit) break; // a taken Jcc inside the trace, or a write to a code page (Mmu.codeWritten)
             }
         } catch (CpuFault f) {
             c.rip = c.prevRip;

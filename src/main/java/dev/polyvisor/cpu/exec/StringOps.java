@@ -156,7 +156,7 @@ public final class StringOps {
                     done += size;
                     continue;
                 }
-                c.mmu.codePages().written(dpa);
+                if (c.mmu.codePages().written(dpa)) c.traceExit = true; // as Mmu.codeWritten
                 if (op == MOVS) copyForward(mem.ram, spa, dpa, bytes);
                 else fill(mem, dpa, n, c.r[Cpu.RAX]);
                 if (op == MOVS) advance(c, Cpu.RSI, bytes);

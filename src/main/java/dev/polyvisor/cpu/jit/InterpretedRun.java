@@ -22,7 +22,7 @@ final class InterpretedRun implements CompiledTrace {
                 c.rip += i.len;
                 i.exec(c);
                 n++;
-                if (c.traceExit || !t.isValid()) break;
+                if (c.traceExit) break;
             }
         } catch (CpuFault f) {
             c.rip = c.prevRip;

@@ -37,7 +37,7 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * <pre>
  *   c.traceExit = false;
  *   // per instruction i:  n = i; c.prevRip = c.rip; c.rip += len_i; exec_i(c);
- *   //                     if (c.traceExit || !t.isValid()) { c.instructionsRetired += i + 1; return; }
+ *   //                     if (c.traceExit) { c.instructionsRetired += i + 1; return; }   (a write to a code page sets it too)
  *   c.instructionsRetired += N;
  *   catch (CpuFault f) { c.rip = c.prevRip; c.instructionsRetired += n; throw f; }
  * </pre>
@@ -115,7 +115,7 @@ public final class TraceCompiler {
             if (e == InlineEmitter.Emitted.MAY_EXIT) exitUsed[i] = true; // a taken branch jumps there itself
             if (e == InlineEmitter.Emitted.WRITES && i < n - 1) { // a store into this trace's code ends it
                 exitUsed[i] = true;
-                code.aload(TRACE).invokevirtual(CD_TRACE, "isValid", MethodTypeDesc.of(CD_boolean)).ifeq(exit);
+                code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exit);
             }
             if (e == InlineEmitter.Emitted.NO) {
                 code.ldc(DynamicConstantDesc.ofNamed(CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_INSN, i));
@@ -123,7 +123,6 @@ public final class TraceCompiler {
                 if (i < n - 1 && !JitForms.readsOnly(insn)) {
                     exitUsed[i] = true;
                     code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exit);
-                    code.aload(TRACE).invokevirtual(CD_TRACE, "isValid", MethodTypeDesc.of(CD_boolean)).ifeq(exit);
                 }
             }
         }

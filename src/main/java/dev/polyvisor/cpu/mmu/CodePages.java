@@ -41,12 +41,18 @@ public final class CodePages {
 
     public int generation() { return generation; }
 
-    /** Called by the MMU slow path before a write lands on a marked page. */
-    public void written(long pa) {
+    /**
+     * Called by the MMU slow path before a write lands on a marked page. True when the page held decoded code,
+     * whose traces are now invalid: the writing vCPU then ends the trace it runs ({@code Cpu.traceExit}), since
+     * the rest of it may be the bytes just written (self-modifying code, SDM Vol. 3A 8.1.3).
+     */
+    public boolean written(long pa) {
         long ppn = pa >>> 12;
         if (ppn < marked.length && marked[(int) ppn] != 0) {
             marked[(int) ppn] = 0;
             listener.codePageWritten(ppn << 12);
+            return true;
         }
+        return false;
     }
 }

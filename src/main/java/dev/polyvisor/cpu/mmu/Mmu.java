@@ -404,9 +404,20 @@ public final class Mmu {
         return v & GuestMemory.mask(size);
     }
 
+    /**
+     * A write of {@code size} bytes at {@code pa} is about to land: the code pages it touches lose their traces,
+     * and the vCPU's current trace ends after this instruction (the run loops test traceExit alone, not their
+     * trace's validity, which is a volatile read per instruction). Another vCPU's write does not stop this one
+     * mid-trace: cross-modifying code needs the executing processor to serialize first (SDM Vol. 3A 8.1.3).
+     */
+    private void codeWritten(long pa, int size) {
+        boolean code = codePages.written(pa);
+        if (size > 1) code |= codePages.written(pa + size - 1);
+        if (code) cpu.traceExit = true;
+    }
+
     private void physWrite(long pa, int size, long v) {
-        codePages.written(pa);
-        if (size > 1) codePages.written(pa + size - 1);
+        codeWritten(pa, size);
         MmioRegion r = mem.mmioAt(pa);
         Platform p = cpu.platform;
         if (r != null) {
@@ -488,10 +499,7 @@ public final class Mmu {
             else {
                 pa = translateFill(la, WRITE);
                 if (mem.mmioAt(pa) != null || !mem.backed(pa, size)) pa = -1;
-                else {
-                    codePages.written(pa);
-                    if (size > 1) codePages.written(pa + size - 1);
-                }
+                else codeWritten(pa, size);
             }
             if (pa >= 0) return mem.atomicUpdate(pa, size, op, x, y);
         }
