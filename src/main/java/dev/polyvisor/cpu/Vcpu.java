@@ -131,7 +131,10 @@ public final class Vcpu {
                     if (t != null && (long) Trace.OTHER_EPOCH.getAcquire(p) == epoch && t.valid) return t;
                 }
                 t = lookup(c, la);
-                if (mayChain(slot, epoch)) p.chainOther(t, la, c.mmu.fetchEpoch);
+                // A slot of this epoch that names another target is left alone: the branch is indirect (a return,
+                // a jump through a table) with several targets, which the jump cache serves; rewriting the slot at
+                // every change cost a monitor and three releases per miss (JFR: chainOther ~1% of a boot).
+                if (slot != epoch && mayChain(slot, epoch)) p.chainOther(t, la, c.mmu.fetchEpoch);
             }
             return t;
         }
