@@ -60,6 +60,7 @@ public final class TraceCompiler {
     private static final ClassDesc THIS_CLASS = ClassDesc.of(TraceCompiler.class.getPackageName() + ".Trace");
 
     static final ClassDesc CD_MMU = ClassDesc.of(Mmu.class.getName());
+    private static final ClassDesc CD_VAR_HANDLE = ClassDesc.of(java.lang.invoke.VarHandle.class.getName());
     static final ClassDesc CD_LONG_ARRAY = CD_long.arrayType();
 
     /** Locals: 5-10 are InlineEmitter's, LA holds a memory operand's linear address. */
@@ -106,7 +107,14 @@ public final class TraceCompiler {
         code.labelBinding(start);
         for (int i = 0; i < n; i++) {
             Insn insn = insns[i];
-            if (i > 0) code.loadConstant(i).istore(RETIRED);
+            if (i > 0) {
+                code.loadConstant(i).istore(RETIRED);
+                // x86-TSO keeps a processor's loads in program order (SDM Vol. 3A 9.2.2); with the handlers inlined
+                // into one method C2 could move a later instruction's load above an earlier one's. A LoadLoad
+                // fence between instructions forbids that and costs no instruction on an x86 host. (The
+                // interpreter calls every handler out of line, and a call already orders memory for C2.)
+                code.invokestatic(CD_VAR_HANDLE, "loadLoadFence", ConstantDescs.MTD_void);
+            }
             // c.prevRip = c.rip; c.rip += len
             code.aload(CPU).aload(CPU).getfield(CD_CPU, "rip", CD_long).putfield(CD_CPU, "prevRip", CD_long);
             code.aload(CPU).dup().getfield(CD_CPU, "rip", CD_long).loadConstant((long) insn.len).ladd().putfield(CD_CPU, "rip", CD_long);
