@@ -55,10 +55,13 @@ public final class TraceCache implements CodePages.Listener {
     /** A trace cache with the JIT mode of the {@code polyvisor.jit} system property (off when unset). */
     public TraceCache(OpcodeTable table, CodePages codePages) { this(table, codePages, JitMode.fromSystemProperty()); }
 
-    public TraceCache(OpcodeTable table, CodePages codePages, JitMode jitMode) {
+    public TraceCache(OpcodeTable table, CodePages codePages, JitMode jitMode) { this(table, codePages, jitMode, false); }
+
+    /** @param vcpuThreads the traces run on several host threads (an SMP VM), which the JIT's code must allow for */
+    public TraceCache(OpcodeTable table, CodePages codePages, JitMode jitMode, boolean vcpuThreads) {
         this.decoder = new Decoder(table);
         this.codePages = codePages;
-        this.jit = Jit.create(jitMode);
+        this.jit = Jit.create(jitMode, vcpuThreads);
         codePages.setListener(this);
     }
 

@@ -139,7 +139,7 @@ public final class Vm implements Platform, AutoCloseable {
             this.consoleLog = openLog(config);
             this.console = consoleLog == null ? console : new TeeOutputStream(console, consoleLog);
             Cpu c0 = new Cpu(0, memory, this);
-            this.traces = new TraceCache(Isa.table(), c0.mmu.codePages(), jit);
+            this.traces = new TraceCache(Isa.table(), c0.mmu.codePages(), jit, config.smp() > 1);
             for (int i = 0; i < config.smp(); i++)
                 vcpus.add(new Vcpu(i == 0 ? c0 : new Cpu(i, memory, this), traces));
             this.started = new boolean[config.smp()];

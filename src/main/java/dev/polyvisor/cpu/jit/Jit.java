@@ -64,12 +64,17 @@ public final class Jit {
     });
 
     public Jit(JitMode mode, int threshold, int capacity, boolean inlineForms) {
+        this(mode, threshold, capacity, inlineForms, false);
+    }
+
+    /** @param orderLoads vCPUs run on several host threads: compiled code keeps loads in order ({@link TraceCompiler}) */
+    public Jit(JitMode mode, int threshold, int capacity, boolean inlineForms, boolean orderLoads) {
         if (mode == JitMode.OFF) throw new IllegalArgumentException("no Jit object for --jit off");
         if (capacity < 1) throw new IllegalArgumentException("JIT code cache capacity must be at least 1");
         this.mode = mode;
         this.threshold = mode == JitMode.ALWAYS ? 0 : Math.clamp(threshold, 0, Integer.MAX_VALUE - TraceCache.MAX_LEN);
         this.capacity = capacity;
-        this.compiler = new TraceCompiler(inlineForms);
+        this.compiler = new TraceCompiler(inlineForms, orderLoads);
     }
 
     /**
@@ -77,12 +82,15 @@ public final class Jit {
      * {@code polyvisor.jit.threshold}, {@code polyvisor.jit.cache} and {@code polyvisor.jit.inline}
      * (tuning knobs); null for {@link JitMode#OFF}.
      */
-    public static Jit create(JitMode mode) {
+    public static Jit create(JitMode mode) { return create(mode, false); }
+
+    /** As {@link #create(JitMode)}, for vCPUs on several host threads when {@code orderLoads}. */
+    public static Jit create(JitMode mode, boolean orderLoads) {
         if (mode == JitMode.OFF) return null;
         return new Jit(mode, Integer.getInteger("polyvisor.jit.threshold",
                 mode == JitMode.CHECK ? DEFAULT_CHECK_THRESHOLD : DEFAULT_THRESHOLD),
                 Integer.getInteger("polyvisor.jit.cache", DEFAULT_CAPACITY),
-                !"false".equals(System.getProperty("polyvisor.jit.inline")));
+                !"false".equals(System.getProperty("polyvisor.jit.inline")), orderLoads);
     }
 
     public JitMode mode() { return mode; }

@@ -68,8 +68,23 @@ public final class TraceCompiler {
 
     /** Whether the forms {@link InlineEmitter} knows are emitted as bytecode (else every handler is called). */
     private final boolean inlineForms;
+    /**
+     * Whether another vCPU thread may observe this one's memory accesses, so that a LoadLoad fence goes
+     * between instructions (x86-TSO keeps a processor's loads in program order, SDM Vol. 3A 9.2.2, and C2
+     * could move a later instruction's load above an earlier one's once both are inlined here). The fence is
+     * no instruction on an x86 host, but to C2 it is a barrier for every memory access, the Cpu's fields
+     * included, which then are reloaded after it: the CPU-bound guest ran 15% slower with it (bench/
+     * cpu-vs-qemu.sh, JIT=on: 256 vs 304 MIPS), so a single vCPU, which has no other observer, goes without.
+     * The interpreter needs none: it calls every handler out of line, and a call orders memory for C2.
+     */
+    private final boolean orderLoads;
 
-    public TraceCompiler(boolean inlineForms) { this.inlineForms = inlineForms; }
+    public TraceCompiler(boolean inlineForms) { this(inlineForms, false); }
+
+    public TraceCompiler(boolean inlineForms, boolean orderLoads) {
+        this.inlineForms = inlineForms;
+        this.orderLoads = orderLoads;
+    }
 
     /** Generates and defines the class; throws (IllegalArgumentException, LinkageError...) if it cannot. */
     public CompiledTrace compile(Trace t) throws Throwable { return compile(t.insns()); }
@@ -109,11 +124,7 @@ public final class TraceCompiler {
             Insn insn = insns[i];
             if (i > 0) {
                 code.loadConstant(i).istore(RETIRED);
-                // x86-TSO keeps a processor's loads in program order (SDM Vol. 3A 9.2.2); with the handlers inlined
-                // into one method C2 could move a later instruction's load above an earlier one's. A LoadLoad
-                // fence between instructions forbids that and costs no instruction on an x86 host. (The
-                // interpreter calls every handler out of line, and a call already orders memory for C2.)
-                code.invokestatic(CD_VAR_HANDLE, "loadLoadFence", ConstantDescs.MTD_void);
+                if (orderLoads) code.invokestatic(CD_VAR_HANDLE, "loadLoadFence", ConstantDescs.MTD_void);
             }
             // c.prevRip = c.rip; c.rip += len
             code.aload(CPU).aload(CPU).getfield(CD_CPU, "rip", CD_long).putfield(CD_CPU, "prevRip", CD_long);

@@ -65,6 +65,29 @@ class TraceCompilerTest {
 
     private static long addressOf(String asmBefore) { return CODE + Asm.assemble(64, asmBefore).length; }
 
+    /** LoadLoad fences between instructions for an SMP VM only: counted in the generated run method. */
+    @Test
+    void loadOrderingFencesSitBetweenInstructionsOnlyWhenVcpusShareMemory() throws Throwable {
+        try (LongModeFixture m = new LongModeFixture(3L << 20)) {
+            m.mem.load(CODE, Asm.assemble(64, "mov rax, [rbx]\nmov rcx, [rbx+8]\nadd rax, rcx\nhlt"));
+            m.cpu.rip = CODE;
+            Trace t = m.traces.lookup(m.cpu, CODE, CODE);
+            int n = t.insns().length;
+            assertTrue(n >= 3, "the loads and the add form one trace");
+            assertEquals(n - 1, fences(new TraceCompiler(true, true).generate(t.insns())), "one per instruction boundary");
+            assertEquals(0, fences(new TraceCompiler(true, false).generate(t.insns())), "a single vCPU has no other observer");
+        }
+    }
+
+    private static long fences(byte[] classBytes) {
+        var cls = java.lang.classfile.ClassFile.of().parse(classBytes);
+        return cls.methods().stream().filter(mm -> mm.methodName().equalsString("run"))
+                .flatMap(mm -> mm.code().orElseThrow().elementStream())
+                .filter(e -> e instanceof java.lang.classfile.instruction.InvokeInstruction inv
+                        && inv.name().equalsString("loadLoadFence") && inv.owner().asInternalName().equals("java/lang/invoke/VarHandle"))
+                .count();
+    }
+
     @Test
     void registerAluAndMoveFormsOf32And64BitsMatchTheInterpreter() throws Throwable {
         String asm = """
