@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -23,8 +24,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@code --vsock cid=N,uds=PATH} with Debian's vmw_vsock_virtio_transport (issue #13): echo both ways,
- * in Firecracker's convention. busybox has no AF_VSOCK tool, so the test builds a small static one
- * with the host gcc and hands it to the guest on a virtio disk.
+ * in Firecracker's convention, and a bulk send to a host program that reads nothing at first, which
+ * Linux's transport must wait out on the device's credit and finish on its CREDIT_UPDATEs. busybox has
+ * no AF_VSOCK tool, so the test builds a small static one with the host gcc and hands it to the guest on
+ * a virtio disk.
  */
 @Tag("linux")
 class VsockBootTest {
@@ -33,7 +36,17 @@ class VsockBootTest {
     @BeforeAll
     static void prepareGuest() throws Exception { GuestImages.defaultGuest(); }
 
-    /** vsock-echo listen PORT: echo one connection; vsock-echo connect CID PORT MSG: send MSG, print the answer. */
+    /**
+     * The host programs block (accept, read), each waiting for a step of the guest that another one makes
+     * possible: a thread each. The default async pool is the common pool, one worker on a 2-CPU machine,
+     * where they would run one after the other and deadlock.
+     */
+    private static final Executor OWN_THREAD = r -> Thread.ofPlatform().daemon().name("vsock-boot-test-host").start(r);
+
+    /**
+     * vsock-echo listen PORT: echo one connection; vsock-echo connect CID PORT MSG: send MSG, print the answer;
+     * vsock-echo send CID PORT N: send N bytes of a counting pattern (byte i is i mod 251), print the answer.
+     */
     static final String ECHO_C = """
             #include <stdio.h>
             #include <stdlib.h>
@@ -56,6 +69,20 @@ class VsockBootTest {
                     a.svm_cid = atoi(argv[2]); a.svm_port = atoi(argv[3]);
                     if (connect(s, (void *)&a, sizeof a)) { perror("connect"); return 1; }
                     if (write(s, argv[4], strlen(argv[4])) < 0) return 1;
+                    shutdown(s, SHUT_WR);
+                    while ((n = read(s, buf, sizeof buf)) > 0) fwrite(buf, 1, n, stdout);
+                    putchar('\\n'); return 0;
+                }
+                if (argc == 5 && !strcmp(argv[1], "send")) {
+                    a.svm_cid = atoi(argv[2]); a.svm_port = atoi(argv[3]);
+                    if (connect(s, (void *)&a, sizeof a)) { perror("connect"); return 1; }
+                    long total = atol(argv[4]), done = 0;
+                    while (done < total) {
+                        size_t k = total - done < (long) sizeof buf ? (size_t) (total - done) : sizeof buf;
+                        for (size_t i = 0; i < k; i++) buf[i] = (char) ((done + i) % 251);
+                        if ((n = write(s, buf, k)) <= 0) { perror("write"); return 1; }
+                        done += n;
+                    }
                     shutdown(s, SHUT_WR);
                     while ((n = read(s, buf, sizeof buf)) > 0) fwrite(buf, 1, n, stdout);
                     putchar('\\n'); return 0;
@@ -89,7 +116,30 @@ class VsockBootTest {
             } catch (IOException e) {
                 return e.toString();
             }
-        });
+        }, OWN_THREAD);
+    }
+
+    /**
+     * A host program on PATH_5001 that reads nothing for {@code pauseMs} (the guest's sends must wait on
+     * credit, the VM must run on), then takes the whole stream and answers with how much of the pattern it got.
+     */
+    private static CompletableFuture<String> slowSink(Path sock, long pauseMs) throws IOException {
+        ServerSocketChannel s = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        s.bind(UnixDomainSocketAddress.of(sock));
+        return CompletableFuture.supplyAsync(() -> {
+            try (s; SocketChannel c = s.accept()) {
+                Thread.sleep(pauseMs);
+                ByteBuffer b = ByteBuffer.allocate(64 << 10);
+                long at = 0, firstWrong = -1;
+                for (int n; (n = c.read(b.clear())) > 0; )
+                    for (int i = 0; i < n; i++, at++) if (firstWrong < 0 && b.get(i) != (byte) (at % 251)) firstWrong = at;
+                String answer = "got " + at + (firstWrong < 0 ? " in order" : ", wrong from byte " + firstWrong);
+                c.write(ByteBuffer.wrap(answer.getBytes(StandardCharsets.US_ASCII)));
+                return answer;
+            } catch (IOException | InterruptedException e) {
+                return e.toString();
+            }
+        }, OWN_THREAD);
     }
 
     /** CONNECT to the guest's port 6000 until its listener is up, send a line, read the echo. */
@@ -131,21 +181,25 @@ class VsockBootTest {
         Files.write(disk, java.util.Arrays.copyOf(prog, (prog.length + 511) / 512 * 512));
         Path uds = dir.resolve("v.sock");
         var guestSide = echoServer(Path.of(uds + "_5000"));
+        int bulk = 2 << 20; // eight times the 256 KiB the device advertises
+        var sink = slowSink(Path.of(uds + "_5001"), 3000);
         var hostSide = CompletableFuture.supplyAsync(() -> {
             try {
                 return hostToGuest(uds, System.currentTimeMillis() + TimeUnit.MINUTES.toMillis(8));
             } catch (Exception e) {
                 return e.toString();
             }
-        });
+        }, OWN_THREAD);
         CliRun.Result r = CliRun.run(600, "run", "--vsock", "cid=3,uds=" + uds, "--disk", disk + ",readonly=on",
                 "--exec", String.join("; ",
                         "head -c " + prog.length + " /dev/vda > /bin/vsock-echo",
                         "chmod +x /bin/vsock-echo",
                         "vsock-echo listen 6000 & vsock-echo connect 2 5000 hello-from-guest",
-                        "wait"));
+                        "wait",
+                        "vsock-echo send 2 5001 " + bulk));
         assertEquals(0, r.status(), r.err() + r.out());
-        assertEquals("hello-from-guest\n", r.out(), r.err());
+        assertEquals("hello-from-guest\ngot " + bulk + " in order\n", r.out(), r.err());
+        assertEquals("got " + bulk + " in order", sink.get(1, TimeUnit.MINUTES));
         assertEquals("hello-from-guest", guestSide.get(1, TimeUnit.MINUTES));
         String h = hostSide.get(1, TimeUnit.MINUTES);
         assertTrue(h.matches("\\[OK \\d+]ping-from-host"), h);

@@ -28,4 +28,10 @@ public interface DeviceQueues {
 
     /** The driver broke the device type's rules (a receive buffer too small for any packet): NEEDS_RESET and one log line. */
     void broken(String why);
+
+    /**
+     * One log line, naming the device, for a driver error the device handles on its own while the rest of
+     * it runs on (a vsock connection reset because the guest broke its flow control).
+     */
+    default void log(String line) {}
 }

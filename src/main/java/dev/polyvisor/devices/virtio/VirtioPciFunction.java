@@ -447,6 +447,9 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
     public void broken(String why) { fail(why); }
 
     @Override
+    public void log(String line) { log.accept(device.name() + " " + label + ": " + line); }
+
+    @Override
     public void putBack(int q) { queues[q].unpop(); }
 
     @Override

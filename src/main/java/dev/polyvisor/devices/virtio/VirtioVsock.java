@@ -8,6 +8,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 
 /**
  * virtio socket device (virtio 1.2, 5.10), stream sockets only: rx (0), tx (1) and event (2) queues,
@@ -21,8 +22,19 @@ import java.util.concurrent.atomic.AtomicInteger;
  * (refused: RST); {@link #connectFromHost} starts a connection the other way (REQUEST to the guest, the
  * peer learns the local port on RESPONSE). Host data and end-of-stream arrive from any thread through
  * {@link #dataFromHost} and {@link #eofFromHost} and are sent on the VM thread as the guest's credit
- * allows. The guest's data is written to the peer on the VM thread before it is credited back, so the
- * device never holds more than it advertised. Packets for unknown connections get RST (5.10.6.4).
+ * allows. Packets for unknown connections get RST (5.10.6.4).
+ *
+ * <p>The guest's data goes the other way under the device's own credit, which is what keeps a slow or
+ * stopped host program from holding the VM thread. Each connection's receive buffer is the peer's, of
+ * {@link #BUF_ALLOC} bytes, advertised as buf_alloc: {@link Peer#write} only copies into it and returns, and
+ * the peer reports through {@link #forwarded} the bytes it actually handed to the host program. Only those
+ * count in fwd_cnt, so the guest's transport, which sends at most {@code buf_alloc - (tx_cnt - fwd_cnt)}
+ * (5.10.6.3; Linux net/vmw_vsock/virtio_transport_common.c, virtio_transport_get_credit), can never
+ * overfill the buffer, and a guest that waits for credit waits in its own kernel, not in the device. As
+ * bytes drain the device tells the guest with CREDIT_UPDATE (or the fwd_cnt of its next packet), and it
+ * answers CREDIT_REQUEST the same way. A guest that sends beyond its credit is a broken peer: its
+ * connection is reset with one log line (Linux drops such packets, virtio_transport_inc_rx_pkt; for a
+ * stream that would lose bytes silently).
  */
 public final class VirtioVsock implements VirtioDevice {
     public static final int TYPE = 19;
@@ -44,6 +56,13 @@ public final class VirtioVsock implements VirtioDevice {
 
     /** The host's end of one connection. Called on the VM thread. */
     public interface Peer {
+        /**
+         * Takes the guest's bytes without waiting for the host program: the peer buffers up to
+         * {@link VirtioVsock#BUF_ALLOC} bytes beyond those it reported through {@link VirtioVsock#forwarded}, which is
+         * all the device lets the guest send.
+         *
+         * @throws IOException when the host end is gone or cannot take them (the connection is reset)
+         */
         void write(byte[] b, int off, int len) throws IOException;
 
         /** The guest accepted a connection the host started; {@code localPort} is the host-side port. */
@@ -52,8 +71,14 @@ public final class VirtioVsock implements VirtioDevice {
         /** The guest will send nothing more. */
         void shutdownOutput();
 
-        /** The connection is over (reset, refused or closed by both sides). */
+        /** The connection is over (reset, refused, the device reset or closed): drop what is left. */
         void close();
+
+        /**
+         * The guest closed the connection in order (SHUTDOWN with both flags): deliver the bytes already
+         * written, then end of stream, then close; the device has forgotten the connection already.
+         */
+        default void finish() { close(); }
     }
 
     /** Host services the guest can connect to. */
@@ -73,23 +98,29 @@ public final class VirtioVsock implements VirtioDevice {
     private final Map<Peer, Conn> byPeer = new HashMap<>();
     private int nextLocalPort = FIRST_LOCAL_PORT;
 
-    /** One stream: host port (CID 2 side) and guest port. VM thread only, except {@link #backlog}. */
+    /** One stream: host port (CID 2 side) and guest port. VM thread only. */
     private static final class Conn {
         final int hostPort, guestPort;
         final Peer peer;
         boolean established, hostEof, eofSent;
         final ArrayDeque<byte[]> toGuest = new ArrayDeque<>();
         int headOffset;
-        final AtomicInteger backlog = new AtomicInteger();
         long txCnt;            // bytes sent to the guest
         long peerBufAlloc, peerFwdCnt;
-        long fwdCnt, fwdReported; // guest bytes handed to the host
+        long rxCnt;            // guest bytes taken into the peer's buffer
+        long fwdCnt;           // of those, bytes the peer handed to the host program (forwarded)
+        long fwdReported;      // the fwd_cnt the guest has last been sent
+        boolean creditDue;     // a CREDIT_UPDATE waits for a receive buffer
 
         Conn(int hostPort, int guestPort, Peer peer) { this.hostPort = hostPort; this.guestPort = guestPort; this.peer = peer; }
 
         long key() { return (long) hostPort << 32 | guestPort & 0xFFFF_FFFFL; }
 
-        long credit() { return peerBufAlloc - (txCnt - peerFwdCnt); }
+        /** The guest's free receive space. Its fwd_cnt is a wrapping le32: so is the difference (5.10.6.3). */
+        long credit() { return peerBufAlloc - (txCnt - peerFwdCnt & 0xFFFF_FFFFL); }
+
+        /** Room in the device's receive buffer as the guest last heard of it: what it may still send. */
+        long guestCredit() { return BUF_ALLOC - (rxCnt - fwdReported); }
     }
 
     public VirtioVsock(long guestCid, Runnable hostSignal) {
@@ -134,19 +165,37 @@ public final class VirtioVsock implements VirtioDevice {
         // A guest-initiated connection's reader may run before the VM thread has registered the connection.
         AtomicInteger b = backlogs.computeIfAbsent(peer, k -> new AtomicInteger());
         b.addAndGet(data.length);
-        hostEvents.add(() -> {
-            Conn x = byPeer.get(peer);
-            if (x != null) x.toGuest.add(data);
-        });
-        hostSignal.run();
+        onVmThread(peer, x -> x.toGuest.add(data));
         while (b.get() > HOST_BACKLOG && backlogs.get(peer) == b) Thread.sleep(1);
     }
 
+    /**
+     * The peer handed {@code bytes} more of the guest's data to the host program (any thread): they count
+     * in fwd_cnt from now on, and their room in the peer's buffer is the guest's again. The guest hears of
+     * it with the next packet, or with a CREDIT_UPDATE once the credit it knows of runs low: as Linux does
+     * on its receive side (virtio_transport_stream_do_dequeue), when less than a full packet,
+     * {@link #MAX_PAYLOAD}, is left, so that a guest with data waiting never stalls and one without gets no
+     * update per byte.
+     */
+    public void forwarded(Peer peer, int bytes) {
+        if (bytes <= 0) return;
+        onVmThread(peer, x -> {
+            x.fwdCnt += Math.min(bytes, x.rxCnt - x.fwdCnt); // never more than the guest sent
+            if (x.guestCredit() < MAX_PAYLOAD && x.fwdCnt != x.fwdReported) x.creditDue = true;
+        });
+    }
+
+    /** The host end failed while the guest's bytes were on their way (any thread): RST to the guest. */
+    public void resetFromHost(Peer peer) { onVmThread(peer, this::reset); }
+
     /** The host side closed its end (any thread). */
-    public void eofFromHost(Peer peer) {
+    public void eofFromHost(Peer peer) { onVmThread(peer, x -> x.hostEof = true); }
+
+    /** Runs {@code event} on the VM thread with {@code peer}'s connection, if it still has one, and wakes that thread. */
+    private void onVmThread(Peer peer, Consumer<Conn> event) {
         hostEvents.add(() -> {
             Conn x = byPeer.get(peer);
-            if (x != null) x.hostEof = true;
+            if (x != null) event.accept(x);
         });
         hostSignal.run();
     }
@@ -160,10 +209,14 @@ public final class VirtioVsock implements VirtioDevice {
     }
 
     private void remove(Conn c) {
+        forget(c);
+        c.peer.close();
+    }
+
+    private void forget(Conn c) {
         conns.remove(c.key());
         byPeer.remove(c.peer);
         backlogs.remove(c.peer);
-        c.peer.close();
     }
 
     /** A packet from the host (src CID 2) to the guest for connection {@code c}. */
@@ -220,24 +273,37 @@ public final class VirtioVsock implements VirtioDevice {
             }
             case OP_RW -> {
                 if (conn == null || !conn.established) { rstTo(dstPort, srcPort); break; }
+                // Measured against what the peer has really forwarded, which is at least what the guest was told:
+                // a guest that keeps to its credit always fits, and the peer's buffer can never overflow.
+                long room = BUF_ALLOC - (conn.rxCnt - conn.fwdCnt);
+                if (len > room) {
+                    queues.log("guest port " + Integer.toUnsignedString(srcPort) + " sent " + len + " bytes to host port "
+                            + Integer.toUnsignedString(dstPort) + " with credit for " + room + "; connection reset");
+                    reset(conn);
+                    break;
+                }
                 byte[] data = new byte[(int) len];
                 c.read(HEADER, data, 0, (int) len);
                 try {
                     conn.peer.write(data, 0, data.length);
-                    conn.fwdCnt += len;
+                    conn.rxCnt += len;
                 } catch (IOException e) {
                     reset(conn);
                     break;
                 }
-                // Half the buffer consumed since the guest last heard: tell it (Linux does the same, virtio_transport_do_credit_update).
-                if (conn.fwdCnt - conn.fwdReported >= BUF_ALLOC / 2) creditUpdate(conn);
             }
+            // Answered with the current fwd_cnt (5.10.6.3; Linux answers too, virtio_transport_recv_connected).
             case OP_CREDIT_REQUEST -> { if (conn != null) creditUpdate(conn); else rstTo(dstPort, srcPort); }
             case OP_CREDIT_UPDATE -> { if (conn == null) rstTo(dstPort, srcPort); }
             case OP_SHUTDOWN -> {
                 if (conn == null) { rstTo(dstPort, srcPort); break; }
-                if ((flags & SHUTDOWN_SEND) != 0) conn.peer.shutdownOutput();
-                if ((flags & (SHUTDOWN_SEND | SHUTDOWN_RCV)) == (SHUTDOWN_SEND | SHUTDOWN_RCV)) reset(conn);
+                if ((flags & (SHUTDOWN_SEND | SHUTDOWN_RCV)) == (SHUTDOWN_SEND | SHUTDOWN_RCV)) {
+                    // The guest closed: it waits for our RST (virtio_transport_close), while the peer may still
+                    // hold its last bytes for the host program; those are delivered, not dropped with the RST.
+                    control.add(packet(conn, OP_RST, 0, 0));
+                    forget(conn);
+                    conn.peer.finish();
+                } else if ((flags & SHUTDOWN_SEND) != 0) conn.peer.shutdownOutput();
             }
             case OP_RST -> { if (conn != null) remove(conn); }
             default -> { if (conn != null) reset(conn); else rstTo(dstPort, srcPort); }
@@ -254,10 +320,11 @@ public final class VirtioVsock implements VirtioDevice {
         remove(c);
     }
 
-    private void creditUpdate(Conn c) {
-        control.add(packet(c, OP_CREDIT_UPDATE, 0, 0));
-        c.fwdReported = c.fwdCnt;
-    }
+    /**
+     * Tells the guest the current fwd_cnt with the next receive buffer, in a packet of its own unless an RW
+     * packet carries it first; any number of requests before then make one packet.
+     */
+    private void creditUpdate(Conn c) { c.creditDue = true; }
 
     /** Runs host events, then sends control packets and host data into the receive queue as credit allows. */
     @Override
@@ -303,6 +370,7 @@ public final class VirtioVsock implements VirtioDevice {
                 d.write(HEADER, b, c.headOffset, n);
                 queues.complete(RX, d, HEADER + n);
                 c.fwdReported = c.fwdCnt;
+                c.creditDue = false;
                 c.txCnt += n;
                 c.headOffset += n;
                 if (c.headOffset == b.length) { c.toGuest.poll(); c.headOffset = 0; }
@@ -310,26 +378,38 @@ public final class VirtioVsock implements VirtioDevice {
                 if (bl != null) bl.addAndGet(-n);
                 sent = true;
             }
+            if (c.creditDue) {
+                if (!sendHeader(c, OP_CREDIT_UPDATE, 0)) return sent;
+                c.fwdReported = c.fwdCnt;
+                c.creditDue = false;
+                sent = true;
+            }
             if (c.hostEof && !c.eofSent && c.toGuest.isEmpty()) {
-                DescriptorChain d = queues.next(RX);
-                if (d == null) return sent;
-                if (d.writableBytes() < HEADER) {
-                    queues.broken("queue " + RX + ": receive buffer of " + d.writableBytes() + " bytes, less than a " + HEADER + "-byte header");
-                    return sent;
-                }
                 // The host closed its sending half only: SEND, as a TCP FIN. Adding RCV would make Linux reset the
                 // socket as soon as its receive queue drains (net/vmw_vsock/virtio_transport_common.c,
                 // virtio_transport_recv_connected: peer_shutdown == SHUTDOWN_MASK), cutting off a reply the guest
-                // is still writing. A host that closed both halves is found when the guest's next write to it
-                // fails: RST then.
-                byte[] p = packet(c, OP_SHUTDOWN, SHUTDOWN_SEND, 0);
-                d.write(0, p, 0, p.length);
-                queues.complete(RX, d, p.length);
+                // is still writing. A host that closed both halves is found when the guest's next bytes cannot be
+                // written to it: RST then (resetFromHost).
+                if (!sendHeader(c, OP_SHUTDOWN, SHUTDOWN_SEND)) return sent;
                 c.eofSent = true;
                 sent = true;
             }
         }
         return sent;
+    }
+
+    /** A packet without payload for {@code c} in the next receive buffer; false when there is none (or it is too small: the device is then broken). */
+    private boolean sendHeader(Conn c, int op, int flags) {
+        DescriptorChain d = queues.next(RX);
+        if (d == null) return false;
+        if (d.writableBytes() < HEADER) {
+            queues.broken("queue " + RX + ": receive buffer of " + d.writableBytes() + " bytes, less than a " + HEADER + "-byte header");
+            return false;
+        }
+        byte[] p = packet(c, op, flags, 0);
+        d.write(0, p, 0, p.length);
+        queues.complete(RX, d, p.length);
+        return true;
     }
 
     /** Device reset: every connection is gone (5.10.6.7 after a transport reset the driver drops them too). */

@@ -3,6 +3,7 @@ package dev.polyvisor.vmm.hostio;
 import dev.polyvisor.devices.virtio.VirtioVsock;
 
 import java.io.IOException;
+import java.lang.ref.WeakReference;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -13,18 +14,28 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The host end of virtio-vsock in Firecracker's convention (firecracker docs/vsock.md): the guest's
  * connection to CID 2 port P is a connection to the Unix socket {@code PATH_P}; a host program that
  * connects to {@code PATH} and writes {@code CONNECT P\n} reaches guest port P and reads
  * {@code OK <local port>\n} once the guest accepted (a refused connection is closed). After that each
- * side is a plain byte stream. One reader thread per connection hands host bytes to the device.
+ * side is a plain byte stream. One reader thread per connection hands host bytes to the device; one writer
+ * thread per connection ({@link StreamOutbox}) feeds the guest's bytes to the host program, so that a
+ * program that reads slowly or not at all never holds the VM thread: the guest waits for credit instead.
  */
 public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
     /** The longest CONNECT line accepted ("CONNECT 4294967295\n" is 19 bytes). */
     static final int MAX_LINE = 32;
+    /**
+     * How long a connection the guest closed may still wait for its host program to take the last bytes
+     * before it is cut: a little more than Linux gives the guest's own close (VSOCK_CLOSE_TIMEOUT, 8 s,
+     * net/vmw_vsock/virtio_transport_common.c).
+     */
+    static final long LINGER_MS = 10_000;
     private final Path uds;
     private final VirtioVsock device;
     private final ServerSocketChannel server;
@@ -89,7 +100,7 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
                 ch.close(); // not the protocol: nothing to say (Firecracker closes too)
                 return;
             }
-            SocketPeer p = new SocketPeer(ch);
+            SocketPeer p = new SocketPeer(ch, "polyvisor-vsock-host-" + Integer.toUnsignedString(port));
             peers.add(p);
             device.connectFromHost(port, p);
             p.pump();
@@ -115,17 +126,27 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
             if (ch != null) try { ch.close(); } catch (IOException ignored) { /* refused anyway */ }
             return null;
         }
-        SocketPeer p = new SocketPeer(ch);
+        SocketPeer p = new SocketPeer(ch, "polyvisor-vsock-" + Integer.toUnsignedString(port));
         peers.add(p);
-        Thread.ofPlatform().daemon().name("polyvisor-vsock-" + port).start(p::pump);
+        Thread.ofPlatform().daemon().name("polyvisor-vsock-" + Integer.toUnsignedString(port)).start(p::pump);
         return p;
     }
 
-    /** One host stream. */
-    private final class SocketPeer implements VirtioVsock.Peer {
+    /** One host stream: a reader thread ({@link #pump}) towards the guest, a {@link StreamOutbox} from it. */
+    private final class SocketPeer implements VirtioVsock.Peer, StreamOutbox.Listener {
         private final SocketChannel ch;
+        /**
+         * The guest's bytes for the host program. It holds BUF_ALLOC, the receive buffer the device advertises,
+         * plus room for the OK line of a host-initiated connection, which is ours and not the guest's.
+         */
+        private final StreamOutbox out;
+        /** Bytes at the start of the outbox that are the OK line, not guest data: not counted in fwd_cnt (writer thread, after accepted). */
+        private int preamble;
 
-        SocketPeer(SocketChannel ch) { this.ch = ch; }
+        SocketPeer(SocketChannel ch, String name) {
+            this.ch = ch;
+            this.out = new StreamOutbox(name + "-out", VirtioVsock.BUF_ALLOC + MAX_LINE, ch, this).start();
+        }
 
         /** Host bytes to the device until end of stream. */
         void pump() {
@@ -143,34 +164,70 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
             device.eofFromHost(this);
         }
 
+        /** Queues the guest's bytes (VM thread); never waits for the host program. */
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
-            ByteBuffer w = ByteBuffer.wrap(b, off, len);
-            while (w.hasRemaining()) ch.write(w);
+            // The device lets the guest send only what the outbox can hold; refusing is the safety net.
+            if (!out.offer(b, off, len)) throw new IOException("the guest sent more than the outbox holds");
         }
 
         @Override
         public void accepted(int localPort) {
+            byte[] line = ("OK " + Integer.toUnsignedString(localPort) + "\n").getBytes(StandardCharsets.US_ASCII);
+            preamble = line.length; // before offer, whose lock hands it to the writer
             try {
-                write(("OK " + Integer.toUnsignedString(localPort) + "\n").getBytes(StandardCharsets.US_ASCII), 0,
-                        ("OK " + Integer.toUnsignedString(localPort) + "\n").length());
+                if (!out.offer(line, 0, line.length)) close();
             } catch (IOException e) {
                 close();
             }
         }
 
         @Override
-        public void shutdownOutput() {
-            try {
-                ch.shutdownOutput();
-            } catch (IOException ignored) {
-                // the host already went
-            }
+        public void drained(int bytes) {
+            int ours = Math.min(bytes, preamble);
+            preamble -= ours;
+            if (bytes > ours) device.forwarded(this, bytes - ours);
         }
 
+        /** The host program went away while the guest's bytes were on their way: the guest gets RST. */
+        @Override
+        public void failed(IOException e) { device.resetFromHost(this); }
+
+        @Override
+        public void finished() { close(); }
+
+        /** After the bytes already queued (a half-close, as a TCP FIN after the data). */
+        @Override
+        public void shutdownOutput() { out.shutdown(); }
+
+        /**
+         * The guest closed: the host program still gets every byte the guest sent, then end of stream, then
+         * the socket is closed. Its bytes for the guest have nowhere to go any more, so the input is shut at
+         * once (which also ends {@link #pump}); a program that does not take the last bytes within
+         * {@link #LINGER_MS} is cut off.
+         */
+        @Override
+        public void finish() {
+            try {
+                ch.shutdownInput();
+            } catch (IOException ignored) {
+                // already closed
+            }
+            out.finish();
+            // Weakly: a connection that finished in time is unreachable (closed, out of peers, its writer
+            // ended) and its ring is freed now, not after the linger; one still lingering is held by its writer.
+            WeakReference<SocketPeer> self = new WeakReference<>(this);
+            CompletableFuture.delayedExecutor(LINGER_MS, TimeUnit.MILLISECONDS).execute(() -> {
+                SocketPeer p = self.get();
+                if (p != null) p.close();
+            });
+        }
+
+        /** At once: bytes not yet written are dropped (RST, device reset, the VM's end). */
         @Override
         public void close() {
             peers.remove(this);
+            out.close();
             try {
                 ch.close();
             } catch (IOException ignored) {

@@ -15,8 +15,8 @@ import static dev.polyvisor.devices.virtio.VirtioPciFunction.*;
 final class TestDriver {
     static final int SIZE = 16;
     static final long RING_BASE = 0x10_0000, DATA_BASE = 0x20_0000;
-    final GuestMemory mem = new GuestMemory(4 << 20);
-    final GuestDma dma = new GuestDma(mem, p -> {});
+    final GuestMemory mem;
+    final GuestDma dma;
     final List<Integer> vectors = new ArrayList<>();
     final List<String> log = new ArrayList<>();
     final VirtioPciFunction f;
@@ -24,7 +24,12 @@ final class TestDriver {
     private long data = DATA_BASE;
 
     /** @param device built with this driver's {@link #dma} */
-    TestDriver(java.util.function.Function<GuestDma, VirtioDevice> device) {
+    TestDriver(java.util.function.Function<GuestDma, VirtioDevice> device) { this(device, 4 << 20); }
+
+    /** With {@code ramBytes} of guest RAM: buffers are never reused, so a test that moves much data needs more. */
+    TestDriver(java.util.function.Function<GuestDma, VirtioDevice> device, int ramBytes) {
+        mem = new GuestMemory(ramBytes);
+        dma = new GuestDma(mem, p -> {});
         f = new VirtioPciFunction(device.apply(dma), dma, (a, d) -> vectors.add((int) d), 0xFE00_0000L, "test", log::add);
         int n = f.device().queueCount();
         availIdx = new int[n];

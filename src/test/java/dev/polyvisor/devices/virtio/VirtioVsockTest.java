@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
 
 import static dev.polyvisor.devices.virtio.VirtioVsock.*;
@@ -19,16 +20,22 @@ class VirtioVsockTest {
     private final TestDriver d = new TestDriver(dma -> vs = new VirtioVsock(CID, () -> {}));
     private final List<TestPeer> peers = new ArrayList<>();
 
-    /** A host end that records what it gets. */
-    static final class TestPeer implements Peer {
+    /** A host end that records what it gets and, unless told not to, forwards it to the host at once. */
+    final class TestPeer implements Peer {
         final ByteArrayOutputStream got = new ByteArrayOutputStream();
         int accepted = -1;
-        boolean shut, closed;
+        boolean shut, closed, finished;
+        /** False: a host program that does not read, nothing is forwarded until the test says so. */
+        boolean forwards = true;
 
-        @Override public void write(byte[] b, int off, int len) { got.write(b, off, len); }
+        @Override public void write(byte[] b, int off, int len) {
+            got.write(b, off, len);
+            if (forwards) vs.forwarded(this, len);
+        }
         @Override public void accepted(int localPort) { accepted = localPort; }
         @Override public void shutdownOutput() { shut = true; }
         @Override public void close() { closed = true; }
+        @Override public void finish() { finished = true; }
     }
 
     record Pkt(long src, long dst, int srcPort, int dstPort, int op, int flags, long bufAlloc, long fwdCnt, byte[] data) {}
@@ -134,7 +141,126 @@ class VirtioVsockTest {
         assertFalse(peer.closed);
         send(6000, FIRST_LOCAL_PORT, OP_SHUTDOWN, SHUTDOWN_SEND | SHUTDOWN_RCV, 65536, 0, new byte[0]);
         assertEquals(OP_RST, received().op(), "both directions shut: the device resets the connection");
+        assertTrue(peer.finished, "the guest closed in order: the host still gets what it sent");
+        assertFalse(peer.closed);
+        send(6000, FIRST_LOCAL_PORT, OP_RW, 0, 65536, 0, ascii("late"));
+        assertEquals(OP_RST, received().op(), "the connection is gone");
+        assertEquals(0, peer.got.size());
+    }
+
+    /**
+     * A guest connection from port 1000 to host port 5000 with a peer that forwards nothing until told to
+     * ({@link VirtioVsock#forwarded}); {@code buffers} receive buffers posted, one taken by the RESPONSE.
+     */
+    private TestPeer connectToAHostThatDoesNotRead(int buffers) {
+        d.start(0);
+        rxBuffers(buffers);
+        TestPeer peer = new TestPeer();
+        peer.forwards = false;
+        vs.setHost(port -> port == 5000 ? peer : null);
+        send(1000, 5000, OP_REQUEST, 0, 65536, 0, new byte[0]);
+        Pkt r = received();
+        assertEquals(OP_RESPONSE, r.op());
+        assertEquals(BUF_ALLOC, r.bufAlloc(), "the receive buffer the device advertises");
+        assertEquals(0, r.fwdCnt());
+        return peer;
+    }
+
+    /** The host program took {@code bytes} of what the peer holds; the VM thread hears of it. */
+    private void hostReads(TestPeer peer, int bytes) {
+        vs.forwarded(peer, bytes);
+        d.f.serviceHost();
+    }
+
+    /** Sends {@code total} bytes of a counting pattern from {@code from} on, in packets of at most MAX_PAYLOAD. */
+    private void sendPattern(long from, int total) {
+        for (int done = 0; done < total; ) {
+            byte[] b = new byte[Math.min(MAX_PAYLOAD, total - done)];
+            for (int i = 0; i < b.length; i++) b[i] = (byte) ((from + done + i) % 251);
+            send(1000, 5000, OP_RW, 0, 65536, 0, b);
+            done += b.length;
+        }
+    }
+
+    @Test
+    void aHostThatDoesNotReadHoldsTheGuestToTheAdvertisedBuffer() {
+        TestPeer peer = connectToAHostThatDoesNotRead(8);
+        // A guest that keeps to its credit sends buf_alloc bytes and then waits in its own kernel: each call
+        // returns, whatever the host does.
+        assertTimeoutPreemptively(Duration.ofSeconds(10), () -> sendPattern(0, BUF_ALLOC));
+        assertEquals(BUF_ALLOC, peer.got.size(), "all of the advertised buffer is taken");
+        assertNull(received(), "nothing was forwarded: no credit comes back");
+        assertFalse(peer.closed);
+        assertEquals(0, d.log.size());
+
+        // One byte beyond the credit: a broken peer, reset with one log line, the device itself unharmed.
+        send(1000, 5000, OP_RW, 0, 65536, 0, ascii("x"));
+        Pkt rst = received();
+        assertEquals(OP_RST, rst.op());
+        assertEquals(1000, rst.dstPort());
+        assertEquals(BUF_ALLOC, peer.got.size(), "the byte beyond the credit is not taken");
         assertTrue(peer.closed);
+        assertEquals(1, d.log.size(), d.log.toString());
+        assertTrue(d.log.get(0).contains("credit"), d.log.get(0));
+        assertEquals(0, d.status() & VirtioPciFunction.S_NEEDS_RESET);
+    }
+
+    @Test
+    void forwardedBytesComeBackAsCreditAndTheRestFlows() {
+        TestPeer peer = connectToAHostThatDoesNotRead(8);
+        sendPattern(0, 1000);
+        hostReads(peer, 1000);
+        assertNull(received(), "plenty of credit left: no update for every forwarded byte");
+
+        sendPattern(1000, BUF_ALLOC - 1000); // the guest heard of no forwarded byte: buf_alloc in all
+        assertEquals(BUF_ALLOC, peer.got.size());
+        assertNull(received());
+        hostReads(peer, 100_000);
+        Pkt up = received();
+        assertEquals(OP_CREDIT_UPDATE, up.op(), "the guest's credit ran out: the host reading gives it back");
+        assertEquals(101_000, up.fwdCnt());
+        assertEquals(BUF_ALLOC, up.bufAlloc());
+        assertEquals(1000, up.dstPort());
+        assertEquals(5000, up.srcPort());
+        assertNull(received(), "one update");
+
+        sendPattern(BUF_ALLOC, 101_000);
+        assertFalse(peer.closed, "the new credit is used to the last byte");
+        byte[] got = peer.got.toByteArray();
+        assertEquals(BUF_ALLOC + 101_000, got.length);
+        for (int i = 0; i < got.length; i++) if (got[i] != (byte) (i % 251)) fail("byte " + i + " out of order");
+        send(1000, 5000, OP_RW, 0, 65536, 0, ascii("x"));
+        assertEquals(OP_RST, received().op(), "and not one byte more");
+    }
+
+    @Test
+    void aCreditRequestIsAnsweredWithTheCurrentFwdCnt() {
+        TestPeer peer = connectToAHostThatDoesNotRead(8);
+        sendPattern(0, 5000);
+        hostReads(peer, 3000);
+        assertNull(received());
+        send(1000, 5000, OP_CREDIT_REQUEST, 0, 65536, 0, new byte[0]);
+        Pkt up = received();
+        assertEquals(OP_CREDIT_UPDATE, up.op());
+        assertEquals(3000, up.fwdCnt(), "what reached the host, not what the guest sent");
+        assertEquals(BUF_ALLOC, up.bufAlloc());
+        assertNull(received());
+    }
+
+    @Test
+    void creditUpdatesWaitForAReceiveBuffer() {
+        TestPeer peer = connectToAHostThatDoesNotRead(1);
+        sendPattern(0, BUF_ALLOC);
+        vs.forwarded(peer, 70_000);
+        send(1000, 5000, OP_CREDIT_REQUEST, 0, 65536, 0, new byte[0]);
+        vs.forwarded(peer, 30_000);
+        d.f.serviceHost();
+        assertNull(received(), "no buffer posted");
+        rxBuffers(4);
+        Pkt up = received();
+        assertEquals(OP_CREDIT_UPDATE, up.op());
+        assertEquals(100_000, up.fwdCnt(), "one update, with the latest count");
+        assertNull(received());
     }
 
     @Test
