@@ -81,6 +81,8 @@ public final class ElfKernel {
                 throw new LoadException(String.format("corrupt vmlinux: segment %d has offset 0x%x and size 0x%x", i, offset, filesz));
             if (type == PT_LOAD && memsz < filesz)
                 throw new LoadException(String.format("corrupt vmlinux: segment %d has memsz 0x%x < filesz 0x%x", i, memsz, filesz));
+            if (type == PT_LOAD && (paddr < 0 || paddr + memsz < paddr)) // the loaders' RAM checks need a real range
+                throw new LoadException(String.format("corrupt vmlinux: segment %d at 0x%x+0x%x is outside the physical address space", i, paddr, memsz));
             out.add(new ProgramHeader(i, type, offset, paddr, filesz, memsz));
         }
         if (out.stream().noneMatch(p -> p.type() == PT_LOAD)) throw new LoadException("vmlinux has no loadable segments");

@@ -95,6 +95,15 @@ class VmlinuxStreamTest {
     }
 
     @Test
+    void aSegmentWhoseEndWrapsIsRefusedBeforeAnythingIsCopied() {
+        byte[] elf = SyntheticKernels.vmlinux(false);
+        ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN).putLong(0x40 + 40, Long.MAX_VALUE); // memsz: paddr + memsz wraps
+        String m = assertThrows(LoadException.class, () -> VmlinuxStream.of(SyntheticKernels.bzImageWithPayload(elf))).getMessage();
+        assertEquals("corrupt vmlinux: segment 0 at 0x1000000+0x7fffffffffffffff is outside the physical address space", m);
+        assertEquals(m, assertThrows(LoadException.class, () -> ElfKernel.parse(elf)).getMessage(), "the PVH loader's parse says the same");
+    }
+
+    @Test
     void kaslrIsOffOnlyForTheWholeWordNokaslr() {
         assertTrue(LinuxBoot.kaslrDisabled("console=ttyS0 nokaslr quiet"));
         assertTrue(LinuxBoot.kaslrDisabled("nokaslr"));
