@@ -19,7 +19,9 @@ import java.util.function.Consumer;
  * buf_alloc and fwd_cnt, and CREDIT_UPDATE announces them on their own.
  *
  * <p>The host end is a {@link Host}: the guest's REQUEST to CID 2 port P asks it for a {@link Peer}
- * (refused: RST); {@link #connectFromHost} starts a connection the other way (REQUEST to the guest, the
+ * (refused: RST). A peer that is still {@linkplain Peer#connecting connecting} is answered later: RESPONSE
+ * once the host end reports {@link #connectedToHost}, RST on {@link #resetFromHost}, so that a host end
+ * that is slow to connect never holds the VM thread. {@link #connectFromHost} starts a connection the other way (REQUEST to the guest, the
  * peer learns the local port on RESPONSE). Host data and end-of-stream arrive from any thread through
  * {@link #dataFromHost} and {@link #eofFromHost} and are sent on the VM thread as the guest's credit
  * allows. Packets for unknown connections get RST (5.10.6.4).
@@ -65,6 +67,13 @@ public final class VirtioVsock implements VirtioDevice {
          */
         void write(byte[] b, int off, int len) throws IOException;
 
+        /**
+         * True when the host end is not connected yet and will report {@link VirtioVsock#connectedToHost} or
+         * {@link VirtioVsock#resetFromHost} from its own thread; the guest's REQUEST is answered then. False
+         * (a peer that is ready when {@link Host#connect} returns it): RESPONSE at once.
+         */
+        default boolean connecting() { return false; }
+
         /** The guest accepted a connection the host started; {@code localPort} is the host-side port. */
         default void accepted(int localPort) {}
 
@@ -103,6 +112,7 @@ public final class VirtioVsock implements VirtioDevice {
         final int hostPort, guestPort;
         final Peer peer;
         boolean established, hostEof, eofSent;
+        boolean connecting;    // the guest's REQUEST waits for the host end to connect (Peer.connecting)
         final ArrayDeque<byte[]> toGuest = new ArrayDeque<>();
         int headOffset;
         long txCnt;            // bytes sent to the guest
@@ -185,7 +195,24 @@ public final class VirtioVsock implements VirtioDevice {
         });
     }
 
-    /** The host end failed while the guest's bytes were on their way (any thread): RST to the guest. */
+    /**
+     * The host end of a guest's REQUEST that was {@linkplain Peer#connecting connecting} is connected (any
+     * thread): RESPONSE to the guest. Host data the peer hands over afterwards comes after it, as the
+     * host-event queue keeps the order.
+     */
+    public void connectedToHost(Peer peer) {
+        onVmThread(peer, x -> {
+            if (!x.connecting) return;
+            x.connecting = false;
+            x.established = true;
+            control.add(packet(x, OP_RESPONSE, 0, 0));
+        });
+    }
+
+    /**
+     * The host end failed (any thread): RST to the guest. Also a connect that failed or did not complete
+     * in time, for a peer that was {@linkplain Peer#connecting connecting}.
+     */
     public void resetFromHost(Peer peer) { onVmThread(peer, this::reset); }
 
     /** The host side closed its end (any thread). */
@@ -254,6 +281,9 @@ public final class VirtioVsock implements VirtioDevice {
         }
         Conn conn = conns.get((long) dstPort << 32 | srcPort & 0xFFFF_FFFFL);
         if (conn != null) { conn.peerBufAlloc = bufAlloc; conn.peerFwdCnt = fwd; }
+        // Still connecting to the host: the guest has nothing to say but RST (it gave up) until our RESPONSE;
+        // anything else is a broken peer, and the half-made connection is reset (5.10.6.4).
+        if (conn != null && conn.connecting && op != OP_RST && op != OP_CREDIT_UPDATE) op = -1;
         switch (op) {
             case OP_REQUEST -> {
                 if (conn != null) { reset(conn); break; }
@@ -262,8 +292,9 @@ public final class VirtioVsock implements VirtioDevice {
                 Conn n = new Conn(dstPort, srcPort, p);
                 n.peerBufAlloc = bufAlloc;
                 n.peerFwdCnt = fwd;
-                n.established = true;
                 add(n);
+                if (p.connecting()) { n.connecting = true; break; } // RESPONSE or RST from connectedToHost/resetFromHost
+                n.established = true;
                 control.add(packet(n, OP_RESPONSE, 0, 0));
             }
             case OP_RESPONSE -> {

@@ -4,6 +4,7 @@ import dev.polyvisor.devices.virtio.VirtioVsock;
 
 import java.io.IOException;
 import java.lang.ref.WeakReference;
+import java.net.ConnectException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -26,6 +27,8 @@ import java.util.concurrent.TimeUnit;
  * side is a plain byte stream. One reader thread per connection hands host bytes to the device; one writer
  * thread per connection ({@link StreamOutbox}) feeds the guest's bytes to the host program, so that a
  * program that reads slowly or not at all never holds the VM thread: the guest waits for credit instead.
+ * The guest's connect to {@code PATH_P} is made on that connection's reader thread, not the VM thread, so
+ * a program that listens but never accepts cannot hold the VM either ({@link #connect}).
  */
 public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
     /** The longest CONNECT line accepted ("CONNECT 4294967295\n" is 19 bytes). */
@@ -36,6 +39,12 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
      * net/vmw_vsock/virtio_transport_common.c).
      */
     static final long LINGER_MS = 10_000;
+    /**
+     * How long the guest's connect to {@code PATH_P} may take before the guest gets RST: Linux's own bound
+     * for a vsock connect (VSOCK_DEFAULT_CONNECT_TIMEOUT, 2 s, net/vmw_vsock/af_vsock.c), after which the
+     * guest has given up anyway.
+     */
+    static final long CONNECT_TIMEOUT_MS = 2_000;
     private final Path uds;
     private final VirtioVsock device;
     private final ServerSocketChannel server;
@@ -113,39 +122,138 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
         }
     }
 
-    /** The guest connects to host port {@code port}: PATH_port (VM thread). */
+    /**
+     * The guest connects to host port {@code port}: PATH_port (VM thread). Returns at once with a peer that
+     * is {@linkplain VirtioVsock.Peer#connecting connecting}; its thread connects ({@link SocketPeer#dialThenPump})
+     * and the device answers the guest RESPONSE or RST when that is done. A blocking connect here would hang the
+     * VMM on a program that listens but never accepts once its backlog is full (Linux waits for room in
+     * unix_wait_for_peer, net/unix/af_unix.c).
+     */
     @Override
     public VirtioVsock.Peer connect(int port) {
         if (closed) return null;
         Path target = Path.of(uds + "_" + Integer.toUnsignedString(port));
-        SocketChannel ch = null;
-        try {
-            ch = SocketChannel.open(StandardProtocolFamily.UNIX);
-            ch.connect(UnixDomainSocketAddress.of(target));
-        } catch (IOException e) {
-            if (ch != null) try { ch.close(); } catch (IOException ignored) { /* refused anyway */ }
-            return null;
-        }
-        SocketPeer p = new SocketPeer(ch, "polyvisor-vsock-" + Integer.toUnsignedString(port));
+        String name = "polyvisor-vsock-" + Integer.toUnsignedString(port);
+        SocketPeer p = new SocketPeer(name);
         peers.add(p);
-        Thread.ofPlatform().daemon().name("polyvisor-vsock-" + Integer.toUnsignedString(port)).start(p::pump);
+        Thread.ofPlatform().daemon().name(name).start(() -> p.dialThenPump(target));
         return p;
+    }
+
+    /**
+     * Connects to {@code target} without ever blocking: a channel connected and back in blocking mode, or
+     * null when there is nothing to connect to, the peer was closed meanwhile, or {@link #CONNECT_TIMEOUT_MS}
+     * passed. A Unix-domain connect does not pend on Linux: a non-blocking one to a listener whose backlog
+     * is full fails with EAGAIN at once (net/unix/af_unix.c, unix_stream_connect: unix_recvq_full with a
+     * zero timeout gives -EAGAIN), and the JDK closes the channel after a failed connect. So a failure is
+     * retried on a new channel, with a growing pause, until the bound, which is what a blocking connect with
+     * a timeout does (it waits for room in the backlog): a program that is only slow to accept still gets
+     * the connection. Java does not tell EAGAIN apart by type (a SocketException, as most errors are), so
+     * only the failures that cannot heal within the bound give RST at once: no file at PATH_port (ENOENT)
+     * and no listener on it (ECONNREFUSED, ConnectException); any other one (EACCES, say) gives it when
+     * the bound runs out. Should a connect ever pend, finishConnect is polled within the same bound.
+     */
+    private static SocketChannel dial(Path target, SocketPeer p) {
+        UnixDomainSocketAddress addr = UnixDomainSocketAddress.of(target);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CONNECT_TIMEOUT_MS);
+        try {
+            for (long pause = 1; !p.isClosed(); pause = Math.min(2 * pause, 50)) {
+                SocketChannel ch = null;
+                try {
+                    ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+                    ch.configureBlocking(false);
+                    boolean done = ch.connect(addr);
+                    while (!done && !p.isClosed() && System.nanoTime() < deadline) {
+                        Thread.sleep(1);
+                        done = ch.finishConnect();
+                    }
+                    if (done) {
+                        ch.configureBlocking(true);
+                        return ch;
+                    }
+                    ch.close();
+                    return null;
+                } catch (ConnectException e) {
+                    closeQuietly(ch);
+                    return null; // ECONNREFUSED: nobody listens
+                } catch (IOException e) {
+                    closeQuietly(ch);
+                    if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) return null; // ENOENT
+                }
+                if (System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(pause) >= deadline) return null;
+                Thread.sleep(pause);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return null;
+    }
+
+    private static void closeQuietly(SocketChannel ch) {
+        if (ch == null) return;
+        try {
+            ch.close();
+        } catch (IOException ignored) {
+            // it failed already
+        }
     }
 
     /** One host stream: a reader thread ({@link #pump}) towards the guest, a {@link StreamOutbox} from it. */
     private final class SocketPeer implements VirtioVsock.Peer, StreamOutbox.Listener {
-        private final SocketChannel ch;
+        private final String name;
+        /** A guest's connection that {@link #dialThenPump} connects off the VM thread (Peer.connecting). */
+        private final boolean dialing;
+        /** Set once connected ({@link #attach}); the device uses the peer only after that, bar close. */
+        private volatile SocketChannel ch;
         /**
          * The guest's bytes for the host program. It holds BUF_ALLOC, the receive buffer the device advertises,
          * plus room for the OK line of a host-initiated connection, which is ours and not the guest's.
          */
-        private final StreamOutbox out;
+        private volatile StreamOutbox out;
+        /** Closed by the device (or the VM's end), perhaps before {@link #attach}: a connect under way gives up. */
+        private boolean gone;
         /** Bytes at the start of the outbox that are the OK line, not guest data: not counted in fwd_cnt (writer thread, after accepted). */
         private int preamble;
 
+        /** A connection the host program made: connected already. */
         SocketPeer(SocketChannel ch, String name) {
-            this.ch = ch;
-            this.out = new StreamOutbox(name + "-out", VirtioVsock.BUF_ALLOC + MAX_LINE, ch, this).start();
+            this.name = name;
+            this.dialing = false;
+            attach(ch);
+        }
+
+        /** A guest's connection, connected later by {@link #dialThenPump}. */
+        SocketPeer(String name) {
+            this.name = name;
+            this.dialing = true;
+        }
+
+        @Override
+        public boolean connecting() { return dialing; }
+
+        synchronized boolean isClosed() { return gone; }
+
+        /** The connected channel becomes this peer's; false (and the channel closed) if the peer was closed meanwhile. */
+        private synchronized boolean attach(SocketChannel c) {
+            if (gone) {
+                closeQuietly(c);
+                return false;
+            }
+            out = new StreamOutbox(name + "-out", VirtioVsock.BUF_ALLOC + MAX_LINE, c, this).start();
+            ch = c;
+            return true;
+        }
+
+        /** The guest's connection, on its own thread: connect within the bound, tell the device, then read. */
+        void dialThenPump(Path target) {
+            SocketChannel c = dial(target, this);
+            if (c == null || !attach(c)) {
+                device.resetFromHost(this); // RST (nothing if the device dropped the connection already)
+                close();
+                return;
+            }
+            device.connectedToHost(this);
+            pump();
         }
 
         /** Host bytes to the device until end of stream. */
@@ -167,12 +275,14 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
         /** Queues the guest's bytes (VM thread); never waits for the host program. */
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
+            StreamOutbox out = this.out;
+            if (out == null) throw new IOException("not connected"); // the device writes only once connected
             // The device lets the guest send only what the outbox can hold; refusing is the safety net.
             if (!out.offer(b, off, len)) throw new IOException("the guest sent more than the outbox holds");
         }
 
         @Override
-        public void accepted(int localPort) {
+        public void accepted(int localPort) { // host-initiated: attached in the constructor
             byte[] line = ("OK " + Integer.toUnsignedString(localPort) + "\n").getBytes(StandardCharsets.US_ASCII);
             preamble = line.length; // before offer, whose lock hands it to the writer
             try {
@@ -198,7 +308,10 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
 
         /** After the bytes already queued (a half-close, as a TCP FIN after the data). */
         @Override
-        public void shutdownOutput() { out.shutdown(); }
+        public void shutdownOutput() {
+            StreamOutbox out = this.out;
+            if (out != null) out.shutdown();
+        }
 
         /**
          * The guest closed: the host program still gets every byte the guest sent, then end of stream, then
@@ -208,6 +321,7 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
          */
         @Override
         public void finish() {
+            if (ch == null) { close(); return; } // never connected: nothing to deliver
             try {
                 ch.shutdownInput();
             } catch (IOException ignored) {
@@ -227,12 +341,15 @@ public final class UnixVsockHost implements VirtioVsock.Host, AutoCloseable {
         @Override
         public void close() {
             peers.remove(this);
-            out.close();
-            try {
-                ch.close();
-            } catch (IOException ignored) {
-                // already closed
+            StreamOutbox o;
+            SocketChannel c;
+            synchronized (this) {
+                gone = true;
+                o = out;
+                c = ch;
             }
+            if (o != null) o.close();
+            closeQuietly(c);
         }
     }
 

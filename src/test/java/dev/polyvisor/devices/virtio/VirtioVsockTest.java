@@ -27,12 +27,15 @@ class VirtioVsockTest {
         boolean shut, closed, finished;
         /** False: a host program that does not read, nothing is forwarded until the test says so. */
         boolean forwards = true;
+        /** True: a host end that reports connectedToHost or resetFromHost later (Peer.connecting). */
+        boolean connecting;
 
         @Override public void write(byte[] b, int off, int len) {
             got.write(b, off, len);
             if (forwards) vs.forwarded(this, len);
         }
         @Override public void accepted(int localPort) { accepted = localPort; }
+        @Override public boolean connecting() { return connecting; }
         @Override public void shutdownOutput() { shut = true; }
         @Override public void close() { closed = true; }
         @Override public void finish() { finished = true; }
@@ -87,6 +90,44 @@ class VirtioVsockTest {
         assertEquals(CID, p.dst());
         assertEquals(5000, p.srcPort());
         assertEquals(1000, p.dstPort());
+    }
+
+    /**
+     * A host end that is still connecting (Peer.connecting): the guest's REQUEST gets nothing yet, then
+     * RESPONSE when the host end reports it connected, or RST when it reports failure; the guest's data
+     * before RESPONSE resets the half-made connection.
+     */
+    @Test
+    void aConnectingHostEndIsAnsweredWhenItIsDone() {
+        d.start(0);
+        TestPeer ok = new TestPeer(), refused = new TestPeer(), early = new TestPeer();
+        ok.connecting = refused.connecting = early.connecting = true;
+        vs.setHost(port -> port == 5000 ? ok : port == 5001 ? refused : early);
+        rxBuffers(8);
+        send(1000, 5000, OP_REQUEST, 0, 65536, 0, new byte[0]);
+        send(1001, 5001, OP_REQUEST, 0, 65536, 0, new byte[0]);
+        send(1002, 5002, OP_REQUEST, 0, 65536, 0, new byte[0]);
+        assertNull(received(), "no answer while the host end connects");
+        vs.connectedToHost(ok);
+        vs.resetFromHost(refused);
+        d.f.serviceHost();
+        Pkt r = received(), f = received();
+        assertEquals(OP_RESPONSE, r.op());
+        assertEquals(5000, r.srcPort());
+        assertEquals(OP_RST, f.op());
+        assertEquals(5001, f.srcPort());
+        assertTrue(refused.closed);
+        send(1002, 5002, OP_RW, 0, 65536, 0, ascii("too soon"));
+        Pkt e = received();
+        assertEquals(OP_RST, e.op());
+        assertEquals(5002, e.srcPort());
+        assertTrue(early.closed);
+        assertEquals(0, early.got.size());
+        vs.connectedToHost(early); // too late: the connection is gone
+        d.f.serviceHost();
+        assertNull(received());
+        send(1000, 5000, OP_RW, 0, 65536, 0, ascii("hi"));
+        assertEquals("hi", ok.got.toString(StandardCharsets.US_ASCII));
     }
 
     @Test

@@ -16,6 +16,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -37,7 +39,7 @@ class VsockUnixHostTest {
     private UnixVsockHost host;
     private long sent, fwd;
     private int updates;
-    private boolean reset;
+    private boolean reset, responded;
 
     @AfterEach
     void closeVm() {
@@ -54,11 +56,11 @@ class VsockUnixHostTest {
     }
 
     /** The guest connects to host port {@code port}: the host program's end of that connection, from its socket PATH_port. */
-    private SocketChannel guestConnects(int port) throws IOException {
+    private SocketChannel guestConnects(int port) throws IOException, InterruptedException {
         try (ServerSocketChannel program = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             program.bind(UnixDomainSocketAddress.of(dir.resolve("v.sock_" + port)));
             guestSends(port, OP_REQUEST, 0, new byte[0]);
-            pollReceived();
+            assertTrue(answered(Duration.ofSeconds(30)), "no answer to the guest's REQUEST");
             assertFalse(reset, "refused");
             return program.accept();
         }
@@ -76,12 +78,105 @@ class VsockUnixHostTest {
             ByteBuffer h = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
             int op = h.getShort(30);
             if (op == OP_RST) reset = true;
+            if (op == OP_RESPONSE) responded = true;
             if (op == OP_CREDIT_UPDATE) updates++;
             fwd = Math.max(fwd, Integer.toUnsignedLong(h.getInt(40)));
             assertEquals(BUF_ALLOC, h.getInt(36));
         }
         for (int i = 0; i < n; i++) d.postWritable(RX, HEADER + 4096);
         return n;
+    }
+
+    /** Polls the receive queue until the guest's REQUEST got RESPONSE or RST, or {@code within} passed. */
+    private boolean answered(Duration within) throws InterruptedException {
+        long deadline = System.nanoTime() + within.toNanos();
+        while (!reset && !responded && System.nanoTime() < deadline) {
+            if (pollReceived() == 0) Thread.sleep(2);
+        }
+        return reset || responded;
+    }
+
+    /** A test with the program's listener and the number of connections waiting in its backlog. */
+    interface WithProgram { void run(ServerSocketChannel program, int queued) throws Exception; }
+
+    /**
+     * Runs {@code test} with a program listening on PATH_port with a backlog of 1, filled by connects that
+     * do not wait (a Unix-domain connect does not pend: once the backlog is full Linux refuses with EAGAIN).
+     */
+    private void withFullBacklog(int port, WithProgram test) throws Exception {
+        Path path = dir.resolve("v.sock_" + port);
+        List<SocketChannel> fill = new ArrayList<>();
+        try (ServerSocketChannel program = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            program.bind(UnixDomainSocketAddress.of(path), 1);
+            while (fill.size() < 64) {
+                SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX);
+                c.configureBlocking(false);
+                try {
+                    assertTrue(c.connect(UnixDomainSocketAddress.of(path)), "a Unix-domain connect does not pend");
+                    fill.add(c);
+                } catch (IOException full) {
+                    c.close();
+                    break;
+                }
+            }
+            assertTrue(fill.size() < 64, "the backlog never filled");
+            test.run(program, fill.size());
+        } finally {
+            for (SocketChannel c : fill) c.close();
+        }
+    }
+
+    /**
+     * A program that listens on PATH_P but never accepts, its backlog full: the guest's REQUEST returns on
+     * the VM thread at once (a blocking connect would wait there for ever) and the guest gets RST once the
+     * connect bound (2 s) has passed.
+     */
+    @Test
+    void aListenerThatNeverAcceptsDoesNotHoldTheVmThread() throws Exception {
+        startVm(4 << 20);
+        withFullBacklog(5010, (program, queued) -> {
+            assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+                guestSends(5010, OP_REQUEST, 0, new byte[0]);
+                pollReceived();
+            });
+            assertFalse(responded);
+            assertTrue(answered(Duration.ofSeconds(30)), "no RST after the connect bound");
+            assertTrue(reset, "RST");
+            assertFalse(responded);
+        });
+    }
+
+    /** A listener whose backlog is full but that accepts soon after: the retried connect gets through, RESPONSE, data flows. */
+    @Test
+    void aListenerThatAcceptsLateStillGetsTheConnection() throws Exception {
+        startVm(4 << 20);
+        withFullBacklog(5011, (program, queued) -> {
+            guestSends(5011, OP_REQUEST, 0, new byte[0]);
+            pollReceived();
+            assertFalse(responded || reset, "answered while the backlog is full");
+            Thread.sleep(300);
+            // Room in the backlog again. Exactly the waiting ones: the backlog is FIFO, the guest's comes after.
+            for (int i = 0; i < queued; i++) program.accept().close();
+            assertTrue(answered(Duration.ofSeconds(30)));
+            assertTrue(responded, "RESPONSE once the program made room");
+            try (SocketChannel conn = program.accept()) {
+                guestSends(5011, OP_RW, 0, "ping".getBytes(StandardCharsets.US_ASCII));
+                ByteBuffer got = ByteBuffer.allocate(4);
+                while (got.hasRemaining() && conn.read(got) >= 0) { /* until the four bytes are in */ }
+                assertEquals("ping", new String(got.array(), StandardCharsets.US_ASCII));
+            }
+        });
+    }
+
+    /** No socket at PATH_P: RST well before the connect bound, as before. */
+    @Test
+    void aMissingSocketIsRefusedPromptly() throws Exception {
+        startVm(4 << 20);
+        long t0 = System.nanoTime();
+        guestSends(5012, OP_REQUEST, 0, new byte[0]);
+        assertTrue(answered(Duration.ofSeconds(30)));
+        assertTrue(reset);
+        assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(1500), "RST without waiting for the 2 s bound");
     }
 
     static byte pattern(long i) { return (byte) (i % 251); }
