@@ -1,6 +1,7 @@
 package dev.polyvisor.vmm.hostio;
 
 import java.io.IOException;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
@@ -26,6 +27,12 @@ public sealed interface NetworkBackend extends AutoCloseable permits PasstNetwor
      * while the guest has no buffers); {@code deliver} returns false once the device is gone.
      */
     void startReceiving(String threadName, Function<byte[], Boolean> deliver);
+
+    /**
+     * Where to say, in one line, that the host end stopped for good (the VMM prints it as a
+     * {@code polyvisor:} line on stderr); said at most once per backend. Call before frames flow.
+     */
+    default void logTo(Consumer<String> log) {}
 
     /** The MTU the host end handles and tells the guest (VIRTIO_NET_F_MTU), or 0 to leave Ethernet's 1500. */
     default int mtu() { return 0; }

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.stream.Stream;
 
@@ -44,6 +45,8 @@ public final class PasstNetwork implements NetworkBackend {
     private final TransmitQueue transmit;
     private Thread reader;
     private volatile boolean closed;
+    /** Where the one line about passt going away goes ({@link #logTo}). */
+    private volatile Consumer<String> log = line -> {};
 
     /** A host port forwarded to the guest ({@code hostfwd=tcp:ADDR:HOSTPORT-:GUESTPORT}); address may be empty. */
     public record Forward(boolean udp, String hostAddress, int hostPort, int guestPort) {
@@ -57,7 +60,7 @@ public final class PasstNetwork implements NetworkBackend {
         this.channel = channel;
         this.transmit = new TransmitQueue("polyvisor-passt-tx", records -> {
             while (records.hasRemaining()) channel.write(records); // the ring's records are passt's framing already
-        });
+        }, this::stopped);
     }
 
     /** The passt command line: foreground, one client, quiet, the socket, and the forwards (none by default). */
@@ -153,6 +156,19 @@ public final class PasstNetwork implements NetworkBackend {
     }
 
     @Override public long transmitDropped() { return transmit.dropped(); }
+
+    @Override public void logTo(Consumer<String> log) { this.log = log; }
+
+    /**
+     * The transmit writer found the socket cut for good (passt exited or was killed: EPIPE): every later
+     * frame fails, so the guest's network is down for the rest of the run. Said once (the writer latches the
+     * error and ends, TransmitQueue), not per frame; not on our own close, which latches nothing.
+     */
+    private void stopped(IOException e) {
+        if (closed) return;
+        String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        log.accept("the user network (passt) stopped: " + reason + "; the guest's network is down");
+    }
 
     /** The transmit writer thread (for tests). */
     Thread transmitThread() { return transmit.writer(); }

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
 
 /**
  * The frames the guest transmits on their way to a host end that may be slow, stalled or gone (passt
@@ -52,14 +53,22 @@ final class TransmitQueue implements AutoCloseable {
     private long dropped;
     /** The error that cut the wire, thrown to every later {@link #offer}: set once, by the writer. */
     private volatile IOException failure;
+    /** Told of {@link #failure} once, on the writer thread, when it is latched (not when the queue is closed). */
+    private final Consumer<IOException> failed;
 
-    TransmitQueue(String threadName, Wire wire) { this(threadName, CAPACITY, wire); }
+    TransmitQueue(String threadName, Wire wire) { this(threadName, CAPACITY, wire, e -> {}); }
 
-    TransmitQueue(String threadName, int capacity, Wire wire) {
+    /** As {@link #TransmitQueue(String, Wire)}; {@code failed} hears once of the error that cut the wire for good. */
+    TransmitQueue(String threadName, Wire wire, Consumer<IOException> failed) { this(threadName, CAPACITY, wire, failed); }
+
+    TransmitQueue(String threadName, int capacity, Wire wire) { this(threadName, capacity, wire, e -> {}); }
+
+    TransmitQueue(String threadName, int capacity, Wire wire, Consumer<IOException> failed) {
         if (capacity < 2 * (HEADER + VirtioNet.MAX_FRAME))
             throw new IllegalArgumentException("a transmit ring must hold two of the largest frames");
         this.ring = ByteBuffer.allocateDirect(capacity);
         this.wire = wire;
+        this.failed = failed;
         this.writer = Thread.ofPlatform().daemon().name(threadName).start(this::drain);
     }
 
@@ -136,12 +145,16 @@ final class TransmitQueue implements AutoCloseable {
                 advance(run);
             }
         } catch (IOException e) {
+            boolean cut;
             lock.lock();
             try {
-                if (!closed) failure = e; // the host end went away: later frames fail at once, not one by one
+                cut = !closed;
+                if (cut) failure = e; // the host end went away: later frames fail at once, not one by one
             } finally {
                 lock.unlock();
             }
+            // Once: the writer ends here. Outside the lock, so a listener that takes its time holds no sender.
+            if (cut) failed.accept(e);
         } catch (InterruptedException e) {
             // closed
         }

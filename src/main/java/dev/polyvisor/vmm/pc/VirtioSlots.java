@@ -180,6 +180,7 @@ public final class VirtioSlots implements AutoCloseable {
             throw new LoadException("--net " + (net instanceof VmConfig.Net.Tap t ? "tap=" + t.ifname() : "user") + ": " + e.getMessage());
         }
         hostEnds.add(backend);
+        backend.logTo(log);
         byte[] mac = FIRST_MAC.clone();
         mac[5] += (byte) index;
         VirtioNet nic = new VirtioNet(mac, backend.mtu(), backend::send, this::signalHost);

@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -82,6 +83,37 @@ class PasstNetworkTest {
 
     private static void signal(String sig, long pid) throws Exception {
         assertEquals(0, new ProcessBuilder("kill", "-" + sig, Long.toString(pid)).start().waitFor(), "kill -" + sig);
+    }
+
+    /** passt killed: the guest's frames fail from then on, and stderr gets one line for it, not one per frame. */
+    @Test
+    void aPasstThatGoesAwayIsOneLine() throws Exception {
+        assumeTrue(PasstNetwork.findPasst(System.getenv("PATH")) != null, "passt is installed by scripts/env.sh");
+        PasstNetwork n = PasstNetwork.start(List.of());
+        List<String> lines = new CopyOnWriteArrayList<>();
+        n.logTo(lines::add);
+        try {
+            signal("KILL", n.pid());
+            byte[] frame = new byte[1500];
+            assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+                int failures = 0;
+                while (failures < 100) {
+                    try {
+                        n.send(frame, frame.length);
+                    } catch (IOException e) {
+                        failures++;
+                    }
+                    Thread.sleep(1);
+                }
+            }, "the frames fail once passt is gone");
+            n.transmitThread().join(5000);
+            assertEquals(1, lines.size(), "one line, not one per frame: " + lines);
+            assertTrue(lines.getFirst().startsWith("the user network (passt) stopped: ")
+                    && lines.getFirst().endsWith("; the guest's network is down"), lines.getFirst());
+        } finally {
+            n.close();
+        }
+        assertEquals(1, lines.size(), "close adds nothing");
     }
 
     @Test

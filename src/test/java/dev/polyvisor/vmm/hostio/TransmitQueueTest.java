@@ -126,7 +126,8 @@ class TransmitQueueTest {
     @Test
     void aCutWireIsOneErrorForEveryLaterFrame() throws Exception {
         Pair p = connect();
-        try (TransmitQueue q = new TransmitQueue("test-tx", streamTo(p.ours()))) {
+        List<IOException> told = new CopyOnWriteArrayList<>();
+        try (TransmitQueue q = new TransmitQueue("test-tx", streamTo(p.ours()), told::add)) {
             p.peer().close(); // passt went away: the next write is EPIPE
             byte[] frame = new byte[1500];
             IOException first = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
@@ -143,6 +144,7 @@ class TransmitQueueTest {
                     "the error is latched once, not made again per frame");
             q.writer().join(5000);
             assertFalse(q.writer().isAlive(), "the writer stops with the wire");
+            assertEquals(List.of(first), told, "the backend hears of the cut once");
         } finally {
             p.close();
         }
