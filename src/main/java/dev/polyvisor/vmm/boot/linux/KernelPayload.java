@@ -236,21 +236,63 @@ public final class KernelPayload {
             throw new LoadException(String.format("corrupt zstd kernel payload: %d bytes after the last frame, expected the 4-byte size", p.len() - pos));
         long size = Integer.toUnsignedLong(p.le32(pos));
         if (size > MAX_OUTPUT) throw new LoadException(String.format("corrupt zstd kernel payload: the trailer claims 0x%x bytes", size));
-        var each = frames.iterator();
-        InputStream all = new java.io.SequenceInputStream(new java.util.Enumeration<InputStream>() {
-            @Override public boolean hasMoreElements() { return each.hasNext(); }
-            @Override public InputStream nextElement() {
-                int[] f = each.next();
-                try {
-                    var in = new ZstdInputStreamNoFinalizer(new ByteArrayInputStream(p.a(), p.off() + f[0], f[1]));
-                    in.setLongMax(ZSTD_WINDOW_LOG_MAX);
-                    return in;
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
+        List<FrameSequence.Source> sources = new ArrayList<>();
+        for (int[] f : frames)
+            sources.add(() -> {
+                var in = new ZstdInputStreamNoFinalizer(new ByteArrayInputStream(p.a(), p.off() + f[0], f[1]));
+                in.setLongMax(ZSTD_WINDOW_LOG_MAX);
+                return in;
+            });
+        InputStream all = new FrameSequence(sources);
+        return new SizeCheckedStream(all, size, "zstd");
+    }
+
+    /**
+     * Frames decoded one after the other, each by its own decoder, opened when the one before has ended.
+     * Not {@link java.io.SequenceInputStream}: it takes a read that returns 0 bytes for the end of a stream,
+     * which InputStream's contract does not say, and a decoder may return 0 when a call consumed input without
+     * producing output. A decoder that never produces anything again is corrupt input, not a hang.
+     */
+    static final class FrameSequence extends InputStream {
+        @FunctionalInterface
+        interface Source { InputStream open() throws IOException; }
+
+        /** Reads in a row that may return nothing before the decoder is taken to be stuck (corrupt input). */
+        static final int MAX_EMPTY_READS = 1 << 16;
+        private final java.util.Iterator<Source> next;
+        private InputStream current;
+
+        FrameSequence(List<Source> frames) { this.next = frames.iterator(); }
+
+        @Override public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+        }
+
+        @Override public int read(byte[] b, int off, int len) throws IOException {
+            java.util.Objects.checkFromIndexSize(off, len, b.length);
+            if (len == 0) return 0;
+            for (int empty = 0; ; ) {
+                if (current == null) {
+                    if (!next.hasNext()) return -1;
+                    current = next.next().open();
+                }
+                int n = current.read(b, off, len);
+                if (n > 0) return n;
+                if (n < 0) {
+                    current.close();
+                    current = null;
+                    empty = 0;
+                } else if (++empty >= MAX_EMPTY_READS) {
+                    throw new PayloadException("corrupt zstd kernel payload: the decoder stopped producing output");
                 }
             }
-        });
-        return new SizeCheckedStream(all, size, "zstd");
+        }
+
+        @Override public void close() throws IOException {
+            if (current != null) current.close();
+            current = null;
+        }
     }
 
     /** A decoded stream that must end at exactly the size the kernel build appended. */
@@ -268,6 +310,13 @@ public final class KernelPayload {
         @Override public int read() throws IOException {
             byte[] one = new byte[1];
             return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+        }
+
+        /** Skipped bytes count too (FilterInputStream would pass the skip by this stream's count). */
+        @Override public long skip(long n) throws IOException {
+            long k = in.skip(n);
+            if (k > 0 && (count += k) > size) throw new PayloadException(String.format("corrupt %s kernel payload: more than the trailer's 0x%x bytes", format, size));
+            return k;
         }
 
         @Override public int read(byte[] b, int off, int len) throws IOException {

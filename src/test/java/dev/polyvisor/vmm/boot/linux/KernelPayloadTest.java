@@ -138,6 +138,36 @@ class KernelPayloadTest {
         assertArrayEquals(concat(a, b), KernelPayload.decompress(packed));
     }
 
+    /** A stream that hands out its bytes in small pieces with a 0-byte read between every two, as zstd-jni may. */
+    private static java.io.InputStream stuttering(byte[] data) {
+        return new java.io.InputStream() {
+            int pos;
+            boolean nothingThisTime;
+            @Override public int read() { throw new UnsupportedOperationException(); }
+            @Override public int read(byte[] b, int off, int len) {
+                if (pos == data.length) return -1;
+                if (nothingThisTime = !nothingThisTime) return 0;
+                int n = Math.min(Math.min(len, 7), data.length - pos);
+                System.arraycopy(data, pos, b, off, n);
+                pos += n;
+                return n;
+            }
+        };
+    }
+
+    @Test
+    void framesAreConcatenatedWholeThoughADecoderReturnsNothingSometimes() throws IOException {
+        byte[] a = sample(1000), b = Arrays.copyOfRange(sample(2000), 3, 2000);
+        var frames = new KernelPayload.FrameSequence(java.util.List.of(() -> stuttering(a), () -> stuttering(b)));
+        assertArrayEquals(concat(a, b), frames.readAllBytes(), "a 0-byte read is not the end of a frame");
+        var stuck = new KernelPayload.FrameSequence(java.util.List.of(() -> new java.io.InputStream() {
+            @Override public int read() { return 0; }
+            @Override public int read(byte[] buf, int off, int len) { return 0; }
+        }));
+        assertEquals("corrupt zstd kernel payload: the decoder stopped producing output",
+                assertThrows(IOException.class, () -> stuck.read(new byte[16])).getMessage());
+    }
+
     @Test
     void reportsACorruptOrMismatchedZstdPayload() throws Exception {
         byte[] data = sample(100_000);

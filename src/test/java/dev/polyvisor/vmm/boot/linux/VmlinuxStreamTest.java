@@ -58,6 +58,17 @@ class VmlinuxStreamTest {
     }
 
     @Test
+    void aZstdPayloadIsCheckedAgainstItsTrailerThoughTheGapsBetweenSegmentsAreSkipped() throws Exception {
+        byte[] elf = bigVmlinux();
+        byte[] bz = SyntheticKernels.bzImageWithPayload(KernelPayloadTest.kernelZstd(elf, 23));
+        try (GuestMemory mem = new GuestMemory(RAM); VmlinuxStream v = VmlinuxStream.of(bz)) {
+            v.loadInto(mem); // skips the gaps, reads to the end and checks the size the build appended
+            assertArrayEquals(Arrays.copyOfRange(elf, 0x1000 + (9 << 20) + 0x1000, 0x1000 + (9 << 20) + 0x4000),
+                    mem.readBytes(0x2000000, 0x3000), "segment 2, after a skipped gap");
+        }
+    }
+
+    @Test
     void aTruncatedPayloadIsALoadErrorNamingTheSegment() {
         byte[] elf = Arrays.copyOf(bigVmlinux(), 0x1000 + (4 << 20)); // cut inside the first segment
         byte[] bz = SyntheticKernels.bzImageWithPayload(KernelPayloadTest.lz4Legacy(elf, true));
