@@ -106,6 +106,15 @@ public final class VirtioVsock implements VirtioDevice {
     private final Map<Long, Conn> conns = new HashMap<>();
     private final Map<Peer, Conn> byPeer = new HashMap<>();
     private int nextLocalPort = FIRST_LOCAL_PORT;
+    /**
+     * Open connections at most. Each holds a host socket, a 256 KiB ring for the guest's bytes and two host
+     * threads, so a guest that opened connections without end would exhaust the VMM's heap and threads; past
+     * the bound a new one is refused with RST, as a host out of sockets refuses it. Firecracker's muxer
+     * bounds them too (1023, vsock/unix/muxer defs::MAX_CONNECTIONS), with no thread or ring per connection.
+     */
+    static final int MAX_CONNECTIONS = 256;
+    /** Whether a refusal at {@link #MAX_CONNECTIONS} was logged (once per device: a flood is one line). */
+    private boolean capLogged;
 
     /** One stream: host port (CID 2 side) and guest port. VM thread only. */
     private static final class Conn {
@@ -160,6 +169,12 @@ public final class VirtioVsock implements VirtioDevice {
     public void connectFromHost(int guestPort, Peer peer) {
         backlogs.put(peer, new AtomicInteger());
         hostEvents.add(() -> {
+            if (conns.size() >= MAX_CONNECTIONS) {
+                refused("a host program's connection to guest port " + Integer.toUnsignedString(guestPort));
+                backlogs.remove(peer);
+                peer.close();
+                return;
+            }
             int local = nextLocalPort++;
             if (nextLocalPort < FIRST_LOCAL_PORT) nextLocalPort = FIRST_LOCAL_PORT;
             Conn c = new Conn(local, guestPort, peer);
@@ -229,6 +244,13 @@ public final class VirtioVsock implements VirtioDevice {
 
     // ---- VM thread ----
 
+    /** One line the first time the connection bound refuses one (VM thread). */
+    private void refused(String what) {
+        if (capLogged) return;
+        capLogged = true;
+        queues.log(what + " refused: " + MAX_CONNECTIONS + " vsock connections are open (further refusals are not logged)");
+    }
+
     private void add(Conn c) {
         conns.put(c.key(), c);
         byPeer.put(c.peer, c);
@@ -287,6 +309,11 @@ public final class VirtioVsock implements VirtioDevice {
         switch (op) {
             case OP_REQUEST -> {
                 if (conn != null) { reset(conn); break; }
+                if (conns.size() >= MAX_CONNECTIONS) {
+                    refused("guest port " + Integer.toUnsignedString(srcPort) + "'s connection to host port " + Integer.toUnsignedString(dstPort));
+                    control.add(header(dstPort, srcPort, OP_RST, 0, 0, 0));
+                    break;
+                }
                 Peer p = host.connect(dstPort);
                 if (p == null) { control.add(header(dstPort, srcPort, OP_RST, 0, 0, 0)); break; }
                 Conn n = new Conn(dstPort, srcPort, p);

@@ -131,6 +131,33 @@ class VirtioVsockTest {
     }
 
     @Test
+    void connectionsPastTheBoundAreRefusedWithRstAndOneLogLine() throws Exception {
+        d.start(0);
+        vs.setHost(port -> new TestPeer());
+        int n = VirtioVsock.MAX_CONNECTIONS;
+        for (int i = 0; i < n; i++) {
+            rxBuffers(1);
+            send(1000 + i, 5000, OP_REQUEST, 0, 10, 0, new byte[0]);
+            assertEquals(OP_RESPONSE, received().op(), "connection " + i + " is within the bound");
+        }
+        for (int i = 0; i < 3; i++) {
+            rxBuffers(1);
+            send(9000 + i, 5000, OP_REQUEST, 0, 10, 0, new byte[0]);
+            assertEquals(OP_RST, received().op(), "past the bound");
+        }
+        assertEquals(1, d.log.size(), "a flood of refusals is one line: " + d.log);
+        assertTrue(d.log.get(0).contains(n + " vsock connections are open"), d.log.get(0));
+        TestPeer fromHost = new TestPeer();
+        vs.connectFromHost(7000, fromHost);
+        d.f.serviceHost();
+        assertTrue(fromHost.closed, "a host program's connection past the bound is closed");
+        rxBuffers(1);
+        send(1000, 5000, OP_RST, 0, 10, 0, new byte[0]); // one closes: there is room again
+        send(9100, 5000, OP_REQUEST, 0, 10, 0, new byte[0]);
+        assertEquals(OP_RESPONSE, received().op(), "room again after a connection ended");
+    }
+
+    @Test
     void guestConnectsSendsAndReceivesWithinCredit() throws Exception {
         d.start(0);
         TestPeer peer = new TestPeer();
