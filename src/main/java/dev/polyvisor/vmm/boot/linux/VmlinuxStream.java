@@ -65,7 +65,17 @@ final class VmlinuxStream implements AutoCloseable {
     static VmlinuxStream of(byte[] bzImage) throws LoadException {
         BzImage k = BzImage.parse(bzImage);
         var payload = new KernelPayload.Slice(bzImage, k.payloadStart(), k.payloadLength);
-        return new VmlinuxStream(KernelPayload.detect(payload), KernelPayload.open(payload));
+        InputStream in = KernelPayload.open(payload);
+        try {
+            return new VmlinuxStream(KernelPayload.detect(payload), in);
+        } catch (LoadException | RuntimeException e) {
+            try {
+                in.close(); // the decoder's off-heap block or native context
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
     }
 
     long lowestAddress() { return loads.stream().mapToLong(ElfKernel.Segment::paddr).min().orElseThrow(); }
