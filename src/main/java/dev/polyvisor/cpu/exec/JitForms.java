@@ -97,8 +97,8 @@ public final class JitForms {
 
     /**
      * Whether the handler only reads: registers, flags and (through the MMU's read path) memory. It may fault,
-     * but it cannot write RAM (so it cannot invalidate the trace it runs in: invalidation comes from writes to
-     * code pages, cpu.mmu.CodePages) and cannot set {@code traceExit} (only branches do), so the JIT leaves out
+     * but it cannot write RAM and cannot branch, so it cannot set {@code traceExit} (taken branches and writes
+     * to code pages do: cpu.mmu.Mmu.codeWritten), and the JIT leaves out
      * the exit check after it. A read of MMIO reaches a device model, which answers it without writing RAM.
      */
     public static boolean readsOnly(Insn i) {

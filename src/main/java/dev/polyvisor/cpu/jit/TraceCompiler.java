@@ -132,17 +132,15 @@ public final class TraceCompiler {
             Label exit = exits[i] = code.newLabel();
             InlineEmitter.Emitted e = inline == null ? InlineEmitter.Emitted.NO : inline.emit(code, insn, exit);
             if (e == InlineEmitter.Emitted.MAY_EXIT) exitUsed[i] = true; // a taken branch jumps there itself
-            if (e == InlineEmitter.Emitted.WRITES && i < n - 1) { // a store into this trace's code ends it
-                exitUsed[i] = true;
-                code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exit);
-            }
             if (e == InlineEmitter.Emitted.NO) {
                 code.ldc(DynamicConstantDesc.ofNamed(CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_INSN, i));
                 code.aload(CPU).invokevirtual(CD_INSN, "exec", MTD_EXEC);
-                if (i < n - 1 && !JitForms.readsOnly(insn)) {
-                    exitUsed[i] = true;
-                    code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exit);
-                }
+            }
+            // A store (into a code page it ends the trace) or a handler that may branch or store: test traceExit.
+            boolean mayExit = e == InlineEmitter.Emitted.WRITES || e == InlineEmitter.Emitted.NO && !JitForms.readsOnly(insn);
+            if (mayExit && i < n - 1) {
+                exitUsed[i] = true;
+                code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exit);
             }
         }
         code.labelBinding(end);

@@ -2,7 +2,8 @@
  * The first JIT tier (issue #12; reference/cpu-design.md 1.10): a trace that the interpreter has run
  * often enough is compiled to a hidden class generated with {@code java.lang.classfile}, whose method
  * runs the trace's instructions with exactly the interpreter loop's semantics (prevRip, RIP advance,
- * the traceExit and validity checks after each instruction, precise faults, retired count) but with
+ * the traceExit check after each instruction, which a taken branch or a write to a code page sets, precise
+ * faults, retired count) but with
  * each handler a constant from the class data, so HotSpot devirtualizes and inlines every
  * {@code exec}. The hottest integer forms are emitted as bytecode instead of handler calls, memory
  * operands included (the operand's shape as constants, then the MMU's access method, whose TLB fast path

@@ -144,10 +144,29 @@ public final class KernelPayload {
     }
 
     /**
+     * The decoded streams' common shape: reads come in arrays ({@link #readSome}, never asked for 0 bytes), and
+     * the one-byte read is one of them.
+     */
+    abstract static class ArrayStream extends InputStream {
+        @Override public final int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+        }
+
+        @Override public final int read(byte[] b, int off, int len) throws IOException {
+            java.util.Objects.checkFromIndexSize(off, len, b.length);
+            return len == 0 ? 0 : readSome(b, off, len);
+        }
+
+        /** Reads 1 to {@code len} bytes, or -1 at the end. */
+        abstract int readSome(byte[] b, int off, int len) throws IOException;
+    }
+
+    /**
      * The legacy-frame LZ4 payload decoded one block (at most 8 MiB) at a time: a le32 magic 0x184C2102, then
      * blocks of [le32 compressed size][LZ4 block], and the kernel build's le32 output size as the last word.
      */
-    static final class Lz4LegacyStream extends InputStream {
+    static final class Lz4LegacyStream extends ArrayStream {
         private final Slice p;
         private final LZ4SafeDecompressor lz4 = LZ4Factory.fastestJavaInstance().safeDecompressor();
         /**
@@ -162,14 +181,7 @@ public final class KernelPayload {
 
         Lz4LegacyStream(Slice payload) { this.p = payload; }
 
-        @Override public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
-        }
-
-        @Override public int read(byte[] b, int off, int len) throws IOException {
-            java.util.Objects.checkFromIndexSize(off, len, b.length);
-            if (len == 0) return 0;
+        @Override int readSome(byte[] b, int off, int len) throws IOException {
             while (block == null || !block.hasRemaining()) if (!nextBlock()) return -1;
             int n = Math.min(len, block.remaining());
             block.get(b, off, n);
@@ -253,7 +265,7 @@ public final class KernelPayload {
      * which InputStream's contract does not say, and a decoder may return 0 when a call consumed input without
      * producing output. A decoder that never produces anything again is corrupt input, not a hang.
      */
-    static final class FrameSequence extends InputStream {
+    static final class FrameSequence extends ArrayStream {
         @FunctionalInterface
         interface Source { InputStream open() throws IOException; }
 
@@ -264,14 +276,7 @@ public final class KernelPayload {
 
         FrameSequence(List<Source> frames) { this.next = frames.iterator(); }
 
-        @Override public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
-        }
-
-        @Override public int read(byte[] b, int off, int len) throws IOException {
-            java.util.Objects.checkFromIndexSize(off, len, b.length);
-            if (len == 0) return 0;
+        @Override int readSome(byte[] b, int off, int len) throws IOException {
             for (int empty = 0; ; ) {
                 if (current == null) {
                     if (!next.hasNext()) return -1;
@@ -296,30 +301,28 @@ public final class KernelPayload {
     }
 
     /** A decoded stream that must end at exactly the size the kernel build appended. */
-    static final class SizeCheckedStream extends java.io.FilterInputStream {
+    static final class SizeCheckedStream extends ArrayStream {
+        private final InputStream in;
         private final long size;
         private final String format;
         private long count;
 
         SizeCheckedStream(InputStream in, long size, String format) {
-            super(in);
+            this.in = in;
             this.size = size;
             this.format = format;
         }
 
-        @Override public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
-        }
-
-        /** Skipped bytes count too (FilterInputStream would pass the skip by this stream's count). */
+        /** Skipped bytes count too (a FilterInputStream would pass the skip by this stream's count). */
         @Override public long skip(long n) throws IOException {
             long k = in.skip(n);
             if (k > 0 && (count += k) > size) throw new PayloadException(String.format("corrupt %s kernel payload: more than the trailer's 0x%x bytes", format, size));
             return k;
         }
 
-        @Override public int read(byte[] b, int off, int len) throws IOException {
+        @Override public void close() throws IOException { in.close(); }
+
+        @Override int readSome(byte[] b, int off, int len) throws IOException {
             int n = in.read(b, off, len);
             if (n < 0) {
                 if (count != size)

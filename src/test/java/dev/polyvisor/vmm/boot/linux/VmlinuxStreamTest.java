@@ -71,12 +71,17 @@ class VmlinuxStreamTest {
     @Test
     void aTruncatedPayloadIsALoadErrorNamingTheSegment() {
         byte[] elf = Arrays.copyOf(bigVmlinux(), 0x1000 + (4 << 20)); // cut inside the first segment
-        byte[] bz = SyntheticKernels.bzImageWithPayload(KernelPayloadTest.lz4Legacy(elf, true));
+        String m = loadError(KernelPayloadTest.lz4Legacy(elf, true));
+        assertTrue(m.startsWith("vmlinux truncated: segment at file offset 0x1000"), m);
+    }
+
+    /** The message of the LoadException that loading a bzImage with this payload into fresh RAM ends with. */
+    private static String loadError(byte[] payload) {
+        byte[] bz = SyntheticKernels.bzImageWithPayload(payload);
         try (GuestMemory mem = new GuestMemory(RAM)) {
-            String m = assertThrows(LoadException.class, () -> {
+            return assertThrows(LoadException.class, () -> {
                 try (VmlinuxStream v = VmlinuxStream.of(bz)) { v.loadInto(mem); }
             }).getMessage();
-            assertTrue(m.startsWith("vmlinux truncated: segment at file offset 0x1000"), m);
         }
     }
 
@@ -84,13 +89,8 @@ class VmlinuxStreamTest {
     void aWrongSizeTrailerIsReportedAfterTheSegmentsAreCopied() {
         byte[] packed = KernelPayloadTest.lz4Legacy(SyntheticKernels.vmlinux(false), true);
         packed[packed.length - 4] ^= 1;
-        byte[] bz = SyntheticKernels.bzImageWithPayload(packed);
-        try (GuestMemory mem = new GuestMemory(RAM)) {
-            String m = assertThrows(LoadException.class, () -> {
-                try (VmlinuxStream v = VmlinuxStream.of(bz)) { v.loadInto(mem); }
-            }).getMessage();
-            assertTrue(m.startsWith("corrupt lz4 kernel payload: decompressed 0x400 bytes but the trailer says"), m);
-        }
+        String m = loadError(packed);
+        assertTrue(m.startsWith("corrupt lz4 kernel payload: decompressed 0x400 bytes but the trailer says"), m);
     }
 
     @Test
