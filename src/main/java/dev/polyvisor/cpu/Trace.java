@@ -91,4 +91,7 @@ public final class Trace {
     public boolean isValid() { return valid; }
 
     public long physAddr() { return physAddr; }
+
+    /** The decode mode it was decoded in (Cpu.decodeMode). */
+    public int mode() { return mode; }
 }

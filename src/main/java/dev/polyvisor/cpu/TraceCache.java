@@ -62,6 +62,7 @@ public final class TraceCache implements CodePages.Listener {
         this.decoder = new Decoder(table);
         this.codePages = codePages;
         this.jit = Jit.create(jitMode, vcpuThreads);
+        if (jit != null) jit.regionsFrom(this::peek);
         codePages.setListener(this);
     }
 
@@ -86,6 +87,19 @@ public final class TraceCache implements CodePages.Listener {
         t = (Trace) SLOT.getAcquire(table, i + 1);
         if (t != null && t.physAddr == pa && t.mode == mode) return t;
         return miss(c, linear, pa, mode, i);
+    }
+
+    /**
+     * The valid trace decoded at (pa, mode) if the table holds one, else null; never decodes (the JIT, gathering a
+     * region from the traces a vCPU has already run).
+     */
+    public Trace peek(long pa, int mode) {
+        int i = index(pa, mode);
+        for (int w = i; w <= i + 1; w++) {
+            Trace t = (Trace) SLOT.getAcquire(table, w);
+            if (t != null && t.physAddr == pa && t.mode == mode && t.valid) return t;
+        }
+        return null;
     }
 
     /** Decodes into way 0 of the set; the trace there moves to way 1, whose trace is dropped (a FIFO of two). */

@@ -175,18 +175,19 @@ public final class Vcpu {
         last = t;
         CompiledTrace ct = t.compiled;
         if (ct != null || (jit != null && (ct = jit.hot(c, t)) != null)) {
-            // While run()'s loop would only run this trace again, it runs again here (mayRerun). Only compiled traces:
-            // for interpreted ones the extra loop made the interpreter slower (CPU guest, --jit off: 2.83 s vs 2.70 s).
-            long rip = c.rip, csBase = c.segBase[Cpu.CS], epoch = c.mmu.fetchEpoch;
-            do {
-                // Same contract as the loop below: retired count, and RIP of the faulting instruction on a fault.
-                try {
-                    ct.run(c, t);
-                } catch (CpuFault f) {
-                    deliver(c, f.vector, f.errorCode, Interrupts.EXCEPTION);
-                    return;
-                }
-            } while ((ct = t.compiled) != null && mayRerun(c, t, limit, rip, csBase, epoch)); // evicted: the loop decides
+            // While run()'s loop would only run this trace again, the compiled trace runs again itself (again()). Only
+            // compiled traces: for interpreted ones an extra loop here made the interpreter slower (CPU guest, --jit
+            // off: 2.83 s vs 2.70 s).
+            loopLimit = limit;
+            loopRip = c.rip;
+            loopCsBase = c.segBase[Cpu.CS];
+            loopEpoch = c.mmu.fetchEpoch;
+            // Same contract as the loop below: retired count, and RIP of the faulting instruction on a fault.
+            try {
+                ct.run(c, t, this);
+            } catch (CpuFault f) {
+                deliver(c, f.vector, f.errorCode, Interrupts.EXCEPTION);
+            }
             return;
         }
         Insn[] insns = t.insns;
@@ -209,6 +210,18 @@ public final class Vcpu {
         c.instructionsRetired += n;
     }
 
+    /** The entry state of the compiled trace running now, for {@link #again}. */
+    private long loopLimit, loopRip, loopCsBase, loopEpoch;
+
+    /**
+     * Called by a compiled trace ({@link CompiledTrace#run(Cpu, Trace, Vcpu)}) when it has run: whether it runs
+     * again at once, as {@link #mayRerun} decides for its entry state. The compiled code loops without returning,
+     * so the call is inlined into it and a guest loop costs no dispatch per iteration.
+     */
+    public boolean again(Cpu c, Trace t) {
+        return t.compiled != null && mayRerun(c, t, loopLimit, loopRip, loopCsBase, loopEpoch);
+    }
+
     /**
      * Whether, after trace {@code t} entered at {@code rip} (CS base {@code csBase}, fetch epoch {@code epoch})
      * has run, {@link #run}'s loop would do nothing but run {@code t} again (a loop whose back edge jumps to its
@@ -221,8 +234,21 @@ public final class Vcpu {
      * nothing, since run()'s loop then takes its own decisions.
      */
     private boolean mayRerun(Cpu c, Trace t, long limit, long rip, long csBase, long epoch) {
-        if (c.instructionsRetired >= limit || c.rip != rip || c.segBase[Cpu.CS] != csBase
-                || c.mmu.fetchEpoch != epoch || !t.valid) return false;
+        if (c.rip != rip || c.segBase[Cpu.CS] != csBase || c.mmu.fetchEpoch != epoch) return false;
+        return nothingDue(c, t, limit);
+    }
+
+    /**
+     * Called by compiled region {@code region} at a taken branch to the start of trace {@code next}, one of its
+     * blocks (itself: a loop), with only inline forms run since it was entered (which change neither CS nor the
+     * fetch epoch, and RIP is that start): whether it continues there in place, as this loop would only run
+     * {@code next} now ({@link #mayRerun}'s answer, its bookkeeping included).
+     */
+    public boolean loopsBack(Cpu c, Trace region, Trace next) { return region.compiled != null && nothingDue(c, next, loopLimit); }
+
+    /** The part of {@link #mayRerun} that is not about where the trace was entered. */
+    private boolean nothingDue(Cpu c, Trace t, long limit) {
+        if (c.instructionsRetired >= limit || !t.valid) return false;
         if (c.stopRequested || c.pendingExit != null || c.nmiPending || c.interruptShadow || c.halted
                 || c.stepTrapAtEnd || (c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed
                 || c.pendingDebugTraps != 0) return false;

@@ -2,6 +2,7 @@ package dev.polyvisor.cpu.jit;
 
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Trace;
+import dev.polyvisor.cpu.Vcpu;
 
 /**
  * A trace compiled to bytecode. {@link #run} has the contract of the interpreter loop in
@@ -12,4 +13,14 @@ import dev.polyvisor.cpu.Trace;
  */
 public interface CompiledTrace {
     void run(Cpu c, Trace t);
+
+    /**
+     * Runs the trace as {@link #run(Cpu, Trace)} and then, while {@code loop.again} says the vCPU's run loop
+     * would only run this trace again (a loop whose back edge jumps to the trace's start), runs it again
+     * without returning: QEMU chains such a block to itself. The classes {@link TraceCompiler} generates do so;
+     * by default the trace runs once and the run loop decides.
+     *
+     * @param loop the vCPU whose run loop this is; null: run once
+     */
+    default void run(Cpu c, Trace t, Vcpu loop) { run(c, t); }
 }

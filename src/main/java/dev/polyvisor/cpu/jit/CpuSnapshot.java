@@ -62,11 +62,18 @@ record CpuSnapshot(long[] user, long[] system, double[] st, long fetchEpoch) {
         return USER_TAIL[k - 64];
     }
 
-    /** The user-state differences from {@code other}, as "name: this vs other" (empty when equal). */
+    /** Where prevRip sits in {@link #user}: saved and restored, but not compared. */
+    private static final int PREV_RIP = 64 + 1;
+
+    /**
+     * The user-state differences from {@code other}, as "name: this vs other" (empty when equal). prevRip is left
+     * out: it is no architectural state but the run loop's note for a fault, which compiled code stores only
+     * before an instruction that may fault or reads it (TraceCompiler.RipState).
+     */
     List<String> userDifferences(CpuSnapshot other) {
         List<String> d = new ArrayList<>();
         for (int k = 0; k < user.length; k++)
-            if (user[k] != other.user[k]) d.add(String.format("%s: 0x%x vs 0x%x", userName(k), user[k], other.user[k]));
+            if (k != PREV_RIP && user[k] != other.user[k]) d.add(String.format("%s: 0x%x vs 0x%x", userName(k), user[k], other.user[k]));
         for (int i = 0; i < 8; i++)
             if (Double.doubleToRawLongBits(st[i]) != Double.doubleToRawLongBits(other.st[i]))
                 d.add("st[" + i + "]: " + st[i] + " vs " + other.st[i]);

@@ -41,8 +41,8 @@ final class InlineEmitter {
     private static final MethodTypeDesc MTD_READ64 = MethodTypeDesc.of(CD_long, CD_long);
     private static final MethodTypeDesc MTD_WRITE32 = MethodTypeDesc.of(CD_void, CD_long, CD_int);
     private static final MethodTypeDesc MTD_WRITE64 = MethodTypeDesc.of(CD_void, CD_long, CD_long);
-    /** Locals after the compiler's: the last ALU operation's a, b and result (two slots each), a linear address. */
-    private static final int A = 5, B = 7, RES = 9, LA = TraceCompiler.LA;
+    /** The compiler's locals for the last ALU operation's a, b and result, and for a linear address. */
+    private static final int A = TraceCompiler.A, B = TraceCompiler.B, RES = TraceCompiler.RES, LA = TraceCompiler.LA;
 
     enum Emitted {
         /** Nothing emitted: the compiler calls the handler. */
@@ -55,71 +55,88 @@ final class InlineEmitter {
         WRITES
     }
 
+    /** Where the trace's guest registers and lazy flags are (locals or the Cpu). */
+    private final StateCache regs;
+
+    /** The region's blocks, where a taken branch may continue in place. */
+    private final TraceCompiler.Blocks blocks;
+
+    InlineEmitter(StateCache regs, TraceCompiler.Blocks blocks) {
+        this.regs = regs;
+        this.blocks = blocks;
+    }
+
     /** The operation whose operands are in A, B, RES and whose flags are the lazy flags now; -1: none known. */
     private int knownOp = -1;
     private long knownMask;
 
-    Emitted emit(CodeBuilder code, Insn insn, Label exit) {
+    /**
+     * Emits {@code insn}, or nothing ({@link Emitted#NO}). {@code rip} says where the instruction is; the forms that
+     * may fault store the Cpu's rip and prevRip first, the branch forms prevRip where they branch, the register-only
+     * forms neither.
+     */
+    Emitted emit(CodeBuilder code, Insn insn, int index, Label exit, RipState rip) {
         switch (JitForms.of(insn)) {
             case JitForms.AluRR f -> {
-                loadReg(code, f.src(), f.mask()).lstore(B);
+                regs.get(code, f.src(), f.mask()).lstore(B);
                 alu(code, f.op(), f.mask(), f.ccOp(), f.dst());
             }
             case JitForms.AluRI f -> {
                 code.loadConstant(f.imm()).lstore(B);
                 alu(code, f.op(), f.mask(), f.ccOp(), f.dst());
             }
-            case JitForms.MovRR f -> { // flags and the locals stay as they are
-                regs(code).loadConstant(f.dst());
-                loadReg(code, f.src(), f.mask()).lastore();
-            }
-            case JitForms.MovRI f -> regs(code).loadConstant(f.dst()).loadConstant(f.value()).lastore();
+            case JitForms.MovRR f -> regs.put(regs.get(code, f.src(), f.mask()), f.dst()); // flags and A, B, RES stay
+            case JitForms.MovRI f -> regs.put(code.loadConstant(f.value()), f.dst());
             case JitForms.ShiftRI f -> { shift(code, f); knownOp = -1; } // flags of a shift: Jcc asks the handler
             case JitForms.MovzxRR f -> {
-                regs(code).loadConstant(f.dst());
-                regs(code).loadConstant(f.src()).laload();
+                regs.get(code, f.src(), -1L);
                 if (f.shift() != 0) code.loadConstant(f.shift()).lushr();
-                code.loadConstant(f.srcMask()).land().lastore();
+                regs.put(code.loadConstant(f.srcMask()).land(), f.dst());
             }
-            case JitForms.JmpRel f -> {
-                code.aload(CPU).aload(CPU).getfield(CD_CPU, "rip", CD_long).loadConstant(f.rel()).ladd();
+            case JitForms.JmpRel f -> { // it may #GP (a non-canonical target): prevRip first
+                rip.storePrev(code);
+                code.aload(CPU);
+                RipState.push(code, rip.next + f.rel());
                 if (f.mask() != -1L) code.loadConstant(f.mask()).land();
                 code.invokestatic(CD_FORMS, "goTo", MTD_JUMP);
+                if (f.mask() == -1L) rip.jumped(rip.next + f.rel());
+                else rip.rebase(code);
             }
             case JitForms.ImulRR f -> { imul(code, f); knownOp = -1; }
             case JitForms.CmovRR f -> {
                 Label keep = code.newLabel(), set = code.newLabel();
-                regs(code).loadConstant(f.dst());
+                regs.flushFlags(code); // Flags.cond reads the lazy record from the Cpu
                 code.aload(CPU).loadConstant(f.cc()).invokestatic(CD_FLAGS, "cond", MTD_COND).ifeq(keep);
-                regs(code).loadConstant(f.rm()).laload().goto_(set);
+                regs.get(code, f.rm(), -1L).goto_(set);
                 code.labelBinding(keep);
-                regs(code).loadConstant(f.dst()).laload();
+                regs.get(code, f.dst(), -1L);
                 code.labelBinding(set);
                 if (f.mask() != -1L) code.loadConstant(f.mask()).land();
-                code.lastore();
+                regs.put(code, f.dst());
             }
             case JitForms.Lea f -> {
-                regs(code).loadConstant(f.dst());
-                ea(code, f.ea());
+                ea(code, f.ea(), rip);
                 if (f.mask() != -1L) code.loadConstant(f.mask()).land();
-                code.lastore();
+                regs.put(code, f.dst());
             }
             case JitForms.LoadRM f -> { // read first: a fault leaves the register as it was
-                lin(code, f.ea()).lstore(LA);
-                regs(code).loadConstant(f.dst());
+                rip.store(code);
+                lin(code, f.ea(), rip).lstore(LA);
                 read(code, f.size());
-                code.lastore();
+                regs.put(code, f.dst());
             }
             case JitForms.StoreMR f -> {
-                lin(code, f.ea()).lstore(LA);
+                rip.store(code);
+                lin(code, f.ea(), rip).lstore(LA);
                 mmu(code).lload(LA);
-                regs(code).loadConstant(f.src()).laload();
+                regs.get(code, f.src(), -1L);
                 if (f.size() == 8) code.invokevirtual(CD_MMU, "write64", MTD_WRITE64);
                 else code.l2i().invokevirtual(CD_MMU, "write32", MTD_WRITE32);
                 return Emitted.WRITES;
             }
             case JitForms.AluRM f -> {
-                lin(code, f.ea()).lstore(LA);
+                rip.store(code);
+                lin(code, f.ea(), rip).lstore(LA);
                 read(code, f.mask() == -1L ? 8 : 4);
                 code.lstore(B);
                 alu(code, f.op(), f.mask(), f.ccOp(), f.dst());
@@ -129,7 +146,16 @@ final class InlineEmitter {
                 Label taken = code.newLabel(), notTaken = code.newLabel();
                 condition(code, f.cc(), taken, notTaken);
                 code.labelBinding(taken);
-                code.aload(CPU).aload(CPU).getfield(CD_CPU, "rip", CD_long).loadConstant(f.rel()).ladd();
+                Long target = rip.target(f.rel(), f.mask());
+                int block = target == null ? -1 : blocks.at(target);
+                if (block >= 0) {
+                    inPlace(code, index, block, target);
+                    code.labelBinding(notTaken);
+                    return Emitted.PLAIN;
+                }
+                rip.storePrev(code); // the jump may #GP (a non-canonical target)
+                code.aload(CPU);
+                RipState.push(code, rip.next + f.rel());
                 if (f.mask() != -1L) code.loadConstant(f.mask()).land();
                 code.invokestatic(CD_FORMS, "jump", MTD_JUMP).goto_(exit);
                 code.labelBinding(notTaken);
@@ -140,9 +166,34 @@ final class InlineEmitter {
         return Emitted.PLAIN;
     }
 
+    /**
+     * A taken branch to the start of one of the region's blocks (the entry's, a loop), with only inline forms run
+     * since this block was entered (RipState.target): the instructions are counted and, while the vCPU's loop would
+     * only run that trace next ({@code Vcpu.loopsBack}), the code continues at the block with the guest state still
+     * in locals. RIP, CS and the fetch epoch cannot have changed (no handler ran since the region was entered, by
+     * induction over such branches), so that is all the vCPU needs to decide. Else the trace ends as a taken Jcc
+     * ends it; the target was executed before, in this page, so no #GP is possible there.
+     */
+    private void inPlace(CodeBuilder code, int index, int block, long target) {
+        Label leave = code.newLabel();
+        code.aload(CPU).dup().getfield(CD_CPU, "instructionsRetired", CD_long).loadConstant((long) index + 1).ladd()
+                .putfield(CD_CPU, "instructionsRetired", CD_long);
+        code.aload(TraceCompiler.LOOP).ifnull(leave);
+        code.aload(TraceCompiler.LOOP).aload(CPU).aload(TraceCompiler.TRACE);
+        blocks.pushTrace(code, block);
+        code.invokevirtual(TraceCompiler.CD_VCPU, "loopsBack", TraceCompiler.MTD_LOOPS_BACK).ifne(blocks.top(block));
+        code.labelBinding(leave);
+        code.aload(CPU);
+        RipState.push(code, target);
+        code.putfield(CD_CPU, "rip", CD_long);
+        code.aload(CPU).iconst_1().putfield(CD_CPU, "traceExit", CD_boolean);
+        StateCache.flush(code, regs.dirty());
+        code.return_();
+    }
+
     /** a = r[dst] & mask; res = a op b; r[dst] = res & mask unless CMP/TEST; ccOp, ccDst = res, ccSrc = b. */
     private void alu(CodeBuilder code, int op, long mask, int ccOp, int dst) {
-        loadReg(code, dst, mask).lstore(A);
+        regs.get(code, dst, mask).lstore(A);
         code.lload(A).lload(B);
         switch (op) {
             case Alu.ADD -> code.ladd();
@@ -154,13 +205,12 @@ final class InlineEmitter {
         }
         code.lstore(RES);
         if (op != Alu.CMP && op != Alu.TEST) {
-            regs(code).loadConstant(dst).lload(RES);
+            code.lload(RES);
             if (mask != -1L) code.loadConstant(mask).land();
-            code.lastore();
+            regs.put(code, dst);
         }
-        code.aload(CPU).loadConstant(ccOp).putfield(CD_CPU, "ccOp", CD_int);
-        code.aload(CPU).lload(RES).putfield(CD_CPU, "ccDst", CD_long);
-        code.aload(CPU).lload(B).putfield(CD_CPU, "ccSrc", CD_long);
+        code.lload(B);
+        regs.flags(code, ccOp, RES);
         knownOp = op;
         knownMask = mask;
     }
@@ -170,9 +220,9 @@ final class InlineEmitter {
      * ccSrc = v >>> (n-1); SAR: v = r sign-extended from the operand size, res = v >> n, r = res & mask,
      * ccSrc = v >> (n-1); then ccOp and ccDst = res: the handlers' record (FastIntOps ShlRI, ShrRI, SarRI).
      */
-    private static void shift(CodeBuilder code, JitForms.ShiftRI f) {
-        if (f.op() == JitForms.SAR) loadReg(code, f.dst(), -1L).loadConstant(f.sh()).lshl().loadConstant(f.sh()).lshr();
-        else loadReg(code, f.dst(), f.mask());
+    private void shift(CodeBuilder code, JitForms.ShiftRI f) {
+        if (f.op() == JitForms.SAR) regs.get(code, f.dst(), -1L).loadConstant(f.sh()).lshl().loadConstant(f.sh()).lshr();
+        else regs.get(code, f.dst(), f.mask());
         code.lstore(A);
         code.lload(A).loadConstant(f.n());
         switch (f.op()) {
@@ -181,40 +231,37 @@ final class InlineEmitter {
             default -> code.lshr();
         }
         code.lstore(RES);
-        regs(code).loadConstant(f.dst()).lload(RES);
+        code.lload(RES);
         if (f.op() != JitForms.SHR && f.mask() != -1L) code.loadConstant(f.mask()).land();
-        code.lastore();
-        code.aload(CPU).loadConstant(f.ccOp()).putfield(CD_CPU, "ccOp", CD_int);
-        code.aload(CPU).lload(RES).putfield(CD_CPU, "ccDst", CD_long);
-        code.aload(CPU).lload(A).loadConstant(f.n() - 1);
+        regs.put(code, f.dst());
+        code.lload(A).loadConstant(f.n() - 1);
         switch (f.op()) {
             case JitForms.SHL -> code.lshl();
             case JitForms.SHR -> code.lushr();
             default -> code.lshr();
         }
-        code.putfield(CD_CPU, "ccSrc", CD_long);
+        regs.flags(code, f.ccOp(), RES);
     }
 
     /** IMUL as IntegerOps' Imul computes it; overflow as Math.multiplyHigh (64 bits) or a sign-extension compare (32). */
-    private static void imul(CodeBuilder code, JitForms.ImulRR f) {
-        signed(loadReg(code, f.rm(), -1L), f.q()).lstore(A);
+    private void imul(CodeBuilder code, JitForms.ImulRR f) {
+        signed(regs.get(code, f.rm(), -1L), f.q()).lstore(A);
         if (f.hasImm()) code.loadConstant(f.imm());
-        else signed(loadReg(code, f.dst(), -1L), f.q());
+        else signed(regs.get(code, f.dst(), -1L), f.q());
         code.lstore(B);
         code.lload(A).lload(B).lmul().lstore(RES);
-        regs(code).loadConstant(f.dst()).lload(RES);
+        code.lload(RES);
         if (!f.q()) code.loadConstant(0xFFFF_FFFFL).land();
-        code.lastore();
-        code.aload(CPU).loadConstant(f.ccOp()).putfield(CD_CPU, "ccOp", CD_int);
-        code.aload(CPU).lload(RES).putfield(CD_CPU, "ccDst", CD_long);
+        regs.put(code, f.dst());
         if (f.q()) code.lload(A).lload(B).invokestatic(CD_MATH, "multiplyHigh", MTD_MULHI).lload(RES).loadConstant(63).lshr();
         else code.lload(RES).l2i().i2l().lload(RES);
         Label fits = code.newLabel(), done = code.newLabel();
         code.lcmp().ifeq(fits);
-        code.aload(CPU).lconst_1().putfield(CD_CPU, "ccSrc", CD_long).goto_(done);
+        code.lconst_1().goto_(done);
         code.labelBinding(fits);
-        code.aload(CPU).lconst_0().putfield(CD_CPU, "ccSrc", CD_long);
+        code.lconst_0();
         code.labelBinding(done);
+        regs.flags(code, f.ccOp(), RES); // ccSrc: 1 when the product does not fit
     }
 
     /** Sign-extends the long on the stack from 32 bits unless {@code q}. */
@@ -316,23 +363,23 @@ final class InlineEmitter {
 
     /**
      * Pushes the effective address as {@code Ea.ea} computes it, from the shape's constants. RIP-relative operands
-     * read {@code c.rip}, which the compiler has already advanced past the instruction, as the run loop has.
+     * are relative to the next instruction's address, as {@code c.rip} is during the handler's exec.
      */
-    private static CodeBuilder ea(CodeBuilder code, Ea.Shape e) {
+    private CodeBuilder ea(CodeBuilder code, Ea.Shape e, RipState rip) {
         switch (e.kind()) {
-            case Ea.KIND_BASE -> regs(code).loadConstant(e.base()).laload().loadConstant(e.disp()).ladd();
+            case Ea.KIND_BASE -> regs.get(code, e.base(), -1L).loadConstant(e.disp()).ladd();
             case Ea.KIND_BASE_INDEX -> {
-                regs(code).loadConstant(e.base()).laload();
-                regs(code).loadConstant(e.index()).laload();
+                regs.get(code, e.base(), -1L);
+                regs.get(code, e.index(), -1L);
                 if (e.scale() != 0) code.loadConstant(e.scale()).lshl();
                 code.ladd().loadConstant(e.disp()).ladd();
             }
             case Ea.KIND_INDEX -> {
-                regs(code).loadConstant(e.index()).laload();
+                regs.get(code, e.index(), -1L);
                 if (e.scale() != 0) code.loadConstant(e.scale()).lshl();
                 code.loadConstant(e.disp()).ladd();
             }
-            case Ea.KIND_RIP -> code.aload(CPU).getfield(CD_CPU, "rip", CD_long).loadConstant(e.disp()).ladd();
+            case Ea.KIND_RIP -> RipState.push(code, rip.next + e.disp());
             default -> code.loadConstant(e.disp());
         }
         if (e.mask() != -1L) code.loadConstant(e.mask()).land();
@@ -343,16 +390,16 @@ final class InlineEmitter {
      * Pushes the linear address as {@code Ea.lin} computes it: in 64-bit mode a flat operand is its effective address
      * (SS-relative ones checked canonical by {@code Cpu.stackCanonical}, #SS(0)); otherwise {@code Cpu.linear}.
      */
-    private static CodeBuilder lin(CodeBuilder code, Ea.Shape e) {
+    private CodeBuilder lin(CodeBuilder code, Ea.Shape e, RipState rip) {
         if (!e.flat() && !e.flatStack())
-            return ea(code.aload(CPU).loadConstant(e.seg()), e).invokevirtual(CD_CPU, "linear", MTD_LINEAR);
+            return ea(code.aload(CPU).loadConstant(e.seg()), e, rip).invokevirtual(CD_CPU, "linear", MTD_LINEAR);
         Label segmented = code.newLabel(), done = code.newLabel();
         code.aload(CPU).getfield(CD_CPU, "long64", CD_boolean).ifeq(segmented);
-        if (e.flat()) ea(code, e);
-        else ea(code.aload(CPU), e).invokevirtual(CD_CPU, "stackCanonical", MTD_CANONICAL);
+        if (e.flat()) ea(code, e, rip);
+        else ea(code.aload(CPU), e, rip).invokevirtual(CD_CPU, "stackCanonical", MTD_CANONICAL);
         code.goto_(done);
         code.labelBinding(segmented);
-        ea(code.aload(CPU).loadConstant(e.seg()), e).invokevirtual(CD_CPU, "linear", MTD_LINEAR);
+        ea(code.aload(CPU).loadConstant(e.seg()), e, rip).invokevirtual(CD_CPU, "linear", MTD_LINEAR);
         code.labelBinding(done);
         return code;
     }
@@ -369,13 +416,4 @@ final class InlineEmitter {
     }
 
     private static CodeBuilder mmu(CodeBuilder code) { return code.aload(CPU).getfield(CD_CPU, "mmu", CD_MMU); }
-
-    private static CodeBuilder regs(CodeBuilder code) { return code.aload(CPU).getfield(CD_CPU, "r", CD_LONG_ARRAY); }
-
-    /** Pushes {@code r[reg] & mask}. */
-    private static CodeBuilder loadReg(CodeBuilder code, int reg, long mask) {
-        regs(code).loadConstant(reg).laload();
-        if (mask != -1L) code.loadConstant(mask).land();
-        return code;
-    }
 }

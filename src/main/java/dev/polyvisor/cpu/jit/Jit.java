@@ -5,6 +5,8 @@ import dev.polyvisor.cpu.Trace;
 import dev.polyvisor.cpu.TraceCache;
 
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -50,6 +52,7 @@ public final class Jit {
     private final JitMode mode;
     private final int threshold, capacity;
     private final TraceCompiler compiler;
+    private final boolean inlineForms;
     /** Compiled traces in compilation order: the head is evicted first. */
     private final ArrayDeque<Trace> cache = new ArrayDeque<>();
     public long compiledTraces, evictedTraces, failedTraces, checkedTraces;
@@ -75,6 +78,7 @@ public final class Jit {
         this.threshold = mode == JitMode.ALWAYS ? 0 : Math.clamp(threshold, 0, Integer.MAX_VALUE - TraceCache.MAX_LEN);
         this.capacity = capacity;
         this.compiler = new TraceCompiler(inlineForms, orderLoads);
+        this.inlineForms = inlineForms;
     }
 
     /**
@@ -116,15 +120,52 @@ public final class Jit {
         return compileHot(t);
     }
 
+    /** Where a region's other traces come from: the trace cache's valid trace at (physical address, mode), or null. */
+    public interface TraceSource { Trace at(long pa, int mode); }
+
+    private TraceSource regions = (pa, mode) -> null;
+
+    /** Lets a compilation take in the traces that {@code source} holds (TraceCache.peek). */
+    public void regionsFrom(TraceSource source) { this.regions = source; }
+
+    /** Traces in a region at most (its entry included); TraceCompiler also bounds the method's size. */
+    static final int MAX_BLOCKS = 4;
+
+    /**
+     * The traces a compilation of {@code t} takes in besides it: those already decoded at the targets of the inline
+     * branches of {@code t} and of the traces taken in (breadth first), in the same page as {@code t}'s start, so
+     * that an inner and an outer loop, or the arms of a branch, run in one method with the guest state in locals.
+     * Read on the vCPU thread (compilation may run on another): which traces exist is the vCPU's view.
+     */
+    List<Trace> region(Trace t) {
+        if (!inlineForms) return List.of();
+        List<Trace> more = new ArrayList<>();
+        ArrayDeque<Trace> work = new ArrayDeque<>(List.of(t));
+        long page = t.physAddr() & ~0xFFFL;
+        while (!work.isEmpty() && more.size() < MAX_BLOCKS - 1) {
+            Trace b = work.poll();
+            for (long off : RipState.branchTargets(b.insns(), b.physAddr() - t.physAddr())) {
+                long pa = t.physAddr() + off;
+                if ((pa & ~0xFFFL) != page || off == 0) continue;
+                Trace m = regions.at(pa, t.mode());
+                if (m == null || more.contains(m) || more.size() >= MAX_BLOCKS - 1) continue;
+                more.add(m);
+                work.add(m);
+            }
+        }
+        return more;
+    }
+
     /** The count reached the threshold; under the monitor, since vCPUs on other host threads share the policy. */
     private synchronized CompiledTrace compileHot(Trace t) {
         if (t.heat < 0 || t.compiled != null) return t.compiled; // another vCPU queued it first
         t.heat = NEVER; // queued or compiled: not counted again until evicted
+        List<Trace> more = region(t);
         if (mode == JitMode.ON) {
-            BACKGROUND.execute(() -> finished.add(new Finished(t, tryCompile(t))));
+            BACKGROUND.execute(() -> finished.add(new Finished(t, tryCompile(t, more))));
             return t.compiled; // the trace in hand may have been installed just now
         }
-        install(t, tryCompile(t));
+        install(t, tryCompile(t, more));
         return t.compiled;
     }
 
@@ -143,9 +184,9 @@ public final class Jit {
     }
 
     /** The compiled trace, or null when it cannot be compiled (it then stays interpreted). */
-    private CompiledTrace tryCompile(Trace t) {
+    private CompiledTrace tryCompile(Trace t, List<Trace> more) {
         try {
-            return compiler.compile(t);
+            return compiler.compile(t, more);
         } catch (VirtualMachineError e) {
             if (!(e instanceof OutOfMemoryError)) throw e;
             return null;
