@@ -116,6 +116,7 @@ public final class Jit {
     public CompiledTrace hot(Cpu c, Trace t) {
         if (!finished.isEmpty()) installFinished();
         int heat = t.heat;
+        if (heat == 0 && loopsToItself(t)) heat = threshold - threshold / LOOP_DIVISOR;
         if (heat < 0 || (t.heat = heat + t.insns().length) <= threshold) return null;
         return compileHot(t);
     }
@@ -155,6 +156,17 @@ public final class Jit {
         }
         return more;
     }
+
+    /**
+     * A trace whose inline branch goes back to its own start is compiled after a sixteenth of the threshold (1 M
+     * instructions by default): compiled, it runs its loop in place with the guest state in locals, which is
+     * where the JIT gains most (the CPU-bound guest, 300 rounds: 1.41-1.58 s against 1.82-1.87 s of guest
+     * wall time, 2 runs each). The Debian boot with {@code --jit on} then compiles 16-17 traces instead of
+     * 10-11, and its guest wall time did not move (8.50/8.27/10.59 s against 8.89/8.61/10.63 s, 3 pairs).
+     */
+    static final int LOOP_DIVISOR = 16;
+
+    private static boolean loopsToItself(Trace t) { return RipState.branchTargets(t.insns(), 0).contains(0L); }
 
     /** The count reached the threshold; under the monitor, since vCPUs on other host threads share the policy. */
     private synchronized CompiledTrace compileHot(Trace t) {

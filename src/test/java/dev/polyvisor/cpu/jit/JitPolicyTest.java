@@ -50,6 +50,20 @@ class JitPolicyTest {
         assertNotNull(shorter.compiled);
     }
 
+    @Test
+    void aTraceThatLoopsToItsOwnStartIsCompiledAfterASixteenthOfTheThreshold() throws Exception {
+        LongModeFixture m = new LongModeFixture();
+        m.mem.load(CODE, Asm.assemble(64, "1: add rax, 1\ncmp rax, rbx\njne 1b\nret\n"));
+        m.mem.load(CODE + 0x100, Asm.assemble(64, "add rax, 1\ncmp rax, rbx\njne 1f\n1: ret\n"));
+        Trace loop = m.traces.lookup(m.cpu, CODE, CODE), straight = m.traces.lookup(m.cpu, CODE + 0x100, CODE + 0x100);
+        assertEquals(loop.insns().length, straight.insns().length, "the same instructions but for the branch target");
+        int len = loop.insns().length, threshold = 160 * len;
+        Jit jit = new Jit(JitMode.ON, threshold, 16, true);
+        assertEquals(threshold / Jit.LOOP_DIVISOR / len + 1, runsUntilQueued(jit, loop));
+        assertEquals(threshold / len + 1, runsUntilQueued(jit, straight));
+        jit.drain();
+    }
+
     /** Calls {@link Jit#hot} until the trace is queued for compilation (its heat turns negative); the number of calls. */
     private static int runsUntilQueued(Jit jit, Trace t) {
         int runs = 0;
