@@ -130,7 +130,7 @@ public final class Jit {
     public void regionsFrom(TraceSource source) { this.regions = source; }
 
     /** Traces in a region at most (its entry included); TraceCompiler also bounds the method's size. */
-    static final int MAX_BLOCKS = 4;
+    static final int MAX_BLOCKS = Integer.getInteger("polyvisor.jit.blocks", 4);
 
     /**
      * The traces a compilation of {@code t} takes in besides it: those already decoded at the targets of the inline
@@ -164,7 +164,7 @@ public final class Jit {
      * wall time, 2 runs each). The Debian boot with {@code --jit on} then compiles 16-17 traces instead of
      * 10-11, and its guest wall time did not move (8.50/8.27/10.59 s against 8.89/8.61/10.63 s, 3 pairs).
      */
-    static final int LOOP_DIVISOR = 16;
+    static final int LOOP_DIVISOR = Integer.getInteger("polyvisor.jit.loopDivisor", 16);
 
     private static boolean loopsToItself(Trace t) { return RipState.branchTargets(t.insns(), 0).contains(0L); }
 

@@ -26,6 +26,9 @@ public interface DeviceQueues {
      */
     boolean flush(int queue);
 
+    /** Serves the requests waiting on {@code queue}, which the device held back ({@link VirtioDevice#takes}). */
+    default void resume(int queue) {}
+
     /** The driver broke the device type's rules (a receive buffer too small for any packet): NEEDS_RESET and one log line. */
     void broken(String why);
 

@@ -39,6 +39,12 @@ public interface VirtioDevice {
      */
     long handle(int queue, DescriptorChain chain) throws VirtqueueException;
 
+    /**
+     * Whether the device takes another request from {@code queue} now. False leaves the driver's requests in
+     * the ring (back-pressure, as vhost does) until the device calls {@link DeviceQueues#resume}.
+     */
+    default boolean takes(int queue) { return true; }
+
     /** Device reset (status 0): forget negotiated state. */
     default void reset() {}
 

@@ -405,8 +405,8 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         int oldUsed = vq.usedIndex();
         try {
             do {
-                for (DescriptorChain c; (c = vq.pop()) != null; ) vq.push(c, device.handle(q, c));
-            } while (vq.publishAvailEvent());
+                for (DescriptorChain c; device.takes(q) && (c = vq.pop()) != null; ) vq.push(c, device.handle(q, c));
+            } while (device.takes(q) && vq.publishAvailEvent());
         } catch (VirtqueueException e) {
             fail("queue " + q + ": " + e.getMessage());
             return;
@@ -451,6 +451,9 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
 
     @Override
     public void putBack(int q) { queues[q].unpop(); }
+
+    @Override
+    public void resume(int q) { notifyQueue(q); }
 
     @Override
     public void complete(int q, DescriptorChain c, long written) { queues[q].push(c, written); }

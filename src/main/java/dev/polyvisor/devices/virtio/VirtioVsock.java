@@ -102,7 +102,18 @@ public final class VirtioVsock implements VirtioDevice {
     private Host host = port -> null;
     private DeviceQueues queues;
     private final ConcurrentLinkedQueue<Runnable> hostEvents = new ConcurrentLinkedQueue<>();
+    /** Packets of the device's own (RST, RESPONSE, REQUEST) waiting for a receive buffer. */
     private final ArrayDeque<byte[]> control = new ArrayDeque<>();
+    /**
+     * Replies waiting at most before the device stops taking the guest's packets: most packets the guest sends
+     * may need one (an RST for a port nobody listens on), so a guest that sends without posting receive
+     * buffers would otherwise grow this queue without end. Linux's vhost-vsock does the same (it stops
+     * reading the TX ring while its queued replies fill the RX ring, vhost_vsock_more_replies); 256 is the
+     * ring size of Firecracker's vsock device and twice Linux's default.
+     */
+    static final int MAX_QUEUED_REPLIES = 256;
+    /** The transport was told to hold the TX ring (takes); serviceHost resumes it once replies drain. */
+    private boolean txHeld, resuming;
     private final Map<Long, Conn> conns = new HashMap<>();
     private final Map<Peer, Conn> byPeer = new HashMap<>();
     private int nextLocalPort = FIRST_LOCAL_PORT;
@@ -405,6 +416,16 @@ public final class VirtioVsock implements VirtioDevice {
         }
         if (control.isEmpty()) sent |= sendData();
         if (sent || !control.isEmpty()) queues.flush(RX);
+        if (txHeld && !resuming && control.size() < MAX_QUEUED_REPLIES) {
+            // The guest took replies: take the packets it has waiting on the TX ring (not from inside that).
+            txHeld = false;
+            resuming = true;
+            try {
+                queues.resume(TX);
+            } finally {
+                resuming = false;
+            }
+        }
     }
 
     /** RW packets from each connection's host bytes, then SHUTDOWN(SEND) once the host end is drained. */
@@ -475,6 +496,15 @@ public final class VirtioVsock implements VirtioDevice {
     public void reset() {
         for (Conn c : conns.values().toArray(Conn[]::new)) remove(c);
         control.clear();
+        txHeld = false;
+    }
+
+    /** The guest's next TX packet is taken while fewer than {@link #MAX_QUEUED_REPLIES} replies wait. */
+    @Override
+    public boolean takes(int queue) {
+        if (queue != TX || control.size() < MAX_QUEUED_REPLIES) return true;
+        txHeld = true;
+        return false;
     }
 
     @Override

@@ -341,6 +341,35 @@ class VirtioVsockTest {
         assertNull(received(), "an RST is never answered");
     }
 
+    /**
+     * A guest that sends packets needing a reply (RST: nobody listens) without posting receive buffers: past
+     * MAX_QUEUED_REPLIES waiting replies the device stops taking its packets, which wait in the TX ring; once
+     * receive buffers come, the replies go out and the waiting packets are taken and answered too.
+     */
+    @Test
+    void aGuestThatTakesNoRepliesIsHeldAtTheBoundAndResumedWhenItDoes() {
+        d.start(0);
+        int extra = 10, total = MAX_QUEUED_REPLIES + extra, taken = 0;
+        for (int i = 0; i < total; i++) {
+            send(1000 + i, 5000, OP_REQUEST, 0, 65536, 0, new byte[0]);
+            while (d.takeUsed(TX) != null) taken++;
+        }
+        assertEquals(MAX_QUEUED_REPLIES, taken, "taken up to the bound; the rest wait in the ring");
+        int rst = 0;
+        for (int round = 0; round < 100 && rst < total; round++) {
+            rxBuffers(TestDriver.SIZE);
+            for (Pkt p; (p = received()) != null; ) {
+                assertEquals(OP_RST, p.op());
+                assertEquals(1000 + rst, p.dstPort(), "replies in the order of the requests");
+                rst++;
+            }
+            while (d.takeUsed(TX) != null) taken++;
+        }
+        assertEquals(total, rst, "every request answered");
+        assertEquals(total, taken, "every packet taken from the ring");
+        assertEquals(0, d.status() & VirtioPciFunction.S_NEEDS_RESET);
+    }
+
     @Test
     void aPacketShorterThanItsHeaderBreaksTheDevice() {
         d.start(0);
