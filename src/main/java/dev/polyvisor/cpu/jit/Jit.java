@@ -129,8 +129,11 @@ public final class Jit {
     /** Lets a compilation take in the traces that {@code source} holds (TraceCache.peek). */
     public void regionsFrom(TraceSource source) { this.regions = source; }
 
-    /** Traces in a region at most (its entry included); TraceCompiler also bounds the method's size. */
-    static final int MAX_BLOCKS = Integer.getInteger("polyvisor.jit.blocks", 4);
+    /**
+     * Traces in a region at most (its entry included; tuning knob {@code polyvisor.jit.blocks}, 1: no regions);
+     * TraceCompiler also bounds the method's size.
+     */
+    static final int MAX_BLOCKS = Math.max(1, Integer.getInteger("polyvisor.jit.blocks", 4));
 
     /**
      * The traces a compilation of {@code t} takes in besides it: those already decoded at the targets of the inline
@@ -163,8 +166,9 @@ public final class Jit {
      * where the JIT gains most (the CPU-bound guest, 300 rounds: 1.41-1.58 s against 1.82-1.87 s of guest
      * wall time, 2 runs each). The Debian boot with {@code --jit on} then compiles 16-17 traces instead of
      * 10-11, and its guest wall time did not move (8.50/8.27/10.59 s against 8.89/8.61/10.63 s, 3 pairs).
+     * Tuning knob {@code polyvisor.jit.loopDivisor} (1: no head start).
      */
-    static final int LOOP_DIVISOR = Integer.getInteger("polyvisor.jit.loopDivisor", 16);
+    static final int LOOP_DIVISOR = Math.max(1, Integer.getInteger("polyvisor.jit.loopDivisor", 16));
 
     private static boolean loopsToItself(Trace t) { return RipState.branchTargets(t.insns(), 0).contains(0L); }
 
