@@ -15,7 +15,8 @@ public final class JitForms {
 
     /**
      * A form the JIT emits itself. {@link AluRR}, {@link AluRI}, {@link MovRR}, {@link MovRI}, {@link Lea},
-     * {@link ShiftRI}, {@link MovzxRR}, {@link ImulRR} and {@link CmovRR} are register-only: they cannot fault,
+     * {@link ShiftRI}, {@link MovzxRR}, {@link ImulRR}, {@link CmovRR}, {@link UnaryRR} and {@link Nop} are
+     * register-only: they cannot fault,
      * branch or write memory; the memory forms may fault, {@link StoreMR} writes; {@link Jcc} and {@link JmpRel}
      * set RIP and may fault (#GP).
      */
@@ -111,6 +112,20 @@ public final class JitForms {
         };
     }
 
+    /** NOP in any of its encodings: nothing at all. */
+    public record Nop() implements Form {}
+
+    /**
+     * {@code INC/DEC/NOT/NEG r} with a 32/64-bit operand, register-only (IntegerOps' UnaryR): {@code a = r & mask},
+     * {@code res = a + 1, a - 1, ~a, -a} (unmasked), {@code r = res & mask}; INC/DEC: {@code ccOp, ccDst = res,
+     * ccSrc = CF before} ({@link Flags#cf}, since they keep CF); NEG: {@code ccOp (SUB), ccDst = res, ccSrc = a};
+     * NOT leaves the flags.
+     */
+    public record UnaryRR(int op, long mask, int ccOp, int reg) implements Form {}
+
+    /** {@link UnaryRR}'s operations. */
+    public static final int INC = IntegerOps.INC, DEC = IntegerOps.DEC, NOT = IntegerOps.NOT, NEG = IntegerOps.NEG;
+
     /** The form of a handler, or null when the JIT should call it. */
     public static Form of(Insn i) {
         return switch (i) {
@@ -148,6 +163,10 @@ public final class JitForms {
             case FastIntOps.SarRI x -> new ShiftRI(BitOps.SAR, x.mask, x.ccOp, x.dst, x.n, x.sh);
             case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
+            case IntegerOps.Nop _ -> new Nop();
+            case IntegerOps.UnaryR x when x.size == 4 || x.size == 8 -> new UnaryRR(x.op, FastIntOps.mask(x.size),
+                    x.op == INC ? Flags.op(Flags.K_INC, Regs.sizeIdx(x.size)) : x.op == DEC
+                            ? Flags.op(Flags.K_DEC, Regs.sizeIdx(x.size)) : Flags.op(Flags.K_SUB, Regs.sizeIdx(x.size)), x.reg);
             case IntegerOps.Imul x when x.ea == null && (x.size == 4 || x.size == 8) ->
                     new ImulRR(x.size == 8, Flags.op(Flags.K_MUL, x.size == 8 ? 3 : 2), x.dst, x.rm, x.hasImm,
                             Regs.sext(x.imm, x.size));

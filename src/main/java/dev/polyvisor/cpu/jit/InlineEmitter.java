@@ -34,6 +34,7 @@ final class InlineEmitter {
     private static final MethodTypeDesc MTD_CMPU = MethodTypeDesc.of(CD_int, CD_long, CD_long);
     private static final ClassDesc CD_FLAGS = ClassDesc.of(Flags.class.getName()), CD_MATH = ClassDesc.of(Math.class.getName());
     private static final MethodTypeDesc MTD_COND = MethodTypeDesc.of(CD_boolean, CD_CPU, CD_int);
+    private static final MethodTypeDesc MTD_CF = MethodTypeDesc.of(CD_boolean, CD_CPU);
     private static final MethodTypeDesc MTD_MULHI = MethodTypeDesc.of(CD_long, CD_long, CD_long);
     private static final MethodTypeDesc MTD_LINEAR = MethodTypeDesc.of(CD_long, CD_int, CD_long);
     private static final MethodTypeDesc MTD_CANONICAL = MethodTypeDesc.of(CD_long, CD_long);
@@ -103,6 +104,8 @@ final class InlineEmitter {
                 else rip.rebase(code);
             }
             case JitForms.ImulRR f -> { imul(code, f); knownOp = -1; }
+            case JitForms.Nop _ -> { } // flags and A, B, RES stay
+            case JitForms.UnaryRR f -> unary(code, f);
             case JitForms.CmovRR f -> {
                 Label keep = code.newLabel(), set = code.newLabel();
                 regs.flushFlags(code); // Flags.cond reads the lazy record from the Cpu
@@ -262,6 +265,33 @@ final class InlineEmitter {
         code.lconst_0();
         code.labelBinding(done);
         regs.flags(code, f.ccOp(), RES); // ccSrc: 1 when the product does not fit
+    }
+
+    /** INC/DEC/NOT/NEG r as IntegerOps' UnaryR computes them (JitForms.UnaryRR). */
+    private void unary(CodeBuilder code, JitForms.UnaryRR f) {
+        if (f.op() == JitForms.NOT) { // no flags: A, B, RES and the known operation stay
+            regs.get(code, f.reg(), f.mask()).loadConstant(-1L).lxor();
+            if (f.mask() != -1L) code.loadConstant(f.mask()).land();
+            regs.put(code, f.reg());
+            return;
+        }
+        if (f.op() != JitForms.NEG) { // CF before, which INC and DEC keep: from the lazy record, in the Cpu
+            regs.flushFlags(code);
+            code.aload(CPU).invokestatic(CD_FLAGS, "cf", MTD_CF);
+            code.i2l().lstore(B);
+        }
+        regs.get(code, f.reg(), f.mask()).lstore(A);
+        switch (f.op()) {
+            case JitForms.INC -> code.lload(A).lconst_1().ladd();
+            case JitForms.DEC -> code.lload(A).lconst_1().lsub();
+            default -> code.lconst_0().lload(A).lsub();
+        }
+        code.lstore(RES).lload(RES);
+        if (f.mask() != -1L) code.loadConstant(f.mask()).land();
+        regs.put(code, f.reg());
+        code.lload(f.op() == JitForms.NEG ? A : B);
+        regs.flags(code, f.ccOp(), RES);
+        knownOp = -1;
     }
 
     /** Sign-extends the long on the stack from 32 bits unless {@code q}. */

@@ -76,7 +76,8 @@ final class StateCache {
                 case JitForms.Lea f -> { regs |= ea(f.ea()); yield f.dst(); }
                 case JitForms.LoadRM f -> { regs |= ea(f.ea()); yield f.dst(); }
                 case JitForms.StoreMR f -> { regs |= bit(f.src()) | ea(f.ea()); yield -1; }
-                case JitForms.Jcc _, JitForms.JmpRel _ -> -1;
+                case JitForms.UnaryRR f -> { flags |= f.op() != JitForms.NOT; yield f.reg(); }
+                case JitForms.Jcc _, JitForms.JmpRel _, JitForms.Nop _ -> -1;
                 case null -> -1;
             };
             if (dst >= 0) { regs |= bit(dst); written |= bit(dst); }

@@ -290,6 +290,50 @@ class TraceCompilerTest {
         assertNotEquals(1, r.cpu.r[10], "the instruction jumped over did not run");
     }
 
+    /**
+     * INC/DEC/NOT/NEG on 32/64-bit registers and NOPs are emitted inline: INC and DEC keep CF from the operation
+     * before (here a CMP that borrows, read through the lazy record in the Cpu), NEG records a subtraction from 0,
+     * NOT changes no flag, so the JB after it still sees the CMP's borrow; registers, RFLAGS and the lazy record
+     * are compared with the interpreter's.
+     */
+    @Test
+    void inlineIncDecNotNegAndNopsMatchTheInterpreter() throws Throwable {
+        String asm = """
+                neg rdi
+                neg r9d
+                inc r10
+                dec r11d
+                not r12
+                cmp eax, ebx
+                inc ecx
+                nop
+                dec rdx
+                nop dword ptr [rax]
+                not esi
+                jb 1f
+                mov r8, 1
+                1: ret
+                """;
+        for (long rcx : new long[] {0xFFFF_FFFFL, 7}) {
+            Result r = sameAsInterpreter(asm, c -> {
+                for (int i = 0; i < 16; i++) c.r[i] = 0x8765_4321_FEDC_BA98L * (i + 3);
+                c.r[Cpu.RAX] = 1;
+                c.r[Cpu.RBX] = 2; // CMP 1, 2 borrows: CF = 1, kept by INC/DEC
+                c.r[Cpu.RCX] = rcx;
+                c.r[Cpu.RDX] = 0;
+                c.r[9] = 0x8000_0000L; // NEG of the most negative 32-bit value: OF
+                c.r[11] = 0;
+                c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+            });
+            assertEquals(-1, r.vector);
+            assertEquals((rcx + 1) & 0xFFFF_FFFFL, r.cpu.r[Cpu.RCX]);
+            assertEquals(-1L, r.cpu.r[Cpu.RDX]);
+            assertEquals(0xFFFF_FFFFL, r.cpu.r[11], "DEC of 0 (32 bits) zero-extends");
+            assertNotEquals(1L, r.cpu.r[8], "NOT kept CF from the CMP: JB taken");
+            assertEquals(0x8000_0000L, r.cpu.r[9]);
+        }
+    }
+
     @Test
     void inlineMemoryFormsFaultBeforeWritingAndStackOperandsAreCheckedCanonical() throws Throwable {
         // A non-canonical RSP-based operand is #SS(0), any other #GP(0) (SDM Vol. 3A 6.15); a load leaves its
