@@ -3,6 +3,8 @@ package dev.polyvisor.vmm.hostio;
 import dev.polyvisor.devices.virtio.VirtioNet;
 
 import java.io.IOException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -79,11 +81,26 @@ public final class TapNetwork implements NetworkBackend {
     private volatile long refused;
     private Thread reader;
     private volatile boolean closed;
+    /** Where the one line about the interface going away goes ({@link #logTo}), and whether it was said. */
+    private volatile Consumer<String> log = line -> {};
+    private final AtomicBoolean wentAway = new AtomicBoolean();
 
     private TapNetwork(String ifname, int fd) {
         this.ifname = ifname;
         this.fd = fd;
-        this.transmit = new TransmitQueue("polyvisor-tap-tx", this::writeFrames);
+        this.transmit = new TransmitQueue("polyvisor-tap-tx", this::writeFrames, e -> wentAway(e.getMessage()));
+    }
+
+    @Override public void logTo(Consumer<String> log) { this.log = log; }
+
+    /**
+     * The interface was deleted (ip link del) or its descriptor broke: every later read and write fails
+     * (EBADFD: drivers/net/tun.c, tun_get after tun_detach), so the guest's network is down for the rest of the
+     * run. Said once, by whichever of the reader and the transmit writer finds it first; not on our own close.
+     */
+    private void wentAway(String reason) {
+        if (closed || !wentAway.compareAndSet(false, true)) return;
+        log.accept("the TAP interface " + ifname + " went away (" + reason + "); the guest's network is down");
     }
 
     private static MethodHandle downcall(String name, FunctionDescriptor fd, Linker.Option... options) {
@@ -193,15 +210,16 @@ public final class TapNetwork implements NetworkBackend {
                 while (!closed) {
                     int ready = (int) POLL.invokeExact(state, pfd, 1L, POLL_MS);
                     if (ready < 0 && errno(state) == EINTR) continue;
-                    if (ready < 0 || closed) break;
+                    if (ready < 0) { wentAway(strerror(errno(state))); break; }
+                    if (closed) break;
                     if (ready == 0) continue;
                     long n = (long) READ.invokeExact(state, fd, in, (long) VirtioNet.MAX_FRAME);
                     if (n < 0 && (errno(state) == EINTR || errno(state) == EAGAIN)) continue;
-                    if (n <= 0) break; // the interface went away
+                    if (n <= 0) { wentAway(n < 0 ? strerror(errno(state)) : "end of file"); break; }
                     if (!deliver.apply(in.asSlice(0, n).toArray(JAVA_BYTE))) break;
                 }
             } catch (Throwable t) {
-                // the wire is cut: the device sees no more frames
+                wentAway(String.valueOf(t.getMessage())); // the wire is cut: the device sees no more frames
             }
         });
     }

@@ -107,6 +107,48 @@ class TapNetworkTest {
         assertNotEquals(0, ip("link", "show", "dev", name), name + " is removed with its last descriptor");
     }
 
+    /** An interface deleted under a running VM (ip link del): one line says so, however many frames follow. */
+    @Test
+    void anInterfaceDeletedWhileAttachedIsOneLogLine() throws Exception {
+        assumeTrue(Files.exists(Path.of("/dev/net/tun")), "skipped: the host has no /dev/net/tun");
+        String name = "pvgone" + ProcessHandle.current().pid() % 100_000;
+        TapNetwork tap;
+        try {
+            tap = TapNetwork.open(name);
+        } catch (IOException e) {
+            assumeTrue(false, "skipped: cannot create a TAP interface here (" + e.getMessage() + ")");
+            return;
+        }
+        java.util.List<String> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try {
+            tap.logTo(lines::add);
+            tap.startReceiving("tap-gone-test", f -> true);
+            assumeTrue(ip("link", "delete", "dev", name) == 0, "skipped: iproute2's ip cannot delete " + name);
+            long deadline = System.currentTimeMillis() + 10_000;
+            while (lines.isEmpty() && System.currentTimeMillis() < deadline) {
+                try {
+                    tap.send(arpRequest(), 42);
+                } catch (IOException e) {
+                    // the wire is cut: later sends fail at once
+                }
+                Thread.sleep(20);
+            }
+            for (int i = 0; i < 50; i++) {
+                try {
+                    tap.send(arpRequest(), 42);
+                } catch (IOException e) {
+                    // expected once the writer has latched the failure
+                }
+            }
+            Thread.sleep(2 * TapNetwork.POLL_MS);
+            assertEquals(1, lines.size(), "one line: " + lines);
+            assertTrue(lines.getFirst().contains(name) && lines.getFirst().contains("went away"), lines.getFirst());
+        } finally {
+            tap.close();
+        }
+        assertEquals(1, lines.size(), "nothing more on close");
+    }
+
     @Test
     void sendAfterCloseIsAnIoError() throws Exception {
         assumeTrue(Files.exists(Path.of("/dev/net/tun")), "skipped: the host has no /dev/net/tun");
