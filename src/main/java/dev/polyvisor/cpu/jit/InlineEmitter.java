@@ -123,13 +123,13 @@ final class InlineEmitter {
                 regs.put(code, f.dst());
             }
             case JitForms.LoadRM f -> { // read first: a fault leaves the register as it was
-                rip.store(code);
+                rip.storePrev(code); // a fault's RIP; nothing on the MMU's paths reads c.rip
                 lin(code, f.ea(), rip).lstore(LA);
                 read(code, f.size());
                 regs.put(code, f.dst());
             }
             case JitForms.StoreMR f -> {
-                rip.store(code);
+                rip.storePrev(code); // a fault's RIP; nothing on the MMU's paths reads c.rip
                 lin(code, f.ea(), rip).lstore(LA);
                 mmu(code).lload(LA);
                 regs.get(code, f.src(), -1L);
@@ -138,7 +138,7 @@ final class InlineEmitter {
                 return Emitted.WRITES;
             }
             case JitForms.AluRM f -> {
-                rip.store(code);
+                rip.storePrev(code); // a fault's RIP; nothing on the MMU's paths reads c.rip
                 lin(code, f.ea(), rip).lstore(LA);
                 read(code, f.mask() == -1L ? 8 : 4);
                 code.lstore(B);

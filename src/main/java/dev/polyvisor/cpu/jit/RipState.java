@@ -13,9 +13,10 @@ import static java.lang.constant.ConstantDescs.CD_long;
 /**
  * Where RIP is, at compile time: the trace's entry RIP is read once into the local BASE, and each instruction's
  * address is BASE plus a constant. The Cpu's rip and prevRip are stored only where something may read them:
- * before a handler call or an instruction that may fault (the fault handler restores RIP from prevRip) and at
- * the trace's end; the register-only forms, most of a hot loop, store neither (prevRip is no architectural
- * state: only handlers and the fault path read it).
+ * both before a handler call, prevRip alone before an inline form that may fault (the fault handler restores
+ * RIP from it; the MMU's slow paths, page walks and MMIO, do not read RIP), and rip at every way out; the
+ * register-only forms, most of a hot loop, store neither (prevRip is no architectural state: only handlers and
+ * the fault path read it).
  */
 final class RipState {
     /** A RIP state for a block that starts {@code delta} bytes from the region's entry (BASE). */

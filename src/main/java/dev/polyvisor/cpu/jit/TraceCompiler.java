@@ -222,6 +222,9 @@ public final class TraceCompiler {
         boolean[] exitUsed = new boolean[n];
         // What is dirty in the StateCache at each exit, and where a fault in each instruction may come from.
         long[] exitDirty = new long[n], faultDirty = new long[n];
+        // RIP to store at an exit (as an offset from BASE) where the Cpu's is not the next instruction's yet.
+        long[] exitRip = new long[n];
+        Arrays.fill(exitRip, Long.MIN_VALUE);
         StateCache state = StateCache.of(insns, inlineForms);
         Blocks blocks = new Blocks(code, blockList, n);
         java.util.Set<Long> entered = new java.util.HashSet<>();
@@ -275,6 +278,7 @@ public final class TraceCompiler {
             if (mayExit && j < len - 1) {
                 exitUsed[i] = true;
                 exitDirty[i] = state.dirty();
+                if (!rip.stored) exitRip[i] = rip.next; // after a store, which set only prevRip
                 code.aload(CPU).getfield(CD_CPU, "traceExit", CD_boolean).ifne(exits[i]);
             }
             if (j == len - 1) { // the block's end: RIP in the Cpu may still be an earlier instruction's
@@ -288,6 +292,11 @@ public final class TraceCompiler {
             if (!exitUsed[i]) continue;
             code.labelBinding(exits[i]);
             StateCache.flush(code, exitDirty[i]);
+            if (exitRip[i] != Long.MIN_VALUE) {
+                code.aload(CPU);
+                RipState.push(code, exitRip[i]);
+                code.putfield(CD_CPU, "rip", CD_long);
+            }
             code.loadConstant(local[i] + 1).istore(RETIRED).goto_(exit);
         }
         // Every way out: count the instructions, then run again from the top while the vCPU's loop would only do that.
