@@ -24,8 +24,8 @@ import static java.lang.constant.ConstantDescs.CD_void;
  * what the previous instructions left in locals). The register-only forms read and write {@code Cpu.r}
  * and the lazy-flag fields exactly as their handlers do. A Jcc right after an inline ALU form (with only
  * MOVs between) tests the condition on that operation's operands held in locals, as {@link Flags#cond}
- * computes it from the lazy record (reference/cpu-design.md 1.4: "cmp; jl" becomes one compare); other
- * Jcc are handler calls.
+ * computes it from the lazy record (reference/cpu-design.md 1.4: "cmp; jl" becomes one compare); any other
+ * Jcc tests {@code Flags.cond} as its handler does, inline too, so the guest state stays in locals.
  */
 final class InlineEmitter {
     private static final ClassDesc CD_LONG_ARRAY = TraceCompiler.CD_LONG_ARRAY;
@@ -145,9 +145,12 @@ final class InlineEmitter {
                 alu(code, f.op(), f.mask(), f.ccOp(), f.dst());
             }
             case JitForms.Jcc f -> {
-                if (knownOp < 0 || !supported(knownOp, f.cc())) { knownOp = -1; return Emitted.NO; }
                 Label taken = code.newLabel(), notTaken = code.newLabel();
-                condition(code, f.cc(), taken, notTaken);
+                if (knownOp >= 0 && supported(knownOp, f.cc())) condition(code, f.cc(), taken, notTaken);
+                else { // the handler's own test, on the lazy record (flushed to the Cpu, where Flags.cond reads it)
+                    regs.flushFlags(code);
+                    code.aload(CPU).loadConstant(f.cc()).invokestatic(CD_FLAGS, "cond", MTD_COND).ifne(taken).goto_(notTaken);
+                }
                 code.labelBinding(taken);
                 Long target = rip.target(f.rel(), f.mask());
                 int block = target == null ? -1 : blocks.at(target);

@@ -41,19 +41,24 @@ class RegionTest {
             hlt
             """;
 
-    private static long address(String label) {
-        String before = NESTED.substring(0, NESTED.indexOf(label + ":"));
+    /** The same loops counted down with DEC, whose JNZ tests the lazy record through Flags.cond (no known operation). */
+    private static final String NESTED_DEC = NESTED.replace("sub edx, 1", "dec edx").replace("sub ecx, 1", "dec ecx");
+
+    private static long address(String program, String label) {
+        String before = program.substring(0, program.indexOf(label + ":"));
         return CODE + Asm.assemble(64, before).length;
     }
 
+    private static LongModeFixture machine(boolean compiled) throws Throwable { return machine(NESTED, compiled); }
+
     /** A machine with the program loaded; {@code compiled}: the two loops run as regions of each other. */
-    private static LongModeFixture machine(boolean compiled) throws Throwable {
+    private static LongModeFixture machine(String program, boolean compiled) throws Throwable {
         LongModeFixture m = new LongModeFixture();
-        m.mem.load(CODE, Asm.assemble(64, NESTED));
+        m.mem.load(CODE, Asm.assemble(64, program));
         m.cpu.rip = CODE;
         m.cpu.r[Cpu.RBX] = DATA;
         if (compiled) {
-            long outer = address("outer"), inner = address("inner");
+            long outer = address(program, "outer"), inner = address(program, "inner");
             Trace o = m.traces.lookup(m.cpu, outer, outer), i = m.traces.lookup(m.cpu, inner, inner);
             TraceCompiler compiler = new TraceCompiler(true);
             o.compiled = compiler.compile(o, List.of(i));
@@ -83,6 +88,16 @@ class RegionTest {
                 assertEquals(want, got, "budget " + budget);
                 assertEquals(-1, ref.mem.ram.mismatch(jit.mem.ram), "RAM, budget " + budget);
                 assertEquals(40L * 25 * 26 / 2, jit.cpu.r[Cpu.RAX], "the sum the loops compute");
+            }
+        }
+    }
+
+    @Test
+    void loopsCountedWithDecMatchTheInterpreterAtEveryQuantum() throws Throwable {
+        for (long budget : new long[] {1, 13, 1_000_000}) {
+            try (LongModeFixture ref = machine(NESTED_DEC, false); LongModeFixture jit = machine(NESTED_DEC, true)) {
+                assertEquals(quanta(ref, budget), quanta(jit, budget), "budget " + budget);
+                assertEquals(40L * 25 * 26 / 2, jit.cpu.r[Cpu.RAX]);
             }
         }
     }
