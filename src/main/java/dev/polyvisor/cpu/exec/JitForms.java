@@ -123,6 +123,19 @@ public final class JitForms {
      */
     public record UnaryRR(int op, long mask, int ccOp, int reg) implements Form {}
 
+    /**
+     * {@code PUSH r64} (ControlOps' PushReg with a 64-bit operand, so in 64-bit mode: Stack.push): {@code sp =
+     * stackCanonical(rsp - 8, 8)} (#SS), {@code write64(sp, r)} (the old RSP for PUSH RSP), then {@code rsp = sp}.
+     * It may fault (before RSP changes) and writes memory.
+     */
+    public record PushR(int reg) implements Form {}
+
+    /**
+     * {@code POP r64} (PopReg, 64-bit: Stack.pop): {@code sp = stackCanonical(rsp, 8)}, {@code v = read64(sp)},
+     * {@code rsp = sp + 8}, then {@code r = v} (POP RSP: the popped value wins). It may fault before any change.
+     */
+    public record PopR(int reg) implements Form {}
+
     /** {@link UnaryRR}'s operations. */
     public static final int INC = IntegerOps.INC, DEC = IntegerOps.DEC, NOT = IntegerOps.NOT, NEG = IntegerOps.NEG;
 
@@ -164,6 +177,8 @@ public final class JitForms {
             case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
             case IntegerOps.Nop _ -> new Nop();
+            case ControlOps.PushReg x when x.size == 8 -> new PushR(x.reg);
+            case ControlOps.PopReg x when x.size == 8 -> new PopR(x.reg);
             case IntegerOps.UnaryR x when x.size == 4 || x.size == 8 -> new UnaryRR(x.op, FastIntOps.mask(x.size),
                     x.op == INC ? Flags.op(Flags.K_INC, Regs.sizeIdx(x.size)) : x.op == DEC
                             ? Flags.op(Flags.K_DEC, Regs.sizeIdx(x.size)) : Flags.op(Flags.K_SUB, Regs.sizeIdx(x.size)), x.reg);

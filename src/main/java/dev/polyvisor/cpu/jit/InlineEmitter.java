@@ -1,5 +1,6 @@
 package dev.polyvisor.cpu.jit;
 
+import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Flags;
 import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
@@ -38,6 +39,7 @@ final class InlineEmitter {
     private static final MethodTypeDesc MTD_MULHI = MethodTypeDesc.of(CD_long, CD_long, CD_long);
     private static final MethodTypeDesc MTD_LINEAR = MethodTypeDesc.of(CD_long, CD_int, CD_long);
     private static final MethodTypeDesc MTD_CANONICAL = MethodTypeDesc.of(CD_long, CD_long);
+    private static final MethodTypeDesc MTD_STACK_CANONICAL = MethodTypeDesc.of(CD_long, CD_long, CD_int);
     private static final MethodTypeDesc MTD_READ = MethodTypeDesc.of(CD_int, CD_long);
     private static final MethodTypeDesc MTD_READ64 = MethodTypeDesc.of(CD_long, CD_long);
     private static final MethodTypeDesc MTD_WRITE32 = MethodTypeDesc.of(CD_void, CD_long, CD_int);
@@ -105,6 +107,25 @@ final class InlineEmitter {
             }
             case JitForms.ImulRR f -> { imul(code, f); knownOp = -1; }
             case JitForms.Nop _ -> { } // flags and A, B, RES stay
+            case JitForms.PushR f -> { // flags and A, B, RES stay
+                rip.storePrev(code); // #SS, #PF
+                code.aload(CPU);
+                regs.get(code, Cpu.RSP, -1L).loadConstant(8L).lsub().loadConstant(8)
+                        .invokevirtual(CD_CPU, "stackCanonical", MTD_STACK_CANONICAL).lstore(LA);
+                mmu(code).lload(LA);
+                regs.get(code, f.reg(), -1L).invokevirtual(CD_MMU, "write64", MTD_WRITE64);
+                regs.put(code.lload(LA), Cpu.RSP);
+                return Emitted.WRITES;
+            }
+            case JitForms.PopR f -> {
+                rip.storePrev(code);
+                code.aload(CPU);
+                regs.get(code, Cpu.RSP, -1L).loadConstant(8)
+                        .invokevirtual(CD_CPU, "stackCanonical", MTD_STACK_CANONICAL).lstore(LA);
+                mmu(code).lload(LA).invokevirtual(CD_MMU, "read64", MTD_READ64); // the value stays on the stack
+                regs.put(code.lload(LA).loadConstant(8L).ladd(), Cpu.RSP);
+                regs.put(code, f.reg());
+            }
             case JitForms.UnaryRR f -> unary(code, f);
             case JitForms.CmovRR f -> {
                 Label keep = code.newLabel(), set = code.newLabel();

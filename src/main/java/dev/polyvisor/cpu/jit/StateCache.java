@@ -1,5 +1,6 @@
 package dev.polyvisor.cpu.jit;
 
+import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.exec.JitForms;
@@ -77,6 +78,8 @@ final class StateCache {
                 case JitForms.LoadRM f -> { regs |= ea(f.ea()); yield f.dst(); }
                 case JitForms.StoreMR f -> { regs |= bit(f.src()) | ea(f.ea()); yield -1; }
                 case JitForms.UnaryRR f -> { flags |= f.op() != JitForms.NOT; yield f.reg(); }
+                case JitForms.PushR f -> { regs |= bit(f.reg()); yield Cpu.RSP; }
+                case JitForms.PopR f -> { regs |= bit(Cpu.RSP); written |= bit(Cpu.RSP); yield f.reg(); }
                 case JitForms.Jcc _, JitForms.JmpRel _, JitForms.Nop _ -> -1;
                 case null -> -1;
             };

@@ -334,6 +334,47 @@ class TraceCompilerTest {
         }
     }
 
+    /**
+     * PUSH/POP r64 are emitted inline: PUSH RSP pushes the old value, POP RSP keeps the popped one, and a stack
+     * pointer that is not canonical is #SS(0) before RSP or memory change (SDM Vol. 3A 6.15).
+     */
+    @Test
+    void inlinePushAndPopMatchTheInterpreter() throws Throwable {
+        String asm = """
+                push rax
+                push rbx
+                push rsp
+                pop rcx
+                pop rdx
+                push r12
+                pop rsi
+                pop rdi
+                push rsp
+                pop rsp
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> {
+            for (int i = 0; i < 16; i++) c.r[i] = 0x1111_2222_3333_4444L * (i + 1);
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(-1, r.vector);
+        assertEquals(LongModeFixture.STACK_TOP - 16, r.cpu.r[Cpu.RCX], "PUSH RSP pushed the value before the push");
+        assertEquals(r.cpu.r[Cpu.RBX], r.cpu.r[Cpu.RDX]);
+        assertEquals(r.cpu.r[12], r.cpu.r[Cpu.RSI]);
+        assertEquals(r.cpu.r[Cpu.RAX], r.cpu.r[Cpu.RDI]);
+        assertEquals(LongModeFixture.STACK_TOP + 8, r.cpu.r[Cpu.RSP], "POP RSP kept the popped value, then RET popped");
+        Result ss = sameAsInterpreter("mov eax, 1\npush rax\nret\n", c -> c.r[Cpu.RSP] = 0x8000_0000_0000_0004L);
+        assertEquals(Exceptions.SS, ss.vector, "a push below a non-canonical RSP");
+        assertEquals(0x8000_0000_0000_0004L, ss.cpu.r[Cpu.RSP], "RSP unchanged by the faulting push");
+        assertEquals(1, ss.cpu.r[Cpu.RAX], "the MOV before it retired");
+        Result pop = sameAsInterpreter("mov eax, 1\npop rbx\nret\n", c -> {
+            c.r[Cpu.RSP] = 0x7FFF_FFFF_FFFF_FFFCL;
+            c.r[Cpu.RBX] = 5;
+        });
+        assertEquals(Exceptions.SS, pop.vector, "an 8-byte pop whose last byte is not canonical");
+        assertEquals(5, pop.cpu.r[Cpu.RBX]);
+    }
+
     @Test
     void inlineMemoryFormsFaultBeforeWritingAndStackOperandsAreCheckedCanonical() throws Throwable {
         // A non-canonical RSP-based operand is #SS(0), any other #GP(0) (SDM Vol. 3A 6.15); a load leaves its
