@@ -56,6 +56,16 @@ public final class JitForms {
     /** {@code op r, m}: as {@link AluRR} with {@code b} read from memory ({@code mask} tells 4 from 8 bytes). It may fault. */
     public record AluRM(int op, long mask, int ccOp, int dst, Ea.Shape ea) implements Form {}
 
+    /**
+     * {@code CMP/TEST m, imm} of 1, 2, 4 or 8 bytes (FastIntOps' CmpMI, TestMI): {@code b = imm} (already masked),
+     * {@code a = read(lin(ea))} zero-extended, {@code res = a - b} or {@code a & b}; {@code ccOp, ccDst = res,
+     * ccSrc = b}. It may fault, it writes nothing.
+     */
+    public record AluMI(int op, int size, int ccOp, Ea.Shape ea, long imm) implements Form {}
+
+    /** {@code CMP/TEST m, r} (CmpMR, TestMR): as {@link AluMI} with {@code b = r[src] & mask(size)} (no AH-BH). */
+    public record AluMR(int op, int size, int ccOp, Ea.Shape ea, int src) implements Form {}
+
     /** {@code LEA r, m}: {@code r[dst] = ea & mask}; register-only. */
     public record Lea(long mask, int dst, Ea.Shape ea) implements Form {}
 
@@ -177,6 +187,10 @@ public final class JitForms {
             case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
             case IntegerOps.Nop _ -> new Nop();
+            case FastIntOps.CmpMI x -> new AluMI(Alu.CMP, x.size, x.ccOp, x.ea.shape(), x.imm);
+            case FastIntOps.TestMI x -> new AluMI(Alu.TEST, x.size, x.ccOp, x.ea.shape(), x.imm);
+            case FastIntOps.CmpMR x when x.src < 16 -> new AluMR(Alu.CMP, x.size, x.ccOp, x.ea.shape(), x.src);
+            case FastIntOps.TestMR x when x.src < 16 -> new AluMR(Alu.TEST, x.size, x.ccOp, x.ea.shape(), x.src);
             case ControlOps.PushReg x when x.size == 8 -> new PushR(x.reg);
             case ControlOps.PopReg x when x.size == 8 -> new PopR(x.reg);
             case IntegerOps.UnaryR x when x.size == 4 || x.size == 8 -> new UnaryRR(x.op, FastIntOps.mask(x.size),

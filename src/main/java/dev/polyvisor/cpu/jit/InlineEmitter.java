@@ -6,6 +6,7 @@ import dev.polyvisor.cpu.decode.Ea;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.exec.Alu;
 import dev.polyvisor.cpu.exec.JitForms;
+import dev.polyvisor.cpu.exec.Regs;
 
 import java.lang.classfile.CodeBuilder;
 import java.lang.classfile.Label;
@@ -107,6 +108,18 @@ final class InlineEmitter {
             }
             case JitForms.ImulRR f -> { imul(code, f); knownOp = -1; }
             case JitForms.Nop _ -> { } // flags and A, B, RES stay
+            case JitForms.AluMI f -> {
+                rip.storePrev(code);
+                lin(code, f.ea(), rip).lstore(LA);
+                code.loadConstant(f.imm()).lstore(B);
+                compareMemory(code, f.op(), f.size(), f.ccOp());
+            }
+            case JitForms.AluMR f -> {
+                rip.storePrev(code);
+                lin(code, f.ea(), rip).lstore(LA);
+                regs.get(code, f.src(), Regs.mask(f.size())).lstore(B);
+                compareMemory(code, f.op(), f.size(), f.ccOp());
+            }
             case JitForms.PushR f -> { // flags and A, B, RES stay
                 rip.storePrev(code); // #SS, #PF
                 code.aload(CPU);
@@ -289,6 +302,21 @@ final class InlineEmitter {
         code.lconst_0();
         code.labelBinding(done);
         regs.flags(code, f.ccOp(), RES); // ccSrc: 1 when the product does not fit
+    }
+
+    /**
+     * CMP/TEST m, b (JitForms.AluMI, AluMR) with b in local B and the linear address in LA: a = the operand read
+     * zero-extended, res = a - b or a & b, the flag record. A Jcc after a 4- or 8-byte one tests the locals; the
+     * 1- and 2-byte sizes, whose sign bit {@link #sign} does not know, leave it to Flags.cond.
+     */
+    private void compareMemory(CodeBuilder code, int op, int size, int ccOp) {
+        read(code, size);
+        code.lstore(A).lload(A).lload(B);
+        if (op == Alu.CMP) code.lsub(); else code.land();
+        code.lstore(RES).lload(B);
+        regs.flags(code, ccOp, RES);
+        knownOp = size >= 4 ? op : -1;
+        knownMask = Regs.mask(size);
     }
 
     /** INC/DEC/NOT/NEG r as IntegerOps' UnaryR computes them (JitForms.UnaryRR). */

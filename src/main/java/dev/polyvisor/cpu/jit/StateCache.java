@@ -79,6 +79,8 @@ final class StateCache {
                 case JitForms.StoreMR f -> { regs |= bit(f.src()) | ea(f.ea()); yield -1; }
                 case JitForms.UnaryRR f -> { flags |= f.op() != JitForms.NOT; yield f.reg(); }
                 case JitForms.PushR f -> { regs |= bit(f.reg()); yield Cpu.RSP; }
+                case JitForms.AluMI f -> { regs |= ea(f.ea()); flags = true; yield -1; }
+                case JitForms.AluMR f -> { regs |= ea(f.ea()) | bit(f.src()); flags = true; yield -1; }
                 case JitForms.PopR f -> { regs |= bit(Cpu.RSP); written |= bit(Cpu.RSP); yield f.reg(); }
                 case JitForms.Jcc _, JitForms.JmpRel _, JitForms.Nop _ -> -1;
                 case null -> -1;

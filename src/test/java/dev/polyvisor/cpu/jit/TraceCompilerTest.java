@@ -375,6 +375,39 @@ class TraceCompilerTest {
         assertEquals(5, pop.cpu.r[Cpu.RBX]);
     }
 
+    /**
+     * CMP/TEST with a memory operand and an immediate or register, 1 to 8 bytes, are emitted inline; a JL/JB/JE
+     * after them branches as the interpreter's does (on the locals after a 4- or 8-byte one, through Flags.cond
+     * after the smaller ones). Each sequence runs with RBX at data that makes the branch go each way.
+     */
+    @Test
+    void inlineCompareAndTestWithAMemoryOperandMatchTheInterpreter() throws Throwable {
+        String[] branches = {
+                "cmp dword ptr [rbx], 100\njl 1f", "cmp qword ptr [rbx+8], rcx\njb 1f", "cmp byte ptr [rbx+1], 0x80\njae 1f",
+                "test word ptr [rbx+2], 0x8001\njne 1f", "test dword ptr [rbx], edx\nje 1f", "cmp byte ptr [rbx], dl\njg 1f",
+                "test byte ptr [rbx+3], 0x80\njs 1f"};
+        for (String branch : branches) {
+            for (long v : new long[] {0, 99, 0x8000_0000_0000_0064L, -1L}) {
+                String asm = "mov eax, 1\n" + branch + "\nmov r8, 5\n1: mov r9, 6\nret\n";
+                Result r = sameAsInterpreter(asm, c -> {
+                    c.memory.writePhys(DATA, 8, v);
+                    c.memory.writePhys(DATA + 8, 8, ~v);
+                    c.r[Cpu.RBX] = DATA;
+                    c.r[Cpu.RCX] = 0x7000;
+                    c.r[Cpu.RDX] = 0x33;
+                    c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+                });
+                assertEquals(-1, r.vector, branch);
+            }
+        }
+        Result pf = sameAsInterpreter("mov eax, 1\ncmp dword ptr [rbx], 3\nret\n", c -> {
+            c.r[Cpu.RBX] = 0x8000_0000_0000_0000L;
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(Exceptions.GP, pf.vector, "a non-canonical operand: #GP(0), the MOV before it retired");
+        assertEquals(1, pf.cpu.instructionsRetired);
+    }
+
     @Test
     void inlineMemoryFormsFaultBeforeWritingAndStackOperandsAreCheckedCanonical() throws Throwable {
         // A non-canonical RSP-based operand is #SS(0), any other #GP(0) (SDM Vol. 3A 6.15); a load leaves its
