@@ -50,8 +50,14 @@ public final class JitForms {
      */
     public record LoadRM(int size, int dst, Ea.Shape ea) implements Form {}
 
-    /** A store from a register: {@code write(lin(ea), r[src])} of {@code size} bytes (4, 8; MOV m, r). It may fault. */
+    /**
+     * A store from a register: {@code write(lin(ea), r[src])} of {@code size} bytes (1, 2, 4, 8; MOV m, r; the low
+     * byte or word, not AH-BH). It may fault.
+     */
     public record StoreMR(int size, int src, Ea.Shape ea) implements Form {}
+
+    /** {@code MOV m, imm}: {@code write(lin(ea), imm)} of {@code size} bytes (IntegerOps' MovMI). It may fault. */
+    public record StoreMI(int size, Ea.Shape ea, long imm) implements Form {}
 
     /** {@code op r, m}: as {@link AluRR} with {@code b} read from memory ({@code mask} tells 4 from 8 bytes). It may fault. */
     public record AluRM(int op, long mask, int ccOp, int dst, Ea.Shape ea) implements Form {}
@@ -187,6 +193,8 @@ public final class JitForms {
             case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
             case IntegerOps.Nop _ -> new Nop();
+            case IntegerOps.MovMR x when x.src < 16 -> new StoreMR(x.size, x.src, x.ea.shape());
+            case IntegerOps.MovMI x -> new StoreMI(x.size, x.ea.shape(), x.imm);
             case FastIntOps.CmpMI x -> new AluMI(Alu.CMP, x.size, x.ccOp, x.ea.shape(), x.imm);
             case FastIntOps.TestMI x -> new AluMI(Alu.TEST, x.size, x.ccOp, x.ea.shape(), x.imm);
             case FastIntOps.CmpMR x when x.src < 16 -> new AluMR(Alu.CMP, x.size, x.ccOp, x.ea.shape(), x.src);

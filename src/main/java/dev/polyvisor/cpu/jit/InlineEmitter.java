@@ -166,9 +166,14 @@ final class InlineEmitter {
                 rip.storePrev(code); // a fault's RIP; nothing on the MMU's paths reads c.rip
                 lin(code, f.ea(), rip).lstore(LA);
                 mmu(code).lload(LA);
-                regs.get(code, f.src(), -1L);
-                if (f.size() == 8) code.invokevirtual(CD_MMU, "write64", MTD_WRITE64);
-                else code.l2i().invokevirtual(CD_MMU, "write32", MTD_WRITE32);
+                write(regs.get(code, f.src(), -1L), f.size());
+                return Emitted.WRITES;
+            }
+            case JitForms.StoreMI f -> {
+                rip.storePrev(code);
+                lin(code, f.ea(), rip).lstore(LA);
+                mmu(code).lload(LA);
+                write(code.loadConstant(f.imm()), f.size());
                 return Emitted.WRITES;
             }
             case JitForms.AluRM f -> {
@@ -494,6 +499,16 @@ final class InlineEmitter {
             case 2 -> code.invokevirtual(CD_MMU, "read16", MTD_READ).i2l();
             case 4 -> code.invokevirtual(CD_MMU, "read32", MTD_READ).i2l().loadConstant(0xFFFF_FFFFL).land();
             default -> code.invokevirtual(CD_MMU, "read64", MTD_READ64);
+        }
+    }
+
+    /** Writes the long on the stack, {@code size} bytes of it, at the address under it (Mmu.write8 ... write64). */
+    private static void write(CodeBuilder code, int size) {
+        switch (size) {
+            case 1 -> code.l2i().invokevirtual(CD_MMU, "write8", MTD_WRITE32);
+            case 2 -> code.l2i().invokevirtual(CD_MMU, "write16", MTD_WRITE32);
+            case 4 -> code.l2i().invokevirtual(CD_MMU, "write32", MTD_WRITE32);
+            default -> code.invokevirtual(CD_MMU, "write64", MTD_WRITE64);
         }
     }
 

@@ -77,6 +77,7 @@ final class StateCache {
                 case JitForms.Lea f -> { regs |= ea(f.ea()); yield f.dst(); }
                 case JitForms.LoadRM f -> { regs |= ea(f.ea()); yield f.dst(); }
                 case JitForms.StoreMR f -> { regs |= bit(f.src()) | ea(f.ea()); yield -1; }
+                case JitForms.StoreMI f -> { regs |= ea(f.ea()); yield -1; }
                 case JitForms.UnaryRR f -> { flags |= f.op() != JitForms.NOT; yield f.reg(); }
                 case JitForms.PushR f -> { regs |= bit(f.reg()); yield Cpu.RSP; }
                 case JitForms.AluMI f -> { regs |= ea(f.ea()); flags = true; yield -1; }

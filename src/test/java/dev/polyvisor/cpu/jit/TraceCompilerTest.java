@@ -408,6 +408,41 @@ class TraceCompilerTest {
         assertEquals(1, pf.cpu.instructionsRetired);
     }
 
+    /** MOV m, r of 1 and 2 bytes and MOV m, imm of every size are emitted inline and write what the handlers write. */
+    @Test
+    void inlineNarrowStoresAndStoresOfImmediatesMatchTheInterpreter() throws Throwable {
+        String asm = """
+                mov byte ptr [rbx], cl
+                mov word ptr [rbx+2], dx
+                mov byte ptr [rbx+5], 0x9c
+                mov word ptr [rbx+6], 0x1234
+                mov dword ptr [rbx+8], 0x89abcdef
+                mov qword ptr [rbx+16], -2
+                mov qword ptr [rbx+24], 0x7fffffff
+                ret
+                """;
+        Result r = sameAsInterpreter(asm, c -> {
+            c.r[Cpu.RBX] = DATA;
+            c.r[Cpu.RCX] = 0x1122_3344_5566_7788L;
+            c.r[Cpu.RDX] = 0x99AA_BBCC_DDEE_FF00L;
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(-1, r.vector);
+        var m = r.machine.mem;
+        assertEquals(0x88, m.readPhys(DATA, 1));
+        assertEquals(0xFF00, m.readPhys(DATA + 2, 2));
+        assertEquals(0x9C, m.readPhys(DATA + 5, 1));
+        assertEquals(0x1234, m.readPhys(DATA + 6, 2));
+        assertEquals(0x89AB_CDEFL, m.readPhys(DATA + 8, 4));
+        assertEquals(-2L, m.readPhys(DATA + 16, 8));
+        assertEquals(0x7FFF_FFFFL, m.readPhys(DATA + 24, 8));
+        Result gp = sameAsInterpreter("mov eax, 1\nmov byte ptr [rbx], 7\nret\n", c -> {
+            c.r[Cpu.RBX] = 0x8000_0000_0000_0000L;
+            c.r[Cpu.RSP] = LongModeFixture.STACK_TOP;
+        });
+        assertEquals(Exceptions.GP, gp.vector);
+    }
+
     @Test
     void inlineMemoryFormsFaultBeforeWritingAndStackOperandsAreCheckedCanonical() throws Throwable {
         // A non-canonical RSP-based operand is #SS(0), any other #GP(0) (SDM Vol. 3A 6.15); a load leaves its
