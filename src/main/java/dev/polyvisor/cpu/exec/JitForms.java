@@ -152,6 +152,25 @@ public final class JitForms {
      */
     public record PopR(int reg) implements Form {}
 
+    /**
+     * {@code ROL/ROR r, imm} with a 32/64-bit register (BitOps' Shift): {@code n = imm & (bits - 1)}; when 0 nothing
+     * changes but a 32-bit register is written (zero-extended); else {@code r = rotate(r & mask, n)} and CF, OF as
+     * {@link #rotateFlags} sets them (the record materialized: rotates change only CF and OF).
+     */
+    public record RotateRI(boolean left, int size, int reg, int n) implements Form {}
+
+    /** CF and OF after a ROL ({@code left}) or ROR of {@code size} bytes that gave {@code r} (BitOps.Shift). */
+    public static void rotateFlags(dev.polyvisor.cpu.Cpu c, boolean left, int size, long r) {
+        long sign = 1L << (size * 8 - 1);
+        boolean msb = (r & sign) != 0;
+        if (left) {
+            boolean cf = (r & 1) != 0;
+            BitOps.setCfOf(c, cf, cf ^ msb);
+        } else {
+            BitOps.setCfOf(c, msb, msb ^ ((r & (sign >>> 1)) != 0));
+        }
+    }
+
     /** {@link UnaryRR}'s operations. */
     public static final int INC = IntegerOps.INC, DEC = IntegerOps.DEC, NOT = IntegerOps.NOT, NEG = IntegerOps.NEG;
 
@@ -193,6 +212,9 @@ public final class JitForms {
             case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
             case IntegerOps.Nop _ -> new Nop();
+            case BitOps.Shift x when x.ea == null && x.count >= 0 && (x.size == 4 || x.size == 8) && x.rm < 16
+                    && (x.op == BitOps.ROL || x.op == BitOps.ROR) ->
+                    new RotateRI(x.op == BitOps.ROL, x.size, x.rm, x.count & (x.size == 8 ? 63 : 31));
             case IntegerOps.MovMR x when x.src < 16 -> new StoreMR(x.size, x.src, x.ea.shape());
             case IntegerOps.MovMI x -> new StoreMI(x.size, x.ea.shape(), x.imm);
             case FastIntOps.CmpMI x -> new AluMI(Alu.CMP, x.size, x.ccOp, x.ea.shape(), x.imm);

@@ -37,6 +37,7 @@ final class InlineEmitter {
     private static final ClassDesc CD_FLAGS = ClassDesc.of(Flags.class.getName()), CD_MATH = ClassDesc.of(Math.class.getName());
     private static final MethodTypeDesc MTD_COND = MethodTypeDesc.of(CD_boolean, CD_CPU, CD_int);
     private static final MethodTypeDesc MTD_CF = MethodTypeDesc.of(CD_boolean, CD_CPU);
+    private static final MethodTypeDesc MTD_ROTATE_FLAGS = MethodTypeDesc.of(CD_void, CD_CPU, CD_boolean, CD_int, CD_long);
     private static final MethodTypeDesc MTD_MULHI = MethodTypeDesc.of(CD_long, CD_long, CD_long);
     private static final MethodTypeDesc MTD_LINEAR = MethodTypeDesc.of(CD_long, CD_int, CD_long);
     private static final MethodTypeDesc MTD_CANONICAL = MethodTypeDesc.of(CD_long, CD_long);
@@ -108,6 +109,7 @@ final class InlineEmitter {
             }
             case JitForms.ImulRR f -> { imul(code, f); knownOp = -1; }
             case JitForms.Nop _ -> { } // flags and A, B, RES stay
+            case JitForms.RotateRI f -> rotate(code, f);
             case JitForms.AluMI f -> {
                 rip.storePrev(code);
                 lin(code, f.ea(), rip).lstore(LA);
@@ -322,6 +324,27 @@ final class InlineEmitter {
         regs.flags(code, ccOp, RES);
         knownOp = size >= 4 ? op : -1;
         knownMask = Regs.mask(size);
+    }
+
+    /** ROL/ROR r, imm as BitOps' Shift computes them (JitForms.RotateRI); the flags through JitForms.rotateFlags. */
+    private void rotate(CodeBuilder code, JitForms.RotateRI f) {
+        long mask = Regs.mask(f.size());
+        if (f.n() == 0) { // no flag changes; a 32-bit register is still written, zero-extended
+            if (f.size() == 4) regs.put(regs.get(code, f.reg(), mask), f.reg());
+            return;
+        }
+        int bits = f.size() * 8, k = f.n() & (bits - 1);
+        regs.get(code, f.reg(), mask).lstore(A);
+        code.lload(A).loadConstant(f.left() ? k : bits - k).lshl();
+        code.lload(A).loadConstant(f.left() ? bits - k : k).lushr().lor();
+        if (mask != -1L) code.loadConstant(mask).land();
+        code.lstore(RES);
+        regs.put(code.lload(RES), f.reg());
+        regs.flushFlags(code);
+        code.aload(CPU).loadConstant(f.left() ? 1 : 0).loadConstant(f.size()).lload(RES)
+                .invokestatic(CD_FORMS, "rotateFlags", MTD_ROTATE_FLAGS);
+        regs.reloadFlags(code); // the record is materialized (ccOp EFLAGS) with the new CF and OF
+        knownOp = -1;
     }
 
     /** INC/DEC/NOT/NEG r as IntegerOps' UnaryR computes them (JitForms.UnaryRR). */

@@ -80,6 +80,7 @@ final class StateCache {
                 case JitForms.StoreMI f -> { regs |= ea(f.ea()); yield -1; }
                 case JitForms.UnaryRR f -> { flags |= f.op() != JitForms.NOT; yield f.reg(); }
                 case JitForms.PushR f -> { regs |= bit(f.reg()); yield Cpu.RSP; }
+                case JitForms.RotateRI f -> { flags = true; yield f.reg(); }
                 case JitForms.AluMI f -> { regs |= ea(f.ea()); flags = true; yield -1; }
                 case JitForms.AluMR f -> { regs |= ea(f.ea()) | bit(f.src()); flags = true; yield -1; }
                 case JitForms.PopR f -> { regs |= bit(Cpu.RSP); written |= bit(Cpu.RSP); yield f.reg(); }
@@ -162,6 +163,14 @@ final class StateCache {
         code.aload(CPU).iload(CC_OP).putfield(CD_CPU, "ccOp", CD_int);
         code.aload(CPU).lload(CC_DST).putfield(CD_CPU, "ccDst", CD_long);
         code.aload(CPU).lload(CC_SRC).putfield(CD_CPU, "ccSrc", CD_long);
+    }
+
+    /** Loads the flag record into its locals again (a call changed it in the Cpu, after {@link #flushFlags}). */
+    void reloadFlags(CodeBuilder code) {
+        code.aload(CPU).getfield(CD_CPU, "ccOp", CD_int).istore(CC_OP);
+        code.aload(CPU).getfield(CD_CPU, "ccDst", CD_long).lstore(CC_DST);
+        code.aload(CPU).getfield(CD_CPU, "ccSrc", CD_long).lstore(CC_SRC);
+        dirtyFlags = false;
     }
 
     /** Loads every cached value from the Cpu (the trace's start, and after a handler). */
