@@ -244,7 +244,15 @@ public final class Vcpu {
      * fetch epoch, and RIP is that start): whether it continues there in place, as this loop would only run
      * {@code next} now ({@link #mayRerun}'s answer, its bookkeeping included).
      */
-    public boolean loopsBack(Cpu c, Trace region, Trace next) { return region.compiled != null && nothingDue(c, next, loopLimit); }
+    public boolean loopsBack(Cpu c, Trace region, Trace next) {
+        // Only inline forms ran since the last full check (run()'s loop before runTrace, or again()): they change
+        // neither the interrupt shadow, HLT state, TF/RF, IF, the debug registers nor pending debug traps (their
+        // instructions are handlers), so what can have changed is the count, the trace's validity (another vCPU's
+        // write), a stop or NMI from another thread and an exit an MMIO store asked for; then the poll, as always.
+        if (c.instructionsRetired >= loopLimit || region.compiled == null || !next.valid || c.stopRequested
+                || c.nmiPending || c.pendingExit != null) return false;
+        return pollFindsNothing(c);
+    }
 
     /** The part of {@link #mayRerun} that is not about where the trace was entered. */
     private boolean nothingDue(Cpu c, Trace t, long limit) {
@@ -252,6 +260,15 @@ public final class Vcpu {
         if (c.stopRequested || c.pendingExit != null || c.nmiPending || c.interruptShadow || c.halted
                 || c.stepTrapAtEnd || (c.rflags & (Flags.TF | Flags.RF)) != 0 || c.breakpointsArmed
                 || c.pendingDebugTraps != 0) return false;
+        return pollFindsNothing(c);
+    }
+
+    /**
+     * The run loop's interrupt poll for one more trace, with its bookkeeping, when it would find nothing (the
+     * last part of {@link #mayRerun}): with IF=1 the countdown goes on and a due poll asks
+     * {@link InterruptSource#hasPending}, which has no side effect; false when the loop should take over.
+     */
+    private boolean pollFindsNothing(Cpu c) {
         if ((c.rflags & Flags.IF) != 0) {
             if (!ifWasSet) return false;
             if (pollCountdown > 1) pollCountdown--;
