@@ -33,22 +33,29 @@ import static java.lang.constant.ConstantDescs.CD_long;
 import static java.lang.constant.ConstantDescs.CD_void;
 
 /**
- * Compiles one {@link Trace} to a hidden class implementing {@link CompiledTrace}. The class data is
- * the list of the trace's handler objects; each is loaded with a dynamic constant
- * ({@link MethodHandles#classDataAt}), which C2 treats as a constant, so its {@code exec} call is bound
- * to the exact class and inlined. The forms {@link InlineEmitter} knows are emitted as bytecode instead.
+ * Compiles a region (a {@link Trace} and up to three traces its branches reach in the same page) to a hidden class
+ * implementing {@link CompiledTrace}. The class data is the list of the region's handler objects, then the
+ * Traces of its other blocks; each is loaded with a dynamic constant ({@link MethodHandles#classDataAt}),
+ * which C2 treats as a constant, so a handler's {@code exec} call is bound to its exact class and inlined.
+ * The forms {@link InlineEmitter} knows are emitted as bytecode instead.
  *
- * <p>Generated shape (locals: 0 this, 1 cpu, 2 trace, 3 retired-before-current):
+ * <p>Generated shape of {@code run(cpu, trace, vcpu)}:
  * <pre>
- *   c.traceExit = false;
- *   // per instruction i:  n = i; c.prevRip = c.rip; c.rip += len_i; exec_i(c);
- *   //                     if (c.traceExit) { c.instructionsRetired += i + 1; return; }   (a write to a code page sets it too)
- *   c.instructionsRetired += N;
- *   catch (CpuFault f) { c.rip = c.prevRip; c.instructionsRetired += n; throw f; }
+ *   top:   c.traceExit = false; BASE = c.rip; load the cached registers and flag record into locals
+ *   block k (its start BASE + delta_k):
+ *          per instruction: RETIRED = index in the block; INSN = index in the region;
+ *            inline form (RIP = BASE + constant; prevRip stored only if it may fault), or
+ *            store rip/prevRip and what is dirty, exec(c), reload the locals;
+ *            after a store or a handler that may branch: if (c.traceExit) goto exit_i
+ *          a taken inline branch to block j's start: retired += n; if (vcpu.loopsBack(c, trace, trace_j)) goto block j
+ *          end of block: store RIP and what is dirty; RETIRED = its length; goto exit
+ *   exit_i: store what was dirty there (and RIP after a store); RETIRED = i + 1
+ *   exit:  c.instructionsRetired += RETIRED; if (vcpu != null && vcpu.again(c, trace)) goto top; return
+ *   catch (CpuFault f): store what was dirty before instruction INSN; c.rip = c.prevRip;
+ *          c.instructionsRetired += RETIRED; throw f
  * </pre>
- * The check after an instruction is left out where the instruction provably cannot set traceExit or
- * write memory (the inline forms that only touch registers and flags, and the handlers that only read,
- * {@link JitForms#readsOnly}), and after the last one.
+ * The exit check is left out where the instruction provably cannot set traceExit (the inline forms that
+ * do not store, the handlers that only read, {@link JitForms#readsOnly}), and after a block's last one.
  * The class is defined without {@code STRONG}, so it is unloaded once its trace drops it.
  */
 public final class TraceCompiler {
@@ -131,9 +138,8 @@ public final class TraceCompiler {
     static final int MAX_CODE = 7000;
 
     /**
-     * Compiles a sequence of decoded instructions. The result is run with the {@link Trace} they came from,
-     * whose validity it checks between instructions; a single instruction never reads it (no check follows
-     * the last instruction), so the host-CPU oracle runs one-instruction code with a null trace.
+     * Compiles a sequence of decoded instructions as a region of one block. Run without a vCPU (the two-argument
+     * {@code run}) it never reads its Trace, so the host-CPU oracle runs one-instruction code with a null trace.
      */
     public CompiledTrace compile(Insn[] insns) throws Throwable {
         List<Block> blocks = List.of(new Block(insns, 0, null));
