@@ -171,6 +171,23 @@ public final class JitForms {
         }
     }
 
+    /**
+     * {@code CMP/TEST r8/r16, imm} and {@code r8/r16, r8/r16} (IntegerOps' AluRI, AluRR; low bytes only, not AH-BH):
+     * {@code a = r[dst] & mask}, {@code b = imm} or {@code r[src] & mask}, {@code res = a - b} or {@code a & b};
+     * {@code ccOp, ccDst = res, ccSrc = b, ccSrc2 = 0} (Alu.flags, no carry in). Register-only.
+     */
+    public record CmpNarrow(int op, int size, int ccOp, int dst, int src, long imm) implements Form {}
+
+    /**
+     * {@code MOVSX/MOVSXD r32/r64, r/m} of a 1-, 2- or 4-byte source (IntegerOps' MovX, signed; a register source
+     * is a low byte or word, not AH-BH): {@code v = r[rm] & srcMask} or {@code read(lin(ea), srcSize)}, then
+     * {@code r[dst] = sext(v) & mask}. The memory form may fault before writing.
+     */
+    public record Movsx(int size, int srcSize, int dst, int rm, Ea.Shape ea) implements Form {}
+
+    /** {@code SETcc r8} (a low byte, not AH-BH): {@code r = r & ~0xFF | (Flags.cond(c, cc) ? 1 : 0)}. Register-only. */
+    public record SetccR(int cc, int rm) implements Form {}
+
     /** {@link UnaryRR}'s operations. */
     public static final int INC = IntegerOps.INC, DEC = IntegerOps.DEC, NOT = IntegerOps.NOT, NEG = IntegerOps.NEG;
 
@@ -212,6 +229,15 @@ public final class JitForms {
             case FastIntOps.MovzxR x -> new MovzxRR(x.dst, x.src, x.shift, x.srcMask);
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
             case IntegerOps.Nop _ -> new Nop();
+            case IntegerOps.AluRI x when (x.op == Alu.CMP || x.op == Alu.TEST) && x.size <= 2 && x.dst < 16 ->
+                    new CmpNarrow(x.op, x.size, Flags.op(x.op == Alu.CMP ? Flags.K_SUB : Flags.K_LOGIC, Regs.sizeIdx(x.size)),
+                            x.dst, -1, x.imm);
+            case IntegerOps.AluRR x when (x.op == Alu.CMP || x.op == Alu.TEST) && x.size <= 2 && x.dst < 16 && x.src < 16 ->
+                    new CmpNarrow(x.op, x.size, Flags.op(x.op == Alu.CMP ? Flags.K_SUB : Flags.K_LOGIC, Regs.sizeIdx(x.size)),
+                            x.dst, x.src, 0);
+            case IntegerOps.MovX x when x.signed && (x.size == 4 || x.size == 8) && x.srcSize < x.size && (x.ea != null || x.rm < 16) ->
+                    new Movsx(x.size, x.srcSize, x.dst, x.rm, x.ea == null ? null : x.ea.shape());
+            case IntegerOps.Setcc x when x.ea == null && x.rm < 16 -> new SetccR(x.cc, x.rm);
             case BitOps.Shift x when x.ea == null && x.count >= 0 && (x.size == 4 || x.size == 8) && x.rm < 16
                     && (x.op == BitOps.ROL || x.op == BitOps.ROR) ->
                     new RotateRI(x.op == BitOps.ROL, x.size, x.rm, x.count & (x.size == 8 ? 63 : 31));

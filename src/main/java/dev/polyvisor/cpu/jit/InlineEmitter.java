@@ -109,6 +109,42 @@ final class InlineEmitter {
             }
             case JitForms.ImulRR f -> { imul(code, f); knownOp = -1; }
             case JitForms.Nop _ -> { } // flags and A, B, RES stay
+            case JitForms.CmpNarrow f -> {
+                long mask = Regs.mask(f.size());
+                if (f.src() < 0) code.loadConstant(f.imm()).lstore(B);
+                else regs.get(code, f.src(), mask).lstore(B);
+                regs.get(code, f.dst(), mask).lstore(A);
+                code.lload(A).lload(B);
+                if (f.op() == Alu.CMP) code.lsub(); else code.land();
+                code.lstore(RES).lload(B);
+                regs.flags(code, f.ccOp(), RES);
+                code.aload(CPU).lconst_0().putfield(CD_CPU, "ccSrc2", CD_long); // Alu.flags: no carry in
+                knownOp = -1; // the sign bit of a byte or word: Flags.cond decides
+            }
+            case JitForms.Movsx f -> {
+                if (f.ea() != null) {
+                    rip.storePrev(code);
+                    lin(code, f.ea(), rip).lstore(LA);
+                    read(code, f.srcSize());
+                } else {
+                    regs.get(code, f.rm(), Regs.mask(f.srcSize()));
+                }
+                int sh = 64 - 8 * f.srcSize();
+                code.loadConstant(sh).lshl().loadConstant(sh).lshr();
+                if (f.size() == 4) code.loadConstant(0xFFFF_FFFFL).land();
+                regs.put(code, f.dst());
+            }
+            case JitForms.SetccR f -> {
+                regs.flushFlags(code);
+                Label set = code.newLabel(), done = code.newLabel();
+                regs.get(code, f.rm(), ~0xFFL);
+                code.aload(CPU).loadConstant(f.cc()).invokestatic(CD_FLAGS, "cond", MTD_COND).ifne(set);
+                code.goto_(done);
+                code.labelBinding(set);
+                code.lconst_1().lor();
+                code.labelBinding(done);
+                regs.put(code, f.rm());
+            }
             case JitForms.RotateRI f -> rotate(code, f);
             case JitForms.AluMI f -> {
                 rip.storePrev(code);

@@ -80,6 +80,9 @@ final class StateCache {
                 case JitForms.StoreMI f -> { regs |= ea(f.ea()); yield -1; }
                 case JitForms.UnaryRR f -> { flags |= f.op() != JitForms.NOT; yield f.reg(); }
                 case JitForms.PushR f -> { regs |= bit(f.reg()); yield Cpu.RSP; }
+                case JitForms.CmpNarrow f -> { regs |= bit(f.dst()) | (f.src() >= 0 ? bit(f.src()) : 0); flags = true; yield -1; }
+                case JitForms.Movsx f -> { regs |= f.ea() != null ? ea(f.ea()) : bit(f.rm()); yield f.dst(); }
+                case JitForms.SetccR f -> f.rm();
                 case JitForms.RotateRI f -> { flags = true; yield f.reg(); }
                 case JitForms.AluMI f -> { regs |= ea(f.ea()); flags = true; yield -1; }
                 case JitForms.AluMR f -> { regs |= ea(f.ea()) | bit(f.src()); flags = true; yield -1; }
