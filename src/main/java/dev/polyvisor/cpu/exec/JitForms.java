@@ -191,6 +191,11 @@ public final class JitForms {
     /** {@link UnaryRR}'s operations. */
     public static final int INC = IntegerOps.INC, DEC = IntegerOps.DEC, NOT = IntegerOps.NOT, NEG = IntegerOps.NEG;
 
+    /** The lazy-flag kind Alu.flags records for CMP (a subtraction) or TEST (a logic result) of {@code size} bytes. */
+    private static int compareCcOp(int op, int size) {
+        return Flags.op(op == Alu.CMP ? Flags.K_SUB : Flags.K_LOGIC, Regs.sizeIdx(size));
+    }
+
     /** The form of a handler, or null when the JIT should call it. */
     public static Form of(Insn i) {
         return switch (i) {
@@ -230,11 +235,9 @@ public final class JitForms {
             case ControlOps.JmpRel x -> new JmpRel(x.rel, x.mask);
             case IntegerOps.Nop _ -> new Nop();
             case IntegerOps.AluRI x when (x.op == Alu.CMP || x.op == Alu.TEST) && x.size <= 2 && x.dst < 16 ->
-                    new CmpNarrow(x.op, x.size, Flags.op(x.op == Alu.CMP ? Flags.K_SUB : Flags.K_LOGIC, Regs.sizeIdx(x.size)),
-                            x.dst, -1, x.imm);
+                    new CmpNarrow(x.op, x.size, compareCcOp(x.op, x.size), x.dst, -1, x.imm);
             case IntegerOps.AluRR x when (x.op == Alu.CMP || x.op == Alu.TEST) && x.size <= 2 && x.dst < 16 && x.src < 16 ->
-                    new CmpNarrow(x.op, x.size, Flags.op(x.op == Alu.CMP ? Flags.K_SUB : Flags.K_LOGIC, Regs.sizeIdx(x.size)),
-                            x.dst, x.src, 0);
+                    new CmpNarrow(x.op, x.size, compareCcOp(x.op, x.size), x.dst, x.src, 0);
             case IntegerOps.MovX x when x.signed && (x.size == 4 || x.size == 8) && x.srcSize < x.size && (x.ea != null || x.rm < 16) ->
                     new Movsx(x.size, x.srcSize, x.dst, x.rm, x.ea == null ? null : x.ea.shape());
             case IntegerOps.Setcc x when x.ea == null && x.rm < 16 -> new SetccR(x.cc, x.rm);

@@ -114,17 +114,12 @@ final class InlineEmitter {
                 if (f.src() < 0) code.loadConstant(f.imm()).lstore(B);
                 else regs.get(code, f.src(), mask).lstore(B);
                 regs.get(code, f.dst(), mask).lstore(A);
-                code.lload(A).lload(B);
-                if (f.op() == Alu.CMP) code.lsub(); else code.land();
-                code.lstore(RES).lload(B);
-                regs.flags(code, f.ccOp(), RES);
+                compare(code, f.op(), f.size(), f.ccOp());
                 code.aload(CPU).lconst_0().putfield(CD_CPU, "ccSrc2", CD_long); // Alu.flags: no carry in
-                knownOp = -1; // the sign bit of a byte or word: Flags.cond decides
             }
             case JitForms.Movsx f -> {
                 if (f.ea() != null) {
-                    rip.storePrev(code);
-                    lin(code, f.ea(), rip).lstore(LA);
+                    address(code, f.ea(), rip);
                     read(code, f.srcSize());
                 } else {
                     regs.get(code, f.rm(), Regs.mask(f.srcSize()));
@@ -135,11 +130,9 @@ final class InlineEmitter {
                 regs.put(code, f.dst());
             }
             case JitForms.SetccR f -> {
-                regs.flushFlags(code);
                 Label set = code.newLabel(), done = code.newLabel();
                 regs.get(code, f.rm(), ~0xFFL);
-                code.aload(CPU).loadConstant(f.cc()).invokestatic(CD_FLAGS, "cond", MTD_COND).ifne(set);
-                code.goto_(done);
+                cond(code, f.cc()).ifne(set).goto_(done);
                 code.labelBinding(set);
                 code.lconst_1().lor();
                 code.labelBinding(done);
@@ -147,14 +140,12 @@ final class InlineEmitter {
             }
             case JitForms.RotateRI f -> rotate(code, f);
             case JitForms.AluMI f -> {
-                rip.storePrev(code);
-                lin(code, f.ea(), rip).lstore(LA);
+                address(code, f.ea(), rip);
                 code.loadConstant(f.imm()).lstore(B);
                 compareMemory(code, f.op(), f.size(), f.ccOp());
             }
             case JitForms.AluMR f -> {
-                rip.storePrev(code);
-                lin(code, f.ea(), rip).lstore(LA);
+                address(code, f.ea(), rip);
                 regs.get(code, f.src(), Regs.mask(f.size())).lstore(B);
                 compareMemory(code, f.op(), f.size(), f.ccOp());
             }
@@ -180,8 +171,7 @@ final class InlineEmitter {
             case JitForms.UnaryRR f -> unary(code, f);
             case JitForms.CmovRR f -> {
                 Label keep = code.newLabel(), set = code.newLabel();
-                regs.flushFlags(code); // Flags.cond reads the lazy record from the Cpu
-                code.aload(CPU).loadConstant(f.cc()).invokestatic(CD_FLAGS, "cond", MTD_COND).ifeq(keep);
+                cond(code, f.cc()).ifeq(keep);
                 regs.get(code, f.rm(), -1L).goto_(set);
                 code.labelBinding(keep);
                 regs.get(code, f.dst(), -1L);
@@ -195,28 +185,24 @@ final class InlineEmitter {
                 regs.put(code, f.dst());
             }
             case JitForms.LoadRM f -> { // read first: a fault leaves the register as it was
-                rip.storePrev(code); // a fault's RIP; nothing on the MMU's paths reads c.rip
-                lin(code, f.ea(), rip).lstore(LA);
+                address(code, f.ea(), rip);
                 read(code, f.size());
                 regs.put(code, f.dst());
             }
             case JitForms.StoreMR f -> {
-                rip.storePrev(code); // a fault's RIP; nothing on the MMU's paths reads c.rip
-                lin(code, f.ea(), rip).lstore(LA);
+                address(code, f.ea(), rip);
                 mmu(code).lload(LA);
                 write(regs.get(code, f.src(), -1L), f.size());
                 return Emitted.WRITES;
             }
             case JitForms.StoreMI f -> {
-                rip.storePrev(code);
-                lin(code, f.ea(), rip).lstore(LA);
+                address(code, f.ea(), rip);
                 mmu(code).lload(LA);
                 write(code.loadConstant(f.imm()), f.size());
                 return Emitted.WRITES;
             }
             case JitForms.AluRM f -> {
-                rip.storePrev(code); // a fault's RIP; nothing on the MMU's paths reads c.rip
-                lin(code, f.ea(), rip).lstore(LA);
+                address(code, f.ea(), rip);
                 read(code, f.mask() == -1L ? 8 : 4);
                 code.lstore(B);
                 alu(code, f.op(), f.mask(), f.ccOp(), f.dst());
@@ -224,10 +210,7 @@ final class InlineEmitter {
             case JitForms.Jcc f -> {
                 Label taken = code.newLabel(), notTaken = code.newLabel();
                 if (knownOp >= 0 && supported(knownOp, f.cc())) condition(code, f.cc(), taken, notTaken);
-                else { // the handler's own test, on the lazy record (flushed to the Cpu, where Flags.cond reads it)
-                    regs.flushFlags(code);
-                    code.aload(CPU).loadConstant(f.cc()).invokestatic(CD_FLAGS, "cond", MTD_COND).ifne(taken).goto_(notTaken);
-                }
+                else cond(code, f.cc()).ifne(taken).goto_(notTaken); // the handler's own test
                 code.labelBinding(taken);
                 Long target = rip.target(f.rel(), f.mask());
                 int block = target == null ? -1 : blocks.at(target);
@@ -259,8 +242,7 @@ final class InlineEmitter {
      */
     private void inPlace(CodeBuilder code, int index, int block, long target) {
         Label leave = code.newLabel();
-        code.aload(CPU).dup().getfield(CD_CPU, "instructionsRetired", CD_long).loadConstant((long) index + 1).ladd()
-                .putfield(CD_CPU, "instructionsRetired", CD_long);
+        TraceCompiler.retire(code, c -> c.loadConstant((long) index + 1));
         code.aload(TraceCompiler.LOOP).ifnull(leave);
         code.aload(TraceCompiler.LOOP).aload(CPU).aload(TraceCompiler.TRACE);
         blocks.pushTrace(code, block);
@@ -347,19 +329,43 @@ final class InlineEmitter {
         regs.flags(code, f.ccOp(), RES); // ccSrc: 1 when the product does not fit
     }
 
-    /**
-     * CMP/TEST m, b (JitForms.AluMI, AluMR) with b in local B and the linear address in LA: a = the operand read
-     * zero-extended, res = a - b or a & b, the flag record. A Jcc after a 4- or 8-byte one tests the locals; the
-     * 1- and 2-byte sizes, whose sign bit {@link #sign} does not know, leave it to Flags.cond.
-     */
+    /** CMP/TEST m, b (JitForms.AluMI, AluMR) with b in local B and the linear address in LA: a = the operand read zero-extended. */
     private void compareMemory(CodeBuilder code, int op, int size, int ccOp) {
         read(code, size);
-        code.lstore(A).lload(A).lload(B);
+        code.lstore(A);
+        compare(code, op, size, ccOp);
+    }
+
+    /**
+     * CMP/TEST of a (local A) with b (local B) of {@code size} bytes: res = a - b or a & b, the flag record; a Jcc
+     * after a 4- or 8-byte one tests the locals, after a 1- or 2-byte one (whose sign bit {@link #sign} does not
+     * know) Flags.cond.
+     */
+    private void compare(CodeBuilder code, int op, int size, int ccOp) {
+        code.lload(A).lload(B);
         if (op == Alu.CMP) code.lsub(); else code.land();
         code.lstore(RES).lload(B);
         regs.flags(code, ccOp, RES);
         knownOp = size >= 4 ? op : -1;
         knownMask = Regs.mask(size);
+    }
+
+    /**
+     * Pushes whether condition {@code cc} holds, as the handlers test it ({@code Flags.cond} on the lazy record,
+     * which is stored to the Cpu first if its locals are newer).
+     */
+    private CodeBuilder cond(CodeBuilder code, int cc) {
+        regs.flushFlags(code);
+        return code.aload(CPU).loadConstant(cc).invokestatic(CD_FLAGS, "cond", MTD_COND);
+    }
+
+    /**
+     * A memory operand's linear address into LA, prevRip stored first: the address or the access after it may fault
+     * (the fault handler restores RIP from prevRip; nothing on the MMU's paths reads c.rip).
+     */
+    private void address(CodeBuilder code, Ea.Shape ea, RipState rip) {
+        rip.storePrev(code);
+        lin(code, ea, rip).lstore(LA);
     }
 
     /** ROL/ROR r, imm as BitOps' Shift computes them (JitForms.RotateRI); the flags through JitForms.rotateFlags. */

@@ -39,15 +39,13 @@ final class StateCache {
     private int dirtyRegs;
     private boolean dirtyFlags;
 
-    /** Registers some inline form writes, and whether one sets the flag record. */
+    /** Registers some inline form writes (the flag record is cached exactly when one sets it). */
     private final int written;
-    private final boolean writesFlags;
 
-    private StateCache(int cached, boolean flags, int written, boolean writesFlags) {
+    private StateCache(int cached, boolean flags, int written) {
         this.cached = cached;
         this.flags = flags;
         this.written = written;
-        this.writesFlags = writesFlags;
     }
 
     /**
@@ -56,7 +54,7 @@ final class StateCache {
      */
     void assumeWritten() {
         dirtyRegs = written;
-        dirtyFlags = writesFlags;
+        dirtyFlags = flags;
     }
 
     /** What the inline forms of {@code insns} use: none when the forms are not inlined (every handler is called). */
@@ -92,7 +90,7 @@ final class StateCache {
             };
             if (dst >= 0) { regs |= bit(dst); written |= bit(dst); }
         }
-        return new StateCache(regs, flags, written, flags);
+        return new StateCache(regs, flags, written);
     }
 
     private static int bit(int reg) { return 1 << reg; }

@@ -22,7 +22,12 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
 
 import static java.lang.classfile.ClassFile.ACC_FINAL;
 import static java.lang.classfile.ClassFile.ACC_PUBLIC;
@@ -233,7 +238,7 @@ public final class TraceCompiler {
         Arrays.fill(exitRip, Long.MIN_VALUE);
         StateCache state = StateCache.of(insns, inlineForms);
         Blocks blocks = new Blocks(code, blockList, n);
-        java.util.Set<Long> entered = new java.util.HashSet<>();
+        Set<Long> entered = new HashSet<>();
         if (inlineForms) for (Block b : blockList) entered.addAll(RipState.branchTargets(b.insns(), b.delta()));
         InlineEmitter inline = inlineForms ? new InlineEmitter(state, blocks) : null;
         code.labelBinding(top);
@@ -249,17 +254,13 @@ public final class TraceCompiler {
             int k = blockOf[i], j = local[i], len = blockList.get(k).insns().length;
             if (j == 0) {
                 code.labelBinding(blocks.top(k));
-                if (entered.contains(blockList.get(k).delta())) {
-                    state.assumeWritten(); // entered from a branch in place, with whatever that path left dirty
-                    if (k == 0) code.iconst_0().istore(RETIRED);
-                }
+                // Entered from a branch in place, with whatever that path left dirty.
+                if (entered.contains(blockList.get(k).delta())) state.assumeWritten();
                 rip = new RipState(blockList.get(k).delta());
-            }
-            if (j > 0) {
+                code.iconst_0().istore(RETIRED);
+            } else {
                 code.loadConstant(j).istore(RETIRED);
                 if (orderLoads) code.invokestatic(CD_VAR_HANDLE, "loadLoadFence", ConstantDescs.MTD_void);
-            } else if (k > 0) {
-                code.iconst_0().istore(RETIRED);
             }
             code.loadConstant(i).istore(INSN);
             rip.next(insn.len);
@@ -307,8 +308,7 @@ public final class TraceCompiler {
         }
         // Every way out: count the instructions, then run again from the top while the vCPU's loop would only do that.
         code.labelBinding(exit);
-        code.aload(CPU).dup().getfield(CD_CPU, "instructionsRetired", CD_long).iload(RETIRED).i2l().ladd()
-                .putfield(CD_CPU, "instructionsRetired", CD_long);
+        retire(code, c -> c.iload(RETIRED).i2l());
         Label done = code.newLabel();
         code.aload(LOOP).ifnull(done);
         code.aload(LOOP).aload(CPU).aload(TRACE).invokevirtual(CD_VCPU, "again", MTD_AGAIN).ifne(top);
@@ -318,8 +318,8 @@ public final class TraceCompiler {
         code.labelBinding(handler);
         code.astore(FAULT);
         Label rethrow = code.newLabel();
-        java.util.List<SwitchCase> cases = new java.util.ArrayList<>();
-        java.util.Map<Long, Label> byDirty = new java.util.LinkedHashMap<>();
+        List<SwitchCase> cases = new ArrayList<>();
+        Map<Long, Label> byDirty = new LinkedHashMap<>();
         for (int i = 0; i < n; i++) {
             if (faultDirty[i] == 0) continue;
             cases.add(SwitchCase.of(i, byDirty.computeIfAbsent(faultDirty[i], d -> code.newLabel())));
@@ -334,11 +334,15 @@ public final class TraceCompiler {
         }
         code.labelBinding(rethrow);
         code.aload(CPU).aload(CPU).getfield(CD_CPU, "prevRip", CD_long).putfield(CD_CPU, "rip", CD_long);
-        code.aload(CPU).dup().getfield(CD_CPU, "instructionsRetired", CD_long).iload(RETIRED).i2l().ladd()
-                .putfield(CD_CPU, "instructionsRetired", CD_long);
+        retire(code, c -> c.iload(RETIRED).i2l());
         code.aload(FAULT).athrow();
         code.exceptionCatch(start, end, handler, CD_FAULT);
     }
 
-
+    /** {@code c.instructionsRetired += n}, the long that {@code count} pushes. */
+    static void retire(CodeBuilder code, Consumer<CodeBuilder> count) {
+        code.aload(CPU).dup().getfield(CD_CPU, "instructionsRetired", CD_long);
+        count.accept(code);
+        code.ladd().putfield(CD_CPU, "instructionsRetired", CD_long);
+    }
 }

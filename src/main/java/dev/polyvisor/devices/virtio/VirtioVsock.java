@@ -108,8 +108,9 @@ public final class VirtioVsock implements VirtioDevice {
      * Replies waiting at most before the device stops taking the guest's packets: most packets the guest sends
      * may need one (an RST for a port nobody listens on), so a guest that sends without posting receive
      * buffers would otherwise grow this queue without end. Linux's vhost-vsock does the same (it stops
-     * reading the TX ring while its queued replies fill the RX ring, vhost_vsock_more_replies); 256 is the
-     * ring size of Firecracker's vsock device and twice Linux's default.
+     * reading the TX ring while its queued replies fill the RX ring, drivers/vhost/vsock.c
+     * vhost_vsock_more_replies); 256 is the ring size of Firecracker's vsock device and twice QEMU's
+     * vhost-vsock queue (128, hw/virtio/vhost-vsock-common.h).
      */
     static final int MAX_QUEUED_REPLIES = 256;
     /** The transport was told to hold the TX ring (takes); serviceHost resumes it once replies drain. */

@@ -23,6 +23,17 @@ class TapNetworkTest {
     static final byte[] GUEST_MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x57};
     static final byte[] HOST_IP = {10, (byte) 213, 7, 1}, GUEST_IP = {10, (byte) 213, 7, 2};
 
+    /** A new TAP interface {@code name} of this process; the test is skipped, saying why, where the host cannot make one. */
+    private static TapNetwork openOrSkip(String name) {
+        assumeTrue(Files.exists(Path.of("/dev/net/tun")), "skipped: the host has no /dev/net/tun");
+        try {
+            return TapNetwork.open(name);
+        } catch (IOException e) {
+            assumeTrue(false, "skipped: cannot create a TAP interface here (" + e.getMessage() + ")");
+            throw new AssertionError(e); // not reached: assumeTrue(false) aborts the test
+        }
+    }
+
     @Test
     void interfaceNamesFollowLinux() {
         assertTrue(TapNetwork.validName("tap0"));
@@ -69,15 +80,8 @@ class TapNetworkTest {
 
     @Test
     void theHostStackAnswersAnArpRequestSentThroughTheInterface() throws Exception {
-        assumeTrue(Files.exists(Path.of("/dev/net/tun")), "skipped: the host has no /dev/net/tun");
         String name = "pvtest" + ProcessHandle.current().pid() % 100_000;
-        TapNetwork tap;
-        try {
-            tap = TapNetwork.open(name);
-        } catch (IOException e) {
-            assumeTrue(false, "skipped: cannot create a TAP interface here (" + e.getMessage() + ")");
-            return;
-        }
+        TapNetwork tap = openOrSkip(name);
         try {
             assumeTrue(ip("addr", "add", "10.213.7.1/24", "dev", name) == 0 && ip("link", "set", "dev", name, "up") == 0,
                     "skipped: iproute2's ip cannot configure " + name);
@@ -110,15 +114,8 @@ class TapNetworkTest {
     /** An interface deleted under a running VM (ip link del): one line says so, however many frames follow. */
     @Test
     void anInterfaceDeletedWhileAttachedIsOneLogLine() throws Exception {
-        assumeTrue(Files.exists(Path.of("/dev/net/tun")), "skipped: the host has no /dev/net/tun");
         String name = "pvgone" + ProcessHandle.current().pid() % 100_000;
-        TapNetwork tap;
-        try {
-            tap = TapNetwork.open(name);
-        } catch (IOException e) {
-            assumeTrue(false, "skipped: cannot create a TAP interface here (" + e.getMessage() + ")");
-            return;
-        }
+        TapNetwork tap = openOrSkip(name);
         java.util.List<String> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
         try {
             tap.logTo(lines::add);
@@ -151,14 +148,7 @@ class TapNetworkTest {
 
     @Test
     void sendAfterCloseIsAnIoError() throws Exception {
-        assumeTrue(Files.exists(Path.of("/dev/net/tun")), "skipped: the host has no /dev/net/tun");
-        TapNetwork tap;
-        try {
-            tap = TapNetwork.open("pvclosed" + ProcessHandle.current().pid() % 10_000);
-        } catch (IOException e) {
-            assumeTrue(false, "skipped: cannot create a TAP interface here (" + e.getMessage() + ")");
-            return;
-        }
+        TapNetwork tap = openOrSkip("pvclosed" + ProcessHandle.current().pid() % 10_000);
         tap.close();
         tap.close(); // twice is harmless
         assertThrows(IOException.class, () -> tap.send(new byte[60], 60));
