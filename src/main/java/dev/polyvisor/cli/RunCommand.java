@@ -336,7 +336,8 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     private BootKind detect(Path k) throws LoadException {
-        byte[] img = ImageFile.read(k, "kernel");
+        // The setup header and the multiboot search window, not the whole image (tens of MiB).
+        byte[] img = ImageFile.head(k, "kernel", Multiboot.SEARCH_LIMIT + 64);
         if (img.length >= 0x206 && img[0x202] == 'H' && img[0x203] == 'd' && img[0x204] == 'r' && img[0x205] == 'S')
             return BootKind.LINUX;
         if (Multiboot.isMultiboot(img)) return BootKind.MULTIBOOT;

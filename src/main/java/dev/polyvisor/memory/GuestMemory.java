@@ -133,6 +133,12 @@ public final class GuestMemory implements AutoCloseable {
 
     public void load(long pa, byte[] data) { load(pa, data, 0, data.length); }
 
+    /** Copies a segment's bytes (a mapped image file) into RAM (loaders). Throws if the range is not RAM. */
+    public void load(long pa, MemorySegment data) {
+        checkRam(pa, data.byteSize());
+        MemorySegment.copy(data, 0, ram, pa, data.byteSize());
+    }
+
     /**
      * Zeroes [pa, pa + len) without touching the pages that already read as zero: RAM is mapped lazily
      * ({@link LazyRam}), so a page written only to clear it would cost host memory that the guest may never

@@ -44,6 +44,8 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.util.ArrayList;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.locks.LockSupport;
@@ -541,22 +543,28 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     private void bootLinux(Cpu bsp) throws LoadException {
-        byte[] kernel = ImageFile.read(config.kernel(), "kernel");
-        byte[] initrd = config.initrd() == null ? null : ImageFile.read(config.initrd(), "initrd");
-        if (initrd != null) {
-            try {
-                InitrdImage.check(initrd);
-            } catch (LoadException e) {
-                throw new LoadException(config.initrd() + ": " + e.getMessage());
+        // The images are mapped, not read onto the heap (ImageFile.map says why), and unmapped once in guest RAM.
+        try (Arena images = Arena.ofConfined()) {
+            MemorySegment kernel = ImageFile.map(config.kernel(), "kernel", images);
+            MemorySegment initrd = config.initrd() == null ? null : ImageFile.map(config.initrd(), "initrd", images);
+            if (initrd != null) {
+                try {
+                    InitrdImage.check(initrd);
+                } catch (LoadException e) {
+                    throw new LoadException(config.initrd() + ": " + e.getMessage());
+                }
             }
-        }
-        try {
-            LoadedKernel k = board.loadLinux(memory, kernel, initrd, config.append(), config.boot() == VmConfig.BootKind.PVH,
-                    config.boot() == VmConfig.BootKind.LINUX_VMLINUX);
-            k.entry().apply(bsp);
-            bsp.mmu.flushAll();
-        } catch (LoadException e) {
-            throw new LoadException(config.kernel() + ": " + e.getMessage());
+            try {
+                LoadedKernel k = board.loadLinux(memory, kernel, initrd, config.append(), config.boot() == VmConfig.BootKind.PVH,
+                        config.boot() == VmConfig.BootKind.LINUX_VMLINUX);
+                k.entry().apply(bsp);
+                bsp.mmu.flushAll();
+            } catch (LoadException e) {
+                throw new LoadException(config.kernel() + ": " + e.getMessage());
+            }
+        } catch (InternalError e) {
+            // What the JVM throws for an access to a mapped page that no longer exists: a file truncated under us.
+            throw new LoadException("kernel or initrd changed while it was being loaded (" + e.getMessage() + ")");
         }
     }
 

@@ -18,6 +18,7 @@ import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.vmm.boot.linux.LoadedKernel;
 import dev.polyvisor.vmm.boot.linux.Pvh;
 
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
@@ -58,6 +59,12 @@ public final class PcBoard {
      * bzImage's boot_params (LinuxBoot, for a kernel at its link address).
      */
     public LoadedKernel loadLinux(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, boolean pvh,
+                                  boolean skipDecompressor) throws LoadException {
+        return loadLinux(mem, MemorySegment.ofArray(kernel), initrd == null ? null : MemorySegment.ofArray(initrd), cmdline, pvh, skipDecompressor);
+    }
+
+    /** As {@link #loadLinux(GuestMemory, byte[], byte[], String, boolean, boolean)}, for images in segments (mapped files). */
+    public LoadedKernel loadLinux(GuestMemory mem, MemorySegment kernel, MemorySegment initrd, String cmdline, boolean pvh,
                                   boolean skipDecompressor) throws LoadException {
         List<E820Entry> map = e820.entries();
         if (pvh) return Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());

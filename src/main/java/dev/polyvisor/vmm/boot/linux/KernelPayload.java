@@ -3,9 +3,10 @@ package dev.polyvisor.vmm.boot.linux;
 import com.github.luben.zstd.Zstd;
 import com.github.luben.zstd.ZstdInputStreamNoFinalizer;
 import dev.polyvisor.vmm.boot.LoadException;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -45,7 +46,9 @@ public final class KernelPayload {
 
     private KernelPayload() {}
 
-    public static Format detect(byte[] p) { return detect(new Slice(p, 0, p.length)); }
+    public static Format detect(byte[] p) { return detect(new Slice(MemorySegment.ofArray(p))); }
+
+    public static Format detect(MemorySegment p) { return detect(new Slice(p)); }
 
     static Format detect(Slice p) {
         int n = p.len();
@@ -62,19 +65,54 @@ public final class KernelPayload {
     }
 
     /**
-     * A payload in place: {@code len} bytes of {@code a} from {@code off} (a bzImage's payload is read where it
-     * lies in the image, not copied). Offsets in messages are relative to its start.
+     * A payload in place (a bzImage's payload is read where it lies in the image, an array or the mapped file, not
+     * copied). Offsets in messages are relative to its start.
      */
-    record Slice(byte[] a, int off, int len) {
+    record Slice(MemorySegment s) {
+        private static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+
         Slice {
-            java.util.Objects.checkFromIndexSize(off, len, a.length);
+            if (s.byteSize() > Integer.MAX_VALUE) throw new IllegalArgumentException("payload of " + s.byteSize() + " bytes");
         }
 
-        int u8(int i) { return a[off + i] & 0xFF; }
+        int len() { return (int) s.byteSize(); }
 
-        int le32(int i) { return KernelPayload.le32(a, off + i); }
+        int u8(int i) { return s.get(ValueLayout.JAVA_BYTE, i) & 0xFF; }
 
-        ByteArrayInputStream stream() { return new ByteArrayInputStream(a, off, len); }
+        int le32(int i) { return s.get(LE32, i); }
+
+        InputStream stream() { return stream(0, len()); }
+
+        /** {@code n} bytes from {@code at}, as a stream. */
+        InputStream stream(int at, int n) { return new SegmentStream(s.asSlice(at, n)); }
+    }
+
+    /** A segment's bytes as a stream (ByteArrayInputStream's behaviour, for a segment). */
+    static final class SegmentStream extends InputStream {
+        private final MemorySegment s;
+        private long pos;
+
+        SegmentStream(MemorySegment s) { this.s = s; }
+
+        @Override public int read() { return pos < s.byteSize() ? s.get(ValueLayout.JAVA_BYTE, pos++) & 0xFF : -1; }
+
+        @Override public int read(byte[] b, int off, int len) {
+            java.util.Objects.checkFromIndexSize(off, len, b.length);
+            if (len == 0) return 0;
+            if (pos >= s.byteSize()) return -1;
+            int n = (int) Math.min(len, s.byteSize() - pos);
+            MemorySegment.copy(s, ValueLayout.JAVA_BYTE, pos, b, off, n);
+            pos += n;
+            return n;
+        }
+
+        @Override public long skip(long n) {
+            long k = Math.clamp(n, 0, s.byteSize() - pos);
+            pos += k;
+            return k;
+        }
+
+        @Override public int available() { return (int) Math.min(Integer.MAX_VALUE, s.byteSize() - pos); }
     }
 
     /**
@@ -83,11 +121,14 @@ public final class KernelPayload {
      */
     public static byte[] vmlinux(byte[] kernel) throws LoadException {
         if (detect(kernel) == Format.ELF) return kernel;
-        return decompress(BzImage.parse(kernel).payload());
+        return decompress(BzImage.parse(kernel).payloadInPlace());
     }
 
-    public static byte[] decompress(byte[] payload) throws LoadException {
-        Slice p = new Slice(payload, 0, payload.length);
+    public static byte[] decompress(byte[] payload) throws LoadException { return decompress(MemorySegment.ofArray(payload)); }
+
+    /** The whole decompressed payload in one array. */
+    public static byte[] decompress(MemorySegment payload) throws LoadException {
+        Slice p = new Slice(payload);
         Format f = detect(p);
         InputStream in = open(p);
         try (in) {
@@ -179,7 +220,13 @@ public final class KernelPayload {
         private long total;
         private boolean ended;
 
-        Lz4LegacyStream(Slice payload) { this.p = payload; }
+        /** The payload as lz4-java takes it: a heap buffer over the array, or a direct one over the mapped file. */
+        private final java.nio.ByteBuffer source;
+
+        Lz4LegacyStream(Slice payload) {
+            this.p = payload;
+            this.source = payload.s().asByteBuffer();
+        }
 
         @Override int readSome(byte[] b, int off, int len) throws IOException {
             while (block == null || !block.hasRemaining()) if (!nextBlock()) return -1;
@@ -210,7 +257,7 @@ public final class KernelPayload {
                 block.clear();
                 int n;
                 try {
-                    n = lz4.decompress(java.nio.ByteBuffer.wrap(p.a()), p.off() + pos, (int) csize, block, 0, LZ4_LEGACY_BLOCK);
+                    n = lz4.decompress(source, pos, (int) csize, block, 0, LZ4_LEGACY_BLOCK);
                 } catch (LZ4Exception e) {
                     throw new PayloadException(String.format("corrupt lz4 kernel payload: bad block at 0x%x (%s)", pos - 4, e.getMessage()));
                 }
@@ -237,7 +284,7 @@ public final class KernelPayload {
         List<int[]> frames = new ArrayList<>();
         int pos = 0;
         while (p.len() - pos >= 8 && p.le32(pos) == ZSTD_MAGIC) {
-            long len = Zstd.findFrameCompressedSize(p.a(), p.off() + pos, p.len() - pos);
+            long len = frameSize(p.s().asSlice(pos));
             if (Zstd.isError(len))
                 throw new LoadException(String.format("corrupt zstd kernel payload: frame at 0x%x: %s", pos, Zstd.getErrorName(len)));
             frames.add(new int[] {pos, (int) len});
@@ -251,12 +298,20 @@ public final class KernelPayload {
         List<FrameSequence.Source> sources = new ArrayList<>();
         for (int[] f : frames)
             sources.add(() -> {
-                var in = new ZstdInputStreamNoFinalizer(new ByteArrayInputStream(p.a(), p.off() + f[0], f[1]));
+                var in = new ZstdInputStreamNoFinalizer(p.stream(f[0], f[1]));
                 in.setLongMax(ZSTD_WINDOW_LOG_MAX);
                 return in;
             });
         InputStream all = new FrameSequence(sources);
         return new SizeCheckedStream(all, size, "zstd");
+    }
+
+    /** zstd's size of the frame that starts {@code s} (an error code for a corrupt one): zstd-jni reads arrays or direct buffers. */
+    private static long frameSize(MemorySegment s) {
+        if (s.isNative()) return Zstd.findFrameCompressedSize(s.asByteBuffer());
+        if (s.heapBase().orElse(null) instanceof byte[] a)
+            return Zstd.findFrameCompressedSize(a, (int) s.address(), (int) s.byteSize());
+        return Zstd.findFrameCompressedSize(s.toArray(ValueLayout.JAVA_BYTE));
     }
 
     /**
@@ -352,10 +407,6 @@ public final class KernelPayload {
             }
         }
         return n == out.length ? out : Arrays.copyOf(out, n);
-    }
-
-    static int le32(byte[] b, int off) {
-        return (b[off] & 0xFF) | (b[off + 1] & 0xFF) << 8 | (b[off + 2] & 0xFF) << 16 | (b[off + 3] & 0xFF) << 24;
     }
 
     private static String hex(Slice b, int n) {

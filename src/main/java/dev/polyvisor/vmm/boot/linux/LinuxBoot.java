@@ -3,6 +3,7 @@ package dev.polyvisor.vmm.boot.linux;
 import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.memory.GuestMemory;
+import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 
@@ -57,6 +58,13 @@ public final class LinuxBoot {
      */
     public static LoadedKernel load(GuestMemory mem, byte[] kernel, boolean skipDecompressor, byte[] initrd, String cmdline,
                                     List<E820Entry> e820, long acpiRsdp) throws LoadException {
+        return load(mem, MemorySegment.ofArray(kernel), skipDecompressor, initrd == null ? null : MemorySegment.ofArray(initrd),
+                cmdline, e820, acpiRsdp);
+    }
+
+    /** As {@link #load(GuestMemory, byte[], boolean, byte[], String, List, long)}, for images in segments (mapped files). */
+    public static LoadedKernel load(GuestMemory mem, MemorySegment kernel, boolean skipDecompressor, MemorySegment initrd, String cmdline,
+                                    List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF)
             throw new LoadException("kernel is an ELF vmlinux, not a bzImage: boot it with PVH");
         BzImage k = BzImage.parse(kernel);
@@ -78,11 +86,11 @@ public final class LinuxBoot {
         // init_size is the memory the kernel needs from the load address before it sets up its own allocator.
         long kernelEnd = load + Math.max(k.initSize, k.kernelLength());
         try (VmlinuxStream vmlinux = skipDecompressor ? VmlinuxStream.of(kernel) : null) {
-            return load(mem, kernel, k, vmlinux, load, kernelEnd, initrd, cmd, e820, acpiRsdp);
+            return load(mem, k, vmlinux, load, kernelEnd, initrd, cmd, e820, acpiRsdp);
         }
     }
 
-    private static LoadedKernel load(GuestMemory mem, byte[] kernel, BzImage k, VmlinuxStream vmlinux, long load, long kernelEnd, byte[] initrd,
+    private static LoadedKernel load(GuestMemory mem, BzImage k, VmlinuxStream vmlinux, long load, long kernelEnd, MemorySegment initrd,
                                      byte[] cmd, List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (vmlinux != null) {
             if (vmlinux.lowestAddress() < load)
@@ -94,7 +102,7 @@ public final class LinuxBoot {
                     load, kernelEnd, k.initSize));
         long entryAt = load + 0x200;
         if (vmlinux == null) {
-            mem.load(load, kernel, k.kernelOffset, k.kernelLength());
+            mem.load(load, k.protectedModeKernel());
         } else {
             entryAt = vmlinux.entry;
             if (entryAt < vmlinux.lowestAddress() || entryAt >= vmlinux.highestAddress())
@@ -102,7 +110,7 @@ public final class LinuxBoot {
             vmlinux.loadInto(mem);
         }
 
-        long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.length;
+        long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.byteSize();
         if (initrdLen > 0) {
             long max = k.initrdAddrMax == 0 ? 0x37FF_FFFFL : k.initrdAddrMax; // boot.rst: default for protocols < 2.03
             initrdAt = BootTables.placeHigh(e820, mem.ramSize, initrdLen, Math.min(max + 1, 1L << 32), load, kernelEnd);

@@ -3,6 +3,8 @@ package dev.polyvisor.vmm.boot.linux;
 import dev.polyvisor.vmm.boot.LoadException;
 import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.memory.GuestMemory;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 
@@ -28,15 +30,31 @@ public final class Pvh {
     /** Decompresses the vmlinux out of a bzImage (or passes a bare vmlinux ELF through). */
     public static ElfKernel vmlinux(byte[] kernel) throws LoadException {
         if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF) return ElfKernel.parse(kernel);
-        return ElfKernel.parse(KernelPayload.decompress(BzImage.parse(kernel).payload()));
+        return vmlinux(MemorySegment.ofArray(kernel));
+    }
+
+    /** As {@link #vmlinux(byte[])}, for an image in a segment (a mapped file); the ELF is on the heap. */
+    public static ElfKernel vmlinux(MemorySegment kernel) throws LoadException {
+        if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF) return ElfKernel.parse(kernel.toArray(ValueLayout.JAVA_BYTE));
+        return ElfKernel.parse(KernelPayload.decompress(BzImage.parse(kernel).payloadInPlace()));
     }
 
     public static LoadedKernel load(GuestMemory mem, byte[] kernel, byte[] initrd, String cmdline, List<E820Entry> e820,
+                                    long acpiRsdp) throws LoadException {
+        return load(mem, vmlinux(kernel), initrd == null ? null : MemorySegment.ofArray(initrd), cmdline, e820, acpiRsdp);
+    }
+
+    public static LoadedKernel load(GuestMemory mem, MemorySegment kernel, MemorySegment initrd, String cmdline, List<E820Entry> e820,
                                     long acpiRsdp) throws LoadException {
         return load(mem, vmlinux(kernel), initrd, cmdline, e820, acpiRsdp);
     }
 
     public static LoadedKernel load(GuestMemory mem, ElfKernel elf, byte[] initrd, String cmdline, List<E820Entry> e820,
+                                    long acpiRsdp) throws LoadException {
+        return load(mem, elf, initrd == null ? null : MemorySegment.ofArray(initrd), cmdline, e820, acpiRsdp);
+    }
+
+    public static LoadedKernel load(GuestMemory mem, ElfKernel elf, MemorySegment initrd, String cmdline, List<E820Entry> e820,
                                     long acpiRsdp) throws LoadException {
         long entry = elf.pvhEntry().orElseThrow(() ->
                 new LoadException("kernel has no PVH entry point (no XEN_ELFNOTE_PHYS32_ENTRY note; needs CONFIG_PVH)"));
@@ -53,7 +71,7 @@ public final class Pvh {
             mem.zero(s.paddr() + s.fileSize(), s.memSize() - s.fileSize()); // .bss
         }
 
-        long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.length;
+        long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.byteSize();
         if (initrdLen > 0) {
             initrdAt = BootTables.placeHigh(e820, mem.ramSize, initrdLen, 1L << 32, lo, hi);
             if (initrdAt < 0) throw new LoadException("guest RAM too small: no room for the " + initrdLen + "-byte initrd below 4 GiB beside the kernel");
