@@ -71,6 +71,7 @@ public final class DefaultGuest {
             run(dir, List.of("ld", "-m", "elf_i386", "-z", "noexecstack", "--no-warn-rwx-segments", "-T", "link.ld",
                     "-o", tmp.getFileName().toString(), "entry.o", "main.o"));
             Files.move(tmp, elf, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            dev.polyvisor.guest.GuestCache.pruneSuperseded(dir, "default-guest-", "default guest build");
             return elf;
         } catch (IOException e) {
             throw new BuildException("cannot build the default guest in " + dir + ": " + e.getMessage());

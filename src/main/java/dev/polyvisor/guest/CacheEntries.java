@@ -110,7 +110,6 @@ final class CacheEntries {
             Map<String, String> currentInfo = info(current.resolve(infoFile));
             String currentLine = currentInfo == null ? null : line.apply(currentInfo);
             if (currentLine == null) return out;
-            record Candidate(Path dir, FileTime built) {}
             List<Candidate> older = new ArrayList<>();
             List<Path> leftovers = new ArrayList<>();
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(cacheDir)) {
@@ -124,15 +123,60 @@ final class CacheEntries {
                         older.add(new Candidate(d, builtAt(d.resolve(infoFile))));
                 }
             }
-            older.sort(Comparator.comparing(Candidate::built).reversed());
-            List<Path> doomed = older.stream().skip(KEEP).map(Candidate::dir).toList();
-            Map<Path, Long> open = doomed.isEmpty() ? Map.of() : openFilesUnder(cacheDir.toRealPath());
-            for (Path d : leftovers) remove(d, d.getFileName().toString().substring(PRUNE_PREFIX.length()), what, err, out);
-            for (Path d : doomed) pruneOne(d, open, what, err, out);
+            removeAllBut(KEEP, older, leftovers, cacheDir, what, err, out);
         } catch (IOException | RuntimeException e) {
             fail(out, err, what, cacheDir, e);
         }
         return out;
+    }
+
+    /**
+     * Prunes the siblings of {@code current} in {@code dir} whose names start with {@code prefix} and end with
+     * {@code suffix}, directories or files, by the same rule as {@link #prune} with {@code keep} superseded ones: for cache items with no info file,
+     * each built from sources or inputs that its name hashes ({@code default-guest-*} and {@code workloads-*} from
+     * the jar's guest sources, a workload initramfs from its guest's), so a new name means the old ones are stale.
+     * Their age is their modification time (a hit touches a file that is used again, see {@link #touch}). Never throws.
+     */
+    static Outcome pruneSiblings(Path dir, Path current, String prefix, String suffix, int keep, String what, PrintStream err) {
+        Outcome out = new Outcome(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+        try {
+            List<Candidate> older = new ArrayList<>();
+            List<Path> leftovers = new ArrayList<>();
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+                for (Path d : ds) {
+                    String name = d.getFileName().toString();
+                    if (d.equals(current) || Files.isSymbolicLink(d)) continue;
+                    if (!name.endsWith(suffix)) continue; // a temporary file of a build in progress, say
+                    if (name.startsWith(PRUNE_PREFIX + prefix)) leftovers.add(d);
+                    else if (name.startsWith(prefix)) older.add(new Candidate(d, builtAt(d)));
+                }
+            }
+            removeAllBut(keep, older, leftovers, dir, what, err, out);
+        } catch (IOException | RuntimeException e) {
+            fail(out, err, what, dir, e);
+        }
+        return out;
+    }
+
+    /** Marks a cache item as used now, so that {@link #pruneSiblings} takes it for one of the newest. Best effort. */
+    static void touch(Path p) {
+        try {
+            Files.setLastModifiedTime(p, FileTime.fromMillis(System.currentTimeMillis()));
+        } catch (IOException e) {
+            // a read-only cache: the item is merely older than it is
+        }
+    }
+
+    private record Candidate(Path dir, FileTime built) {}
+
+    /** Removes the leftovers of earlier prunes and all but the {@code keep} newest of {@code older}. */
+    private static void removeAllBut(int keep, List<Candidate> older, List<Path> leftovers, Path cacheDir, String what,
+                                     PrintStream err, Outcome out) throws IOException {
+        older.sort(Comparator.comparing(Candidate::built).reversed());
+        List<Path> doomed = older.stream().skip(keep).map(Candidate::dir).toList();
+        Map<Path, Long> open = doomed.isEmpty() ? Map.of() : openFilesUnder(cacheDir.toRealPath());
+        for (Path d : leftovers) remove(d, d.getFileName().toString().substring(PRUNE_PREFIX.length()), what, err, out);
+        for (Path d : doomed) pruneOne(d, open, what, err, out);
     }
 
     /** When an entry was built: its info file is written last, just before the entry is published. */

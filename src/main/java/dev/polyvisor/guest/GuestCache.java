@@ -21,6 +21,15 @@ public final class GuestCache {
         return Path.of(System.getProperty("user.home"), ".cache", "polyvisor");
     }
 
+    /**
+     * After {@code current}, a directory of the cache named {@code prefix} and a hash of what it was built from, has
+     * been built: removes the older ones of that name, which nothing looks up again, but the newest of them and
+     * any a process has open (one line each on stderr; never fails). The rule of {@link GuestImages}' entries.
+     */
+    public static void pruneSuperseded(Path current, String prefix, String what) {
+        CacheEntries.pruneSiblings(current.getParent(), current, prefix, "", CacheEntries.KEEP, what, System.err);
+    }
+
     /** A subdirectory of the cache, created if missing. */
     public static Path subdirectory(String name) {
         Path dir = directory().resolve(name);

@@ -28,6 +28,8 @@ public final class Workloads {
     /** The workloads, in the order the program runs them. */
     public static final List<String> NAMES = List.of("clock", "ipi", "tlb", "lock", "yield", "idle");
     static final String RESOURCE = "/guests/workloads/pv_workloads.c";
+    /** Workload initramfs files kept besides the newest ({@link #initramfs}). */
+    static final int KEPT_INITRAMFS = 3;
 
     private Workloads() {}
 
@@ -44,7 +46,10 @@ public final class Workloads {
             byte[] prog = Files.readAllBytes(binary);
             String key = sha256(base, prog).substring(0, 16);
             Path out = binary.getParent().resolve("initramfs-" + key + ".img");
-            if (Files.isRegularFile(out)) return out;
+            if (Files.isRegularFile(out)) {
+                CacheEntries.touch(out);
+                return out;
+            }
             byte[] extra = new InitramfsBuilder().file(PATH, 0755, prog).build();
             int pad = (4 - base.length % 4) % 4; // archives start 4-byte aligned; the kernel skips zero padding
             Path tmp = Files.createTempFile(out.getParent(), "initramfs-", ".tmp");
@@ -54,6 +59,9 @@ public final class Workloads {
                 w.write(extra);
             }
             Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            // One per guest initramfs it was made from (3.7 MiB each for the default guest's): the ones used least
+            // recently go, but a few stay, as the matrix alternates between kernels and each has its own.
+            CacheEntries.pruneSiblings(out.getParent(), out, "initramfs-", ".img", KEPT_INITRAMFS, "workload initramfs", System.err);
             return out;
         } catch (IOException e) {
             throw new GuestImageException("cannot build the workload initramfs: " + e.getMessage());
@@ -92,6 +100,7 @@ public final class Workloads {
                 throw new GuestImageException("building pv-workloads failed: "
                         + log.lines().filter(l -> !l.isBlank()).findFirst().orElse("gcc exit status " + p.exitValue()));
             Files.move(tmp, bin, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            GuestCache.pruneSuperseded(dir, "workloads-", "workload build");
             return bin;
         } catch (IOException e) {
             throw new GuestImageException("cannot build pv-workloads in " + dir + ": " + e.getMessage());

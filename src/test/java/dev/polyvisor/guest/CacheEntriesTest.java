@@ -121,6 +121,48 @@ class CacheEntriesTest {
         assertTrue(errLines().getFirst().contains("process " + ProcessHandle.current().pid() + " has vmlinuz open"), errLines().toString());
     }
 
+    /** A cache item without info file (a directory with one file, or a file), last modified at T0 + {@code minute}. */
+    private Path item(String name, boolean directory, int minute) throws Exception {
+        Path p = cache.resolve(name);
+        if (directory) {
+            Files.createDirectory(p);
+            Files.write(p.resolve("default-guest.elf"), new byte[4096]);
+        } else {
+            Files.write(p, new byte[4096]);
+        }
+        Files.setLastModifiedTime(p, FileTime.fromMillis(T0 + minute * 60_000L));
+        return p;
+    }
+
+    @Test
+    void builtFromSourcesDirectoriesOfAnOlderHashGoButTheNewestOfThem() throws Exception {
+        Path oldest = item("default-guest-1111", true, 1), previous = item("default-guest-2222", true, 2);
+        Path workloads = item("workloads-3333", true, 0);
+        Path leftover = item(CacheEntries.PRUNE_PREFIX + "default-guest-0000", true, 0);
+        Path current = item("default-guest-4444", true, 3);
+        CacheEntries.Outcome o = CacheEntries.pruneSiblings(cache, current, "default-guest-", "", CacheEntries.KEEP, "default guest build", err);
+        assertEquals(List.of(cache.resolve("default-guest-0000"), oldest), o.removed());
+        assertFalse(Files.exists(oldest));
+        assertFalse(Files.exists(leftover));
+        assertTrue(Files.exists(previous), "the newest superseded one stays");
+        assertTrue(Files.exists(current));
+        assertTrue(Files.exists(workloads), "another prefix is not judged");
+        assertTrue(errLines().stream().anyMatch(l -> l.matches("polyvisor: removed the superseded default guest build default-guest-1111 \\(\\d+ KiB freed\\)")),
+                errLines().toString());
+    }
+
+    @Test
+    void workloadInitramfsFilesUsedLeastRecentlyGoAndTemporariesStay() throws Exception {
+        Path[] img = new Path[5];
+        for (int i = 0; i < 5; i++) img[i] = item("initramfs-" + i + ".img", false, i);
+        Path building = item("initramfs-123.tmp", false, 0);
+        CacheEntries.touch(img[0]); // used again just now: the most recent
+        Path current = item("initramfs-new.img", false, 10);
+        CacheEntries.Outcome o = CacheEntries.pruneSiblings(cache, current, "initramfs-", ".img", 3, "workload initramfs", err);
+        assertEquals(List.of(img[1], img[2]), o.removed().stream().sorted().toList());
+        for (Path p : List.of(img[0], img[3], img[4], building, current)) assertTrue(Files.exists(p), p.toString());
+    }
+
     @Test
     void aRemovalLeftHalfDoneIsFinishedByTheNextPrune() throws Exception {
         Path leftover = Files.createDirectory(cache.resolve(CacheEntries.PRUNE_PREFIX + "linux-image-old"));
