@@ -209,7 +209,13 @@ public final class KernelPayload {
      */
     static final class Lz4LegacyStream extends ArrayStream {
         private final Slice p;
-        private final LZ4SafeDecompressor lz4 = LZ4Factory.fastestJavaInstance().safeDecompressor();
+        /**
+         * lz4-java's JNI build of liblz4 (LZ4_decompress_safe, made for untrusted input), or its Java decoder where the
+         * bundled library cannot be loaded. The Java decoder runs cold at every launch, before HotSpot has compiled it:
+         * Debian's 53 MB vmlinux took 160-440 ms to decode against 8 ms natively, and the whole VM set-up before the
+         * guest's first instruction went from 0.63 to 0.39 s (session 10, {@code --stats} with a 1 ms timeout).
+         */
+        private final LZ4SafeDecompressor lz4 = LZ4Factory.fastestInstance().safeDecompressor();
         /**
          * The current block, off the Java heap and freed by {@link #close}: an 8 MiB array would grow the heap,
          * which the collector keeps for the rest of the run (the boot benchmark measures peak RSS).
