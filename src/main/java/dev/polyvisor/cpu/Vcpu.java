@@ -219,6 +219,13 @@ public final class Vcpu {
      * so the call is inlined into it and a guest loop costs no dispatch per iteration.
      */
     public boolean again(Cpu c, Trace t) {
+        java.util.List<Trace> recording = continuations;
+        if (recording != null) {
+            if (recording.size() >= CHECKED_CONTINUATIONS || t.compiled == null
+                    || !mayRerun(c, t, loopLimit, loopRip, loopCsBase, loopEpoch)) return false;
+            recording.add(t);
+            return true;
+        }
         return t.compiled != null && mayRerun(c, t, loopLimit, loopRip, loopCsBase, loopEpoch);
     }
 
@@ -245,6 +252,16 @@ public final class Vcpu {
      * {@code next} now ({@link #mayRerun}'s answer, its bookkeeping included).
      */
     public boolean loopsBack(Cpu c, Trace region, Trace next) {
+        java.util.List<Trace> recording = continuations;
+        if (recording != null) {
+            if (recording.size() >= CHECKED_CONTINUATIONS || !continuesInPlace(c, region, next)) return false;
+            recording.add(next);
+            return true;
+        }
+        return continuesInPlace(c, region, next);
+    }
+
+    private boolean continuesInPlace(Cpu c, Trace region, Trace next) {
         // Only inline forms ran since the last full check (run()'s loop before runTrace, or again()): they change
         // neither the interrupt shadow, HLT state, TF/RF, IF, the debug registers nor pending debug traps (their
         // instructions are handlers), so what can have changed is the count, the trace's validity (another vCPU's
@@ -253,6 +270,18 @@ public final class Vcpu {
                 || c.nmiPending || c.pendingExit != null) return false;
         return pollFindsNothing(c);
     }
+
+    /**
+     * {@code --jit check}: where a compiled region being verified continued in place (the blocks, in order), so that the
+     * interpreter can be run along the same path ({@code cpu.jit.CheckedTrace}); null when nothing is being verified.
+     */
+    private java.util.List<Trace> continuations;
+
+    /** At most this many in-place continuations in a verified run (each is replayed by the interpreter). */
+    public static final int CHECKED_CONTINUATIONS = 64;
+
+    /** Records the in-place continuations of compiled regions into {@code into} (null: stop recording). */
+    public void recordContinuations(java.util.List<Trace> into) { continuations = into; }
 
     /** The part of {@link #mayRerun} that is not about where the trace was entered. */
     private boolean nothingDue(Cpu c, Trace t, long limit) {

@@ -4,6 +4,7 @@ import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.CpuFault;
 import dev.polyvisor.cpu.Platform;
 import dev.polyvisor.cpu.Trace;
+import dev.polyvisor.cpu.Vcpu;
 import dev.polyvisor.cpu.decode.Insn;
 import dev.polyvisor.cpu.mmu.WriteJournal;
 
@@ -60,6 +61,87 @@ final class CheckedTrace implements CompiledTrace {
         jit.checkedTraces++;
         install(t);
         if (got.vector >= 0) throw c.fault(got.vector, got.errorCode);
+    }
+
+    /**
+     * The check of a region run by a vCPU's loop, which may continue in place at its blocks ({@code Vcpu.loopsBack},
+     * {@code Vcpu.again}): the interpreter runs the entry trace first, as in {@link #run(Cpu, Trace)}, to find out
+     * whether the run is repeatable; then the compiled region runs with the blocks it continues at recorded (at most
+     * {@code Vcpu.CHECKED_CONTINUATIONS}); if it continued, the interpreter runs again from the same state along that
+     * path, trace by trace, and must find RIP at each recorded block's start; the two ends are compared as above. A
+     * compiled run whose continuation reached the platform or MMIO cannot be replayed: its effects stand unchecked and
+     * a later run is checked instead.
+     */
+    @Override
+    public void run(Cpu c, Trace t, Vcpu loop) {
+        if (loop == null) {
+            run(c, t);
+            return;
+        }
+        if (++tries > MAX_TRIES || !checkable(t)) {
+            install(t);
+            compiled.run(c, t, loop);
+            return;
+        }
+        CpuSnapshot before = CpuSnapshot.of(c);
+        long entryRip = c.rip;
+        Run ref = journaled(c, t, InterpretedRun.INSTANCE, before);
+        if (!ref.repeatable) {
+            if (ref.vector >= 0) throw c.fault(ref.vector, ref.errorCode);
+            return;
+        }
+        ref.journal.captureCurrent(c.memory);
+        ref.journal.undo(c.memory);
+        before.restore(c);
+        List<Trace> path = new ArrayList<>();
+        Run got;
+        loop.recordContinuations(path);
+        try {
+            got = journaled(c, t, (cc, tt) -> compiled.run(cc, tt, loop), before);
+        } finally {
+            loop.recordContinuations(null);
+        }
+        got.journal.captureCurrent(c.memory);
+        List<String> wrongTurns = new ArrayList<>();
+        if (!path.isEmpty()) {
+            if (!got.repeatable) {
+                if (got.vector >= 0) throw c.fault(got.vector, got.errorCode);
+                return;
+            }
+            got.journal.undo(c.memory);
+            before.restore(c);
+            ref = journaled(c, t, along(path, entryRip, wrongTurns), before);
+            ref.journal.captureCurrent(c.memory);
+        }
+        List<String> diffs = new ArrayList<>(wrongTurns);
+        diffs.addAll(differences(ref, got));
+        if (!diffs.isEmpty())
+            throw new JitCheckFailure(describe(t) + (path.isEmpty() ? "" : " continuing in place " + path.size() + " times")
+                    + " differs from the interpreter: " + String.join("; ", diffs));
+        jit.checkedTraces++;
+        jit.checkedContinuations += path.size();
+        install(t);
+        if (got.vector >= 0) throw c.fault(got.vector, got.errorCode);
+    }
+
+    /**
+     * The interpreter's run of the region's entry trace and then of each block in {@code path}, as the compiled code
+     * continued at them; a RIP that is not the next block's start (entry RIP plus its offset in the page) is a wrong
+     * turn of the compiled code, reported in {@code wrongTurns}.
+     */
+    private static CompiledTrace along(List<Trace> path, long entryRip, List<String> wrongTurns) {
+        return (c, t) -> {
+            InterpretedRun.INSTANCE.run(c, t);
+            for (int k = 0; k < path.size(); k++) {
+                Trace b = path.get(k);
+                long want = entryRip + (b.physAddr() - t.physAddr());
+                if (c.rip != want) {
+                    wrongTurns.add(String.format("continuation %d went to the block at 0x%x, the interpreter to RIP 0x%x", k, want, c.rip));
+                    return;
+                }
+                InterpretedRun.INSTANCE.run(c, b);
+            }
+        };
     }
 
     private void install(Trace t) {

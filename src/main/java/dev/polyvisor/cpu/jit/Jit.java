@@ -56,6 +56,8 @@ public final class Jit {
     /** Compiled traces in compilation order: the head is evicted first. */
     private final ArrayDeque<Trace> cache = new ArrayDeque<>();
     public long compiledTraces, evictedTraces, failedTraces, checkedTraces;
+    /** {@link JitMode#CHECK}: in-place continuations of compiled regions the interpreter replayed (CheckedTrace). */
+    public long checkedContinuations;
     /** Compilations finished on the background thread, waiting to be installed by the vCPU thread. */
     private final ConcurrentLinkedQueue<Finished> finished = new ConcurrentLinkedQueue<>();
     private record Finished(Trace trace, CompiledTrace compiled) {}
@@ -103,7 +105,8 @@ public final class Jit {
     public String summary() {
         return String.format("mode %s, threshold %d, compiled %d traces (%d held, %d evicted, %d failed%s)",
                 mode.name().toLowerCase(java.util.Locale.ROOT), threshold, compiledTraces, cache.size(), evictedTraces,
-                failedTraces, mode == JitMode.CHECK ? ", " + checkedTraces + " checked against the interpreter" : "");
+                failedTraces, mode == JitMode.CHECK ? ", " + checkedTraces + " checked against the interpreter, with "
+                        + checkedContinuations + " in-place continuations" : "");
     }
 
     /** Compiled traces held now. */

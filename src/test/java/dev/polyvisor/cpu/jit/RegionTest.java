@@ -122,4 +122,75 @@ class RegionTest {
         }
         assertEquals(states.get(0), states.get(1), "interpreted vs compiled: retired count, registers, lazy flags");
     }
+
+    /** The NESTED machine with both loops compiled as regions of each other, each wrapped for {@code --jit check}. */
+    private static LongModeFixture checkedMachine(Jit jit) throws Throwable {
+        LongModeFixture m = machine(true);
+        long outer = address(NESTED, "outer"), inner = address(NESTED, "inner");
+        for (long at : new long[] {outer, inner}) {
+            Trace t = m.traces.lookup(m.cpu, at, at);
+            t.compiled = new CheckedTrace(jit, t.compiled);
+        }
+        return m;
+    }
+
+    private static VcpuExit runToHalt(LongModeFixture m) {
+        for (int k = 0; k < 1000; k++) {
+            VcpuExit e = m.vcpu.run(1_000_000);
+            if (e instanceof VcpuExit.Halt) return e;
+        }
+        throw new AssertionError("never halted");
+    }
+
+    @Test
+    void checkModeReplaysARegionsInPlaceContinuationsInTheInterpreter() throws Throwable {
+        Jit jit = new Jit(JitMode.CHECK, 0, 16, true);
+        try (LongModeFixture ref = machine(false); LongModeFixture m = checkedMachine(jit)) {
+            runToHalt(m);
+            runToHalt(ref);
+            assertEquals(40L * 25 * 26 / 2, m.cpu.r[Cpu.RAX]);
+            assertEquals(ref.cpu.instructionsRetired, m.cpu.instructionsRetired);
+            assertEquals(-1, ref.mem.ram.mismatch(m.mem.ram), "RAM");
+            assertTrue(jit.checkedTraces >= 1, "verified, then installed");
+            // The outer region runs the inner loop in place: its verified run stops at the bound, and the interpreter
+            // replayed every continuation.
+            assertEquals(dev.polyvisor.cpu.Vcpu.CHECKED_CONTINUATIONS, jit.checkedContinuations);
+        }
+    }
+
+    /** A region that continues at {@code next} in place whenever the loop lets it, running it with {@code body}. */
+    private static CompiledTrace continuing(Trace next, java.util.function.BiConsumer<Cpu, Trace> body) {
+        return new CompiledTrace() {
+            @Override public void run(Cpu c, Trace t) { InterpretedRun.INSTANCE.run(c, t); }
+
+            @Override public void run(Cpu c, Trace t, dev.polyvisor.cpu.Vcpu loop) {
+                InterpretedRun.INSTANCE.run(c, t);
+                while (loop.loopsBack(c, t, next)) body.accept(c, next);
+            }
+        };
+    }
+
+    @Test
+    void checkModeCatchesAWrongResultInAContinuationAndAWrongTurn() throws Throwable {
+        long inner = address(NESTED, "inner"), outer = address(NESTED, "outer");
+        try (LongModeFixture m = machine(false)) {
+            Trace i = m.traces.lookup(m.cpu, inner, inner);
+            // Right path, wrong arithmetic after the first continuation.
+            i.compiled = new CheckedTrace(new Jit(JitMode.CHECK, 0, 16, true), continuing(i, (c, t) -> {
+                InterpretedRun.INSTANCE.run(c, t);
+                c.r[Cpu.RAX] += 1;
+            }));
+            JitCheckFailure e = assertThrows(JitCheckFailure.class, () -> runToHalt(m));
+            assertTrue(e.getMessage().contains("continuing in place"), e.getMessage());
+            assertTrue(e.getMessage().contains("r0: 0x"), e.getMessage());
+        }
+        try (LongModeFixture m = machine(false)) {
+            Trace i = m.traces.lookup(m.cpu, inner, inner), o = m.traces.lookup(m.cpu, outer, outer);
+            // Continues at the outer loop's block where the inner loop's branch goes back to "inner".
+            i.compiled = new CheckedTrace(new Jit(JitMode.CHECK, 0, 16, true), continuing(o, InterpretedRun.INSTANCE::run));
+            JitCheckFailure e = assertThrows(JitCheckFailure.class, () -> runToHalt(m));
+            assertTrue(e.getMessage().contains(String.format("continuation 0 went to the block at 0x%x, the interpreter to RIP 0x%x", outer, inner)),
+                    e.getMessage());
+        }
+    }
 }
