@@ -133,7 +133,7 @@ public final class GuestMemory implements AutoCloseable {
 
     public void load(long pa, byte[] data) { load(pa, data, 0, data.length); }
 
-    /** Copies a segment's bytes (a mapped image file) into RAM (loaders). Throws if the range is not RAM. */
+    /** Copies a segment's bytes (an image file read off the heap) into RAM (loaders). Throws if the range is not RAM. */
     public void load(long pa, MemorySegment data) {
         checkRam(pa, data.byteSize());
         MemorySegment.copy(data, 0, ram, pa, data.byteSize());

@@ -543,10 +543,10 @@ public final class Vm implements Platform, AutoCloseable {
     }
 
     private void bootLinux(Cpu bsp) throws LoadException {
-        // The images are mapped, not read onto the heap (ImageFile.map says why), and unmapped once in guest RAM.
+        // The images are read into native memory, not onto the heap (ImageFile.readOffHeap says why), freed once in guest RAM.
         try (Arena images = Arena.ofConfined()) {
-            MemorySegment kernel = ImageFile.map(config.kernel(), "kernel", images);
-            MemorySegment initrd = config.initrd() == null ? null : ImageFile.map(config.initrd(), "initrd", images);
+            MemorySegment kernel = ImageFile.readOffHeap(config.kernel(), "kernel", images);
+            MemorySegment initrd = config.initrd() == null ? null : ImageFile.readOffHeap(config.initrd(), "initrd", images);
             if (initrd != null) {
                 try {
                     InitrdImage.check(initrd);
@@ -562,9 +562,6 @@ public final class Vm implements Platform, AutoCloseable {
             } catch (LoadException e) {
                 throw new LoadException(config.kernel() + ": " + e.getMessage());
             }
-        } catch (InternalError e) {
-            // What the JVM throws for an access to a mapped page that no longer exists: a file truncated under us.
-            throw new LoadException("kernel or initrd changed while it was being loaded (" + e.getMessage() + ")");
         }
     }
 

@@ -9,7 +9,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
-/** Reads or maps a boot image with one-line errors for the usual file problems. */
+/** Reads a boot image, onto the heap or into native memory, with one-line errors for the usual file problems. */
 public final class ImageFile {
     /** Images larger than this are refused rather than exhausting the heap. */
     public static final long MAX_SIZE = 1L << 30;
@@ -28,20 +28,27 @@ public final class ImageFile {
     }
 
     /**
-     * The file mapped read-only for the life of {@code arena}: a kernel and an initrd are copied (or decompressed)
-     * into guest RAM once, so they should not pass through the Java heap. Read into arrays (17 MiB for Debian's
-     * kernel and initramfs), they were live at the boot's second young collection, so the collector copied them
-     * to the old generation (a 62 ms pause), where they stayed as garbage and made it grow the heap later: 15 MiB
-     * of the boot benchmark's peak RSS (bench/boot-vs-qemu.sh, session 10). The mapping's pages are returned when
-     * the arena closes.
+     * The file read into native memory that lives as long as {@code arena}: a kernel and an initrd are copied (or
+     * decompressed) into guest RAM once, so they should not pass through the Java heap. Read into arrays (17 MiB for
+     * Debian's kernel and initramfs), they were live at the boot's second young collection, so the collector copied
+     * them to the old generation (a 62 ms pause), where they stayed as garbage and made it grow the heap later: 15 MiB
+     * of the boot benchmark's peak RSS (bench/boot-vs-qemu.sh, session 10). Read, not mapped: a mapped file that
+     * another process truncates while the native LZ4 decoder reads it would raise SIGBUS in native code, which the
+     * JVM cannot turn into an exception.
      */
-    public static MemorySegment map(Path p, String what, Arena arena) throws LoadException {
+    public static MemorySegment readOffHeap(Path p, String what, Arena arena) throws LoadException {
         checkSize(p, what);
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            long size = ch.size();
+            if (size > MAX_SIZE) throw new LoadException(what + " " + p + ": too large (" + size + " bytes)");
+            MemorySegment s = arena.allocate(size, 4096);
+            java.nio.ByteBuffer b = s.asByteBuffer();
+            while (b.hasRemaining())
+                if (ch.read(b) < 0) throw new LoadException(what + " " + p + ": the file shrank while it was read");
+            return s;
         } catch (NoSuchFileException e) {
             throw new LoadException(what + " " + p + ": no such file");
-        } catch (IOException | UnsupportedOperationException e) {
+        } catch (IOException e) {
             throw new LoadException(what + " " + p + ": cannot read: " + e.getMessage());
         }
     }

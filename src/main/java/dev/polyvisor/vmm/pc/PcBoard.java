@@ -63,7 +63,7 @@ public final class PcBoard {
         return loadLinux(mem, MemorySegment.ofArray(kernel), initrd == null ? null : MemorySegment.ofArray(initrd), cmdline, pvh, skipDecompressor);
     }
 
-    /** As {@link #loadLinux(GuestMemory, byte[], byte[], String, boolean, boolean)}, for images in segments (mapped files). */
+    /** As {@link #loadLinux(GuestMemory, byte[], byte[], String, boolean, boolean)}, for images in segments (image files read off the heap). */
     public LoadedKernel loadLinux(GuestMemory mem, MemorySegment kernel, MemorySegment initrd, String cmdline, boolean pvh,
                                   boolean skipDecompressor) throws LoadException {
         List<E820Entry> map = e820.entries();

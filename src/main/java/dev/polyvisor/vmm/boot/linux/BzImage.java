@@ -30,7 +30,7 @@ public final class BzImage {
     private static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** The image file's bytes: an array's, or the file mapped ({@code ImageFile.map}). */
+    /** The image file's bytes: an array's, or native memory ({@code ImageFile.readOffHeap}). */
     private final MemorySegment image;
     public final int version;
     public final int setupSects;
@@ -65,7 +65,7 @@ public final class BzImage {
     /** Validates and parses a bzImage. */
     public static BzImage parse(byte[] image) throws LoadException { return parse(MemorySegment.ofArray(image)); }
 
-    /** Validates and parses a bzImage held in a segment (a mapped file); the BzImage reads from it, so it must stay alive. */
+    /** Validates and parses a bzImage held in a segment (an image file read off the heap, ImageFile.readOffHeap); the BzImage reads from it, so it must stay alive. */
     public static BzImage parse(MemorySegment image) throws LoadException {
         if (image.byteSize() > Integer.MAX_VALUE) throw new LoadException("kernel image too large: " + image.byteSize() + " bytes");
         if (image.byteSize() < INIT_SIZE + 4)

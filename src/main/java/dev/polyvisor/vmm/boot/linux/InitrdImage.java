@@ -18,7 +18,7 @@ public final class InitrdImage {
 
     public static void check(byte[] d) throws LoadException { check(MemorySegment.ofArray(d)); }
 
-    /** As {@link #check(byte[])}, for an image in a segment (a mapped file). */
+    /** As {@link #check(byte[])}, for an image in a segment (an image file read off the heap, ImageFile.readOffHeap). */
     public static void check(MemorySegment d) throws LoadException {
         long n = d.byteSize();
         if (n == 0) throw new LoadException("initrd is empty");

@@ -65,7 +65,7 @@ public final class KernelPayload {
     }
 
     /**
-     * A payload in place (a bzImage's payload is read where it lies in the image, an array or the mapped file, not
+     * A payload in place (a bzImage's payload is read where it lies in the image, an array or native memory, not
      * copied). Offsets in messages are relative to its start.
      */
     record Slice(MemorySegment s) {
@@ -226,7 +226,7 @@ public final class KernelPayload {
         private long total;
         private boolean ended;
 
-        /** The payload as lz4-java takes it: a heap buffer over the array, or a direct one over the mapped file. */
+        /** The payload as lz4-java takes it: a heap buffer over the array, or a direct one over native memory. */
         private final java.nio.ByteBuffer source;
 
         Lz4LegacyStream(Slice payload) {

@@ -62,7 +62,7 @@ public final class LinuxBoot {
                 cmdline, e820, acpiRsdp);
     }
 
-    /** As {@link #load(GuestMemory, byte[], boolean, byte[], String, List, long)}, for images in segments (mapped files). */
+    /** As {@link #load(GuestMemory, byte[], boolean, byte[], String, List, long)}, for images in segments (image files read off the heap). */
     public static LoadedKernel load(GuestMemory mem, MemorySegment kernel, boolean skipDecompressor, MemorySegment initrd, String cmdline,
                                     List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF)

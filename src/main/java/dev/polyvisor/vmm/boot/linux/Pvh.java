@@ -33,7 +33,7 @@ public final class Pvh {
         return vmlinux(MemorySegment.ofArray(kernel));
     }
 
-    /** As {@link #vmlinux(byte[])}, for an image in a segment (a mapped file); the ELF is on the heap. */
+    /** As {@link #vmlinux(byte[])}, for an image in a segment (an image file read off the heap, ImageFile.readOffHeap); the ELF is on the heap. */
     public static ElfKernel vmlinux(MemorySegment kernel) throws LoadException {
         if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF) return ElfKernel.parse(kernel.toArray(ValueLayout.JAVA_BYTE));
         return ElfKernel.parse(KernelPayload.decompress(BzImage.parse(kernel).payloadInPlace()));

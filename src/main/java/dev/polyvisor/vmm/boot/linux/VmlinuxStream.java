@@ -64,7 +64,7 @@ final class VmlinuxStream implements AutoCloseable {
     /** Opens the vmlinux of a bzImage (its payload, decompressed as it is read). */
     static VmlinuxStream of(byte[] bzImage) throws LoadException { return of(MemorySegment.ofArray(bzImage)); }
 
-    /** As {@link #of(byte[])}, for an image in a segment (a mapped file), which must stay alive until the stream is closed. */
+    /** As {@link #of(byte[])}, for an image in a segment (an image file read off the heap, ImageFile.readOffHeap), which must stay alive until the stream is closed. */
     static VmlinuxStream of(MemorySegment bzImage) throws LoadException {
         var payload = new KernelPayload.Slice(BzImage.parse(bzImage).payloadInPlace());
         InputStream in = KernelPayload.open(payload);

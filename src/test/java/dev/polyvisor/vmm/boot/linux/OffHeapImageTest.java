@@ -19,10 +19,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Kernels and initrds loaded from mapped files (what {@code Vm} does, ImageFile.map) leave guest RAM exactly as the
- * same images given as arrays do, and never pass through the Java heap.
+ * Kernels and initrds read into native memory (what {@code Vm} does, ImageFile.readOffHeap) leave guest RAM exactly as
+ * the same images given as arrays do, and never pass through the Java heap.
  */
-class MappedImageTest {
+class OffHeapImageTest {
     static final long RAM = 64L << 20;
 
     @TempDir Path dir;
@@ -44,7 +44,7 @@ class MappedImageTest {
     }
 
     @Test
-    void aMappedBzImageAndInitrdLoadAsTheirArraysDoWithAndWithoutTheDecompressor() throws Exception {
+    void anOffHeapBzImageAndInitrdLoadAsTheirArraysDoWithAndWithoutTheDecompressor() throws Exception {
         byte[] elf = VmlinuxStreamTest.bigVmlinux();
         byte[] bz = SyntheticKernels.bzImageWithPayload(KernelPayloadTest.lz4Legacy(elf, true));
         byte[] rd = initrd(300_000);
@@ -52,7 +52,7 @@ class MappedImageTest {
         for (boolean skip : new boolean[] {false, true}) {
             try (Arena a = Arena.ofConfined(); GuestMemory fromArrays = new GuestMemory(RAM); GuestMemory fromFiles = new GuestMemory(RAM)) {
                 LoadedKernel x = LinuxBoot.load(fromArrays, bz, skip, rd, "console=ttyS0", LinuxBootTest.e820(RAM), 0);
-                LoadedKernel y = LinuxBoot.load(fromFiles, ImageFile.map(kernel, "kernel", a), skip, ImageFile.map(initrd, "initrd", a),
+                LoadedKernel y = LinuxBoot.load(fromFiles, ImageFile.readOffHeap(kernel, "kernel", a), skip, ImageFile.readOffHeap(initrd, "initrd", a),
                         "console=ttyS0", LinuxBootTest.e820(RAM), 0);
                 assertEquals(x, y, "skip decompressor " + skip);
                 assertArrayEquals(rd, fromFiles.readBytes(y.initrdStart(), rd.length));
@@ -62,16 +62,16 @@ class MappedImageTest {
     }
 
     @Test
-    void loadingMappedImagesAllocatesAFractionOfTheirSizeOnTheHeap() throws Exception {
+    void loadingImagesReadOffHeapAllocatesAFractionOfTheirSizeOnTheHeap() throws Exception {
         byte[] elf = VmlinuxStreamTest.bigVmlinux();
         Path kernel = file("vmlinuz", SyntheticKernels.bzImageWithPayload(KernelPayloadTest.lz4Legacy(elf, true)));
         Path initrd = file("initrd", initrd(16 << 20));
         long size = Files.size(kernel) + Files.size(initrd);
         try (Arena a = Arena.ofConfined(); GuestMemory warm = new GuestMemory(RAM); GuestMemory mem = new GuestMemory(RAM)) {
-            MemorySegment k = ImageFile.map(kernel, "kernel", a), rd = ImageFile.map(initrd, "initrd", a);
+            MemorySegment k = ImageFile.readOffHeap(kernel, "kernel", a), rd = ImageFile.readOffHeap(initrd, "initrd", a);
             LinuxBoot.load(warm, k, true, rd, "console=ttyS0", LinuxBootTest.e820(RAM), 0); // loads the classes
             long before = allocatedBytes();
-            LinuxBoot.load(mem, ImageFile.map(kernel, "kernel", a), true, ImageFile.map(initrd, "initrd", a), "console=ttyS0",
+            LinuxBoot.load(mem, ImageFile.readOffHeap(kernel, "kernel", a), true, ImageFile.readOffHeap(initrd, "initrd", a), "console=ttyS0",
                     LinuxBootTest.e820(RAM), 0);
             long allocated = allocatedBytes() - before;
             // The stream's 1 MiB copy buffer and bookkeeping; reading the images would be their 25 MiB again.
@@ -80,11 +80,11 @@ class MappedImageTest {
     }
 
     @Test
-    void aZstdPayloadDecodesFromAMappedFileAndFromASliceOfALargerArray() throws Exception {
+    void aZstdPayloadDecodesFromNativeMemoryAndFromASliceOfALargerArray() throws Exception {
         byte[] data = initrd(3 << 20);
         byte[] payload = KernelPayloadTest.kernelZstd(data, 23);
         try (Arena a = Arena.ofConfined()) {
-            assertArrayEquals(data, KernelPayload.decompress(ImageFile.map(file("payload.zst", payload), "kernel", a)), "mapped");
+            assertArrayEquals(data, KernelPayload.decompress(ImageFile.readOffHeap(file("payload.zst", payload), "kernel", a)), "native memory");
         }
         byte[] padded = new byte[payload.length + 100];
         System.arraycopy(payload, 0, padded, 37, payload.length);
@@ -92,23 +92,23 @@ class MappedImageTest {
     }
 
     @Test
-    void aMappedCpioInitrdIsWalkedAndATruncatedOneRefused() throws Exception {
+    void anOffHeapCpioInitrdIsWalkedAndATruncatedOneRefused() throws Exception {
         byte[] cpio = new InitramfsBuilder().file("/init", 0755, "#!/bin/sh\necho hi\n").build();
         try (Arena a = Arena.ofConfined()) {
-            InitrdImage.check(ImageFile.map(file("ok.cpio", cpio), "initrd", a));
+            InitrdImage.check(ImageFile.readOffHeap(file("ok.cpio", cpio), "initrd", a));
             Path cut = file("cut.cpio", Arrays.copyOf(cpio, 150));
-            LoadException e = assertThrows(LoadException.class, () -> InitrdImage.check(ImageFile.map(cut, "initrd", a)));
+            LoadException e = assertThrows(LoadException.class, () -> InitrdImage.check(ImageFile.readOffHeap(cut, "initrd", a)));
             assertTrue(e.getMessage().contains("truncated"), e.getMessage());
         }
     }
 
     @Test
-    void mapGivesReadsOneLineErrorsAndHeadReadsOnlyTheStart() throws Exception {
+    void readOffHeapGivesReadsOneLineErrorsAndHeadReadsOnlyTheStart() throws Exception {
         try (Arena a = Arena.ofConfined()) {
             assertEquals("kernel " + dir.resolve("none") + ": no such file",
-                    assertThrows(LoadException.class, () -> ImageFile.map(dir.resolve("none"), "kernel", a)).getMessage());
-            assertEquals("kernel " + dir + ": is a directory", assertThrows(LoadException.class, () -> ImageFile.map(dir, "kernel", a)).getMessage());
-            assertEquals(0, ImageFile.map(file("empty", new byte[0]), "initrd", a).byteSize());
+                    assertThrows(LoadException.class, () -> ImageFile.readOffHeap(dir.resolve("none"), "kernel", a)).getMessage());
+            assertEquals("kernel " + dir + ": is a directory", assertThrows(LoadException.class, () -> ImageFile.readOffHeap(dir, "kernel", a)).getMessage());
+            assertEquals(0, ImageFile.readOffHeap(file("empty", new byte[0]), "initrd", a).byteSize());
         }
         byte[] big = initrd(100_000);
         assertArrayEquals(Arrays.copyOf(big, 8256), ImageFile.head(file("big", big), "kernel", 8256));
