@@ -336,6 +336,9 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     private BootKind detect(Path k) throws LoadException {
+        // A pipe (--kernel <(...)) can be read once: looking at its header would leave the loader the rest.
+        if (Files.exists(k) && !Files.isDirectory(k) && !Files.isRegularFile(k))
+            throw usage("cannot tell how to boot " + k + " without reading it, and it is not a regular file (a pipe is read once): give --boot");
         // The setup header and the multiboot search window, not the whole image (tens of MiB).
         byte[] img = ImageFile.head(k, "kernel", Multiboot.SEARCH_LIMIT + 64);
         if (img.length >= 0x206 && img[0x202] == 'H' && img[0x203] == 'd' && img[0x204] == 'r' && img[0x205] == 'S')

@@ -96,6 +96,9 @@ class RunCommandTest {
         assertOneLineUsageError(run("run", "--initrd", bin.toString()), "--initrd needs --kernel");
         assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--flat-mode", "real"), "--flat-address and --flat-mode need --boot flat");
         assertOneLineUsageError(run("run", "--kernel", bin.toString()), "cannot tell how to boot");
+        Path fifo = bin.resolveSibling("kernel-fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        assertOneLineUsageError(run("run", "--kernel", fifo.toString()), "(a pipe is read once): give --boot");
         assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "multiboot", "--flat-mode", "real"),
                 "--flat-address and --flat-mode need --boot flat");
         assertOneLineUsageError(run("run", "--kernel", bin.toString(), "--boot", "flat", "--flat-mode", "v86"), "--flat-mode must be");

@@ -38,6 +38,11 @@ public final class ImageFile {
      */
     public static MemorySegment readOffHeap(Path p, String what, Arena arena) throws LoadException {
         checkSize(p, what);
+        if (!Files.isRegularFile(p)) {
+            // A pipe (--kernel <(...)) has no size to allocate for: read to its end, as read() does, then copy.
+            byte[] bytes = read(p, what);
+            return arena.allocate(bytes.length, 4096).copyFrom(MemorySegment.ofArray(bytes));
+        }
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size > MAX_SIZE) throw new LoadException(what + " " + p + ": too large (" + size + " bytes)");

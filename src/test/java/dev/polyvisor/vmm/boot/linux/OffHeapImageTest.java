@@ -110,6 +110,20 @@ class OffHeapImageTest {
             assertEquals("kernel " + dir + ": is a directory", assertThrows(LoadException.class, () -> ImageFile.readOffHeap(dir, "kernel", a)).getMessage());
             assertEquals(0, ImageFile.readOffHeap(file("empty", new byte[0]), "initrd", a).byteSize());
         }
+        byte[] piped = initrd(70_000); // --kernel <(...): a pipe, whose size reads as 0
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        Thread writer = Thread.ofVirtual().start(() -> {
+            try {
+                Files.write(fifo, piped); // opens when the reader does
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        try (Arena a = Arena.ofConfined()) {
+            assertArrayEquals(piped, ImageFile.readOffHeap(fifo, "kernel", a).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), "from a pipe");
+        }
+        writer.join();
         byte[] big = initrd(100_000);
         assertArrayEquals(Arrays.copyOf(big, 8256), ImageFile.head(file("big", big), "kernel", 8256));
         assertArrayEquals(new byte[] {1, 2}, ImageFile.head(file("small", new byte[] {1, 2}), "kernel", 8256));
