@@ -44,6 +44,8 @@ class HostCpuOracleTest {
     private final StringBuilder report = new StringBuilder();
     private int reported;
     private long cases, mismatches, knownMismatches, undefinedSkipped, compatCases, cpl3Cases;
+    /** Mismatches whose host result changed when the host ran the case again, and then matched (hostRerun). */
+    private final List<String> hostFlakes = new ArrayList<>();
     private final Map<String, Integer> mismatchesByForm = new TreeMap<>();
     private final Map<String, Integer> reportedByForm = new TreeMap<>();
 
@@ -134,6 +136,8 @@ class HostCpuOracleTest {
         plan.hostLines().forEach(l -> sum.append(l).append('\n'));
         if (undefinedSkipped > 0)
             sum.append(String.format("oracle: %d cases not compared because the SDM leaves their whole result undefined%n", undefinedSkipped));
+        for (String f : hostFlakes)
+            sum.append("oracle: host result changed when run again, and the second matched the emulator (not failing): ").append(f).append('\n');
         boolean list = Boolean.getBoolean("oracle.list");
         sum.append(String.format("oracle: %d ORACLE forms skipped%s%n", skipped.size(), plan.hostSkipped().isEmpty() ? ""
                 : String.format(" (%d of them for the host reason above%s)", plan.hostSkipped().size(),
@@ -275,6 +279,7 @@ class HostCpuOracleTest {
             if (SystemForms.cpl3Check(c.entry())) cpl3Cases++;
             List<String> diffs = compare(c, hostOut[i], emuOut[i], u, decoded[i], crashes[i]);
             if (diffs.isEmpty()) continue;
+            if (hostRerunMatches(host, c, hostOut[i], emuOut[i], u, decoded[i], crashes[i], diffs)) continue;
             int kd = Known.difference(c, hostOut[i], emuOut[i], diffs);
             if (kd >= 0) {
                 knownDifferenceCounts[kd]++;
@@ -291,6 +296,24 @@ class HostCpuOracleTest {
                 report.append(describe(c, id, seed, hostOut[i], emuOut[i], diffs, known)).append('\n');
             }
         }
+    }
+
+    /**
+     * A mismatch is run once more on the host: the host is a virtual machine whose hypervisor may, now and then,
+     * emulate an instruction itself (after an EPT violation on its memory operand, say) and differ from the CPU
+     * (session 10's CI: FST m64 with a 66 prefix, #UD from the host once in 120,000 cases, matched on every other
+     * run). When the second host run gives another result and that one matches the emulator, the first was the
+     * host's, not the emulator's: it is listed, not failed. The emulator is deterministic and is not re-run.
+     */
+    private boolean hostRerunMatches(HostHarness host, OracleCase c, MachineState first, MachineState emu, Undefined u,
+                                     Insn decoded, RuntimeException crash, List<String> diffs) throws Exception {
+        host.submit(List.of(c));
+        MachineState again = host.collect()[0];
+        if (!compare(c, again, emu, u, decoded, crash).isEmpty() || compare(c, again, first, u, decoded, crash).isEmpty())
+            return false;
+        hostFlakes.add(String.format("%s (%s): first host run %s", formId(c.entry()), HexFormat.ofDelimiter(" ").formatHex(c.enc().bytes()),
+                String.join("; ", diffs)));
+        return true;
     }
 
     static List<String> compare(OracleCase c, MachineState host, MachineState emu, Undefined u, Insn decoded,
