@@ -39,34 +39,12 @@ final class CheckedTrace implements CompiledTrace {
     private record Run(CpuSnapshot after, int vector, int errorCode, WriteJournal journal, boolean repeatable) {}
 
     @Override
-    public void run(Cpu c, Trace t) {
-        if (++tries > MAX_TRIES || !checkable(t)) {
-            install(t);
-            compiled.run(c, t);
-            return;
-        }
-        CpuSnapshot before = CpuSnapshot.of(c);
-        Run ref = journaled(c, t, InterpretedRun.INSTANCE, before);
-        if (!ref.repeatable) {
-            if (ref.vector >= 0) throw c.fault(ref.vector, ref.errorCode);
-            return;
-        }
-        ref.journal.captureCurrent(c.memory);
-        ref.journal.undo(c.memory);
-        before.restore(c);
-        Run got = journaled(c, t, compiled, before);
-        got.journal.captureCurrent(c.memory);
-        List<String> diffs = differences(ref, got);
-        if (!diffs.isEmpty()) throw new JitCheckFailure(describe(t) + " differs from the interpreter: " + String.join("; ", diffs));
-        jit.checkedTraces++;
-        install(t);
-        if (got.vector >= 0) throw c.fault(got.vector, got.errorCode);
-    }
+    public void run(Cpu c, Trace t) { run(c, t, null); }
 
     /**
-     * The check of a region run by a vCPU's loop, which may continue in place at its blocks ({@code Vcpu.loopsBack},
-     * {@code Vcpu.again}): the interpreter runs the entry trace first, as in {@link #run(Cpu, Trace)}, to find out
-     * whether the run is repeatable; then the compiled region runs with the blocks it continues at recorded (at most
+     * With a vCPU's loop the compiled region may continue in place at its blocks ({@code Vcpu.loopsBack},
+     * {@code Vcpu.again}): the interpreter runs the entry trace first, as without one, to find out whether the run is
+     * repeatable; then the compiled region runs with the blocks it continues at recorded (at most
      * {@code Vcpu.CHECKED_CONTINUATIONS}); if it continued, the interpreter runs again from the same state along that
      * path, trace by trace, and must find RIP at each recorded block's start; the two ends are compared as above. A
      * compiled run whose continuation reached the platform or MMIO cannot be replayed: its effects stand unchecked and
@@ -74,10 +52,6 @@ final class CheckedTrace implements CompiledTrace {
      */
     @Override
     public void run(Cpu c, Trace t, Vcpu loop) {
-        if (loop == null) {
-            run(c, t);
-            return;
-        }
         if (++tries > MAX_TRIES || !checkable(t)) {
             install(t);
             compiled.run(c, t, loop);
@@ -95,11 +69,11 @@ final class CheckedTrace implements CompiledTrace {
         before.restore(c);
         List<Trace> path = new ArrayList<>();
         Run got;
-        loop.recordContinuations(path);
+        if (loop != null) loop.recordContinuations(path);
         try {
             got = journaled(c, t, (cc, tt) -> compiled.run(cc, tt, loop), before);
         } finally {
-            loop.recordContinuations(null);
+            if (loop != null) loop.recordContinuations(null);
         }
         got.journal.captureCurrent(c.memory);
         List<String> wrongTurns = new ArrayList<>();

@@ -17,14 +17,7 @@ public final class ImageFile {
     private ImageFile() {}
 
     public static byte[] read(Path p, String what) throws LoadException {
-        checkSize(p, what);
-        try {
-            return Files.readAllBytes(p);
-        } catch (NoSuchFileException e) {
-            throw new LoadException(what + " " + p + ": no such file");
-        } catch (IOException e) {
-            throw new LoadException(what + " " + p + ": cannot read: " + e.getMessage());
-        }
+        return reading(p, what, () -> Files.readAllBytes(p));
     }
 
     /**
@@ -37,46 +30,45 @@ public final class ImageFile {
      * JVM cannot turn into an exception.
      */
     public static MemorySegment readOffHeap(Path p, String what, Arena arena) throws LoadException {
-        checkSize(p, what);
-        if (!Files.isRegularFile(p)) {
-            // A pipe (--kernel <(...)) has no size to allocate for: read to its end, as read() does, then copy.
-            byte[] bytes = read(p, what);
-            return arena.allocate(bytes.length, 4096).copyFrom(MemorySegment.ofArray(bytes));
-        }
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-            long size = ch.size();
-            if (size > MAX_SIZE) throw new LoadException(what + " " + p + ": too large (" + size + " bytes)");
-            MemorySegment s = arena.allocate(size, 4096);
-            java.nio.ByteBuffer b = s.asByteBuffer();
-            while (b.hasRemaining())
-                if (ch.read(b) < 0) throw new LoadException(what + " " + p + ": the file shrank while it was read");
-            return s;
-        } catch (NoSuchFileException e) {
-            throw new LoadException(what + " " + p + ": no such file");
-        } catch (IOException e) {
-            throw new LoadException(what + " " + p + ": cannot read: " + e.getMessage());
-        }
+        return reading(p, what, () -> {
+            if (!Files.isRegularFile(p)) {
+                // A pipe (--kernel <(...)) has no size to allocate for: read to its end, as read() does, then copy.
+                byte[] bytes = Files.readAllBytes(p);
+                return arena.allocate(bytes.length, 4096).copyFrom(MemorySegment.ofArray(bytes));
+            }
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+                MemorySegment s = arena.allocate(ch.size(), 4096);
+                java.nio.ByteBuffer b = s.asByteBuffer();
+                while (b.hasRemaining())
+                    if (ch.read(b) < 0) throw new LoadException(what + " " + p + ": the file shrank while it was read");
+                return s;
+            }
+        });
     }
 
     /** At most the first {@code n} bytes of the file (format detection), with {@link #read}'s errors. */
     public static byte[] head(Path p, String what, int n) throws LoadException {
-        checkSize(p, what);
-        try (var in = Files.newInputStream(p)) {
-            return in.readNBytes(n);
-        } catch (NoSuchFileException e) {
-            throw new LoadException(what + " " + p + ": no such file");
-        } catch (IOException e) {
-            throw new LoadException(what + " " + p + ": cannot read: " + e.getMessage());
-        }
+        return reading(p, what, () -> {
+            try (var in = Files.newInputStream(p)) {
+                return in.readNBytes(n);
+            }
+        });
     }
 
-    private static void checkSize(Path p, String what) throws LoadException {
+    private interface Reading<T> { T run() throws IOException, LoadException; }
+
+    /**
+     * Checks the usual file problems (none given, missing, a directory, larger than {@link #MAX_SIZE}), then does
+     * {@code how}, each failure a one-line LoadException naming {@code what} and the file.
+     */
+    private static <T> T reading(Path p, String what, Reading<T> how) throws LoadException {
         if (p == null) throw new LoadException("no " + what + " given");
         try {
             if (!Files.exists(p)) throw new LoadException(what + " " + p + ": no such file");
             if (Files.isDirectory(p)) throw new LoadException(what + " " + p + ": is a directory");
             long size = Files.size(p);
             if (size > MAX_SIZE) throw new LoadException(what + " " + p + ": too large (" + size + " bytes)");
+            return how.run();
         } catch (NoSuchFileException e) {
             throw new LoadException(what + " " + p + ": no such file");
         } catch (IOException e) {
