@@ -7,6 +7,10 @@ import java.util.List;
  * (character device 5:1, which the kernel opens before running /init), busybox-static with its
  * applet links, the guest probe, udhcpc's event script, the chosen kernel modules with a modules.dep and a load-order list
  * (and the root filesystem's modules with their own list), and /init.
+ *
+ * <p>Each load-order line is a module's path followed by the roots that need it ({@code path root...}, dependencies
+ * before the modules that need them), so that /init can load only what the devices present need: a module goes in
+ * when any of its roots does ({@link GuestInit}).
  */
 public final class GuestInitramfs {
     private GuestInitramfs() {}
@@ -36,11 +40,15 @@ public final class GuestInitramfs {
         b.symlink("/sbin/poweroff", "../bin/busybox");
 
         List<KernelModule> modules = ModuleSet.closure(kernel.modules(), moduleRoots, kernel.builtin());
+        java.util.Map<String, List<String>> neededBy = new java.util.HashMap<>();
+        for (String root : moduleRoots)
+            for (KernelModule m : ModuleSet.closure(kernel.modules(), List.of(root), kernel.builtin()))
+                neededBy.computeIfAbsent(m.name(), n -> new java.util.ArrayList<>()).add(root);
         String base = "/lib/modules/" + kernel.release() + "/";
         StringBuilder order = new StringBuilder();
         for (KernelModule m : modules) {
             b.file(base + m.installedPath(), 0644, m.elf());
-            order.append(m.installedPath()).append('\n');
+            order.append(m.installedPath()).append(' ').append(String.join(" ", neededBy.get(m.name()))).append('\n');
         }
         java.util.Set<String> loaded = new java.util.HashSet<>();
         for (KernelModule m : modules) loaded.add(m.name());

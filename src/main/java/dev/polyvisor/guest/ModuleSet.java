@@ -10,13 +10,41 @@ import java.util.Set;
 /** Dependency closure of kernel modules, ordered so that every module follows its dependencies. */
 public final class ModuleSet {
     /**
-     * The virtio drivers a Polyvisor guest may meet: the PCI transport (modern and legacy), block,
-     * net, console, entropy, balloon, and the virtio vsock transport. Their dependencies (virtio,
-     * virtio_ring, net_failover, failover, vsock, ...) come in through the closure.
+     * A virtio module that binds PCI functions of vendor 0x1AF4: the transport ({@code virtio_pci}, every
+     * virtio function) or a device driver with the device IDs it serves (virtio 1.2, 4.1.2.1: 0x1040 plus the
+     * device type, and the transitional ID where the spec defines one).
      */
-    public static final List<String> VIRTIO_ROOTS = List.of(
-            "virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "virtio_balloon",
-            "vmw_vsock_virtio_transport");
+    public record VirtioDriver(String module, List<Integer> pciDeviceIds) {
+        public VirtioDriver { pciDeviceIds = List.copyOf(pciDeviceIds); }
+
+        /** The modern device ID of a virtio device type, and a transitional one when {@code legacy >= 0}. */
+        static VirtioDriver of(String module, int deviceType, int legacy) {
+            return new VirtioDriver(module, legacy < 0 ? List.of(0x1040 + deviceType) : List.of(0x1040 + deviceType, legacy));
+        }
+
+        /** True for the transport, which every virtio PCI function needs. */
+        public boolean transport() { return pciDeviceIds.isEmpty(); }
+    }
+
+    /** The virtio PCI vendor ID (virtio 1.2, 4.1.2). */
+    public static final int VIRTIO_PCI_VENDOR = 0x1AF4;
+
+    /**
+     * The virtio drivers a Polyvisor guest may meet: the PCI transport (modern and legacy), block, net, console,
+     * entropy, balloon, and the virtio vsock transport (device types 2, 1, 3, 4, 5 and 19, virtio 1.2 5). Their
+     * dependencies (virtio, virtio_ring, net_failover, failover, vsock, ...) come in through the closure.
+     */
+    public static final List<VirtioDriver> VIRTIO_DRIVERS = List.of(
+            new VirtioDriver("virtio_pci", List.of()),
+            VirtioDriver.of("virtio_blk", 2, 0x1001),
+            VirtioDriver.of("virtio_net", 1, 0x1000),
+            VirtioDriver.of("virtio_console", 3, 0x1003),
+            VirtioDriver.of("virtio_rng", 4, 0x1005),
+            VirtioDriver.of("virtio_balloon", 5, 0x1002),
+            VirtioDriver.of("vmw_vsock_virtio_transport", 19, -1));
+
+    /** The module names of {@link #VIRTIO_DRIVERS}: the default guest's module roots. */
+    public static final List<String> VIRTIO_ROOTS = VIRTIO_DRIVERS.stream().map(VirtioDriver::module).toList();
 
     /**
      * What mounting an ext4 root from a virtio disk and running systemd on it need before the root's

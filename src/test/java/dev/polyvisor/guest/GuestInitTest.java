@@ -70,7 +70,8 @@ class GuestInitTest {
         String base = "lib/modules/6.1.0-9-cloud-amd64/";
         assertTrue(e.containsKey(base + "kernel/drivers/block/virtio_blk.ko"));
         assertFalse(e.containsKey(base + "kernel/drivers/block/loop.ko"));
-        assertEquals("kernel/drivers/virtio/virtio_ring.ko\nkernel/drivers/virtio/virtio.ko\nkernel/drivers/block/virtio_blk.ko\n",
+        assertEquals("kernel/drivers/virtio/virtio_ring.ko virtio_blk\nkernel/drivers/virtio/virtio.ko virtio_blk\n"
+                        + "kernel/drivers/block/virtio_blk.ko virtio_blk\n",
                 new String(e.get(base + "load-order").data(), StandardCharsets.UTF_8));
         assertTrue(e.get("tmp").header().getMode() == 041777);
         assertEquals("busybox is not an ELF executable",
@@ -91,7 +92,7 @@ class GuestInitTest {
         // unix is built in and crc32c_generic absent here: both are left out rather than failing the build.
         var e = CpioReader.read(GuestInitramfs.build(k, busybox, List.of("virtio_blk"), List.of("ext4", "crc32c_generic", "unix")));
         String base = "lib/modules/6.1.0-9-cloud-amd64/";
-        assertEquals("kernel/lib/crc16.ko\nkernel/drivers/virtio/virtio_ring.ko\nkernel/drivers/block/virtio_blk.ko\n",
+        assertEquals("kernel/lib/crc16.ko virtio_blk\nkernel/drivers/virtio/virtio_ring.ko virtio_blk\nkernel/drivers/block/virtio_blk.ko virtio_blk\n",
                 new String(e.get(base + "load-order").data(), StandardCharsets.UTF_8));
         assertEquals("kernel/fs/mbcache.ko\nkernel/fs/jbd2/jbd2.ko\nkernel/fs/ext4/ext4.ko\n",
                 new String(e.get(base + GuestInit.ROOTFS_ORDER).data(), StandardCharsets.UTF_8));

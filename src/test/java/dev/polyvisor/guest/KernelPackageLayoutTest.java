@@ -74,7 +74,8 @@ class KernelPackageLayoutTest {
         byte[] cpio = GuestInitramfs.build(k, busybox, List.of("virtio_pci", "virtio_blk", "virtio_console", "vmw_vsock_virtio_transport"));
         var e = CpioReader.read(cpio);
         String base = "lib/modules/" + rel + "/";
-        assertEquals("kernel/drivers/block/virtio_blk.ko\nkernel/net/vmw_vsock/vsock.ko\nkernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko\n",
+        assertEquals("kernel/drivers/block/virtio_blk.ko virtio_blk\nkernel/net/vmw_vsock/vsock.ko vmw_vsock_virtio_transport\n"
+                        + "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko vmw_vsock_virtio_transport\n",
                 new String(e.get(base + "load-order").data(), StandardCharsets.UTF_8));
         byte[] ko = e.get(base + "kernel/drivers/block/virtio_blk.ko").data();
         assertArrayEquals(SyntheticDebs.module("virtio_blk", ""), ko, "stored as an ELF object, not .ko.xz");
