@@ -54,11 +54,13 @@ class RunCommandTest {
     }
 
     @Test
-    void nokaslrLetsTheVmmUnpackTheBzImageUnlessBzimageIsAskedFor() throws Exception {
+    void theVmmUnpacksTheBzImageUnlessBzimageIsAskedFor() throws Exception {
         assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX_VMLINUX, bootKind("--append", "console=ttyS0 nokaslr"));
         assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX_VMLINUX, bootKind("--boot", "linux", "--append", "nokaslr"));
         assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX, bootKind("--boot", "bzimage", "--append", "nokaslr"));
-        assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX, bootKind("--append", "console=ttyS0"), "KASLR on: the decompressor places the kernel");
+        assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX_VMLINUX, bootKind("--append", "console=ttyS0"),
+                "KASLR on: the VMM places the kernel as the decompressor would (KernelRelocations)");
+        assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.LINUX, bootKind("--boot", "bzimage", "--append", "console=ttyS0"));
         assertEquals(dev.polyvisor.vmm.VmConfig.BootKind.PVH, bootKind("--boot", "pvh", "--append", "nokaslr"));
     }
 

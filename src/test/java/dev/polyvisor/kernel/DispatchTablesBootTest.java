@@ -60,7 +60,12 @@ class DispatchTablesBootTest {
 
     /** Boots, and after poweroff reads the dispatch tables (with {@code nokaslr}'s fixed mapping, or by detecting the slides). */
     private static Boot boot(String personality, int smp, boolean kaslr) throws Exception {
-        VmConfig cfg = VmConfig.of(guest.kernel(), VmConfig.BootKind.LINUX)
+        return boot(personality, smp, kaslr, VmConfig.BootKind.LINUX);
+    }
+
+    /** As above, the kernel entered as {@code kind} says (LINUX: the bzImage's decompressor runs; LINUX_VMLINUX: the VMM's). */
+    private static Boot boot(String personality, int smp, boolean kaslr, VmConfig.BootKind kind) throws Exception {
+        VmConfig cfg = VmConfig.of(guest.kernel(), kind)
                 .withInitrd(guest.initramfs())
                 .withAppend(APPEND + (kaslr ? "" : "nokaslr ") + GuestInit.execParameter(SYSFS))
                 .withSmp(smp)
@@ -138,5 +143,20 @@ class DispatchTablesBootTest {
         assertEquals("native_flush_tlb_multi", t.get("pv_ops.mmu.flush_tlb_multi"));
         assertEquals(b.sysfs("cs"), t.get("clocksource.name"));
         assertEquals(b.sysfs("ce"), t.get("clockevent[0].name"));
+    }
+
+    @Test
+    void theVmmsOwnKaslrMovesTheVirtualBaseAndTheKernelRunsThere() throws Exception {
+        // The VMM unpacks the bzImage and relocates the vmlinux for a random virtual base (KernelRelocations); the
+        // physical address stays the preferred one, so phys_base undoes the virtual slide exactly.
+        Boot b = boot("bare", 1, true, VmConfig.BootKind.LINUX_VMLINUX);
+        KernelAddresses a = b.addresses();
+        assertEquals(0, a.virtualSlide() % KernelAddresses.PHYSICAL_ALIGN);
+        assertEquals(0, a.physicalSlide(), "phys_base " + Long.toHexString(a.physBase()) + ", slide " + Long.toHexString(a.virtualSlide()));
+        assertTrue(b.console().contains("polyvisor: exit status 0"), b.tail());
+        DispatchTables t = b.tables();
+        assertEquals("native_sched_clock", t.get("static_call.pv_sched_clock"));
+        assertEquals("native_flush_tlb_multi", t.get("pv_ops.mmu.flush_tlb_multi"));
+        assertEquals(b.sysfs("cs"), t.get("clocksource.name"));
     }
 }

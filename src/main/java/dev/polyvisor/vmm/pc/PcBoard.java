@@ -66,9 +66,18 @@ public final class PcBoard {
     /** As {@link #loadLinux(GuestMemory, byte[], byte[], String, boolean, boolean)}, for images in segments (image files read off the heap). */
     public LoadedKernel loadLinux(GuestMemory mem, MemorySegment kernel, MemorySegment initrd, String cmdline, boolean pvh,
                                   boolean skipDecompressor) throws LoadException {
+        return loadLinux(mem, kernel, initrd, cmdline, pvh, skipDecompressor, null);
+    }
+
+    /**
+     * As above; with {@code skipDecompressor}, {@code kaslr} randomizes the kernel's virtual base as the decompressor
+     * would unless the command line says nokaslr (LinuxBoot; null: the link address).
+     */
+    public LoadedKernel loadLinux(GuestMemory mem, MemorySegment kernel, MemorySegment initrd, String cmdline, boolean pvh,
+                                  boolean skipDecompressor, java.util.random.RandomGenerator kaslr) throws LoadException {
         List<E820Entry> map = e820.entries();
         if (pvh) return Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());
-        return LinuxBoot.load(mem, kernel, skipDecompressor, initrd, cmdline, map, acpi.rsdpAddress());
+        return LinuxBoot.load(mem, kernel, skipDecompressor, kaslr, initrd, cmdline, map, acpi.rsdpAddress());
     }
 
     /** Connects a vCPU to its LAPIC (interrupts and the LAPIC's MSRs). */

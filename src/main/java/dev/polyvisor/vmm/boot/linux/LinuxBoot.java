@@ -6,6 +6,7 @@ import dev.polyvisor.memory.GuestMemory;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.random.RandomGenerator;
 
 /**
  * Loads a bzImage with the x86 64-bit boot protocol (Documentation/arch/x86/boot.rst,
@@ -65,6 +66,18 @@ public final class LinuxBoot {
     /** As {@link #load(GuestMemory, byte[], boolean, byte[], String, List, long)}, for images in segments (image files read off the heap). */
     public static LoadedKernel load(GuestMemory mem, MemorySegment kernel, boolean skipDecompressor, MemorySegment initrd, String cmdline,
                                     List<E820Entry> e820, long acpiRsdp) throws LoadException {
+        return load(mem, kernel, skipDecompressor, null, initrd, cmdline, e820, acpiRsdp);
+    }
+
+    /**
+     * As {@link #load(GuestMemory, MemorySegment, boolean, MemorySegment, String, List, long)}; with {@code skipDecompressor}
+     * and a {@code kaslr} source, a command line without nokaslr gets the decompressor's KASLR from the VMM: a random
+     * virtual base, the vmlinux's relocations applied for it, and KASLR_FLAG in loadflags, which the kernel reads to
+     * randomize its memory regions too (arch/x86/boot/compressed/kaslr.c, choose_random_location;
+     * {@link KernelRelocations}). Without a source such a kernel runs at its link address.
+     */
+    public static LoadedKernel load(GuestMemory mem, MemorySegment kernel, boolean skipDecompressor, RandomGenerator kaslr,
+                                    MemorySegment initrd, String cmdline, List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF)
             throw new LoadException("kernel is an ELF vmlinux, not a bzImage: boot it with PVH");
         BzImage k = BzImage.parse(kernel);
@@ -85,13 +98,14 @@ public final class LinuxBoot {
         }
         // init_size is the memory the kernel needs from the load address before it sets up its own allocator.
         long kernelEnd = load + Math.max(k.initSize, k.kernelLength());
+        RandomGenerator randomize = skipDecompressor && k.relocatable && !kaslrDisabled(cmdline) ? kaslr : null;
         try (VmlinuxStream vmlinux = skipDecompressor ? VmlinuxStream.of(kernel) : null) {
-            return load(mem, k, vmlinux, load, kernelEnd, initrd, cmd, e820, acpiRsdp);
+            return load(mem, k, vmlinux, randomize, load, kernelEnd, initrd, cmd, e820, acpiRsdp);
         }
     }
 
-    private static LoadedKernel load(GuestMemory mem, BzImage k, VmlinuxStream vmlinux, long load, long kernelEnd, MemorySegment initrd,
-                                     byte[] cmd, List<E820Entry> e820, long acpiRsdp) throws LoadException {
+    private static LoadedKernel load(GuestMemory mem, BzImage k, VmlinuxStream vmlinux, RandomGenerator kaslr, long load, long kernelEnd,
+                                     MemorySegment initrd, byte[] cmd, List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (vmlinux != null) {
             if (vmlinux.lowestAddress() < load)
                 throw new LoadException(String.format("the vmlinux starts at 0x%x, below the bzImage's load address 0x%x", vmlinux.lowestAddress(), load));
@@ -108,6 +122,12 @@ public final class LinuxBoot {
             if (entryAt < vmlinux.lowestAddress() || entryAt >= vmlinux.highestAddress())
                 throw new LoadException(String.format("the vmlinux's entry 0x%x is outside its segments", entryAt));
             vmlinux.loadInto(mem);
+            if (kaslr != null) {
+                // needed_size in misc.c: the decompressed image or the kernel's whole extent, whichever is larger.
+                long size = Math.max(Math.max(vmlinux.length(), vmlinux.highestAddress() - load), k.initSize);
+                long delta = KernelRelocations.randomDelta(kaslr, load, size, k.kernelAlignment);
+                if (delta != 0) KernelRelocations.apply(mem, vmlinux.tail(), delta, vmlinux.lowestAddress(), vmlinux.highestAddress());
+            }
         }
 
         long initrdAt = 0, initrdLen = initrd == null ? 0 : initrd.byteSize();
@@ -127,6 +147,7 @@ public final class LinuxBoot {
         mem.st8(CMDLINE + cmd.length, 0);
 
         writeBootParams(mem, k, initrdAt, initrdLen, e820, acpiRsdp);
+        if (kaslr != null) mem.st8(BOOT_PARAMS + BzImage.LOADFLAGS, mem.ld8(BOOT_PARAMS + BzImage.LOADFLAGS) | KASLR_FLAG);
         BootTables.writeGdt(mem, true);
         long cr3 = BootTables.writeIdentityMap(mem);
         EntryState entry = new EntryState(EntryState.Mode.LONG_64, entryAt, BOOT_PARAMS, 0, STACK_TOP,
@@ -140,6 +161,9 @@ public final class LinuxBoot {
      * do the decompressor's work: the decompressor's own test (arch/x86/boot/compressed/kaslr.c,
      * choose_random_location: cmdline_find_option_bool("nokaslr"), a whole word anywhere on the line).
      */
+    /** loadflags bit 1: the boot loader (here the VMM, in the decompressor's place) randomized the kernel (boot.rst). */
+    static final int KASLR_FLAG = 0x02;
+
     public static boolean kaslrDisabled(String cmdline) {
         if (cmdline == null) return false;
         for (String w : cmdline.trim().split("\\s+")) if (w.equals("nokaslr")) return true;

@@ -23,6 +23,8 @@ final class VmlinuxStream implements AutoCloseable {
     /** A program header table further into the file than this is corrupt (a vmlinux has it at offset 64). */
     static final int MAX_HEADERS = 1 << 20;
     private static final int COPY = 1 << 20;
+    /** More bytes than this after the last segment is a corrupt image (6.1's relocation table is about 200 KiB). */
+    static final int MAX_TAIL = 64 << 20;
 
     private final KernelPayload.Format format;
     private final InputStream in;
@@ -32,6 +34,8 @@ final class VmlinuxStream implements AutoCloseable {
     final List<ElfKernel.Segment> loads;
     /** e_entry: the physical address of startup_64. */
     final long entry;
+    /** The bytes after the last segment, read by {@link #loadInto}: they end with the relocation table. */
+    private byte[] tail = new byte[0];
 
     private VmlinuxStream(KernelPayload.Format format, InputStream in) throws LoadException {
         this.format = format;
@@ -115,13 +119,27 @@ final class VmlinuxStream implements AutoCloseable {
                 }
                 mem.zero(s.paddr() + s.fileSize(), s.memSize() - s.fileSize());
             }
-            while (in.read(buf) >= 0) { } // the rest (the relocation table): decoded for its checks only
+            // The rest: section headers, then the relocation table that KASLR needs (KernelRelocations).
+            java.io.ByteArrayOutputStream rest = new java.io.ByteArrayOutputStream();
+            for (int n; (n = in.read(buf)) >= 0; ) {
+                if (rest.size() + (long) n > MAX_TAIL)
+                    throw new LoadException(String.format("corrupt vmlinux: more than 0x%x bytes follow its last segment", MAX_TAIL));
+                rest.write(buf, 0, n);
+            }
+            tail = rest.toByteArray();
+            position += tail.length;
         } catch (EOFException e) {
             throw new LoadException(e.getMessage(), e);
         } catch (IOException | RuntimeException e) {
             throw KernelPayload.corrupt(format, e);
         }
     }
+
+    /** The decompressed image's bytes after its last segment (after {@link #loadInto}), ending with the relocation table. */
+    byte[] tail() { return tail; }
+
+    /** The decompressed image's length (after {@link #loadInto}): output_len in the decompressor. */
+    long length() { return position; }
 
     private void skipTo(long offset) throws IOException {
         if (offset < position) throw new IOException(String.format("segment at file offset 0x%x lies in bytes already read", offset));

@@ -1,0 +1,65 @@
+package dev.polyvisor.vmm.boot.linux;
+
+import dev.polyvisor.memory.GuestMemory;
+import dev.polyvisor.vmm.boot.LoadException;
+import java.util.random.RandomGenerator;
+
+/**
+ * KASLR done by the VMM for a vmlinux it unpacked itself ({@link VmlinuxStream}): the virtual slot the bzImage's
+ * decompressor would choose and the relocations it would apply (arch/x86/boot/compressed/kaslr.c,
+ * find_random_virt_addr; misc.c, handle_relocations). The physical load address stays the bzImage's preferred one,
+ * as when the decompressor finds no other physical slot; only the kernel's virtual base moves.
+ *
+ * <p>The build appends the relocation table to the vmlinux (arch/x86/tools/relocs, vmlinux.relocs): 32-bit values,
+ * read backwards from the end of the decompressed image, each the sign-extended link-time virtual address of a
+ * field to adjust: first the 32-bit fields (up to a zero), then the inverse 32-bit fields (up to a zero; they are
+ * decreased), then the 64-bit fields (up to a zero).
+ */
+final class KernelRelocations {
+    /** __START_KERNEL_map: where the kernel image is mapped (arch/x86/include/asm/page_64_types.h). */
+    static final long START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000L;
+    /** KERNEL_IMAGE_SIZE with CONFIG_RANDOMIZE_BASE: the kernel's virtual slots lie in the first GiB of that map. */
+    static final long KERNEL_IMAGE_SIZE = 1L << 30;
+
+    private KernelRelocations() {}
+
+    /**
+     * A virtual offset as find_random_virt_addr picks it: one of {@code 1 + (KERNEL_IMAGE_SIZE - minimum - imageSize)
+     * / align} slots, each {@code align} apart from {@code minimum} (the link address, LOAD_PHYSICAL_ADDR); 0 is the
+     * link address itself.
+     */
+    static long randomDelta(RandomGenerator random, long minimum, long imageSize, long align) {
+        long room = KERNEL_IMAGE_SIZE - minimum - imageSize;
+        if (room < 0 || align <= 0) return 0;
+        return random.nextLong(1 + room / align) * align;
+    }
+
+    /**
+     * Adds {@code delta} to every field the table names in the image in guest RAM, which was loaded at its link
+     * address ({@code virtual - START_KERNEL_MAP} is the field's physical address); a field outside
+     * [{@code lo}, {@code hi}) means a corrupt image, as the decompressor's "relocation outside of kernel" error.
+     *
+     * @param tail the decompressed image's bytes after its last segment, ending with the relocation table
+     */
+    static void apply(GuestMemory mem, byte[] tail, long delta, long lo, long hi) throws LoadException {
+        int at = tail.length - 4;
+        at = pass(mem, tail, at, delta, lo, hi, 4, "32-bit");
+        at = pass(mem, tail, at - 4, -delta, lo, hi, 4, "inverse 32-bit");
+        pass(mem, tail, at - 4, delta, lo, hi, 8, "64-bit");
+    }
+
+    /** One list, read backwards from {@code at} up to its zero terminator; returns the terminator's index. */
+    private static int pass(GuestMemory mem, byte[] t, int at, long delta, long lo, long hi, int width, String what)
+            throws LoadException {
+        for (;; at -= 4) {
+            if (at < 0) throw new LoadException("corrupt vmlinux: its " + what + " relocation list has no end");
+            long v = (long) (t[at] & 0xFF | (t[at + 1] & 0xFF) << 8 | (t[at + 2] & 0xFF) << 16 | t[at + 3] << 24); // sign-extended
+            if (v == 0) return at;
+            long pa = v - START_KERNEL_MAP;
+            if (pa < lo || pa > hi - width)
+                throw new LoadException(String.format("corrupt vmlinux: %s relocation at 0x%x is outside the kernel", what, v));
+            if (width == 8) mem.st64(pa, mem.ld64(pa) + delta);
+            else mem.st32(pa, (int) (mem.ld32(pa) + delta));
+        }
+    }
+}
