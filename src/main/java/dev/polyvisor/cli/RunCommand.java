@@ -85,8 +85,9 @@ public final class RunCommand implements Callable<Integer> {
     String personality = "bare";
 
     @Option(names = "--boot", paramLabel = "KIND", description = "How to enter the kernel: linux, bzimage, pvh, multiboot or flat (default: from the image). "
-            + "linux is the Linux 64-bit boot protocol; with nokaslr in the command line Polyvisor unpacks the bzImage itself and enters "
-            + "the kernel at startup_64, as the bzImage's decompressor would. bzimage always runs that decompressor in the guest, as QEMU's -kernel does.")
+            + "linux is the Linux 64-bit boot protocol; Polyvisor unpacks the bzImage itself and enters the kernel at startup_64, "
+            + "as the bzImage's decompressor would, with KASLR (a random virtual base) unless the command line says nokaslr. "
+            + "bzimage always runs that decompressor in the guest, as QEMU's -kernel does.")
     String boot;
 
     @Option(names = "--flat-address", paramLabel = "ADDR", description = "Load and entry address of a flat binary (default: 0x100000).")
