@@ -68,6 +68,15 @@ public final class Workloads {
         }
     }
 
+    private static void deleteQuietly(Path p) {
+        if (p == null) return;
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // a leftover temporary file in the cache directory: harmless, and pruned with the directory
+        }
+    }
+
     /** The static pv-workloads binary, compiled with the host gcc unless the cache has it. */
     public static Path binary() throws GuestImageException {
         byte[] src;
@@ -80,10 +89,14 @@ public final class Workloads {
         Path dir = GuestCache.subdirectory("workloads-" + sha256(src).substring(0, 16));
         Path bin = dir.resolve("pv-workloads");
         if (Files.isExecutable(bin)) return bin;
+        // Every builder compiles its own copy of the source into its own file, then renames it into place: two VMs
+        // started together on a fresh cache (WorkloadsBootTest boots two at once) both build, and with one shared
+        // temporary name the second rename found the file gone (CI on a new machine, session 11).
+        Path c = null, tmp = null;
         try {
-            Path c = dir.resolve("pv_workloads.c");
+            c = Files.createTempFile(dir, "pv_workloads-", ".c");
             Files.write(c, src);
-            Path tmp = dir.resolve("pv-workloads.tmp");
+            tmp = Files.createTempFile(dir, "pv-workloads-", ".tmp");
             List<String> cmd = List.of("gcc", "-O2", "-static", "-pthread", "-o", tmp.toString(), c.toString());
             Process p;
             try {
@@ -100,6 +113,7 @@ public final class Workloads {
                 throw new GuestImageException("building pv-workloads failed: "
                         + log.lines().filter(l -> !l.isBlank()).findFirst().orElse("gcc exit status " + p.exitValue()));
             Files.move(tmp, bin, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            Files.move(c, dir.resolve("pv_workloads.c"), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             GuestCache.pruneSuperseded(dir, "workloads-", "workload build");
             return bin;
         } catch (IOException e) {
@@ -107,6 +121,9 @@ public final class Workloads {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new GuestImageException("interrupted while building pv-workloads");
+        } finally {
+            deleteQuietly(c);
+            deleteQuietly(tmp);
         }
     }
 
