@@ -35,13 +35,35 @@ final class KernelRelocations {
     }
 
     /**
+     * Whether {@code tail} ends with a relocation table whose every field lies in [{@code lo}, {@code hi}) of the image
+     * loaded at its link address: three lists, each up to its zero terminator. A kernel built without
+     * CONFIG_RANDOMIZE_BASE has no table (CONFIG_X86_NEED_RELOCS), and its decompressor does not randomize: such a
+     * kernel, or one whose table is damaged, runs at its link address, as with nokaslr.
+     */
+    static boolean valid(byte[] tail, long lo, long hi) {
+        if (tail.length < 12) return false; // not even the three terminators
+        try {
+            walk(null, tail, 0, lo, hi);
+            return true;
+        } catch (LoadException e) {
+            return false;
+        }
+    }
+
+    /**
      * Adds {@code delta} to every field the table names in the image in guest RAM, which was loaded at its link
      * address ({@code virtual - START_KERNEL_MAP} is the field's physical address); a field outside
-     * [{@code lo}, {@code hi}) means a corrupt image, as the decompressor's "relocation outside of kernel" error.
+     * [{@code lo}, {@code hi}) means a corrupt image, as the decompressor's "relocation outside of kernel" error
+     * (callers check {@link #valid} first, so nothing is half applied).
      *
      * @param tail the decompressed image's bytes after its last segment, ending with the relocation table
      */
     static void apply(GuestMemory mem, byte[] tail, long delta, long lo, long hi) throws LoadException {
+        walk(mem, tail, delta, lo, hi);
+    }
+
+    /** The three lists, read backwards from the end; with {@code mem} null only checked. */
+    private static void walk(GuestMemory mem, byte[] tail, long delta, long lo, long hi) throws LoadException {
         int at = tail.length - 4;
         at = pass(mem, tail, at, delta, lo, hi, 4, "32-bit");
         at = pass(mem, tail, at - 4, -delta, lo, hi, 4, "inverse 32-bit");
@@ -58,6 +80,7 @@ final class KernelRelocations {
             long pa = v - START_KERNEL_MAP;
             if (pa < lo || pa > hi - width)
                 throw new LoadException(String.format("corrupt vmlinux: %s relocation at 0x%x is outside the kernel", what, v));
+            if (mem == null) continue;
             if (width == 8) mem.st64(pa, mem.ld64(pa) + delta);
             else mem.st32(pa, (int) (mem.ld32(pa) + delta));
         }

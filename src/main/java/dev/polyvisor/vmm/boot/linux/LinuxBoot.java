@@ -122,11 +122,14 @@ public final class LinuxBoot {
             if (entryAt < vmlinux.lowestAddress() || entryAt >= vmlinux.highestAddress())
                 throw new LoadException(String.format("the vmlinux's entry 0x%x is outside its segments", entryAt));
             vmlinux.loadInto(mem);
+            byte[] relocs = kaslr == null ? null : vmlinux.relocationTable();
+            if (kaslr != null && !KernelRelocations.valid(relocs, vmlinux.lowestAddress(), vmlinux.highestAddress()))
+                kaslr = null; // no table (a kernel without CONFIG_RANDOMIZE_BASE) or a damaged one: the link address
             if (kaslr != null) {
                 // needed_size in misc.c: the decompressed image or the kernel's whole extent, whichever is larger.
                 long size = Math.max(Math.max(vmlinux.length(), vmlinux.highestAddress() - load), k.initSize);
                 long delta = KernelRelocations.randomDelta(kaslr, load, size, k.kernelAlignment);
-                if (delta != 0) KernelRelocations.apply(mem, vmlinux.tail(), delta, vmlinux.lowestAddress(), vmlinux.highestAddress());
+                if (delta != 0) KernelRelocations.apply(mem, relocs, delta, vmlinux.lowestAddress(), vmlinux.highestAddress());
             }
         }
 

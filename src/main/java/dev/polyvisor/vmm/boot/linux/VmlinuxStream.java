@@ -135,8 +135,19 @@ final class VmlinuxStream implements AutoCloseable {
         }
     }
 
-    /** The decompressed image's bytes after its last segment (after {@link #loadInto}), ending with the relocation table. */
-    byte[] tail() { return tail; }
+    /**
+     * The relocation table the build appends to the vmlinux for KASLR (after {@link #loadInto}): the decompressed bytes
+     * past the end of the ELF file, which ends with its section header table (e_shoff + e_shnum * e_shentsize) or its
+     * last segment. Empty for a kernel without one (CONFIG_X86_NEED_RELOCS needs CONFIG_RANDOMIZE_BASE on x86-64).
+     */
+    byte[] relocationTable() {
+        java.nio.ByteBuffer h = java.nio.ByteBuffer.wrap(head).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        long sections = h.getLong(0x28) + (long) (h.getShort(0x3A) & 0xFFFF) * (h.getShort(0x3C) & 0xFFFF);
+        long tailStart = position - tail.length;
+        long elfEnd = Math.max(tailStart, sections);
+        if (elfEnd < tailStart || elfEnd > position) return new byte[0]; // section headers past the end: no table
+        return java.util.Arrays.copyOfRange(tail, (int) (elfEnd - tailStart), tail.length);
+    }
 
     /** The decompressed image's length (after {@link #loadInto}): output_len in the decompressor. */
     long length() { return position; }

@@ -49,6 +49,33 @@ class DebianKernelTest {
     }
 
     @Test
+    void theVmmsKaslrFindsTheRelocationTableAndMovesTheKernelsPointers() throws Exception {
+        try (VmlinuxStream v = VmlinuxStream.of(kernel); GuestMemory mem = new GuestMemory(RAM)) {
+            v.loadInto(mem);
+            byte[] relocs = v.relocationTable();
+            // Debian's kernel has CONFIG_RANDOMIZE_BASE: the table is thousands of entries, all inside the image.
+            assertTrue(relocs.length > 40_000, relocs.length + " bytes");
+            assertTrue(KernelRelocations.valid(relocs, v.lowestAddress(), v.highestAddress()));
+        }
+        // A fixed slot: the loaded image differs from the one at the link address only in relocated fields, each moved by the slide.
+        java.util.random.RandomGenerator fixed = new java.util.SplittableRandom(7);
+        try (GuestMemory a = new GuestMemory(RAM); GuestMemory b = new GuestMemory(RAM)) {
+            LinuxBoot.load(a, java.lang.foreign.MemorySegment.ofArray(kernel), true, null, null, "console=ttyS0", LinuxBootTest.e820(RAM), 0);
+            LinuxBoot.load(b, java.lang.foreign.MemorySegment.ofArray(kernel), true, fixed, null, "console=ttyS0", LinuxBootTest.e820(RAM), 0);
+            assertEquals(0, a.ld8(LinuxBoot.BOOT_PARAMS + BzImage.LOADFLAGS) & LinuxBoot.KASLR_FLAG);
+            assertEquals(LinuxBoot.KASLR_FLAG, b.ld8(LinuxBoot.BOOT_PARAMS + BzImage.LOADFLAGS) & LinuxBoot.KASLR_FLAG);
+            int changed = 0;
+            for (long pa = 0x100_0000; pa < 0x100_0000 + (32 << 20); pa += 8) if (a.ld64(pa) != b.ld64(pa)) changed++;
+            assertTrue(changed > 10_000, changed + " quadwords moved");
+            // With nokaslr the same source leaves the image where it was linked.
+            try (GuestMemory c = new GuestMemory(RAM)) {
+                LinuxBoot.load(c, java.lang.foreign.MemorySegment.ofArray(kernel), true, fixed, null, "console=ttyS0 nokaslr", LinuxBootTest.e820(RAM), 0);
+                for (long pa = 0x100_0000; pa < 0x100_0000 + (32 << 20); pa += 8) assertEquals(a.ld64(pa), c.ld64(pa));
+            }
+        }
+    }
+
+    @Test
     void linuxBootLoadsTheKernelAndInitramfs() throws Exception {
         byte[] initrd = Files.readAllBytes(guest.initramfs());
         try (GuestMemory mem = new GuestMemory(RAM)) {
