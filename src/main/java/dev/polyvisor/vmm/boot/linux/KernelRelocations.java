@@ -43,8 +43,7 @@ final class KernelRelocations {
     static boolean valid(byte[] tail, long lo, long hi) {
         if (tail.length < 12) return false; // not even the three terminators
         try {
-            walk(null, tail, 0, lo, hi);
-            return true;
+            return walk(null, tail, 0, lo, hi) > 0; // three empty lists are three zero words, not a kernel's table
         } catch (LoadException e) {
             return false;
         }
@@ -62,12 +61,13 @@ final class KernelRelocations {
         walk(mem, tail, delta, lo, hi);
     }
 
-    /** The three lists, read backwards from the end; with {@code mem} null only checked. */
-    private static void walk(GuestMemory mem, byte[] tail, long delta, long lo, long hi) throws LoadException {
-        int at = tail.length - 4;
-        at = pass(mem, tail, at, delta, lo, hi, 4, "32-bit");
+    /** The three lists, read backwards from the end; with {@code mem} null only checked. Returns the entries. */
+    private static int walk(GuestMemory mem, byte[] tail, long delta, long lo, long hi) throws LoadException {
+        int end = tail.length - 4;
+        int at = pass(mem, tail, end, delta, lo, hi, 4, "32-bit");
         at = pass(mem, tail, at - 4, -delta, lo, hi, 4, "inverse 32-bit");
-        pass(mem, tail, at - 4, delta, lo, hi, 8, "64-bit");
+        at = pass(mem, tail, at - 4, delta, lo, hi, 8, "64-bit");
+        return (end - at) / 4 - 2;
     }
 
     /** One list, read backwards from {@code at} up to its zero terminator; returns the terminator's index. */

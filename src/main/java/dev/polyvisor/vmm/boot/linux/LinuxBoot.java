@@ -54,8 +54,8 @@ public final class LinuxBoot {
      * and puts the vmlinux's segments where the decompressor would have (their physical addresses;
      * arch/x86/boot/compressed/misc.c parse_elf), and the CPU enters at the ELF entry, startup_64, in the same
      * 64-bit state with RSI = &boot_params, as the decompressor's final jump does (and as Firecracker boots a
-     * vmlinux). Only for an image at its link address, i.e. without KASLR ({@link #kaslrDisabled}): the
-     * decompressor's choose_random_location and handle_relocations are not repeated.
+     * vmlinux). The kernel stays at its link address: the overload with a random source does the decompressor's
+     * KASLR too.
      */
     public static LoadedKernel load(GuestMemory mem, byte[] kernel, boolean skipDecompressor, byte[] initrd, String cmdline,
                                     List<E820Entry> e820, long acpiRsdp) throws LoadException {
@@ -159,14 +159,14 @@ public final class LinuxBoot {
         return new LoadedKernel(entry, load, kernelEnd, initrdAt, initrdLen, CMDLINE, BOOT_PARAMS);
     }
 
+    /** loadflags bit 1: the boot loader (here the VMM, in the decompressor's place) randomized the kernel (boot.rst). */
+    static final int KASLR_FLAG = 0x02;
+
     /**
      * Whether the command line turns KASLR off, so that the kernel runs at its link address and the VMM may
      * do the decompressor's work: the decompressor's own test (arch/x86/boot/compressed/kaslr.c,
      * choose_random_location: cmdline_find_option_bool("nokaslr"), a whole word anywhere on the line).
      */
-    /** loadflags bit 1: the boot loader (here the VMM, in the decompressor's place) randomized the kernel (boot.rst). */
-    static final int KASLR_FLAG = 0x02;
-
     public static boolean kaslrDisabled(String cmdline) {
         if (cmdline == null) return false;
         for (String w : cmdline.trim().split("\\s+")) if (w.equals("nokaslr")) return true;

@@ -54,6 +54,7 @@ class KernelRelocationsTest {
         byte[] endless = {8, 0, 0x10, (byte) 0x80};
         assertFalse(KernelRelocations.valid(endless, 0x10_0000, 0x30_0000));
         assertFalse(KernelRelocations.valid(new byte[0], 0x10_0000, 0x30_0000), "no table at all");
+        assertFalse(KernelRelocations.valid(tail(new long[0], new long[0], new long[0]), 0x10_0000, 0x30_0000), "three zero words");
         assertTrue(KernelRelocations.valid(tail(new long[] {MAP + 0x10_0000}, new long[0], new long[0]), 0x10_0000, 0x30_0000));
     }
 
