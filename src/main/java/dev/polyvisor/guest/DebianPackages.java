@@ -349,7 +349,7 @@ public final class DebianPackages {
         try {
             cmd.addAll(List.of("-o", "Dir::Cache::pkgcache=" + GuestCache.subdirectory("apt-host").resolve("pkgcache.bin"),
                     "-o", "Dir::Cache::srcpkgcache="));
-        } catch (RuntimeException e) {
+        } catch (java.io.UncheckedIOException e) {
             // no writable cache directory: apt-cache as configured (slower, same answers)
         }
         cmd.addAll(List.of(args));

@@ -542,16 +542,6 @@ public final class Vm implements Platform, AutoCloseable {
         traces.flush();
     }
 
-    /**
-     * Where the VMM's KASLR draws the kernel's virtual base from: the host's SecureRandom, or under icount a fixed
-     * seed, so that icount runs stay identical (the guest's own decompressor would draw from RDTSC and the PIT,
-     * which icount makes deterministic too).
-     */
-    private java.util.random.RandomGenerator kaslrSource() {
-        return config.clock() == VmConfig.ClockMode.ICOUNT ? new java.util.SplittableRandom(0x6b61736c72L)
-                : new java.security.SecureRandom();
-    }
-
     private void bootLinux(Cpu bsp) throws LoadException {
         // The images are read into native memory, not onto the heap (ImageFile.readOffHeap says why), freed once in guest RAM.
         try (Arena images = Arena.ofConfined()) {
@@ -566,7 +556,10 @@ public final class Vm implements Platform, AutoCloseable {
             }
             try {
                 LoadedKernel k = board.loadLinux(memory, kernel, initrd, config.append(), config.boot() == VmConfig.BootKind.PVH,
-                        config.boot() == VmConfig.BootKind.LINUX_VMLINUX, kaslrSource());
+                        config.boot() == VmConfig.BootKind.LINUX_VMLINUX,
+                        // The KASLR slot: from the host, or fixed under icount so that runs repeat (the guest's own
+                        // decompressor would draw from RDTSC and the PIT, which icount makes deterministic too).
+                        VirtioSlots.entropy(config.clock() == VmConfig.ClockMode.ICOUNT));
                 k.entry().apply(bsp);
                 bsp.mmu.flushAll();
             } catch (LoadException e) {

@@ -149,7 +149,8 @@ public final class VirtioSlots implements AutoCloseable {
         return s;
     }
 
-    private static SecureRandom entropy(boolean reproducible) {
+    /** The VM's entropy (virtio-rng, the VMM's KASLR): the host's SecureRandom, or a fixed seed when icount must repeat runs. */
+    public static SecureRandom entropy(boolean reproducible) {
         if (!reproducible) return new SecureRandom();
         try {
             SecureRandom r = SecureRandom.getInstance("SHA1PRNG");

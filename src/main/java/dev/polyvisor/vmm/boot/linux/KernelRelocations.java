@@ -1,7 +1,10 @@
 package dev.polyvisor.vmm.boot.linux;
 
+import dev.polyvisor.kernel.KernelAddresses;
 import dev.polyvisor.memory.GuestMemory;
 import dev.polyvisor.vmm.boot.LoadException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.random.RandomGenerator;
 
 /**
@@ -16,10 +19,8 @@ import java.util.random.RandomGenerator;
  * decreased), then the 64-bit fields (up to a zero).
  */
 final class KernelRelocations {
-    /** __START_KERNEL_map: where the kernel image is mapped (arch/x86/include/asm/page_64_types.h). */
-    static final long START_KERNEL_MAP = 0xFFFF_FFFF_8000_0000L;
-    /** KERNEL_IMAGE_SIZE with CONFIG_RANDOMIZE_BASE: the kernel's virtual slots lie in the first GiB of that map. */
-    static final long KERNEL_IMAGE_SIZE = 1L << 30;
+    /** __START_KERNEL_map and KERNEL_IMAGE_SIZE (page_64_types.h): the kernel's virtual slots lie in the map's first GiB. */
+    static final long START_KERNEL_MAP = KernelAddresses.START_KERNEL_MAP, KERNEL_IMAGE_SIZE = KernelAddresses.KERNEL_IMAGE_SIZE;
 
     private KernelRelocations() {}
 
@@ -63,19 +64,20 @@ final class KernelRelocations {
 
     /** The three lists, read backwards from the end; with {@code mem} null only checked. Returns the entries. */
     private static int walk(GuestMemory mem, byte[] tail, long delta, long lo, long hi) throws LoadException {
+        ByteBuffer t = ByteBuffer.wrap(tail).order(ByteOrder.LITTLE_ENDIAN);
         int end = tail.length - 4;
-        int at = pass(mem, tail, end, delta, lo, hi, 4, "32-bit");
-        at = pass(mem, tail, at - 4, -delta, lo, hi, 4, "inverse 32-bit");
-        at = pass(mem, tail, at - 4, delta, lo, hi, 8, "64-bit");
+        int at = pass(mem, t, end, delta, lo, hi, 4, "32-bit");
+        at = pass(mem, t, at - 4, -delta, lo, hi, 4, "inverse 32-bit");
+        at = pass(mem, t, at - 4, delta, lo, hi, 8, "64-bit");
         return (end - at) / 4 - 2;
     }
 
     /** One list, read backwards from {@code at} up to its zero terminator; returns the terminator's index. */
-    private static int pass(GuestMemory mem, byte[] t, int at, long delta, long lo, long hi, int width, String what)
+    private static int pass(GuestMemory mem, ByteBuffer t, int at, long delta, long lo, long hi, int width, String what)
             throws LoadException {
         for (;; at -= 4) {
             if (at < 0) throw new LoadException("corrupt vmlinux: its " + what + " relocation list has no end");
-            long v = (long) (t[at] & 0xFF | (t[at + 1] & 0xFF) << 8 | (t[at + 2] & 0xFF) << 16 | t[at + 3] << 24); // sign-extended
+            long v = t.getInt(at); // sign-extended, as the decompressor's "long extended = *reloc"
             if (v == 0) return at;
             long pa = v - START_KERNEL_MAP;
             if (pa < lo || pa > hi - width)

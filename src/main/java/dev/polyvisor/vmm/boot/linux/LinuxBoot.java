@@ -106,6 +106,7 @@ public final class LinuxBoot {
 
     private static LoadedKernel load(GuestMemory mem, BzImage k, VmlinuxStream vmlinux, RandomGenerator kaslr, long load, long kernelEnd,
                                      MemorySegment initrd, byte[] cmd, List<E820Entry> e820, long acpiRsdp) throws LoadException {
+        boolean randomized = false;
         if (vmlinux != null) {
             if (vmlinux.lowestAddress() < load)
                 throw new LoadException(String.format("the vmlinux starts at 0x%x, below the bzImage's load address 0x%x", vmlinux.lowestAddress(), load));
@@ -123,9 +124,9 @@ public final class LinuxBoot {
                 throw new LoadException(String.format("the vmlinux's entry 0x%x is outside its segments", entryAt));
             vmlinux.loadInto(mem);
             byte[] relocs = kaslr == null ? null : vmlinux.relocationTable();
-            if (kaslr != null && !KernelRelocations.valid(relocs, vmlinux.lowestAddress(), vmlinux.highestAddress()))
-                kaslr = null; // no table (a kernel without CONFIG_RANDOMIZE_BASE) or a damaged one: the link address
-            if (kaslr != null) {
+            // No table (a kernel without CONFIG_RANDOMIZE_BASE) or a damaged one: the link address, as with nokaslr.
+            randomized = kaslr != null && KernelRelocations.valid(relocs, vmlinux.lowestAddress(), vmlinux.highestAddress());
+            if (randomized) {
                 // needed_size in misc.c: the decompressed image or the kernel's whole extent, whichever is larger.
                 long size = Math.max(Math.max(vmlinux.length(), vmlinux.highestAddress() - load), k.initSize);
                 long delta = KernelRelocations.randomDelta(kaslr, load, size, k.kernelAlignment);
@@ -150,7 +151,7 @@ public final class LinuxBoot {
         mem.st8(CMDLINE + cmd.length, 0);
 
         writeBootParams(mem, k, initrdAt, initrdLen, e820, acpiRsdp);
-        if (kaslr != null) mem.st8(BOOT_PARAMS + BzImage.LOADFLAGS, mem.ld8(BOOT_PARAMS + BzImage.LOADFLAGS) | KASLR_FLAG);
+        if (randomized) mem.st8(BOOT_PARAMS + BzImage.LOADFLAGS, mem.ld8(BOOT_PARAMS + BzImage.LOADFLAGS) | KASLR_FLAG);
         BootTables.writeGdt(mem, true);
         long cr3 = BootTables.writeIdentityMap(mem);
         EntryState entry = new EntryState(EntryState.Mode.LONG_64, entryAt, BOOT_PARAMS, 0, STACK_TOP,

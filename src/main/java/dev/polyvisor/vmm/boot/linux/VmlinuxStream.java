@@ -145,7 +145,7 @@ final class VmlinuxStream implements AutoCloseable {
         long sections = h.getLong(0x28) + (long) (h.getShort(0x3A) & 0xFFFF) * (h.getShort(0x3C) & 0xFFFF);
         long tailStart = position - tail.length;
         long elfEnd = Math.max(tailStart, sections);
-        if (elfEnd < tailStart || elfEnd > position) return new byte[0]; // section headers past the end: no table
+        if (elfEnd > position) return new byte[0]; // section headers past the end: no table
         return java.util.Arrays.copyOfRange(tail, (int) (elfEnd - tailStart), tail.length);
     }
 
