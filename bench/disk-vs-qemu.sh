@@ -94,7 +94,7 @@ time_to_prompt() {
 pl=(); ql=()
 for i in $(seq 1 "$login_runs"); do
   p=$(time_to_prompt "$here/polyvisor" run --jit "${JIT:-off}" --kernel "$kernel" --initrd "$initramfs" --append "$login_append" \
-      --memory "$mem" --smp 1 --disk "$work/root.img" --timeout 900)
+      --memory "$mem" --smp 1 --disk "$work/root.img" --device virtio-rng --timeout 900)
   q=$(time_to_prompt qemu-system-x86_64 -accel tcg -cpu qemu64 -m "$mem" -smp 1 -nodefaults -no-reboot -display none \
       -serial stdio -monitor none -kernel "$kernel" -initrd "$initramfs" -append "$login_append" \
       -drive "file=$work/root.img,if=virtio,format=raw" -device virtio-rng-pci)

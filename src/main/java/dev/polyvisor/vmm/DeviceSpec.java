@@ -42,7 +42,7 @@ public record DeviceSpec(String name, Map<String, String> options) {
                 if (!opts.isEmpty()) throw new IllegalArgumentException("--device " + spec + ": " + name + " has no properties");
             }
             default -> throw new IllegalArgumentException("device '" + parts[0] + "' is not offered (Polyvisor offers "
-                    + DEBUG_EXIT + ", " + PC_TESTDEV + ", " + HYPERV_TESTDEV + " and virtconsole)");
+                    + DEBUG_EXIT + ", " + PC_TESTDEV + ", " + HYPERV_TESTDEV + ", virtconsole and virtio-rng)");
         }
         return d;
     }

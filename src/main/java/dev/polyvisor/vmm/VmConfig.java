@@ -24,8 +24,8 @@ import java.util.List;
  * @param cpu           the CPU model as QEMU spells it ({@code --cpu}: MODEL[,+FEATURE][,-FEATURE][,vendor=...])
  * @param devices       test devices asked for ({@code --device}), each as in {@link DeviceSpec#parse}
  * @param disks         virtio-blk disks in PCI slot order ({@code --disk}); the first is the guest's /dev/vda
- * @param links         the virtio devices with a host end: network, console, vsock ({@code --net},
- *                      {@code --device virtconsole}, {@code --vsock})
+ * @param links         the virtio devices with a host end: network, console, vsock, entropy ({@code --net},
+ *                      {@code --device virtconsole}, {@code --vsock}, {@code --device virtio-rng})
  */
 public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String append, BootKind boot,
                        ClockMode clock, Duration timeout, Path consoleLog, List<String> personalities,
@@ -53,11 +53,14 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
 
     /**
      * The virtio devices whose other end is on the host: user-mode networks through passt ({@code --net
-     * user}), a virtio console whose host end is the VM's console ({@code --device virtconsole}), and a
-     * vsock device ({@code --vsock}).
+     * user}), a virtio console whose host end is the VM's console ({@code --device virtconsole}), a
+     * vsock device ({@code --vsock}), and the entropy device fed from the host's SecureRandom ({@code --device
+     * virtio-rng}; absent unless asked for, as in QEMU and Firecracker).
      */
-    public record Links(List<Net> nets, boolean virtconsole, Vsock vsock) {
-        public static final Links NONE = new Links(List.of(), false, null);
+    public record Links(List<Net> nets, boolean virtconsole, Vsock vsock, boolean rng) {
+        public static final Links NONE = new Links(List.of(), false, null, false);
+
+        public Links(List<Net> nets, boolean virtconsole, Vsock vsock) { this(nets, virtconsole, vsock, false); }
 
         public Links {
             nets = nets == null ? List.of() : List.copyOf(nets);

@@ -42,7 +42,10 @@ class RunCommandTest {
     }
 
     /** The boot kind config() settles on for a bzImage file and these extra arguments. */
-    private dev.polyvisor.vmm.VmConfig.BootKind bootKind(String... args) throws Exception {
+    private dev.polyvisor.vmm.VmConfig.BootKind bootKind(String... args) throws Exception { return config(args).boot(); }
+
+    /** The VmConfig for a bzImage file and these extra arguments. */
+    private dev.polyvisor.vmm.VmConfig config(String... args) throws Exception {
         byte[] bz = new byte[0x1000];
         bz[0x202] = 'H'; bz[0x203] = 'd'; bz[0x204] = 'r'; bz[0x205] = 'S'; // what detect() looks for
         Path k = Files.write(dir.resolve("bzImage"), bz);
@@ -50,7 +53,21 @@ class RunCommandTest {
         String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("--kernel", k.toString()), java.util.Arrays.stream(args))
                 .toArray(String[]::new);
         new CommandLine(cmd).parseArgs(all);
-        return cmd.config().boot();
+        return cmd.config();
+    }
+
+    @Test
+    void theEntropyDeviceIsThereOnlyWhenAskedFor() throws Exception {
+        // As QEMU's machines and Firecracker's: no virtio-rng by default (its driver and module signature checks
+        // cost a default boot 65 M of its 487 M guest instructions), -device virtio-rng-pci's name accepted too.
+        assertFalse(config().links().rng());
+        assertTrue(config("--device", "virtio-rng").links().rng());
+        assertTrue(config("--device", "virtio-rng-pci").links().rng());
+        assertTrue(config("--device", "virtio-rng").devices().isEmpty(), "not a test device");
+        var twice = assertThrows(CommandLine.ParameterException.class, () -> config("--device", "virtio-rng", "--device", "virtio-rng-pci"));
+        assertTrue(twice.getMessage().contains("only one entropy device"), twice.getMessage());
+        var props = assertThrows(CommandLine.ParameterException.class, () -> config("--device", "virtio-rng,max-bytes=1024"));
+        assertEquals("--device virtio-rng,max-bytes=1024: virtio-rng has no properties", props.getMessage());
     }
 
     @Test
@@ -189,6 +206,10 @@ class RunCommandTest {
         assertEquals(base, RunCommand.withRootDisk(base, "", java.util.List.of(scratch.toString(), rootfs.toString())));
         assertEquals(base, RunCommand.withRootDisk(base, "root=/dev/vdb", java.util.List.of(rootfs.toString())));
         assertEquals(base, RunCommand.withRootDisk(base, "", java.util.List.of()));
+        // The same image test decides that the guest gets the entropy device (RunCommand.links).
+        assertTrue(RunCommand.isRootfsDisk(java.util.List.of(rootfs + ",readonly=on")));
+        assertFalse(RunCommand.isRootfsDisk(java.util.List.of(scratch.toString(), rootfs.toString())));
+        assertFalse(RunCommand.isRootfsDisk(java.util.List.of()));
         assertTrue(RunCommand.hasRootParameter(" loglevel=7  root=/dev/vda "));
         assertFalse(RunCommand.hasRootParameter("rootfstype=ext4 noroot=1"));
     }

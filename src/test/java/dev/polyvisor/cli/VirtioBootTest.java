@@ -41,7 +41,7 @@ class VirtioBootTest {
     void theGuestWritesTheDiskDurablyAndReadsEntropyFromTheHost() throws Exception {
         Path img = dir.resolve("disk.img");
         Files.write(img, new byte[16 * MIB]);
-        CliRun.Result r = run("run", "--disk", img.toString(), "--append", "loglevel=7", "--exec", String.join("; ",
+        CliRun.Result r = run("run", "--disk", img.toString(), "--device", "virtio-rng", "--append", "loglevel=7", "--exec", String.join("; ",
                 "set -e",
                 "ls /dev/vda",
                 "yes polyvisor-virtio-pattern | head -c 1048576 > /tmp/p",
@@ -74,7 +74,7 @@ class VirtioBootTest {
         // PCI0's _PRT (slot 1, the entropy device: GSI 17; slot 2, the disk: GSI 18) as level-triggered pins.
         Path img = dir.resolve("intx.img");
         Files.write(img, new byte[4 * MIB]);
-        CliRun.Result r = run("run", "--disk", img.toString(), "--append", "pci=nomsi", "--exec", String.join("; ",
+        CliRun.Result r = run("run", "--disk", img.toString(), "--device", "virtio-rng-pci", "--append", "pci=nomsi", "--exec", String.join("; ",
                 "set -e",
                 "yes polyvisor-virtio-pattern | head -c 1048576 > /tmp/p",
                 "dd if=/tmp/p of=/dev/vda bs=64k 2>/dev/null",

@@ -28,7 +28,8 @@ import java.util.function.Consumer;
 import java.util.function.LongConsumer;
 
 /**
- * The virtio devices of a PC, on PCI bus 0: the entropy device at 00:01.0 (always present), then one
+ * The virtio devices of a PC, on PCI bus 0: the entropy device at 00:01.0 when asked for ({@code --device
+ * virtio-rng}; the slot stays reserved without it, so that a disk's address does not depend on it), then one
  * virtio-blk per {@code --disk} from 00:02.0, in order (so the first disk is the guest's /dev/vda), then
  * the devices with a host end: one virtio-net per {@code --net} (eth0, eth1, ...; MAC 52:54:00:12:34:56
  * and up, QEMU's first address), the virtio console, the vsock device.
@@ -107,7 +108,7 @@ public final class VirtioSlots implements AutoCloseable {
         VirtioSlots s = new VirtioSlots(wakeVm);
         GuestDma dma = new GuestDma(mem, codeWritten);
         try {
-            s.add(devices, dma, RNG_SLOT, new VirtioRng(dma, entropy(reproducible)), log);
+            if (links.rng()) s.add(devices, dma, RNG_SLOT, new VirtioRng(dma, entropy(reproducible)), log);
             for (int i = 0; i < disks.size(); i++) {
                 VmConfig.Disk d = disks.get(i);
                 FileChannel f;
