@@ -204,7 +204,6 @@ public final class RunCommand implements Callable<Integer> {
             throw usage("--kernel-package and --suite choose the Linux guest's kernel: drop --kernel and --boot multiboot/flat");
         Path k = kernel, rd = initrd;
         String cmdline = append;
-        boolean rootfsGuest = false;
         if (k == null) {
             if (rd != null) throw usage("--initrd needs --kernel");
             if (kind == BootKind.FLAT) throw usage("--boot flat needs --kernel");
@@ -231,7 +230,6 @@ public final class RunCommand implements Callable<Integer> {
                 cmdline = linuxCommandLine(append, guestCommand(), splitConsole());
                 // A Debian root filesystem from 'polyvisor image --rootfs' as the first disk is booted: /init mounts it.
                 cmdline = withRootDisk(cmdline, append, disks);
-                rootfsGuest = isRootfsDisk(disks);
                 // The interactive shell follows the keyboard to the virtio console.
                 if (!wantsCommand && devices.stream().anyMatch(RunCommand::isVirtconsole)) cmdline += " " + GuestInit.SHELL_ON_HVC0;
             }
@@ -255,7 +253,7 @@ public final class RunCommand implements Callable<Integer> {
         List<String> parts = List.of(personality.trim().split("\\+"));
         try {
             // The console log is opened here, once for all the boots of a run (a reboot appends to it).
-            VmConfig.Links links = links(rootfsGuest);
+            VmConfig.Links links = links();
             List<String> testDevices = devices.stream().filter(d -> !isVirtio(d)).toList();
             return new VmConfig(mib, smp, k, rd, cmdline, kind, clockMode, to, null, parts, flat, abiDisable, cpu, testDevices,
                     parseDisks(), links);
@@ -270,13 +268,9 @@ public final class RunCommand implements Callable<Integer> {
      * --append names no root= of its own; /init then mounts it and switch_roots ({@link GuestInit}).
      */
     static String withRootDisk(String cmdline, String userAppend, List<String> diskArgs) {
-        if (hasRootParameter(userAppend) || !isRootfsDisk(diskArgs)) return cmdline;
+        if (diskArgs.isEmpty() || hasRootParameter(userAppend)) return cmdline;
+        if (!RootfsImages.isRootfs(Path.of(diskArgs.getFirst().split(",")[0]))) return cmdline;
         return cmdline + " root=" + RootfsLayout.ROOT_DEVICE;
-    }
-
-    /** Whether the first --disk is a root filesystem image that 'polyvisor image --rootfs' built. */
-    static boolean isRootfsDisk(List<String> diskArgs) {
-        return !diskArgs.isEmpty() && RootfsImages.isRootfs(Path.of(diskArgs.getFirst().split(",")[0]));
     }
 
     /** True when the user's --append names the root device already. */
@@ -371,13 +365,10 @@ public final class RunCommand implements Callable<Integer> {
     private static boolean isVirtio(String device) { return isVirtconsole(device) || isVirtioRng(device); }
 
     /**
-     * --net, --vsock and --device virtconsole / virtio-rng (IllegalArgumentException for a bad one). A Debian root
-     * filesystem booted by the default guest ({@code rootfsGuest}) gets the entropy device without asking: its
-     * systemd and sshd block in getrandom(2) until the kernel's pool is initialized, which without a hardware RNG
-     * (the CPU model has no RDRAND) only the kernel's timer-jitter loop does, burning emulated instructions: boot to
-     * a command took 117 s without the device against 71 s with it (crng ready at 46 s against 4.6 s of uptime).
+     * --net, --vsock and --device virtconsole / virtio-rng (IllegalArgumentException for a bad one). No guest needs
+     * the entropy device to boot: the VMM seeds the kernel's RNG as a boot loader does (LinuxBoot's SETUP_RNG_SEED).
      */
-    private VmConfig.Links links(boolean rootfsGuest) {
+    private VmConfig.Links links() {
         List<VmConfig.Net> n = new ArrayList<>();
         for (String s : nets) n.add(LinkFlags.net(s));
         for (String d : devices)
@@ -387,7 +378,7 @@ public final class RunCommand implements Callable<Integer> {
         if (devices.stream().filter(RunCommand::isVirtioRng).count() > 1)
             throw new IllegalArgumentException("--device virtio-rng: only one entropy device is offered (at 00:01.0)");
         return new VmConfig.Links(n, devices.stream().anyMatch(RunCommand::isVirtconsole), vsock == null ? null : LinkFlags.vsock(vsock),
-                rootfsGuest || devices.stream().anyMatch(RunCommand::isVirtioRng));
+                devices.stream().anyMatch(RunCommand::isVirtioRng));
     }
 
     /** --disk FILE[,readonly=on|off]: the file must exist and be readable, and writable unless read-only. */

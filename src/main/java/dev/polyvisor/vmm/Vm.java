@@ -557,8 +557,9 @@ public final class Vm implements Platform, AutoCloseable {
             try {
                 LoadedKernel k = board.loadLinux(memory, kernel, initrd, config.append(), config.boot() == VmConfig.BootKind.PVH,
                         config.boot() == VmConfig.BootKind.LINUX_VMLINUX,
-                        // The KASLR slot: from the host, or fixed under icount so that runs repeat (the guest's own
-                        // decompressor would draw from RDTSC and the PIT, which icount makes deterministic too).
+                        // The KASLR slot and the boot loader's RNG seed: from the host, or fixed under icount so that
+                        // runs repeat (the guest's own decompressor would draw from RDTSC and the PIT, which icount
+                        // makes deterministic too).
                         VirtioSlots.entropy(config.clock() == VmConfig.ClockMode.ICOUNT));
                 k.entry().apply(bsp);
                 bsp.mmu.flushAll();

@@ -97,6 +97,9 @@ class DebianBootTest {
         // The machine has no virtio function unless asked for (no --disk, --net, --device virtio-rng...), so /init
         // loaded no virtio driver (and no module at all: /proc/modules is empty).
         assertEquals(guest.kernelRelease() + "\n1\ntsc\n\n0\n", r.out());
+        // The VMM's SETUP_RNG_SEED (LinuxBoot) readies the kernel's RNG in setup_arch, long before /init.
+        int seeded = r.err().indexOf("random: crng init done"), init = r.err().indexOf("Run /init as init process");
+        assertTrue(seeded >= 0 && seeded < init, r.err());
         assertCleanKernelLog(r);
     }
 

@@ -70,14 +70,15 @@ public final class PcBoard {
     }
 
     /**
-     * As above; with {@code skipDecompressor}, {@code kaslr} randomizes the kernel's virtual base as the decompressor
-     * would unless the command line says nokaslr (LinuxBoot; null: the link address).
+     * As above, with the VM's {@code entropy} (null: none): the boot loader's RNG seed for the Linux boot protocol and,
+     * with {@code skipDecompressor}, the kernel's random virtual base as the decompressor would choose it unless the
+     * command line says nokaslr (LinuxBoot; without a source, the link address and no seed).
      */
     public LoadedKernel loadLinux(GuestMemory mem, MemorySegment kernel, MemorySegment initrd, String cmdline, boolean pvh,
-                                  boolean skipDecompressor, java.util.random.RandomGenerator kaslr) throws LoadException {
+                                  boolean skipDecompressor, java.util.random.RandomGenerator entropy) throws LoadException {
         List<E820Entry> map = e820.entries();
         if (pvh) return Pvh.load(mem, kernel, initrd, cmdline, map, acpi.rsdpAddress());
-        return LinuxBoot.load(mem, kernel, skipDecompressor, kaslr, initrd, cmdline, map, acpi.rsdpAddress());
+        return LinuxBoot.load(mem, kernel, skipDecompressor, entropy, initrd, cmdline, map, acpi.rsdpAddress());
     }
 
     /** Connects a vCPU to its LAPIC (interrupts and the LAPIC's MSRs). */

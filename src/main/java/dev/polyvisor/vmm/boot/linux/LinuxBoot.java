@@ -17,12 +17,21 @@ import java.util.random.RandomGenerator;
  * an identity map covering at least the loaded parts (here all of 0-4 GiB) and interrupts off.
  *
  * <p>Low-memory layout: GDT at 0x500, boot_params at 0x7000, page tables at 0x9000-0xEFFF,
- * command line at 0x20000; the initrd goes as high as the kernel and the e820 map allow.
+ * command line at 0x20000, setup_data (the RNG seed) at 0x30000; the initrd goes as high as the kernel and
+ * the e820 map allow.
  */
 public final class LinuxBoot {
     public static final long BOOT_PARAMS = 0x7000, CMDLINE = 0x20000, STACK_TOP = 0x8FF0;
     /** Largest command line this loader places (the window below 0x30000); the kernel's own limit is cmdline_size. */
     static final int CMDLINE_WINDOW = 0x10000;
+    /** Where the setup_data list goes: above the command line's window, in low RAM that nothing else here uses. */
+    public static final long SETUP_DATA = CMDLINE + CMDLINE_WINDOW;
+    /** boot_params.hdr.setup_data (boot.rst: offset 0x250, 64-bit physical pointer to the list; protocol 2.09+). */
+    static final int BP_SETUP_DATA = 0x250;
+    /** setup_data types (arch/x86/include/uapi/asm/bootparam.h): SETUP_RNG_SEED, a seed for the kernel's RNG. */
+    static final int SETUP_RNG_SEED = 9;
+    /** The seed's length: 256 bits, what the kernel's pool needs to be ready (QEMU passes the same 32 bytes). */
+    public static final int RNG_SEED_BYTES = 32;
     // boot_params offsets (arch/x86/include/uapi/asm/bootparam.h).
     static final int BP_ACPI_RSDP_ADDR = 0x070, BP_EXT_RAMDISK_IMAGE = 0x0C0, BP_EXT_RAMDISK_SIZE = 0x0C4,
             BP_EXT_CMD_LINE_PTR = 0x0C8, BP_E820_ENTRIES = 0x1E8, BP_E820_TABLE = 0x2D0;
@@ -70,13 +79,20 @@ public final class LinuxBoot {
     }
 
     /**
-     * As {@link #load(GuestMemory, MemorySegment, boolean, MemorySegment, String, List, long)}; with {@code skipDecompressor}
-     * and a {@code kaslr} source, a command line without nokaslr gets the decompressor's KASLR from the VMM: a random
-     * virtual base, the vmlinux's relocations applied for it, and KASLR_FLAG in loadflags, which the kernel reads to
-     * randomize its memory regions too (arch/x86/boot/compressed/kaslr.c, choose_random_location;
+     * As {@link #load(GuestMemory, MemorySegment, boolean, MemorySegment, String, List, long)}, with the VM's
+     * {@code entropy} (null: none). With it the VMM does what a boot loader does for the kernel's RNG: a 32-byte
+     * SETUP_RNG_SEED in setup_data, which the kernel mixes into its pool and, as Debian's kernels trust the boot
+     * loader (CONFIG_RANDOM_TRUST_BOOTLOADER, random.trust_bootloader), credits in setup_arch (arch/x86/kernel/
+     * setup.c, parse_setup_data; drivers/char/random.c, add_bootloader_randomness), so the pool is ready from the
+     * start, as QEMU seeds it. Without that, and with no RDRAND in the CPU model, every get_random_bytes() before
+     * the pool filled hashed the whole input pool (crng_make_state while crng_init was CRNG_EMPTY: 3,172 calls, 30 M
+     * of a default boot's 420 M guest instructions), and a Debian rootfs's systemd and sshd blocked in getrandom(2).
+     * With {@code skipDecompressor} a command line without nokaslr also gets the decompressor's KASLR from the VMM:
+     * a random virtual base, the vmlinux's relocations applied for it, and KASLR_FLAG in loadflags, which the kernel
+     * reads to randomize its memory regions too (arch/x86/boot/compressed/kaslr.c, choose_random_location;
      * {@link KernelRelocations}). Without a source such a kernel runs at its link address.
      */
-    public static LoadedKernel load(GuestMemory mem, MemorySegment kernel, boolean skipDecompressor, RandomGenerator kaslr,
+    public static LoadedKernel load(GuestMemory mem, MemorySegment kernel, boolean skipDecompressor, RandomGenerator entropy,
                                     MemorySegment initrd, String cmdline, List<E820Entry> e820, long acpiRsdp) throws LoadException {
         if (KernelPayload.detect(kernel) == KernelPayload.Format.ELF)
             throw new LoadException("kernel is an ELF vmlinux, not a bzImage: boot it with PVH");
@@ -98,10 +114,25 @@ public final class LinuxBoot {
         }
         // init_size is the memory the kernel needs from the load address before it sets up its own allocator.
         long kernelEnd = load + Math.max(k.initSize, k.kernelLength());
-        RandomGenerator randomize = skipDecompressor && k.relocatable && !kaslrDisabled(cmdline) ? kaslr : null;
+        RandomGenerator randomize = skipDecompressor && k.relocatable && !kaslrDisabled(cmdline) ? entropy : null;
+        LoadedKernel loaded;
         try (VmlinuxStream vmlinux = skipDecompressor ? VmlinuxStream.of(kernel) : null) {
-            return load(mem, k, vmlinux, randomize, load, kernelEnd, initrd, cmd, e820, acpiRsdp);
+            loaded = load(mem, k, vmlinux, randomize, load, kernelEnd, initrd, cmd, e820, acpiRsdp);
         }
+        if (entropy != null) writeRngSeed(mem, entropy);
+        return loaded;
+    }
+
+    /** boot_params.hdr.setup_data = a one-entry list: struct setup_data { u64 next; u32 type; u32 len; u8 data[len]; }. */
+    private static void writeRngSeed(GuestMemory mem, RandomGenerator entropy) {
+        byte[] seed = new byte[RNG_SEED_BYTES];
+        entropy.nextBytes(seed);
+        mem.checkRam(SETUP_DATA, 16 + seed.length);
+        mem.st64(SETUP_DATA, 0);
+        mem.st32(SETUP_DATA + 8, SETUP_RNG_SEED);
+        mem.st32(SETUP_DATA + 12, seed.length);
+        mem.load(SETUP_DATA + 16, seed);
+        mem.st64(BOOT_PARAMS + BP_SETUP_DATA, SETUP_DATA);
     }
 
     private static LoadedKernel load(GuestMemory mem, BzImage k, VmlinuxStream vmlinux, RandomGenerator kaslr, long load, long kernelEnd,

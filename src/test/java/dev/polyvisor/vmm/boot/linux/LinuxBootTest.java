@@ -30,6 +30,28 @@ class LinuxBootTest {
     }
 
     @Test
+    void theVmmPassesTheKernelAnRngSeedInSetupDataAsABootLoaderDoes() throws LoadException {
+        byte[] img = SyntheticKernels.bzImage();
+        byte[] expected = new byte[LinuxBoot.RNG_SEED_BYTES];
+        new java.util.SplittableRandom(11).nextBytes(expected);
+        try (GuestMemory mem = new GuestMemory(RAM)) {
+            LinuxBoot.load(mem, java.lang.foreign.MemorySegment.ofArray(img), false, new java.util.SplittableRandom(11), null,
+                    "console=ttyS0", e820(RAM), 0);
+            // boot_params.hdr.setup_data -> struct setup_data { next 0, type SETUP_RNG_SEED (9), len 32, the seed }.
+            assertEquals(LinuxBoot.SETUP_DATA, mem.ld64(LinuxBoot.BOOT_PARAMS + 0x250));
+            assertEquals(0, mem.ld64(LinuxBoot.SETUP_DATA), "the list's only entry");
+            assertEquals(9, mem.ld32(LinuxBoot.SETUP_DATA + 8));
+            assertEquals(32, mem.ld32(LinuxBoot.SETUP_DATA + 12));
+            assertArrayEquals(expected, mem.readBytes(LinuxBoot.SETUP_DATA + 16, 32));
+            assertTrue(LinuxBoot.SETUP_DATA >= LinuxBoot.CMDLINE + LinuxBoot.CMDLINE_WINDOW, "clear of the longest command line");
+        }
+        try (GuestMemory mem = new GuestMemory(RAM)) {
+            LinuxBoot.load(mem, img, null, "console=ttyS0", e820(RAM), 0);
+            assertEquals(0, mem.ld64(LinuxBoot.BOOT_PARAMS + 0x250), "no entropy source, no seed");
+        }
+    }
+
+    @Test
     void fillsBootParamsAndLoadsKernelInitrdAndCommandLine() throws LoadException {
         try (GuestMemory mem = new GuestMemory(RAM)) {
             byte[] img = SyntheticKernels.bzImage();
