@@ -25,7 +25,28 @@ public final class GuestImages {
 
     /** The default guest's packages as apt's local lists name them: its kernel package and the two candidate versions. */
     private record DefaultChoice(String kernelPkg, String kernelVersion, String busyboxVersion) {
+        /** apt's answers, remembered while the host's apt state stays the same ({@link AptStateCache}). */
         static DefaultChoice fromApt() throws GuestImageException {
+            AptStateCache cache;
+            try {
+                cache = new AptStateCache(GuestCache.subdirectory("apt-host").resolve("default-guest.properties"),
+                        AptStateCache.HOST_APT_INPUTS);
+            } catch (java.io.UncheckedIOException e) {
+                return askApt(); // no writable cache directory
+            }
+            java.util.Properties p = cache.get(() -> {
+                DefaultChoice c = askApt();
+                java.util.Properties a = new java.util.Properties();
+                a.setProperty("kernel-package", c.kernelPkg);
+                a.setProperty("kernel-version", c.kernelVersion);
+                a.setProperty("busybox-version", c.busyboxVersion);
+                return a;
+            });
+            String k = p.getProperty("kernel-package"), kv = p.getProperty("kernel-version"), bv = p.getProperty("busybox-version");
+            return k == null || kv == null || bv == null ? askApt() : new DefaultChoice(k, kv, bv);
+        }
+
+        private static DefaultChoice askApt() throws GuestImageException {
             String kernelPkg = DebianPackages.resolveKernelPackage();
             return new DefaultChoice(kernelPkg, DebianPackages.candidateVersion(kernelPkg),
                     DebianPackages.candidateVersion(DebianPackages.BUSYBOX));
