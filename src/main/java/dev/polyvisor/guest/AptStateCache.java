@@ -3,8 +3,10 @@ package dev.polyvisor.guest;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
@@ -13,7 +15,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Properties;
-import java.util.stream.Stream;
 
 /**
  * Remembers the answers of apt queries for as long as apt's inputs are unchanged. Choosing the default guest
@@ -72,12 +73,20 @@ final class AptStateCache {
             for (Path in : inputs) {
                 List<String> lines = new ArrayList<>();
                 if (Files.isDirectory(in)) {
-                    try (Stream<Path> s = Files.walk(in)) {
-                        for (Path p : s.sorted().toList()) {
-                            BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+                    // A directory this user may not read (apt's lists/partial is _apt's, mode 0700) is named, not read:
+                    // apt's answers do not depend on what is being downloaded there.
+                    Files.walkFileTree(in, new SimpleFileVisitor<>() {
+                        @Override public FileVisitResult visitFile(Path p, BasicFileAttributes a) {
                             if (a.isRegularFile()) lines.add(p + " " + a.size() + " " + a.lastModifiedTime().toMillis());
+                            return FileVisitResult.CONTINUE;
                         }
-                    }
+
+                        @Override public FileVisitResult visitFileFailed(Path p, IOException e) {
+                            lines.add(p + " unreadable");
+                            return FileVisitResult.CONTINUE;
+                        }
+                    });
+                    java.util.Collections.sort(lines);
                 } else if (Files.exists(in)) {
                     BasicFileAttributes a = Files.readAttributes(in, BasicFileAttributes.class);
                     lines.add(in + " " + a.size() + " " + a.lastModifiedTime().toMillis());

@@ -68,6 +68,26 @@ class AptStateCacheTest {
     }
 
     @Test
+    void aDirectoryThisUserCannotReadIsNamedNotRead() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeFalse("root".equals(System.getProperty("user.name")), "root reads every directory");
+        Path lists = Files.createDirectories(dir.resolve("lists"));
+        Files.writeString(lists.resolve("Packages"), "x");
+        Path partial = Files.createDirectories(lists.resolve("partial")); // _apt's, mode 0700, on a Debian host
+        assertTrue(partial.toFile().setReadable(false, false) && partial.toFile().setExecutable(false, false));
+        try {
+            AptStateCache cache = new AptStateCache(dir.resolve("c.properties"), List.of(lists));
+            assertNotNull(cache.digest());
+            AtomicInteger calls = new AtomicInteger();
+            cache.get(counting(calls));
+            cache.get(counting(calls));
+            assertEquals(1, calls.get());
+        } finally {
+            partial.toFile().setReadable(true);
+            partial.toFile().setExecutable(true);
+        }
+    }
+
+    @Test
     void theQuerysErrorReachesTheCaller() {
         AptStateCache cache = new AptStateCache(dir.resolve("c.properties"), List.of(dir));
         GuestImageException e = assertThrows(GuestImageException.class,
