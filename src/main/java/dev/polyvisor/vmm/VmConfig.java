@@ -60,8 +60,6 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
     public record Links(List<Net> nets, boolean virtconsole, Vsock vsock, boolean rng) {
         public static final Links NONE = new Links(List.of(), false, null, false);
 
-        public Links(List<Net> nets, boolean virtconsole, Vsock vsock) { this(nets, virtconsole, vsock, false); }
-
         public Links {
             nets = nets == null ? List.of() : List.copyOf(nets);
         }

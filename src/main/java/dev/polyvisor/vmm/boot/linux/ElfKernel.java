@@ -38,8 +38,12 @@ public final class ElfKernel {
     /** One PT_LOAD or PT_NOTE program header (gABI 5, "Program Header"): where its bytes are in the file and go in memory. */
     record ProgramHeader(int index, int type, long offset, long paddr, long fileSize, long memSize) {}
 
-    /** The ELF header's facts this loader needs, and the PT_LOAD and PT_NOTE program headers in table order. */
-    record Headers(long entry, List<ProgramHeader> programHeaders) {}
+    /**
+     * The ELF header's facts this loader needs, and the PT_LOAD and PT_NOTE program headers in table order;
+     * {@code sectionHeadersEnd} is where the section header table ends (e_shoff + e_shnum * e_shentsize, gABI 4,
+     * "ELF Header"), the end of the ELF file proper: what a build appends (the relocation table) follows it.
+     */
+    record Headers(long entry, List<ProgramHeader> programHeaders, long sectionHeadersEnd) {}
 
     /** Bytes from the start of the file that hold the ELF header and the program header table (0: not an x86-64 ELF64). */
     static long headersEnd(byte[] elf) throws LoadException {
@@ -86,7 +90,8 @@ public final class ElfKernel {
             out.add(new ProgramHeader(i, type, offset, paddr, filesz, memsz));
         }
         if (out.stream().noneMatch(p -> p.type() == PT_LOAD)) throw new LoadException("vmlinux has no loadable segments");
-        return new Headers(b.getLong(0x18), out);
+        long sectionHeadersEnd = b.getLong(0x28) + (long) Short.toUnsignedInt(b.getShort(0x3A)) * Short.toUnsignedInt(b.getShort(0x3C));
+        return new Headers(b.getLong(0x18), out, sectionHeadersEnd);
     }
 
     public static ElfKernel parse(byte[] elf) throws LoadException {

@@ -34,6 +34,8 @@ final class VmlinuxStream implements AutoCloseable {
     final List<ElfKernel.Segment> loads;
     /** e_entry: the physical address of startup_64. */
     final long entry;
+    /** Where the ELF file proper ends ({@link ElfKernel.Headers#sectionHeadersEnd}). */
+    private final long sectionHeadersEnd;
     /** The bytes after the last segment, read by {@link #loadInto}: they end with the relocation table. */
     private byte[] tail = new byte[0];
 
@@ -63,6 +65,7 @@ final class VmlinuxStream implements AutoCloseable {
         }
         loads = List.copyOf(l);
         entry = h.entry();
+        sectionHeadersEnd = h.sectionHeadersEnd();
     }
 
     /** Opens the vmlinux of a bzImage (its payload, decompressed as it is read). */
@@ -141,10 +144,8 @@ final class VmlinuxStream implements AutoCloseable {
      * last segment. Empty for a kernel without one (CONFIG_X86_NEED_RELOCS needs CONFIG_RANDOMIZE_BASE on x86-64).
      */
     byte[] relocationTable() {
-        java.nio.ByteBuffer h = java.nio.ByteBuffer.wrap(head).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        long sections = h.getLong(0x28) + (long) (h.getShort(0x3A) & 0xFFFF) * (h.getShort(0x3C) & 0xFFFF);
         long tailStart = position - tail.length;
-        long elfEnd = Math.max(tailStart, sections);
+        long elfEnd = Math.max(tailStart, sectionHeadersEnd);
         if (elfEnd > position) return new byte[0]; // section headers past the end: no table
         return java.util.Arrays.copyOfRange(tail, (int) (elfEnd - tailStart), tail.length);
     }
