@@ -15,7 +15,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * Guest RAM as a private anonymous mapping (mmap(2) with MAP_NORESERVE), as QEMU allocates it: pages
  * are zero and cost host memory only once the guest touches them, so a large --memory, and the unbacked
  * PCI hole inside the RAM span, are free until used. {@code Arena.allocate} would zero (touch) every page
- * up front. Where mmap is not available (a non-POSIX host), it falls back to the arena.
+ * up front. The RAM starts on a 2 MiB boundary and is advised for transparent huge pages, as QEMU advises its RAM. Where mmap is not available (a non-POSIX host), it falls back to the arena.
  */
 final class LazyRam {
     private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
@@ -23,6 +23,14 @@ final class LazyRam {
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final Optional<MethodHandle> MUNMAP = function("munmap",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final Optional<MethodHandle> MADVISE = function("madvise",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    /** madvise(2) advice: back the range with transparent huge pages where the host allows it. */
+    private static final int MADV_HUGEPAGE = 14;
+    /** The x86-64 host's huge page size, to which the RAM is aligned so that every 2 MiB of it can be one page. */
+    static final long HUGE_PAGE = 2L << 20;
+    /** Tuning knob {@code polyvisor.ram.hugepages} (false: 4 KiB pages only). */
+    static final boolean HUGE_PAGES = !"false".equals(System.getProperty("polyvisor.ram.hugepages"));
 
     private LazyRam() {}
 
@@ -35,23 +43,43 @@ final class LazyRam {
     /** A zero-filled, page-aligned segment of {@code size} bytes whose lifetime is {@code arena}'s. */
     static MemorySegment allocate(long size, Arena arena) {
         if (MMAP.isEmpty() || MUNMAP.isEmpty()) return arena.allocate(size, 4096);
+        // Mapped with a huge page of slack, so that the RAM can start on a 2 MiB boundary.
+        long mapped = HUGE_PAGES ? size + HUGE_PAGE : size;
         MemorySegment base;
         try {
-            base = (MemorySegment) MMAP.get().invokeExact(MemorySegment.NULL, size,
+            base = (MemorySegment) MMAP.get().invokeExact(MemorySegment.NULL, mapped,
                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
         } catch (Throwable t) {
             throw new IllegalStateException("mmap of guest RAM failed", t);
         }
         if (base.address() == -1L || base.address() == 0L)
             throw new OutOfMemoryError("cannot map " + (size >> 20) + " MiB of guest RAM");
+        long start = HUGE_PAGES ? (base.address() + HUGE_PAGE - 1) & -HUGE_PAGE : base.address();
+        if (HUGE_PAGES) adviseHugePages(start, size);
         MethodHandle munmap = MUNMAP.get();
-        return base.reinterpret(size, arena, seg -> {
+        long mappedAt = base.address();
+        return MemorySegment.ofAddress(start).reinterpret(size, arena, seg -> {
             try {
-                int rc = (int) munmap.invokeExact(MemorySegment.ofAddress(seg.address()), size);
+                int rc = (int) munmap.invokeExact(MemorySegment.ofAddress(mappedAt), mapped);
                 assert rc == 0;
             } catch (Throwable t) {
                 throw new IllegalStateException("munmap of guest RAM failed", t);
             }
         });
+    }
+
+    /**
+     * Asks for transparent huge pages on the RAM, as QEMU does for every RAM block (qemu_madvise with
+     * QEMU_MADV_HUGEPAGE in ram_block_add): a guest touching fresh memory then costs the host one page fault per
+     * 2 MiB instead of one per 4 KiB, and the TLB misses of guest RAM accesses fall likewise. Advice only: a host
+     * whose THP setting is "never" (or that has none) keeps 4 KiB pages, and a failure changes nothing else.
+     */
+    private static void adviseHugePages(long start, long size) {
+        if (MADVISE.isEmpty()) return;
+        try {
+            int ignored = (int) MADVISE.get().invokeExact(MemorySegment.ofAddress(start), size, MADV_HUGEPAGE);
+        } catch (Throwable t) {
+            // advice only: the RAM works the same without it
+        }
     }
 }

@@ -1,0 +1,69 @@
+package dev.polyvisor.memory;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** Guest RAM's host mapping ({@link LazyRam}): lazy, zero, 2 MiB aligned and advised for transparent huge pages. */
+class LazyRamTest {
+    static final long SIZE = 64L << 20;
+
+    @Test
+    void ramIsZeroAndStartsOnAHugePageBoundary() {
+        assumeTrue(linux(), "skipped: not a Linux host (the RAM comes from Arena.allocate there)");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ram = LazyRam.allocate(SIZE, arena);
+            assertEquals(SIZE, ram.byteSize());
+            assertEquals(0, ram.address() % LazyRam.HUGE_PAGE, "RAM at 0x" + Long.toHexString(ram.address()));
+            assertEquals(0, ram.get(ValueLayout.JAVA_LONG, 0));
+            assertEquals(0, ram.get(ValueLayout.JAVA_LONG, SIZE - 8));
+            ram.set(ValueLayout.JAVA_LONG, SIZE - 8, -1L);
+            assertEquals(-1L, ram.get(ValueLayout.JAVA_LONG, SIZE - 8));
+        }
+    }
+
+    /** smaps' THPeligible is the mapping's eligibility (the advice and the host's setting), not the pages' luck. */
+    @Test
+    void theHostMayBackTheRamWithHugePages() throws IOException {
+        assumeTrue(linux(), "skipped: not a Linux host");
+        Path setting = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
+        assumeTrue(Files.isReadable(setting), "skipped: the host kernel has no transparent huge pages");
+        String mode = Files.readString(setting);
+        assumeTrue(!mode.contains("[never]"), "skipped: the host's transparent huge pages are off: " + mode.strip());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ram = LazyRam.allocate(SIZE, arena);
+            ram.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+            assertEquals("1", smapsField(ram.address(), "THPeligible"), "THP setting: " + mode.strip());
+        }
+    }
+
+    private static boolean linux() {
+        return System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux") && LazyRam.HUGE_PAGES;
+    }
+
+    /** A field of the /proc/self/smaps entry of the mapping that holds {@code address}. */
+    private static String smapsField(long address, String field) throws IOException {
+        List<String> lines = Files.readAllLines(Path.of("/proc/self/smaps"));
+        boolean inside = false;
+        for (String l : lines) {
+            if (l.matches("^[0-9a-f]+-[0-9a-f]+ .*")) {
+                String[] range = l.substring(0, l.indexOf(' ')).split("-");
+                inside = Long.compareUnsigned(Long.parseUnsignedLong(range[0], 16), address) <= 0
+                        && Long.compareUnsigned(address, Long.parseUnsignedLong(range[1], 16)) < 0;
+            } else if (inside && l.startsWith(field + ":")) {
+                return l.substring(field.length() + 1).strip();
+            }
+        }
+        return fail("no " + field + " for 0x" + Long.toHexString(address) + " in /proc/self/smaps");
+    }
+}
