@@ -413,13 +413,19 @@ final class VcpuThreads {
             }
         } finally {
             kickAll();
+            // Every vCPU thread has ended before this returns, interrupted or not: the VM closes guest RAM next, and
+            // compiled code reads it through a segment that cannot close (GuestMemory.ramForCompiledCode).
+            boolean interrupted = false;
             for (VcpuThread t : threads) {
-                try {
-                    t.join();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
+                while (t.isAlive()) {
+                    try {
+                        t.join();
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
                 }
             }
+            if (interrupted) Thread.currentThread().interrupt();
             vm.clock.timers().setOnEarlierDeadline(null);
             for (int i = 0; i < threads.length; i++) {
                 threads[i].cpu.platform = platforms[i];

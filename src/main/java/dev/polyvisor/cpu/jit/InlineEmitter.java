@@ -46,6 +46,11 @@ final class InlineEmitter {
     private static final MethodTypeDesc MTD_READ64 = MethodTypeDesc.of(CD_long, CD_long);
     private static final MethodTypeDesc MTD_WRITE32 = MethodTypeDesc.of(CD_void, CD_long, CD_int);
     private static final MethodTypeDesc MTD_WRITE64 = MethodTypeDesc.of(CD_void, CD_long, CD_long);
+    private static final ClassDesc CD_SEGMENT = TraceCompiler.CD_SEGMENT;
+    private static final MethodTypeDesc MTD_READ_IN = MethodTypeDesc.of(CD_int, CD_SEGMENT, CD_long);
+    private static final MethodTypeDesc MTD_READ64_IN = MethodTypeDesc.of(CD_long, CD_SEGMENT, CD_long);
+    private static final MethodTypeDesc MTD_WRITE32_IN = MethodTypeDesc.of(CD_void, CD_SEGMENT, CD_long, CD_int);
+    private static final MethodTypeDesc MTD_WRITE64_IN = MethodTypeDesc.of(CD_void, CD_SEGMENT, CD_long, CD_long);
     /** The compiler's locals for the last ALU operation's a, b and result, and for a linear address. */
     private static final int A = TraceCompiler.A, B = TraceCompiler.B, RES = TraceCompiler.RES, LA = TraceCompiler.LA;
 
@@ -155,7 +160,7 @@ final class InlineEmitter {
                 regs.get(code, Cpu.RSP, -1L).loadConstant(8L).lsub().loadConstant(8)
                         .invokevirtual(CD_CPU, "stackCanonical", MTD_STACK_CANONICAL).lstore(LA);
                 mmu(code).lload(LA);
-                regs.get(code, f.reg(), -1L).invokevirtual(CD_MMU, "write64", MTD_WRITE64);
+                write(regs.get(code, f.reg(), -1L), 8);
                 regs.put(code.lload(LA), Cpu.RSP);
                 return Emitted.WRITES;
             }
@@ -164,7 +169,7 @@ final class InlineEmitter {
                 code.aload(CPU);
                 regs.get(code, Cpu.RSP, -1L).loadConstant(8)
                         .invokevirtual(CD_CPU, "stackCanonical", MTD_STACK_CANONICAL).lstore(LA);
-                mmu(code).lload(LA).invokevirtual(CD_MMU, "read64", MTD_READ64); // the value stays on the stack
+                read(code, 8); // the value stays on the stack
                 regs.put(code.lload(LA).loadConstant(8L).ladd(), Cpu.RSP);
                 regs.put(code, f.reg());
             }
@@ -557,25 +562,32 @@ final class InlineEmitter {
     }
 
     /** Pushes the {@code size}-byte value at the linear address in LA, zero-extended to a long, as the handlers read it. */
-    private static void read(CodeBuilder code, int size) {
+    private void read(CodeBuilder code, int size) {
         mmu(code).lload(LA);
+        boolean in = blocks.constantRam();
         switch (size) {
-            case 1 -> code.invokevirtual(CD_MMU, "read8", MTD_READ).i2l();
-            case 2 -> code.invokevirtual(CD_MMU, "read16", MTD_READ).i2l();
-            case 4 -> code.invokevirtual(CD_MMU, "read32", MTD_READ).i2l().loadConstant(0xFFFF_FFFFL).land();
-            default -> code.invokevirtual(CD_MMU, "read64", MTD_READ64);
+            case 1 -> code.invokevirtual(CD_MMU, "read8", in ? MTD_READ_IN : MTD_READ).i2l();
+            case 2 -> code.invokevirtual(CD_MMU, "read16", in ? MTD_READ_IN : MTD_READ).i2l();
+            case 4 -> code.invokevirtual(CD_MMU, "read32", in ? MTD_READ_IN : MTD_READ).i2l().loadConstant(0xFFFF_FFFFL).land();
+            default -> code.invokevirtual(CD_MMU, "read64", in ? MTD_READ64_IN : MTD_READ64);
         }
     }
 
     /** Writes the long on the stack, {@code size} bytes of it, at the address under it (Mmu.write8 ... write64). */
-    private static void write(CodeBuilder code, int size) {
+    private void write(CodeBuilder code, int size) {
+        boolean in = blocks.constantRam();
         switch (size) {
-            case 1 -> code.l2i().invokevirtual(CD_MMU, "write8", MTD_WRITE32);
-            case 2 -> code.l2i().invokevirtual(CD_MMU, "write16", MTD_WRITE32);
-            case 4 -> code.l2i().invokevirtual(CD_MMU, "write32", MTD_WRITE32);
-            default -> code.invokevirtual(CD_MMU, "write64", MTD_WRITE64);
+            case 1 -> code.l2i().invokevirtual(CD_MMU, "write8", in ? MTD_WRITE32_IN : MTD_WRITE32);
+            case 2 -> code.l2i().invokevirtual(CD_MMU, "write16", in ? MTD_WRITE32_IN : MTD_WRITE32);
+            case 4 -> code.l2i().invokevirtual(CD_MMU, "write32", in ? MTD_WRITE32_IN : MTD_WRITE32);
+            default -> code.invokevirtual(CD_MMU, "write64", in ? MTD_WRITE64_IN : MTD_WRITE64);
         }
     }
 
-    private static CodeBuilder mmu(CodeBuilder code) { return code.aload(CPU).getfield(CD_CPU, "mmu", CD_MMU); }
+    /** Pushes the Mmu, then the region's constant RAM segment when it has one (the Mmu's access methods that take it). */
+    private CodeBuilder mmu(CodeBuilder code) {
+        code.aload(CPU).getfield(CD_CPU, "mmu", CD_MMU);
+        blocks.pushRam(code);
+        return code;
+    }
 }

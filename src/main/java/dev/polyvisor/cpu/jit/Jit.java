@@ -4,6 +4,7 @@ import dev.polyvisor.cpu.Cpu;
 import dev.polyvisor.cpu.Trace;
 import dev.polyvisor.cpu.TraceCache;
 
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -121,7 +122,7 @@ public final class Jit {
         int heat = t.heat;
         if (heat == 0 && loopsToItself(t)) heat = threshold - threshold / LOOP_DIVISOR;
         if (heat < 0 || (t.heat = heat + t.insns().length) <= threshold) return null;
-        return compileHot(t);
+        return compileHot(t, c == null ? null : c.mmu.compiledRam()); // null: a policy test without a machine
     }
 
     /** Where a region's other traces come from: the trace cache's valid trace at (physical address, mode), or null. */
@@ -176,15 +177,15 @@ public final class Jit {
     private static boolean loopsToItself(Trace t) { return RipState.branchTargets(t.insns(), 0).contains(0L); }
 
     /** The count reached the threshold; under the monitor, since vCPUs on other host threads share the policy. */
-    private synchronized CompiledTrace compileHot(Trace t) {
+    private synchronized CompiledTrace compileHot(Trace t, MemorySegment ram) {
         if (t.heat < 0 || t.compiled != null) return t.compiled; // another vCPU queued it first
         t.heat = NEVER; // queued or compiled: not counted again until evicted
         List<Trace> more = region(t);
         if (mode == JitMode.ON) {
-            BACKGROUND.execute(() -> finished.add(new Finished(t, tryCompile(t, more))));
+            BACKGROUND.execute(() -> finished.add(new Finished(t, tryCompile(t, more, ram))));
             return t.compiled; // the trace in hand may have been installed just now
         }
-        install(t, tryCompile(t, more));
+        install(t, tryCompile(t, more, ram));
         return t.compiled;
     }
 
@@ -203,9 +204,9 @@ public final class Jit {
     }
 
     /** The compiled trace, or null when it cannot be compiled (it then stays interpreted). */
-    private CompiledTrace tryCompile(Trace t, List<Trace> more) {
+    private CompiledTrace tryCompile(Trace t, List<Trace> more, MemorySegment ram) {
         try {
-            return compiler.compile(t, more);
+            return compiler.compile(t, more, ram);
         } catch (VirtualMachineError e) {
             if (!(e instanceof OutOfMemoryError)) throw e;
             return null;

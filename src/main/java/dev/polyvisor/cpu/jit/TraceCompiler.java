@@ -17,6 +17,7 @@ import java.lang.constant.ClassDesc;
 import java.lang.constant.ConstantDescs;
 import java.lang.constant.DirectMethodHandleDesc;
 import java.lang.constant.DynamicConstantDesc;
+import java.lang.foreign.MemorySegment;
 import java.lang.constant.MethodTypeDesc;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
@@ -81,6 +82,7 @@ public final class TraceCompiler {
     private static final ClassDesc THIS_CLASS = ClassDesc.of(TraceCompiler.class.getPackageName() + ".Trace");
 
     static final ClassDesc CD_MMU = ClassDesc.of(Mmu.class.getName());
+    static final ClassDesc CD_SEGMENT = ClassDesc.of(MemorySegment.class.getName());
     private static final ClassDesc CD_VAR_HANDLE = ClassDesc.of(java.lang.invoke.VarHandle.class.getName());
     static final ClassDesc CD_LONG_ARRAY = CD_long.arrayType();
 
@@ -124,14 +126,20 @@ public final class TraceCompiler {
      * code continues at in place while the vCPU's loop would only run that trace next ({@code Vcpu.loopsBack}).
      * Traces are left out from the end while the method would be too large for C2 ({@link #MAX_CODE}).
      */
-    public CompiledTrace compile(Trace t, List<Trace> more) throws Throwable {
+    public CompiledTrace compile(Trace t, List<Trace> more) throws Throwable { return compile(t, more, null); }
+
+    /**
+     * As {@link #compile(Trace, List)}; with {@code ram} (the VM's {@code Mmu.compiledRam()}) the class holds guest
+     * RAM as a constant and passes it to the Mmu's accesses, so that C2 folds the segment's checks.
+     */
+    public CompiledTrace compile(Trace t, List<Trace> more, MemorySegment ram) throws Throwable {
         for (int k = more.size(); ; k--) {
             List<Block> blocks = new ArrayList<>();
             blocks.add(new Block(t.insns(), 0, null));
             for (Trace m : more.subList(0, k)) blocks.add(new Block(m.insns(), m.physAddr() - t.physAddr(), m));
-            byte[] bytes = generate(blocks);
+            byte[] bytes = generate(blocks, ram != null);
             if (k > 0 && runCodeLength(bytes) > MAX_CODE) continue;
-            return define(bytes, blocks);
+            return define(bytes, blocks, ram);
         }
     }
 
@@ -148,17 +156,18 @@ public final class TraceCompiler {
      */
     public CompiledTrace compile(Insn[] insns) throws Throwable {
         List<Block> blocks = List.of(new Block(insns, 0, null));
-        return define(generate(blocks), blocks);
+        return define(generate(blocks, false), blocks, null);
     }
 
     /** One trace of a region: its instructions, its start's offset from the entry's, and its Trace (null: the entry). */
     record Block(Insn[] insns, long delta, Trace trace) {}
 
-    private static CompiledTrace define(byte[] bytes, List<Block> blocks) throws Throwable {
-        // Class data: every instruction's handler in order, then the Trace of each block after the first.
+    private static CompiledTrace define(byte[] bytes, List<Block> blocks, MemorySegment ram) throws Throwable {
+        // Class data: every instruction's handler in order, then the Trace of each block after the first, then the RAM.
         List<Object> data = new ArrayList<>();
         for (Block b : blocks) data.addAll(Arrays.asList(b.insns()));
         for (Block b : blocks.subList(1, blocks.size())) data.add(b.trace());
+        if (ram != null) data.add(ram);
         MethodHandles.Lookup hidden = LOOKUP.defineHiddenClassWithClassData(bytes, data, true);
         return (CompiledTrace) hidden.findConstructor(hidden.lookupClass(), MethodType.methodType(void.class)).invoke();
     }
@@ -170,9 +179,9 @@ public final class TraceCompiler {
         throw new IllegalStateException("no run method");
     }
 
-    byte[] generate(Insn[] insns) { return generate(List.of(new Block(insns, 0, null))); }
+    byte[] generate(Insn[] insns) { return generate(List.of(new Block(insns, 0, null)), false); }
 
-    byte[] generate(List<Block> blocks) {
+    byte[] generate(List<Block> blocks, boolean constantRam) {
         return ClassFile.of().build(THIS_CLASS, cb -> cb
                 .withFlags(ACC_PUBLIC | ACC_FINAL)
                 .withInterfaceSymbols(CD_COMPILED)
@@ -184,7 +193,7 @@ public final class TraceCompiler {
                         .aload(0).aload(CPU).aload(TRACE).aconst_null()
                         .invokevirtual(THIS_CLASS, "run", MTD_RUN_LOOP)
                         .return_())
-                .withMethodBody("run", MTD_RUN_LOOP, ACC_PUBLIC | ACC_FINAL, code -> body(code, blocks)));
+                .withMethodBody("run", MTD_RUN_LOOP, ACC_PUBLIC | ACC_FINAL, code -> body(code, blocks, constantRam)));
     }
 
     /**
@@ -195,12 +204,23 @@ public final class TraceCompiler {
         private final List<Block> blocks;
         private final Label[] tops;
         private final int firstTrace;
+        private final boolean constantRam;
 
-        Blocks(CodeBuilder code, List<Block> blocks, int instructions) {
+        Blocks(CodeBuilder code, List<Block> blocks, int instructions, boolean constantRam) {
             this.blocks = blocks;
             this.tops = new Label[blocks.size()];
             for (int k = 0; k < tops.length; k++) tops[k] = code.newLabel();
             this.firstTrace = instructions;
+            this.constantRam = constantRam;
+        }
+
+        /** Whether the class data ends with guest RAM ({@link #pushRam}). */
+        boolean constantRam() { return constantRam; }
+
+        /** Pushes guest RAM, the class data's last entry, when the region has it; nothing otherwise. */
+        void pushRam(CodeBuilder code) {
+            if (constantRam)
+                code.ldc(DynamicConstantDesc.ofNamed(CLASS_DATA_AT, ConstantDescs.DEFAULT_NAME, CD_SEGMENT, firstTrace + tops.length - 1));
         }
 
         /** The block starting {@code off} bytes from the entry, or -1. */
@@ -218,7 +238,7 @@ public final class TraceCompiler {
         }
     }
 
-    private void body(CodeBuilder code, List<Block> blockList) {
+    private void body(CodeBuilder code, List<Block> blockList, boolean constantRam) {
         int n = 0;
         for (Block b : blockList) n += b.insns().length;
         Insn[] insns = new Insn[n];
@@ -237,7 +257,7 @@ public final class TraceCompiler {
         long[] exitRip = new long[n];
         Arrays.fill(exitRip, Long.MIN_VALUE);
         StateCache state = StateCache.of(insns, inlineForms);
-        Blocks blocks = new Blocks(code, blockList, n);
+        Blocks blocks = new Blocks(code, blockList, n, constantRam);
         Set<Long> entered = new HashSet<>();
         if (inlineForms) for (Block b : blockList) entered.addAll(RipState.branchTargets(b.insns(), b.delta()));
         InlineEmitter inline = inlineForms ? new InlineEmitter(state, blocks) : null;

@@ -40,7 +40,7 @@ public final class Mmu {
 
     private final Cpu cpu;
     private final GuestMemory mem;
-    private final MemorySegment ram;
+    private final MemorySegment ram, compiledRam;
     private CodePages codePages;
 
     private final long[] sRd = new long[SIZE], sWr = new long[SIZE], sEx = new long[SIZE], sAdd = new long[SIZE];
@@ -102,6 +102,7 @@ public final class Mmu {
         this.cpu = cpu;
         this.mem = mem;
         this.ram = mem.ram;
+        this.compiledRam = mem.ramForCompiledCode;
         newFetchEpoch();
         this.codePages = new CodePages(mem.ramSize);
         codePages.attach(this);
@@ -186,53 +187,68 @@ public final class Mmu {
     // (the page of the first byte, which selected the entry) only when the access does not cross a page,
     // so one compare covers both the hit and the page-crossing test.
 
-    public int read8(long la) {
+    public int read8(long la) { return read8(ram, la); }
+    public int read16(long la) { return read16(ram, la); }
+    public int read32(long la) { return read32(ram, la); }
+    public long read64(long la) { return read64(ram, la); }
+    public void write8(long la, int v) { write8(ram, la, v); }
+    public void write16(long la, int v) { write16(ram, la, v); }
+    public void write32(long la, int v) { write32(ram, la, v); }
+    public void write64(long la, long v) { write64(ram, la, v); }
+
+    // The same accesses with the RAM segment given: {@link #compiledRam()} by compiled code, which holds it as a
+    // constant, so that C2 folds the segment's checks (see GuestMemory#ramForCompiledCode); the RAM otherwise.
+
+    public int read8(MemorySegment ram, long la) {
         int i = (int) (la >>> 12) & MASK;
         if (rd[i] == (la & ~0xFFFL)) return ram.get(U8, add[i] + la) & 0xFF;
         return (int) readSlow(la, 1);
     }
 
-    public int read16(long la) {
+    public int read16(MemorySegment ram, long la) {
         int i = (int) (la >>> 12) & MASK;
         if (rd[i] == ((la + 1) & ~0xFFFL)) return ram.get(U16, add[i] + la) & 0xFFFF;
         return (int) readSlow(la, 2);
     }
 
-    public int read32(long la) {
+    public int read32(MemorySegment ram, long la) {
         int i = (int) (la >>> 12) & MASK;
         if (rd[i] == ((la + 3) & ~0xFFFL)) return ram.get(U32, add[i] + la);
         return (int) readSlow(la, 4);
     }
 
-    public long read64(long la) {
+    public long read64(MemorySegment ram, long la) {
         int i = (int) (la >>> 12) & MASK;
         if (rd[i] == ((la + 7) & ~0xFFFL)) return ram.get(U64, add[i] + la);
         return readSlow(la, 8);
     }
 
-    public void write8(long la, int v) {
+    public void write8(MemorySegment ram, long la, int v) {
         int i = (int) (la >>> 12) & MASK;
         if (wr[i] == (la & ~0xFFFL)) { ram.set(U8, add[i] + la, (byte) v); return; }
         writeSlow(la, 1, v);
     }
 
-    public void write16(long la, int v) {
+    public void write16(MemorySegment ram, long la, int v) {
         int i = (int) (la >>> 12) & MASK;
         if (wr[i] == ((la + 1) & ~0xFFFL)) { ram.set(U16, add[i] + la, (short) v); return; }
         writeSlow(la, 2, v);
     }
 
-    public void write32(long la, int v) {
+    public void write32(MemorySegment ram, long la, int v) {
         int i = (int) (la >>> 12) & MASK;
         if (wr[i] == ((la + 3) & ~0xFFFL)) { ram.set(U32, add[i] + la, v); return; }
         writeSlow(la, 4, v);
     }
 
-    public void write64(long la, long v) {
+    public void write64(MemorySegment ram, long la, long v) {
         int i = (int) (la >>> 12) & MASK;
         if (wr[i] == ((la + 7) & ~0xFFFL)) { ram.set(U64, add[i] + la, v); return; }
         writeSlow(la, 8, v);
     }
+
+    /** Guest RAM for compiled code ({@link GuestMemory#ramForCompiledCode}): the memory the TLB's entries point into. */
+    public MemorySegment compiledRam() { return compiledRam; }
 
     /** Reads {@code size} (1, 2, 4, 8) bytes, zero-extended. */
     public long read(long la, int size) {

@@ -31,7 +31,8 @@ class TraceCompilerTest {
         c.rip = CODE;
         setup.accept(c);
         Trace t = m.traces.lookup(c, CODE, CODE);
-        CompiledTrace how = compiled ? new TraceCompiler(inline).compile(t) : InterpretedRun.INSTANCE;
+        // Compiled as the Jit compiles, with guest RAM as the class's constant (the oracle covers the form without it).
+        CompiledTrace how = compiled ? new TraceCompiler(inline).compile(t, java.util.List.of(), c.mmu.compiledRam()) : InterpretedRun.INSTANCE;
         try {
             how.run(c, t);
             return new Result(c, m, -1, -1);
@@ -77,6 +78,36 @@ class TraceCompilerTest {
             assertEquals(n - 1, fences(new TraceCompiler(true, true).generate(t.insns())), "one per instruction boundary");
             assertEquals(0, fences(new TraceCompiler(true, false).generate(t.insns())), "a single vCPU has no other observer");
         }
+    }
+
+    /** A region compiled with guest RAM passes that constant to every Mmu access; one compiled without it, none. */
+    @Test
+    void compiledAccessesTakeGuestRamAsTheClassConstant() throws Throwable {
+        try (LongModeFixture m = new LongModeFixture(3L << 20)) {
+            m.mem.load(CODE, Asm.assemble(64, "mov rax, [rbx]\nmov [rbx+8], rax\npush rax\npop rcx\nmov dword ptr [rbx+16], 7\nhlt"));
+            m.cpu.rip = CODE;
+            Trace t = m.traces.lookup(m.cpu, CODE, CODE);
+            String segment = "Ljava/lang/foreign/MemorySegment;";
+            byte[] with = new TraceCompiler(true).generate(java.util.List.of(new TraceCompiler.Block(t.insns(), 0, null)), true);
+            byte[] without = new TraceCompiler(true).generate(t.insns());
+            assertEquals(5, mmuAccesses(with, segment), "the load, the store, PUSH, POP and the immediate store");
+            assertEquals(0, mmuAccesses(with, "(J"), "no access without the segment");
+            assertEquals(0, mmuAccesses(without, segment));
+            assertEquals(5, mmuAccesses(without, "(J"));
+        }
+    }
+
+    /** Calls of Mmu's read and write methods whose descriptor starts with {@code "(" + firstParameter}. */
+    private static long mmuAccesses(byte[] classBytes, String firstParameter) {
+        var cls = java.lang.classfile.ClassFile.of().parse(classBytes);
+        String prefix = firstParameter.startsWith("(") ? firstParameter : "(" + firstParameter;
+        return cls.methods().stream().filter(mm -> mm.methodName().equalsString("run"))
+                .flatMap(mm -> mm.code().orElseThrow().elementStream())
+                .filter(e -> e instanceof java.lang.classfile.instruction.InvokeInstruction inv
+                        && inv.owner().asInternalName().equals("dev/polyvisor/cpu/mmu/Mmu")
+                        && (inv.name().stringValue().startsWith("read") || inv.name().stringValue().startsWith("write"))
+                        && inv.type().stringValue().startsWith(prefix))
+                .count();
     }
 
     private static long fences(byte[] classBytes) {
