@@ -1,5 +1,7 @@
 package dev.polyvisor.vmm.boot;
 
+import dev.polyvisor.memory.LazyRam;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -37,7 +39,7 @@ public final class ImageFile {
                 return arena.allocate(bytes.length, 4096).copyFrom(MemorySegment.ofArray(bytes));
             }
             try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-                MemorySegment s = arena.allocate(ch.size(), 4096);
+                MemorySegment s = LazyRam.allocate(Math.max(1, ch.size()), arena).asSlice(0, ch.size()); // zero pages, not zeroed ones
                 java.nio.ByteBuffer b = s.asByteBuffer();
                 while (b.hasRemaining())
                     if (ch.read(b) < 0) throw new LoadException(what + " " + p + ": the file shrank while it was read");
