@@ -72,6 +72,11 @@ public final class Trace {
     /** JIT tier ({@code cpu.jit}): instructions retired by interpreted runs, counted towards the compile threshold. */
     public int heat;
     /**
+     * JIT tier: for a loop given a head start, the running vCPU's retired count when it began, plus one (0: none),
+     * so that the JIT can tell a hot loop from one that earned its head start slowly ({@code Jit.LOOP_WINDOW}).
+     */
+    public long loopSince;
+    /**
      * The trace's compiled form, run instead of the handlers when set ({@code cpu.jit}). The vCPU that
      * installs it need not be the one that runs it; a plain field suffices, since a compiled trace has no
      * instance state (its handlers are the hidden class's class data, published by class definition).

@@ -120,9 +120,20 @@ public final class Jit {
     public CompiledTrace hot(Cpu c, Trace t) {
         if (!finished.isEmpty()) installFinished();
         int heat = t.heat;
-        if (heat == 0 && loopsToItself(t)) heat = threshold - threshold / LOOP_DIVISOR;
+        if (heat == 0 && loopsToItself(t)) {
+            heat = threshold - threshold / LOOP_DIVISOR;
+            t.loopSince = c.instructionsRetired + 1;
+        }
         if (heat < 0 || (t.heat = heat + t.insns().length) <= threshold) return null;
-        return compileHot(t, c == null ? null : c.mmu.compiledRam()); // null: a policy test without a machine
+        if (t.loopSince != 0) {
+            long took = c.instructionsRetired + 1 - t.loopSince;
+            t.loopSince = 0;
+            if (took > LOOP_WINDOW) { // a lukewarm loop: no head start, it counts on to the whole threshold
+                t.heat -= threshold - threshold / LOOP_DIVISOR;
+                return null;
+            }
+        }
+        return compileHot(t, c.mmu.compiledRam());
     }
 
     /** Where a region's other traces come from: the trace cache's valid trace at (physical address, mode), or null. */
@@ -173,6 +184,16 @@ public final class Jit {
      * Tuning knob {@code polyvisor.jit.loopDivisor} (1: no head start).
      */
     static final int LOOP_DIVISOR = Math.max(1, Integer.getInteger("polyvisor.jit.loopDivisor", 16));
+
+    /**
+     * A loop keeps its head start only if it earned it within this many instructions retired by the vCPU (16 M
+     * by default: it ran at least a sixteenth of the time); a slower one counts on to the whole threshold. The
+     * CPU-bound guest's loop earns it in about 1 M instructions; the Debian boot's lukewarm loops, which ran
+     * a few thousand times each over seconds, did not, and compiled they had run slower than interpreted (a
+     * class that is entered rarely stays in the JVM's own interpreter: 16-53 guest MIPS against about 90, in an
+     * uncommitted timing of each region). Tuning knob {@code polyvisor.jit.loopWindow}.
+     */
+    static final long LOOP_WINDOW = Math.max(1, Long.getLong("polyvisor.jit.loopWindow", 16_000_000L));
 
     private static boolean loopsToItself(Trace t) { return RipState.branchTargets(t.insns(), 0).contains(0L); }
 

@@ -43,8 +43,8 @@ class JitPolicyTest {
         assertTrue(longer.insns().length > shorter.insns().length);
         int threshold = longer.insns().length * shorter.insns().length * 4;
         Jit jit = new Jit(JitMode.ON, threshold, 16, true);
-        assertEquals(threshold / longer.insns().length + 1, runsUntilQueued(jit, longer));
-        assertEquals(threshold / shorter.insns().length + 1, runsUntilQueued(jit, shorter));
+        assertEquals(threshold / longer.insns().length + 1, runsUntilQueued(jit, m.cpu, longer, 0));
+        assertEquals(threshold / shorter.insns().length + 1, runsUntilQueued(jit, m.cpu, shorter, 0));
         jit.drain();
         assertNotNull(longer.compiled);
         assertNotNull(shorter.compiled);
@@ -59,16 +59,35 @@ class JitPolicyTest {
         assertEquals(loop.insns().length, straight.insns().length, "the same instructions but for the branch target");
         int len = loop.insns().length, threshold = 160 * len;
         Jit jit = new Jit(JitMode.ON, threshold, 16, true);
-        assertEquals(threshold / Jit.LOOP_DIVISOR / len + 1, runsUntilQueued(jit, loop));
-        assertEquals(threshold / len + 1, runsUntilQueued(jit, straight));
+        assertEquals(threshold / Jit.LOOP_DIVISOR / len + 1, runsUntilQueued(jit, m.cpu, loop, 0));
+        assertEquals(threshold / len + 1, runsUntilQueued(jit, m.cpu, straight, 0));
         jit.drain();
     }
 
-    /** Calls {@link Jit#hot} until the trace is queued for compilation (its heat turns negative); the number of calls. */
-    private static int runsUntilQueued(Jit jit, Trace t) {
+    /** A loop that ran only now and then while it earned its head start loses it and counts to the whole threshold. */
+    @Test
+    void aLoopThatEarnsItsHeadStartSlowerThanTheWindowCountsToTheWholeThreshold() throws Exception {
+        LongModeFixture m = new LongModeFixture();
+        m.mem.load(CODE, Asm.assemble(64, "1: add rax, 1\ncmp rax, rbx\njne 1b\nret\n"));
+        Trace loop = m.traces.lookup(m.cpu, CODE, CODE);
+        int len = loop.insns().length, threshold = 160 * len;
+        Jit jit = new Jit(JitMode.ON, threshold, 16, true);
+        // Between two of its runs the vCPU retires enough else that the head start takes longer than the window.
+        long others = Jit.LOOP_WINDOW / (threshold / Jit.LOOP_DIVISOR / len);
+        assertEquals(threshold / len + 1, runsUntilQueued(jit, m.cpu, loop, others));
+        jit.drain();
+        assertNotNull(loop.compiled, "compiled all the same, at the ordinary threshold");
+    }
+
+    /**
+     * Calls {@link Jit#hot} until the trace is queued for compilation (its heat turns negative), with the vCPU's count
+     * advancing as the interpreter's would by the trace's length and {@code othersBetween} more; the number of calls.
+     */
+    private static int runsUntilQueued(Jit jit, dev.polyvisor.cpu.Cpu c, Trace t, long othersBetween) {
         int runs = 0;
         while (t.heat >= 0) {
-            jit.hot(null, t);
+            jit.hot(c, t);
+            c.instructionsRetired += t.insns().length + othersBetween;
             runs++;
             assertTrue(runs < 1_000, "never queued");
         }
