@@ -15,12 +15,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * Guest RAM as a private anonymous mapping (mmap(2) with MAP_NORESERVE), as QEMU allocates it: pages
  * are zero and cost host memory only once the guest touches them, so a large --memory, and the unbacked
  * PCI hole inside the RAM span, are free until used. {@code Arena.allocate} would zero (touch) every page
- * up front. The RAM starts on a 2 MiB boundary and is advised for transparent huge pages, as QEMU advises
- * its RAM. Where mmap is not available (a non-POSIX host), it falls back to the arena.
+ * up front. Where mmap is not available (a non-POSIX host), it falls back to the arena.
  *
- * <p>The VMM's other large native buffers, the kernel and initrd images read before boot, come from here too:
- * zeroing 17 MiB with {@code Arena.allocate} only for the file's bytes to overwrite it took about 50 ms of a
- * Debian boot's start (page faults under nested virtualization, in a CPU profile).
+ * <p>The VMM's other large native buffers, the kernel and initrd images read before boot, come from here too
+ * ({@link #allocateFilled}): zeroing 17 MiB with {@code Arena.allocate} only for the file's bytes to overwrite it
+ * took about 50 ms of a Debian boot's start (page faults under nested virtualization, in a CPU profile).
  */
 public final class LazyRam {
     private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
@@ -28,14 +27,22 @@ public final class LazyRam {
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final Optional<MethodHandle> MUNMAP = function("munmap",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final Optional<MethodHandle> MADVISE = function("madvise",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    /** Made when first used (huge pages asked for): the downcall handle costs nothing otherwise. */
+    private static final class Madvise {
+        static final Optional<MethodHandle> MADVISE = function("madvise",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    }
     /** madvise(2) advice: back the range with transparent huge pages where the host allows it. */
     private static final int MADV_HUGEPAGE = 14;
     /** The x86-64 host's huge page size, to which the RAM is aligned so that every 2 MiB of it can be one page. */
     static final long HUGE_PAGE = 2L << 20;
-    /** Tuning knob {@code polyvisor.ram.hugepages} (false: 4 KiB pages only). */
-    static final boolean HUGE_PAGES = !"false".equals(System.getProperty("polyvisor.ram.hugepages"));
+    /**
+     * Whether guest RAM asks for transparent huge pages: off unless {@code polyvisor.ram.hugepages=true}. On, a Debian
+     * boot took 30 k page faults instead of 50 k, but its peak RSS was 212 MiB every time against 192-209 (2 MiB pages
+     * take in the untouched rest of each), above QEMU TCG's 200 MiB, and the boot was no faster beyond this
+     * machine's noise (bench/boot-vs-qemu.sh, session 13; session 8 found the same for the shell workload).
+     */
+    static final boolean HUGE_PAGES = Boolean.getBoolean("polyvisor.ram.hugepages");
 
     private LazyRam() {}
 
@@ -45,11 +52,20 @@ public final class LazyRam {
         return linker.defaultLookup().find(name).map(addr -> linker.downcallHandle(addr, fd));
     }
 
-    /** A zero-filled, page-aligned segment of {@code size} bytes whose lifetime is {@code arena}'s. */
-    public static MemorySegment allocate(long size, Arena arena) {
+    /** Guest RAM: a zero-filled, page-aligned segment of {@code size} bytes whose lifetime is {@code arena}'s. */
+    static MemorySegment allocate(long size, Arena arena) { return allocate(size, arena, HUGE_PAGES); }
+
+    /**
+     * A buffer the VMM fills at once (an image file): zero pages the file's bytes overwrite, never zeroed first. On
+     * 4 KiB pages: advised for huge pages as well, the Debian boot's peak RSS was 201 MiB every time against 192.
+     */
+    public static MemorySegment allocateFilled(long size, Arena arena) { return allocate(size, arena, false); }
+
+    /** A zero-filled segment of {@code size} bytes whose lifetime is {@code arena}'s; 2 MiB aligned and advised with {@code hugePages}. */
+    static MemorySegment allocate(long size, Arena arena, boolean hugePages) {
         if (MMAP.isEmpty() || MUNMAP.isEmpty()) return arena.allocate(size, 4096);
-        // Mapped with a huge page of slack, so that the RAM can start on a 2 MiB boundary.
-        long mapped = HUGE_PAGES ? size + HUGE_PAGE : size;
+        // Mapped with a huge page of slack, so that the segment can start on a 2 MiB boundary.
+        long mapped = hugePages ? size + HUGE_PAGE : size;
         MemorySegment base;
         try {
             base = (MemorySegment) MMAP.get().invokeExact(MemorySegment.NULL, mapped,
@@ -59,8 +75,8 @@ public final class LazyRam {
         }
         if (base.address() == -1L || base.address() == 0L)
             throw new OutOfMemoryError("cannot map " + (size >> 20) + " MiB of guest RAM");
-        long start = HUGE_PAGES ? (base.address() + HUGE_PAGE - 1) & -HUGE_PAGE : base.address();
-        if (HUGE_PAGES) adviseHugePages(start, size);
+        long start = hugePages ? (base.address() + HUGE_PAGE - 1) & -HUGE_PAGE : base.address();
+        if (hugePages) adviseHugePages(start, size);
         MethodHandle munmap = MUNMAP.get();
         long mappedAt = base.address();
         return MemorySegment.ofAddress(start).reinterpret(size, arena, seg -> {
@@ -74,15 +90,15 @@ public final class LazyRam {
     }
 
     /**
-     * Asks for transparent huge pages on the RAM, as QEMU does for every RAM block (qemu_madvise with
-     * QEMU_MADV_HUGEPAGE in ram_block_add): a guest touching fresh memory then costs the host one page fault per
-     * 2 MiB instead of one per 4 KiB, and the TLB misses of guest RAM accesses fall likewise. Advice only: a host
-     * whose THP setting is "never" (or that has none) keeps 4 KiB pages, and a failure changes nothing else.
+     * Asks for transparent huge pages on a range, as QEMU does for every RAM block (qemu_madvise with
+     * QEMU_MADV_HUGEPAGE in ram_block_add): touching fresh memory then costs the host one page fault per 2 MiB
+     * instead of one per 4 KiB. Advice only: a host whose THP setting is "never" (or that has none) keeps 4 KiB
+     * pages, and a failure changes nothing else.
      */
     private static void adviseHugePages(long start, long size) {
-        if (MADVISE.isEmpty()) return;
+        if (Madvise.MADVISE.isEmpty()) return;
         try {
-            int ignored = (int) MADVISE.get().invokeExact(MemorySegment.ofAddress(start), size, MADV_HUGEPAGE);
+            int ignored = (int) Madvise.MADVISE.get().invokeExact(MemorySegment.ofAddress(start), size, MADV_HUGEPAGE);
         } catch (Throwable t) {
             // advice only: the RAM works the same without it
         }

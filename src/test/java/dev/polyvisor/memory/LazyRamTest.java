@@ -14,15 +14,15 @@ import java.util.Locale;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-/** Guest RAM's host mapping ({@link LazyRam}): lazy, zero, 2 MiB aligned and advised for transparent huge pages. */
+/** Guest RAM's host mapping ({@link LazyRam}): lazy and zero; with huge pages asked for, 2 MiB aligned and advised. */
 class LazyRamTest {
     static final long SIZE = 64L << 20;
 
     @Test
-    void ramIsZeroAndStartsOnAHugePageBoundary() {
+    void aHugePageSegmentIsZeroAndStartsOnAHugePageBoundary() {
         assumeTrue(linux(), "skipped: not a Linux host (the RAM comes from Arena.allocate there)");
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ram = LazyRam.allocate(SIZE, arena);
+            MemorySegment ram = LazyRam.allocate(SIZE, arena, true);
             assertEquals(SIZE, ram.byteSize());
             assertEquals(0, ram.address() % LazyRam.HUGE_PAGE, "RAM at 0x" + Long.toHexString(ram.address()));
             assertEquals(0, ram.get(ValueLayout.JAVA_LONG, 0));
@@ -34,21 +34,29 @@ class LazyRamTest {
 
     /** smaps' THPeligible is the mapping's eligibility (the advice and the host's setting), not the pages' luck. */
     @Test
-    void theHostMayBackTheRamWithHugePages() throws IOException {
+    void onlyASegmentAdvisedForHugePagesMayHaveThemGuestRamAndImagesByDefaultNot() throws IOException {
         assumeTrue(linux(), "skipped: not a Linux host");
         Path setting = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
         assumeTrue(Files.isReadable(setting), "skipped: the host kernel has no transparent huge pages");
         String mode = Files.readString(setting);
         assumeTrue(!mode.contains("[never]"), "skipped: the host's transparent huge pages are off: " + mode.strip());
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ram = LazyRam.allocate(SIZE, arena);
-            ram.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
-            assertEquals("1", smapsField(ram.address(), "THPeligible"), "THP setting: " + mode.strip());
+            MemorySegment advised = LazyRam.allocate(SIZE, arena, true);
+            advised.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+            assertEquals("1", smapsField(advised.address(), "THPeligible"), "THP setting: " + mode.strip());
+            if (mode.contains("[madvise]") && !LazyRam.HUGE_PAGES) {
+                MemorySegment ram = LazyRam.allocate(SIZE, arena), image = LazyRam.allocateFilled(SIZE, arena);
+                ram.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+                image.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+                assertEquals("0", smapsField(ram.address(), "THPeligible"), "guest RAM keeps 4 KiB pages unless asked");
+                assertEquals("0", smapsField(image.address(), "THPeligible"), "so do image buffers");
+                assertEquals(0, image.get(ValueLayout.JAVA_LONG, SIZE - 8), "an image buffer starts zero");
+            }
         }
     }
 
     private static boolean linux() {
-        return System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux") && LazyRam.HUGE_PAGES;
+        return System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux");
     }
 
     /** A field of the /proc/self/smaps entry of the mapping that holds {@code address}. */

@@ -39,7 +39,7 @@ public final class ImageFile {
                 return arena.allocate(bytes.length, 4096).copyFrom(MemorySegment.ofArray(bytes));
             }
             try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-                MemorySegment s = LazyRam.allocate(Math.max(1, ch.size()), arena).asSlice(0, ch.size()); // zero pages, not zeroed ones
+                MemorySegment s = LazyRam.allocateFilled(Math.max(1, ch.size()), arena).asSlice(0, ch.size()); // zero pages, not zeroed ones
                 java.nio.ByteBuffer b = s.asByteBuffer();
                 while (b.hasRemaining())
                     if (ch.read(b) < 0) throw new LoadException(what + " " + p + ": the file shrank while it was read");
