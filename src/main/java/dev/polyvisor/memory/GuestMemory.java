@@ -166,6 +166,12 @@ public final class GuestMemory implements AutoCloseable {
 
     private static final MemorySegment ZERO_PAGE = Arena.global().allocate(4096);
 
+    /** Copies RAM into host bytes (loaders). Throws if the range is not RAM. */
+    public void copyOut(long pa, byte[] into, int off, int len) {
+        checkRam(pa, len);
+        MemorySegment.copy(ram, U8, pa, into, off, len);
+    }
+
     public byte[] readBytes(long pa, int len) {
         checkRam(pa, len);
         byte[] b = new byte[len];

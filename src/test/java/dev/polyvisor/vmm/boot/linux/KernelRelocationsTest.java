@@ -42,6 +42,44 @@ class KernelRelocationsTest {
         assertEquals((int) (0x1000 - delta), mem.ld32(0x20_0010));
     }
 
+    /**
+     * Thousands of fields over 2 MiB, in sorted order as the build writes them and shuffled, fields across page
+     * boundaries among them: every field moves by exactly the delta, and no other byte changes (KernelRelocations
+     * patches a copy of RAM window by window).
+     */
+    @Test
+    void manyFieldsAcrossWindowsAndPagesMoveExactlyAsOneByOne() throws Exception {
+        for (boolean sorted : new boolean[] {true, false}) {
+            SplittableRandom r = new SplittableRandom(sorted ? 7 : 8);
+            long lo = 0x10_0000, hi = 0x30_0000, delta = 7 * 0x20_0000L;
+            java.util.List<Long> at64 = new java.util.ArrayList<>(), at32 = new java.util.ArrayList<>(), inv = new java.util.ArrayList<>();
+            for (long pa = lo; pa + 8 <= hi; pa += 8 + r.nextInt(3) * 4) { // 4-byte steps: fields cross pages
+                switch (r.nextInt(3)) {
+                    case 0 -> at64.add(pa);
+                    case 1 -> at32.add(pa);
+                    default -> inv.add(pa);
+                }
+            }
+            if (!sorted) for (var l : java.util.List.of(at64, at32, inv)) java.util.Collections.shuffle(l, new java.util.Random(9));
+            try (GuestMemory mem = new GuestMemory(4 << 20); GuestMemory ref = new GuestMemory(4 << 20)) {
+                byte[] image = new byte[(int) (hi - lo) + 0x1000];
+                new java.util.Random(10).nextBytes(image);
+                mem.load(lo - 0x800, image);
+                ref.load(lo - 0x800, image);
+                for (long pa : at64) ref.st64(pa, ref.ld64(pa) + delta);
+                for (long pa : at32) ref.st32(pa, (int) (ref.ld32(pa) + delta));
+                for (long pa : inv) ref.st32(pa, (int) (ref.ld32(pa) - delta));
+                byte[] t = tail(virt(at64), virt(inv), virt(at32));
+                assertTrue(KernelRelocations.valid(t, lo, hi));
+                KernelRelocations.apply(mem, t, delta, lo, hi);
+                assertEquals(-1, ref.ram.mismatch(mem.ram), (sorted ? "sorted" : "shuffled") + " lists: RAM differs");
+                assertTrue(at64.size() + at32.size() + inv.size() > 100_000, "enough fields to cross many windows");
+            }
+        }
+    }
+
+    private static long[] virt(java.util.List<Long> pas) { return pas.stream().mapToLong(pa -> MAP + pa).toArray(); }
+
     @Test
     void aFieldOutsideTheKernelOrAListWithoutEndIsNoTable() {
         GuestMemory mem = new GuestMemory(4 << 20);
