@@ -53,16 +53,21 @@ public final class LazyRam {
     }
 
     /** Guest RAM: a zero-filled, page-aligned segment of {@code size} bytes whose lifetime is {@code arena}'s. */
-    static MemorySegment allocate(long size, Arena arena) { return allocate(size, arena, HUGE_PAGES); }
+    static MemorySegment allocate(long size, Arena arena) { return allocate(size, arena, HUGE_PAGES, "guest RAM"); }
 
     /**
      * A buffer the VMM fills at once (an image file): zero pages the file's bytes overwrite, never zeroed first. On
      * 4 KiB pages: advised for huge pages as well, the Debian boot's peak RSS was 201 MiB every time against 192.
      */
-    public static MemorySegment allocateFilled(long size, Arena arena) { return allocate(size, arena, false); }
+    public static MemorySegment allocateFilled(long size, Arena arena) { return allocate(size, arena, false, "an image buffer"); }
 
-    /** A zero-filled segment of {@code size} bytes whose lifetime is {@code arena}'s; 2 MiB aligned and advised with {@code hugePages}. */
-    static MemorySegment allocate(long size, Arena arena, boolean hugePages) {
+    static MemorySegment allocate(long size, Arena arena, boolean hugePages) { return allocate(size, arena, hugePages, "memory"); }
+
+    /**
+     * A zero-filled segment of {@code size} bytes whose lifetime is {@code arena}'s; 2 MiB aligned and advised with
+     * {@code hugePages}; {@code what} names it in errors.
+     */
+    private static MemorySegment allocate(long size, Arena arena, boolean hugePages, String what) {
         if (MMAP.isEmpty() || MUNMAP.isEmpty()) return arena.allocate(size, 4096);
         // Mapped with a huge page of slack, so that the segment can start on a 2 MiB boundary.
         long mapped = hugePages ? size + HUGE_PAGE : size;
@@ -71,10 +76,10 @@ public final class LazyRam {
             base = (MemorySegment) MMAP.get().invokeExact(MemorySegment.NULL, mapped,
                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
         } catch (Throwable t) {
-            throw new IllegalStateException("mmap of guest RAM failed", t);
+            throw new IllegalStateException("mmap for " + what + " failed", t);
         }
         if (base.address() == -1L || base.address() == 0L)
-            throw new OutOfMemoryError("cannot map " + (size >> 20) + " MiB of guest RAM");
+            throw new OutOfMemoryError("cannot map " + (size >> 20) + " MiB for " + what);
         long start = hugePages ? (base.address() + HUGE_PAGE - 1) & -HUGE_PAGE : base.address();
         if (hugePages) adviseHugePages(start, size);
         MethodHandle munmap = MUNMAP.get();
@@ -84,7 +89,7 @@ public final class LazyRam {
                 int rc = (int) munmap.invokeExact(MemorySegment.ofAddress(mappedAt), mapped);
                 assert rc == 0;
             } catch (Throwable t) {
-                throw new IllegalStateException("munmap of guest RAM failed", t);
+                throw new IllegalStateException("munmap for " + what + " failed", t);
             }
         });
     }
