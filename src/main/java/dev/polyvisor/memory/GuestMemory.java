@@ -175,7 +175,7 @@ public final class GuestMemory implements AutoCloseable {
     public byte[] readBytes(long pa, int len) {
         checkRam(pa, len);
         byte[] b = new byte[len];
-        MemorySegment.copy(ram, U8, pa, b, 0, len);
+        copyOut(pa, b, 0, len);
         return b;
     }
 

@@ -61,13 +61,11 @@ public final class LazyRam {
      */
     public static MemorySegment allocateFilled(long size, Arena arena) { return allocate(size, arena, false, "an image buffer"); }
 
-    static MemorySegment allocate(long size, Arena arena, boolean hugePages) { return allocate(size, arena, hugePages, "memory"); }
-
     /**
      * A zero-filled segment of {@code size} bytes whose lifetime is {@code arena}'s; 2 MiB aligned and advised with
      * {@code hugePages}; {@code what} names it in errors.
      */
-    private static MemorySegment allocate(long size, Arena arena, boolean hugePages, String what) {
+    static MemorySegment allocate(long size, Arena arena, boolean hugePages, String what) {
         if (MMAP.isEmpty() || MUNMAP.isEmpty()) return arena.allocate(size, 4096);
         // Mapped with a huge page of slack, so that the segment can start on a 2 MiB boundary.
         long mapped = hugePages ? size + HUGE_PAGE : size;

@@ -22,7 +22,7 @@ class LazyRamTest {
     void aHugePageSegmentIsZeroAndStartsOnAHugePageBoundary() {
         assumeTrue(linux(), "skipped: not a Linux host (the RAM comes from Arena.allocate there)");
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ram = LazyRam.allocate(SIZE, arena, true);
+            MemorySegment ram = LazyRam.allocate(SIZE, arena, true, "a test segment");
             assertEquals(SIZE, ram.byteSize());
             assertEquals(0, ram.address() % LazyRam.HUGE_PAGE, "RAM at 0x" + Long.toHexString(ram.address()));
             assertEquals(0, ram.get(ValueLayout.JAVA_LONG, 0));
@@ -41,7 +41,7 @@ class LazyRamTest {
         String mode = Files.readString(setting);
         assumeTrue(!mode.contains("[never]"), "skipped: the host's transparent huge pages are off: " + mode.strip());
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment advised = LazyRam.allocate(SIZE, arena, true);
+            MemorySegment advised = LazyRam.allocate(SIZE, arena, true, "a test segment");
             advised.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
             assertEquals("1", smapsField(advised.address(), "THPeligible"), "THP setting: " + mode.strip());
             if (mode.contains("[madvise]") && !LazyRam.HUGE_PAGES) {

@@ -564,23 +564,23 @@ final class InlineEmitter {
     /** Pushes the {@code size}-byte value at the linear address in LA, zero-extended to a long, as the handlers read it. */
     private void read(CodeBuilder code, int size) {
         mmu(code).lload(LA);
-        boolean in = blocks.constantRam();
+        MethodTypeDesc narrow = blocks.constantRam() ? MTD_READ_IN : MTD_READ, wide = blocks.constantRam() ? MTD_READ64_IN : MTD_READ64;
         switch (size) {
-            case 1 -> code.invokevirtual(CD_MMU, "read8", in ? MTD_READ_IN : MTD_READ).i2l();
-            case 2 -> code.invokevirtual(CD_MMU, "read16", in ? MTD_READ_IN : MTD_READ).i2l();
-            case 4 -> code.invokevirtual(CD_MMU, "read32", in ? MTD_READ_IN : MTD_READ).i2l().loadConstant(0xFFFF_FFFFL).land();
-            default -> code.invokevirtual(CD_MMU, "read64", in ? MTD_READ64_IN : MTD_READ64);
+            case 1 -> code.invokevirtual(CD_MMU, "read8", narrow).i2l();
+            case 2 -> code.invokevirtual(CD_MMU, "read16", narrow).i2l();
+            case 4 -> code.invokevirtual(CD_MMU, "read32", narrow).i2l().loadConstant(0xFFFF_FFFFL).land();
+            default -> code.invokevirtual(CD_MMU, "read64", wide);
         }
     }
 
     /** Writes the long on the stack, {@code size} bytes of it, at the address under it (Mmu.write8 ... write64). */
     private void write(CodeBuilder code, int size) {
-        boolean in = blocks.constantRam();
+        MethodTypeDesc narrow = blocks.constantRam() ? MTD_WRITE32_IN : MTD_WRITE32, wide = blocks.constantRam() ? MTD_WRITE64_IN : MTD_WRITE64;
         switch (size) {
-            case 1 -> code.l2i().invokevirtual(CD_MMU, "write8", in ? MTD_WRITE32_IN : MTD_WRITE32);
-            case 2 -> code.l2i().invokevirtual(CD_MMU, "write16", in ? MTD_WRITE32_IN : MTD_WRITE32);
-            case 4 -> code.l2i().invokevirtual(CD_MMU, "write32", in ? MTD_WRITE32_IN : MTD_WRITE32);
-            default -> code.invokevirtual(CD_MMU, "write64", in ? MTD_WRITE64_IN : MTD_WRITE64);
+            case 1 -> code.l2i().invokevirtual(CD_MMU, "write8", narrow);
+            case 2 -> code.l2i().invokevirtual(CD_MMU, "write16", narrow);
+            case 4 -> code.l2i().invokevirtual(CD_MMU, "write32", narrow);
+            default -> code.invokevirtual(CD_MMU, "write64", wide);
         }
     }
 

@@ -52,6 +52,8 @@ public final class Jit {
 
     private final JitMode mode;
     private final int threshold, capacity;
+    /** The heat a loop starts with ({@link #LOOP_DIVISOR}): it is compiled after a sixteenth of the threshold. */
+    private final int loopHeadStart;
     private final TraceCompiler compiler;
     private final boolean inlineForms;
     /** Compiled traces in compilation order: the head is evicted first. */
@@ -80,6 +82,7 @@ public final class Jit {
         this.mode = mode;
         this.threshold = mode == JitMode.ALWAYS ? 0 : Math.clamp(threshold, 0, Integer.MAX_VALUE - TraceCache.MAX_LEN);
         this.capacity = capacity;
+        this.loopHeadStart = this.threshold - this.threshold / LOOP_DIVISOR;
         this.compiler = new TraceCompiler(inlineForms, orderLoads);
         this.inlineForms = inlineForms;
     }
@@ -121,7 +124,7 @@ public final class Jit {
         if (!finished.isEmpty()) installFinished();
         int heat = t.heat;
         if (heat == 0 && loopsToItself(t)) {
-            heat = threshold - threshold / LOOP_DIVISOR;
+            heat = loopHeadStart;
             t.loopSince = c.instructionsRetired + 1;
         }
         if (heat < 0 || (t.heat = heat + t.insns().length) <= threshold) return null;
@@ -129,7 +132,7 @@ public final class Jit {
             long took = c.instructionsRetired + 1 - t.loopSince;
             t.loopSince = 0;
             if (took > LOOP_WINDOW) { // a lukewarm loop: no head start, it counts on to the whole threshold
-                t.heat -= threshold - threshold / LOOP_DIVISOR;
+                t.heat -= loopHeadStart;
                 return null;
             }
         }

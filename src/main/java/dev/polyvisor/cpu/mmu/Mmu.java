@@ -40,7 +40,7 @@ public final class Mmu {
 
     private final Cpu cpu;
     private final GuestMemory mem;
-    private final MemorySegment ram, compiledRam;
+    private final MemorySegment ram;
     private CodePages codePages;
 
     private final long[] sRd = new long[SIZE], sWr = new long[SIZE], sEx = new long[SIZE], sAdd = new long[SIZE];
@@ -102,7 +102,6 @@ public final class Mmu {
         this.cpu = cpu;
         this.mem = mem;
         this.ram = mem.ram;
-        this.compiledRam = mem.ramForCompiledCode;
         newFetchEpoch();
         this.codePages = new CodePages(mem.ramSize);
         codePages.attach(this);
@@ -248,7 +247,7 @@ public final class Mmu {
     }
 
     /** Guest RAM for compiled code ({@link GuestMemory#ramForCompiledCode}): the memory the TLB's entries point into. */
-    public MemorySegment compiledRam() { return compiledRam; }
+    public MemorySegment compiledRam() { return mem.ramForCompiledCode; }
 
     /** Reads {@code size} (1, 2, 4, 8) bytes, zero-extended. */
     public long read(long la, int size) {

@@ -90,33 +90,33 @@ class TraceCompilerTest {
             String segment = "Ljava/lang/foreign/MemorySegment;";
             byte[] with = new TraceCompiler(true).generate(java.util.List.of(new TraceCompiler.Block(t.insns(), 0, null)), true);
             byte[] without = new TraceCompiler(true).generate(t.insns());
-            assertEquals(5, mmuAccesses(with, segment), "the load, the store, PUSH, POP and the immediate store");
+            assertEquals(5, mmuAccesses(with, "(" + segment), "the load, the store, PUSH, POP and the immediate store");
             assertEquals(0, mmuAccesses(with, "(J"), "no access without the segment");
-            assertEquals(0, mmuAccesses(without, segment));
+            assertEquals(0, mmuAccesses(without, "(" + segment));
             assertEquals(5, mmuAccesses(without, "(J"));
         }
     }
 
-    /** Calls of Mmu's read and write methods whose descriptor starts with {@code "(" + firstParameter}. */
-    private static long mmuAccesses(byte[] classBytes, String firstParameter) {
-        var cls = java.lang.classfile.ClassFile.of().parse(classBytes);
-        String prefix = firstParameter.startsWith("(") ? firstParameter : "(" + firstParameter;
-        return cls.methods().stream().filter(mm -> mm.methodName().equalsString("run"))
-                .flatMap(mm -> mm.code().orElseThrow().elementStream())
-                .filter(e -> e instanceof java.lang.classfile.instruction.InvokeInstruction inv
-                        && inv.owner().asInternalName().equals("dev/polyvisor/cpu/mmu/Mmu")
+    /** Calls of Mmu's read and write methods whose descriptor starts with {@code descriptorPrefix}. */
+    private static long mmuAccesses(byte[] classBytes, String descriptorPrefix) {
+        return runInvokes(classBytes).filter(inv -> inv.owner().asInternalName().equals("dev/polyvisor/cpu/mmu/Mmu")
                         && (inv.name().stringValue().startsWith("read") || inv.name().stringValue().startsWith("write"))
-                        && inv.type().stringValue().startsWith(prefix))
+                        && inv.type().stringValue().startsWith(descriptorPrefix))
                 .count();
     }
 
     private static long fences(byte[] classBytes) {
+        return runInvokes(classBytes).filter(inv -> inv.name().equalsString("loadLoadFence")
+                        && inv.owner().asInternalName().equals("java/lang/invoke/VarHandle"))
+                .count();
+    }
+
+    /** The method calls in the generated class's run methods. */
+    private static java.util.stream.Stream<java.lang.classfile.instruction.InvokeInstruction> runInvokes(byte[] classBytes) {
         var cls = java.lang.classfile.ClassFile.of().parse(classBytes);
         return cls.methods().stream().filter(mm -> mm.methodName().equalsString("run"))
                 .flatMap(mm -> mm.code().orElseThrow().elementStream())
-                .filter(e -> e instanceof java.lang.classfile.instruction.InvokeInstruction inv
-                        && inv.name().equalsString("loadLoadFence") && inv.owner().asInternalName().equals("java/lang/invoke/VarHandle"))
-                .count();
+                .mapMulti((e, out) -> { if (e instanceof java.lang.classfile.instruction.InvokeInstruction inv) out.accept(inv); });
     }
 
     @Test
