@@ -150,6 +150,16 @@ public final class GuestMemory implements AutoCloseable {
     }
 
     /**
+     * Asks the host for huge pages on [pa, pa + len) of RAM that a loader is about to fill whole (a kernel's
+     * segments, an initrd), so that the copy faults once per 2 MiB instead of once per 4 KiB; the rest of RAM
+     * keeps 4 KiB pages (see {@link LazyRam#HUGE_PAGES} for why). Advice only. Throws if the range is not RAM.
+     */
+    public void adviseHugePages(long pa, long len) {
+        checkRam(pa, len);
+        LazyRam.adviseHugePages(ram, pa, len);
+    }
+
+    /**
      * Zeroes [pa, pa + len) without touching the pages that already read as zero: RAM is mapped lazily
      * ({@link LazyRam}), so a page written only to clear it would cost host memory that the guest may never
      * use (a vmlinux's .brk and the tail of its .bss, which the kernel clears or hands out itself).

@@ -22,7 +22,7 @@ class LazyRamTest {
     void aHugePageSegmentIsZeroAndStartsOnAHugePageBoundary() {
         assumeTrue(linux(), "skipped: not a Linux host (the RAM comes from Arena.allocate there)");
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ram = LazyRam.allocate(SIZE, arena, true, "a test segment");
+            MemorySegment ram = LazyRam.allocate(SIZE, arena, true, true, "a test segment");
             assertEquals(SIZE, ram.byteSize());
             assertEquals(0, ram.address() % LazyRam.HUGE_PAGE, "RAM at 0x" + Long.toHexString(ram.address()));
             assertEquals(0, ram.get(ValueLayout.JAVA_LONG, 0));
@@ -41,7 +41,7 @@ class LazyRamTest {
         String mode = Files.readString(setting);
         assumeTrue(!mode.contains("[never]"), "skipped: the host's transparent huge pages are off: " + mode.strip());
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment advised = LazyRam.allocate(SIZE, arena, true, "a test segment");
+            MemorySegment advised = LazyRam.allocate(SIZE, arena, true, true, "a test segment");
             advised.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
             assertEquals("1", smapsField(advised.address(), "THPeligible"), "THP setting: " + mode.strip());
             if (mode.contains("[madvise]") && !LazyRam.HUGE_PAGES) {
@@ -52,6 +52,32 @@ class LazyRamTest {
                 assertEquals("0", smapsField(image.address(), "THPeligible"), "so do image buffers");
                 assertEquals(0, image.get(ValueLayout.JAVA_LONG, SIZE - 8), "an image buffer starts zero");
             }
+        }
+    }
+
+    /** A loader's advice (GuestMemory.adviseHugePages) covers only the whole 2 MiB pages inside its range. */
+    @Test
+    void adviceOnPartOfGuestRamCoversTheWholeHugePagesInsideTheRangeOnly() throws IOException {
+        assumeTrue(linux(), "skipped: not a Linux host");
+        Path setting = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
+        assumeTrue(Files.isReadable(setting), "skipped: the host kernel has no transparent huge pages");
+        String mode = Files.readString(setting);
+        assumeTrue(mode.contains("[madvise]") && !LazyRam.HUGE_PAGES,
+                "skipped: the host's THP setting is not 'madvise', so eligibility does not follow the advice: " + mode.strip());
+        long mib = 1L << 20;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ram = LazyRam.allocate(SIZE, arena);
+            assertEquals(0, ram.address() % LazyRam.HUGE_PAGE, "guest RAM is 2 MiB aligned");
+            LazyRam.adviseHugePages(ram, 3 * mib, 10 * mib); // [3, 13) MiB: the huge pages at 4, 6, 8 and 10 MiB
+            for (long at : new long[] {2 * mib, 3 * mib, 4 * mib, 11 * mib, 12 * mib, 13 * mib})
+                ram.set(ValueLayout.JAVA_BYTE, at, (byte) 1);
+            assertEquals("0", smapsField(ram.address() + 3 * mib, "THPeligible"), "a partial huge page stays 4 KiB");
+            assertEquals("1", smapsField(ram.address() + 4 * mib, "THPeligible"));
+            assertEquals("1", smapsField(ram.address() + 11 * mib, "THPeligible"));
+            assertEquals("0", smapsField(ram.address() + 12 * mib, "THPeligible"), "a partial huge page stays 4 KiB");
+            assertEquals(1, ram.get(ValueLayout.JAVA_BYTE, 11 * mib));
+            assertEquals(0, ram.get(ValueLayout.JAVA_BYTE, 11 * mib + 1), "advice keeps the contents");
+            assertThrows(IndexOutOfBoundsException.class, () -> LazyRam.adviseHugePages(ram, SIZE - mib, 2 * mib));
         }
     }
 

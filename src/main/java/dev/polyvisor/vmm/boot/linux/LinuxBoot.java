@@ -148,6 +148,7 @@ public final class LinuxBoot {
                     load, kernelEnd, k.initSize));
         long entryAt = load + 0x200;
         if (vmlinux == null) {
+            mem.adviseHugePages(load, k.protectedModeKernel().byteSize());
             mem.load(load, k.protectedModeKernel());
         } else {
             entryAt = vmlinux.entry;
@@ -174,6 +175,7 @@ public final class LinuxBoot {
             if (initrdAt < 0)
                 throw new LoadException(String.format("guest RAM too small: no room for the %d-byte initrd below 0x%x beside the kernel",
                         initrdLen, Math.min(max + 1, 1L << 32)));
+            mem.adviseHugePages(initrdAt, initrdLen); // filled whole: see GuestMemory.adviseHugePages
             mem.load(initrdAt, initrd);
         }
 

@@ -101,6 +101,7 @@ final class VmlinuxStream implements AutoCloseable {
         try {
             for (ElfKernel.Segment s : loads) {
                 long off = s.fileOffset(), left = s.fileSize(), to = s.paddr();
+                mem.adviseHugePages(to, left);
                 if (off < head.length) { // a segment that starts within the header bytes already read
                     int n = (int) Math.min(left, head.length - off);
                     mem.load(to, head, (int) off, n);
