@@ -72,8 +72,9 @@ public final class Trace {
     /** JIT tier ({@code cpu.jit}): instructions retired by interpreted runs, counted towards the compile threshold. */
     public int heat;
     /**
-     * JIT tier: for a loop given a head start, the running vCPU's retired count when it began, plus one (0: none),
-     * so that the JIT can tell a hot loop from one that earned its head start slowly ({@code Jit.LOOP_WINDOW}).
+     * JIT tier: the running vCPU's retired count at the trace's first counted run, plus one, kept while it may be a
+     * loop given a head start (0: none), so that the JIT can tell a hot loop from one that earned its head start
+     * slowly ({@code Jit.LOOP_WINDOW}).
      */
     public long loopSince;
     /**

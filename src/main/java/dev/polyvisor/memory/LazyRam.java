@@ -39,8 +39,10 @@ public final class LazyRam {
     /**
      * Whether guest RAM asks for transparent huge pages: off unless {@code polyvisor.ram.hugepages=true}. On, a Debian
      * boot took 30 k page faults instead of 50 k, but its peak RSS was 212 MiB every time against 192-209 (2 MiB pages
-     * take in the untouched rest of each), above QEMU TCG's 200 MiB, and the boot was no faster beyond this
-     * machine's noise (bench/boot-vs-qemu.sh, session 13; session 8 found the same for the shell workload).
+     * take in the untouched rest of each; about 10 MiB of the difference was a C2 arena since capped by the launcher),
+     * above QEMU TCG's 200 MiB, and the boot was no faster beyond this machine's noise (bench/boot-vs-qemu.sh,
+     * session 13; session 8 found the same for the shell workload). The loader advises the ranges it fills whole
+     * ({@link #adviseHugePages(MemorySegment, long, long)}).
      */
     static final boolean HUGE_PAGES = Boolean.getBoolean("polyvisor.ram.hugepages");
 

@@ -64,6 +64,29 @@ class JitPolicyTest {
         jit.drain();
     }
 
+    /**
+     * Whether a trace loops is asked only once it has run {@link Jit#LOOP_CHECK} instructions (most traces never do),
+     * and the head start is then added to what it had counted: the same total as a head start from its first run.
+     */
+    @Test
+    void aLoopGetsItsHeadStartOnlyOnceItHasRunTheCheckMark() {
+        LongModeFixture m = new LongModeFixture();
+        m.mem.load(CODE, Asm.assemble(64, "1: add rax, 1\ncmp rax, rbx\njne 1b\nret\n"));
+        Trace loop = m.traces.lookup(m.cpu, CODE, CODE);
+        int len = loop.insns().length, threshold = Jit.DEFAULT_THRESHOLD;
+        Jit jit = new Jit(JitMode.ON, threshold, 16, true);
+        int runs = 0;
+        while (loop.heat + len <= Jit.LOOP_CHECK) {
+            assertNull(jit.hot(m.cpu, loop));
+            runs++;
+            assertEquals(runs * len, loop.heat, "run " + runs + ": counted, no head start yet");
+        }
+        assertNull(jit.hot(m.cpu, loop));
+        runs++;
+        int headStart = threshold - threshold / Jit.LOOP_DIVISOR;
+        assertEquals(headStart + runs * len, loop.heat, "the head start, added when it passed the mark");
+    }
+
     /** A loop that ran only now and then while it earned its head start loses it and counts to the whole threshold. */
     @Test
     void aLoopThatEarnsItsHeadStartSlowerThanTheWindowCountsToTheWholeThreshold() throws Exception {
