@@ -450,7 +450,9 @@ public final class RunCommand implements Callable<Integer> {
             return USAGE;
         }
         // split: the command's stdout (COM2) alone on stdout; the console, with LF line ends, on stderr.
-        OutputStream terminal = split ? new CrlfToLf(System.err) : System.out;
+        // Buffered here, flushed by the Vm (at once, or after each round of quanta when it may batch): System.out and
+        // System.err flush at every write, which was a write(2) per byte the guest's UART sent.
+        OutputStream terminal = new java.io.BufferedOutputStream(split ? new CrlfToLf(System.err) : System.out, 8192);
         OutputStream consoleOut = log == null ? terminal : new TeeOutputStream(terminal, log);
         ExitStatusWatcher watcher = runsCommand ? new ExitStatusWatcher(consoleOut) : null;
         OutputStream console = watcher != null ? watcher : consoleOut;
@@ -504,6 +506,10 @@ public final class RunCommand implements Callable<Integer> {
         if (o.kind() == Outcome.Kind.RESET)
             o = new Outcome(o.kind(), o.status(), o.message() + (runsCommand ? "" : " (--no-reboot: the run ends)"),
                     o.instructions(), o.wallNanos());
+        try {
+            console.flush(); // the Vm flushed at its end; a console that went away meanwhile is not an error here
+        } catch (IOException ignored) {
+        }
         System.out.flush();
         if (!o.message().isEmpty()) err.println("polyvisor: " + o.message());
         if (stats)

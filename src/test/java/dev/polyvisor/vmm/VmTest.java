@@ -266,6 +266,37 @@ class VmTest {
         assertNotEquals(0, o.status());
     }
 
+    /** A console that counts its flushes. */
+    private static final class FlushCounter extends ByteArrayOutputStream {
+        int flushes;
+        @Override public void flush() { flushes++; }
+    }
+
+    /**
+     * The UART hands the console each byte the guest writes; on the VM thread the console is flushed once per round of
+     * quanta, not per byte (a write(2) each on a real terminal), and everything is out when the run ends.
+     */
+    @Test
+    void consoleOutputIsFlushedPerRoundOfQuantaNotPerByteAndWhollyByTheEnd() throws Exception {
+        byte[] code = dev.polyvisor.cpu.Asm.assemble(32, """
+                mov ecx, 2000
+                mov dx, 0x3f8
+                1: mov al, 'x'
+                out dx, al
+                dec ecx
+                jnz 1b
+                mov al, 0
+                out 0xf4, al
+                hlt""");
+        FlushCounter out = new FlushCounter();
+        try (Vm vm = new Vm(flat(code, 0x100000, FlatMode.PROTECTED32), out)) {
+            Outcome o = vm.run();
+            assertEquals(Outcome.Kind.DEBUG_EXIT, o.kind(), o.toString());
+        }
+        assertEquals("x".repeat(2000), out.toString());
+        assertTrue(out.flushes >= 1 && out.flushes <= 3, "flushed " + out.flushes + " times for 2000 bytes in one quantum");
+    }
+
     @Test
     void consoleLogReceivesACopy() throws Exception {
         Path log = dir.resolve("console.log");
