@@ -34,7 +34,7 @@ class LazyRamTest {
 
     /** smaps' THPeligible is the mapping's eligibility (the advice and the host's setting), not the pages' luck. */
     @Test
-    void onlyASegmentAdvisedForHugePagesMayHaveThemGuestRamAndImagesByDefaultNot() throws IOException {
+    void segmentsAdvisedForHugePagesAndImageBuffersMayHaveThemGuestRamByDefaultNot() throws IOException {
         assumeTrue(linux(), "skipped: not a Linux host");
         Path setting = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
         assumeTrue(Files.isReadable(setting), "skipped: the host kernel has no transparent huge pages");
@@ -45,12 +45,15 @@ class LazyRamTest {
             advised.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
             assertEquals("1", smapsField(advised.address(), "THPeligible"), "THP setting: " + mode.strip());
             if (mode.contains("[madvise]") && !LazyRam.HUGE_PAGES) {
-                MemorySegment ram = LazyRam.allocate(SIZE, arena), image = LazyRam.allocateFilled(SIZE, arena);
+                MemorySegment ram = LazyRam.allocate(SIZE, arena), image = LazyRam.allocateFilled(SIZE + 4096, arena);
                 ram.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
                 image.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+                image.set(ValueLayout.JAVA_BYTE, SIZE, (byte) 1);
                 assertEquals("0", smapsField(ram.address(), "THPeligible"), "guest RAM keeps 4 KiB pages unless asked");
-                assertEquals("0", smapsField(image.address(), "THPeligible"), "so do image buffers");
+                assertEquals("1", smapsField(image.address(), "THPeligible"), "an image buffer is filled whole: huge pages");
+                assertEquals(0, image.address() % LazyRam.HUGE_PAGE, "from a huge page boundary");
                 assertEquals(0, image.get(ValueLayout.JAVA_LONG, SIZE - 8), "an image buffer starts zero");
+                assertEquals(1, image.get(ValueLayout.JAVA_BYTE, SIZE), "its tail past the last whole huge page works");
             }
         }
     }

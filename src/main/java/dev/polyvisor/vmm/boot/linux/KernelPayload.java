@@ -259,7 +259,7 @@ public final class KernelPayload {
                 pos += 4;
                 if (csize > p.len() - pos)
                     throw new PayloadException(String.format("kernel payload truncated: lz4 block of 0x%x bytes at 0x%x runs past the end (0x%x)", csize, pos - 4, p.len()));
-                if (block == null) block = arena.allocate(LZ4_LEGACY_BLOCK).asByteBuffer();
+                if (block == null) block = dev.polyvisor.memory.LazyRam.allocateFilled(LZ4_LEGACY_BLOCK, arena).asByteBuffer();
                 block.clear();
                 int n;
                 try {
