@@ -58,6 +58,7 @@ public final class Vcpu {
         final Cpu c = cpu;
         long limit = c.instructionsRetired + budget;
         ifWasSet = false; // poll at once: timers ran between quanta
+        if (jit != null) jit.installFinished();
         try {
             while (c.instructionsRetired < limit) {
                 if (c.stopRequested) { c.stopRequested = false; return INTERRUPTED; }

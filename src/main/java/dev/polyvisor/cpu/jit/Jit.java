@@ -73,8 +73,9 @@ public final class Jit {
     /** Compilations finished on the background thread, waiting to be installed by the vCPU thread. */
     private final ConcurrentLinkedQueue<Finished> finished = new ConcurrentLinkedQueue<>();
     /**
-     * Set after a compilation is queued in {@link #finished}, cleared before they are installed: what {@link #hot}
-     * reads at every interpreted trace, one load where the queue's isEmpty took 1.5% of a boot's VM thread.
+     * Set after a compilation is queued in {@link #finished}, cleared before they are installed: what
+     * {@link #installFinished} reads at the start of each quantum (once per trace, the queue's isEmpty had taken 1.5%
+     * of a boot's VM thread).
      */
     private volatile boolean compilationsFinished;
     private record Finished(Trace trace, CompiledTrace compiled) {}
@@ -136,7 +137,6 @@ public final class Jit {
      * compiles the trace and returns what the loop should run instead (null: interpret it).
      */
     public CompiledTrace hot(Cpu c, Trace t) {
-        if (compilationsFinished) installFinished();
         int heat = t.heat;
         if (heat < 0) return null;
         if (heat == 0) t.loopSince = c.instructionsRetired + 1; // its first run, for the loop window
@@ -241,10 +241,18 @@ public final class Jit {
         } catch (java.util.concurrent.ExecutionException e) {
             throw new IllegalStateException(e.getCause());
         }
-        installFinished();
+        installQueued();
     }
 
-    private synchronized void installFinished() {
+    /**
+     * Installs the compilations the background thread finished (the vCPU's loop calls it at the start of each
+     * quantum: a compiled trace waits for it at most a quantum, about half a millisecond).
+     */
+    public void installFinished() {
+        if (compilationsFinished) installQueued();
+    }
+
+    private synchronized void installQueued() {
         compilationsFinished = false; // before the queue is read: a compilation queued after this sets it again
         for (Finished f; (f = finished.poll()) != null; ) install(f.trace, f.compiled);
     }
