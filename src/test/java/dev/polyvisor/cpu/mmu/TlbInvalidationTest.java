@@ -7,6 +7,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 /**
  * What the TLB must forget and what it may keep (SDM Vol. 3A 4.10.4.1): a CR3 load drops non-global
@@ -58,6 +59,42 @@ class TlbInvalidationTest {
         assertEquals(0xAAAA, c.mmu.read64(LA), "global: kept across CR3 loads until INVLPG or a PGE change");
         c.mmu.invalidatePage(LA);
         assertEquals(0xBBBB, c.mmu.read64(LA), "INVLPG drops a global translation too");
+    }
+
+    /**
+     * The run loop trusts its jump cache and trace chains within one fetch epoch; INVLPG of a page no code was
+     * fetched from since the last flush cannot change what they name, so it keeps the epoch (QEMU clears only that
+     * page's jump-cache entries); INVLPG of a fetched page starts a new one, and the fetch sees the new mapping.
+     */
+    @Test
+    void invlpgStartsANewFetchEpochOnlyForAPageCodeWasFetchedFrom() {
+        split(false); // no large page cached after the flush: their pieces would make every INVLPG count
+        assertEquals(0xAAAA, c.mmu.read64(LA));
+        long epoch = c.mmu.fetchEpoch;
+        remapToB();
+        c.mmu.invalidatePage(LA);
+        assertEquals(epoch, c.mmu.fetchEpoch, "a data page: the epoch stays");
+        assertEquals(0xBBBB, c.mmu.read64(LA), "the data translation went all the same");
+        assertEquals(PAGE_B, c.mmu.fetchPhys(LA));
+        f.mem.writePhys(PT, 8, PAGE_A | 0x67);
+        c.mmu.invalidatePage(LA);
+        assertNotEquals(epoch, c.mmu.fetchEpoch, "code was fetched from the page: a new epoch");
+        assertEquals(PAGE_A, c.mmu.fetchPhys(LA), "and the fetch follows the new mapping");
+    }
+
+    /** A CR3 load keeps global fetch translations, so INVLPG of such a page still starts a new fetch epoch after it. */
+    @Test
+    void aGlobalPageFetchedBeforeACr3LoadStillCountsForInvlpgAfterIt() {
+        c.cr4 |= Cpu.CR4_PGE;
+        split(true);
+        assertEquals(PAGE_A, c.mmu.fetchPhys(LA));
+        SystemOps.writeCr3(c, c.cr3);
+        long epoch = c.mmu.fetchEpoch;
+        assertEquals(PAGE_A, c.mmu.fetchPhys(LA), "kept: global");
+        remapToB();
+        c.mmu.invalidatePage(LA);
+        assertNotEquals(epoch, c.mmu.fetchEpoch);
+        assertEquals(PAGE_B, c.mmu.fetchPhys(LA));
     }
 
     @Test
