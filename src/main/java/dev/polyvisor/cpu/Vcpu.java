@@ -112,34 +112,47 @@ public final class Vcpu {
 
     /** The trace at CS:RIP: from the previous trace's chain slots when they match, else the cache. */
     private Trace next(Cpu c, long la) {
-        long epoch = c.mmu.fetchEpoch;
+        long epoch = c.mmu.fetchEpoch, global = c.mmu.globalFetchEpoch;
         Trace p = last, t;
         if (p != null) {
             // Epoch, successor, epoch again, in order (Trace's chaining protocol): a slot another vCPU is
-            // rewriting never pairs its successor with this vCPU's epoch.
+            // rewriting never pairs its successor with this vCPU's epoch. A slot holds the fetch epoch, or the
+            // global one for a successor in one global page (keyedEpoch), which a CR3 load leaves valid.
             if (la == p.endLinear) {
                 long slot = (long) Trace.FALL_EPOCH.getAcquire(p);
-                if (slot == epoch) {
+                if (slot == epoch || slot == global) {
                     t = (Trace) Trace.FALL_NEXT.getAcquire(p);
-                    if (t != null && (long) Trace.FALL_EPOCH.getAcquire(p) == epoch && t.valid) return t;
+                    if (t != null && (long) Trace.FALL_EPOCH.getAcquire(p) == slot && t.valid) return t;
                 }
                 t = lookup(c, la);
-                if (mayChain(slot, epoch)) p.chainFall(t, c.mmu.fetchEpoch);
+                if (mayChain(slot, epoch)) p.chainFall(t, keyedEpoch(c, la, t));
             } else {
                 long slot = (long) Trace.OTHER_EPOCH.getAcquire(p);
-                if (slot == epoch && (long) Trace.OTHER_LINEAR.getAcquire(p) == la) {
+                if ((slot == epoch || slot == global) && (long) Trace.OTHER_LINEAR.getAcquire(p) == la) {
                     t = (Trace) Trace.OTHER_NEXT.getAcquire(p);
-                    if (t != null && (long) Trace.OTHER_EPOCH.getAcquire(p) == epoch && t.valid) return t;
+                    if (t != null && (long) Trace.OTHER_EPOCH.getAcquire(p) == slot && t.valid) return t;
                 }
                 t = lookup(c, la);
                 // A slot of this epoch that names another target is left alone: the branch is indirect (a return,
                 // a jump through a table) with several targets, which the jump cache serves; rewriting the slot at
                 // every change cost a monitor and three releases per miss (JFR: chainOther ~1% of a boot).
-                if (slot != epoch && mayChain(slot, epoch)) p.chainOther(t, la, c.mmu.fetchEpoch);
+                if (slot != epoch && slot != global && mayChain(slot, epoch)) p.chainOther(t, la, keyedEpoch(c, la, t));
             }
             return t;
         }
         return lookup(c, la);
+    }
+
+    /**
+     * The epoch that a jump-cache entry or chain to trace {@code t} at {@code la} is keyed with: the global fetch epoch
+     * when the trace's bytes lie in one page (a trace stays in the page it starts in unless an instruction crosses)
+     * whose fetch translation is global ({@code Mmu.fetchesGlobal}), so that it
+     * outlives CR3 loads as that translation does, else the fetch epoch. Read right after {@code t}'s lookup, which
+     * translated {@code la}.
+     */
+    private static long keyedEpoch(Cpu c, long la, Trace t) {
+        if (t.page2 < 0 && c.mmu.fetchesGlobal(la)) return c.mmu.globalFetchEpoch; // no instruction crosses a page
+        return c.mmu.fetchEpoch;
     }
 
     /**
@@ -156,11 +169,12 @@ public final class Vcpu {
     private Trace lookup(Cpu c, long la) {
         int i = (int) (la ^ (la >>> JC_BITS)) & ((1 << JC_BITS) - 1);
         Trace t = jcTrace[i];
-        if (t != null && jcLinear[i] == la && jcEpoch[i] == c.mmu.fetchEpoch && t.valid) return t;
+        if (t != null && jcLinear[i] == la && (jcEpoch[i] == c.mmu.fetchEpoch || jcEpoch[i] == c.mmu.globalFetchEpoch) && t.valid)
+            return t;
         t = traces.lookup(c, la, c.mmu.fetchPhys(la));
         jcTrace[i] = t;
         jcLinear[i] = la;
-        jcEpoch[i] = c.mmu.fetchEpoch;
+        jcEpoch[i] = keyedEpoch(c, la, t);
         return t;
     }
 

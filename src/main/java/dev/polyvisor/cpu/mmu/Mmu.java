@@ -84,6 +84,16 @@ public final class Mmu {
      * cache by privilege instead of flushing it); every invalidation above starts new epochs for both sets.
      */
     private long userEpoch, supervisorEpoch;
+    /**
+     * The epoch of the supervisor set's global fetch translations: as {@link #fetchEpoch}, but a CR3 load, which keeps
+     * global translations (SDM Vol. 3A 4.10.4.1), does not change it. The run loop may key a jump-cache entry or a
+     * chain with it when the trace lies in one global page ({@link #fetchesGlobal}), so that the kernel's chains
+     * survive the context switches of a multi-process guest: a Debian rootfs boot to login loaded CR3 34,000 times.
+     */
+    private long supervisorGlobalEpoch;
+    /** {@link #supervisorGlobalEpoch} in supervisor mode; {@link #NO_EPOCH}, which nothing is keyed with, in user mode. */
+    public long globalFetchEpoch;
+    public static final long NO_EPOCH = -1L;
 
     // Result of the last translation (slow path).
     private long walkFlags;
@@ -123,15 +133,32 @@ public final class Mmu {
 
     /** Starts a new fetch epoch: traces chained so far are not trusted any more (see {@link #fetchEpoch}). */
     public void newFetchEpoch() {
+        supervisorGlobalEpoch = nextEpoch();
+        newNonGlobalFetchEpoch();
+    }
+
+    /** A CR3 load: new epochs for both sets, the global translations' epoch kept. */
+    private void newNonGlobalFetchEpoch() {
         userEpoch = nextEpoch();
         supervisorEpoch = nextEpoch();
         fetchEpoch = user ? userEpoch : supervisorEpoch;
+        globalFetchEpoch = user ? NO_EPOCH : supervisorGlobalEpoch;
+    }
+
+    /**
+     * Whether the fetch translation of {@code la}'s page is cached as global in the supervisor set now (after a
+     * {@link #fetchPhys} of it): a trace within that page may be keyed with {@link #globalFetchEpoch}.
+     */
+    public boolean fetchesGlobal(long la) {
+        int i = (int) (la >>> 12) & MASK;
+        return !user && global[i] && ex[i] == (la & ~0xFFFL);
     }
 
     /** Selects the user (CPL 3) or supervisor TLB set. */
     public void setPrivilege(boolean userMode) {
         user = userMode;
         fetchEpoch = userMode ? userEpoch : supervisorEpoch;
+        globalFetchEpoch = userMode ? NO_EPOCH : supervisorGlobalEpoch;
         if (userMode) { rd = uRd; wr = uWr; ex = uEx; add = uAdd; global = uGlobal; fromLarge = uLarge; }
         else { rd = sRd; wr = sWr; ex = sEx; add = sAdd; global = sGlobal; fromLarge = sLarge; }
     }
@@ -188,7 +215,7 @@ public final class Mmu {
             if (!uGlobal[i]) { uRd[i] = INVALID; uWr[i] = INVALID; uEx[i] = INVALID; }
             else if (uEx[i] != INVALID) markFetched(uEx[i]);
         }
-        newFetchEpoch();
+        newNonGlobalFetchEpoch();
     }
 
     /**

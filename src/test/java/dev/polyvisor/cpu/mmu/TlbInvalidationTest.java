@@ -7,7 +7,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * What the TLB must forget and what it may keep (SDM Vol. 3A 4.10.4.1): a CR3 load drops non-global
@@ -95,6 +97,33 @@ class TlbInvalidationTest {
         c.mmu.invalidatePage(LA);
         assertNotEquals(epoch, c.mmu.fetchEpoch);
         assertEquals(PAGE_B, c.mmu.fetchPhys(LA));
+    }
+
+    /**
+     * The global fetch epoch, which the run loop keys the chains of traces in global pages with, outlives a CR3 load
+     * as global translations do, and changes with INVLPG of such a page; a non-global page is never keyed with it.
+     */
+    @Test
+    void aCr3LoadKeepsTheGlobalFetchEpochAndInvlpgOfAFetchedGlobalPageChangesIt() {
+        c.cr4 |= Cpu.CR4_PGE;
+        split(true);
+        assertEquals(PAGE_A, c.mmu.fetchPhys(LA));
+        assertTrue(c.mmu.fetchesGlobal(LA));
+        long epoch = c.mmu.fetchEpoch, global = c.mmu.globalFetchEpoch;
+        assertNotEquals(epoch, global);
+        SystemOps.writeCr3(c, c.cr3);
+        assertNotEquals(epoch, c.mmu.fetchEpoch, "a CR3 load: a new fetch epoch");
+        assertEquals(global, c.mmu.globalFetchEpoch, "the global translations' epoch stays");
+        assertTrue(c.mmu.fetchesGlobal(LA), "the global fetch entry was kept");
+        c.mmu.invalidatePage(LA);
+        assertNotEquals(global, c.mmu.globalFetchEpoch, "INVLPG of the page: the global epoch changes too");
+        c.mmu.setPrivilege(true);
+        assertEquals(Mmu.NO_EPOCH, c.mmu.globalFetchEpoch, "user mode keys nothing with it");
+        c.mmu.setPrivilege(false);
+        f.mem.writePhys(PT, 8, PAGE_A | 0x67); // not global now
+        c.mmu.flushAll();
+        assertEquals(PAGE_A, c.mmu.fetchPhys(LA));
+        assertFalse(c.mmu.fetchesGlobal(LA));
     }
 
     @Test
