@@ -84,6 +84,19 @@ class TlbInvalidationTest {
         assertEquals(PAGE_A, c.mmu.fetchPhys(LA), "and the fetch follows the new mapping");
     }
 
+    /** INVLPG anywhere in a 2 MiB page that code was fetched from changes that fetch's mapping: a new epoch. */
+    @Test
+    void invlpgAnywhereInALargePageCodeWasFetchedFromStartsANewFetchEpoch() {
+        c.mmu.flushAll();
+        long code = 8L << 20, elsewhere = 10L << 20; // 2 MiB identity pages of the fixture's page directory
+        assertEquals(code + 0x10, c.mmu.fetchPhys(code + 0x10));
+        long epoch = c.mmu.fetchEpoch;
+        c.mmu.invalidatePage(elsewhere + 0x3000);
+        assertEquals(epoch, c.mmu.fetchEpoch, "another 2 MiB page, never fetched from: the epoch stays");
+        c.mmu.invalidatePage(code + 0x1F_F000);
+        assertNotEquals(epoch, c.mmu.fetchEpoch, "the last 4 KiB of the fetched 2 MiB page");
+    }
+
     /** A CR3 load keeps global fetch translations, so INVLPG of such a page still starts a new fetch epoch after it. */
     @Test
     void aGlobalPageFetchedBeforeACr3LoadStillCountsForInvlpgAfterIt() {
