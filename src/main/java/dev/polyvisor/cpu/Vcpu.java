@@ -146,9 +146,9 @@ public final class Vcpu {
     /**
      * The epoch that a jump-cache entry or chain to trace {@code t} at {@code la} is keyed with: the global fetch epoch
      * when the trace's bytes lie in one page (a trace stays in the page it starts in unless an instruction crosses)
-     * whose fetch translation is global ({@code Mmu.fetchesGlobal}), so that it
-     * outlives CR3 loads as that translation does, else the fetch epoch. Read right after {@code t}'s lookup, which
-     * translated {@code la}.
+     * whose fetch translation is global ({@code Mmu.fetchesGlobal}), so that it outlives CR3 loads as that
+     * translation does (SDM Vol. 3A 4.10.4.1), else the fetch epoch. Read right after {@code t}'s lookup: a TLB
+     * without the entry any more answers "not global", which only keys it more narrowly.
      */
     private static long keyedEpoch(Cpu c, long la, Trace t) {
         if (t.page2 < 0 && c.mmu.fetchesGlobal(la)) return c.mmu.globalFetchEpoch; // no instruction crosses a page

@@ -55,7 +55,7 @@ public final class LazyRam {
     }
 
     /** Guest RAM: a zero-filled, page-aligned segment of {@code size} bytes whose lifetime is {@code arena}'s. */
-    static MemorySegment allocate(long size, Arena arena) { return allocate(size, arena, HUGE_PAGES, true, "guest RAM"); }
+    static MemorySegment allocate(long size, Arena arena) { return allocate(size, arena, HUGE_PAGES, "guest RAM"); }
 
     /**
      * A buffer the VMM fills whole at once (an image file, a decompressed block): zero pages that the bytes overwrite,
@@ -63,19 +63,18 @@ public final class LazyRam {
      * they cost no more memory, and the host takes a page fault per 2 MiB instead of per 4 KiB). Session 13 measured
      * 10 MiB more peak RSS with the advice, which was the C2 arena the launcher caps now (see GuestMemory).
      */
-    public static MemorySegment allocateFilled(long size, Arena arena) { return allocate(size, arena, true, true, "an image buffer"); }
+    public static MemorySegment allocateFilled(long size, Arena arena) { return allocate(size, arena, true, "an image buffer"); }
 
     /**
-     * A zero-filled segment of {@code size} bytes whose lifetime is {@code arena}'s; advised for huge pages with
-     * {@code hugePages}, 2 MiB aligned with it or {@code aligned} (so that parts can be advised later,
-     * {@link #adviseHugePages(MemorySegment, long, long)}); {@code what} names it in errors.
+     * A zero-filled segment of {@code size} bytes whose lifetime is {@code arena}'s, 2 MiB aligned (so that parts can
+     * be advised later, {@link #adviseHugePages(MemorySegment, long, long)}), and advised whole for huge pages with
+     * {@code hugePages}; {@code what} names it in errors.
      */
-    static MemorySegment allocate(long size, Arena arena, boolean hugePages, boolean aligned, String what) {
+    static MemorySegment allocate(long size, Arena arena, boolean hugePages, String what) {
         if (MMAP.isEmpty() || MUNMAP.isEmpty()) return arena.allocate(size, 4096);
         // Mapped with a huge page of slack, so that the segment can start on a 2 MiB boundary: address space only
         // (MAP_NORESERVE), the slack is never touched.
-        aligned |= hugePages;
-        long mapped = aligned ? size + HUGE_PAGE : size;
+        long mapped = size + HUGE_PAGE;
         MemorySegment base;
         try {
             base = (MemorySegment) MMAP.get().invokeExact(MemorySegment.NULL, mapped,
@@ -85,7 +84,7 @@ public final class LazyRam {
         }
         if (base.address() == -1L || base.address() == 0L)
             throw new OutOfMemoryError("cannot map " + (size >> 20) + " MiB for " + what);
-        long start = aligned ? (base.address() + HUGE_PAGE - 1) & -HUGE_PAGE : base.address();
+        long start = (base.address() + HUGE_PAGE - 1) & -HUGE_PAGE;
         if (hugePages) adviseHugePages(start, size);
         MethodHandle munmap = MUNMAP.get();
         long mappedAt = base.address();

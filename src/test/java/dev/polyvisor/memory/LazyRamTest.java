@@ -22,7 +22,7 @@ class LazyRamTest {
     void aHugePageSegmentIsZeroAndStartsOnAHugePageBoundary() {
         assumeTrue(linux(), "skipped: not a Linux host (the RAM comes from Arena.allocate there)");
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ram = LazyRam.allocate(SIZE, arena, true, true, "a test segment");
+            MemorySegment ram = LazyRam.allocate(SIZE, arena, true, "a test segment");
             assertEquals(SIZE, ram.byteSize());
             assertEquals(0, ram.address() % LazyRam.HUGE_PAGE, "RAM at 0x" + Long.toHexString(ram.address()));
             assertEquals(0, ram.get(ValueLayout.JAVA_LONG, 0));
@@ -35,13 +35,10 @@ class LazyRamTest {
     /** smaps' THPeligible is the mapping's eligibility (the advice and the host's setting), not the pages' luck. */
     @Test
     void segmentsAdvisedForHugePagesAndImageBuffersMayHaveThemGuestRamByDefaultNot() throws IOException {
-        assumeTrue(linux(), "skipped: not a Linux host");
-        Path setting = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
-        assumeTrue(Files.isReadable(setting), "skipped: the host kernel has no transparent huge pages");
-        String mode = Files.readString(setting);
+        String mode = thpSetting();
         assumeTrue(!mode.contains("[never]"), "skipped: the host's transparent huge pages are off: " + mode.strip());
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment advised = LazyRam.allocate(SIZE, arena, true, true, "a test segment");
+            MemorySegment advised = LazyRam.allocate(SIZE, arena, true, "a test segment");
             advised.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
             assertEquals("1", smapsField(advised.address(), "THPeligible"), "THP setting: " + mode.strip());
             if (mode.contains("[madvise]") && !LazyRam.HUGE_PAGES) {
@@ -61,10 +58,7 @@ class LazyRamTest {
     /** A loader's advice (GuestMemory.adviseHugePages) covers only the whole 2 MiB pages inside its range. */
     @Test
     void adviceOnPartOfGuestRamCoversTheWholeHugePagesInsideTheRangeOnly() throws IOException {
-        assumeTrue(linux(), "skipped: not a Linux host");
-        Path setting = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
-        assumeTrue(Files.isReadable(setting), "skipped: the host kernel has no transparent huge pages");
-        String mode = Files.readString(setting);
+        String mode = thpSetting();
         assumeTrue(mode.contains("[madvise]") && !LazyRam.HUGE_PAGES,
                 "skipped: the host's THP setting is not 'madvise', so eligibility does not follow the advice: " + mode.strip());
         long mib = 1L << 20;
@@ -82,6 +76,14 @@ class LazyRamTest {
             assertEquals(0, ram.get(ValueLayout.JAVA_BYTE, 11 * mib + 1), "advice keeps the contents");
             assertThrows(IndexOutOfBoundsException.class, () -> LazyRam.adviseHugePages(ram, SIZE - mib, 2 * mib));
         }
+    }
+
+    /** The host's transparent-huge-page setting; the test is skipped where there is none (not Linux, or no THP). */
+    private static String thpSetting() throws IOException {
+        assumeTrue(linux(), "skipped: not a Linux host");
+        Path setting = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
+        assumeTrue(Files.isReadable(setting), "skipped: the host kernel has no transparent huge pages");
+        return Files.readString(setting);
     }
 
     private static boolean linux() {
