@@ -124,7 +124,8 @@ public final class RunCommand implements Callable<Integer> {
     boolean noReboot;
 
     @Option(names = "--disk", paramLabel = "FILE[,readonly=on]", description = "A raw disk image as a virtio-blk device "
-            + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes. A first disk "
+            + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes. The image is locked while the VM runs, as QEMU "
+            + "locks it: a writable one for this VM alone, a read-only one shared with other read-only users. A first disk "
             + "made by 'polyvisor image --rootfs' is booted as the root filesystem (root=/dev/vda is added unless --append names a root=).")
     List<String> disks = new ArrayList<>();
 
@@ -476,17 +477,32 @@ public final class RunCommand implements Callable<Integer> {
                 // usable where stdin belongs to someone else (CI, a test runner's fork channel).
                 boolean linux = cfg.boot() == BootKind.LINUX || cfg.boot() == BootKind.LINUX_VMLINUX || cfg.boot() == BootKind.PVH;
                 in = linux && guestCommand() == null ? ConsoleInput.start(vm) : null;
+                // --timeout bounds the whole run: a guest that resets the machine over and over must still end.
+                long runDeadline = cfg.timeout() == null ? Long.MAX_VALUE : t0 + cfg.timeout().toNanos();
+                int resets = 0;
                 for (;;) {
                     o = vm.run();
                     instructions += o.instructions();
                     if (vm.traces.jit() != null) jitStats = vm.traces.jit().summary();
                     traceStats = vm.traces.summary();
                     vcpuStats = vm.vcpus.size() > 1 ? vm.vcpuSummary() : "";
-                    if (o.kind() != Outcome.Kind.RESET || !reboot) break;
-                    Vm next = new Vm(cfg, console, jitMode);
-                    if (in != null) in.retarget(next);
-                    vm.close();
-                    vm = next;
+                    if (o.kind() == Outcome.Kind.RESET && reboot) {
+                        resets++;
+                        long left = runDeadline - System.nanoTime();
+                        if (left > 0) {
+                            // The old machine goes first: the next one takes its disks' locks (VirtioSlots.lock) and its RAM.
+                            vm.close();
+                            Vm next = new Vm(cfg.timeout() == null ? cfg : cfg.withTimeout(Duration.ofNanos(left)), console, jitMode);
+                            if (in != null) in.retarget(next);
+                            vm = next;
+                            continue;
+                        }
+                        o = new Outcome(Outcome.Kind.TIMEOUT, Outcome.TIMEOUT_STATUS, "", 0, 0);
+                    }
+                    if (o.kind() == Outcome.Kind.TIMEOUT && resets > 0)
+                        o = new Outcome(o.kind(), o.status(), "timeout: the guest ran for " + cfg.timeout().toSeconds()
+                                + " s without exiting (it reset the machine " + resets + " times)", 0, 0);
+                    break;
                 }
                 cpuNanos = threads.getCurrentThreadCpuTime() - cpu0;
             } finally {

@@ -879,8 +879,13 @@ public final class Vm implements Platform, AutoCloseable {
         }
     }
 
+    /** Set by the first {@link #close}: a reboot closes the old machine before building the next, and the run's end closes whichever is current. */
+    private boolean closed;
+
     @Override
     public void close() {
+        if (closed) return;
+        closed = true;
         try {
             if (consoleLog != null) consoleLog.close();
         } catch (IOException ignored) {

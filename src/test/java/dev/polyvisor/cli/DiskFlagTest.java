@@ -11,7 +11,10 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
-/** {@code --disk FILE[,readonly=on]}: bad files and options are one line and status 2, before any VM is built. */
+/**
+ * {@code --disk FILE[,readonly=on]}: bad files and options are one line and status 2, before any VM is built; an image
+ * another VM holds is one line and status 2 when the VM is built (QEMU's image locking).
+ */
 class DiskFlagTest {
     @TempDir Path dir;
 
@@ -61,6 +64,72 @@ class DiskFlagTest {
         String[] r = run(img + ",readonly=on");
         assertEquals("2", r[0]);
         assertTrue(r[1].contains("not readable"), r[1]);
+    }
+
+    @Test
+    void theSameImageTwiceIsInUse() throws Exception {
+        Path img = Files.write(dir.resolve("twice.img"), new byte[4096]);
+        String[] r = run(img.toString(), img.toString());
+        assertEquals("2", r[0]);
+        assertEquals("polyvisor: --disk " + img + ": the image is in use: another VM holds its lock (or it is given twice);"
+                + " a writable image belongs to one VM at a time", r[1].strip());
+    }
+
+    /** Another process (a JVM running a one-file program) holds the image's lock; when it lets go, the image opens. */
+    @Test
+    void anImageAnotherProcessLockedIsInUseUntilItsLockGoes() throws Exception {
+        Path img = Files.write(dir.resolve("locked.img"), new byte[4096]);
+        Path holder = Files.writeString(dir.resolve("Holder.java"), """
+                import java.nio.channels.FileChannel;
+                import java.nio.file.*;
+                class Holder {
+                    public static void main(String[] a) throws Exception {
+                        try (FileChannel f = FileChannel.open(Path.of(a[0]), StandardOpenOption.READ, StandardOpenOption.WRITE);
+                             var lock = f.lock()) {
+                            System.out.println("locked");
+                            System.out.flush();
+                            System.in.read(); // holds the lock until the test closes our stdin
+                        }
+                    }
+                }
+                """);
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), holder.toString(), img.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try {
+            var out = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
+            assertEquals("locked", out.readLine());
+            String[] writable = run(img.toString()), readOnly = run(img + ",readonly=on");
+            assertEquals("2", writable[0]);
+            assertTrue(writable[1].startsWith("polyvisor: --disk " + img + ": the image is in use"), writable[1]);
+            assertEquals(1, writable[1].lines().count(), writable[1]);
+            assertEquals("2", readOnly[0]);
+            assertTrue(readOnly[1].contains("another VM holds its lock for writing"), readOnly[1]);
+        } finally {
+            p.getOutputStream().close();
+            assertEquals(0, p.waitFor());
+        }
+        String[] after = run(img.toString());
+        assertFalse(after[1].contains("in use"), after[1]);
+        assertNotEquals("2", after[0], after[1]);
+    }
+
+    /**
+     * A reboot builds the machine again: the old one lets go of its disks first, so the next boot gets them. The guest
+     * here resets at once, every time: --timeout still ends the run (it bounds the whole run, not each boot).
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 60, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD) // a reset loop that --timeout does not end fails here, not hangs
+    void aRebootKeepsTheDiskAndTheTimeoutEndsAResetLoop() throws Exception {
+        Path k = Files.write(dir.resolve("reset.bin"), new byte[] {(byte) 0xB0, (byte) 0xFE, (byte) 0xE6, 0x64, (byte) 0xF4}); // mov al,0FEh; out 64h,al: 8042 reset
+        Path img = Files.write(dir.resolve("boot.img"), new byte[4096]);
+        var cl = PolyvisorCommand.commandLine();
+        StringWriter err = new StringWriter();
+        cl.setErr(new PrintWriter(err, true));
+        int st = cl.execute("run", "--boot", "flat", "--kernel", k.toString(), "--timeout", "2", "--disk", img.toString());
+        assertFalse(err.toString().contains("in use"), err.toString());
+        assertEquals(124, st, err.toString());
+        assertTrue(err.toString().matches("(?s)polyvisor: timeout: the guest ran for 2 s without exiting \\(it reset the machine [1-9][0-9]* times\\)\\R"),
+                err.toString());
     }
 
     @Test

@@ -120,6 +120,7 @@ public final class VirtioSlots implements AutoCloseable {
                             + ": " + e.getMessage());
                 }
                 s.files.add(f);
+                lock(f, d, log);
                 try {
                     s.add(devices, dma, FIRST_DISK_SLOT + i, new VirtioBlk(dma, f, d.readOnly(), serial(d, i)), log);
                 } catch (IOException e) {
@@ -148,6 +149,31 @@ public final class VirtioSlots implements AutoCloseable {
             throw e;
         }
         return s;
+    }
+
+    /**
+     * Locks a disk image for the VM's lifetime, as QEMU does (its "Failed to get "write" lock" error): a writable
+     * image exclusively, a read-only one shared, so two VMs never write one image, and a reader never sees another
+     * VM's writes under its page cache, while read-only users may share. Closing the channel (VM teardown, or the
+     * kernel at the process's exit, SIGKILL included) releases the lock. These are POSIX record locks
+     * ({@link FileChannel#tryLock}), advisory, whole-file: they conflict with QEMU's own byte-range locks on the
+     * same image too. A lock this process already holds (another VM in the same JVM, or the same image given twice)
+     * conflicts whatever its kind. A file system without locking (ENOLCK) gets one log line and no lock, as
+     * QEMU warns and goes on.
+     */
+    private static void lock(FileChannel f, VmConfig.Disk d, Consumer<String> log) throws LoadException {
+        java.nio.channels.FileLock lock;
+        try {
+            lock = f.tryLock(0, Long.MAX_VALUE, d.readOnly());
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            lock = null;
+        } catch (IOException e) {
+            log.accept("--disk " + d.path() + ": not locked (" + e.getMessage() + "): nothing keeps another VM from using it");
+            return;
+        }
+        if (lock == null)
+            throw new LoadException("--disk " + d.path() + ": the image is in use: another VM holds its lock"
+                    + (d.readOnly() ? " for writing" : "") + " (or it is given twice); a writable image belongs to one VM at a time");
     }
 
     /** The VM's entropy (virtio-rng, the VMM's KASLR): the host's SecureRandom, or a fixed seed when icount must repeat runs. */
