@@ -123,7 +123,7 @@ public final class RunCommand implements Callable<Integer> {
             + "(as QEMU's -no-reboot; --exec and --probe runs always end).")
     boolean noReboot;
 
-    @Option(names = "--disk", paramLabel = "FILE[,readonly=on]", description = "A raw disk image as a virtio-blk device "
+    @Option(names = "--disk", paramLabel = "FILE[,readonly=on]", description = "A raw disk image, or a host block device, as a virtio-blk device "
             + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes. The image is locked while the VM runs, as QEMU "
             + "locks it: a writable one for this VM alone, a read-only one shared with other read-only users. A first disk "
             + "made by 'polyvisor image --rootfs' is booted as the root filesystem (root=/dev/vda is added unless --append names a root=).")
@@ -396,13 +396,30 @@ public final class RunCommand implements Callable<Integer> {
                 }
             }
             Path f = Path.of(p[0]);
-            if (p[0].isEmpty() || !Files.isRegularFile(f)) throw usage("--disk " + p[0] + ": no such file");
+            if (p[0].isEmpty() || !Files.exists(f)) throw usage("--disk " + p[0] + ": no such file");
+            if (!Files.isRegularFile(f) && !isBlockDevice(f))
+                throw usage("--disk " + p[0] + ": not a disk image (a raw image file or a host block device)");
             if (!Files.isReadable(f)) throw usage("--disk " + p[0] + ": not readable");
             if (!ro && !Files.isWritable(f)) throw usage("--disk " + p[0] + ": read-only file; add ,readonly=on");
             out.add(new VmConfig.Disk(f, ro));
         }
         return out;
     }
+
+    /**
+     * Whether {@code f} is a block device (a disk, partition, LVM volume or loop device), which QEMU and Firecracker take
+     * as a raw disk too: its size is the device's ({@link java.nio.channels.FileChannel#size} asks the kernel for it).
+     */
+    static boolean isBlockDevice(Path f) {
+        try {
+            return ((Integer) Files.getAttribute(f, "unix:mode") & S_IFMT) == S_IFBLK;
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            return false; // no unix view (not Linux): image files only
+        }
+    }
+
+    /** st_mode's file type bits and the block-device type (stat(2), inode(7)). */
+    private static final int S_IFMT = 0170000, S_IFBLK = 0060000;
 
     private int parseMemory(String s) {
         String t = s.trim().toUpperCase(Locale.ROOT);

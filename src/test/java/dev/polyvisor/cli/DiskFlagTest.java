@@ -10,6 +10,7 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@code --disk FILE[,readonly=on]}: bad files and options are one line and status 2, before any VM is built; an image
@@ -136,5 +137,22 @@ class DiskFlagTest {
     void aDirectoryIsNotADisk() throws Exception {
         String[] r = run(dir.toString());
         assertEquals("2", r[0]);
+        assertTrue(r[1].startsWith("polyvisor: --disk " + dir + ": not a disk image (a raw image file or a host block device)"), r[1]);
+    }
+
+    @Test
+    void aCharacterDeviceIsNotADisk() throws Exception {
+        String[] r = run("/dev/null");
+        assertEquals("2", r[0]);
+        assertTrue(r[1].startsWith("polyvisor: --disk /dev/null: not a disk image"), r[1]);
+    }
+
+    @Test
+    void blockDevicesAreTold() throws Exception {
+        assertFalse(RunCommand.isBlockDevice(dir));
+        assertFalse(RunCommand.isBlockDevice(Path.of("/dev/null")));
+        Path loop = Path.of("/dev/loop0");
+        assumeTrue(Files.exists(loop), "no /dev/loop0 on this host to check a block device with");
+        assertTrue(RunCommand.isBlockDevice(loop));
     }
 }

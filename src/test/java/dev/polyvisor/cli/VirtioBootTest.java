@@ -103,4 +103,39 @@ class VirtioBootTest {
         assertEquals("1\nrefused\nrrrrrrrr\n", r.out(), r.err());
         assertArrayEquals(content, Files.readAllBytes(img));
     }
+
+    /**
+     * A host block device is a disk as an image file is (QEMU's and Firecracker's raw block devices): a loop device over a
+     * 16 MiB file, which the guest sees at that size and writes through to the file. Needs root and the loop driver:
+     * skipped, saying so, where losetup cannot attach one.
+     */
+    @Test
+    void aHostBlockDeviceIsADisk() throws Exception {
+        Path img = dir.resolve("backing.img");
+        Files.write(img, new byte[16 * MIB]);
+        Process attach = new ProcessBuilder("losetup", "-f", "--show", img.toString()).redirectErrorStream(true).start();
+        String loop;
+        try {
+            loop = new String(attach.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            org.junit.jupiter.api.Assumptions.assumeTrue(attach.waitFor() == 0 && loop.startsWith("/dev/loop"),
+                    "losetup could not attach a loop device here (needs root and the loop driver): " + loop);
+        } catch (java.io.IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("no losetup on this host: " + e.getMessage());
+            return;
+        }
+        try {
+            CliRun.Result r = run("run", "--disk", loop, "--exec", String.join("; ",
+                    "set -e",
+                    "cat /sys/block/vda/size",
+                    "yes polyvisor-virtio-pattern | head -c 1048576 > /tmp/p",
+                    "dd if=/tmp/p of=/dev/vda bs=64k seek=16 2>/dev/null",
+                    "sync"));
+            assertEquals(0, r.status(), r.err() + r.out());
+            assertEquals("32768\n", r.out(), r.err());
+            byte[] disk = Files.readAllBytes(img);
+            assertArrayEquals(pattern(), Arrays.copyOfRange(disk, MIB, 2 * MIB));
+        } finally {
+            new ProcessBuilder("losetup", "-d", loop).inheritIO().start().waitFor();
+        }
+    }
 }
