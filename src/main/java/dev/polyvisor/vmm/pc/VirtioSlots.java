@@ -153,13 +153,14 @@ public final class VirtioSlots implements AutoCloseable {
 
     /**
      * Locks a disk image for the VM's lifetime, as QEMU does (its "Failed to get "write" lock" error): a writable
-     * image exclusively, a read-only one shared, so two VMs never write one image, and a reader never sees another
-     * VM's writes under its page cache, while read-only users may share. Closing the channel (VM teardown, or the
-     * kernel at the process's exit, SIGKILL included) releases the lock. These are POSIX record locks
-     * ({@link FileChannel#tryLock}), advisory, whole-file: they conflict with QEMU's own byte-range locks on the
-     * same image too. A lock this process already holds (another VM in the same JVM, or the same image given twice)
-     * conflicts whatever its kind. A file system without locking (ENOLCK) gets one log line and no lock, as
-     * QEMU warns and goes on.
+     * image exclusively, a read-only one shared, so two VMs never write one image and no VM reads an image another
+     * Polyvisor writes, while read-only users may share. Closing the channel (VM teardown, or the kernel at the
+     * process's exit, SIGKILL included) releases the lock. These are POSIX record locks ({@link FileChannel#tryLock}),
+     * advisory, whole-file; the kernel sets them against QEMU's byte-range OFD locks too (fcntl(2)), so QEMU refuses an
+     * image a Polyvisor VM holds ("Failed to lock byte 100") and Polyvisor one a writing QEMU holds, but a read-only
+     * Polyvisor disk beside a writing QEMU is not refused (QEMU's own read-only users test its permission bytes). A
+     * lock this process already holds (another VM in the same JVM, or the same image given twice) conflicts whatever
+     * its kind. A file system without locking (ENOLCK) gets one log line and no lock, as QEMU warns and goes on.
      */
     private static void lock(FileChannel f, VmConfig.Disk d, Consumer<String> log) throws LoadException {
         java.nio.channels.FileLock lock;
