@@ -106,9 +106,15 @@ public final class ImageCommand implements Callable<Integer> {
         try {
             KernelPackageOptions.KernelDebs k = kernelPackage.kernelDebs();
             r = RootfsImages.build(k.name(), k.version(), k.files(), bytes);
-            if (out != null) RootfsImages.copy(r.image(), out);
         } catch (GuestImageException e) {
             spec.commandLine().getErr().println("polyvisor: cannot build the root filesystem: " + e.getMessage());
+            spec.commandLine().getErr().flush();
+            return RunCommand.USAGE;
+        }
+        try {
+            if (out != null) RootfsImages.copy(r.image(), out);
+        } catch (GuestImageException e) {
+            spec.commandLine().getErr().println("polyvisor: " + e.getMessage()); // the message starts with "--out FILE: "
             spec.commandLine().getErr().flush();
             return RunCommand.USAGE;
         }

@@ -352,11 +352,29 @@ public final class RootfsImages {
         return new String(sb, 0x78, n, StandardCharsets.ISO_8859_1).equals(RootfsSpec.LABEL);
     }
 
-    /** Copies the cached image to {@code out}, keeping it sparse (cp --sparse=always), so the cache's copy stays pristine. */
+    /**
+     * Copies the cached image to {@code out}, keeping it sparse (cp --sparse=always), so the cache's copy stays pristine.
+     * cp writes {@code out} in place, so an {@code out} that a running VM has as its disk would change under the guest's
+     * file system: the copy takes the lock a VM takes on its disks ({@code vmm.pc.VirtioSlots}, exclusive) first, and
+     * refuses when a VM holds it; holding it while cp writes keeps a VM from booting the half-written image.
+     */
     public static void copy(Path image, Path out) throws GuestImageException {
         Path parent = out.toAbsolutePath().getParent();
         if (parent != null && !Files.isDirectory(parent)) throw new GuestImageException("--out " + out + ": no such directory " + parent);
-        run(List.of("cp", "--sparse=always", image.toString(), out.toString()), parent, null, TOOL_TIMEOUT_S, "cp");
+        try (java.nio.channels.FileChannel f = java.nio.channels.FileChannel.open(out, java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.channels.FileLock lock;
+            try {
+                lock = f.tryLock();
+            } catch (java.nio.channels.OverlappingFileLockException e) {
+                lock = null;
+            }
+            if (lock == null)
+                throw new GuestImageException("--out " + out + ": the image is in use: a VM holds its lock (stop it, or give another file)");
+            run(List.of("cp", "--sparse=always", image.toString(), out.toString()), parent, null, TOOL_TIMEOUT_S, "cp");
+        } catch (IOException e) {
+            throw new GuestImageException("--out " + out + ": " + e.getMessage(), e);
+        }
     }
 
     /** Unshare mode's needs, tried the way it will use them, so that a missing one is one clear line up front. */

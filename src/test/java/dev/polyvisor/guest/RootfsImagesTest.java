@@ -31,6 +31,24 @@ class RootfsImagesTest {
         return f;
     }
 
+    /** --out over an image a VM has as its disk (it holds the disk lock) is refused and left alone; a free one is copied. */
+    @Test
+    void copiesOnlyOverAnImageNoVmHolds() throws Exception {
+        Path image = Files.write(dir.resolve("cached.img"), "new image".getBytes(StandardCharsets.US_ASCII));
+        Path out = Files.write(dir.resolve("debian.img"), "the running VM's disk".getBytes(StandardCharsets.US_ASCII));
+        try (var vmDisk = java.nio.channels.FileChannel.open(out, java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE);
+             var lock = vmDisk.lock()) {
+            GuestImageException e = assertThrows(GuestImageException.class, () -> RootfsImages.copy(image, out));
+            assertEquals("--out " + out + ": the image is in use: a VM holds its lock (stop it, or give another file)", e.getMessage());
+            assertEquals("the running VM's disk", Files.readString(out));
+        }
+        RootfsImages.copy(image, out);
+        assertEquals("new image", Files.readString(out));
+        Path fresh = dir.resolve("fresh.img");
+        RootfsImages.copy(image, fresh);
+        assertEquals("new image", Files.readString(fresh));
+    }
+
     @Test
     void recognisesItsOwnLabelOnly() throws Exception {
         assertTrue(RootfsImages.isRootfs(superblock(RootfsSpec.LABEL, 0xEF53)));
