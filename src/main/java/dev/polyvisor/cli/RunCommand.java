@@ -1,5 +1,6 @@
 package dev.polyvisor.cli;
 
+import dev.polyvisor.devices.virtio.VirtioBlk;
 import dev.polyvisor.guest.GuestImage;
 import dev.polyvisor.guest.GuestImageException;
 import dev.polyvisor.guest.GuestInit;
@@ -123,8 +124,9 @@ public final class RunCommand implements Callable<Integer> {
             + "(as QEMU's -no-reboot; --exec and --probe runs always end).")
     boolean noReboot;
 
-    @Option(names = "--disk", paramLabel = "FILE[,readonly=on]", description = "A raw disk image, or a host block device, as a virtio-blk device "
-            + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes. The image is locked while the VM runs, as QEMU "
+    @Option(names = "--disk", paramLabel = "FILE[,readonly=on][,serial=ID]", description = "A raw disk image, or a host block device, as a virtio-blk device "
+            + "(repeatable: /dev/vda, /dev/vdb, ...); readonly=on offers it read-only and fails the guest's writes; serial=ID (up to 20 characters) is the disk's serial "
+            + "(/sys/block/vda/serial, /dev/disk/by-id/virtio-ID), the file's name by default; format=raw is accepted, as QEMU spells it. The image is locked while the VM runs, as QEMU "
             + "locks it: a writable one for this VM alone, a read-only one shared with other read-only users. A first disk "
             + "made by 'polyvisor image --rootfs' is booted as the root filesystem (root=/dev/vda is added unless --append names a root=).")
     List<String> disks = new ArrayList<>();
@@ -382,17 +384,33 @@ public final class RunCommand implements Callable<Integer> {
                 devices.stream().anyMatch(RunCommand::isVirtioRng));
     }
 
-    /** --disk FILE[,readonly=on|off]: the file must exist and be readable, and writable unless read-only. */
+    /**
+     * --disk FILE[,readonly=on|off][,serial=ID][,format=raw]: the file must exist and be readable, and writable unless
+     * read-only. serial= and format= are spelled as QEMU's -drive spells them: the serial is the disk's GET_ID answer
+     * (at most 20 printable ASCII bytes, virtio 1.2 5.2.6), and raw is the only format.
+     */
     private List<VmConfig.Disk> parseDisks() {
         List<VmConfig.Disk> out = new ArrayList<>();
         for (String d : disks) {
             String[] p = d.split(",");
             boolean ro = false;
+            String serial = null;
             for (int i = 1; i < p.length; i++) {
-                switch (p[i].toLowerCase(Locale.ROOT)) {
+                String o = p[i];
+                String lower = o.toLowerCase(Locale.ROOT);
+                if (lower.startsWith("serial=")) {
+                    serial = o.substring("serial=".length());
+                    if (serial.isEmpty() || serial.length() > VirtioBlk.ID_BYTES || !serial.chars().allMatch(ch -> ch > ' ' && ch < 0x7F))
+                        throw usage("--disk " + d + ": serial= takes 1 to " + VirtioBlk.ID_BYTES + " printable ASCII characters, got '" + serial + "'");
+                    continue;
+                }
+                switch (lower) {
                     case "readonly=on", "readonly", "readonly=true" -> ro = true;
                     case "readonly=off", "readonly=false" -> ro = false;
-                    default -> throw usage("--disk " + d + ": unknown option '" + p[i] + "' (only readonly=on|off)");
+                    case "format=raw" -> { } // the only format
+                    default -> throw usage(lower.startsWith("format=")
+                            ? "--disk " + d + ": only raw images (format=raw); convert with 'qemu-img convert -O raw'"
+                            : "--disk " + d + ": unknown option '" + o + "' (readonly=on|off, serial=ID, format=raw)");
                 }
             }
             Path f = Path.of(p[0]);
@@ -401,7 +419,7 @@ public final class RunCommand implements Callable<Integer> {
                 throw usage("--disk " + p[0] + ": not a disk image (a raw image file or a host block device)");
             if (!Files.isReadable(f)) throw usage("--disk " + p[0] + ": not readable");
             if (!ro && !Files.isWritable(f)) throw usage("--disk " + p[0] + ": read-only file; add ,readonly=on");
-            out.add(new VmConfig.Disk(f, ro));
+            out.add(new VmConfig.Disk(f, ro, serial));
         }
         return out;
     }

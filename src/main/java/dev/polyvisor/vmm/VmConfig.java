@@ -48,8 +48,13 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
         public static final FlatEntry DEFAULT = new FlatEntry(0x100000, FlatMode.PROTECTED32);
     }
 
-    /** A disk image ({@code --disk FILE[,readonly=on]}). */
-    public record Disk(Path path, boolean readOnly) {}
+    /**
+     * A disk image ({@code --disk FILE[,readonly=on][,serial=ID]}); {@code serial} is what GET_ID answers (Linux's
+     * /sys/block/vdX/serial), null for the default: the file's name.
+     */
+    public record Disk(Path path, boolean readOnly, String serial) {
+        public Disk(Path path, boolean readOnly) { this(path, readOnly, null); }
+    }
 
     /**
      * The virtio devices whose other end is on the host: user-mode networks through passt ({@code --net

@@ -44,7 +44,7 @@ class DiskFlagTest {
         Path img = Files.write(dir.resolve("a.img"), new byte[4096]);
         String[] r = run(img + ",cache=none");
         assertEquals("2", r[0]);
-        assertTrue(r[1].contains("unknown option 'cache=none'"), r[1]);
+        assertTrue(r[1].contains("unknown option 'cache=none' (readonly=on|off, serial=ID, format=raw)"), r[1]);
     }
 
     @Test
@@ -65,6 +65,22 @@ class DiskFlagTest {
         String[] r = run(img + ",readonly=on");
         assertEquals("2", r[0]);
         assertTrue(r[1].contains("not readable"), r[1]);
+    }
+
+    @Test
+    void onlyRawImagesAndShortPrintableSerials() throws Exception {
+        Path img = Files.write(dir.resolve("f.img"), new byte[4096]);
+        String[] qcow = run(img + ",format=qcow2");
+        assertEquals("2", qcow[0]);
+        assertTrue(qcow[1].startsWith("polyvisor: --disk " + img + ",format=qcow2: only raw images (format=raw)"), qcow[1]);
+        String[] longSerial = run(img + ",serial=abcdefghijklmnopqrstu"); // 21
+        assertEquals("2", longSerial[0]);
+        assertTrue(longSerial[1].contains("serial= takes 1 to 20 printable ASCII characters"), longSerial[1]);
+        String[] empty = run(img + ",serial=");
+        assertEquals("2", empty[0]);
+        String[] fine = run(img + ",format=raw,serial=abcdefghijklmnopqrst"); // 20: the flat guest halts, the timeout ends it
+        assertFalse(fine[1].contains("--disk"), fine[1]);
+        assertNotEquals("2", fine[0], fine[1]);
     }
 
     @Test

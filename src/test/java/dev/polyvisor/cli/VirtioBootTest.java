@@ -96,11 +96,11 @@ class VirtioBootTest {
         byte[] content = new byte[4 * MIB];
         Arrays.fill(content, (byte) 'r');
         Files.write(img, content);
-        CliRun.Result r = run("run", "--disk", img + ",readonly=on", "--exec",
+        CliRun.Result r = run("run", "--disk", img + ",readonly=on,serial=pv-ro-disk,format=raw", "--exec",
                 "cat /sys/block/vda/ro; if dd if=/dev/zero of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null; then echo written; "
-                        + "else echo refused; fi; head -c 8 /dev/vda; echo");
+                        + "else echo refused; fi; head -c 8 /dev/vda; echo; echo $(cat /sys/block/vda/serial)");
         assertEquals(0, r.status(), r.err() + r.out());
-        assertEquals("1\nrefused\nrrrrrrrr\n", r.out(), r.err());
+        assertEquals("1\nrefused\nrrrrrrrr\npv-ro-disk\n", r.out(), r.err());
         assertArrayEquals(content, Files.readAllBytes(img));
     }
 

@@ -191,6 +191,7 @@ public final class VirtioSlots implements AutoCloseable {
 
     /** GET_ID's answer: the file name, at most 20 bytes (what /sys/block/vdX/serial shows). */
     private static String serial(VmConfig.Disk d, int index) {
+        if (d.serial() != null) return d.serial();
         String n = d.path().getFileName() == null ? "disk" + index : d.path().getFileName().toString();
         return n.length() > 20 ? n.substring(0, 20) : n;
     }
