@@ -85,6 +85,7 @@ class DiskFlagTest {
 
     @Test
     void theSameImageTwiceIsInUse() throws Exception {
+        dev.polyvisor.guest.FileLockProbe.assumeLocks(dir);
         Path img = Files.write(dir.resolve("twice.img"), new byte[4096]);
         String[] r = run(img.toString(), img.toString());
         assertEquals("2", r[0]);
@@ -95,6 +96,7 @@ class DiskFlagTest {
     /** Another process (a JVM running a one-file program) holds the image's lock; when it lets go, the image opens. */
     @Test
     void anImageAnotherProcessLockedIsInUseUntilItsLockGoes() throws Exception {
+        dev.polyvisor.guest.FileLockProbe.assumeLocks(dir);
         Path img = Files.write(dir.resolve("locked.img"), new byte[4096]);
         Path holder = Files.writeString(dir.resolve("Holder.java"), """
                 import java.nio.channels.FileChannel;

@@ -34,6 +34,7 @@ class RootfsImagesTest {
     /** --out over an image a VM has as its disk (it holds the disk lock) is refused and left alone; a free one is copied. */
     @Test
     void copiesOnlyOverAnImageNoVmHolds() throws Exception {
+        FileLockProbe.assumeLocks(dir);
         Path image = Files.write(dir.resolve("cached.img"), "new image".getBytes(StandardCharsets.US_ASCII));
         Path out = Files.write(dir.resolve("debian.img"), "the running VM's disk".getBytes(StandardCharsets.US_ASCII));
         try (var vmDisk = java.nio.channels.FileChannel.open(out, java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE);
