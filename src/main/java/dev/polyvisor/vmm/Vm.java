@@ -156,7 +156,7 @@ public final class Vm implements Platform, AutoCloseable {
             board.devices.pm.setSleepHandlers(this::suspendToRam, () -> wakePending = true);
             this.virtio = VirtioSlots.attach(board.devices, memory, traces.codePages()::written,
                     config.disks(), config.links(), line -> System.err.println("polyvisor: " + line), icount, this::wakeForHostData,
-                    this::virtioConsoleOut);
+                    this::consoleOut);
             for (Vcpu v : vcpus) board.attach(v.cpu);
             attachTestDevices();
             this.personalities = buildPersonalities();
@@ -257,9 +257,6 @@ public final class Vm implements Platform, AutoCloseable {
         consoleOut(bytes);
     }
 
-    /** Bytes the guest wrote to the virtio console (hvc0): the same console as COM1's. */
-    private void virtioConsoleOut(byte[] bytes) { consoleOut(bytes); }
-
     /**
      * Whether console output waits for the end of the VM thread's round of quanta to be flushed (at most one quantum,
      * about half a millisecond of guest time, and always before the VM thread idles). Only when the vCPUs run on the
@@ -269,6 +266,7 @@ public final class Vm implements Platform, AutoCloseable {
     private boolean consoleBatched;
     private boolean consoleDirty;
 
+    /** Bytes for the console: COM1's ({@link #serialOut}) and the virtio console's (hvc0), which share it. */
     private void consoleOut(byte[] bytes) {
         try {
             console.write(bytes);

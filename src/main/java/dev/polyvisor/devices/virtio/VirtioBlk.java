@@ -15,7 +15,8 @@ import java.util.Arrays;
  *     the disk, or any write to a read-only disk (VIRTIO_BLK_F_RO offered), completes with IOERR;</li>
  * <li>FLUSH forces the file's data to stable storage ({@link FileChannel#force}) before it completes,
  *     so a guest's sync is durable on the host (VIRTIO_BLK_F_FLUSH, write-back cache semantics);</li>
- * <li>GET_ID answers the 20-byte serial ({@code --disk ...,serial=} in future; the file name now);</li>
+ * <li>GET_ID answers the disk's serial, at most 20 bytes (5.2.6; {@code --disk FILE,serial=ID}, the file's name by
+ *     default);</li>
  * <li>WRITE_ZEROES writes zeros; DISCARD checks its range and leaves the data (a discard is a hint:
  *     the device does not promise zeros, and write_zeroes_may_unmap is 0);</li>
  * <li>anything else completes with UNSUPP.</li>
