@@ -144,6 +144,10 @@ public final class RunCommand implements Callable<Integer> {
             + "a host program connects to PATH and writes 'CONNECT P\\n' to reach guest port P (answer 'OK HOSTPORT\\n').")
     String vsock;
 
+    @Option(names = "--virtio-ring", paramLabel = "LAYOUT", description = "The virtqueue layout the virtio devices offer: split "
+            + "(the default) or packed (virtio 1.2 2.8, VIRTIO_F_RING_PACKED, which Linux takes when offered; QEMU's packed=on).")
+    String virtioRing;
+
     @Option(names = "--jit", paramLabel = "MODE", description = "The JIT tier: off (interpreter only), on (compile hot traces to "
             + "JVM bytecode), always (compile every trace on first use, for testing) or check (as on, verifying each new "
             + "compilation against the interpreter; a difference stops the VM) (default: the polyvisor.jit system property, else off).")
@@ -380,8 +384,13 @@ public final class RunCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--device virtconsole: only one virtio console is offered");
         if (devices.stream().filter(RunCommand::isVirtioRng).count() > 1)
             throw new IllegalArgumentException("--device virtio-rng: only one entropy device is offered (at 00:01.0)");
+        boolean packed = switch (virtioRing == null ? "split" : virtioRing) {
+            case "split" -> false;
+            case "packed" -> true;
+            default -> throw new IllegalArgumentException("--virtio-ring " + virtioRing + ": the layouts are split and packed");
+        };
         return new VmConfig.Links(n, devices.stream().anyMatch(RunCommand::isVirtconsole), vsock == null ? null : LinkFlags.vsock(vsock),
-                devices.stream().anyMatch(RunCommand::isVirtioRng));
+                devices.stream().anyMatch(RunCommand::isVirtioRng), packed);
     }
 
     /**

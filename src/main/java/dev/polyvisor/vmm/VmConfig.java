@@ -62,8 +62,11 @@ public record VmConfig(int memoryMiB, int smp, Path kernel, Path initrd, String 
      * vsock device ({@code --vsock}), and the entropy device fed from the host's SecureRandom ({@code --device
      * virtio-rng}; absent unless asked for, as in QEMU and Firecracker).
      */
-    public record Links(List<Net> nets, boolean virtconsole, Vsock vsock, boolean rng) {
+    public record Links(List<Net> nets, boolean virtconsole, Vsock vsock, boolean rng, boolean packedRings) {
         public static final Links NONE = new Links(List.of(), false, null, false);
+
+        /** Devices with split virtqueues. */
+        public Links(List<Net> nets, boolean virtconsole, Vsock vsock, boolean rng) { this(nets, virtconsole, vsock, rng, false); }
 
         public Links {
             nets = nets == null ? List.of() : List.copyOf(nets);

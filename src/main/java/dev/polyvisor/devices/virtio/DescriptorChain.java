@@ -10,14 +10,25 @@ import java.util.Arrays;
  */
 public final class DescriptorChain {
     private final GuestDma dma;
-    /** The head descriptor's index, which goes back in the used ring. */
+    /** What goes back in the used ring: the head descriptor's index (split), the buffer ID (packed). */
     public final int head;
+    /** Packed rings: how many ring slots the request took (1 for an indirect table). */
+    int ringSlots = 1;
     private long[] addr = new long[8];
     private int[] len = new int[8];
     private int count, readable;
     private long readableBytes, writableBytes;
 
     DescriptorChain(GuestDma dma, int head) { this.dma = dma; this.head = head; }
+
+    /** This chain's buffers under another head (a packed chain's ID is its last descriptor's). */
+    DescriptorChain withHead(int id) {
+        if (id == head) return this;
+        DescriptorChain c = new DescriptorChain(dma, id);
+        c.addr = addr; c.len = len; c.count = count; c.readable = readable;
+        c.readableBytes = readableBytes; c.writableBytes = writableBytes;
+        return c;
+    }
 
     void add(long a, int l, boolean write) {
         if (count == addr.length) { addr = Arrays.copyOf(addr, count * 2); len = Arrays.copyOf(len, count * 2); }

@@ -33,7 +33,8 @@ import java.util.function.Consumer;
  */
 public final class VirtioPciFunction extends PciConfigSpace implements PciMemoryDecoder, DeviceQueues {
     public static final int VENDOR = 0x1AF4, DEVICE_BASE = 0x1040, SUBSYSTEM_ID = 0x1100;
-    public static final long F_INDIRECT_DESC = 1L << 28, F_EVENT_IDX = 1L << 29, F_VERSION_1 = 1L << 32;
+    public static final long F_INDIRECT_DESC = 1L << 28, F_EVENT_IDX = 1L << 29, F_VERSION_1 = 1L << 32,
+            F_RING_PACKED = 1L << 34;
     public static final int S_ACKNOWLEDGE = 1, S_DRIVER = 2, S_DRIVER_OK = 4, S_FEATURES_OK = 8,
             S_NEEDS_RESET = 0x40, S_FAILED = 0x80;
     public static final int CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4, CAP_PCI_CFG = 5;
@@ -52,7 +53,7 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
     private final String label;
     private final Virtqueue[] queues;
     private final int vectors;
-    private final long deviceFeatures;
+    private long deviceFeatures;
 
     private int status, isr, generation;
     private int deviceFeatureSelect, driverFeatureSelect, queueSelect;
@@ -361,7 +362,9 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         if ((v & S_FEATURES_OK) != 0 && (status & S_FEATURES_OK) == 0) {
             boolean ok = (driverFeatures & ~deviceFeatures) == 0 && (driverFeatures & F_VERSION_1) != 0;
             if (ok) {
-                for (Virtqueue q : queues) q.setFeatures((driverFeatures & F_EVENT_IDX) != 0, (driverFeatures & F_INDIRECT_DESC) != 0);
+                for (Virtqueue q : queues)
+                    q.setFeatures((driverFeatures & F_EVENT_IDX) != 0, (driverFeatures & F_INDIRECT_DESC) != 0,
+                            (driverFeatures & F_RING_PACKED) != 0);
                 device.negotiated(driverFeatures);
             } else {
                 v &= ~S_FEATURES_OK;
@@ -391,6 +394,13 @@ public final class VirtioPciFunction extends PciConfigSpace implements PciMemory
         updateIntx();
         signal(msixConfig);
     }
+
+    /**
+     * Offers VIRTIO_F_RING_PACKED (virtio 1.2, 2.8), which a driver that knows it takes for every queue (Linux
+     * does from 5.0). Off unless asked for, as QEMU's {@code packed=off} default; before the driver reads the
+     * features.
+     */
+    public void offerPackedRings() { deviceFeatures |= F_RING_PACKED; }
 
     // ---- queues and interrupts ----
 

@@ -59,6 +59,8 @@ public final class VirtioSlots implements AutoCloseable {
     private final AtomicBoolean hostWork = new AtomicBoolean();
     private final Runnable wakeVm;
     private VirtioConsole console;
+    /** Offer every function packed virtqueues ({@code --virtio-ring packed}). */
+    private boolean packedRings;
 
     private VirtioSlots(Runnable wakeVm) { this.wakeVm = wakeVm; }
 
@@ -106,6 +108,7 @@ public final class VirtioSlots implements AutoCloseable {
                                      VmConfig.Links links, Consumer<String> log, boolean reproducible, Runnable wakeVm,
                                      Consumer<byte[]> consoleOut) throws LoadException {
         VirtioSlots s = new VirtioSlots(wakeVm);
+        s.packedRings = links.packedRings();
         GuestDma dma = new GuestDma(mem, codeWritten);
         try {
             if (links.rng()) s.add(devices, dma, RNG_SLOT, new VirtioRng(dma, entropy(reproducible)), log);
@@ -233,6 +236,7 @@ public final class VirtioSlots implements AutoCloseable {
         VirtioPciFunction f = new VirtioPciFunction(dev, dma, devices.apics::deliverMsi,
                 BAR_BASE + slot * VirtioPciFunction.BAR_SIZE, label, log);
         f.setIntx(devices.pciIntx.pin(slot, 0)); // virtio functions use INTA# (interrupt pin register 1)
+        if (packedRings) f.offerPackedRings();
         devices.pci.registerWithBars(0, slot, 0, f);
         functions.add(f);
     }
