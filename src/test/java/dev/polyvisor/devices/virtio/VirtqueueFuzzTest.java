@@ -25,7 +25,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * the descriptor table, an indirect table and the available ring, {@link Virtqueue#pop} either returns a
  * chain whose buffers all lie in guest RAM, no longer than the ring or the indirect table, or throws
  * {@link VirtqueueException} (the device then goes to NEEDS_RESET, virtio 1.2 2.1.2); it never throws
- * anything else and never loops.
+ * anything else and never loops. An input that goes on past what the split ring used does the same with a
+ * packed ring ({@link #packedCase}).
  *
  * <p>Three ways to run it:
  * <ul>
@@ -88,6 +89,13 @@ class VirtqueueFuzzTest {
     }
 
     static Outcome oneCase(FuzzedDataProvider in) {
+        Outcome split = splitCase(in);
+        // Last, so that the seed corpus (whose inputs end before it) keeps its meaning for the split layout.
+        if (in.consumeBoolean()) packedCase(in);
+        return split;
+    }
+
+    static Outcome splitCase(FuzzedDataProvider in) {
         boolean large = in.consumeInt(0, 7) == 0;
         long ramEnd = large ? GuestMemory.PCI_HOLE_START + LARGE_RAM : SMALL_RAM;
         try (GuestMemory mem = large ? GuestMemory.pc(LARGE_RAM) : new GuestMemory(SMALL_RAM)) {
@@ -156,6 +164,57 @@ class VirtqueueFuzzTest {
                 q.push(c, c.writableBytes());
             }
             return new Outcome(popped, throughIndirect, null);
+        }
+    }
+
+    /**
+     * The same kind of arbitrary descriptors read as a packed ring (virtio 1.2 2.8): the driver marks the first
+     * slots available (or leaves the input's own flag bits), and {@link Virtqueue#pop} either returns chains in
+     * RAM no longer than the ring or one indirect table, or throws {@link VirtqueueException}.
+     */
+    static void packedCase(FuzzedDataProvider in) {
+        try (GuestMemory mem = new GuestMemory(SMALL_RAM)) {
+            GuestDma dma = new GuestDma(mem, null);
+            int size = 1 << in.consumeInt(0, 4);
+            for (int i = 0; i < size; i++) {
+                long addr = switch (in.consumeInt(0, 4)) {
+                    case 3 -> SMALL_RAM - in.consumeInt(0, 64);
+                    case 4 -> in.consumeInt(0, 3) == 0 ? in.consumeLong() : INDIRECT + 16L * in.consumeInt(0, 8);
+                    default -> DATA + in.consumeInt(0, 0x1000);
+                };
+                int len = in.consumeInt(0, 15) == 0 ? in.consumeInt() : in.consumeInt(0, 96);
+                int flags = in.consumeInt(0, 7) == 0 ? in.consumeInt(0, 0xFFFF)
+                        : in.consumeInt(0, 7) | (in.consumeInt(0, 3) == 0 ? 0 : Virtqueue.DESC_F_AVAIL);
+                desc(mem, DESC, i, addr, len, flags, in.consumeInt(0, 0xFFFF));
+            }
+            for (int i = 0; i < 8; i++)
+                desc(mem, INDIRECT, i, DATA + in.consumeInt(0, 64), in.consumeInt(0, 64), in.consumeInt(0, 7), 0);
+            Virtqueue q = new Virtqueue(dma, size);
+            q.setDescAddr(DESC);
+            q.setAvailAddr(AVAIL);
+            q.setUsedAddr(USED);
+            q.setFeatures(in.consumeBoolean(), in.consumeBoolean(), true);
+            try {
+                q.enable();
+            } catch (VirtqueueException e) {
+                throw new AssertionError("well-placed packed ring refused", e);
+            }
+            mem.st32(AVAIL, in.consumeInt()); // the driver's event suppression: anything
+            for (int n = 0; n < 2 * size + 2; n++) {
+                DescriptorChain c;
+                try {
+                    c = q.pop();
+                } catch (VirtqueueException e) {
+                    return;
+                }
+                if (c == null) return;
+                // At most the ring's slots, or one indirect table.
+                assertTrue(c.segments() >= 1 && c.segments() <= Math.max(size, Virtqueue.MAX_INDIRECT), "segments " + c.segments());
+                assertAllInRam(c, dma, false, c.readableBytes());
+                assertAllInRam(c, dma, true, c.writableBytes());
+                q.push(c, c.writableBytes());
+                q.needsInterrupt(0);
+            }
         }
     }
 
