@@ -70,8 +70,6 @@ public final class Virtqueue {
         this.packed = packed;
     }
 
-    public boolean packed() { return packed; }
-
     public int size() { return size; }
 
     /** The driver may shrink the queue before enabling it; anything but a power of 2 up to the maximum is refused (kept). */

@@ -124,6 +124,26 @@ class VirtioPciFunctionTest {
         assertEquals(1, common(0x0C, 4));
     }
 
+    @Test
+    void packedRingsAreOfferedOnlyWhenAskedFor() {
+        common(0x00, 4, 1);
+        assertEquals(0, common(0x04, 4) & 1L << 2, "bit 34 not offered by default, as QEMU's packed=off");
+        common(0x14, 1, S_ACKNOWLEDGE | S_DRIVER);
+        common(0x08, 4, 1);
+        common(0x0C, 4, 1 | 1L << 2);
+        common(0x14, 1, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
+        assertEquals(0, common(0x14, 1) & S_FEATURES_OK, "an unoffered packed layout is refused");
+        common(0x14, 1, 0);
+        f.offerPackedRings();
+        common(0x00, 4, 1); // a reset selected the low word again
+        assertEquals(1L << 2, common(0x04, 4) & 1L << 2, "bit 34 offered");
+        common(0x14, 1, S_ACKNOWLEDGE | S_DRIVER);
+        common(0x08, 4, 1);
+        common(0x0C, 4, 1 | 1L << 2);
+        common(0x14, 1, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
+        assertEquals(S_FEATURES_OK, common(0x14, 1) & S_FEATURES_OK, "VERSION_1 and RING_PACKED accepted");
+    }
+
     private void handshake() { handshake(true); }
 
     private void handshake(boolean msix) {
