@@ -189,7 +189,11 @@ public final class Vcpu {
         }
         last = t;
         CompiledTrace ct = t.compiled;
-        if (ct != null || (jit != null && (ct = jit.hot(c, t)) != null)) {
+        if (ct == null && jit != null && --heatCountdown <= 0) {
+            heatCountdown = nextHeatSample(jit.heatSample);
+            ct = jit.hot(c, t);
+        }
+        if (ct != null) {
             // While run()'s loop would only run this trace again, the compiled trace runs again itself (again()). Only
             // compiled traces: for interpreted ones an extra loop here made the interpreter slower (CPU guest, --jit
             // off: 2.83 s vs 2.70 s).
@@ -223,6 +227,24 @@ public final class Vcpu {
             return;
         }
         c.instructionsRetired += n;
+    }
+
+    /** Interpreted trace runs until the next that the JIT counts ({@link Jit#heatSample}), and the sampler's state. */
+    private int heatCountdown, heatRandom = 0x2545F491;
+
+    /**
+     * The gap to the next counted run: 1 when every run counts, else a pseudo-random 1 to 2 * {@code sample} - 1
+     * (mean {@code sample}), so that no loop of a fixed number of traces always counts the same one. Deterministic
+     * (xorshift from a fixed seed), as everything the run loop decides.
+     */
+    private int nextHeatSample(int sample) {
+        if (sample == 1) return 1;
+        int r = heatRandom;
+        r ^= r << 13;
+        r ^= r >>> 17;
+        r ^= r << 5;
+        heatRandom = r;
+        return 1 + (r & 0x7FFF_FFFF) % (2 * sample - 1);
     }
 
     /** The entry state of the compiled trace running now, for {@link #again}. */

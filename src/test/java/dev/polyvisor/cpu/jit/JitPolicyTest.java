@@ -50,6 +50,24 @@ class JitPolicyTest {
         assertNotNull(shorter.compiled);
     }
 
+    /**
+     * With vCPUs on several host threads, {@code --jit on} counts about one run in {@link Jit#HEAT_SAMPLE}, each for
+     * that many (their shared traces' heat is written that much less often); every other mode counts every run.
+     */
+    @Test
+    void withVcpusOnSeveralThreadsEachCountedRunWeighsForTheRunsNotCounted() throws Exception {
+        LongModeFixture m = machine();
+        Trace t = m.traces.lookup(m.cpu, CODE, CODE);
+        int len = t.insns().length, threshold = 64 * len;
+        Jit sampled = new Jit(JitMode.ON, threshold, 16, true, true);
+        assertEquals(Jit.HEAT_SAMPLE, sampled.heatSample);
+        assertEquals(threshold / (len * Jit.HEAT_SAMPLE) + 1, runsUntilQueued(sampled, m.cpu, t, 0));
+        sampled.drain();
+        assertEquals(1, new Jit(JitMode.ON, threshold, 16, true, false).heatSample, "one host thread: every run");
+        assertEquals(1, new Jit(JitMode.CHECK, threshold, 16, true, true).heatSample, "check mode: every run");
+        assertEquals(1, new Jit(JitMode.ALWAYS, threshold, 16, true, true).heatSample, "always: every run");
+    }
+
     @Test
     void aTraceThatLoopsToItsOwnStartIsCompiledAfterASixteenthOfTheThreshold() throws Exception {
         LongModeFixture m = new LongModeFixture();
