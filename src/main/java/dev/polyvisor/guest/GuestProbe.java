@@ -68,7 +68,7 @@ public final class GuestProbe {
                 for d in /sys/bus/virtio/devices/*; do
                   [ -e "$d/device" ] || continue
                   drv=$(readlink "$d/driver" 2>/dev/null)
-                  vd="$vd,{\\"name\\":$(jstr "${d##*/}"),\\"device\\":$(jstr "$(cat "$d/device")"),\\"driver\\":$(jnull "${drv##*/}")}"
+                  vd="$vd,{\\"name\\":$(jstr "${d##*/}"),\\"device\\":$(jstr "$(cat "$d/device")"),\\"driver\\":$(jnull "${drv##*/}"),\\"features\\":$(jnull "$(cat "$d/features" 2>/dev/null)")}"
                 done
                 echo "%s"
                 printf '{'

@@ -22,8 +22,31 @@ public record ProbeReport(String kernel, String hypervisorDetected, String parav
                           long stealTicks, long stealTicksDelta, Map<String, String> sysHypervisor,
                           List<String> pvFeatures, List<VirtioDevice> virtioDevices) {
 
-    /** One entry of /sys/bus/virtio/devices: its name, virtio device id (e.g. "0x0002") and bound driver, if any. */
-    public record VirtioDevice(String name, String device, String driver) {}
+    /**
+     * One entry of /sys/bus/virtio/devices: its name, virtio device id (e.g. "0x0002"), bound driver, if any, and the
+     * features the driver negotiated as the sysfs file shows them, one '0' or '1' per bit from bit 0 (null when the
+     * report has none): the device-level ABI the guest bound, as pv_features is the hypervisor's.
+     */
+    public record VirtioDevice(String name, String device, String driver, String features) {
+        public VirtioDevice(String name, String device, String driver) { this(name, device, driver, null); }
+
+        /** Whether feature bit {@code bit} was negotiated (false when the report has no features). */
+        public boolean negotiated(int bit) { return features != null && bit < features.length() && features.charAt(bit) == '1'; }
+
+        /** The negotiated device-independent features by name (virtio 1.2, 6 "Reserved Feature Bits"). */
+        public List<String> transportFeatures() {
+            List<String> out = new ArrayList<>();
+            TRANSPORT_FEATURES.forEach((bit, name) -> { if (negotiated(bit)) out.add(name); });
+            return List.copyOf(out);
+        }
+    }
+
+    /** Bits 28-40 of virtio 1.2, 6, by number. */
+    private static final java.util.SortedMap<Integer, String> TRANSPORT_FEATURES = new java.util.TreeMap<>(Map.ofEntries(
+            Map.entry(28, "INDIRECT_DESC"), Map.entry(29, "EVENT_IDX"), Map.entry(32, "VERSION_1"),
+            Map.entry(33, "ACCESS_PLATFORM"), Map.entry(34, "RING_PACKED"), Map.entry(35, "IN_ORDER"),
+            Map.entry(36, "ORDER_PLATFORM"), Map.entry(37, "SR_IOV"), Map.entry(38, "NOTIFICATION_DATA"),
+            Map.entry(39, "NOTIF_CONFIG_DATA"), Map.entry(40, "RING_RESET")));
 
     /** The report is missing from the console or is not the JSON object the probe prints. */
     public static final class MalformedProbeReport extends IllegalArgumentException {
@@ -116,7 +139,10 @@ public record ProbeReport(String kernel, String hypervisorDetected, String parav
         List<VirtioDevice> out = new ArrayList<>();
         for (JsonNode d : v) {
             if (!d.isObject()) throw new MalformedProbeReport("probe report 'virtio_devices' holds a non-object: " + d);
-            out.add(new VirtioDevice(string(d, "name", false), string(d, "device", false), string(d, "driver", true)));
+            String features = d.has("features") ? string(d, "features", true) : null;
+            if (features != null && !features.matches("[01]{1,128}"))
+                throw new MalformedProbeReport("probe report virtio features are not a bit string: " + features);
+            out.add(new VirtioDevice(string(d, "name", false), string(d, "device", false), string(d, "driver", true), features));
         }
         return List.copyOf(out);
     }

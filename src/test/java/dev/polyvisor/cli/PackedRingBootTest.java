@@ -2,6 +2,7 @@ package dev.polyvisor.cli;
 
 import com.sun.net.httpserver.HttpServer;
 import dev.polyvisor.guest.GuestImages;
+import dev.polyvisor.guest.ProbeReport;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -13,8 +14,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -66,6 +69,23 @@ class PackedRingBootTest {
         byte[] after = Files.readAllBytes(img);
         assertEquals("packed-ring-write", new String(after, 51200, 17, StandardCharsets.US_ASCII));
         assertArrayEquals(Arrays.copyOf(disk, 51200), Arrays.copyOf(after, 51200), "nothing else changed before it");
+    }
+
+    /** The probe names the virtio features each driver negotiated: the ring layout is one of them. */
+    @Test
+    void theProbeShowsTheRingLayoutTheDriverBound() {
+        for (String layout : new String[] {"split", "packed"}) {
+            CliRun.Result r = CliRun.run(600, "run", "--virtio-ring", layout, "--device", "virtio-rng", "--probe");
+            assertEquals(0, r.status(), r.err() + r.out());
+            ProbeReport probe = ProbeReport.parse(r.out());
+            assertEquals(1, probe.virtioDevices().size(), r.out());
+            ProbeReport.VirtioDevice rng = probe.virtioDevices().getFirst();
+            assertEquals("0x0004", rng.device(), r.out());
+            assertEquals("virtio_rng", rng.driver(), r.out());
+            List<String> expected = new ArrayList<>(List.of("INDIRECT_DESC", "EVENT_IDX", "VERSION_1"));
+            if (layout.equals("packed")) expected.add("RING_PACKED");
+            assertEquals(expected, rng.transportFeatures(), layout + ": " + rng.features());
+        }
     }
 
     @Test

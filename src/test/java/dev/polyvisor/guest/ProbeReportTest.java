@@ -24,7 +24,8 @@ class ProbeReportTest {
                     + "\"steal_ticks_delta\":9,\"steal_interval_centiseconds\":100,\"sys_hypervisor\":null,"
                     + "\"pv_features\":[\"[    0.000000] kvm-clock: Using msrs 4b564d01 and 4b564d00\","
                     + "\"[    0.112000] kvm-guest: PV spinlocks enabled\"],"
-                    + "\"virtio_devices\":[{\"name\":\"virtio0\",\"device\":\"0x0002\",\"driver\":\"virtio_blk\"},"
+                    + "\"virtio_devices\":[{\"name\":\"virtio0\",\"device\":\"0x0002\",\"driver\":\"virtio_blk\","
+                    + "\"features\":\"0000000000000000000000000000110010000000000000000000000000000000\"},"
                     + "{\"name\":\"virtio1\",\"device\":\"0x0005\",\"driver\":null}]}",
             GuestProbe.END_MARKER,
             "polyvisor: exit status 0",
@@ -47,8 +48,12 @@ class ProbeReportTest {
         assertEquals(2, r.pvFeatures().size());
         assertTrue(r.reportsFeature("PV spinlocks enabled"));
         assertFalse(r.reportsFeature("setup PV IPIs"));
-        assertEquals(List.of(new ProbeReport.VirtioDevice("virtio0", "0x0002", "virtio_blk"),
-                new ProbeReport.VirtioDevice("virtio1", "0x0005", null)), r.virtioDevices());
+        assertEquals(List.of(new ProbeReport.VirtioDevice("virtio0", "0x0002", "virtio_blk", "0000000000000000000000000000110010000000000000000000000000000000"),
+                new ProbeReport.VirtioDevice("virtio1", "0x0005", null)), r.virtioDevices(), "a report without features has null");
+        assertEquals(List.of("INDIRECT_DESC", "EVENT_IDX", "VERSION_1"), r.virtioDevices().get(0).transportFeatures());
+        assertTrue(r.virtioDevices().get(0).negotiated(32));
+        assertFalse(r.virtioDevices().get(0).negotiated(34), "a split ring");
+        assertEquals(List.of(), r.virtioDevices().get(1).transportFeatures());
     }
 
     @Test
@@ -104,5 +109,8 @@ class ProbeReportTest {
         String noKernel = KVM_CONSOLE.replace("\"kernel\":\"6.1.0-9-cloud-amd64\",", "");
         var missing = assertThrows(ProbeReport.MalformedProbeReport.class, () -> ProbeReport.parse(noKernel));
         assertEquals("probe report lacks 'kernel'", missing.getMessage());
+        String badFeatures = KVM_CONSOLE.replaceFirst("\"features\":\"[01]+\"", "\"features\":\"0x3\"");
+        var features = assertThrows(ProbeReport.MalformedProbeReport.class, () -> ProbeReport.parse(badFeatures));
+        assertEquals("probe report virtio features are not a bit string: 0x3", features.getMessage());
     }
 }
