@@ -51,8 +51,11 @@ import java.util.Base64;
 public final class GuestInit {
     public static final String STARTED_MARKER = "polyvisor: init started";
     public static final String EXIT_MARKER_PREFIX = "polyvisor: exit status ";
-    /** Changes whenever the script or the image layout changes, so cached images are rebuilt. */
-    public static final int REVISION = 9;
+    /**
+     * Changes whenever the script, the probe's ({@link GuestProbe#script}) or the image layout changes, so cached
+     * images are rebuilt (10: the probe reports each virtio device's negotiated features).
+     */
+    public static final int REVISION = 10;
     /** The interactive shell's start-up file: poweroff, halt and reboot as an init would carry them out. */
     public static final String SHELL_RC = "/etc/polyvisor-shrc";
     /** Kernel parameter that sends the command's stdout to the second serial port ({@code pv.stdout=ttyS1}). */
