@@ -8,7 +8,8 @@
 # measures guest->host (iperf3 -c) and host->guest (iperf3 -c -R), DURATION seconds each. Runs alternate
 # (polyvisor, qemu, ...), RUNS of each (default 3).
 #
-#   bench/net-vs-qemu.sh [RUNS]      env: DURATION (s, 5), MEM (MiB, 512), SMP (1), JIT (Polyvisor's --jit, off)
+#   bench/net-vs-qemu.sh [RUNS]      env: DURATION (s, 5), MEM (MiB, 512), SMP (1), JIT (Polyvisor's --jit, off),
+#                                    RING (the virtqueue layout of both sides' virtio devices: split or packed, split)
 #
 # Last lines: "guest->host throughput ratio polyvisor/qemu: R" and the same for host->guest (median
 # receiver Mbit/s over median receiver Mbit/s; R >= 1 means Polyvisor is at least as fast).
@@ -21,6 +22,7 @@ command -v iperf3 >/dev/null 2>&1 || pv_apt_install iperf3
 command -v passt >/dev/null 2>&1 || pv_apt_install passt
 command -v mke2fs >/dev/null 2>&1 || pv_apt_install e2fsprogs
 runs=${1:-3}; duration=${DURATION:-5}; mem=${MEM:-512}; smp=${SMP:-1}
+case "${RING:-split}" in split) packed=off ;; packed) packed=on ;; *) pv_die "RING must be split or packed, not ${RING}" ;; esac
 
 eval "$("$here/polyvisor" image 2>/dev/null | grep -E '^(kernel|initramfs)=')"
 [ -f "$kernel" ] && [ -f "$initramfs" ] || pv_die "could not build the default guest"
@@ -59,7 +61,7 @@ measure() {
 }
 run_polyvisor() {
   measure "$here/polyvisor" run --jit "${JIT:-off}" --kernel "$kernel" --initrd "$initramfs" --append "$append" \
-    --memory "$mem" --smp "$smp" --disk "$tools,readonly=on" --net user --timeout 900
+    --memory "$mem" --smp "$smp" --disk "$tools,readonly=on" --net user --virtio-ring "${RING:-split}" --timeout 900
 }
 run_qemu() {
   # passt started as root runs as nobody (passt(1), --runas) and creates its socket after that.
@@ -70,8 +72,8 @@ run_qemu() {
   for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
   measure qemu-system-x86_64 -accel tcg -cpu qemu64 -m "$mem" -smp "$smp" -nodefaults -no-reboot \
     -display none -serial stdio -monitor none -kernel "$kernel" -initrd "$initramfs" -append "$append" \
-    -drive "file=$tools,if=virtio,format=raw,readonly=on" \
-    -netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$sock" -device virtio-net-pci,netdev=n0
+    -drive "file=$tools,if=none,id=d0,format=raw,readonly=on" -device "virtio-blk-pci,drive=d0,packed=$packed" \
+    -netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$sock" -device "virtio-net-pci,netdev=n0,packed=$packed"
   kill "$passt_pid" 2>/dev/null || true; wait "$passt_pid" 2>/dev/null || true; passt_pid=""
 }
 
@@ -87,7 +89,7 @@ done
 [ ${#pt[@]} -gt 0 ] && [ ${#qt[@]} -gt 0 ] || pv_die "no successful runs (polyvisor ${#pt[@]}, qemu ${#qt[@]})"
 mpt=$(printf '%s\n' "${pt[@]}" | pv_median); mpr=$(printf '%s\n' "${pr[@]}" | pv_median)
 mqt=$(printf '%s\n' "${qt[@]}" | pv_median); mqr=$(printf '%s\n' "${qr[@]}" | pv_median)
-echo "kernel: $(basename "$(dirname "$kernel")"), iperf3 $(iperf3 --version | head -1 | awk '{print $2}'), ${duration} s each way, memory ${mem} MiB, smp ${smp}, runs ${runs}"
+echo "kernel: $(basename "$(dirname "$kernel")"), iperf3 $(iperf3 --version | head -1 | awk '{print $2}'), ${duration} s each way, memory ${mem} MiB, smp ${smp}, ${RING:-split} virtqueues, runs ${runs}"
 echo "median guest->host: polyvisor ${mpt} Mbit/s, qemu-tcg ${mqt} Mbit/s"
 echo "median host->guest: polyvisor ${mpr} Mbit/s, qemu-tcg ${mqr} Mbit/s"
 awk -v a="$mpt" -v b="$mqt" 'BEGIN {printf "guest->host throughput ratio polyvisor/qemu: %.2f\n", a / b}'
