@@ -11,9 +11,9 @@ import java.util.Arrays;
 public final class DescriptorChain {
     private final GuestDma dma;
     /** What goes back in the used ring: the head descriptor's index (split), the buffer ID (packed). */
-    public final int head;
+    private int head;
     /** Packed rings: how many ring slots the request took (1 for an indirect table). */
-    int ringSlots = 1;
+    private int ringSlots = 1;
     private long[] addr = new long[8];
     private int[] len = new int[8];
     private int count, readable;
@@ -21,13 +21,16 @@ public final class DescriptorChain {
 
     DescriptorChain(GuestDma dma, int head) { this.dma = dma; this.head = head; }
 
-    /** This chain's buffers under another head (a packed chain's ID is its last descriptor's). */
-    DescriptorChain withHead(int id) {
-        if (id == head) return this;
-        DescriptorChain c = new DescriptorChain(dma, id);
-        c.addr = addr; c.len = len; c.count = count; c.readable = readable;
-        c.readableBytes = readableBytes; c.writableBytes = writableBytes;
-        return c;
+    /** What goes back in the used ring: the head descriptor's index (split), the buffer ID (packed). */
+    public int head() { return head; }
+
+    /** Packed rings: how many ring slots the request took (1 for an indirect table). */
+    int ringSlots() { return ringSlots; }
+
+    /** A packed request, once read whole: its buffer ID (the last descriptor's, virtio 1.2 2.8.6) and the slots it took. */
+    void packed(int id, int slots) {
+        head = id;
+        ringSlots = slots;
     }
 
     void add(long a, int l, boolean write) {

@@ -133,24 +133,33 @@ public final class Virtqueue {
                 if (inIndirect) throw new VirtqueueException("indirect descriptor inside an indirect table");
                 if (!indirect) throw new VirtqueueException("indirect descriptor without VIRTIO_F_INDIRECT_DESC");
                 if ((flags & DESC_F_NEXT) != 0) throw new VirtqueueException("descriptor " + i + " has both INDIRECT and NEXT");
-                long l = Integer.toUnsignedLong(len);
-                if (l == 0 || l % 16 != 0 || l / 16 > MAX_INDIRECT)
-                    throw new VirtqueueException("indirect table length " + l + " is not a multiple of 16 up to " + 16 * MAX_INDIRECT);
-                if (!dma.isRam(addr, l)) throw new VirtqueueException(String.format("indirect table 0x%x+0x%x outside guest RAM", addr, l));
-                walk(c, addr, (int) (l / 16), 0, true);
+                walk(c, addr, indirectEntries(addr, len), 0, true);
                 return;
             }
-            if (!dma.isRam(addr, Integer.toUnsignedLong(len)))
-                throw new VirtqueueException(String.format("descriptor %d buffer 0x%x+0x%x outside guest RAM", i, addr, Integer.toUnsignedLong(len)));
-            boolean w = (flags & DESC_F_WRITE) != 0;
-            if (!w && c.hasWritable())
-                throw new VirtqueueException("device-readable descriptor " + i + " after a device-writable one");
-            c.add(addr, len, w);
+            addBuffer(c, i, addr, len, flags);
             if ((flags & DESC_F_NEXT) == 0) return;
             if (next >= entries) throw new VirtqueueException("descriptor " + i + " chains to " + next + ", beyond " + entries + " entries");
             if (n >= entries) throw new VirtqueueException("descriptor chain longer than its table (" + entries + " entries): a loop");
             i = next;
         }
+    }
+
+    /** The entries of an indirect table at {@code addr}, {@code len} bytes (2.7.5.3.1, 2.8.7): whole descriptors, in RAM. */
+    private int indirectEntries(long addr, int len) throws VirtqueueException {
+        long l = Integer.toUnsignedLong(len);
+        if (l == 0 || l % 16 != 0 || l / 16 > MAX_INDIRECT)
+            throw new VirtqueueException("indirect table length " + l + " is not a multiple of 16 up to " + 16 * MAX_INDIRECT);
+        if (!dma.isRam(addr, l)) throw new VirtqueueException(String.format("indirect table 0x%x+0x%x outside guest RAM", addr, l));
+        return (int) (l / 16);
+    }
+
+    /** One buffer of a request (either layout): in RAM, and device-readable ones before device-writable ones (2.7.4.2). */
+    private void addBuffer(DescriptorChain c, int i, long addr, int len, int flags) throws VirtqueueException {
+        if (!dma.isRam(addr, Integer.toUnsignedLong(len)))
+            throw new VirtqueueException(String.format("descriptor %d buffer 0x%x+0x%x outside guest RAM", i, addr, Integer.toUnsignedLong(len)));
+        boolean w = (flags & DESC_F_WRITE) != 0;
+        if (!w && c.hasWritable()) throw new VirtqueueException("device-readable descriptor " + i + " after a device-writable one");
+        c.add(addr, len, w);
     }
 
     /**
@@ -166,7 +175,7 @@ public final class Virtqueue {
     public void push(DescriptorChain c, long written) {
         if (packed) { pushPacked(c, written); return; }
         long e = used + 4 + 8L * (usedIdx & size - 1);
-        dma.write32(e, c.head);
+        dma.write32(e, c.head());
         dma.write32(e + 4, (int) Math.min(written, 0xFFFF_FFFFL));
         usedIdx = usedIdx + 1 & 0xFFFF;
         dma.write16(used + 2, usedIdx);
@@ -252,35 +261,28 @@ public final class Virtqueue {
     private DescriptorChain popPacked() throws VirtqueueException {
         if (!availablePacked(lastAvail)) return null;
         java.lang.invoke.VarHandle.acquireFence(); // the descriptors after the flags that made them available
-        int first = lastAvail & ~WRAP, i = first, slots = 0;
-        DescriptorChain c = null;
+        int i = lastAvail & ~WRAP, slots = 0, id;
+        DescriptorChain c = new DescriptorChain(dma, 0);
         while (true) {
             long d = desc + 16L * i;
             long addr = dma.read64(d);
-            int len = dma.read32(d + 8), id = dma.read16(d + 12), flags = dma.read16(d + 14);
+            int len = dma.read32(d + 8), flags = dma.read16(d + 14);
+            id = dma.read16(d + 12);
             slots++;
             if ((flags & DESC_F_INDIRECT) != 0) {
                 if (!indirect) throw new VirtqueueException("indirect descriptor without VIRTIO_F_INDIRECT_DESC");
                 if ((flags & DESC_F_NEXT) != 0 || slots > 1)
                     throw new VirtqueueException("indirect descriptor at " + i + " is part of a chain");
-                long l = Integer.toUnsignedLong(len);
-                if (l == 0 || l % 16 != 0 || l / 16 > MAX_INDIRECT)
-                    throw new VirtqueueException("indirect table length " + l + " is not a multiple of 16 up to " + 16 * MAX_INDIRECT);
-                if (!dma.isRam(addr, l)) throw new VirtqueueException(String.format("indirect table 0x%x+0x%x outside guest RAM", addr, l));
-                c = new DescriptorChain(dma, id);
-                walkPackedIndirect(c, addr, (int) (l / 16));
+                walkPackedIndirect(c, addr, indirectEntries(addr, len));
                 break;
             }
-            if (c == null) c = new DescriptorChain(dma, id);
-            addPacked(c, i, addr, len, flags);
-            if ((flags & DESC_F_NEXT) == 0) {
-                c = c.withHead(id); // the buffer ID is the last descriptor's (2.8.6)
-                break;
-            }
+            addBuffer(c, i, addr, len, flags);
+            if ((flags & DESC_F_NEXT) == 0) break;
             if (slots >= size) throw new VirtqueueException("descriptor chain longer than the ring (" + size + " entries)");
             i = i + 1 == size ? 0 : i + 1;
         }
-        c.ringSlots = lastSlots = slots;
+        c.packed(id, slots); // the buffer ID is the last descriptor's (2.8.6)
+        lastSlots = slots;
         lastAvail = advance(lastAvail, slots);
         return c;
     }
@@ -291,16 +293,8 @@ public final class Virtqueue {
             long d = table + 16L * k;
             int flags = dma.read16(d + 14);
             if ((flags & DESC_F_INDIRECT) != 0) throw new VirtqueueException("indirect descriptor inside an indirect table");
-            addPacked(c, k, dma.read64(d), dma.read32(d + 8), flags);
+            addBuffer(c, k, dma.read64(d), dma.read32(d + 8), flags);
         }
-    }
-
-    private void addPacked(DescriptorChain c, int i, long addr, int len, int flags) throws VirtqueueException {
-        if (!dma.isRam(addr, Integer.toUnsignedLong(len)))
-            throw new VirtqueueException(String.format("descriptor %d buffer 0x%x+0x%x outside guest RAM", i, addr, Integer.toUnsignedLong(len)));
-        boolean w = (flags & DESC_F_WRITE) != 0;
-        if (!w && c.hasWritable()) throw new VirtqueueException("device-readable descriptor " + i + " after a device-writable one");
-        c.add(addr, len, w);
     }
 
     /**
@@ -311,10 +305,10 @@ public final class Virtqueue {
     private void pushPacked(DescriptorChain c, long written) {
         long d = desc + 16L * (usedIdx & ~WRAP);
         dma.write32(d + 8, (int) Math.min(written, 0xFFFF_FFFFL));
-        dma.write16(d + 12, c.head);
+        dma.write16(d + 12, c.head());
         java.lang.invoke.VarHandle.releaseFence(); // ID and length before the flags that hand them over
         dma.write16(d + 14, (usedIdx & WRAP) != 0 ? DESC_F_AVAIL | DESC_F_USED : 0);
-        usedIdx = advance(usedIdx, c.ringSlots);
+        usedIdx = advance(usedIdx, c.ringSlots());
     }
 
     /**

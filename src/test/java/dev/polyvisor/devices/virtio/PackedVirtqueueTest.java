@@ -70,7 +70,7 @@ class PackedVirtqueueTest {
             post(7 + round, new int[] {16, 32, 8}, new boolean[] {false, true, true});
             DescriptorChain c = q.pop();
             assertNotNull(c, "round " + round);
-            assertEquals(7 + round, c.head, "the buffer ID");
+            assertEquals(7 + round, c.head(), "the buffer ID");
             assertEquals(3, c.segments());
             assertEquals(16, c.readableBytes());
             assertEquals(40, c.writableBytes());
@@ -88,12 +88,12 @@ class PackedVirtqueueTest {
         post(1, new int[] {64, 64}, new boolean[] {true, true});
         post(2, new int[] {64}, new boolean[] {true});
         DescriptorChain c = q.pop();
-        assertEquals(1, c.head);
+        assertEquals(1, c.head());
         q.unpop();
-        assertEquals(1, q.pop().head);
-        assertEquals(2, q.pop().head);
+        assertEquals(1, q.pop().head());
+        assertEquals(2, q.pop().head());
         q.unpop();
-        assertEquals(2, q.pop().head, "after the ring end, with the wrap counter restored");
+        assertEquals(2, q.pop().head(), "after the ring end, with the wrap counter restored");
     }
 
     @Test
@@ -111,14 +111,14 @@ class PackedVirtqueueTest {
         mem.st16(DESC + 14, DESC_F_INDIRECT | DESC_F_AVAIL);
         next = 1;
         DescriptorChain c = q.pop();
-        assertEquals(9, c.head);
+        assertEquals(9, c.head());
         assertEquals(3, c.segments());
         assertEquals(100, c.readableBytes());
         assertEquals(200, c.writableBytes());
         q.push(c, 0);
         assertEquals(9, usedId(1));
         post(3, new int[] {8}, new boolean[] {true});
-        assertEquals(3, q.pop().head, "the next request starts one slot on");
+        assertEquals(3, q.pop().head(), "the next request starts one slot on");
     }
 
     @Test

@@ -155,8 +155,8 @@ class VirtqueueFuzzTest {
                 }
                 if (c == null) break;
                 popped++;
-                assertTrue(c.head >= 0 && c.head < size, "head " + c.head);
-                throughIndirect |= (mem.ld16(DESC + 16L * c.head + 12) & Virtqueue.DESC_F_INDIRECT) != 0;
+                assertTrue(c.head() >= 0 && c.head() < size, "head " + c.head());
+                throughIndirect |= (mem.ld16(DESC + 16L * c.head() + 12) & Virtqueue.DESC_F_INDIRECT) != 0;
                 // At most the ring's descriptors up to an indirect one, plus one table (tables do not nest).
                 assertTrue(c.segments() >= 1 && c.segments() <= size + longestTable(mem, size), "segments " + c.segments());
                 assertAllInRam(c, dma, false, c.readableBytes());

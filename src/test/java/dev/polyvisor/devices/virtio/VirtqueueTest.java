@@ -18,7 +18,7 @@ class VirtqueueTest {
         r.desc(5, TestRing.DATA + 0x100, 4, DESC_F_WRITE, 0);
         r.post(3);
         DescriptorChain c = q.pop();
-        assertEquals(3, c.head);
+        assertEquals(3, c.head());
         assertEquals(2, c.segments());
         assertEquals(5, c.readableBytes());
         assertEquals(4, c.writableBytes());
@@ -48,7 +48,7 @@ class VirtqueueTest {
         r.desc(0, table, 48, DESC_F_INDIRECT, 0);
         r.post(0);
         DescriptorChain c = q.pop();
-        assertEquals(0, c.head);
+        assertEquals(0, c.head());
         assertEquals(3, c.segments());
         assertEquals(16, c.readableBytes());
         assertEquals(513, c.writableBytes());
