@@ -1,19 +1,14 @@
 package dev.polyvisor.cli;
 
-import com.sun.net.httpserver.HttpServer;
 import dev.polyvisor.guest.GuestImages;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.util.HexFormat;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -36,27 +31,16 @@ class NetBootTest {
 
     @Test
     void theGuestFetchesAFileFromTheHostLoopbackByDhcpAndChecksItsSha256() throws Exception {
-        byte[] blob = new byte[1 << 20];
-        new Random(13).nextBytes(blob);
-        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(blob));
-        HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-        http.createContext("/blob", ex -> {
-            ex.sendResponseHeaders(200, blob.length);
-            try (var o = ex.getResponseBody()) { o.write(blob); }
-        });
-        http.start();
-        try {
+        try (BlobServer http = BlobServer.start(InetAddress.getLoopbackAddress(), 1 << 20, 13)) {
             CliRun.Result r = run("run", "--net", "user", "--exec", String.join("; ",
                     "ip -4 addr show eth0 | grep -q 'inet ' && echo has-address",
                     "gw=$(ip route | awk '/^default/ {print $3}')",
-                    "wget -q -O /tmp/blob http://$gw:" + http.getAddress().getPort() + "/blob",
+                    "wget -q -O /tmp/blob http://$gw:" + http.port() + "/blob",
                     "sha256sum < /tmp/blob"));
             assertEquals(0, r.status(), r.err() + r.out());
-            assertEquals("has-address\n" + sha + "  -\n", r.out(), r.err());
+            assertEquals("has-address\n" + http.sha256() + "  -\n", r.out(), r.err());
             assertFalse(r.err().contains("needs reset"), r.err());
             assertFalse(r.err().contains("no DHCP answer"), r.err());
-        } finally {
-            http.stop(0);
         }
     }
 
@@ -123,25 +107,14 @@ class NetBootTest {
         try {
             org.junit.jupiter.api.Assumptions.assumeTrue(ip("addr", "add", "10.213.8.1/24", "dev", tap) == 0
                     && ip("link", "set", "dev", tap, "up") == 0, "skipped: cannot configure " + tap);
-            byte[] blob = new byte[256 << 10];
-            new Random(17).nextBytes(blob);
-            String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(blob));
-            HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getByName("10.213.8.1"), 0), 0);
-            http.createContext("/blob", ex -> {
-                ex.sendResponseHeaders(200, blob.length);
-                try (var o = ex.getResponseBody()) { o.write(blob); }
-            });
-            http.start();
-            try {
+            try (BlobServer http = BlobServer.start(InetAddress.getByName("10.213.8.1"), 256 << 10, 17)) {
                 CliRun.Result r = run("run", "--net", "tap=" + tap, "--exec", String.join("; ",
                         "ip addr add 10.213.8.2/24 dev eth0", "ip link set eth0 up",
-                        "wget -q -O /tmp/blob http://10.213.8.1:" + http.getAddress().getPort() + "/blob",
+                        "wget -q -O /tmp/blob http://10.213.8.1:" + http.port() + "/blob",
                         "sha256sum < /tmp/blob"));
                 assertEquals(0, r.status(), r.err() + r.out());
-                assertEquals(sha + "  -\n", r.out(), r.err());
+                assertEquals(http.sha256() + "  -\n", r.out(), r.err());
                 assertFalse(r.err().contains("needs reset"), r.err());
-            } finally {
-                http.stop(0);
             }
         } finally {
             ip("tuntap", "del", "dev", tap, "mode", "tap");

@@ -1,6 +1,5 @@
 package dev.polyvisor.cli;
 
-import com.sun.net.httpserver.HttpServer;
 import dev.polyvisor.guest.GuestImages;
 import dev.polyvisor.guest.ProbeReport;
 import org.junit.jupiter.api.BeforeAll;
@@ -9,14 +8,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 
@@ -41,15 +37,7 @@ class PackedRingBootTest {
         new Random(34).nextBytes(disk);
         Path img = dir.resolve("packed.img");
         Files.write(img, disk);
-        byte[] blob = new byte[1 << 20];
-        new Random(35).nextBytes(blob);
-        HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-        http.createContext("/blob", ex -> {
-            ex.sendResponseHeaders(200, blob.length);
-            try (var o = ex.getResponseBody()) { o.write(blob); }
-        });
-        http.start();
-        try {
+        try (BlobServer http = BlobServer.start(InetAddress.getLoopbackAddress(), 1 << 20, 35)) {
             CliRun.Result r = CliRun.run(600, "run", "--virtio-ring", "packed", "--disk", img.toString(), "--net", "user",
                     "--device", "virtio-rng", "--exec", String.join("; ",
                             // Bit 34 of the negotiated features (the sysfs string's 35th character).
@@ -57,14 +45,12 @@ class PackedRingBootTest {
                             "sha256sum < /dev/vda",
                             "printf packed-ring-write | dd of=/dev/vda bs=512 seek=100 conv=fsync 2>/dev/null",
                             "gw=$(ip route | awk '/^default/ {print $3}')",
-                            "wget -q -O /tmp/blob http://$gw:" + http.getAddress().getPort() + "/blob",
+                            "wget -q -O /tmp/blob http://$gw:" + http.port() + "/blob",
                             "sha256sum < /tmp/blob",
                             "head -c 65536 /dev/hwrng | wc -c"));
             assertEquals(0, r.status(), r.err() + r.out());
-            assertEquals("packed 3 1\n" + sha256(disk) + "  -\n" + sha256(blob) + "  -\n65536\n", r.out(), r.err());
+            assertEquals("packed 3 1\n" + BlobServer.sha256(disk) + "  -\n" + http.sha256() + "  -\n65536\n", r.out(), r.err());
             assertFalse(r.err().contains("needs reset"), r.err());
-        } finally {
-            http.stop(0);
         }
         byte[] after = Files.readAllBytes(img);
         assertEquals("packed-ring-write", new String(after, 51200, 17, StandardCharsets.US_ASCII));
@@ -93,9 +79,5 @@ class PackedRingBootTest {
         CliRun.Result r = CliRun.run("run", "--virtio-ring", "ring", "--exec", "true");
         assertEquals(2, r.status(), r.err());
         assertTrue(r.err().contains("--virtio-ring ring: the layouts are split and packed"), r.err());
-    }
-
-    private static String sha256(byte[] b) throws Exception {
-        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
     }
 }

@@ -60,9 +60,12 @@ public final class VirtioSlots implements AutoCloseable {
     private final Runnable wakeVm;
     private VirtioConsole console;
     /** Offer every function packed virtqueues ({@code --virtio-ring packed}). */
-    private boolean packedRings;
+    private final boolean packedRings;
 
-    private VirtioSlots(Runnable wakeVm) { this.wakeVm = wakeVm; }
+    private VirtioSlots(Runnable wakeVm, boolean packedRings) {
+        this.wakeVm = wakeVm;
+        this.packedRings = packedRings;
+    }
 
     /** A device's host side has data: note it and wake the VM thread (any thread). */
     private void signalHost() {
@@ -107,8 +110,7 @@ public final class VirtioSlots implements AutoCloseable {
     public static VirtioSlots attach(PcPlatformDevices devices, GuestMemory mem, LongConsumer codeWritten, List<VmConfig.Disk> disks,
                                      VmConfig.Links links, Consumer<String> log, boolean reproducible, Runnable wakeVm,
                                      Consumer<byte[]> consoleOut) throws LoadException {
-        VirtioSlots s = new VirtioSlots(wakeVm);
-        s.packedRings = links.packedRings();
+        VirtioSlots s = new VirtioSlots(wakeVm, links.packedRings());
         GuestDma dma = new GuestDma(mem, codeWritten);
         try {
             if (links.rng()) s.add(devices, dma, RNG_SLOT, new VirtioRng(dma, entropy(reproducible)), log);
@@ -192,11 +194,11 @@ public final class VirtioSlots implements AutoCloseable {
         }
     }
 
-    /** GET_ID's answer: the file name, at most 20 bytes (what /sys/block/vdX/serial shows). */
+    /** GET_ID's answer (what /sys/block/vdX/serial shows): serial=ID, else the file name, at most 20 bytes (virtio 1.2 5.2.6). */
     private static String serial(VmConfig.Disk d, int index) {
         if (d.serial() != null) return d.serial();
         String n = d.path().getFileName() == null ? "disk" + index : d.path().getFileName().toString();
-        return n.length() > 20 ? n.substring(0, 20) : n;
+        return n.length() > VirtioBlk.ID_BYTES ? n.substring(0, VirtioBlk.ID_BYTES) : n;
     }
 
     /** A virtio-net device on a passt process that this VM starts and stops, or on a host TAP interface. */
